@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything beetrace needs to build and test, then builds dist/beetrace.
+# Idempotent: each step checks first and is quick when its work is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pkg_cmd in clang:clang llvm:llvm-strip bpftool:bpftool binutils:objdump wrk:wrk make:make gcc:gcc m4:m4 gawk:gawk bzip2:bzip2 pkg-config:pkg-config; do
+  pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd#*:}
+  command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+# zlib's static archive is linked into the embedded libbpf bundle.
+[ -f "$(gcc -print-file-name=libz.a 2>/dev/null || echo /nonexistent)" ] || need_apt+=(zlib1g-dev)
+[ -f /usr/include/x86_64-linux-gnu/asm/ptrace.h ] || need_apt+=(linux-libc-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+echo "setup: building dist/beetrace"
+node_modules/.bin/bun build.ts
