@@ -1,0 +1,99 @@
+/**
+ * @module offsets/resolve — where each struct-field offset of a target comes from.
+ *
+ * Order of trust: the target's own DWARF (exact for this very binary) → an offsets file the
+ * operator passed (--offsets, e.g. from `beetrace offsets extract` on the unstripped twin) → the
+ * embedded snapshot → (only with --unknown-versions=nearest) the nearest tracked version, recorded
+ * as a guess. Everything else is *unknown*, and the probe needing it is disabled with a warning.
+ */
+import type { OffsetsTable } from "./table.ts";
+
+export type OffsetSource = "dwarf" | "file" | "snapshot" | "guess";
+
+export interface FieldResolution {
+  /** "net/http.Request.Method" */
+  field: string;
+  /** module that defines the type ("std" for the standard library) */
+  module: string;
+  /** version of that module in the target ("go1.22.3", "v1.60.1") */
+  version: string | undefined;
+  /** the offset, or null when the field does not exist in this version (optional fields) */
+  offset: number | null | undefined;
+  source: OffsetSource | undefined;
+  /** why the offset is unknown / how it was guessed */
+  note?: string;
+}
+
+export interface DwarfFieldSource {
+  resolve(path: string): { offset: number } | undefined;
+  /** true when the struct type exists in DWARF (so a missing member really is absent) */
+  hasType?(typeName: string): boolean;
+}
+
+export interface ResolveContext {
+  goVersion: string;
+  /** module path → version, from build info */
+  modules: Map<string, string>;
+  dwarf?: DwarfFieldSource;
+  file?: OffsetsTable;
+  snapshot: OffsetsTable;
+  allowNearest: boolean;
+}
+
+/** The module that defines the package of a field path: "std" for the standard library. */
+export function moduleOfField(field: string, modules: Iterable<string>): string {
+  const pkg = packageOfField(field);
+  const first = pkg.split("/")[0] ?? "";
+  if (!first.includes(".")) return "std";
+  let best = "";
+  for (const m of modules) {
+    if ((pkg === m || pkg.startsWith(m + "/")) && m.length > best.length) best = m;
+  }
+  return best || pkg;
+}
+
+/** "google.golang.org/grpc/internal/transport.Stream.method" → "google.golang.org/grpc/internal/transport" */
+export function packageOfField(field: string): string {
+  const lastSlash = field.lastIndexOf("/");
+  const dot = field.indexOf(".", lastSlash + 1);
+  return dot < 0 ? field : field.slice(0, dot);
+}
+
+export function resolveField(field: string, ctx: ResolveContext): FieldResolution {
+  const module = moduleOfField(field, ctx.modules.keys());
+  const version = module === "std" ? ctx.goVersion : ctx.modules.get(module);
+  const base = { field, module, version };
+  if (ctx.dwarf) {
+    const hit = ctx.dwarf.resolve(field);
+    if (hit) return { ...base, offset: hit.offset, source: "dwarf" };
+    const typeName = field.slice(0, field.lastIndexOf("."));
+    if (ctx.dwarf.hasType?.(typeName)) {
+      return { ...base, offset: null, source: "dwarf", note: `${typeName} has no field ${field.slice(field.lastIndexOf(".") + 1)} in this binary` };
+    }
+  }
+  if (version === undefined) {
+    return { ...base, offset: undefined, source: undefined, note: `the target does not use module ${module}` };
+  }
+  const stdKey = module === "std" ? version : version;
+  const notes: string[] = [];
+  for (const [table, source] of [
+    [ctx.file, "file"],
+    [ctx.snapshot, "snapshot"],
+  ] as const) {
+    if (!table) continue;
+    const r = table.lookup(module, field, stdKey);
+    if (r.kind === "found") return { ...base, offset: r.offset, source };
+    if (r.kind === "absent") return { ...base, offset: null, source };
+    if (r.kind === "unknown") notes.push(r.reason);
+  }
+  if (ctx.allowNearest) {
+    for (const [table] of [[ctx.file], [ctx.snapshot]] as const) {
+      if (!table) continue;
+      const r = table.lookup(module, field, stdKey, true);
+      if (r.kind === "nearest") {
+        return { ...base, offset: r.offset, source: "guess", note: `guessed from ${module} ${r.nearestVersion} (--unknown-versions=nearest)` };
+      }
+    }
+  }
+  return { ...base, offset: undefined, source: undefined, note: notes.join("; ") || "no offsets source" };
+}
