@@ -24,5 +24,8 @@ if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.packa
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# The iced-x86 glue wrapped for `bun build --compile` (gitignored; rewritten only when stale).
+node_modules/.bin/bun scripts/vendor-iced.ts
+
 echo "setup: building dist/beetrace"
 node_modules/.bin/bun build.ts

@@ -27,7 +27,7 @@ export interface SpanStart {
   spanId: string;
   /** Parent span id (16 hex chars) or undefined for a root span */
   parentSpanId?: string;
-  /** bpf_ktime_get_ns() at entry */
+  /** bpf_ktime_get_boot_ns() at entry (CLOCK_BOOTTIME) */
   monoStartNs: bigint;
   /** Goroutine (runtime.g pointer) that ran the call */
   goroutine: bigint;
@@ -41,7 +41,7 @@ export interface SpanStart {
 export interface SpanEnd {
   probe: string;
   spanId: string;
-  /** bpf_ktime_get_ns() at the RET */
+  /** bpf_ktime_get_boot_ns() at the RET (CLOCK_BOOTTIME) */
   monoEndNs: bigint;
   /** Probe-specific decoded response fields (status code, ...) */
   fields: Record<string, string | number>;

@@ -1,0 +1,130 @@
+/**
+ * @module binary/analyze — everything beetrace needs to know about one Go executable, offline:
+ * versions, functions with their return sites, and struct-field offsets with their provenance.
+ *
+ * Pure: no FFI, no root. `beetrace inspect` prints this; the tracer uses it to decide where to
+ * attach. Per-symbol and per-field problems are reported as unresolved with a reason (never
+ * guessed); only problems with the file as a whole throw.
+ */
+import { ElfFile } from "./elf.ts";
+import { readBuildInfo, type GoBuildInfo } from "./buildinfo.ts";
+import { readPclntab, type PclnTable } from "./gopclntab.ts";
+import { GoDwarf } from "./dwarf.ts";
+import { findReturnSites } from "./returns.ts";
+import { isTracerError, TracerError } from "../errors.ts";
+import { parseGoVersion } from "../offsets/version.ts";
+import { resolveField, type FieldResolution } from "../offsets/resolve.ts";
+import type { OffsetsTable } from "../offsets/table.ts";
+
+/** Oldest Go beetrace supports: register ABI (Go 1.17) + the pclntab layout of Go 1.18 (src/runtime/symtab.go). */
+export const MIN_GO = { major: 1, minor: 18 };
+
+export type SymbolReport =
+  | { name: string; resolved: true; entry: number; end: number; fileOffset: number; returns: number[] }
+  | { name: string; resolved: false; reason: string };
+
+export interface BinaryAnalysis {
+  path: string;
+  elf: ElfFile;
+  buildInfo: GoBuildInfo;
+  pcln: PclnTable;
+  dwarf: GoDwarf | undefined;
+  goVersion: string;
+  arch: "x86_64" | "aarch64";
+  pie: boolean;
+  stripped: boolean;
+  modules: Map<string, string>;
+}
+
+/** Open and validate a Go executable; throws TracerError for whole-file problems. */
+export function openGoBinary(bytes: Uint8Array, path: string): BinaryAnalysis {
+  const elf = ElfFile.parse(bytes, path);
+  let buildInfo: GoBuildInfo;
+  try {
+    buildInfo = readBuildInfo(elf);
+  } catch (e) {
+    if (isTracerError(e) && e.code === "not_go_binary") {
+      throw new TracerError("not_go_binary", `${path} is not a Go program (no Go build information)`, {
+        hint: "beetrace traces programs built by the Go toolchain (go build); check you passed the service binary, not a wrapper script or launcher",
+      });
+    }
+    throw e;
+  }
+  const v = parseGoVersion(buildInfo.goVersion);
+  if (v && (v.major < MIN_GO.major || (v.major === MIN_GO.major && v.minor < MIN_GO.minor))) {
+    throw new TracerError("unsupported_go_version", `${path} was built with ${buildInfo.goVersion}; beetrace needs Go 1.18 or newer`, {
+      hint: "rebuild the service with a supported Go toolchain (Go 1.18+ uses the register ABI and the pclntab layout beetrace reads)",
+    });
+  }
+  const pcln = readPclntab(elf);
+  let dwarf: GoDwarf | undefined;
+  try {
+    dwarf = GoDwarf.open(elf);
+  } catch (e) {
+    // Damaged DWARF must not stop tracing: offsets can still come from the snapshot.
+    if (!isTracerError(e)) throw e;
+    dwarf = undefined;
+  }
+  const modules = new Map<string, string>();
+  for (const d of buildInfo.deps) modules.set(d.path, d.replace?.version || d.version);
+  return {
+    path,
+    elf,
+    buildInfo,
+    pcln,
+    dwarf,
+    goVersion: buildInfo.goVersion,
+    arch: elf.machine,
+    pie: elf.isPIE,
+    stripped: !elf.hasSymtab,
+    modules,
+  };
+}
+
+/** Entry, end, file offset and every return site of a function; unresolved with a reason otherwise. */
+export function resolveSymbol(a: BinaryAnalysis, name: string): SymbolReport {
+  const fn = a.pcln.find(name);
+  if (!fn) {
+    return { name, resolved: false, reason: "not in the function table (not linked into this binary, or inlined everywhere)" };
+  }
+  const fileOffset = a.elf.vaddrToFileOffset(fn.entry);
+  if (fileOffset === undefined || !a.elf.isExecutableAddress(fn.entry)) {
+    return { name, resolved: false, reason: `entry 0x${fn.entry.toString(16)} is not in an executable, file-backed segment` };
+  }
+  try {
+    const code = a.elf.readVirtual(fn.entry, fn.end - fn.entry);
+    const returns = findReturnSites(a.arch, code, fn.entry);
+    if (returns.length === 0) {
+      return { name, resolved: false, reason: "no return instruction found (the function never returns normally)" };
+    }
+    return { name, resolved: true, entry: fn.entry, end: fn.end, fileOffset, returns };
+  } catch (e) {
+    if (isTracerError(e)) return { name, resolved: false, reason: e.message };
+    throw e;
+  }
+}
+
+export interface FieldOptions {
+  snapshot: OffsetsTable;
+  file?: OffsetsTable;
+  allowNearest: boolean;
+}
+
+export function resolveFields(a: BinaryAnalysis, fields: string[], opts: FieldOptions): FieldResolution[] {
+  const dwarf = a.dwarf;
+  return fields.map((field) =>
+    resolveField(field, {
+      goVersion: a.goVersion,
+      modules: a.modules,
+      dwarf: dwarf
+        ? {
+            resolve: (p) => dwarf.resolve(p),
+            hasType: (t) => dwarf.typeSize(t) !== undefined,
+          }
+        : undefined,
+      file: opts.file,
+      snapshot: opts.snapshot,
+      allowNearest: opts.allowNearest,
+    }),
+  );
+}

@@ -1,0 +1,328 @@
+/** @module binary/gopclntab — Go's function table (pclntab): every function's name, entry and end, even in stripped and PIE binaries. */
+import { TracerError } from "../errors.ts";
+import { ByteReader, corrupt, hex } from "./bytes.ts";
+import { type ElfFile, PF_W, PF_X, PT_LOAD } from "./elf.ts";
+
+export interface GoFunc {
+  name: string;
+  /** Virtual address of the first instruction. */
+  entry: number;
+  /** Virtual address just past the function (the next function's entry). */
+  end: number;
+}
+
+export interface PclnTable {
+  /** Header layout: "1.18" (Go 1.18–1.19) or "1.20" (Go ≥ 1.20). */
+  version: "1.18" | "1.20";
+  ptrSize: number;
+  /** Address of runtime.text: function entries are stored as offsets from it. */
+  textStart: number;
+  /** How the table itself was found. */
+  source: "section" | "symbol" | "scan";
+  /** How textStart was established (after validation). */
+  textStartSource: "header" | "symbol" | "moduledata-symbol" | "moduledata-section" | "moduledata-scan";
+  /** Virtual address of the pcHeader. */
+  addr: number;
+  funcs(): GoFunc[];
+  find(name: string): GoFunc | undefined;
+}
+
+/** pcHeader magics: src/internal/abi/symtab.go Go118PCLnTabMagic / Go120PCLnTabMagic. */
+const MAGIC_118 = 0xfffffff0;
+const MAGIC_120 = 0xfffffff1;
+/** Older layouts (Go 1.2–1.15, Go 1.16–1.17): abi.Go12PCLnTabMagic, abi.Go116PCLnTabMagic. */
+const MAGIC_OLD = new Set([0xfffffffb, 0xfffffffa]);
+
+/**
+ * Fields of runtime.moduledata that we read, as pointer-sized word indexes. The layout from the
+ * first field through `etext` is identical in Go 1.18, 1.19, 1.21 and 1.26 (src/runtime/symtab.go
+ * `type moduledata struct`, checked in each toolchain's GOROOT): pcHeader *pcHeader, then six
+ * slices of three words each (funcnametab, cutab, filetab, pctab, pclntable, ftab), findfunctab,
+ * minpc, maxpc, text, etext. Go 1.26 moved the variable itself into the .go.module section.
+ */
+const MD = { pcHeader: 0, funcnametab: 1, pclntable: 13, ftab: 16, minpc: 20, maxpc: 21, text: 22, etext: 23 } as const;
+const MD_WORDS = 24;
+
+const UNSUPPORTED_HINT = "rebuild the program with Go 1.18 or newer: beetrace relies on the register-based calling convention and the Go 1.18+ function table layout";
+
+interface Header {
+  version: "1.18" | "1.20";
+  minLC: number;
+  ptrSize: number;
+  nfunc: number;
+  textStart: number;
+  funcnameOffset: number;
+  cuOffset: number;
+  pclnOffset: number;
+}
+
+interface Located {
+  r: ByteReader;
+  addr: number;
+  hdr: Header;
+  source: PclnTable["source"];
+}
+
+/** Read the pclntab of a Go ELF executable. Throws not_go_binary, unsupported_go_version or corrupt_binary. */
+export function readPclntab(elf: ElfFile): PclnTable {
+  const t = locate(elf);
+  const { textStart, how } = findTextStart(elf, t);
+  return new Table(elf, t, textStart, how);
+}
+
+function locate(elf: ElfFile): Located {
+  // 1. The section (".data.rel.ro.gopclntab" in some externally linked PIEs, as cmd/internal/objfile knows).
+  for (const name of [".gopclntab", ".data.rel.ro.gopclntab"]) {
+    const sec = elf.section(name);
+    if (!sec) continue;
+    const r = new ByteReader(elf.sectionBytes(sec), `${elf.what}: ${name}`);
+    return { r, addr: sec.addr, hdr: parseHeader(r, true), source: "section" };
+  }
+  // 2. The linker's symbols around the table.
+  const syms = elf.symbols();
+  const start = syms.find((s) => s.name === "runtime.pclntab");
+  if (start) {
+    const end = syms.find((s) => s.name === "runtime.epclntab");
+    const len = end && end.value > start.value ? end.value - start.value : segmentRest(elf, start.value);
+    const r = new ByteReader(elf.readVirtual(start.value, len), `${elf.what}: runtime.pclntab`);
+    return { r, addr: start.value, hdr: parseHeader(r, true), source: "symbol" };
+  }
+  // 3. Scan non-executable segments (read-only first, where Go's linker puts it; then RELRO data).
+  const segs = elf.segments.filter((s) => s.type === PT_LOAD && (s.flags & PF_X) === 0 && s.filesz > 0);
+  segs.sort((a, b) => (a.flags & PF_W) - (b.flags & PF_W));
+  let old: number | undefined;
+  for (const seg of segs) {
+    const bytes = elf.readVirtual(seg.vaddr, seg.filesz);
+    for (let i = 0; i + 8 <= bytes.byteLength; i++) {
+      // Signature: magic fffffff0/f1 (little-endian), then pad1 = pad2 = 0.
+      if (bytes[i + 3] !== 0xff || bytes[i + 2] !== 0xff || bytes[i + 1] !== 0xff || bytes[i + 4] !== 0 || bytes[i + 5] !== 0) continue;
+      const b0 = bytes[i] ?? 0;
+      if (b0 === 0xfb || b0 === 0xfa) old ??= (0xffffff00 | b0) >>> 0;
+      if (b0 !== 0xf0 && b0 !== 0xf1) continue;
+      const r = new ByteReader(bytes.subarray(i), `${elf.what}: function table at ${hex(seg.vaddr + i)}`);
+      let hdr: Header;
+      try {
+        hdr = parseHeader(r, false);
+      } catch {
+        continue; // a coincidental byte pattern: keep looking
+      }
+      return { r, addr: seg.vaddr + i, hdr, source: "scan" };
+    }
+  }
+  if (old !== undefined) unsupported(elf.what, old);
+  throw new TracerError("not_go_binary", `${elf.what}: no Go function table (.gopclntab) found`, {
+    hint: "pass a binary built by the Go toolchain (go build); beetrace traces Go programs only",
+  });
+}
+
+function unsupported(what: string, magic: number): never {
+  throw new TracerError("unsupported_go_version", `${what}: Go function table has the pre-Go-1.18 layout (magic ${hex(magic)})`, { hint: UNSUPPORTED_HINT });
+}
+
+/** Bytes from vaddr to the end of its file-backed PT_LOAD. */
+function segmentRest(elf: ElfFile, vaddr: number): number {
+  const seg = elf.segments.find((s) => s.type === PT_LOAD && vaddr >= s.vaddr && vaddr < s.vaddr + s.filesz);
+  if (!seg) corrupt(elf.what, `runtime.pclntab at ${hex(vaddr)} is not backed by the file`);
+  return seg.vaddr + seg.filesz - vaddr;
+}
+
+/**
+ * Parse and validate the pcHeader (src/runtime/symtab.go `type pcHeader`): magic u32, pad1 u8,
+ * pad2 u8, minLC u8, ptrSize u8, then uintptr nfunc, nfiles, textStart, funcnameOffset, cuOffset,
+ * filetabOffset, pctabOffset, pclnOffset. `trusted` = found by name, so a bad magic is reported
+ * as such rather than skipped.
+ */
+function parseHeader(r: ByteReader, trusted: boolean): Header {
+  const what = r.what;
+  const magic = r.u32(0);
+  if (MAGIC_OLD.has(magic)) unsupported(what, magic);
+  if (magic !== MAGIC_118 && magic !== MAGIC_120) {
+    if (trusted) {
+      throw new TracerError("corrupt_binary", `${what} is corrupt: unknown magic ${hex(magic)}`, {
+        hint: "beetrace knows the Go 1.18 (0xfffffff0) and Go 1.20+ (0xfffffff1) layouts; the file may be damaged or from an unreleased Go",
+      });
+    }
+    corrupt(what, `unknown magic ${hex(magic)}`);
+  }
+  const pad1 = r.u8(4);
+  const pad2 = r.u8(5);
+  const minLC = r.u8(6);
+  const ptrSize = r.u8(7);
+  if (pad1 !== 0 || pad2 !== 0) corrupt(what, `header padding is ${pad1},${pad2}, expected 0,0`);
+  // minLC is the instruction size quantum: 1 on x86, 4 on arm64/ppc64/mips, 2 on s390x.
+  if (minLC !== 1 && minLC !== 2 && minLC !== 4) corrupt(what, `instruction quantum ${minLC} is not 1, 2 or 4`);
+  if (ptrSize !== 4 && ptrSize !== 8) corrupt(what, `pointer size ${ptrSize} is not 4 or 8`);
+  const word = (i: number) => r.uptr(8 + i * ptrSize, ptrSize);
+  const nfunc = word(0);
+  const textStart = word(2);
+  const funcnameOffset = word(3);
+  const cuOffset = word(4);
+  const filetabOffset = word(5);
+  const pctabOffset = word(6);
+  const pclnOffset = word(7);
+  const headerSize = 8 + 8 * ptrSize;
+  // The linker lays the tables out in this order (cmd/link/internal/ld/pcln.go writePcHeader and friends).
+  const order = [headerSize, funcnameOffset, cuOffset, filetabOffset, pctabOffset, pclnOffset, r.length];
+  for (let i = 1; i < order.length; i++) {
+    if ((order[i] ?? 0) < (order[i - 1] ?? 0)) {
+      corrupt(what, `table offsets out of order or past the end (header ${headerSize}, funcname ${funcnameOffset}, cu ${cuOffset}, filetab ${filetabOffset}, pctab ${pctabOffset}, pcln ${pclnOffset}, size ${r.length})`);
+    }
+  }
+  // functab: nfunc (entryoff u32, funcoff u32) pairs plus one final entryoff (end of text) — debug/gosym functabsize.
+  const functabBytes = (nfunc * 2 + 1) * 4;
+  if (nfunc === 0 || pclnOffset + functabBytes > r.length) corrupt(what, `function count ${nfunc} does not fit in the table`);
+  let prev = -1;
+  for (let i = 0; i <= nfunc; i++) {
+    const e = r.u32(pclnOffset + i * 8);
+    if (e < prev) corrupt(what, `function ${i} entry offset ${hex(e)} is below the previous one ${hex(prev)}`);
+    prev = e;
+    if (i === nfunc) break;
+    // _func starts with entryOff u32 (src/runtime/runtime2.go `type _func`): it must match the functab entry.
+    const funcoff = r.u32(pclnOffset + i * 8 + 4);
+    if (r.u32(pclnOffset + funcoff) !== e) corrupt(what, `function ${i} record at ${hex(pclnOffset + funcoff)} disagrees with its table entry`);
+  }
+  return { version: magic === MAGIC_118 ? "1.18" : "1.20", minLC, ptrSize, nfunc, textStart, funcnameOffset, cuOffset, pclnOffset };
+}
+
+/** First and end entry offsets of the function table (relative to textStart). */
+function entryRange(t: Located): [number, number] {
+  return [t.r.u32(t.hdr.pclnOffset), t.r.u32(t.hdr.pclnOffset + t.hdr.nfunc * 8)];
+}
+
+/**
+ * Establish runtime.text. Go ≤ 1.25 stores it in the pcHeader; Go 1.26 stores 0 there
+ * ("no longer stored as it requires a relocation", src/runtime/symtab.go), so we read
+ * runtime.firstmoduledata. Every candidate is validated; nothing is guessed.
+ */
+function findTextStart(elf: ElfFile, t: Located): { textStart: number; how: PclnTable["textStartSource"] } {
+  const tried: string[] = [];
+  const p = t.hdr.ptrSize;
+  const [first, last] = entryRange(t);
+  const plausible = (text: number): string | undefined => {
+    if (!elf.isExecutableAddress(text)) return `${hex(text)} is not in an executable segment`;
+    if (!elf.isExecutableAddress(text + first)) return `first function ${hex(text + first)} is not executable`;
+    if (!elf.isExecutableAddress(text + last - 1)) return `end of text ${hex(text + last)} is not executable`;
+    return undefined;
+  };
+
+  // The header word, relocation-aware (a PIE may leave it 0 in the file and patch it at load).
+  const headerText = elf.readPointer(t.addr + 8 + 2 * p, p);
+  if (headerText !== 0) {
+    const bad = plausible(headerText);
+    if (!bad) return { textStart: headerText, how: "header" };
+    tried.push(`pcHeader.textStart: ${bad}`);
+  }
+
+  const checkModuledata = (md: number): number | string => {
+    let w: number[];
+    try {
+      w = Array.from({ length: MD_WORDS }, (_, i) => elf.readPointer(md + i * p, p));
+    } catch (e) {
+      return e instanceof TracerError ? e.message : String(e);
+    }
+    const f = (k: keyof typeof MD) => w[MD[k]] ?? -1;
+    if (f("pcHeader") !== t.addr) return `pcHeader ${hex(f("pcHeader"))} is not the table at ${hex(t.addr)}`;
+    if (f("funcnametab") !== t.addr + t.hdr.funcnameOffset) return "funcnametab does not point into the table";
+    if (f("pclntable") !== t.addr + t.hdr.pclnOffset || f("ftab") !== t.addr + t.hdr.pclnOffset) return "pclntable/ftab do not point into the table";
+    const text = f("text");
+    const etext = f("etext");
+    // The runtime sets minpc = text + ftab[0].entryoff and maxpc = text + ftab[nfunc].entryoff (runtime/symtab.go moduledataverify1).
+    if (f("minpc") !== text + first || f("maxpc") !== text + last) return `minpc/maxpc ${hex(f("minpc"))}/${hex(f("maxpc"))} disagree with text ${hex(text)}`;
+    if (!(text <= f("minpc") && f("minpc") < f("maxpc") && f("maxpc") <= etext)) return "text, minpc, maxpc, etext are out of order";
+    const bad = plausible(text);
+    return bad ?? text;
+  };
+
+  // 1. Symbols, when not stripped.
+  const syms = elf.symbols();
+  const mdSym = syms.find((s) => s.name === "runtime.firstmoduledata");
+  if (mdSym) {
+    const v = checkModuledata(mdSym.value);
+    if (typeof v === "number") return { textStart: v, how: "moduledata-symbol" };
+    tried.push(`runtime.firstmoduledata: ${v}`);
+  }
+  const textSym = syms.find((s) => s.name === "runtime.text");
+  if (textSym) {
+    const bad = plausible(textSym.value);
+    if (!bad) return { textStart: textSym.value, how: "symbol" };
+    tried.push(`runtime.text: ${bad}`);
+  }
+  // 2. Go 1.26 puts moduledata in its own section.
+  const modSec = elf.section(".go.module");
+  if (modSec) {
+    const v = checkModuledata(modSec.addr);
+    if (typeof v === "number") return { textStart: v, how: "moduledata-section" };
+    tried.push(`.go.module: ${v}`);
+  }
+  // 3. Scan data segments for a word equal to the table's address and validate each hit as a moduledata.
+  const rel = elf.relativeRelocations();
+  const candidates: number[] = [];
+  for (const seg of elf.segments) {
+    if (seg.type !== PT_LOAD || (seg.flags & PF_X) !== 0 || (seg.flags & PF_W) === 0 || seg.filesz === 0) continue;
+    const r = new ByteReader(elf.readVirtual(seg.vaddr, seg.filesz), `${elf.what}: data segment`);
+    for (let off = (p - (seg.vaddr % p)) % p; off + p <= r.length; off += p) {
+      // Compare as two u32 halves: data words may hold anything, including values above 2^53.
+      const word = p === 8 ? r.u32(off) + r.u32(off + 4) * 2 ** 32 : r.u32(off);
+      if (word === t.addr) candidates.push(seg.vaddr + off);
+    }
+  }
+  for (const [at, addend] of rel) if (addend === t.addr) candidates.push(at);
+  for (const md of candidates) {
+    const v = checkModuledata(md);
+    if (typeof v === "number") return { textStart: v, how: "moduledata-scan" };
+  }
+  tried.push(`scan: ${candidates.length} word(s) pointing at the table, none a valid moduledata`);
+
+  throw new TracerError("corrupt_binary", `${elf.what}: cannot establish the start of Go text (runtime.text) for the function table at ${hex(t.addr)}`, {
+    hint: "function addresses cannot be computed without it; the file may be damaged, or built by a Go release beetrace does not know yet",
+    detail: tried,
+  });
+}
+
+class Table implements PclnTable {
+  readonly version: "1.18" | "1.20";
+  readonly ptrSize: number;
+  readonly source: PclnTable["source"];
+  readonly addr: number;
+  private list: GoFunc[] | undefined;
+  private byName: Map<string, GoFunc> | undefined;
+
+  constructor(
+    private readonly elf: ElfFile,
+    private readonly t: Located,
+    readonly textStart: number,
+    readonly textStartSource: PclnTable["textStartSource"],
+  ) {
+    this.version = t.hdr.version;
+    this.ptrSize = t.hdr.ptrSize;
+    this.source = t.source;
+    this.addr = t.addr;
+  }
+
+  funcs(): GoFunc[] {
+    if (this.list) return this.list;
+    const { r, hdr } = this.t;
+    const names = r.sub(hdr.funcnameOffset, hdr.cuOffset - hdr.funcnameOffset, `${r.what} function names`);
+    const out: GoFunc[] = [];
+    let next = r.u32(hdr.pclnOffset);
+    for (let i = 0; i < hdr.nfunc; i++) {
+      const entry = next;
+      next = r.u32(hdr.pclnOffset + (i + 1) * 8);
+      const funcoff = r.u32(hdr.pclnOffset + i * 8 + 4);
+      // _func.nameOff: int32 at offset 4 of the record (src/runtime/runtime2.go `type _func`).
+      const nameOff = r.i32(hdr.pclnOffset + funcoff + 4);
+      if (nameOff < 0 || nameOff >= names.length) corrupt(r.what, `function ${i} name offset ${nameOff} is outside the ${names.length}-byte name table`);
+      out.push({ name: names.cstring(nameOff), entry: this.textStart + entry, end: this.textStart + next });
+    }
+    this.list = out;
+    return out;
+  }
+
+  find(name: string): GoFunc | undefined {
+    if (!this.byName) {
+      this.byName = new Map();
+      for (const f of this.funcs()) if (!this.byName.has(f.name)) this.byName.set(f.name, f);
+    }
+    return this.byName.get(name);
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * @module bpf/features — what this machine allows, for `beetrace doctor` and for e2e skips.
+ *
+ * Each check is probed, not inferred from the kernel version, and reports
+ * `{ name, ok, detail, fix }`. The parsers of /proc and /sys text are pure and exported for
+ * unit tests; `checkFeatures()` reads the real files. `calibrateUprobe()` goes further: it
+ * attaches a uprobe to a libc function in this very process, calls it, and checks the BPF side
+ * counted the calls.
+ */
+import { readFileSync, existsSync, statSync } from "node:fs";
+import { TracerError } from "../errors.ts";
+import { errnoText } from "./call.ts";
+import { addr, closeFd, cstr, libcSymbols, symbolAddress, systemPageSize } from "./libc.ts";
+import { libbpf } from "./libbpf.ts";
+import { BPF_MAP_TYPE_RINGBUF, BpfObject } from "./object.ts";
+import { attachUprobe } from "./link.ts";
+
+export interface FeatureCheck {
+  name: string;
+  ok: boolean;
+  /** What was found, one line. */
+  detail: string;
+  /** How to fix it, when not ok. */
+  fix?: string;
+}
+
+/** include/uapi/linux/capability.h */
+export const CAP_SYS_ADMIN = 21;
+export const CAP_PERFMON = 38;
+export const CAP_BPF = 39;
+
+/** The effective capability set from /proc/<pid>/status text ("CapEff:\t000001ffffffffff"). */
+export function parseCapEff(status: string): bigint | undefined {
+  const m = /^CapEff:\s*([0-9a-fA-F]{1,16})\s*$/m.exec(status);
+  return m ? BigInt(`0x${m[1]}`) : undefined;
+}
+
+export function hasCap(capEff: bigint, cap: number): boolean {
+  return ((capEff >> BigInt(cap)) & 1n) === 1n;
+}
+
+/** The active mode from /sys/kernel/security/lockdown ("none [integrity] confidentiality"). */
+export function parseLockdown(text: string): string | undefined {
+  return /\[([a-z]+)\]/.exec(text)?.[1];
+}
+
+/** A sysctl-style integer file ("2\n"), or undefined when it is not one. */
+export function parseIntFile(text: string): number | undefined {
+  const t = text.trim();
+  return /^-?\d+$/.test(t) ? Number(t) : undefined;
+}
+
+export function privilegeCheck(status: string | undefined): FeatureCheck {
+  const name = "privileges";
+  const fix = "run as root (sudo) or grant CAP_BPF,CAP_PERFMON (e.g. setcap cap_bpf,cap_perfmon+ep beetrace)";
+  const cap = status === undefined ? undefined : parseCapEff(status);
+  if (cap === undefined) return { name, ok: false, detail: "cannot read CapEff from /proc/self/status", fix };
+  const held = [
+    [CAP_BPF, "CAP_BPF"],
+    [CAP_PERFMON, "CAP_PERFMON"],
+    [CAP_SYS_ADMIN, "CAP_SYS_ADMIN"],
+  ]
+    .filter(([c]) => hasCap(cap, c as number))
+    .map(([, n]) => n);
+  // CAP_SYS_ADMIN implies both on kernels before 5.8, which have no CAP_BPF/CAP_PERFMON.
+  const ok = hasCap(cap, CAP_SYS_ADMIN) || (hasCap(cap, CAP_BPF) && hasCap(cap, CAP_PERFMON));
+  const detail = held.length > 0 ? `effective capabilities include ${held.join(", ")}` : "none of CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN";
+  return ok ? { name, ok, detail } : { name, ok, detail, fix };
+}
+
+export function lockdownCheck(text: string | undefined): FeatureCheck {
+  const name = "kernel lockdown";
+  if (text === undefined) return { name, ok: true, detail: "no lockdown LSM (/sys/kernel/security/lockdown absent)" };
+  const mode = parseLockdown(text);
+  if (mode === undefined) return { name, ok: true, detail: `unrecognised lockdown state '${text.trim()}'` };
+  if (mode === "confidentiality") {
+    return {
+      name,
+      ok: false,
+      detail: "lockdown is 'confidentiality': the kernel may refuse BPF memory reads",
+      fix: "boot without lockdown=confidentiality (or with Secure Boot lockdown relaxed)",
+    };
+  }
+  return { name, ok: true, detail: `lockdown is '${mode}'` };
+}
+
+export function perfParanoidCheck(text: string | undefined, privileged: boolean): FeatureCheck {
+  const name = "perf_event_paranoid";
+  const v = text === undefined ? undefined : parseIntFile(text);
+  if (v === undefined) return { name, ok: privileged, detail: "/proc/sys/kernel/perf_event_paranoid unreadable", ...(privileged ? {} : { fix: "run as root" }) };
+  if (privileged) return { name, ok: true, detail: `${v} (no effect with CAP_PERFMON or root)` };
+  return { name, ok: false, detail: `${v}, and no CAP_PERFMON to override it`, fix: "run as root or grant CAP_PERFMON" };
+}
+
+export function unprivilegedBpfCheck(text: string | undefined, privileged: boolean): FeatureCheck {
+  const name = "unprivileged_bpf_disabled";
+  const v = text === undefined ? undefined : parseIntFile(text);
+  const shown = v === undefined ? "unreadable" : String(v);
+  if (privileged) return { name, ok: true, detail: `${shown} (no effect with CAP_BPF or root)` };
+  if (v === 0) return { name, ok: true, detail: "0: unprivileged BPF allowed" };
+  return { name, ok: false, detail: `${shown}: BPF needs privileges here`, fix: "run as root or grant CAP_BPF,CAP_PERFMON" };
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+function btfCheck(): FeatureCheck {
+  const name = "kernel BTF";
+  if (existsSync("/sys/kernel/btf/vmlinux")) return { name, ok: true, detail: "/sys/kernel/btf/vmlinux present" };
+  return {
+    name,
+    ok: false,
+    detail: "/sys/kernel/btf/vmlinux missing",
+    fix: "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2020)",
+  };
+}
+
+function uprobePmuCheck(): FeatureCheck {
+  const name = "uprobe PMU";
+  const t = readText("/sys/bus/event_source/devices/uprobe/type");
+  const v = t === undefined ? undefined : parseIntFile(t);
+  if (v !== undefined) return { name, ok: true, detail: `perf event type ${v}` };
+  return {
+    name,
+    ok: false,
+    detail: "/sys/bus/event_source/devices/uprobe/type missing (libbpf falls back to tracefs uprobe_events)",
+    fix: "use a kernel with CONFIG_UPROBE_EVENTS=y (4.17+ for the PMU)",
+  };
+}
+
+function tracefsCheck(): FeatureCheck {
+  const name = "tracefs";
+  for (const dir of ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]) {
+    if (existsSync(`${dir}/uprobe_events`)) return { name, ok: true, detail: `${dir} mounted` };
+  }
+  // Only needed by the legacy (pre-PMU) uprobe path and for debugging.
+  const pmu = existsSync("/sys/bus/event_source/devices/uprobe/type");
+  return {
+    name,
+    ok: pmu,
+    detail: pmu ? "not mounted (not needed: the uprobe PMU is available)" : "not mounted, and there is no uprobe PMU",
+    ...(pmu ? {} : { fix: "mount -t tracefs nodev /sys/kernel/tracing" }),
+  };
+}
+
+function libbpfCheck(): FeatureCheck {
+  try {
+    const l = libbpf();
+    return { name: "libbpf", ok: true, detail: `libbpf ${l.version} (${l.source})` };
+  } catch (e) {
+    const err = e instanceof TracerError ? e : undefined;
+    return { name: "libbpf", ok: false, detail: err?.message ?? String(e), fix: err?.hint ?? "reinstall beetrace" };
+  }
+}
+
+/** Create (and close) a one-page BPF ring buffer map: needs kernel >= 5.8 and BPF privileges. */
+function ringbufCheck(libbpfOk: boolean): FeatureCheck {
+  const name = "BPF ring buffer";
+  if (!libbpfOk) return { name, ok: false, detail: "not checked: libbpf unavailable", fix: "fix libbpf first" };
+  const n = cstr("bt_probe_rb");
+  const fd = libbpf().sym.bpf_map_create(BPF_MAP_TYPE_RINGBUF, addr(n), 0, 0, systemPageSize(), null);
+  if (fd >= 0) {
+    closeFd(fd);
+    return { name, ok: true, detail: "created a ring buffer map" };
+  }
+  return {
+    name,
+    ok: false,
+    detail: `bpf_map_create(BPF_MAP_TYPE_RINGBUF): ${errnoText(-fd)}`,
+    fix: -fd === 1 || -fd === 13 ? "run as root or grant CAP_BPF,CAP_PERFMON" : "use a kernel >= 5.8 with CONFIG_BPF_SYSCALL=y",
+  };
+}
+
+/** Every check, in the order `doctor` prints them. */
+export function checkFeatures(): FeatureCheck[] {
+  const priv = privilegeCheck(readText("/proc/self/status"));
+  const lib = libbpfCheck();
+  return [
+    priv,
+    lib,
+    btfCheck(),
+    uprobePmuCheck(),
+    ringbufCheck(lib.ok),
+    lockdownCheck(readText("/sys/kernel/security/lockdown")),
+    tracefsCheck(),
+    perfParanoidCheck(readText("/proc/sys/kernel/perf_event_paranoid"), priv.ok),
+    unprivilegedBpfCheck(readText("/proc/sys/kernel/unprivileged_bpf_disabled"), priv.ok),
+  ];
+}
+
+/**
+ * File offset of the code at `address` in this process, from /proc/self/maps
+ * ("start-end perms offset dev inode path"): offset = address - start + mapping offset.
+ */
+export function fileOffsetInMaps(maps: string, address: number): { path: string; fileOffset: number } | undefined {
+  for (const line of maps.split("\n")) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+\S+\s+([0-9a-f]+)\s+\S+\s+\d+\s+(\/.*)$/.exec(line);
+    if (!m) continue;
+    const start = parseInt(m[1]!, 16);
+    const end = parseInt(m[2]!, 16);
+    if (address >= start && address < end) return { path: m[4]!, fileOffset: address - start + parseInt(m[3]!, 16) };
+  }
+  return undefined;
+}
+
+/**
+ * End-to-end calibration: load `objectBytes`, attach `program` as a uprobe on libc's getpgid in
+ * this process only, call getpgid `calls` times and read the .bss `counter`. ok when the BPF side
+ * counted at least `calls` hits (another thread of ours may add some).
+ */
+export function calibrateUprobe(objectBytes: Uint8Array, opts: { program: string; counter: string; calls?: number }): FeatureCheck {
+  const name = "uprobe calibration";
+  const calls = opts.calls ?? 5;
+  const fn = "getpgid";
+  try {
+    const address = symbolAddress(fn);
+    if (address === undefined) return { name, ok: false, detail: `${fn} not found in this process`, fix: "report this" };
+    const maps = readFileSync("/proc/self/maps", "utf8");
+    const where = fileOffsetInMaps(maps, address);
+    if (where === undefined) return { name, ok: false, detail: `${fn} at 0x${address.toString(16)} is in no file mapping`, fix: "report this" };
+    statSync(where.path);
+    const pid = libcSymbols().getpid();
+    using obj = BpfObject.open(objectBytes, "calibrate");
+    obj.load();
+    attachUprobe(obj.program(opts.program), { binaryPath: where.path, fileOffset: where.fileOffset, pid });
+    const getpgid = libcSymbols().getpgid;
+    for (let i = 0; i < calls; i++) getpgid(0);
+    const seen = obj.readBss(opts.counter);
+    if (seen >= BigInt(calls)) return { name, ok: true, detail: `uprobe on ${fn} fired ${seen} times for ${calls} calls` };
+    return {
+      name,
+      ok: false,
+      detail: `uprobe on ${fn} fired ${seen} times for ${calls} calls`,
+      fix: "uprobes attach but do not fire: check for a security module blocking them",
+    };
+  } catch (e) {
+    const err = e instanceof TracerError ? e : undefined;
+    return { name, ok: false, detail: err?.message ?? String(e), fix: err?.hint ?? "run with -v and report this" };
+  }
+}

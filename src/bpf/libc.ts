@@ -1,0 +1,110 @@
+/**
+ * @module bpf/libc — the few libc functions beetrace calls directly (memfd, mmap, clocks, errno,
+ * vsnprintf for libbpf's log callback), opened once through the FFI adapter.
+ */
+import { TracerError } from "../errors.ts";
+import { ffi, type Bound, type Ptr } from "./ffi.ts";
+
+const LIBC_DEFS = {
+  memfd_create: { args: ["ptr", "u32"], returns: "i32" },
+  write: { args: ["i32", "ptr", "usize"], returns: "isize" },
+  close: { args: ["i32"], returns: "i32" },
+  // mmap returns MAP_FAILED ((void *)-1) on error; as i64 that is -1n, which a pointer type
+  // would turn into a meaningless huge double.
+  mmap: { args: ["ptr", "usize", "i32", "i32", "i32", "i64"], returns: "i64" },
+  munmap: { args: ["ptr", "usize"], returns: "i32" },
+  clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
+  getpid: { args: [], returns: "i32" },
+  getpgid: { args: ["i32"], returns: "i32" },
+  getpagesize: { args: [], returns: "i32" },
+  __errno_location: { args: [], returns: "ptr" },
+  vsnprintf: { args: ["ptr", "usize", "ptr", "ptr"], returns: "i32" },
+} as const;
+
+export type Libc = Bound<typeof LIBC_DEFS>;
+
+let libc: Libc | undefined;
+
+/** libc, opened on first use ("libc.so.6" is glibc's soname on every glibc distribution). */
+export function libcSymbols(): Libc {
+  if (libc !== undefined) return libc;
+  try {
+    libc = ffi().open("libc.so.6", LIBC_DEFS).symbols;
+  } catch (e) {
+    if (e instanceof TracerError) throw e;
+    throw new TracerError("bpf_error", `cannot open libc.so.6: ${e instanceof Error ? e.message : String(e)}`, {
+      hint: "beetrace needs glibc (2.17 or newer)",
+      cause: e,
+    });
+  }
+  return libc;
+}
+
+/** The calling thread's errno. Read it immediately after the failing call: any later libc call may change it. */
+export function readErrno(): number {
+  const loc = libcSymbols().__errno_location();
+  if (loc === null || loc === 0) return 0;
+  return new DataView(ffi().wrap(loc, 4)).getInt32(0, true);
+}
+
+const encoder = new TextEncoder();
+
+/** A NUL-terminated UTF-8 copy of `s`. Keep the returned array referenced while C may read it. */
+export function cstr(s: string): Uint8Array {
+  const b = encoder.encode(s);
+  const out = new Uint8Array(b.length + 1);
+  out.set(b);
+  return out;
+}
+
+/** Address of `view` for passing as a pointer argument (the caller keeps `view` alive). */
+export function addr(view: ArrayBufferView): number {
+  return ffi().addressOf(view);
+}
+
+/** A C string at `p`, or undefined for NULL. */
+export function cstringAt(p: Ptr): string | undefined {
+  if (p === null || p === 0) return undefined;
+  return ffi().readCString(p);
+}
+
+/** <sys/mman.h> / asm-generic/mman-common.h values (identical on x86-64 and arm64). */
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const MAP_SHARED = 0x01;
+
+let pageSize: number | undefined;
+/** The kernel page size (4 KiB on x86-64; 4, 16 or 64 KiB on arm64). */
+export function systemPageSize(): number {
+  pageSize ??= libcSymbols().getpagesize();
+  return pageSize;
+}
+
+/** mmap(2) of `fd`; returns the address or the errno (as a negative number). */
+export function mmapFd(length: number, prot: number, fd: number, offset: number): number {
+  const r = libcSymbols().mmap(null, length, prot, MAP_SHARED, fd, BigInt(offset));
+  if (r === -1n) return -readErrno();
+  return Number(r);
+}
+
+export function munmap(address: number, length: number): void {
+  libcSymbols().munmap(address, length);
+}
+
+export function closeFd(fd: number): void {
+  if (fd >= 0) libcSymbols().close(fd);
+}
+
+const DL_DEFS = { dlsym: { args: ["ptr", "ptr"], returns: "ptr" } } as const;
+let dl: Bound<typeof DL_DEFS> | undefined;
+
+/**
+ * Address of a symbol as this process resolved it (dlsym(RTLD_DEFAULT, name)), or undefined.
+ * dlsym lives in libdl.so.2 on glibc < 2.34 and libdl.so.2 still exports it on newer glibc.
+ */
+export function symbolAddress(name: string): number | undefined {
+  dl ??= ffi().open("libdl.so.2", DL_DEFS).symbols;
+  const n = cstr(name);
+  const p = dl.dlsym(null /* RTLD_DEFAULT */, addr(n));
+  return p === null || p === 0 ? undefined : p;
+}

@@ -1,0 +1,91 @@
+/**
+ * @module cli/convert — `beetrace convert FILE --to otlp-json [-o OUT]`.
+ *
+ * Writes OTLP JSON Lines: one ExportTraceServiceRequest per line, at most --batch spans each
+ * (default 512), which is what the Collector's otlpjsonfile receiver reads. A truncated
+ * capture converts all its complete spans and says so on stderr.
+ */
+import * as fs from "node:fs";
+import { TracerError, fromSystemError } from "../errors.ts";
+import { log } from "../log.ts";
+import { readCaptureFile } from "../capture/reader.ts";
+import type { SpanRecord } from "../capture/format.ts";
+import type { Span } from "../spans/model.ts";
+import { DEFAULT_BATCH, otlpJsonLines } from "../export/otlp.ts";
+import { writeStdout } from "./view.ts";
+
+export const CONVERT_FORMATS = ["otlp-json"] as const;
+
+export interface ConvertOptions {
+  to?: string;
+  /** Output path; stdout when absent or "-" */
+  out?: string;
+  batch?: number | string;
+}
+
+export interface ConvertResult {
+  spans: number;
+  lines: number;
+}
+
+export async function convertCommand(file: string, opts: ConvertOptions = {}, write: (s: string) => Promise<void> = writeStdout): Promise<ConvertResult> {
+  const to = opts.to ?? "otlp-json";
+  if (!(CONVERT_FORMATS as readonly string[]).includes(to)) {
+    throw new TracerError("usage", `unknown output format '${to}'`, { hint: `--to accepts: ${CONVERT_FORMATS.join(", ")}` });
+  }
+  const batch = parseBatch(opts.batch);
+  const contents = readCaptureFile(file);
+  const spans: Span[] = contents.records.filter((r): r is SpanRecord => r.type === "span").map(({ type: _t, ...span }) => span);
+  if (contents.truncated) {
+    log.warn(`${file} is truncated (last ${contents.trailingBytes} bytes incomplete); converting the ${spans.length} complete spans`);
+  }
+  const lines = otlpJsonLines(spans, contents.header, batch);
+  let count = 0;
+  if (opts.out === undefined || opts.out === "-") {
+    for (const line of lines) {
+      await write(line + "\n");
+      count++;
+    }
+  } else {
+    count = writeFileLines(opts.out, lines);
+  }
+  log.verbose(`converted ${spans.length} spans into ${count} OTLP requests`);
+  return { spans: spans.length, lines: count };
+}
+
+function parseBatch(b: number | string | undefined): number {
+  if (b === undefined) return DEFAULT_BATCH;
+  const n = typeof b === "number" ? b : Number(b);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) {
+    throw new TracerError("usage", `--batch must be a whole number from 1 to 100000, got '${String(b)}'`, { hint: `the default is ${DEFAULT_BATCH} spans per line` });
+  }
+  return n;
+}
+
+/** The output holds the same data as the capture (URLs, peers), so it gets mode 0600 too. */
+function writeFileLines(path: string, lines: Iterable<string>): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, "w", 0o600);
+  } catch (e) {
+    throw outputError(e, path);
+  }
+  let count = 0;
+  try {
+    for (const line of lines) {
+      fs.writeSync(fd, line + "\n");
+      count++;
+    }
+  } catch (e) {
+    if (e instanceof TracerError) throw e;
+    throw outputError(e, path).withContext(`after ${count} lines`);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return count;
+}
+
+function outputError(e: unknown, path: string): TracerError {
+  const t = fromSystemError(e, `write ${path}`);
+  return new TracerError("output_failed", t.message, { hint: t.hint ?? "choose another -o path", cause: e });
+}

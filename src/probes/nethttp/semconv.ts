@@ -1,0 +1,120 @@
+/**
+ * @module probes/nethttp/semconv — HTTP span naming and attribute helpers per the OpenTelemetry
+ * semantic conventions v1.37 (HTTP spans, URL attributes), shared by the server and client probes.
+ */
+import type { Attributes } from "../../spans/model.ts";
+import { BEETRACE_VERSION } from "../../version.ts";
+
+export const SCOPE = { name: "beetrace/net/http", version: BEETRACE_VERSION } as const;
+
+/** Semconv "known" methods: those of RFC 9110 §9 plus PATCH (RFC 5789). Case-sensitive. */
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]);
+
+/**
+ * Sets http.request.method (and http.request.method_original for unknown ones) and returns
+ * the {method} part of the span name: the method, or "HTTP" when it is not known
+ * (semconv: unknown methods are "_OTHER" and the span name then uses "HTTP").
+ * Go's net/http sends an empty Method as GET (net/http.Request.Method doc).
+ */
+export function setMethod(attrs: Attributes, raw: string): string {
+  const method = raw === "" ? "GET" : raw;
+  if (KNOWN_METHODS.has(method)) {
+    attrs["http.request.method"] = method;
+    return method;
+  }
+  attrs["http.request.method"] = "_OTHER";
+  attrs["http.request.method_original"] = method;
+  return "HTTP";
+}
+
+export interface HostPort {
+  host: string;
+  port?: number;
+}
+
+/**
+ * Splits "host", "host:port", "[v6]", "[v6]:port" (RFC 3986 §3.2.2 authority form, as in
+ * Host headers, URL.Host and Go's RemoteAddr). A bare IPv6 address without brackets ("::1")
+ * is all host. Returns undefined for an empty string. An unparsable port is left out.
+ */
+export function splitHostPort(s: string): HostPort | undefined {
+  if (s === "") return undefined;
+  if (s.startsWith("[")) {
+    const close = s.indexOf("]");
+    if (close < 0) return { host: s };
+    const host = s.slice(1, close);
+    const rest = s.slice(close + 1);
+    return withPort(host, rest.startsWith(":") ? rest.slice(1) : undefined);
+  }
+  const colon = s.indexOf(":");
+  if (colon >= 0 && colon === s.lastIndexOf(":")) return withPort(s.slice(0, colon), s.slice(colon + 1));
+  return { host: s };
+}
+
+function withPort(host: string, port: string | undefined): HostPort {
+  if (port !== undefined && /^\d{1,5}$/.test(port)) {
+    const n = Number(port);
+    if (n <= 65535) return { host, port: n };
+  }
+  return { host };
+}
+
+/** network.protocol.version from Request.ProtoMajor/ProtoMinor: "1.0", "1.1", "2", "3". */
+export function protocolVersion(major: number, minor: number): string | undefined {
+  if (major <= 0) return undefined;
+  if (major >= 2 && minor === 0) return String(major);
+  return `${major}.${minor}`;
+}
+
+/**
+ * http.route from a Go ServeMux pattern "[METHOD ][HOST]/[PATH]" (net/http doc "Patterns"):
+ * "GET /items/{id}" → "/items/{id}", "example.com/x/" → "/x/". Undefined if no path part.
+ */
+export function routeFromPattern(pattern: string): string | undefined {
+  let p = pattern.trim();
+  const sp = p.search(/[ \t]/);
+  if (sp >= 0) p = p.slice(sp).trimStart(); // drop the method
+  const slash = p.indexOf("/");
+  return slash < 0 ? undefined : p.slice(slash);
+}
+
+/**
+ * Percent-encodes a decoded URL path for url.full the way Go's URL.EscapedPath would for
+ * ordinary paths: RFC 3986 unreserved characters, sub-delims, ":" "@" and "/" stay, the rest
+ * (including "%", since URL.Path is the decoded form) become %XX of their UTF-8 bytes.
+ */
+export function escapePath(path: string): string {
+  let out = "";
+  for (const b of new TextEncoder().encode(path)) {
+    const c = String.fromCharCode(b);
+    if (/[A-Za-z0-9\-._~!$&'()*+,;=:@/]/.test(c)) out += c;
+    else out += "%" + b.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return out;
+}
+
+/** Default port of a scheme (RFC 9110 §4.2.1/§4.2.2), for server.port when the URL has none. */
+export function defaultPort(scheme: string): number | undefined {
+  const s = scheme.toLowerCase();
+  return s === "http" ? 80 : s === "https" ? 443 : undefined;
+}
+
+/** Typed accessors for SpanStart/SpanEnd.fields (decoded by records.ts). */
+export function str(fields: Record<string, string | number>, key: string): string {
+  const v = fields[key];
+  return typeof v === "string" ? v : "";
+}
+export function num(fields: Record<string, string | number>, key: string): number | undefined {
+  const v = fields[key];
+  return typeof v === "number" ? v : undefined;
+}
+
+/** beetrace.truncated: which attributes hold a truncated value (the record buffer was too small). */
+export function noteTruncated(attrs: Attributes, fields: Record<string, string | number>, names: Record<string, string>): void {
+  const t = str(fields, "truncated");
+  if (t === "") return;
+  const prev = attrs["beetrace.truncated"];
+  const out = typeof prev === "string" && prev !== "" ? prev.split(",") : [];
+  for (const k of t.split(",")) out.push(names[k] ?? k);
+  attrs["beetrace.truncated"] = out.join(",");
+}
