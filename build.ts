@@ -723,7 +723,7 @@ export function checkObjects(): CheckItem[] {
 }
 
 export function checkAll(): CheckItem[] {
-  const objects = bpfSourcesList().map((f) => f.slice(0, -".bpf.c".length));
+  const objects = bpfObjectNames();
   return [...checkBundle(), ...checkObjects(), ...checkExecutable(objects)];
 }
 

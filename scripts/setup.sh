@@ -12,6 +12,15 @@ done
 # zlib's static archive is linked into the embedded libbpf bundle.
 [ -f "$(gcc -print-file-name=libz.a 2>/dev/null || echo /nonexistent)" ] || need_apt+=(zlib1g-dev)
 [ -f /usr/include/x86_64-linux-gnu/asm/ptrace.h ] || need_apt+=(linux-libc-dev)
+# libbpf headers build the BPF test fixtures; its libbpf.so.1 is the loader's fallback without a bundle.
+[ -f /usr/include/bpf/bpf_helpers.h ] || need_apt+=(libbpf-dev)
+# build.ts fetches the libbpf/elfutils Debian source packages (dpkg-source unpacks them; the
+# Debian tarballs are .tar.xz); the e2e smoke test chroots with util-linux's unshare.
+# elfutils' configure needs flex/bison/gawk only in maintainer mode, which we do not use.
+for pkg_cmd in dpkg-dev:dpkg-source xz-utils:xz util-linux:unshare; do
+  pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd#*:}
+  command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -2,7 +2,7 @@
  * @module bpf/libbpf — libbpf's symbol table and how the library is found and opened.
  *
  * Load order (first that works wins; the choice is logged at debug level):
- *  1. the embedded bundle copied into a memfd and dlopen'ed as /proc/self/fd/N — works with a
+ *  1. the libbpf bundle (embedded.ts; or configureLibbpf) copied into a memfd and dlopen'ed as /proc/self/fd/N — works with a
  *     noexec $TMPDIR and leaves nothing on disk (research: bun-libbpf-spike §2b);
  *  2. dlopen of the bundle's path itself (Bun extracts embedded files to $TMPDIR);
  *  3. the system's libbpf.so.1, for development from source when no bundle is built.
@@ -12,6 +12,7 @@
 import { readFileSync } from "node:fs";
 import { TracerError } from "../errors.ts";
 import { log, logLevel } from "../log.ts";
+import { embedded } from "./embedded.ts";
 import { ffi, type Bound, type NativeCallback } from "./ffi.ts";
 import { errnoText, recordLibbpfWarning } from "./call.ts";
 import { addr, cstr, cstringAt, libcSymbols, readErrno } from "./libc.ts";
@@ -62,15 +63,16 @@ const SYSTEM_LIBBPF = "libbpf.so.1";
 const MFD_CLOEXEC = 0x1;
 const MFD_EXEC = 0x10;
 
-let bundlePath: string | undefined;
+/** undefined: not configured (ask embedded.ts); null: explicitly no bundle. */
+let bundlePath: string | null | undefined;
 let loaded: LoadedLibbpf | undefined;
 let printCallback: NativeCallback | undefined;
 
 /**
- * Tell the loader where the embedded libbpf bundle is (src/bpf/embedded.ts exports the path).
- * Must be called before the first libbpf use; without it the system libbpf is used.
+ * Override where the libbpf bundle is (null: use only the system libbpf). Without this call the
+ * bundle from src/bpf/embedded.ts is used when it exists. Must precede the first libbpf use.
  */
-export function configureLibbpf(opts: { bundlePath?: string }): void {
+export function configureLibbpf(opts: { bundlePath: string | null }): void {
   if (loaded !== undefined && opts.bundlePath !== bundlePath) {
     throw new TracerError("internal", "configureLibbpf called after libbpf was already opened");
   }
@@ -83,11 +85,23 @@ export function libbpf(): LoadedLibbpf {
   return loaded;
 }
 
+/** The bundle to try first: the configured one, else embedded.ts's (absent when not built). */
+function bundleToTry(): string | undefined {
+  if (bundlePath !== undefined) return bundlePath ?? undefined;
+  try {
+    return embedded.libbpfBundle;
+  } catch (e) {
+    log.debug(`no libbpf bundle: ${e instanceof Error ? e.message : String(e)}`);
+    return undefined;
+  }
+}
+
 function openLibbpf(): LoadedLibbpf {
   const failures: string[] = [];
   const attempts: Array<[LibbpfSource, () => { sym: LibbpfSymbols; path: string }]> = [];
-  if (bundlePath !== undefined) {
-    const p = bundlePath;
+  const bundle = bundleToTry();
+  if (bundle !== undefined) {
+    const p = bundle;
     attempts.push(["memfd", () => openViaMemfd(p)]);
     attempts.push(["bundle-path", () => ({ sym: ffi().open(p, LIBBPF_DEFS).symbols, path: p })]);
   }
@@ -109,7 +123,7 @@ function openLibbpf(): LoadedLibbpf {
   }
   throw new TracerError("bpf_error", "cannot load libbpf", {
     hint:
-      bundlePath === undefined
+      bundle === undefined
         ? "build the embedded bundle (bun build.ts) or install the system package libbpf1"
         : "the embedded libbpf bundle could not be loaded; run with -v for the reasons",
     detail: failures,

@@ -30,7 +30,7 @@ describe("libbpf bundle", () => {
   });
 
   test.skipIf(!built || !haveBinutils)("readelf -d: NEEDED is only libc and the dynamic loader", () => {
-    const needed = [...sh("readelf", ["-d", PATHS.bundle]).matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
+    const needed = [...sh("readelf", ["-d", PATHS.bundle]).matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1] ?? "");
     expect(needed.length).toBeGreaterThan(0);
     for (const n of needed) expect(ALLOWED_NEEDED).toContain(n);
   });
