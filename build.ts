@@ -668,6 +668,10 @@ export async function compileExecutable(assets: AssetFiles, entry = PATHS.mainTs
     compile: { outfile: tmp, autoloadDotenv: false, autoloadBunfig: false },
     files: { [PATHS.embeddedTs]: generated },
     minify: { whitespace: true, syntax: true },
+    // Precompiled bytecode: `--version` starts in ~30 ms instead of ~80 ms (measured on a
+    // loaded 2-core machine) for +3.5 MB; the bytecode is tied to the Bun runtime embedded with it.
+    bytecode: true,
+    format: "esm",
     sourcemap: "none",
   }).catch((e: unknown) => ({ success: false as const, logs: [e], outputs: [] }));
   if (!result.success) {

@@ -217,6 +217,14 @@ int nethttp_server_entry(struct pt_regs *ctx)
 	go_read_string(req + req_remote_addr_off, r->remote, sizeof(r->remote), &r->remote_len, &err);
 	r->proto_major = clamp_u16((__s64)go_read_u64(req + req_proto_major_off, &err));
 	r->proto_minor = clamp_u16((__s64)go_read_u64(req + req_proto_minor_off, &err));
+	/*
+	 * Stripped binaries have no itab symbol to compare with. serverHandler.ServeHTTP receives a
+	 * *http.response only from the HTTP/1 server (net/http/server.go, conn.serve); the bundled
+	 * HTTP/2 server passes an *http2responseWriter with ProtoMajor 2 (net/http/h2_bundle.go),
+	 * so ProtoMajor == 1 identifies the writer whose `status` field we read at return.
+	 */
+	if (rw_itab_addr == 0 && r->proto_major == 1 && req_proto_major_off != GO_OFF_UNSET)
+		st.rw = rw;
 	r->req_flags = 0;
 	if (req_tls_off != GO_OFF_UNSET) {
 		r->req_flags |= NETHTTP_SERVER_F_TLS_KNOWN;

@@ -165,6 +165,12 @@ export class ElfFile {
           align: r.u64(o + 48),
         });
       }
+      // A loadable segment must be backed by the file: uprobe offsets and virtual reads rely on it.
+      for (const [i, s] of this.segments.entries()) {
+        if (s.type !== PT_LOAD) continue;
+        checkedRange(r, what, `PT_LOAD segment ${i} at ${safeHex(s.vaddr)}`, s.offset, s.filesz);
+        if (s.filesz > s.memsz) corrupt(what, `PT_LOAD segment ${i} at ${safeHex(s.vaddr)} has file size ${s.filesz} above its memory size ${s.memsz}`);
+      }
     }
 
     const raw: Omit<ElfSection, "name">[] = [];

@@ -67,7 +67,7 @@ interface Located {
 export function readPclntab(elf: ElfFile): PclnTable {
   const t = locate(elf);
   const { textStart, how } = findTextStart(elf, t);
-  return new Table(elf, t, textStart, how);
+  return new Table(t, textStart, how);
 }
 
 function locate(elf: ElfFile): Located {
@@ -288,7 +288,6 @@ class Table implements PclnTable {
   private byName: Map<string, GoFunc> | undefined;
 
   constructor(
-    private readonly elf: ElfFile,
     private readonly t: Located,
     readonly textStart: number,
     readonly textStartSource: PclnTable["textStartSource"],

@@ -6,6 +6,7 @@ import type { CAC } from "cac";
 import { inspectCommand } from "./inspect.ts";
 import { viewCommand } from "./view.ts";
 import { convertCommand } from "./convert.ts";
+import { attachCommand, runCommand } from "./trace.ts";
 
 export function registerCommands(cli: CAC): void {
   cli
@@ -37,4 +38,28 @@ export function registerCommands(cli: CAC): void {
     .action(async (file: string, options) => {
       await convertCommand(String(file), options);
     });
+
+  const traceOptions = (c: ReturnType<CAC["command"]>) =>
+    c
+      .option("-o, --out <file>", "Capture file to write (CBOR sequence, mode 0600)")
+      .option("--duration <time>", "Stop after this long (60s, 5m, 1h); default: until Ctrl-C or the target exits")
+      .option("--service-name <name>", "service.name for the spans (default: the target's OTEL_SERVICE_NAME, else its executable name)")
+      .option("--offsets <file>", "Use this offsets file before the embedded snapshot")
+      .option("--unknown-versions <policy>", "refuse (default) or nearest: use the nearest covered version, recorded as a guess")
+      .option("--ringbuf-size <bytes>", "Ring buffer size, a power of two (default 4M)")
+      .option("--dry-run", "Load and attach every probe, then detach and exit")
+      .option("-q, --quiet", "Print only warnings and errors (for cron)");
+
+  traceOptions(
+    cli
+      .command("attach", "Trace a running Go process (root)")
+      .option("--pid <pid>", "Process id of the Go service")
+      .option("--exe <path>", "Trace the running process executing this file"),
+  )
+    .example("beetrace attach --pid 1234 --out cap.cbor --duration 60s")
+    .action((options) => attachCommand(options));
+
+  traceOptions(cli.command("run", "Start a Go program and trace it from its first request (root)"))
+    .example("beetrace run --out cap.cbor -- ./server --port 8080")
+    .action((options) => runCommand((options["--"] ?? []).map(String), options));
 }

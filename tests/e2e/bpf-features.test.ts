@@ -1,3 +1,4 @@
+/** @module tests/e2e/bpf-features — doctor checks, uprobe self-calibration and the unprivileged error (root). */
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";

@@ -4,7 +4,7 @@
  * functions (nm + readelf), plus the reason to skip when the machine cannot run them.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -46,8 +46,9 @@ export function buildRingTestObject(opts: { bad?: boolean } = {}): Uint8Array {
   const triplet = run("gcc", ["-dumpmachine"]).trim();
   run("clang", [
     "-O2", "-g", "-target", "bpf", `-D__TARGET_ARCH_${targetArch()}`, `-I/usr/include/${triplet}`,
-    ...(opts.bad ? ["-DBAD_PROGRAM"] : []), "-c", FIXTURE, "-o", out,
+    ...(opts.bad ? ["-DBAD_PROGRAM"] : []), "-c", FIXTURE, "-o", `${out}.${process.pid}`,
   ]);
+  renameSync(`${out}.${process.pid}`, out); // atomic: a concurrent test run never reads half a file
   return new Uint8Array(readFileSync(out));
 }
 
@@ -72,10 +73,13 @@ int main(int argc, char **argv) {
 /** Build the C target; returns its absolute path. */
 export function buildTarget(): string {
   mkdirSync(CACHE, { recursive: true });
-  const src = join(CACHE, "target.c");
+  const src = join(CACHE, `target.${process.pid}.c`);
   const bin = join(CACHE, "target");
   writeFileSync(src, TARGET_C);
-  run("gcc", ["-O1", "-g", "-o", bin, src]);
+  run("gcc", ["-O1", "-g", "-o", `${bin}.${process.pid}`, src]);
+  unlinkSync(src);
+  // Atomic replace: a target still running from a concurrent test run keeps its own inode.
+  renameSync(`${bin}.${process.pid}`, bin);
   return bin;
 }
 

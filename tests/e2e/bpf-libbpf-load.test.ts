@@ -1,11 +1,14 @@
+/** @module tests/e2e/bpf-libbpf-load — which libbpf gets loaded: memfd bundle, bundle path, system. */
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
 import { join } from "node:path";
+import { SOURCE_LAYOUT } from "../../src/bpf/embedded.ts";
 
 // Each case runs in a fresh process: the libbpf choice is made once per process.
 const LIBBPF_TS = join(import.meta.dir, "..", "..", "src", "bpf", "libbpf.ts");
 const LOG_TS = join(import.meta.dir, "..", "..", "src", "log.ts");
+const BUILT_BUNDLE = join(import.meta.dir, "..", "..", SOURCE_LAYOUT.libbpfBundle);
 
 /** The system libbpf file, standing in for the embedded bundle (same ABI: both are libbpf 1.x). */
 function systemLibbpf(): string | undefined {
@@ -14,7 +17,8 @@ function systemLibbpf(): string | undefined {
   return p && existsSync(p) ? realpathSync(p) : undefined;
 }
 
-function load(bundlePath: string | null): { source: string; path: string; version: string; memfds: number; log: string[] } {
+/** undefined: do not call configureLibbpf (the default: embedded.ts's bundle when built). */
+function load(bundlePath: string | null | undefined): { source: string; path: string; version: string; memfds: number; log: string[] } {
   const script = `
     import { configureLibbpf, libbpf } from ${JSON.stringify(LIBBPF_TS)};
     import { setLogLevel, setLogSink } from ${JSON.stringify(LOG_TS)};
@@ -22,7 +26,7 @@ function load(bundlePath: string | null): { source: string; path: string; versio
     const log = [];
     setLogLevel("debug");
     setLogSink((l) => log.push(l));
-    configureLibbpf({ bundlePath: ${JSON.stringify(bundlePath)} });
+    ${bundlePath === undefined ? "" : `configureLibbpf({ bundlePath: ${JSON.stringify(bundlePath)} });`}
     const l = libbpf();
     const memfds = readdirSync("/proc/self/fd").filter((fd) => { try { return readlinkSync("/proc/self/fd/" + fd).startsWith("/memfd:"); } catch { return false; } }).length;
     console.log(JSON.stringify({ source: l.source, path: l.path, version: l.version, memfds, log }));`;
@@ -35,7 +39,7 @@ const lib = systemLibbpf();
 
 describe.skipIf(lib === undefined)(`libbpf loading${lib === undefined ? " — skipped: no system libbpf.so.1 (Debian package libbpf1)" : ""}`, () => {
   test("a bundle is loaded through a memfd, and the memfd is not left open", () => {
-    const r = load(lib);
+    const r = load(lib!);
     expect(r.source).toBe("memfd");
     expect(r.path).toMatch(/^\/proc\/self\/fd\/\d+$/);
     expect(r.version).toMatch(/^1\.\d+$/);
@@ -54,5 +58,15 @@ describe.skipIf(lib === undefined)(`libbpf loading${lib === undefined ? " — sk
     expect(r.source).toBe("system");
     expect(r.log.some((l) => l.startsWith("debug: libbpf via memfd failed: ") && l.includes("ENOENT"))).toBe(true);
     expect(r.log.some((l) => l.startsWith("debug: libbpf via bundle-path failed: "))).toBe(true);
+  });
+
+  test("by default the bundle build.ts made is used (through a memfd), else the system libbpf", () => {
+    const r = load(undefined);
+    if (existsSync(BUILT_BUNDLE)) {
+      expect(r.source).toBe("memfd");
+    } else {
+      expect(r.source).toBe("system");
+      expect(r.log.some((l) => l.startsWith("debug: no libbpf bundle: the libbpf bundle is not built"))).toBe(true);
+    }
   });
 });

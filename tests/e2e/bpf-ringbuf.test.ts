@@ -1,3 +1,4 @@
+/** @module tests/e2e/bpf-ringbuf — load, configure, attach by file offset, drain, verifier errors and leak checks (root). */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { TracerError } from "../../src/errors.ts";

@@ -1,3 +1,4 @@
+/** @module tests/e2e/bpf-throughput — ring-buffer drain rate with a BPF producer, filled and live (root). */
 import { describe, expect, test } from "bun:test";
 import { BpfObject } from "../../src/bpf/object.ts";
 import { attachUprobe } from "../../src/bpf/link.ts";
@@ -8,11 +9,17 @@ import { buildRingTestObject, buildTarget, fileOffsetOf, skipReason } from "./bp
 const reason = skipReason();
 const REC_BYTES = 56 + 8; // record + ring header
 
-async function runTarget(binary: string, calls: number): Promise<void> {
+/** Start the target held on stdin; the probe is attached to its pid only (a concurrent test run's targets stay out). */
+function startTarget(binary: string, calls: number): { pid: number; run: () => Promise<void> } {
   const p = Bun.spawn([binary, String(calls)], { stdin: "pipe", stdout: "ignore" });
-  p.stdin.write("g");
-  await p.stdin.end();
-  expect(await p.exited).toBe(0);
+  return {
+    pid: p.pid,
+    run: async () => {
+      p.stdin.write("g");
+      await p.stdin.end();
+      expect(await p.exited).toBe(0);
+    },
+  };
 }
 
 describe.skipIf(reason !== undefined)(`ring buffer throughput${reason ? ` — skipped: ${reason}` : ""}`, () => {
@@ -25,14 +32,14 @@ describe.skipIf(reason !== undefined)(`ring buffer throughput${reason ? ` — sk
     obj.setConst("burst", BURST);
     obj.setMapMaxEntries("events", 64 << 20);
     obj.load();
-    using _l = attachUprobe(obj.program("on_call"), { binaryPath: target, fileOffset: offset });
+    const t = startTarget(target, CALLS);
+    using _l = attachUprobe(obj.program("on_call"), { binaryPath: target, fileOffset: offset, pid: t.pid });
     using rb = new RingBufferReader(obj.map("events"));
 
     const t0 = performance.now();
-    await runTarget(target, CALLS);
+    await t.run();
     const produceMs = performance.now() - t0;
     const expected = CALLS * BURST;
-    // Other processes running the same binary would add hits; our target is the only one.
     expect(obj.readBss("produced")).toBe(BigInt(expected));
     expect(obj.readBss("dropped")).toBe(0n);
     expect(rb.pendingBytes()).toBe(expected * REC_BYTES);
@@ -68,13 +75,14 @@ describe.skipIf(reason !== undefined)(`ring buffer throughput${reason ? ` — sk
     obj.setConst("burst", BURST);
     obj.setMapMaxEntries("events", 4 << 20);
     obj.load();
-    using _l = attachUprobe(obj.program("on_call"), { binaryPath: target, fileOffset: offset });
+    const t = startTarget(target, CALLS);
+    using _l = attachUprobe(obj.program("on_call"), { binaryPath: target, fileOffset: offset, pid: t.pid });
     using rb = new RingBufferReader(obj.map("events"));
     let consumed = 0;
     const t0 = performance.now();
     {
       using _timer = rb.startDrainTimer(1, () => void consumed++, { maxBytesPerTick: 1 << 20 });
-      await runTarget(target, CALLS);
+      await t.run();
       const produced = Number(obj.readBss("produced"));
       const deadline = performance.now() + 10_000;
       while (consumed < produced && performance.now() < deadline) await Bun.sleep(1);

@@ -128,6 +128,19 @@ describe.skipIf(!GO)("readPclntab on Go builds of the local toolchain (oracle: d
     sameFuncs(t, oracle);
   });
 
+  test("PIE whose moduledata pointers are 0 in the file (as aarch64 ld leaves them) is read through R_*_RELATIVE relocations", async () => {
+    const { bytes, oracle } = await build("pie");
+    const copy = bytes.slice();
+    const mod = ElfFile.parse(bytes).section(".go.module")!;
+    // The pointer-valued words we read: pcHeader, funcnametab.ptr, pclntable.ptr, ftab.ptr, minpc, maxpc, text, etext.
+    for (const w of [0, 1, 13, 16, 20, 21, 22, 23]) putLE(copy, mod.offset + w * 8, 8, 0);
+    const elf = ElfFile.parse(copy);
+    expect(elf.relativeRelocations().get(mod.addr)).toBe(elf.section(".gopclntab")!.addr);
+    const t = readPclntab(elf);
+    expect(t.textStart).toBe(oracle.textStart ?? -1);
+    sameFuncs(t, oracle);
+  });
+
   test("a moduledata whose text disagrees with minpc is rejected, not guessed around", async () => {
     const { bytes } = await build("stripped-ldflags");
     const copy = bytes.slice();

@@ -1,3 +1,4 @@
+/** @module tests/unit/bpf/call — errno classification, libbpf warning capture and rodata constant encoding. */
 import { describe, expect, test } from "bun:test";
 import { TracerError } from "../../../src/errors.ts";
 import {

@@ -1,3 +1,4 @@
+/** @module tests/unit/bpf/clock — paired realtime/boottime/monotonic samples through libc. */
 import { describe, expect, test } from "bun:test";
 import { sampleClocks } from "../../../src/bpf/clock.ts";
 

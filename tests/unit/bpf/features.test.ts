@@ -1,3 +1,4 @@
+/** @module tests/unit/bpf/features — parsers and judgments of the doctor feature checks, on sample /proc and /sys text. */
 import { describe, expect, test } from "bun:test";
 import {
   CAP_BPF,

@@ -1,3 +1,4 @@
+/** @module tests/unit/bpf/ringbuf-parse — the ring-buffer record walk over hand-built memory (BUSY, DISCARD, wrap, bounds). */
 import { describe, expect, test } from "bun:test";
 import { parseRecords, RINGBUF_HEADER } from "../../../src/bpf/ringbuf.ts";
 

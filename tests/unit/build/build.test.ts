@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   PATHS,
+  checkBundle,
   compareVersions,
   compileBpfObject,
   debSrcStanza,
@@ -255,6 +256,45 @@ describe("BPF compilation", () => {
       }
       expect(err).toBeInstanceOf(TracerError);
       expect((err as TracerError).message).toMatch(/^clang failed on .*bad\.bpf\.c: .*error: use of undeclared identifier 'undefined_thing'/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const haveGcc = spawnSync("gcc", ["--version"]).status === 0 && spawnSync("objdump", ["--version"]).status === 0;
+
+describe("checks fail when they should", () => {
+  test("clang missing: a TracerError that says how to install it", () => {
+    const saved = process.env.PATH;
+    const empty = mkdtempSync(join(tmpdir(), "beetrace-nopath-"));
+    process.env.PATH = empty; // a directory with no clang in it
+    try {
+      expect(() => compileBpfObject("x.bpf.c", join(tmpdir(), "never.bpf.o"), [])).toThrow("clang is not installed");
+      try {
+        compileBpfObject("x.bpf.c", join(tmpdir(), "never.bpf.o"), []);
+      } catch (e) {
+        expect((e as TracerError).hint).toContain("apt-get install clang");
+      }
+    } finally {
+      process.env.PATH = saved;
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  test.skipIf(!haveGcc)("checkBundle rejects a library that needs a newer glibc and exports no libbpf", () => {
+    const dir = mkdtempSync(join(tmpdir(), "beetrace-checkbundle-"));
+    try {
+      // A plain fstat call binds to fstat@GLIBC_2.33 on glibc ≥ 2.33: exactly what the shim prevents.
+      writeFileSync(join(dir, "l.c"), "#include <sys/stat.h>\nint size_of(int fd) { struct stat st; return fstat(fd, &st) ? -1 : (int)st.st_size; }\n");
+      const so = join(dir, "libnew.so");
+      expect(spawnSync("gcc", ["-shared", "-fPIC", "-O2", "-o", so, join(dir, "l.c")]).status).toBe(0);
+      const byName = Object.fromEntries(checkBundle(so).map((c) => [c.name, c]));
+      expect(byName["bundle glibc floor"]?.ok).toBe(false);
+      expect(byName["bundle glibc floor"]?.detail).toMatch(/needs GLIBC_2\.(3[3-9]|[4-9]\d)/);
+      expect(byName["bundle exports"]?.ok).toBe(false);
+      expect(byName["bundle exports"]?.detail).toContain("missing bpf_object__open_mem");
+      expect(checkBundle(join(dir, "absent.so"))).toEqual([{ name: "libbpf bundle", ok: false, detail: expect.stringContaining("missing") }]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
