@@ -457,13 +457,22 @@ function fetchSources(): void {
     // .cache/ may not be readable by apt's unprivileged download user.
     "APT::Sandbox::User=root",
   ].flatMap((o) => ["-o", o]);
-  mustRun("apt-get", [...opts, "-qq", "update"], "apt-get update (private deb-src list)");
   const dl = join(PATHS.libbpfCache, "src.partial");
   rmSync(dl, { recursive: true, force: true });
   mkdirSync(dl, { recursive: true });
-  mustRun("apt-get", [...opts, "-qq", "source", "--download-only", ...SOURCE_PACKAGES], "apt-get source --download-only", { cwd: dl });
+  try {
+    mustRun("apt-get", [...opts, "-qq", "update"], "apt-get update (private deb-src list)");
+    mustRun("apt-get", [...opts, "-qq", "source", "--download-only", ...SOURCE_PACKAGES], "apt-get source --download-only", { cwd: dl });
+  } catch (e) {
+    if (!isTracerError(e)) throw e;
+    throw new TracerError(e.code, e.message, {
+      detail: e.detail,
+      hint: `without access to ${mirror.uri}, copy the ${SOURCE_PACKAGES.join(" and ")} source packages (*.dsc + tarballs, from 'apt-get source --download-only ${SOURCE_PACKAGES.join(" ")}') into ${relative(ROOT, PATHS.libbpfSources)}`,
+    });
+  }
   rmSync(PATHS.libbpfSources, { recursive: true, force: true });
   renameSync(dl, PATHS.libbpfSources);
+  rmSync(apt, { recursive: true, force: true }); // ~10 MB of package lists, not needed again
   if (!haveSources()) {
     throw new TracerError("io_error", `apt-get source did not leave one complete .dsc per package in ${relative(ROOT, PATHS.libbpfSources)}`);
   }

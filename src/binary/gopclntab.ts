@@ -97,7 +97,10 @@ function locate(elf: ElfFile): Located {
       // Signature: magic fffffff0/f1 (little-endian), then pad1 = pad2 = 0.
       if (bytes[i + 3] !== 0xff || bytes[i + 2] !== 0xff || bytes[i + 1] !== 0xff || bytes[i + 4] !== 0 || bytes[i + 5] !== 0) continue;
       const b0 = bytes[i] ?? 0;
-      if (b0 === 0xfb || b0 === 0xfa) old ??= (0xffffff00 | b0) >>> 0;
+      // Pre-1.18 tables share the signature; remember one whose quantum and pointer size look right.
+      const lc = bytes[i + 6];
+      const ps = bytes[i + 7];
+      if ((b0 === 0xfb || b0 === 0xfa) && (lc === 1 || lc === 2 || lc === 4) && (ps === 4 || ps === 8)) old ??= (0xffffff00 | b0) >>> 0;
       if (b0 !== 0xf0 && b0 !== 0xf1) continue;
       const r = new ByteReader(bytes.subarray(i), `${elf.what}: function table at ${hex(seg.vaddr + i)}`);
       let hdr: Header;

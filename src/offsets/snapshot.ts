@@ -3,15 +3,31 @@
  * operator-supplied offsets files (--offsets FILE).
  */
 import { readFileSync } from "node:fs";
-import snapshotJson from "../../offsets.json" with { type: "json" };
-import { fromSystemError } from "../errors.ts";
+import { embedded } from "../bpf/embedded.ts";
+import { TracerError, fromSystemError } from "../errors.ts";
 import { OffsetsTable, validateOffsetsFile } from "./table.ts";
 
 let cached: OffsetsTable | undefined;
 
-/** The snapshot built into this beetrace (bundled by `bun build --compile` as JSON). */
+/**
+ * The snapshot built into this beetrace: embedded as a file by `bun build --compile` (build.ts),
+ * or offsets.json at the repository root when running from source (src/bpf/embedded.ts).
+ */
 export function embeddedSnapshot(): OffsetsTable {
-  cached ??= new OffsetsTable(validateOffsetsFile(snapshotJson, "embedded offsets snapshot"), "the embedded offsets snapshot");
+  if (cached) return cached;
+  let text: string;
+  try {
+    text = readFileSync(embedded.offsetsJson, "utf8");
+  } catch (e) {
+    throw fromSystemError(e, "the embedded offsets snapshot");
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new TracerError("internal", `the embedded offsets snapshot is not valid JSON: ${(e as Error).message}`, { hint: "rebuild beetrace with 'bun build.ts'" });
+  }
+  cached = new OffsetsTable(validateOffsetsFile(json, "the embedded offsets snapshot"), "the embedded offsets snapshot");
   return cached;
 }
 

@@ -258,7 +258,6 @@ describe.skipIf(!GO)("damaged Go binaries only ever give TracerErrors with the r
       codes.set(code, (codes.get(code) ?? 0) + 1);
       for (const at of flips) copy[at] = bytes[at] ?? 0;
     }
-    if (process.env.BEETRACE_TEST_VERBOSE) console.log("byte-flip outcomes", Object.fromEntries(codes));
     expect([...codes.keys()].every((c) => ["ok", "corrupt_binary", "not_go_binary", "unsupported_arch", "unrecognized_format", "unsupported_go_version"].includes(c))).toBe(true);
     expect(codes.get("corrupt_binary")).toBeGreaterThan(10);
     expect(codes.get("ok")).toBeGreaterThan(10);
