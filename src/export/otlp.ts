@@ -126,6 +126,18 @@ export function toOtlpProtobuf(spans: readonly Span[], info: ResourceInfo): Uint
 }
 
 /**
+ * One ExportTraceServiceRequest for an explicit resource (the live exporter builds its resource
+ * from the target's environment, not from a capture header). Same serializers as above.
+ */
+export function encodeTraceRequest(spans: readonly Span[], resource: Attributes, format: "json" | "protobuf"): Uint8Array {
+  const res = resourceFromAttributes(resource);
+  const items = spans.map((s) => toReadable(s, res));
+  const out = format === "json" ? JsonTraceSerializer.serializeRequest(items) : ProtobufTraceSerializer.serializeRequest(items);
+  if (out === undefined) throw new TracerError("internal", `OTLP ${format} serializer returned nothing`);
+  return out;
+}
+
+/**
  * OTLP JSON Lines, as the Collector's otlpjsonfile receiver reads: one request per line,
  * at most `batch` spans each. Yields lines without their trailing "\n".
  */

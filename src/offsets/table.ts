@@ -8,7 +8,8 @@
  *        "fields": { "net/http.Request.Method": [ { "from": "1.21.0", "to": "1.27.3", "offset": 0 } ],
  *                    "net/http.Request.Pattern": [ { "from": "1.21.0", "to": "1.22.12", "offset": null }, … ] } } } }
  * A range says: every tracked version from..to (inclusive) has this offset; `null` = the field does not
- * exist there. A version the tracker never built is *unknown* — never extrapolated — unless the caller
+ * exist there. An optional "generated" block records provenance (tool, date, toolchains, versions
+ * that failed to build); lookups ignore it. A version the tracker never built is *unknown* — never extrapolated — unless the caller
  * opts into the nearest covered version, which is then recorded as a guess.
  */
 import { TracerError } from "../errors.ts";
@@ -25,7 +26,28 @@ export interface ModuleOffsets {
 }
 export interface OffsetsFile {
   schema: 1;
+  /** Where the file came from; informational only (lookups never read it). Optional. */
+  generated?: GeneratedInfo;
   modules: Record<string, ModuleOffsets>;
+}
+
+/**
+ * Provenance of an offsets file: "offsets-tracker" (the embedded snapshot) or "offsets extract"
+ * (one service's unstripped build). Unknown keys are kept, so newer writers stay readable.
+ */
+export interface GeneratedInfo {
+  by: string;
+  /** tracker format/logic version; a change invalidates the tracker's cache */
+  tracker?: number;
+  /** YYYY-MM-DD of the last content change */
+  date?: string;
+  /** module → toolchain the module's programs were built with ("go1.27.4"; std: each release itself) */
+  builtWith?: Record<string, string>;
+  /** module → versions that failed to build: NOT covered, listed so the gap is visible */
+  failed?: Record<string, string[]>;
+  /** for `offsets extract`: the binary's Go version and main module */
+  goVersion?: string;
+  mainModule?: string;
 }
 
 export type Lookup =
@@ -131,6 +153,10 @@ export function validateOffsetsFile(json: unknown, origin: string): OffsetsFile 
   if (typeof json !== "object" || json === null) bad("top level", "expected an object");
   const o = json as Record<string, unknown>;
   if (o.schema !== 1) bad("schema", `expected 1, found ${JSON.stringify(o.schema)}`);
+  if (o.generated !== undefined) {
+    const g = o.generated as Record<string, unknown> | null;
+    if (typeof g !== "object" || g === null || Array.isArray(g) || typeof g.by !== "string") bad("generated", "expected an object with a string 'by'");
+  }
   const modules = o.modules;
   if (typeof modules !== "object" || modules === null || Array.isArray(modules)) bad("modules", "expected an object");
   for (const [mod, mv] of Object.entries(modules as Record<string, unknown>)) {

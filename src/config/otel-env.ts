@@ -1,0 +1,401 @@
+/**
+ * @module config/otel-env — the OpenTelemetry environment variables, parsed into a typed config.
+ *
+ * Sources: OTel specification "Environment Variable Specification" (general SDK variables:
+ * OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER[_ARG], OTEL_TRACES_EXPORTER)
+ * and "OTLP Exporter Configuration" (OTEL_EXPORTER_OTLP_[TRACES_]{ENDPOINT, HEADERS, PROTOCOL,
+ * COMPRESSION, TIMEOUT}); OTel Go auto-instrumentation for OTEL_GO_AUTO_TARGET_{EXE,PID}.
+ * Empty values count as unset (the spec says so for all of them). Invalid values are a
+ * `usage` error naming the variable, never a silent default: an ops team that set a variable
+ * wants it to take effect. Command-line flags override the environment (mergeFlags).
+ */
+import { basename } from "node:path";
+import { hostname, arch as osArch } from "node:os";
+import { TracerError } from "../errors.ts";
+import type { Attributes } from "../spans/model.ts";
+import { BEETRACE_VERSION } from "../version.ts";
+
+export type OtlpProtocol = "http/protobuf" | "http/json";
+export type OtlpCompression = "gzip" | "none";
+export type SamplerName =
+  | "always_on"
+  | "always_off"
+  | "traceidratio"
+  | "parentbased_always_on"
+  | "parentbased_always_off"
+  | "parentbased_traceidratio";
+
+export interface SamplerConfig {
+  name: SamplerName;
+  /** Sampling ratio in [0, 1]; only used by the *traceidratio samplers (default 1.0). */
+  ratio: number;
+}
+
+export interface OtelConfig {
+  /** OTEL_TRACES_EXPORTER: "otlp" (default) or "none" (capture file only). */
+  exporter: "otlp" | "none";
+  /** Full traces URL, or undefined when no endpoint was configured (no OTLP export). */
+  endpoint: string | undefined;
+  /** Which variable or flag the endpoint came from (for messages). */
+  endpointSource: string | undefined;
+  protocol: OtlpProtocol;
+  headers: Record<string, string>;
+  compression: OtlpCompression;
+  timeoutMs: number;
+  /** OTEL_SERVICE_NAME of the tracer's own environment (the target's wins: targetResource). */
+  serviceName: string | undefined;
+  /** OTEL_RESOURCE_ATTRIBUTES of the tracer's own environment. */
+  resourceAttributes: Record<string, string>;
+  sampler: SamplerConfig;
+  target: { exe?: string; pid?: number };
+}
+
+/** OTLP/HTTP default port and path (OTLP spec "OTLP/HTTP": port 4318, /v1/traces). */
+export const DEFAULT_OTLP_HTTP_BASE = "http://localhost:4318";
+export const TRACES_PATH = "v1/traces";
+/** OTEL_EXPORTER_OTLP_TIMEOUT default (spec: 10 s). */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+type Env = Record<string, string | undefined> | Map<string, string>;
+
+function get(env: Env, name: string): string | undefined {
+  const v = env instanceof Map ? env.get(name) : env[name];
+  if (v === undefined) return undefined;
+  const t = v.trim();
+  return t === "" ? undefined : t;
+}
+
+function usage(variable: string, problem: string, hint: string): TracerError {
+  return new TracerError("usage", `${variable}: ${problem}`, { hint });
+}
+
+/** Parse the OTel variables of `env` (default: this process's environment). */
+export function parseOtelEnv(env: Env = process.env): OtelConfig {
+  const exporterRaw = get(env, "OTEL_TRACES_EXPORTER");
+  let exporter: OtelConfig["exporter"] = "otlp";
+  if (exporterRaw !== undefined) {
+    // The value is a comma-separated list; we have exactly one exporter.
+    const list = exporterRaw.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "");
+    if (list.length === 1 && (list[0] === "otlp" || list[0] === "none")) exporter = list[0];
+    else throw usage("OTEL_TRACES_EXPORTER", `'${exporterRaw}' is not supported`, "use 'otlp' (send OTLP/HTTP) or 'none' (capture file only)");
+  }
+
+  let endpoint: string | undefined;
+  let endpointSource: string | undefined;
+  const tracesEp = get(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  const baseEp = get(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
+  if (tracesEp !== undefined) {
+    endpoint = checkUrl("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", tracesEp);
+    endpointSource = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+  } else if (baseEp !== undefined) {
+    endpoint = tracesUrlFromBase(checkUrl("OTEL_EXPORTER_OTLP_ENDPOINT", baseEp));
+    endpointSource = "OTEL_EXPORTER_OTLP_ENDPOINT";
+  }
+
+  // Per-signal values take precedence (spec); for headers the two lists are merged, keys in
+  // the traces list overriding, as the JS and Java SDKs do.
+  const headers = {
+    ...parseKeyValueList("OTEL_EXPORTER_OTLP_HEADERS", get(env, "OTEL_EXPORTER_OTLP_HEADERS")),
+    ...parseKeyValueList("OTEL_EXPORTER_OTLP_TRACES_HEADERS", get(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS")),
+  };
+  const protocol = pick(env, "PROTOCOL", parseProtocol) ?? "http/protobuf";
+  const compression = pick(env, "COMPRESSION", parseCompression) ?? "none";
+  const timeoutMs = pick(env, "TIMEOUT", parseTimeout) ?? DEFAULT_TIMEOUT_MS;
+
+  const resourceAttributes = parseKeyValueList("OTEL_RESOURCE_ATTRIBUTES", get(env, "OTEL_RESOURCE_ATTRIBUTES"));
+  const serviceName = get(env, "OTEL_SERVICE_NAME");
+
+  const target: OtelConfig["target"] = {};
+  const exe = get(env, "OTEL_GO_AUTO_TARGET_EXE");
+  if (exe !== undefined) target.exe = exe;
+  const pid = get(env, "OTEL_GO_AUTO_TARGET_PID");
+  if (pid !== undefined) target.pid = parsePid("OTEL_GO_AUTO_TARGET_PID", pid);
+
+  return {
+    exporter,
+    endpoint,
+    endpointSource,
+    protocol,
+    headers,
+    compression,
+    timeoutMs,
+    serviceName,
+    resourceAttributes,
+    sampler: parseSampler(get(env, "OTEL_TRACES_SAMPLER"), get(env, "OTEL_TRACES_SAMPLER_ARG")),
+    target,
+  };
+}
+
+/** OTEL_EXPORTER_OTLP_TRACES_<X> if set, else OTEL_EXPORTER_OTLP_<X>, parsed by `parse`. */
+function pick<T>(env: Env, suffix: string, parse: (variable: string, v: string) => T): T | undefined {
+  const specific = `OTEL_EXPORTER_OTLP_TRACES_${suffix}`;
+  const general = `OTEL_EXPORTER_OTLP_${suffix}`;
+  const s = get(env, specific);
+  if (s !== undefined) return parse(specific, s);
+  const g = get(env, general);
+  if (g !== undefined) return parse(general, g);
+  return undefined;
+}
+
+function checkUrl(variable: string, v: string): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw usage(variable, `'${v}' is not a URL`, "give a full URL such as http://collector:4318");
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw usage(variable, `scheme '${u.protocol}' is not supported`, "OTLP/HTTP needs an http:// or https:// URL (port 4318 by default)");
+  }
+  return v;
+}
+
+/**
+ * Base endpoint → traces URL (spec: "the signal-specific path is appended to the base URL",
+ * v1/traces, with exactly one '/' between; query strings are not expected on a base URL).
+ */
+export function tracesUrlFromBase(base: string): string {
+  return base.endsWith("/") ? base + TRACES_PATH : `${base}/${TRACES_PATH}`;
+}
+
+/**
+ * The --otlp flag: a bare host URL (no path, or "/") is a base and gets /v1/traces; a URL with
+ * a path is used as is (collectors behind gateways use custom paths).
+ */
+export function tracesUrlFromFlag(flag: string): string {
+  checkUrl("--otlp", flag);
+  const u = new URL(flag);
+  return u.pathname === "/" || u.pathname === "" ? tracesUrlFromBase(`${u.protocol}//${u.host}`) : flag;
+}
+
+function parseProtocol(variable: string, v: string): OtlpProtocol {
+  if (v === "http/protobuf" || v === "http/json") return v;
+  if (v === "grpc") {
+    throw usage(variable, "OTLP/gRPC is not supported", "use http/protobuf (the default; OTLP/HTTP on port 4318) — every Collector's otlp receiver serves both");
+  }
+  throw usage(variable, `unknown protocol '${v}'`, "use http/protobuf (default) or http/json");
+}
+
+function parseCompression(variable: string, v: string): OtlpCompression {
+  if (v === "gzip" || v === "none") return v;
+  throw usage(variable, `unknown compression '${v}'`, "use gzip or none");
+}
+
+function parseTimeout(variable: string, v: string): number {
+  // Spec: an integer number of milliseconds.
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 3_600_000) {
+    throw usage(variable, `'${v}' is not a timeout in milliseconds`, "give a whole number of milliseconds from 1 to 3600000 (default 10000)");
+  }
+  return Number(v);
+}
+
+function parsePid(variable: string, v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 0x7fffffff) {
+    throw usage(variable, `'${v}' is not a process id`, "give the numeric pid of the Go process");
+  }
+  return Number(v);
+}
+
+/**
+ * `key1=value1,key2=value2` (W3C Baggage octets; spec for OTEL_RESOURCE_ATTRIBUTES and
+ * OTEL_EXPORTER_OTLP_HEADERS): keys and values are trimmed and percent-decoded.
+ */
+export function parseKeyValueList(variable: string, v: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v === undefined) return out;
+  for (const part of v.split(",")) {
+    if (part.trim() === "") continue;
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw usage(variable, `'${part.trim().slice(0, 60)}' is not key=value`, "use a comma-separated list: key1=value1,key2=value2 (percent-encode ',' and '=' in values)");
+    const key = decode(variable, part.slice(0, eq).trim());
+    const value = decode(variable, part.slice(eq + 1).trim());
+    if (key === "") throw usage(variable, "an entry has an empty key", "use key1=value1,key2=value2");
+    out[key] = value;
+  }
+  return out;
+}
+
+function decode(variable: string, s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw usage(variable, `'${s.slice(0, 60)}' has an invalid percent-encoding`, "encode special characters as %XX (e.g. %2C for ',')");
+  }
+}
+
+const SAMPLERS: readonly SamplerName[] = ["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"];
+
+function parseSampler(name: string | undefined, arg: string | undefined): SamplerConfig {
+  // Spec default: parentbased_always_on.
+  const n = (name ?? "parentbased_always_on").toLowerCase();
+  if (!(SAMPLERS as readonly string[]).includes(n)) {
+    throw usage("OTEL_TRACES_SAMPLER", `sampler '${name}' is not supported`, `use one of: ${SAMPLERS.join(", ")}`);
+  }
+  let ratio = 1;
+  if (n.endsWith("traceidratio") && arg !== undefined) {
+    const r = Number(arg);
+    if (!/^[0-9.eE+-]+$/.test(arg) || !Number.isFinite(r) || r < 0 || r > 1) {
+      throw usage("OTEL_TRACES_SAMPLER_ARG", `'${arg}' is not a ratio`, "give a number from 0 to 1, e.g. 0.25 to keep a quarter of the traces");
+    }
+    ratio = r;
+  }
+  return { name: n as SamplerName, ratio };
+}
+
+// ---------------------------------------------------------------------------------------------
+// sampling
+
+/** Our knowledge of a span's parent: none (root), or a parent whose sampled flag is known. */
+export type ParentInfo = undefined | { remote: boolean; sampled: boolean };
+
+/** 2^56: TraceIdRatioBased uses the rightmost 56 bits of the trace id (W3C Trace Context Level 2 randomness). */
+const RANDOM_RANGE = 1n << 56n;
+
+/**
+ * TraceIdRatioBased decision: the OTel spec requires a deterministic function of the trace id
+ * that is monotonic in the ratio, and says samplers should presume the rightmost 56 bits of the
+ * trace id are random (W3C Trace Context Level 2). We use the threshold form of the spec's
+ * consistent probability sampling: R = low 56 bits, T = round((1 - ratio) · 2^56), sample iff
+ * R >= T. A lower ratio has a higher T, so everything it keeps a higher ratio keeps too.
+ */
+export function traceIdRatioSampled(traceId: string, ratio: number): boolean {
+  if (ratio >= 1) return true;
+  if (ratio <= 0) return false;
+  if (!/^[0-9a-f]{32}$/.test(traceId)) return false;
+  const r = BigInt(`0x${traceId.slice(18)}`);
+  // 2^56 needs more precision than a double's 53 bits; scale the ratio in two steps.
+  const threshold = RANDOM_RANGE - BigInt(Math.round(ratio * 2 ** 28)) * (1n << 28n);
+  return r >= threshold;
+}
+
+/** A sampling function for `cfg` (spec "Built-in samplers"; ParentBased with default delegates). */
+export function makeSampler(cfg: SamplerConfig): (traceId: string, parent: ParentInfo) => boolean {
+  const root = (traceId: string): boolean => {
+    switch (cfg.name) {
+      case "always_on":
+      case "parentbased_always_on":
+        return true;
+      case "always_off":
+      case "parentbased_always_off":
+        return false;
+      case "traceidratio":
+      case "parentbased_traceidratio":
+        return traceIdRatioSampled(traceId, cfg.ratio);
+    }
+  };
+  if (!cfg.name.startsWith("parentbased_")) return (traceId) => root(traceId);
+  // ParentBased defaults: a sampled parent (remote or local) → AlwaysOn, unsampled → AlwaysOff.
+  return (traceId, parent) => (parent === undefined ? root(traceId) : parent.sampled);
+}
+
+// ---------------------------------------------------------------------------------------------
+// flags
+
+export interface OtelFlags {
+  /** --otlp URL (base or full traces URL, see tracesUrlFromFlag) */
+  otlp?: string;
+  protocol?: string;
+  /** --header k=v, repeatable */
+  header?: string | string[];
+  compression?: string;
+  /** --timeout in ms */
+  timeout?: string | number;
+  serviceName?: string;
+  pid?: string | number;
+  exe?: string;
+}
+
+/** Flags override the environment, field by field; headers merge (a flag overrides the same key). */
+export function mergeFlags(env: OtelConfig, flags: OtelFlags): OtelConfig {
+  const out: OtelConfig = { ...env, headers: { ...env.headers }, resourceAttributes: { ...env.resourceAttributes }, target: { ...env.target } };
+  if (flags.otlp !== undefined) {
+    out.endpoint = tracesUrlFromFlag(String(flags.otlp));
+    out.endpointSource = "--otlp";
+    // An explicit --otlp means "export", whatever OTEL_TRACES_EXPORTER says.
+    out.exporter = "otlp";
+  }
+  if (flags.protocol !== undefined) out.protocol = parseProtocol("--protocol", String(flags.protocol));
+  if (flags.compression !== undefined) out.compression = parseCompression("--compression", String(flags.compression));
+  if (flags.timeout !== undefined) out.timeoutMs = parseTimeout("--timeout", String(flags.timeout));
+  if (flags.header !== undefined) {
+    const list = Array.isArray(flags.header) ? flags.header : [flags.header];
+    for (const h of list) Object.assign(out.headers, parseKeyValueList("--header", String(h)));
+  }
+  if (flags.serviceName !== undefined) {
+    const s = String(flags.serviceName).trim();
+    if (s === "") throw usage("--service-name", "is empty", "give the service name, e.g. --service-name checkout");
+    out.serviceName = s;
+  }
+  if (flags.pid !== undefined) {
+    out.target = { pid: parsePid("--pid", String(flags.pid)) };
+  } else if (flags.exe !== undefined) {
+    out.target = { exe: String(flags.exe) };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// resource
+
+export interface TargetResourceOptions {
+  /** The target's Go version (build info), e.g. "go1.22.3" */
+  goVersion?: string;
+  /** Tracer-side configuration: beetrace's own OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME / --service-name */
+  config?: Pick<OtelConfig, "resourceAttributes" | "serviceName">;
+  /** For tests: host facts (default: this machine) */
+  host?: { name: string; arch: string };
+}
+
+/**
+ * The OTLP resource for spans of process `pid` (semantic conventions: service, process, host,
+ * os, telemetry). Precedence, lowest first: detected process/host facts; beetrace's own
+ * OTEL_RESOURCE_ATTRIBUTES; the target's OTEL_RESOURCE_ATTRIBUTES; then service.name from
+ * --service-name, else the target's OTEL_SERVICE_NAME, else its service.name attribute, else
+ * beetrace's OTEL_SERVICE_NAME, else the executable name. telemetry.* always names beetrace.
+ *
+ * telemetry.sdk.* vs telemetry.distro.*: semconv defines telemetry.distro.{name,version} for
+ * "the auto instrumentation agent or distribution"; telemetry.sdk.name for the SDK that
+ * produced the data. beetrace is both (no OTel SDK is involved), so both name beetrace;
+ * telemetry.sdk.language is "go", the language of the code the spans describe (OTel Go auto
+ * reports the same).
+ */
+export function targetResource(pid: number, exePath: string, environ: Map<string, string>, opts: TargetResourceOptions = {}): Attributes {
+  const exe = exePath.replace(/ \(deleted\)$/, "");
+  const exeName = basename(exe);
+  const host = opts.host ?? { name: hostname(), arch: osArch() };
+  const attrs: Attributes = {
+    "process.pid": pid,
+    "process.executable.name": exeName,
+    "process.executable.path": exe,
+    "process.runtime.name": "go",
+    "host.name": host.name,
+    "host.arch": semconvArch(host.arch),
+    "os.type": "linux",
+  };
+  if (opts.goVersion) attrs["process.runtime.version"] = opts.goVersion;
+  Object.assign(attrs, opts.config?.resourceAttributes ?? {});
+  let targetAttrs: Record<string, string> = {};
+  try {
+    targetAttrs = parseKeyValueList("OTEL_RESOURCE_ATTRIBUTES", get(environ, "OTEL_RESOURCE_ATTRIBUTES"));
+  } catch {
+    // The target's own environment is not ours to reject: an invalid value there is ignored,
+    // as the target's SDK would (spec: invalid resource attributes are discarded).
+    targetAttrs = {};
+  }
+  Object.assign(attrs, targetAttrs);
+  const service =
+    opts.config?.serviceName ?? get(environ, "OTEL_SERVICE_NAME") ?? targetAttrs["service.name"] ?? (exeName !== "" ? exeName : `unknown_service:go`);
+  attrs["service.name"] = service;
+  attrs["telemetry.sdk.name"] = "beetrace";
+  attrs["telemetry.sdk.language"] = "go";
+  attrs["telemetry.sdk.version"] = BEETRACE_VERSION;
+  attrs["telemetry.distro.name"] = "beetrace";
+  attrs["telemetry.distro.version"] = BEETRACE_VERSION;
+  return attrs;
+}
+
+/** Node/Bun arch names → semconv host.arch values. */
+function semconvArch(arch: string): string {
+  const map: Record<string, string> = { x64: "amd64", ia32: "x86", arm: "arm32", ppc: "ppc32" };
+  return map[arch] ?? arch;
+}

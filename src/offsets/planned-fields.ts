@@ -1,0 +1,93 @@
+/**
+ * @module offsets/planned-fields — struct fields that probes NOT YET WRITTEN will read.
+ *
+ * The offsets tracker records these alongside probeFields() (the fields of probes that exist),
+ * so that when a gRPC, kafka-go, x/net or otel probe lands, offsets for every released version
+ * are already in offsets.json. Nothing at run time reads this list except `offsets extract` and
+ * the tracker. The choice follows what peer tracers read for the same spans (see the research
+ * notes on OpenTelemetry Go auto-instrumentation, §1.1); when a probe is written it declares its
+ * own fields and the entries here become redundant (the union deduplicates them).
+ *
+ * Paths are "<import path>.<Type>.<field>" exactly as the Go linker names the type in DWARF.
+ */
+import { probeFields } from "../probes/registry.ts";
+import { moduleOfField } from "./resolve.ts";
+
+/** Modules (besides the standard library, "std") whose fields are tracked. */
+export const TRACKED_MODULES = ["google.golang.org/grpc", "golang.org/x/net", "github.com/segmentio/kafka-go", "go.opentelemetry.io/otel"] as const;
+
+/** For probes not yet written, grouped by the module that defines the type. */
+export const PLANNED_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  std: [
+    // net/http server: headers (traceparent), protocol string, the request behind a ResponseWriter
+    "net/http.Request.Header",
+    "net/http.Request.Proto",
+    "net/http.response.req",
+    // net/http client: url.full pieces (Go 1.26 reordered net/url.URL)
+    "net/url.URL.RawPath",
+    "net/url.URL.OmitHost",
+    "net/url.URL.ForceQuery",
+    "net/url.URL.Fragment",
+    "net/url.URL.RawFragment",
+    "net/url.Userinfo.username",
+    // header injection into the buffered writer of an HTTP/1 connection
+    "bufio.Writer.buf",
+    "bufio.Writer.n",
+    // peer/local address of gRPC connections
+    "net.TCPAddr.IP",
+    "net.TCPAddr.Port",
+    // goroutine id and the pre-swiss-map layout (Go < 1.24) for map walks
+    "runtime.g.goid",
+    "runtime.hmap.buckets",
+  ],
+  "google.golang.org/grpc": [
+    "google.golang.org/grpc.ClientConn.target",
+    "google.golang.org/grpc/internal/transport.http2Client.nextID",
+    "google.golang.org/grpc/internal/transport.headerFrame.hf",
+    "google.golang.org/grpc/internal/transport.headerFrame.streamID",
+    "google.golang.org/grpc/internal/transport.clientHeaders.hf",
+    "google.golang.org/grpc/internal/transport.clientHeaders.streamID",
+    "google.golang.org/grpc/internal/transport.Stream.method",
+    "google.golang.org/grpc/internal/transport.Stream.id",
+    "google.golang.org/grpc/internal/transport.Stream.ctx",
+    "google.golang.org/grpc/internal/transport.ServerStream.Stream",
+    "google.golang.org/grpc/internal/transport.http2Server.peer",
+    "google.golang.org/grpc/internal/status.Error.s",
+    "google.golang.org/grpc/internal/status.Status.s",
+    "google.golang.org/grpc/peer.Peer.LocalAddr",
+    "google.golang.org/grpc/peer.Peer.Addr",
+  ],
+  "golang.org/x/net": ["golang.org/x/net/http2.MetaHeadersFrame.Fields", "golang.org/x/net/http2.FrameHeader.StreamID"],
+  "github.com/segmentio/kafka-go": [
+    "github.com/segmentio/kafka-go.Writer.Topic",
+    "github.com/segmentio/kafka-go.Message.Topic",
+    "github.com/segmentio/kafka-go.Message.Partition",
+    "github.com/segmentio/kafka-go.Message.Offset",
+    "github.com/segmentio/kafka-go.Message.Key",
+    "github.com/segmentio/kafka-go.Message.Headers",
+    "github.com/segmentio/kafka-go.Message.Time",
+    "github.com/segmentio/kafka-go.Reader.config",
+    "github.com/segmentio/kafka-go.ReaderConfig.GroupID",
+  ],
+  "go.opentelemetry.io/otel": [
+    "go.opentelemetry.io/otel/internal/global.tracer.delegate",
+    "go.opentelemetry.io/otel/internal/global.tracer.name",
+    "go.opentelemetry.io/otel/internal/global.tracer.provider",
+    "go.opentelemetry.io/otel/internal/global.tracerProvider.tracers",
+  ],
+};
+
+/** The module ("std" or a module path) that owns a tracked field. */
+export function trackedModuleOf(field: string): string {
+  return moduleOfField(field, TRACKED_MODULES);
+}
+
+/**
+ * Every tracked field of `module` — probeFields() ∪ PLANNED_FIELDS — sorted; with no argument,
+ * the fields of every module. Fields of probes that exist come first in importance but the
+ * list is sorted so the tracker's cache keys and output do not depend on declaration order.
+ */
+export function trackedFields(module?: string): string[] {
+  const all = new Set<string>([...probeFields(), ...Object.values(PLANNED_FIELDS).flat()]);
+  return [...all].filter((f) => module === undefined || trackedModuleOf(f) === module).sort();
+}
