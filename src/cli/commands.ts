@@ -7,6 +7,7 @@ import { inspectCommand } from "./inspect.ts";
 import { viewCommand } from "./view.ts";
 import { convertCommand } from "./convert.ts";
 import { attachCommand, runCommand } from "./trace.ts";
+import { doctorCommand } from "./doctor.ts";
 
 export function registerCommands(cli: CAC): void {
   cli
@@ -37,6 +38,14 @@ export function registerCommands(cli: CAC): void {
     .example("beetrace convert cap.cbor --to otlp-json -o traces.jsonl")
     .action(async (file: string, options) => {
       await convertCommand(String(file), options);
+    });
+
+  cli
+    .command("doctor", "Check that this machine can trace: privileges, kernel features, a live uprobe")
+    .option("--json", "Print one JSON object")
+    .example("beetrace doctor")
+    .action(async (options) => {
+      await doctorCommand({ json: Boolean(options.json) });
     });
 
   const traceOptions = (c: ReturnType<CAC["command"]>) =>

@@ -348,10 +348,12 @@ export interface TargetResourceOptions {
 
 /**
  * The OTLP resource for spans of process `pid` (semantic conventions: service, process, host,
- * os, telemetry). Precedence, lowest first: detected process/host facts; beetrace's own
- * OTEL_RESOURCE_ATTRIBUTES; the target's OTEL_RESOURCE_ATTRIBUTES; then service.name from
- * --service-name, else the target's OTEL_SERVICE_NAME, else its service.name attribute, else
- * beetrace's OTEL_SERVICE_NAME, else the executable name. telemetry.* always names beetrace.
+ * os, telemetry). What the operator set for beetrace (its own environment, --service-name)
+ * wins over the target's environment, which wins over detected facts; within one environment
+ * OTEL_SERVICE_NAME beats a service.name in OTEL_RESOURCE_ATTRIBUTES (spec). So service.name
+ * is: --service-name / beetrace's OTEL_SERVICE_NAME, beetrace's service.name attribute, the
+ * target's OTEL_SERVICE_NAME, the target's service.name attribute, else the executable name.
+ * telemetry.* always names beetrace.
  *
  * telemetry.sdk.* vs telemetry.distro.*: semconv defines telemetry.distro.{name,version} for
  * "the auto instrumentation agent or distribution"; telemetry.sdk.name for the SDK that
@@ -373,7 +375,7 @@ export function targetResource(pid: number, exePath: string, environ: Map<string
     "os.type": "linux",
   };
   if (opts.goVersion) attrs["process.runtime.version"] = opts.goVersion;
-  Object.assign(attrs, opts.config?.resourceAttributes ?? {});
+  const ownAttrs = opts.config?.resourceAttributes ?? {};
   let targetAttrs: Record<string, string> = {};
   try {
     targetAttrs = parseKeyValueList("OTEL_RESOURCE_ATTRIBUTES", get(environ, "OTEL_RESOURCE_ATTRIBUTES"));
@@ -382,9 +384,13 @@ export function targetResource(pid: number, exePath: string, environ: Map<string
     // as the target's SDK would (spec: invalid resource attributes are discarded).
     targetAttrs = {};
   }
-  Object.assign(attrs, targetAttrs);
+  Object.assign(attrs, targetAttrs, ownAttrs);
   const service =
-    opts.config?.serviceName ?? get(environ, "OTEL_SERVICE_NAME") ?? targetAttrs["service.name"] ?? (exeName !== "" ? exeName : `unknown_service:go`);
+    opts.config?.serviceName ??
+    ownAttrs["service.name"] ??
+    get(environ, "OTEL_SERVICE_NAME") ??
+    targetAttrs["service.name"] ??
+    (exeName !== "" ? exeName : "unknown_service:go");
   attrs["service.name"] = service;
   attrs["telemetry.sdk.name"] = "beetrace";
   attrs["telemetry.sdk.language"] = "go";

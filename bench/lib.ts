@@ -1,0 +1,95 @@
+/**
+ * @module bench/lib — small helpers shared by the benchmarks: percentiles, option parsing, a
+ * description of the machine and checkout, and the cache directory for built inputs.
+ *
+ * Benchmarks print numbers; they never assert speed (targets live in bench/RESULTS.md, not in
+ * timed tests, because these machines are shared and noisy).
+ */
+import { spawnSync } from "node:child_process";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dir, "..");
+/** Gitignored (.cache/ in .gitignore): built benchmark inputs and temp outputs. */
+export const BENCH_CACHE = join(ROOT, ".cache", "bench");
+
+export interface Summary {
+  n: number;
+  min: number;
+  median: number;
+  p95: number;
+  max: number;
+  mean: number;
+}
+
+/** Nearest-rank percentile (p in [0, 100]) of an already sorted array. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+export function summarize(values: readonly number[]): Summary {
+  const s = [...values].sort((a, b) => a - b);
+  const sum = s.reduce((a, b) => a + b, 0);
+  return {
+    n: s.length,
+    min: s[0] ?? Number.NaN,
+    median: percentile(s, 50),
+    p95: percentile(s, 95),
+    max: s[s.length - 1] ?? Number.NaN,
+    mean: s.length ? sum / s.length : Number.NaN,
+  };
+}
+
+export function fmtMs(v: number): string {
+  return v.toFixed(v < 10 ? 2 : 1);
+}
+
+/** "median 12.3 / p95 15.0 / min 11.9 / max 20.1 ms (n=30)" */
+export function fmtSummary(s: Summary, unit = "ms"): string {
+  return `median ${fmtMs(s.median)} / p95 ${fmtMs(s.p95)} / min ${fmtMs(s.min)} / max ${fmtMs(s.max)} ${unit} (n=${s.n})`;
+}
+
+/**
+ * `--name value` / `--name=value` options with defaults; unknown options are an error so a typo
+ * never silently runs the default benchmark.
+ */
+export function parseOptions<T extends Record<string, string>>(argv: string[], defaults: T): T {
+  const out: Record<string, string> = { ...defaults };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith("--")) throw new Error(`unexpected argument ${JSON.stringify(a)}`);
+    const eq = a.indexOf("=");
+    const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+    if (!(name in defaults)) throw new Error(`unknown option --${name} (known: ${Object.keys(defaults).map((k) => "--" + k).join(", ")})`);
+    let value: string | undefined = eq >= 0 ? a.slice(eq + 1) : argv[i + 1];
+    if (eq < 0) i++;
+    if (value === undefined) throw new Error(`--${name} needs a value`);
+    out[name] = value;
+  }
+  return out as T;
+}
+
+export function intOption(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name}: ${JSON.stringify(v)} is not a non-negative integer`);
+  return n;
+}
+
+/** One line describing where the numbers came from (CPU, cores, RAM, kernel, runtime, commit, load). */
+export function machineLine(): string {
+  const c = cpus();
+  const git = spawnSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" });
+  const dirty = spawnSync("git", ["-C", ROOT, "status", "--porcelain", "--untracked-files=no"], { encoding: "utf8" });
+  const commit = git.status === 0 ? git.stdout.trim() + (dirty.stdout.trim() ? "+dirty" : "") : "unknown";
+  const runtime = typeof Bun !== "undefined" ? `bun ${Bun.version}` : `node-compatible ${process.version}`;
+  const la = loadavg().map((x) => x.toFixed(2)).join(" ");
+  return `${c[0]?.model ?? "unknown CPU"} x${c.length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}, ${runtime}, commit ${commit}, load ${la}`;
+}
+
+/** CPU time (user + system) this process has used so far, in ms. */
+export function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}

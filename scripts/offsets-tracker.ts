@@ -1,0 +1,270 @@
+/**
+ * @module scripts/offsets-tracker — regenerate offsets.json: build a tiny Go program per tracked
+ * (module, version) with DWARF, read every tracked field's offset with our DWARF reader, and write
+ * compact, deterministic ranges (`bun run offsets`; docs/offsets.md).
+ *
+ *   bun run offsets [--only std|MODULE] [--since VERSION] [--jobs N] [--retry-failed]
+ *                   [--keep-toolchains] [--out FILE] [--check] [--list]
+ *
+ * Per-version results are cached in .cache/offsets-tracker/results/ (gitignored): an interrupted
+ * run resumes where it stopped, and offsets.json is rewritten after every finished build so partial
+ * progress lands. Failed builds are cached and reported, never covered. --check rebuilds nothing:
+ * it verifies that the file equals what the cache produces (exit 1 otherwise).
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { trackedFields } from "../src/offsets/planned-fields.ts";
+import { validateOffsetsFile, type OffsetsFile } from "../src/offsets/table.ts";
+import {
+  TRACKER_VERSION,
+  assembleOffsetsFile,
+  describeDifferences,
+  keyOf,
+  needsBuild,
+  sameOffsets,
+  serializeOffsetsFile,
+  stableModuleVersions,
+  stableToolchains,
+  type TrackerResult,
+} from "../src/offsets/tracker/compact.ts";
+import { buildAndRead, goModCache, goPlatform, listVersions, type BuildJob } from "../src/offsets/tracker/build.ts";
+import { TEMPLATES, type ModuleTemplate } from "../src/offsets/tracker/templates.ts";
+import { compareVersions, parseAnyVersion } from "../src/offsets/version.ts";
+
+const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
+const CACHE = process.env.BEETRACE_OFFSETS_CACHE ?? join(ROOT, ".cache", "offsets-tracker");
+const RESULTS = join(CACHE, "results");
+
+interface Options {
+  only?: string;
+  since?: string;
+  jobs: number;
+  check: boolean;
+  list: boolean;
+  retryFailed: boolean;
+  keepToolchains: boolean;
+  out: string;
+}
+
+function usage(msg: string): never {
+  console.error(`offsets-tracker: ${msg}`);
+  console.error("usage: bun run offsets [--only std|MODULE] [--since VERSION] [--jobs N] [--retry-failed] [--keep-toolchains] [--out FILE] [--check] [--list]");
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { jobs: 2, check: false, list: false, retryFailed: false, keepToolchains: false, out: join(ROOT, "offsets.json") };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+    const value = () => inline ?? argv[++i] ?? usage(`${flag} needs a value`);
+    switch (flag) {
+      case "--only": {
+        o.only = value();
+        if (!TEMPLATES.some((t) => t.module === o.only)) usage(`--only: not a tracked module: ${o.only} (tracked: ${TEMPLATES.map((t) => t.module).join(", ")})`);
+        break;
+      }
+      case "--since":
+        o.since = value();
+        if (!parseAnyVersion(o.since)) usage(`--since: not a version: ${o.since}`);
+        break;
+      case "--jobs": {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 1 || n > 16) usage("--jobs: expected an integer 1..16");
+        o.jobs = n;
+        break;
+      }
+      case "--check":
+        o.check = true;
+        break;
+      case "--list":
+        o.list = true;
+        break;
+      case "--retry-failed":
+        o.retryFailed = true;
+        break;
+      case "--keep-toolchains":
+        o.keepToolchains = true;
+        break;
+      case "--out":
+        o.out = resolve(value());
+        break;
+      default:
+        usage(`unknown argument ${a}`);
+    }
+  }
+  return o;
+}
+
+const resultPath = (module: string, versionKey: string) => join(RESULTS, `${encodeURIComponent(module)}@${versionKey}.json`);
+
+function readResult(module: string, versionKey: string): TrackerResult | undefined {
+  const p = resultPath(module, versionKey);
+  if (!existsSync(p)) return undefined;
+  try {
+    return JSON.parse(readFileSync(p, "utf8")) as TrackerResult;
+  } catch {
+    return undefined; // a torn write from a killed run: rebuild
+  }
+}
+
+function writeAtomic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+function allResults(): TrackerResult[] {
+  if (!existsSync(RESULTS)) return [];
+  const out: TrackerResult[] = [];
+  for (const name of readdirSync(RESULTS).sort()) {
+    if (!name.endsWith(".json")) continue;
+    try {
+      const r = JSON.parse(readFileSync(join(RESULTS, name), "utf8")) as TrackerResult;
+      if (r.tracker === TRACKER_VERSION) out.push(r);
+    } catch {
+      // torn write; the next run rebuilds it
+    }
+  }
+  return out;
+}
+
+function readExisting(path: string): OffsetsFile | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    return validateOffsetsFile(JSON.parse(readFileSync(path, "utf8")), path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** offsets.json from every cached result; keeps the previous date when the content is unchanged. */
+function assemble(existing: OffsetsFile | undefined): OffsetsFile {
+  const fields: Record<string, string[]> = {};
+  for (const t of TEMPLATES) fields[t.module] = trackedFields(t.module);
+  const today = new Date().toISOString().slice(0, 10);
+  const next = assembleOffsetsFile(allResults(), { fields, date: today });
+  if (existing && sameOffsets(existing, next) && existing.generated?.date) next.generated!.date = existing.generated.date;
+  return next;
+}
+
+function writeOffsets(out: string): OffsetsFile {
+  const existing = readExisting(out);
+  const next = assemble(existing);
+  const text = serializeOffsetsFile(next);
+  if (!existsSync(out) || readFileSync(out, "utf8") !== text) writeAtomic(out, text);
+  return next;
+}
+
+async function versionsOf(t: ModuleTemplate, opts: Options, scratch: string): Promise<string[]> {
+  const since = pickSince(t.since, opts.since);
+  if (t.module === "std") return stableToolchains(await listVersions("golang.org/toolchain", scratch), goPlatform(), since);
+  return stableModuleVersions(await listVersions(t.module, scratch), since);
+}
+
+/** The later of the template's floor and --since (when --since is of the same kind). */
+function pickSince(floor: string, since: string | undefined): string {
+  if (!since) return floor;
+  const f = parseAnyVersion(floor)!;
+  const s = parseAnyVersion(since)!;
+  if (compareVersions(s, f) <= 0) return floor;
+  return floor.startsWith("go") ? (since.startsWith("go") ? since : "go" + since.replace(/^v/, "")) : since.startsWith("v") ? since : "v" + since.replace(/^go/, "");
+}
+
+async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+}
+
+async function main(): Promise<number> {
+  const opts = parseArgs(process.argv.slice(2));
+  if (opts.check) {
+    const existing = readExisting(opts.out);
+    if (!existing) {
+      console.error(`offsets-tracker --check: ${opts.out} is missing or not a valid offsets file`);
+      return 1;
+    }
+    const expected = assemble(existing);
+    if (serializeOffsetsFile(expected) === readFileSync(opts.out, "utf8")) {
+      const m = expected.modules;
+      console.log(`offsets-tracker --check: ${opts.out} matches the cache (${Object.keys(m).map((k) => `${k}: ${m[k]!.versions.length}`).join(", ")})`);
+      return 0;
+    }
+    console.error(`offsets-tracker --check: ${opts.out} differs from what the cache produces:`);
+    const diffs = describeDifferences(expected, existing);
+    for (const d of diffs.length ? diffs : ["formatting or generated block (run 'bun run offsets' to rewrite it)"]) console.error(`  ${d}`);
+    return 1;
+  }
+
+  const scratch = join(CACHE, "work");
+  const templates = TEMPLATES.filter((t) => !opts.only || t.module === opts.only);
+  const toolchains = stableToolchains(await listVersions("golang.org/toolchain", scratch), goPlatform());
+  const moduleToolchain = toolchains[toolchains.length - 1];
+  if (!moduleToolchain) throw new Error(`no Go toolchains listed for ${goPlatform()}`);
+  const gomodcache = await goModCache(scratch);
+
+  const jobs: BuildJob[] = [];
+  let reused = 0;
+  const reusedFailures: TrackerResult[] = [];
+  for (const t of templates) {
+    const versions = await versionsOf(t, opts, scratch);
+    const fields = trackedFields(t.module);
+    let todo = 0;
+    for (const v of versions) {
+      const cached = readResult(t.module, keyOf(v));
+      const d = needsBuild(cached, fields, opts.retryFailed);
+      if (!d.build) {
+        reused++;
+        if (cached && !cached.ok) reusedFailures.push(cached);
+        continue;
+      }
+      todo++;
+      jobs.push({
+        template: t,
+        version: v,
+        toolchain: t.module === "std" ? v : moduleToolchain,
+        fields,
+        workRoot: scratch,
+        goCache: join(CACHE, "gocache"),
+        pruneToolchain: !opts.keepToolchains,
+        gomodcache,
+      });
+    }
+    console.log(`${t.module}: ${versions.length} versions (${versions[0] ?? "-"} … ${versions[versions.length - 1] ?? "-"}), ${todo} to build, ${fields.length} fields`);
+    if (opts.list) console.log(`  ${versions.join(" ")}`);
+  }
+  if (opts.list) return 0;
+
+  const started = performance.now();
+  let done = 0;
+  const failures: TrackerResult[] = [];
+  await pool(jobs, opts.jobs, async (job) => {
+    const r = await buildAndRead(job);
+    writeAtomic(resultPath(r.module, r.version), JSON.stringify(r, null, 1) + "\n");
+    done++;
+    if (!r.ok) failures.push(r);
+    console.log(`[${done}/${jobs.length}] ${r.module} ${r.version}: ${r.ok ? "ok" : "FAILED"} in ${r.seconds}s${r.ok ? "" : ` — ${r.error}`}`);
+    writeOffsets(opts.out); // partial progress lands in offsets.json
+  });
+  const file = writeOffsets(opts.out);
+  const secs = Math.round((performance.now() - started) / 1000);
+  console.log(`built ${jobs.length} (${failures.length} failed) in ${secs}s, reused ${reused} cached results`);
+  for (const f of [...reusedFailures, ...failures]) console.log(`  not covered: ${f.module} ${f.version}: ${f.error}`);
+  for (const [m, mod] of Object.entries(file.modules)) {
+    console.log(`  ${m}: ${mod.versions.length} versions covered (${mod.versions[0]} … ${mod.versions[mod.versions.length - 1]}), ${Object.keys(mod.fields).length} fields`);
+  }
+  console.log(`wrote ${opts.out} (${readFileSync(opts.out).length} bytes)`);
+  return failures.length > 0 ? 3 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(`offsets-tracker: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  },
+);

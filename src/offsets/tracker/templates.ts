@@ -1,0 +1,185 @@
+/**
+ * @module offsets/tracker/templates — the tiny Go programs the offsets tracker builds, one per
+ * tracked module, and which versions of each module are tracked.
+ *
+ * Each program only has to LINK the code that uses the tracked types (the linker emits DWARF for
+ * types reachable from linked code); it never runs. The `len(os.Args) != 42` guard keeps the
+ * compiler from proving the code dead. The APIs used exist across every tracked version, so one
+ * program per module builds them all; `anchors` are types that must be in DWARF for a build to
+ * count (a missing anchor means the program did not link what it should, not that fields vanished).
+ */
+
+export interface ModuleTemplate {
+  /** "std" or a module path */
+  module: string;
+  /** oldest tracked version: a Go toolchain for std ("go1.21.0"), else a module version */
+  since: string;
+  /** types that every tracked version has; the build fails if DWARF lacks one */
+  anchors: string[];
+  /** main.go of the program */
+  main: string;
+}
+
+const GUARD = `	// Never true when built by the tracker; the code below only has to be linked, not run.
+	if len(os.Args) != 42 {
+		return
+	}`;
+
+export const TEMPLATES: readonly ModuleTemplate[] = [
+  {
+    module: "std",
+    // go1.21.0 is the first release whose name carries ".0" and the oldest our fixtures build.
+    since: "go1.21.0",
+    anchors: ["net/http.Request", "net/http.response", "net/url.URL", "net/http.Response", "bufio.Writer", "net.TCPAddr", "runtime.g"],
+    main: `package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+)
+
+func main() {
+${GUARD}
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Method, r.URL.Path, r.Header.Get("x"))
+	})
+	go http.ListenAndServe(os.Args[1], nil)
+	resp, err := http.Get(os.Args[2])
+	if err == nil {
+		fmt.Println(resp.StatusCode)
+		resp.Body.Close()
+	}
+	u, _ := url.Parse(os.Args[3])
+	fmt.Println(u.User.Username(), u.String())
+	bw := bufio.NewWriter(os.Stdout)
+	bw.WriteString(os.Args[4])
+	bw.Flush()
+	a, _ := net.ResolveTCPAddr("tcp", os.Args[5])
+	fmt.Println(a.IP, a.Port)
+	m := map[string]int{os.Args[6]: 1}
+	fmt.Println(len(m))
+}
+`,
+  },
+  {
+    module: "google.golang.org/grpc",
+    // Peers require >= 1.40 for the status fields; older releases predate the probes we plan.
+    since: "v1.40.0",
+    anchors: ["google.golang.org/grpc.ClientConn", "google.golang.org/grpc/internal/transport.http2Client", "google.golang.org/grpc/internal/transport.http2Server"],
+    main: `package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+func main() {
+${GUARD}
+	lis, _ := net.Listen("tcp", os.Args[1])
+	srv := grpc.NewServer()
+	go srv.Serve(lis)
+	cc, err := grpc.Dial(os.Args[2], grpc.WithInsecure())
+	if err != nil {
+		return
+	}
+	var p peer.Peer
+	err = cc.Invoke(context.Background(), os.Args[3], nil, nil, grpc.Peer(&p))
+	fmt.Println(status.Code(err), status.Convert(err).Message(), p.Addr)
+	cs, err := cc.NewStream(context.Background(), &grpc.StreamDesc{ServerStreams: true}, os.Args[4])
+	if err == nil {
+		fmt.Println(cs.RecvMsg(nil))
+	}
+}
+`,
+  },
+  {
+    module: "golang.org/x/net",
+    // v0.1.0 is the first tagged release (before it, only pseudo-versions).
+    since: "v0.1.0",
+    anchors: ["golang.org/x/net/http2.FrameHeader", "golang.org/x/net/http2.MetaHeadersFrame"],
+    main: `package main
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+func main() {
+${GUARD}
+	fr := http2.NewFramer(os.Stdout, os.Stdin)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	f, err := fr.ReadFrame()
+	if err != nil {
+		return
+	}
+	if mh, ok := f.(*http2.MetaHeadersFrame); ok {
+		fmt.Println(mh.Fields, mh.StreamID, mh.Header().StreamID)
+	}
+}
+`,
+  },
+  {
+    module: "github.com/segmentio/kafka-go",
+    // Peers support 0.4.x; the 0.1/0.2 API (2018) differs.
+    since: "v0.4.0",
+    anchors: ["github.com/segmentio/kafka-go.Message", "github.com/segmentio/kafka-go.Writer", "github.com/segmentio/kafka-go.Reader"],
+    main: `package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	kafka "github.com/segmentio/kafka-go"
+)
+
+func main() {
+${GUARD}
+	w := kafka.NewWriter(kafka.WriterConfig{Brokers: []string{os.Args[1]}, Topic: os.Args[2]})
+	fmt.Println(w.WriteMessages(context.Background(), kafka.Message{Key: []byte(os.Args[3])}))
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{os.Args[1]}, GroupID: os.Args[4], Topic: os.Args[2]})
+	m, err := r.FetchMessage(context.Background())
+	fmt.Println(m.Topic, m.Partition, m.Offset, string(m.Key), len(m.Headers), m.Time, err)
+}
+`,
+  },
+  {
+    module: "go.opentelemetry.io/otel",
+    since: "v1.0.0",
+    anchors: ["go.opentelemetry.io/otel/internal/global.tracer", "go.opentelemetry.io/otel/internal/global.tracerProvider"],
+    main: `package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"go.opentelemetry.io/otel"
+)
+
+func main() {
+${GUARD}
+	ctx, span := otel.Tracer(os.Args[1]).Start(context.Background(), os.Args[2])
+	span.End()
+	fmt.Println(ctx)
+}
+`,
+  },
+];
+
+export function templateFor(module: string): ModuleTemplate | undefined {
+  return TEMPLATES.find((t) => t.module === module);
+}
