@@ -103,6 +103,11 @@ export class CaptureWriter {
     this.append(r);
   }
 
+  /** Bytes of the file once everything queued is flushed (for size limits and rotation). */
+  size(): number {
+    return this.written.bytes + this.pendingBytes;
+  }
+
   /** What has reached the file so far. */
   totals(): CaptureWriterTotals {
     return { ...this.written };

@@ -6,7 +6,9 @@ import type { CAC } from "cac";
 import { inspectCommand } from "./inspect.ts";
 import { viewCommand } from "./view.ts";
 import { convertCommand } from "./convert.ts";
+import { exportCommand } from "./export.ts";
 import { attachCommand, runCommand } from "./trace.ts";
+import { offsetsCommand } from "./offsets.ts";
 import { doctorCommand } from "./doctor.ts";
 
 export function registerCommands(cli: CAC): void {
@@ -23,6 +25,12 @@ export function registerCommands(cli: CAC): void {
     .action((binary: string | undefined, options) => inspectCommand(binary, options));
 
   cli
+    .command("offsets <action> [binary]", "extract: write the struct-field offsets of an UNSTRIPPED build (its DWARF) to a file for --offsets")
+    .option("-o, --out <file>", "Offsets file to write")
+    .example("beetrace offsets extract ./server-unstripped -o server-offsets.json")
+    .action((action: string, binary: string | undefined, options) => offsetsCommand(String(action), binary, options));
+
+  cli
     .command("view <file>", "Print a capture file as trace trees with a summary")
     .option("--width <columns>", "Cut lines to this width (default 80)")
     .example("beetrace view cap.cbor")
@@ -32,7 +40,7 @@ export function registerCommands(cli: CAC): void {
 
   cli
     .command("convert <file>", "Convert a capture file to OTLP JSON Lines (Collector otlpjsonfile format)")
-    .option("--to <format>", "Output format: otlp-json", { default: "otlp-json" })
+    .option("--to <format>", "Output format: otlp-json (JSON Lines) or otlp-proto (length-prefixed protobuf, Collector file exporter format)", { default: "otlp-json" })
     .option("-o, --out <path>", "Output file (default: stdout)")
     .option("--batch <spans>", "Spans per line (default 512)")
     .example("beetrace convert cap.cbor --to otlp-json -o traces.jsonl")
@@ -48,13 +56,30 @@ export function registerCommands(cli: CAC): void {
       await doctorCommand({ json: Boolean(options.json) });
     });
 
+  cli
+    .command("export [...files]", "Send capture files (or kept spill files) to an OTLP/HTTP collector, original timestamps kept")
+    .option("--otlp <url>", "Collector URL: base (http://host:4318) or full traces URL (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT)")
+    .option("--protocol <protocol>", "http/protobuf (default) or http/json")
+    .option("--header <key=value>", "Extra HTTP header, repeatable (added to OTEL_EXPORTER_OTLP_HEADERS)")
+    .option("--compression <gzip|none>", "Request body compression (default none)")
+    .option("--timeout <ms>", "Per-request timeout in milliseconds (default 10000)")
+    .option("--batch <spans>", "Spans per request (default 512)")
+    .example("beetrace export cap.cbor --otlp http://collector:4318")
+    .example("beetrace export spill.cbor --otlp https://otlp.example/v1/traces --header 'api-key=...'")
+    .action(async (files: string[], options) => {
+      await exportCommand(files.map(String), options);
+    });
+
   const traceOptions = (c: ReturnType<CAC["command"]>) =>
     c
-      .option("-o, --out <file>", "Capture file to write (CBOR sequence, mode 0600)")
+      .option("-o, --out <file>", "Capture file to write (CBOR, mode 0600); a template with {host} {pid} {exe} {start} {seq}")
       .option("--duration <time>", "Stop after this long (60s, 5m, 1h); default: until Ctrl-C or the target exits")
       .option("--service-name <name>", "service.name for the spans (default: the target's OTEL_SERVICE_NAME, else its executable name)")
       .option("--offsets <file>", "Use this offsets file before the embedded snapshot")
       .option("--unknown-versions <policy>", "refuse (default) or nearest: use the nearest covered version, recorded as a guess")
+      .option("--max-spans <n>", "Stop after writing this many spans")
+      .option("--max-bytes <size>", "Stop once the capture files reach this size (e.g. 100M)")
+      .option("--rotate-size <size>", "Start a new capture file when the current one reaches this size")
       .option("--ringbuf-size <bytes>", "Ring buffer size, a power of two (default 4M)")
       .option("--dry-run", "Load and attach every probe, then detach and exit")
       .option("-q, --quiet", "Print only warnings and errors (for cron)");

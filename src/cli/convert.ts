@@ -11,10 +11,10 @@ import { log } from "../log.ts";
 import { readCaptureFile } from "../capture/reader.ts";
 import type { SpanRecord } from "../capture/format.ts";
 import type { Span } from "../spans/model.ts";
-import { DEFAULT_BATCH, otlpJsonLines } from "../export/otlp.ts";
+import { DEFAULT_BATCH, otlpJsonLines, toOtlpProtobuf, type ResourceInfo } from "../export/otlp.ts";
 import { writeStdout } from "./view.ts";
 
-export const CONVERT_FORMATS = ["otlp-json"] as const;
+export const CONVERT_FORMATS = ["otlp-json", "otlp-proto"] as const;
 
 export interface ConvertOptions {
   to?: string;
@@ -38,6 +38,11 @@ export async function convertCommand(file: string, opts: ConvertOptions = {}, wr
   const spans: Span[] = contents.records.filter((r): r is SpanRecord => r.type === "span").map(({ type: _t, ...span }) => span);
   if (contents.truncated) {
     log.warn(`${file} is truncated (last ${contents.trailingBytes} bytes incomplete); converting the ${spans.length} complete spans`);
+  }
+  if (to === "otlp-proto") {
+    const count = writeProtoMessages(opts.out, otlpProtoMessages(spans, contents.header, batch));
+    log.verbose(`converted ${spans.length} spans into ${count} OTLP requests`);
+    return { spans: spans.length, lines: count };
   }
   const lines = otlpJsonLines(spans, contents.header, batch);
   let count = 0;
@@ -88,4 +93,45 @@ function writeFileLines(path: string, lines: Iterable<string>): number {
 function outputError(e: unknown, path: string): TracerError {
   const t = fromSystemError(e, `write ${path}`);
   return new TracerError("output_failed", t.message, { hint: t.hint ?? "choose another -o path", cause: e });
+}
+
+/**
+ * The Collector file exporter's `format: proto`: each ExportTraceServiceRequest is preceded by
+ * its length as a 4-byte big-endian unsigned integer (fileexporter "proto" marshaler framing).
+ */
+export function* otlpProtoMessages(spans: readonly Span[], info: ResourceInfo, batch = DEFAULT_BATCH): Generator<Uint8Array> {
+  for (let i = 0; i < spans.length; i += batch) {
+    const msg = toOtlpProtobuf(spans.slice(i, i + batch), info);
+    const framed = new Uint8Array(4 + msg.byteLength);
+    new DataView(framed.buffer).setUint32(0, msg.byteLength, false);
+    framed.set(msg, 4);
+    yield framed;
+  }
+}
+
+/** Binary output: never to a terminal-bound stdout by accident, so -o is required. */
+function writeProtoMessages(out: string | undefined, messages: Iterable<Uint8Array>): number {
+  if (out === undefined || out === "-") {
+    throw new TracerError("usage", "--to otlp-proto writes binary data and needs -o FILE", { hint: "beetrace convert cap.cbor --to otlp-proto -o traces.binpb" });
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(out, "w", 0o600);
+  } catch (e) {
+    throw outputError(e, out);
+  }
+  let count = 0;
+  try {
+    for (const m of messages) {
+      let off = 0;
+      while (off < m.byteLength) off += fs.writeSync(fd, m, off, m.byteLength - off);
+      count++;
+    }
+  } catch (e) {
+    if (e instanceof TracerError) throw e;
+    throw outputError(e, out).withContext(`after ${count} messages`);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return count;
 }

@@ -5,14 +5,21 @@
  * so the pid never changes — attaches the pid-filtered uprobes to the Go executable, and only
  * then lets it continue: the very first request is traced. Uprobes registered on a file are
  * inserted into a process when it maps that file (kernel/events/uprobes.c, uprobe_mmap).
+ *
+ * `attach --exe PATH` follows the service: it waits for a process executing PATH, traces every
+ * such process (each into its own file), and attaches again when the service restarts.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, readFileSync, realpathSync } from "node:fs";
-import { delimiter, isAbsolute, join, resolve } from "node:path";
-import { TracerError } from "../errors.ts";
+import { hostname } from "node:os";
+import { delimiter, extname, isAbsolute, join, resolve } from "node:path";
+import { TracerError, isTracerError } from "../errors.ts";
 import { log } from "../log.ts";
 import { describeProcess, findProcessesByExe, parsePid, type TargetProcess } from "../target/process.ts";
+import { TargetLock } from "../target/lock.ts";
 import { TraceSession, type AttachTarget, type TraceOptions, type TraceSummary } from "../trace/session.ts";
+import { CaptureSink, expandTemplate, type CaptureLimits } from "../trace/output.ts";
+import type { LossCounters } from "../spans/model.ts";
 import { unknownVersionsPolicy } from "./inspect.ts";
 
 export interface TraceCliOptions {
@@ -24,6 +31,9 @@ export interface TraceCliOptions {
   offsets?: string;
   unknownVersions?: string;
   ringbufSize?: string | number;
+  maxSpans?: string | number;
+  maxBytes?: string | number;
+  rotateSize?: string | number;
   dryRun?: boolean;
   quiet?: boolean;
 }
@@ -40,24 +50,55 @@ export function parseDuration(text: string | number): number {
   return ms;
 }
 
-/** "4M", "16MiB", "4194304" → bytes (power of two checked when the map is sized). */
-export function parseSize(text: string | number): number {
+/** "4M", "16MiB", "4194304", "1G" → bytes. */
+export function parseSize(text: string | number, flag: string): number {
   const s = String(text).trim();
-  const m = /^(\d+)\s*(k|kib|m|mib|g|gib)?$/i.exec(s);
-  if (!m) throw new TracerError("usage", `"${s}" is not a size`, { hint: "use e.g. 4194304, 4M or 16MiB" });
-  const mult: Record<string, number> = { "": 1, k: 1024, kib: 1024, m: 1 << 20, mib: 1 << 20, g: 1 << 30, gib: 1 << 30 };
-  return Number(m[1]) * mult[(m[2] ?? "").toLowerCase()]!;
+  const m = /^(\d+)\s*(k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(s);
+  if (!m) throw new TracerError("usage", `${flag}: "${s}" is not a size`, { hint: "use e.g. 4194304, 64K, 4M or 1G" });
+  const unit = (m[2] ?? "").toLowerCase()[0] ?? "";
+  const mult: Record<string, number> = { "": 1, k: 1024, m: 1 << 20, g: 1 << 30 };
+  const v = Number(m[1]) * mult[unit]!;
+  if (!Number.isSafeInteger(v) || v <= 0) throw new TracerError("usage", `${flag}: ${s} is out of range`, { hint: "use a positive size" });
+  return v;
 }
 
-function traceOptions(o: TraceCliOptions): TraceOptions {
-  if (!o.out) throw new TracerError("usage", "--out FILE is required", { hint: "e.g. --out capture.cbor (view it later with 'beetrace view capture.cbor')" });
+function parseCount(text: string | number, flag: string): number {
+  const s = String(text).trim();
+  if (!/^\d+$/.test(s) || Number(s) <= 0 || !Number.isSafeInteger(Number(s))) {
+    throw new TracerError("usage", `${flag}: "${s}" is not a positive whole number`, { hint: `e.g. ${flag} 10000` });
+  }
+  return Number(s);
+}
+
+interface Plan {
+  opts: TraceOptions;
+  template: string;
+  limits: CaptureLimits;
+  durationMs: number | undefined;
+  quiet: boolean;
+}
+
+function parsePlan(o: TraceCliOptions): Plan {
+  if (!o.out) throw new TracerError("usage", "--out FILE is required", { hint: "e.g. --out capture.cbor, or a template such as --out '{exe}-{host}-{start}.cbor'" });
+  const limits: CaptureLimits = {};
+  if (o.maxSpans !== undefined) limits.maxSpans = parseCount(o.maxSpans, "--max-spans");
+  if (o.maxBytes !== undefined) limits.maxBytes = parseSize(o.maxBytes, "--max-bytes");
+  if (o.rotateSize !== undefined) limits.rotateBytes = parseSize(o.rotateSize, "--rotate-size");
+  const template = String(o.out);
+  // Expand once now so a bad placeholder is a usage error before anything is attached.
+  expandTemplate(template, { host: "h", pid: 1, exe: "x", start: new Date(0) }, 0);
   return {
-    out: String(o.out),
-    serviceName: o.serviceName === undefined ? undefined : String(o.serviceName),
-    offsetsFile: o.offsets === undefined ? undefined : String(o.offsets),
-    allowNearest: unknownVersionsPolicy(o.unknownVersions === undefined ? undefined : String(o.unknownVersions)),
-    ringbufBytes: o.ringbufSize === undefined ? undefined : parseSize(o.ringbufSize),
-    dryRun: Boolean(o.dryRun),
+    opts: {
+      serviceName: o.serviceName === undefined ? undefined : String(o.serviceName),
+      offsetsFile: o.offsets === undefined ? undefined : String(o.offsets),
+      allowNearest: unknownVersionsPolicy(o.unknownVersions === undefined ? undefined : String(o.unknownVersions)),
+      ringbufBytes: o.ringbufSize === undefined ? undefined : parseSize(o.ringbufSize, "--ringbuf-size"),
+      dryRun: Boolean(o.dryRun),
+    },
+    template,
+    limits,
+    durationMs: o.duration === undefined ? undefined : parseDuration(o.duration),
+    quiet: Boolean(o.quiet),
   };
 }
 
@@ -79,59 +120,179 @@ function stopSignal(durationMs: number | undefined): { signal: AbortSignal; clea
   };
 }
 
-function report(summary: TraceSummary, quiet: boolean): void {
-  if (quiet) return;
+/** A live one-line status on a terminal (stderr), redrawn once a second. */
+class StatusLine {
+  #last = { at: Date.now(), spans: 0 };
+  #text = "";
+  #timer: ReturnType<typeof setInterval> | undefined;
+  readonly enabled: boolean;
+  constructor(quiet: boolean, private readonly describe: () => { spans: number; dropped: number; probes: number; uprobes: number; outputs: string }) {
+    this.enabled = !quiet && Boolean(process.stderr.isTTY);
+    if (this.enabled) this.#timer = setInterval(() => this.draw(), 1000);
+  }
+  draw(): void {
+    const s = this.describe();
+    const now = Date.now();
+    const rate = ((s.spans - this.#last.spans) * 1000) / Math.max(1, now - this.#last.at);
+    this.#last = { at: now, spans: s.spans };
+    this.#text = `beetrace: ${s.spans} spans (${rate.toFixed(0)}/s), dropped ${s.dropped}, ${s.probes} probes (${s.uprobes} uprobes) → ${s.outputs}`;
+    const cols = process.stderr.columns ?? 80;
+    process.stderr.write(`\r\x1b[K${this.#text.slice(0, cols - 1)}`);
+  }
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.enabled && this.#text) process.stderr.write("\r\x1b[K");
+  }
+}
+
+function report(summary: TraceSummary, pid: number, quiet: boolean): void {
   const l = summary.losses;
-  log.info(`beetrace: ${summary.stopReason}; wrote ${summary.spans} span${summary.spans === 1 ? "" : "s"} to ${summary.out}`);
   const lost = l.ringbufFull + l.inflightFull;
   if (lost > 0) {
-    log.warn(`${lost} calls were not traced (ring buffer full: ${l.ringbufFull}, in-flight map full: ${l.inflightFull})`);
+    log.warn(`pid ${pid}: ${lost} calls were not traced (ring buffer full: ${l.ringbufFull}, in-flight map full: ${l.inflightFull})`);
     log.hint("raise --ringbuf-size (e.g. 16M) if the ring buffer filled up");
   }
+  if (quiet) return;
+  log.info(`beetrace: pid ${pid}: ${summary.stopReason}; wrote ${summary.spans} span${summary.spans === 1 ? "" : "s"} to ${summary.outputs.join(", ")}`);
   if (l.incomplete > 0) log.info(`  ${l.incomplete} calls were still running or never returned (panic/Goexit) when tracing stopped`);
   if (l.returnWithoutEntry + l.endWithoutStart > 0) log.info(`  ${l.returnWithoutEntry + l.endWithoutStart} returns had no matching entry (calls already running when tracing began)`);
   if (l.truncatedStrings > 0) log.verbose(`  ${l.truncatedStrings} string fields were longer than their buffers and were truncated`);
 }
 
-async function traceOne(target: AttachTarget, opts: TraceOptions, durationMs: number | undefined, quiet: boolean, onAttached?: () => void): Promise<number> {
-  const stop = stopSignal(durationMs);
-  try {
-    using session = TraceSession.prepare(target, opts);
-    const probes = session.attachedProbes().map((p) => p.probe.id).join(", ");
-    if (!quiet) {
-      log.info(
-        `beetrace: tracing pid ${target.process.pid} (${target.process.exePath}, ${session.analysis.goVersion}) — ${probes}; ` +
-          `${session.uprobeCount} uprobes → ${opts.out}${opts.dryRun ? " (dry run)" : durationMs ? ` for ${durationMs / 1000}s` : "; Ctrl-C stops"}`,
-      );
-    }
-    onAttached?.();
-    const summary = await session.run(stop.signal);
-    report(summary, quiet);
-    return 0;
-  } finally {
-    stop.cleanup();
+interface Live {
+  spans: number;
+  losses: LossCounters | undefined;
+  probes: number;
+  uprobes: number;
+  outputs: string;
+}
+
+/** Trace one process until `signal`, the target exiting, or a limit; returns its summary. */
+async function traceOne(target: AttachTarget, plan: Plan, template: string, signal: AbortSignal, live: Live, onAttached?: () => void): Promise<TraceSummary> {
+  using lock = TargetLock.acquire(target.process);
+  void lock;
+  using session = TraceSession.prepare(target, plan.opts);
+  const probes = session.attachedProbes().map((p) => p.probe.id);
+  // Provenance of the offsets in use (dwarf/file/snapshot/guess), also in the capture header.
+  const offsetSources = [...new Set(session.attachedProbes().flatMap((p) => p.fields.flatMap((f) => (typeof f.offset === "number" && f.source ? [f.source] : []))))].sort();
+  const start = new Date();
+  const values = { host: hostname(), pid: target.process.pid, exe: target.process.exePath, start };
+  const first = expandTemplate(template, values, 0);
+  if (!plan.quiet) {
+    log.info(
+      `beetrace: tracing pid ${target.process.pid} (${target.process.exePath}, ${session.analysis.goVersion}) — ${probes.join(", ")}; ` +
+        `${session.uprobeCount} uprobes, offsets from ${offsetSources.join("+") || "nowhere"} → ${first}${plan.opts.dryRun ? " (dry run)" : plan.durationMs ? ` for ${plan.durationMs / 1000}s` : "; Ctrl-C stops"}`,
+    );
   }
+  live.probes += probes.length;
+  live.uprobes += session.uprobeCount;
+  live.outputs = first;
+  onAttached?.();
+  const base = { spans: live.spans };
+  try {
+    return await session.run(
+      signal,
+      (header) => new CaptureSink(template, values, header, plan.limits),
+      (t) => {
+        live.spans = base.spans + t.spans;
+        live.losses = t.losses;
+      },
+    );
+  } finally {
+    live.probes -= probes.length;
+    live.uprobes -= session.uprobeCount;
+  }
+}
+
+function liveDescribe(live: Live) {
+  return () => ({
+    spans: live.spans,
+    dropped: live.losses ? live.losses.ringbufFull + live.losses.inflightFull : 0,
+    probes: live.probes,
+    uprobes: live.uprobes,
+    outputs: live.outputs,
+  });
 }
 
 export async function attachCommand(o: TraceCliOptions): Promise<number> {
   if ((o.pid === undefined) === (o.exe === undefined)) {
     throw new TracerError("usage", "attach needs exactly one of --pid N or --exe PATH", { hint: "beetrace attach --pid 1234 --out cap.cbor" });
   }
-  const opts = traceOptions(o);
-  const durationMs = o.duration === undefined ? undefined : parseDuration(o.duration);
-  let proc: TargetProcess;
-  if (o.pid !== undefined) {
-    proc = describeProcess(parsePid(String(o.pid)));
-  } else {
-    const exe = resolve(String(o.exe));
-    const found = findProcessesByExe(exe);
-    if (found.length === 0) {
-      throw new TracerError("target_not_found", `no running process executes ${exe}`, { hint: "start the service first, or check the path (compare with 'ls -l /proc/PID/exe')" });
+  const plan = parsePlan(o);
+  const stop = stopSignal(plan.durationMs);
+  const live: Live = { spans: 0, losses: undefined, probes: 0, uprobes: 0, outputs: "" };
+  const status = new StatusLine(plan.quiet, liveDescribe(live));
+  try {
+    if (o.pid !== undefined) {
+      const proc = describeProcess(parsePid(String(o.pid)));
+      const summary = await traceOne({ process: proc, binaryPath: proc.exeLink, readPath: proc.exeLink }, plan, plan.template, stop.signal, live);
+      status.stop();
+      report(summary, proc.pid, plan.quiet);
+      return 0;
     }
-    if (found.length > 1) log.warn(`${found.length} processes execute ${exe}; tracing the first, pid ${found[0]!.pid} (use --pid to choose)`);
-    proc = found[0]!;
+    return await followExe(resolve(String(o.exe)), plan, stop.signal, live, status);
+  } finally {
+    status.stop();
+    stop.cleanup();
   }
-  return traceOne({ process: proc, binaryPath: proc.exeLink, readPath: proc.exeLink }, opts, durationMs, Boolean(o.quiet));
+}
+
+/** Insert ".{pid}" before the extension so each traced process gets its own file. */
+function perProcessTemplate(template: string): string {
+  if (template.includes("{pid}")) return template;
+  const ext = extname(template);
+  return ext ? `${template.slice(0, -ext.length)}.{pid}${ext}` : `${template}.{pid}`;
+}
+
+/**
+ * Follow every process executing `exe` until stopped: new processes (including restarts) are
+ * picked up within one poll interval (100 ms), each traced into its own file.
+ */
+async function followExe(exe: string, plan: Plan, signal: AbortSignal, live: Live, status: StatusLine): Promise<number> {
+  const template = perProcessTemplate(plan.template);
+  const running = new Map<string, Promise<void>>();
+  const seen = new Set<string>();
+  let traced = 0;
+  let fatal: TracerError | undefined;
+  if (!plan.quiet) log.info(`beetrace: waiting for processes executing ${exe} (Ctrl-C stops)`);
+  while (!signal.aborted && !fatal) {
+    let procs: TargetProcess[] = [];
+    try {
+      procs = findProcessesByExe(exe);
+    } catch (e) {
+      if (!isTracerError(e)) throw e;
+    }
+    for (const p of procs) {
+      const key = `${p.pid}:${p.startTicks}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      traced++;
+      const job = traceOne({ process: p, binaryPath: p.exeLink, readPath: p.exeLink }, plan, template, signal, live)
+        .then((summary) => {
+          status.stop();
+          report(summary, p.pid, plan.quiet);
+        })
+        .catch((e) => {
+          if (!isTracerError(e)) throw e;
+          // One process failing (exited during attach, unsupported build) must not stop the others,
+          // but a failing output must: nothing else can be written either.
+          if (e.code === "output_failed") fatal = e;
+          log.warn(`pid ${p.pid}: ${e.message}`);
+          if (e.hint) log.hint(e.hint);
+        })
+        .finally(() => running.delete(key));
+      running.set(key, job);
+    }
+    if (plan.limits.maxSpans !== undefined && live.spans >= plan.limits.maxSpans) break;
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, 100);
+      signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+    });
+  }
+  await Promise.all(running.values());
+  if (fatal) throw fatal;
+  if (traced === 0 && !plan.quiet) log.info(`beetrace: no process executed ${exe} while waiting`);
+  return 0;
 }
 
 /** PATH lookup the way a shell does it, so `run -- server` finds the same file exec will. */
@@ -161,8 +322,7 @@ function processState(pid: number): string | undefined {
 
 export async function runCommand(argv: string[], o: TraceCliOptions): Promise<number> {
   if (argv.length === 0) throw new TracerError("usage", "run needs a command after --", { hint: "beetrace run --out cap.cbor -- ./server --port 8080" });
-  const opts = traceOptions(o);
-  const durationMs = o.duration === undefined ? undefined : parseDuration(o.duration);
+  const plan = parsePlan(o);
   const exe = resolveCommand(String(argv[0]));
   let real: string;
   try {
@@ -178,18 +338,25 @@ export async function runCommand(argv: string[], o: TraceCliOptions): Promise<nu
   });
   const pid = child.pid;
   if (pid === undefined) throw new TracerError("io_error", `could not start ${exe}`, { hint: "check that /bin/sh exists and the program is executable" });
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  child.on("exit", (code, signal) => (exited = { code, signal }));
-
-  const deadline = Date.now() + 10_000;
-  while (processState(pid) !== "T") {
-    if (exited || Date.now() > deadline) throw new TracerError("io_error", `${exe} did not start`, { hint: "check that the program runs on its own" });
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  const proc: TargetProcess = { ...describeProcess(pid), exePath: real };
+  let exited = false;
+  child.on("exit", () => (exited = true));
+  const stop = stopSignal(plan.durationMs);
+  const live: Live = { spans: 0, losses: undefined, probes: 0, uprobes: 0, outputs: "" };
+  const status = new StatusLine(plan.quiet, liveDescribe(live));
   try {
-    return await traceOne({ process: proc, binaryPath: real, readPath: real }, opts, durationMs, Boolean(o.quiet), () => process.kill(pid, "SIGCONT"));
+    const deadline = Date.now() + 10_000;
+    while (processState(pid) !== "T") {
+      if (exited || Date.now() > deadline) throw new TracerError("io_error", `${exe} did not start`, { hint: "check that the program runs on its own" });
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const proc: TargetProcess = { ...describeProcess(pid), exePath: real };
+    const summary = await traceOne({ process: proc, binaryPath: real, readPath: real }, plan, plan.template, stop.signal, live, () => process.kill(pid, "SIGCONT"));
+    status.stop();
+    report(summary, pid, plan.quiet);
+    return 0;
   } finally {
+    status.stop();
+    stop.cleanup();
     // `run` owns the program: it does not outlive the trace.
     if (!exited) {
       try {

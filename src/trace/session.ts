@@ -27,13 +27,12 @@ import { sampleClocks } from "../bpf/clock.ts";
 import { BootClock } from "../spans/clock.ts";
 import { SpanAssembler } from "../spans/assemble.ts";
 import { zeroLosses, type LossCounters } from "../spans/model.ts";
-import { CaptureWriter } from "../capture/writer.ts";
+import type { SpanSink } from "./output.ts";
 import type { CaptureHeader, ProbeInfo } from "../capture/format.ts";
 import { BEETRACE_VERSION } from "../version.ts";
 import { isAlive, readEnviron, type TargetProcess } from "../target/process.ts";
 
 export interface TraceOptions {
-  out: string;
   serviceName?: string;
   offsetsFile?: string;
   allowNearest: boolean;
@@ -62,7 +61,8 @@ export interface TraceSummary {
   probesAttached: string[];
   probesDisabled: { id: string; reason: string }[];
   stopReason: string;
-  out: string;
+  /** where the spans went, one line each (files, exporters) */
+  outputs: string[];
   uprobes: number;
 }
 
@@ -221,7 +221,7 @@ export class TraceSession implements Disposable {
   }
 
   /** Trace until `signal` aborts or the target exits; always closes the capture file. */
-  async run(signal: AbortSignal): Promise<TraceSummary> {
+  async run(signal: AbortSignal, openSink: (header: CaptureHeader) => SpanSink, onTick?: (s: { spans: number; losses: LossCounters }) => void): Promise<TraceSummary> {
     const clock = new BootClock(() => sampleClocks(), {
       onReanchor: (a) => {
         if (a.driftNs > 1_000_000n || a.driftNs < -1_000_000n) log.verbose(`clock re-anchored: wall clock moved ${a.driftNs} ns relative to boot time`);
@@ -246,9 +246,8 @@ export class TraceSession implements Disposable {
       clock: { realtimeNs: anchor.realtimeNs, boottimeNs: anchor.boottimeNs, offsetNs: anchor.offsetNs },
       probes: this.probeInfo(),
     };
-    const writer = CaptureWriter.open(this.opts.out, header, {
-      onError: (e) => log.error(`writing ${this.opts.out}: ${e.message}`),
-    });
+    const writer = openSink(header);
+    let spansOut = 0;
 
     let invalidRecords = 0;
     let writeError: TracerError | undefined;
@@ -258,6 +257,7 @@ export class TraceSession implements Disposable {
         if (writeError) return;
         try {
           writer.span(span);
+          spansOut++;
         } catch (e) {
           writeError = isTracerError(e) ? e : new TracerError("output_failed", String(e));
         }
@@ -307,6 +307,9 @@ export class TraceSession implements Disposable {
             try {
               drainOnce();
               if (writeError) return finish(`output failed: ${writeError.message}`);
+              const limit = writer.limitReached();
+              if (limit) return finish(limit);
+              onTick?.({ spans: spansOut, losses: totalLosses() });
               if (Date.now() - lastStats >= statsMs) {
                 lastStats = Date.now();
                 writer.stats(clock.toEpochNs(sampleClocks().boottimeNs), totalLosses());
@@ -339,13 +342,12 @@ export class TraceSession implements Disposable {
       assembler.flushIncomplete();
       const losses = totalLosses();
       const at = clock.toEpochNs(sampleClocks().boottimeNs);
-      let spans = writer.totals().spans;
       if (writeError) {
         writer.abandon();
         throw writeError;
       }
-      const totals = writer.close(stopReason, at, losses);
-      spans = totals.spans;
+      const outputs = writer.close(stopReason, at, losses);
+      const spans = spansOut;
       if (invalidRecords > 0) log.warn(`BUG: ${invalidRecords} ring-buffer records could not be decoded; please report with -v output`);
       return {
         spans,
@@ -353,7 +355,7 @@ export class TraceSession implements Disposable {
         probesAttached: this.attachedProbes().map((p) => p.probe.id),
         probesDisabled: this.plans.filter((p) => !p.enabled).map((p) => ({ id: p.probe.id, reason: p.reason ?? "" })),
         stopReason,
-        out: this.opts.out,
+        outputs,
         uprobes: this.uprobeCount,
       };
     } catch (e) {

@@ -131,8 +131,6 @@ export function keyOf(version: string): string {
 export interface AssembleOptions {
   /** module → fields tracked for it (the offsets.json field list) */
   fields: Record<string, readonly string[]>;
-  /** module → toolchain its programs are built with (std: omitted, each release builds itself) */
-  builtWith: Record<string, string>;
   date: string;
 }
 
@@ -165,8 +163,13 @@ export function assembleOffsetsFile(results: readonly TrackerResult[], opts: Ass
     }
     modules[module] = { versions, fields };
   }
+  // Module programs are built with one pinned toolchain (std: each release builds itself).
   const builtWith: Record<string, string> = {};
-  for (const m of Object.keys(modules).sort()) if (opts.builtWith[m]) builtWith[m] = opts.builtWith[m]!;
+  for (const m of Object.keys(modules).sort()) {
+    if (m === "std") continue;
+    const tcs = sortVersionKeys(byModule.get(m)!.filter((r) => r.ok).map((r) => r.toolchain));
+    if (tcs.length > 0) builtWith[m] = tcs.join(", ");
+  }
   const generated: GeneratedInfo = { by: "offsets-tracker", tracker: TRACKER_VERSION, date: opts.date };
   if (Object.keys(builtWith).length > 0) generated.builtWith = builtWith;
   if (Object.keys(failed).length > 0) generated.failed = failed;

@@ -1,0 +1,3 @@
+module example.com/beetrace/bench/loadgen
+
+go 1.21

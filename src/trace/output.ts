@@ -1,0 +1,139 @@
+/**
+ * @module trace/output — where a session's spans go: capture files named from a template, with
+ * rotation and limits, behind one small sink interface (the OTLP exporter is another sink).
+ *
+ * Template placeholders: {host} {pid} {exe} {start} (UTC, 20261126T132100Z) {seq} (rotation
+ * index, from 0). A template without {seq} gets ".N" inserted before the extension from the
+ * second file on, so rotated files never overwrite each other.
+ */
+import { basename, extname } from "node:path";
+import { TracerError } from "../errors.ts";
+import type { LossCounters, Span } from "../spans/model.ts";
+import { CaptureWriter } from "../capture/writer.ts";
+import type { CaptureHeader } from "../capture/format.ts";
+
+export interface SpanSink {
+  span(span: Span): void;
+  stats(at: bigint, losses: LossCounters): void;
+  /** Close normally with an end record; returns where the data went (one line each). */
+  close(reason: string, at: bigint, losses: LossCounters): string[];
+  /** Close after a failure, keeping everything already written; never throws. */
+  abandon(): void;
+  /** A limit was reached: the session should stop (reason for the end record). */
+  limitReached(): string | undefined;
+}
+
+export interface TemplateValues {
+  host: string;
+  pid: number;
+  exe: string;
+  start: Date;
+}
+
+export function formatStart(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+}
+
+/** Expand an output template; unknown placeholders are a usage error (a typo must not silently become a file name). */
+export function expandTemplate(template: string, v: TemplateValues, seq: number): string {
+  const known: Record<string, string> = {
+    host: v.host,
+    pid: String(v.pid),
+    exe: basename(v.exe.replace(/ \(deleted\)$/, "")),
+    start: formatStart(v.start),
+    seq: String(seq),
+  };
+  let out = template.replace(/\{([a-z]+)\}/g, (m, name: string) => {
+    const val = known[name];
+    if (val === undefined) {
+      throw new TracerError("usage", `--out: unknown placeholder ${m} in "${template}"`, { hint: "use {host}, {pid}, {exe}, {start} or {seq}" });
+    }
+    return val;
+  });
+  if (seq > 0 && !template.includes("{seq}")) {
+    const ext = extname(out);
+    out = ext ? `${out.slice(0, -ext.length)}.${seq}${ext}` : `${out}.${seq}`;
+  }
+  return out;
+}
+
+export interface CaptureLimits {
+  maxSpans?: number;
+  maxBytes?: number;
+  rotateBytes?: number;
+}
+
+/** Capture files: one at a time, rotated by size, stopping at span/byte limits. */
+export class CaptureSink implements SpanSink {
+  #writer: CaptureWriter;
+  #seq = 0;
+  #spans = 0;
+  #closedBytes = 0;
+  #limit: string | undefined;
+  readonly files: string[] = [];
+
+  constructor(
+    readonly template: string,
+    readonly values: TemplateValues,
+    readonly header: CaptureHeader,
+    readonly limits: CaptureLimits = {},
+  ) {
+    this.#writer = this.#open();
+  }
+
+  #open(): CaptureWriter {
+    const path = expandTemplate(this.template, this.values, this.#seq);
+    const w = CaptureWriter.open(path, this.header);
+    this.files.push(path);
+    return w;
+  }
+
+  get spans(): number {
+    return this.#spans;
+  }
+
+  /** Bytes written to all files so far (queued included). */
+  bytes(): number {
+    return this.#closedBytes + this.#writer.size();
+  }
+
+  span(span: Span): void {
+    if (this.#limit) return;
+    this.#writer.span(span);
+    this.#spans++;
+    const { maxSpans, maxBytes, rotateBytes } = this.limits;
+    if (maxSpans !== undefined && this.#spans >= maxSpans) this.#limit = `--max-spans ${maxSpans} reached`;
+    else if (maxBytes !== undefined && this.bytes() >= maxBytes) this.#limit = `--max-bytes ${maxBytes} reached`;
+    else if (rotateBytes !== undefined && this.#writer.size() >= rotateBytes) this.#rotate();
+  }
+
+  #rotate(): void {
+    const w = this.#writer;
+    w.close("rotated", BigInt(Date.now()) * 1_000_000n, zeroLossesLike());
+    this.#closedBytes += w.size();
+    this.#seq++;
+    this.#writer = this.#open();
+  }
+
+  stats(at: bigint, losses: LossCounters): void {
+    this.#writer.stats(at, losses);
+  }
+
+  limitReached(): string | undefined {
+    return this.#limit;
+  }
+
+  close(reason: string, at: bigint, losses: LossCounters): string[] {
+    this.#writer.close(reason, at, losses);
+    return this.files;
+  }
+
+  abandon(): void {
+    this.#writer.abandon();
+  }
+}
+
+function zeroLossesLike(): LossCounters {
+  // Losses are cumulative in the stats records; a rotation's end record carries none of its own.
+  return { ringbufFull: 0, inflightFull: 0, returnWithoutEntry: 0, endWithoutStart: 0, incomplete: 0, truncatedStrings: 0 };
+}
