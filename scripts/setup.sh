@@ -28,6 +28,26 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# Go >= 1.21 on PATH: the e2e tests build their Go fixtures with pinned toolchains the go command
+# fetches itself (GOTOOLCHAIN; tests/harness/go.ts). Debian 12 packages only Go 1.19, which cannot
+# switch toolchains, so it is used once to download the newest pinned toolchain as a module.
+# Module zips drop the executable bit (the go command restores it when it switches by itself).
+BOOTSTRAP_GO=go1.27.4 # = newestToolchain() in tests/harness/go.ts
+if ! { command -v go >/dev/null 2>&1 && [ -n "$(go env GOTOOLCHAIN 2>/dev/null)" ]; }; then
+  echo "setup: installing Go $BOOTSTRAP_GO"
+  if [ ! -x /usr/lib/go-1.19/bin/go ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends golang-1.19-go >/dev/null
+  fi
+  go_dir=$(cd / && GOFLAGS=-modcacherw /usr/lib/go-1.19/bin/go mod download -json \
+    "golang.org/toolchain@v0.0.1-$BOOTSTRAP_GO.linux-$(dpkg --print-architecture)" |
+    sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [ -n "$go_dir" ] || { echo "setup: downloading Go $BOOTSTRAP_GO failed" >&2; exit 1; }
+  chmod -R u+w "$go_dir" && chmod +x "$go_dir"/bin/* "$go_dir"/pkg/tool/*/*
+  ln -sf "$go_dir/bin/go" /usr/local/bin/go
+fi
+
 if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error

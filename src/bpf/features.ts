@@ -14,6 +14,7 @@ import { addr, closeFd, cstr, libcSymbols, symbolAddress, systemPageSize } from 
 import { libbpf } from "./libbpf.ts";
 import { BPF_MAP_TYPE_RINGBUF, BpfObject } from "./object.ts";
 import { attachUprobe } from "./link.ts";
+import { BPF_PROG_TYPE_KPROBE, BPF_TRACE_UPROBE_MULTI, linkCreateUprobeMulti, loadTrivialProgram } from "./syscall.ts";
 
 export interface FeatureCheck {
   name: string;
@@ -241,5 +242,63 @@ export function calibrateUprobe(objectBytes: Uint8Array, opts: { program: string
   } catch (e) {
     const err = e instanceof TracerError ? e : undefined;
     return { name, ok: false, detail: err?.message ?? String(e), fix: err?.hint ?? "run with -v and report this" };
+  }
+}
+
+// ---- uprobe_multi links ----------------------------------------------------------------------
+
+export interface UprobeMultiSupport {
+  supported: boolean;
+  /** What the probe found, one line (shown at verbose level). */
+  detail: string;
+}
+
+let multiSupport: UprobeMultiSupport | undefined;
+let multiOverride: UprobeMultiSupport | undefined;
+
+/**
+ * Whether this kernel attaches uprobe_multi links (Linux 6.6+), probed once and cached: load a
+ * trivial kprobe-type program with expected attach type BPF_TRACE_UPROBE_MULTI, link it at
+ * libc's getpgid in this process (pid-filtered to us), and close both. Support is decided by
+ * the kernel accepting the link, not by its version number. Needs BPF privileges; without them
+ * the answer is "no" with the reason (and loading the real programs fails anyway).
+ */
+export function uprobeMultiSupport(): UprobeMultiSupport {
+  if (multiOverride !== undefined) return multiOverride;
+  multiSupport ??= probeUprobeMulti();
+  return multiSupport;
+}
+
+/**
+ * Force the answer (tests, measurements, or an operator working around a kernel bug);
+ * `undefined` returns to probing.
+ */
+export function overrideUprobeMultiSupport(supported: boolean | undefined): void {
+  multiOverride = supported === undefined ? undefined : { supported, detail: `forced ${supported ? "on" : "off"}` };
+}
+
+function probeUprobeMulti(): UprobeMultiSupport {
+  const fn = "getpgid";
+  const address = symbolAddress(fn);
+  if (address === undefined) return { supported: false, detail: `cannot probe: ${fn} not found in this process` };
+  let where: { path: string; fileOffset: number } | undefined;
+  try {
+    where = fileOffsetInMaps(readFileSync("/proc/self/maps", "utf8"), address);
+  } catch (e) {
+    return { supported: false, detail: `cannot probe: /proc/self/maps: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  if (where === undefined) return { supported: false, detail: `cannot probe: ${fn} is in no file mapping` };
+  const prog = loadTrivialProgram(BPF_PROG_TYPE_KPROBE, BPF_TRACE_UPROBE_MULTI, "bt_probe_umulti");
+  if (prog < 0) return { supported: false, detail: `loading a uprobe_multi program failed: ${errnoText(-prog)}` };
+  try {
+    const link = linkCreateUprobeMulti({ progFd: prog, path: where.path, fileOffsets: [where.fileOffset], pid: libcSymbols().getpid() });
+    if (link < 0) {
+      // Kernels before 6.6 know no such attach type for kprobe programs: EINVAL.
+      return { supported: false, detail: `BPF_LINK_CREATE(BPF_TRACE_UPROBE_MULTI) failed: ${errnoText(-link)}` };
+    }
+    closeFd(link);
+    return { supported: true, detail: `created a uprobe_multi link on ${fn} in ${where.path}` };
+  } finally {
+    closeFd(prog);
   }
 }

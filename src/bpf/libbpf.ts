@@ -31,6 +31,9 @@ const LIBBPF_DEFS = {
   bpf_program__name: { args: ["ptr"], returns: "ptr" },
   // C `bool` argument: passed in a full register on x86-64/arm64, callee reads the low byte.
   bpf_program__set_autoload: { args: ["ptr", "i32"], returns: "i32" },
+  // enum bpf_attach_type is a C int-sized enum: u32 in and out.
+  bpf_program__expected_attach_type: { args: ["ptr"], returns: "u32" },
+  bpf_program__set_expected_attach_type: { args: ["ptr", "u32"], returns: "i32" },
   bpf_program__attach_uprobe_opts: { args: ["ptr", "i32", "ptr", "usize", "ptr"], returns: "ptr" },
   bpf_link__destroy: { args: ["ptr"], returns: "i32" },
   bpf_map__fd: { args: ["ptr"], returns: "i32" },

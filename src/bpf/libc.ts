@@ -1,6 +1,6 @@
 /**
  * @module bpf/libc — the few libc functions beetrace calls directly (memfd, mmap, clocks, errno,
- * vsnprintf for libbpf's log callback), opened once through the FFI adapter.
+ * vsnprintf for libbpf's log callback, syscall for bpf(2)), opened once through the FFI adapter.
  */
 import { TracerError } from "../errors.ts";
 import { ffi, type Bound, type Ptr } from "./ffi.ts";
@@ -19,6 +19,10 @@ const LIBC_DEFS = {
   getpagesize: { args: [], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
   vsnprintf: { args: ["ptr", "usize", "ptr", "ptr"], returns: "i32" },
+  // syscall(2) is variadic; glibc implements it in assembly that only moves integer registers
+  // (and reads no va_list), so binding it with a fixed integer signature is safe on x86-64/arm64.
+  // Used for bpf(2) commands libbpf 1.1 lacks (syscall.ts). Returns -1 and sets errno on failure.
+  syscall: { args: ["isize", "isize", "ptr", "isize"], returns: "isize" },
 } as const;
 
 export type Libc = Bound<typeof LIBC_DEFS>;

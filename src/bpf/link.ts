@@ -2,17 +2,27 @@
  * @module bpf/link — uprobe attachment by file offset, as owned, disposable links.
  *
  * Probes are attached at a FILE offset inside the executable (func_name NULL), computed by our
- * own ELF/pclntab readers — never by letting libbpf resolve a guessed symbol name. libbpf then
- * creates the probe through the perf `uprobe` PMU (or tracefs on old kernels).
+ * own ELF/pclntab readers — never by letting libbpf resolve a guessed symbol name.
+ *
+ * Two mechanisms:
+ *  - `attachUprobe`: one perf-event link per offset, created by libbpf through the perf `uprobe`
+ *    PMU (or tracefs on old kernels). Works everywhere, but each link's release waits for its own
+ *    RCU-tasks grace period (~150–250 ms measured on 6.18), so N links take N of them to detach.
+ *  - `attachUprobeMulti`: one BPF_TRACE_UPROBE_MULTI link (kernel 6.6+) carrying every offset of
+ *    one program in one file; its release unregisters them all behind ONE synchronisation
+ *    (kernel/trace/bpf_trace.c, bpf_uprobe_multi_link_release). The program must have been loaded
+ *    with that expected attach type (BpfProgram.setExpectedAttachType), which in turn rules out
+ *    `attachUprobe` for it; features.ts `uprobeMultiSupport()` decides before load.
  */
 import { statSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { TracerError, fromSystemError } from "../errors.ts";
-import { checkPtr, libbpfMark } from "./call.ts";
+import { checkPtr, errnoError, libbpfMark } from "./call.ts";
 import { releaseHandle, trackHandle } from "./handles.ts";
-import { addr, cstr } from "./libc.ts";
+import { addr, closeFd, cstr } from "./libc.ts";
 import { libbpf } from "./libbpf.ts";
 import type { BpfProgram } from "./object.ts";
+import { BPF_TRACE_UPROBE_MULTI, linkCreateUprobeMulti, MAX_UPROBE_MULTI_CNT } from "./syscall.ts";
 
 /**
  * struct bpf_uprobe_opts, libbpf 1.1.2 (checked with offsetof): sz@0, ref_ctr_offset@8,
@@ -65,25 +75,38 @@ function describe(t: UprobeTarget): string {
   return `${t.binaryPath}+0x${t.fileOffset.toString(16)}${t.pid !== undefined ? ` (pid ${t.pid})` : ""}`;
 }
 
+/** Checks shared by both attach paths: absolute existing path, sane pid. */
+function checkPathAndPid(what: string, binaryPath: string, pid: number | undefined): void {
+  if (!isAbsolute(binaryPath)) {
+    // libbpf (and the kernel) would resolve a relative name against something; we never want a guess.
+    throw new TracerError("internal", `${what}: the binary path must be absolute`);
+  }
+  if (pid !== undefined && (!Number.isInteger(pid) || pid <= 0 || pid > 0x7fffffff)) {
+    throw new TracerError("usage", `${what}: ${pid} is not a process id`);
+  }
+  try {
+    statSync(binaryPath);
+  } catch (e) {
+    throw fromSystemError(e, binaryPath);
+  }
+}
+
+function isFileOffset(o: unknown): o is number {
+  return typeof o === "number" && Number.isSafeInteger(o) && o >= 0;
+}
+
 /** Attach `prog` (a loaded SEC("uprobe") program) at a file offset. */
 export function attachUprobe(prog: BpfProgram, target: UprobeTarget): UprobeLink {
   prog.object.assertLoaded(`attach ${prog.name}`);
   const what = `attach ${prog.name} at ${describe(target)}`;
-  if (!isAbsolute(target.binaryPath)) {
-    // libbpf would search $PATH and library dirs for a bare name; we never want a guess.
-    throw new TracerError("internal", `${what}: the binary path must be absolute`);
-  }
-  if (!Number.isSafeInteger(target.fileOffset) || target.fileOffset < 0) {
+  if (!isFileOffset(target.fileOffset)) {
     throw new TracerError("offset_unknown", `${what}: ${target.fileOffset} is not a valid file offset`);
   }
-  if (target.pid !== undefined && (!Number.isInteger(target.pid) || target.pid <= 0)) {
-    throw new TracerError("usage", `${what}: ${target.pid} is not a process id`);
+  if (prog.expectedAttachType === BPF_TRACE_UPROBE_MULTI) {
+    // The kernel would answer EINVAL (perf_event_set_bpf_prog refuses uprobe_multi programs).
+    throw new TracerError("internal", `${what}: the program was loaded for uprobe_multi links; use attachUprobeMulti`);
   }
-  try {
-    statSync(target.binaryPath);
-  } catch (e) {
-    throw fromSystemError(e, target.binaryPath);
-  }
+  checkPathAndPid(what, target.binaryPath, target.pid);
 
   const path = cstr(target.binaryPath);
   const opts = new Uint8Array(UPROBE_OPTS_SIZE);
@@ -101,6 +124,127 @@ export function attachUprobe(prog: BpfProgram, target: UprobeTarget): UprobeLink
   const l = new UprobeLink(prog, link, { ...target });
   prog.object.adopt(l);
   return l;
+}
+
+export interface UprobeMultiTarget {
+  /** Absolute path of the executable or shared object to probe. */
+  binaryPath: string;
+  /** File offsets of the instructions to probe (not virtual addresses); distinct, at least one. */
+  fileOffsets: readonly number[];
+  /** bpf_get_attach_cookie() value per offset (same order and length); all 0 when omitted. */
+  cookies?: readonly (bigint | number)[];
+  /** Only fire in this process (all its threads); all processes mapping the file when omitted. */
+  pid?: number;
+}
+
+/** One uprobe_multi link: every offset of one program in one file, released as a unit. */
+export class UprobeMultiLink implements Disposable {
+  #fd: number;
+  readonly #handle: number;
+
+  constructor(
+    readonly program: BpfProgram,
+    fd: number,
+    readonly target: Readonly<UprobeMultiTarget>,
+  ) {
+    this.#fd = fd;
+    this.#handle = trackHandle(`uprobe_multi link ${program.name} → ${describeMulti(target)}`);
+  }
+
+  get attached(): boolean {
+    return this.#fd >= 0;
+  }
+
+  /** How many uprobes this link holds. */
+  get count(): number {
+    return this.target.fileOffsets.length;
+  }
+
+  /** The link's fd (-1 once disposed); `bpftool link show` lists it as type uprobe_multi. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  [Symbol.dispose](): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    this.program.object.disown(this);
+    releaseHandle(this.#handle);
+    // Closing the only reference releases the link: all its uprobes are unregistered, then one
+    // uprobe_unregister_sync() waits for in-flight handlers (kernel/trace/bpf_trace.c).
+    closeFd(fd);
+  }
+}
+
+function describeMulti(t: UprobeMultiTarget): string {
+  const offs = t.fileOffsets;
+  const shown = offs.slice(0, 3).map((o) => `0x${o.toString(16)}`).join(",") + (offs.length > 3 ? `,… (${offs.length} offsets)` : "");
+  return `${t.binaryPath}+{${shown}}${t.pid !== undefined ? ` (pid ${t.pid})` : ""}`;
+}
+
+/** errno values link_create answers for uprobe_multi (asm-generic/errno-base.h). */
+const ESRCH = 3;
+const EBADF = 9;
+const EINVAL = 22;
+
+/**
+ * Attach `prog` (loaded with expected attach type BPF_TRACE_UPROBE_MULTI) at every file offset
+ * of `target` with ONE link. All or nothing: the kernel registers every offset or none.
+ */
+export function attachUprobeMulti(prog: BpfProgram, target: UprobeMultiTarget): UprobeMultiLink {
+  prog.object.assertLoaded(`attach ${prog.name}`);
+  const offsets = [...target.fileOffsets];
+  const what = `attach ${prog.name} (uprobe_multi) at ${describeMulti({ ...target, fileOffsets: offsets })}`;
+  if (offsets.length === 0) throw new TracerError("internal", `${what}: no offsets given`);
+  if (offsets.length > MAX_UPROBE_MULTI_CNT) throw new TracerError("internal", `${what}: more than ${MAX_UPROBE_MULTI_CNT} offsets`);
+  const bad = offsets.find((o) => !isFileOffset(o));
+  if (bad !== undefined) throw new TracerError("offset_unknown", `${what}: ${bad} is not a valid file offset`);
+  if (new Set(offsets).size !== offsets.length) {
+    // Each copy would register its own consumer: the program would run twice per hit.
+    throw new TracerError("internal", `${what}: the same offset is listed twice`);
+  }
+  let cookies: bigint[] | undefined;
+  if (target.cookies !== undefined) {
+    if (target.cookies.length !== offsets.length) {
+      throw new TracerError("internal", `${what}: ${target.cookies.length} cookies for ${offsets.length} offsets`);
+    }
+    cookies = target.cookies.map((c) => {
+      if (typeof c === "number" && !Number.isSafeInteger(c)) throw new TracerError("internal", `${what}: cookie ${c} is not an integer`);
+      return BigInt(c);
+    });
+  }
+  const type = prog.expectedAttachType;
+  if (type !== BPF_TRACE_UPROBE_MULTI) {
+    throw new TracerError("internal", `${what}: the program was loaded with attach type ${type}; call setExpectedAttachType(BPF_TRACE_UPROBE_MULTI) before load`);
+  }
+  checkPathAndPid(what, target.binaryPath, target.pid);
+
+  const fd = linkCreateUprobeMulti({
+    progFd: prog.fd,
+    path: target.binaryPath,
+    fileOffsets: offsets,
+    ...(cookies !== undefined ? { cookies } : {}),
+    pid: target.pid ?? 0,
+  });
+  if (fd < 0) throw multiLinkError(what, -fd, target.pid);
+  const l = new UprobeMultiLink(prog, fd, { binaryPath: target.binaryPath, fileOffsets: offsets, ...(cookies ? { cookies } : {}), ...(target.pid !== undefined ? { pid: target.pid } : {}) });
+  prog.object.adopt(l);
+  return l;
+}
+
+function multiLinkError(what: string, errno: number, pid: number | undefined): TracerError {
+  if (errno === ESRCH && pid !== undefined) {
+    return new TracerError("target_not_found", `${what}: process ${pid} no longer exists`, { hint: "the target exited while beetrace was attaching; start tracing again" });
+  }
+  const e = errnoError(what, errno, "attach_failed");
+  if (errno === EBADF) return new TracerError("attach_failed", e.message, { hint: "the path does not name a regular file" });
+  if (errno === EINVAL) {
+    return new TracerError("attach_failed", e.message, {
+      hint: "the kernel refused an offset (outside the file, or not an instruction boundary it can probe) or lacks uprobe_multi links (Linux 6.6+)",
+    });
+  }
+  return e;
 }
 
 /** Links disposed together, newest first (the reverse of attachment). */

@@ -64,6 +64,23 @@ export class BpfProgram {
     this.object.assertNotLoaded(`setAutoload(${this.name})`);
     checkInt(libbpf().sym.bpf_program__set_autoload(this.ptr, on ? 1 : 0), `program ${this.name}: set autoload`);
   }
+
+  /**
+   * The attach type the program is loaded with (uapi enum bpf_attach_type). SEC("uprobe") gives 0;
+   * BPF_TRACE_UPROBE_MULTI (syscall.ts) makes it attachable only through uprobe_multi links —
+   * the kernel then refuses it as a perf-event uprobe — so the choice is made before load.
+   */
+  get expectedAttachType(): number {
+    return libbpf().sym.bpf_program__expected_attach_type(this.ptr);
+  }
+
+  setExpectedAttachType(attachType: number): void {
+    this.object.assertNotLoaded(`setExpectedAttachType(${this.name})`);
+    if (!Number.isInteger(attachType) || attachType < 0 || attachType > 0xffffffff) {
+      throw new TracerError("internal", `program ${this.name}: ${attachType} is not an attach type`);
+    }
+    checkInt(libbpf().sym.bpf_program__set_expected_attach_type(this.ptr, attachType), `program ${this.name}: set expected attach type ${attachType}`);
+  }
 }
 
 export class BpfMap {

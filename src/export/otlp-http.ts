@@ -155,6 +155,10 @@ export class OtlpHttpExporter {
   #delayTimer: ReturnType<typeof setTimeout> | undefined;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
   #warnedClosed = false;
+  /** Aborts requests and cuts waits short when a flush deadline passes mid-flight. */
+  #deadlineAbort: AbortController | undefined;
+  /** Wakes a backoff wait early so it can re-check a deadline that was set after it began. */
+  #wake: (() => void) | undefined;
 
   constructor(cfg: OtlpHttpExporterConfig) {
     this.#cfg = {
@@ -218,12 +222,20 @@ export class OtlpHttpExporter {
     const deadline = Date.now() + Math.max(0, deadlineMs);
     this.#deadline = this.#deadline === undefined ? deadline : Math.min(this.#deadline, deadline);
     this.#probedThisFlush = false;
+    const abort = (this.#deadlineAbort ??= new AbortController());
+    const timer = setTimeout(() => abort.abort(new Error("flush deadline reached")), Math.max(0, this.#deadline - Date.now()));
+    // A request or backoff wait begun before this flush must also respect its deadline.
+    this.#wake?.();
     try {
       this.#kick();
       while (this.#pumping) await this.#pumping;
     } finally {
+      clearTimeout(timer);
       this.#flushing--;
-      if (this.#flushing === 0) this.#deadline = undefined;
+      if (this.#flushing === 0) {
+        this.#deadline = undefined;
+        this.#deadlineAbort = undefined;
+      }
     }
   }
 
@@ -443,13 +455,30 @@ export class OtlpHttpExporter {
       if (last.retryAfterMs !== undefined && last.retryAfterMs > this.#retry.maxRetryAfterMs) {
         return { kind: "exhausted", reason: last.reason, retryAfterMs: last.retryAfterMs };
       }
-      if (this.#deadline !== undefined && Date.now() + wait >= this.#deadline) {
-        return { kind: "exhausted", reason: `${last.reason}; no time left to retry before the deadline` };
-      }
       log.debug(`OTLP export attempt ${k} failed (${last.reason}); retrying in ${wait} ms`);
-      await sleep(wait);
+      const until = Date.now() + wait;
+      while (Date.now() < until) {
+        if (this.#deadline !== undefined && until >= this.#deadline) {
+          return { kind: "exhausted", reason: `${last.reason}; no time left to retry before the deadline` };
+        }
+        await this.#sleep(until - Date.now());
+      }
     }
     return { kind: "exhausted", reason: last.kind === "retryable" ? last.reason : "failed", ...(last.kind === "retryable" && last.retryAfterMs !== undefined ? { retryAfterMs: last.retryAfterMs } : {}) };
+  }
+
+  /** Wait `ms`, or less if flush() wakes us (a deadline appeared). */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        if (self.#wake === done) self.#wake = undefined;
+        resolve();
+      }
+      this.#wake = done;
+    });
   }
 
   #attemptTimeout(): number {
@@ -468,10 +497,13 @@ export class OtlpHttpExporter {
     let res: Response;
     let payload: Uint8Array;
     try {
-      res = await fetch(this.#cfg.endpoint, { method: "POST", headers, body, signal: AbortSignal.timeout(timeoutMs) });
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const signal = this.#deadlineAbort ? AbortSignal.any([timeout, this.#deadlineAbort.signal]) : timeout;
+      res = await fetch(this.#cfg.endpoint, { method: "POST", headers, body, signal });
       // Always read the body: it carries partial success or the error, and frees the connection.
       payload = new Uint8Array(await res.arrayBuffer());
     } catch (e) {
+      if (this.#deadlineAbort?.signal.aborted) return { kind: "retryable", reason: "stopped at the flush deadline" };
       return { kind: "retryable", reason: networkReason(e, timeoutMs) };
     }
     const type = res.headers.get("content-type") ?? "";
@@ -510,9 +542,6 @@ export class OtlpHttpExporter {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function networkReason(e: unknown, timeoutMs: number): string {
   const name = (e as { name?: unknown } | null)?.name;

@@ -20,7 +20,9 @@ import { PROBES, probeForRecordType, probeById } from "../probes/registry.ts";
 import type { BpfObjectSpec } from "../probes/probe.ts";
 import { planProbes, type ProbePlan } from "./plan.ts";
 import { BpfObject } from "../bpf/object.ts";
-import { attachUprobe, LinkSet } from "../bpf/link.ts";
+import { attachUprobe, attachUprobeMulti, LinkSet } from "../bpf/link.ts";
+import { uprobeMultiSupport } from "../bpf/features.ts";
+import { BPF_TRACE_UPROBE_MULTI } from "../bpf/syscall.ts";
 import { RingBufferReader } from "../bpf/ringbuf.ts";
 import { bpfObjectPath } from "../bpf/embedded.ts";
 import { sampleClocks } from "../bpf/clock.ts";
@@ -78,6 +80,12 @@ export class TraceSession implements Disposable {
   readonly #objects: LoadedObject[] = [];
   #disposed = false;
   uprobeCount = 0;
+  /**
+   * How the uprobes were attached: one uprobe_multi link per program (kernel 6.6+; detaching
+   * costs one kernel synchronisation per link) or one perf-event link per offset (older kernels;
+   * one synchronisation per uprobe). Chosen before load, since it fixes how programs are loaded.
+   */
+  attachMode: "uprobe_multi" | "perf" = "perf";
 
   private constructor(
     readonly target: AttachTarget,
@@ -127,6 +135,14 @@ export class TraceSession implements Disposable {
   }
 
   #loadAndAttach(): void {
+    const multi = uprobeMultiSupport();
+    this.attachMode = multi.supported ? "uprobe_multi" : "perf";
+    log.verbose(
+      multi.supported
+        ? `attaching with uprobe_multi links (${multi.detail})`
+        : `attaching with one perf-event uprobe per offset: no uprobe_multi links (${multi.detail})`,
+    );
+    const started = performance.now();
     const byObject = new Map<string, ProbePlan[]>();
     for (const p of this.plans) {
       const list = byObject.get(p.probe.object.name) ?? [];
@@ -149,6 +165,13 @@ export class TraceSession implements Disposable {
           continue;
         }
         for (const [k, v] of Object.entries(p.consts)) object.setConst(k, v);
+        if (this.attachMode === "uprobe_multi") {
+          // A program loaded this way can only be attached through uprobe_multi links.
+          for (const u of p.probe.uprobes) {
+            object.program(u.entryProgram).setExpectedAttachType(BPF_TRACE_UPROBE_MULTI);
+            object.program(u.returnProgram).setExpectedAttachType(BPF_TRACE_UPROBE_MULTI);
+          }
+        }
       }
       if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(spec.ringbufMap, this.opts.ringbufBytes);
       if (this.opts.inflightEntries !== undefined) {
@@ -158,35 +181,78 @@ export class TraceSession implements Disposable {
       this.#objects[this.#objects.length - 1]!.ring = new RingBufferReader(object.map(spec.ringbufMap));
       for (const p of plans) if (p.enabled) this.#attachProbe(object, p);
     }
+    log.verbose(`attached ${this.uprobeCount} uprobes (${this.attachMode}) in ${(performance.now() - started).toFixed(0)} ms, including load`);
   }
 
   /** All-or-nothing per probe: an entry without all its RET probes would leak in-flight state. */
   #attachProbe(object: BpfObject, plan: ProbePlan): void {
     const attached = new LinkSet();
+    let uprobes = 0;
     try {
-      plan.probe.uprobes.forEach((u, i) => {
-        const sym = plan.symbols[i]!;
-        if (!sym.resolved) throw new TracerError("internal", `${u.symbol} unresolved after planning`);
-        const pid = this.target.process.pid;
-        attached.add(attachUprobe(object.program(u.entryProgram), { binaryPath: this.target.binaryPath, fileOffset: sym.fileOffset, pid }));
-        for (const ret of sym.returns) {
-          const fileOffset = this.analysis.elf.vaddrToFileOffset(ret);
-          if (fileOffset === undefined) throw new TracerError("attach_failed", `return site 0x${ret.toString(16)} of ${u.symbol} is not file-backed`);
-          attached.add(attachUprobe(object.program(u.returnProgram), { binaryPath: this.target.binaryPath, fileOffset, pid, cookie: ret - sym.entry }));
-        }
-      });
+      if (this.attachMode === "uprobe_multi") {
+        uprobes = this.#attachProbeMulti(object, plan, attached);
+      } else {
+        plan.probe.uprobes.forEach((u, i) => {
+          const sym = plan.symbols[i]!;
+          if (!sym.resolved) throw new TracerError("internal", `${u.symbol} unresolved after planning`);
+          const pid = this.target.process.pid;
+          attached.add(attachUprobe(object.program(u.entryProgram), { binaryPath: this.target.binaryPath, fileOffset: sym.fileOffset, pid }));
+          for (const ret of sym.returns) {
+            const fileOffset = this.analysis.elf.vaddrToFileOffset(ret);
+            if (fileOffset === undefined) throw new TracerError("attach_failed", `return site 0x${ret.toString(16)} of ${u.symbol} is not file-backed`);
+            attached.add(attachUprobe(object.program(u.returnProgram), { binaryPath: this.target.binaryPath, fileOffset, pid, cookie: ret - sym.entry }));
+          }
+        });
+        uprobes = attached.size; // one perf link per uprobe
+      }
     } catch (e) {
-      const n = attached.size;
+      const n = this.attachMode === "uprobe_multi" ? `${attached.size} uprobe_multi links` : `${attached.size} uprobes`;
       attached[Symbol.dispose]();
       if (!isTracerError(e)) throw e;
       plan.enabled = false;
-      plan.reason = `attaching failed after ${n} uprobes: ${e.message}`;
+      plan.reason = `attaching failed after ${n}: ${e.message}`;
       plan.fix = e.hint;
       log.warn(`probe ${plan.probe.id} disabled: ${plan.reason}`);
       return;
     }
-    this.uprobeCount += attached.size;
+    this.uprobeCount += uprobes;
     this.#links.add(attached);
+  }
+
+  /**
+   * One uprobe_multi link per program: the entry program over every entry offset, the return
+   * program over every RET (cookie = RET offset from the function entry, as in perf mode).
+   * Return programs are linked first so no entry fires before its returns can clean up.
+   * Returns the number of uprobes attached.
+   */
+  #attachProbeMulti(object: BpfObject, plan: ProbePlan, attached: LinkSet): number {
+    const returns = new Map<string, { offsets: number[]; cookies: bigint[] }>();
+    const entries = new Map<string, { offsets: number[]; cookies: bigint[] }>();
+    const add = (groups: typeof returns, program: string, offset: number, cookie: bigint) => {
+      const g = groups.get(program) ?? { offsets: [], cookies: [] };
+      g.offsets.push(offset);
+      g.cookies.push(cookie);
+      groups.set(program, g);
+    };
+    plan.probe.uprobes.forEach((u, i) => {
+      const sym = plan.symbols[i]!;
+      if (!sym.resolved) throw new TracerError("internal", `${u.symbol} unresolved after planning`);
+      add(entries, u.entryProgram, sym.fileOffset, 0n);
+      for (const ret of sym.returns) {
+        const fileOffset = this.analysis.elf.vaddrToFileOffset(ret);
+        if (fileOffset === undefined) throw new TracerError("attach_failed", `return site 0x${ret.toString(16)} of ${u.symbol} is not file-backed`);
+        add(returns, u.returnProgram, fileOffset, BigInt(ret - sym.entry));
+      }
+    });
+    const pid = this.target.process.pid;
+    let n = 0;
+    for (const groups of [returns, entries]) {
+      for (const [program, g] of groups) {
+        attached.add(attachUprobeMulti(object.program(program), { binaryPath: this.target.binaryPath, fileOffsets: g.offsets, cookies: g.cookies, pid }));
+        n += g.offsets.length;
+      }
+    }
+    return n;
   }
 
   /** Provenance for the capture header: per probe, attached or why not, and where offsets came from. */

@@ -44,7 +44,8 @@ const outFile = () => join(work, `cap-${++n}.cbor`);
 /** The tracer's attachments while it runs: every one is a uprobe of one of our programs. */
 async function attachedNow(tr: TracerRun, uprobes: number): Promise<Set<number>> {
   const a = attachmentsOf(bpfState(), tr.pid);
-  expect(a.perf.length).toBe(uprobes);
+  // Perf mode: one perf-event link per uprobe. uprobe_multi mode (kernel 6.6+): one link per program.
+  expect(a.perf.length + a.multi.reduce((n, m) => n + m.uprobes, 0)).toBe(uprobes);
   expect(a.perf.every((p) => p.fd_type === "uprobe")).toBe(true);
   const names = bpfState().progs.filter((p) => a.progIds.has(p.id)).map((p) => p.name);
   expect(names.length).toBe(a.progIds.size);
@@ -87,13 +88,18 @@ describe.skipIf(reason !== undefined)(`clean detach${reason ? ` — skipped: ${r
     const out = outFile();
     const tr = runTracer(["run", "--out", out, "--duration", "3s", "--", await sampleBin, "-addr", "127.0.0.1:0"]);
     const { uprobes, targetPid } = await tr.started();
-    const progIds = await attachedNow(tr, uprobes);
-    const { port } = await waitFor(() => listeningAddress(tr.stdout()), 15_000, "the sample's 'listening on' line");
-    expect((await httpGet(port, "/items/7")).status).toBe(200);
-    // No signal: the duration ends it.
-    expect(await tr.exit()).toEqual({ code: 0, signal: null });
-    expectClean(progIds, tr.pid);
-    await waitFor(() => !existsSync(`/proc/${targetPid}`), 5_000, `run's program (pid ${targetPid}) to be stopped`);
+    try {
+      const progIds = await attachedNow(tr, uprobes);
+      const { port } = await waitFor(() => listeningAddress(tr.stdout()), 15_000, "the sample's 'listening on' line");
+      expect((await httpGet(port, "/items/7")).status).toBe(200);
+      // No signal: the duration ends it.
+      expect(await tr.exit()).toEqual({ code: 0, signal: null });
+      expectClean(progIds, tr.pid);
+      await waitFor(() => !existsSync(`/proc/${targetPid}`), 5_000, `run's program (pid ${targetPid}) to be stopped`);
+    } finally {
+      // A tracer that died abnormally leaves its program behind; it is not our child, so end it here.
+      if (existsSync(`/proc/${targetPid}`)) process.kill(targetPid, "SIGKILL");
+    }
     const cap = readSpans(out);
     expect(cap.end?.reason).toBe("duration reached");
     expect(cap.spans.map((x) => x.name)).toEqual(["GET /items/{id}"]);
@@ -119,16 +125,15 @@ describe.skipIf(reason !== undefined)(`clean detach${reason ? ` — skipped: ${r
     try {
       const bogus = join(work, "bogus-offsets.json");
       writeFileSync(bogus, "{ this is not json");
-      const before = bpfState().progs.filter((p) => isOurProgram(p.name)).map((p) => p.id);
-      const tr = runTracer(["attach", "--pid", String(s.pid), "--out", outFile(), "--offsets", bogus]);
+      const out = outFile();
+      const tr = runTracer(["attach", "--pid", String(s.pid), "--out", out, "--offsets", bogus]);
       const exit = await tr.exit();
       expect(exit).toEqual({ code: 2, signal: null }); // usage (src/errors.ts)
       expect(tr.stderr()).toContain("not valid JSON");
       expect(tr.stderr()).toContain("hint:");
-      expectClean(new Set(), tr.pid);
-      // No program of ours appeared and stayed (others' programs may come and go meanwhile).
-      const added = bpfState().progs.filter((p) => isOurProgram(p.name) && !before.includes(p.id));
-      expect(added.filter((p) => attachmentsOf(bpfState(), tr.pid).progIds.has(p.id))).toEqual([]);
+      expect(tr.stderr()).not.toContain("tracing pid");
+      // It failed before opening the capture: no half-written file is left behind.
+      expect(existsSync(out)).toBe(false);
       expect((await httpGet(s.port, "/hello")).status).toBe(200);
     } finally {
       await s.stop();
@@ -146,6 +151,7 @@ describe.skipIf(reason !== undefined)(`clean detach${reason ? ` — skipped: ${r
     // Whatever it managed to attach before noticing, record it.
     seen = attachmentsOf(bpfState(), tr.pid).progIds;
     const exit = await tr.exit();
+    console.info(`target killed during attach: tracer exit ${exit.code}, ${seen.size} programs attached when killed; ${tr.stderr().trim().split("\n").pop()}`);
     // Either the attach failed (attach_failed 24 / nothing_attached 25 / target_not_found 20) or it
     // attached and then saw the target exit (0); never a crash (70) or a hang.
     expect([0, 20, 24, 25]).toContain(exit.code ?? -1);

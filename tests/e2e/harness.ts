@@ -363,10 +363,59 @@ export function bpfState(): BpfState {
 /** Our programs: bpf/nethttp.bpf.c's are nethttp_* (the kernel keeps 15 characters of a name). */
 export const isOurProgram = (name: string): boolean => name.startsWith("nethttp_") || name.startsWith("calibrate_");
 
-/** Uprobe attachments held by process `pid`, with their programs (for "was attached" checks). */
-export function attachmentsOf(state: BpfState, pid: number): { progIds: Set<number>; perf: BpfState["perf"] } {
+/** A uprobe_multi link as its holder's /proc/PID/fdinfo shows it (kernel 6.6+; the uprobe list since 6.9). */
+export interface UprobeMultiLinkInfo {
+  linkId: number;
+  progId: number;
+  /** uprobes the link carries ("uprobe_cnt") */
+  uprobes: number;
+  /** the pid filter ("pid"; 0 = none) */
+  pid: number;
+  path: string;
+  /** cookie and file offset of each uprobe, when the kernel lists them */
+  entries: { cookie: bigint; offset: number }[];
+}
+
+/** The uprobe_multi links process `holder` holds open (bpftool 7.1 cannot show their details). */
+export function uprobeMultiLinksOf(holder: number): UprobeMultiLinkInfo[] {
+  const out: UprobeMultiLinkInfo[] = [];
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${holder}/fd`);
+  } catch {
+    return out; // process gone
+  }
+  for (const fd of fds) {
+    let info: string;
+    try {
+      if (readlinkSync(`/proc/${holder}/fd/${fd}`) !== "anon_inode:bpf_link") continue;
+      info = readFileSync(`/proc/${holder}/fdinfo/${fd}`, "utf8");
+    } catch {
+      continue; // closed meanwhile
+    }
+    const field = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, "m").exec(info)?.[1]?.trim();
+    if (field("link_type") !== "uprobe_multi") continue;
+    const entries = [...info.matchAll(/^(\d+)\s+0x([0-9a-f]+)\s+0x[0-9a-f]+$/gm)].map((m) => ({ cookie: BigInt(m[1]!), offset: parseInt(m[2]!, 16) }));
+    out.push({
+      linkId: Number(field("link_id")),
+      progId: Number(field("prog_id")),
+      uprobes: Number(field("uprobe_cnt")),
+      pid: Number(field("pid") ?? 0),
+      path: field("path") ?? "",
+      entries,
+    });
+  }
+  return out;
+}
+
+/**
+ * Uprobe attachments held by process `pid`, with their programs (for "was attached" checks):
+ * perf-event uprobes (bpftool perf show) and uprobe_multi links (fdinfo).
+ */
+export function attachmentsOf(state: BpfState, pid: number): { progIds: Set<number>; perf: BpfState["perf"]; multi: UprobeMultiLinkInfo[] } {
   const perf = state.perf.filter((p) => p.pid === pid);
-  return { progIds: new Set(perf.map((p) => p.prog_id)), perf };
+  const multi = uprobeMultiLinksOf(pid);
+  return { progIds: new Set([...perf.map((p) => p.prog_id), ...multi.map((m) => m.progId)]), perf, multi };
 }
 
 /**

@@ -108,14 +108,19 @@ async function traceRun(bin: string, extra: string[] = []): Promise<Traced> {
   const out = join(work, `run-${Date.now()}.cbor`);
   const tr = runTracer(["run", "--out", out, ...extra, "--", bin, "-addr", "127.0.0.1:0"]);
   const { targetPid } = await tr.started();
-  const { port } = await waitFor(() => listeningAddress(tr.stdout()), 15_000, "the sample's 'listening on' line (via the tracer)");
-  const exchanges = await drive(port);
-  tr.signal("SIGINT");
-  const exit = await tr.exit();
-  expect({ exit, stderr: tr.stderr() }).toMatchObject({ exit: { code: 0, signal: null } });
-  // `run` owns the program: it must be gone once the tracer is.
-  await waitFor(() => !existsProc(targetPid), 5_000, `run's program (pid ${targetPid}) to be stopped`);
-  return { cap: readSpans(out), exchanges, port, targetPid, stderr: tr.stderr() };
+  try {
+    const { port } = await waitFor(() => listeningAddress(tr.stdout()), 15_000, "the sample's 'listening on' line (via the tracer)");
+    const exchanges = await drive(port);
+    tr.signal("SIGINT");
+    const exit = await tr.exit();
+    expect({ exit, stderr: tr.stderr() }).toMatchObject({ exit: { code: 0, signal: null } });
+    // `run` owns the program: it must be gone once the tracer is.
+    await waitFor(() => !existsProc(targetPid), 5_000, `run's program (pid ${targetPid}) to be stopped`);
+    return { cap: readSpans(out), exchanges, port, targetPid, stderr: tr.stderr() };
+  } finally {
+    // If the tracer died abnormally, its program is not our test's child: do not leave it running.
+    if (existsProc(targetPid)) process.kill(targetPid, "SIGKILL");
+  }
 }
 
 function existsProc(pid: number): boolean {

@@ -175,7 +175,7 @@ describe.skipIf(skip !== undefined)("OTLP/HTTP to the official-proto receiver", 
       .split("\n")
       .flatMap((line) =>
         (JSON.parse(line) as { resourceSpans: { scopeSpans: { scope: { name: string; version: string }; spans: Record<string, unknown>[] }[] }[] }).resourceSpans.flatMap(
-          (rs) => rs.scopeSpans.flatMap((ss) => ss.spans.map((sp) => ({ ...sp, scope: ss.scope }))),
+          (rs) => rs.scopeSpans.flatMap((ss) => ss.spans.map((sp): Record<string, unknown> => ({ ...sp, scope: ss.scope }))),
         ),
       );
     expect(fromJson).toHaveLength(spans.length);
@@ -202,7 +202,8 @@ describe.skipIf(skip !== undefined)("OTLP/HTTP to the official-proto receiver", 
     r.reset();
     const n = 20_000;
     const many = makeSpans(n, 100_000);
-    const e = new OtlpHttpExporter({ endpoint: `${r.base}/v1/traces`, resource: resourceAttributes(sampleHeader()), batchDelayMs: 0 });
+    // maxQueue n: the spans are added in one synchronous burst (the default queue would spill/drop).
+    const e = new OtlpHttpExporter({ endpoint: `${r.base}/v1/traces`, resource: resourceAttributes(sampleHeader()), batchDelayMs: 0, maxQueue: n });
     const t0 = performance.now();
     for (const s of many) e.add(s);
     const res = await e.shutdown(60_000);

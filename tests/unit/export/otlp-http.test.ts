@@ -205,6 +205,21 @@ describe("OtlpHttpExporter failures", () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  test("shutdown cuts short a long backoff that began before it", async () => {
+    captureLogs();
+    const dir = tempDir();
+    const spillPath = path.join(dir, "spill.cbor");
+    const c = collector(() => new Response(null, { status: 503 }));
+    const e = exporter(c, { batchDelayMs: 0, retry: { initialBackoffMs: 20_000, maxAttempts: 5, jitter: 0 }, spill: { path: spillPath, header: sampleHeader() } });
+    for (const s of makeSpans(3)) e.add(s);
+    await waitFor(() => c.requests.length === 1, "the first attempt");
+    const t0 = Date.now();
+    const r = await e.shutdown(300);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r).toEqual({ added: 3, sent: 0, spilled: 3, dropped: 0, rejected: 0, spillFile: spillPath });
+    fs.rmSync(dir, { recursive: true });
+  });
+
   test("a full queue spills the overflow and sends it later", async () => {
     const dir = tempDir();
     const spillPath = path.join(dir, "spill.cbor");

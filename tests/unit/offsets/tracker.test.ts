@@ -111,7 +111,7 @@ describe("assemble + serialize", () => {
     const b = serializeOffsetsFile(assembleOffsetsFile(shuffled, { fields: { "google.golang.org/grpc": fields["google.golang.org/grpc"], std: [...fields.std].reverse() }, date: "2026-01-02" }));
     expect(b).toBe(a);
     // one line per field, so a refresh diff names the fields that changed
-    expect(a).toContain('        "net/http.Request.ctx": [{"from":"1.9.0","to":"1.22.12","offset":232}');
+    expect(a).toContain('        "net/http.Request.Pattern": [{"from":"1.9.0","to":"1.22.12","offset":null}, {"from":"1.23.0","to":"1.23.0","offset":232}],\n');
     expect(JSON.parse(a)).toEqual(JSON.parse(JSON.stringify(assembleOffsetsFile(results, opts))));
   });
 
