@@ -4,7 +4,7 @@
  * compact, deterministic ranges (`bun run offsets`; docs/offsets.md).
  *
  *   bun run offsets [--only std|MODULE] [--since VERSION] [--jobs N] [--retry-failed]
- *                   [--keep-toolchains] [--out FILE] [--check] [--list]
+ *                   [--keep-toolchains] [--offline] [--out FILE] [--check] [--list]
  *
  * Per-version results are cached in .cache/offsets-tracker/results/ (gitignored): an interrupted
  * run resumes where it stopped, and offsets.json is rewritten after every finished build so partial
@@ -23,6 +23,7 @@ import {
   needsBuild,
   sameOffsets,
   serializeOffsetsFile,
+  sortVersionKeys,
   stableModuleVersions,
   stableToolchains,
   type TrackerResult,
@@ -43,17 +44,19 @@ interface Options {
   list: boolean;
   retryFailed: boolean;
   keepToolchains: boolean;
+  /** no network: versions come from the cache, builds use only the module cache (GOPROXY=off) */
+  offline: boolean;
   out: string;
 }
 
 function usage(msg: string): never {
   console.error(`offsets-tracker: ${msg}`);
-  console.error("usage: bun run offsets [--only std|MODULE] [--since VERSION] [--jobs N] [--retry-failed] [--keep-toolchains] [--out FILE] [--check] [--list]");
+  console.error("usage: bun run offsets [--only std|MODULE] [--since VERSION] [--jobs N] [--retry-failed] [--keep-toolchains] [--offline] [--out FILE] [--check] [--list]");
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { jobs: 2, check: false, list: false, retryFailed: false, keepToolchains: false, out: join(ROOT, "offsets.json") };
+  const o: Options = { jobs: 2, check: false, list: false, retryFailed: false, keepToolchains: false, offline: false, out: join(ROOT, "offsets.json") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
@@ -82,6 +85,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case "--retry-failed":
         o.retryFailed = true;
+        break;
+      case "--offline":
+        o.offline = true;
         break;
       case "--keep-toolchains":
         o.keepToolchains = true;
@@ -157,8 +163,19 @@ function writeOffsets(out: string): OffsetsFile {
   return next;
 }
 
+/** Versions with a cached result (for --offline): "go1.22.4" for std, "v1.60.1" for modules. */
+function cachedVersions(module: string, since: string): string[] {
+  const prefix = `${encodeURIComponent(module)}@`;
+  const floor = parseAnyVersion(since)!;
+  const keys = existsSync(RESULTS) ? readdirSync(RESULTS).filter((n) => n.startsWith(prefix) && n.endsWith(".json")).map((n) => n.slice(prefix.length, -5)) : [];
+  return sortVersionKeys(keys)
+    .filter((k) => compareVersions(parseAnyVersion(k)!, floor) >= 0)
+    .map((k) => (module === "std" ? "go" : "v") + k);
+}
+
 async function versionsOf(t: ModuleTemplate, opts: Options, scratch: string): Promise<string[]> {
   const since = pickSince(t.since, opts.since);
+  if (opts.offline) return cachedVersions(t.module, since);
   if (t.module === "std") return stableToolchains(await listVersions("golang.org/toolchain", scratch), goPlatform(), since);
   return stableModuleVersions(await listVersions(t.module, scratch), since);
 }
@@ -202,7 +219,8 @@ async function main(): Promise<number> {
 
   const scratch = join(CACHE, "work");
   const templates = TEMPLATES.filter((t) => !opts.only || t.module === opts.only);
-  const toolchains = stableToolchains(await listVersions("golang.org/toolchain", scratch), goPlatform());
+  if (opts.offline) process.env.GOPROXY = "off"; // the go command then uses only the module cache
+  const toolchains = opts.offline ? cachedVersions("std", "go1.0.0") : stableToolchains(await listVersions("golang.org/toolchain", scratch), goPlatform());
   const moduleToolchain = toolchains[toolchains.length - 1];
   if (!moduleToolchain) throw new Error(`no Go toolchains listed for ${goPlatform()}`);
   const gomodcache = await goModCache(scratch);
