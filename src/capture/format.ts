@@ -54,6 +54,11 @@ export interface CaptureHeader {
   /** BOOTTIME -> REALTIME anchor at start, so offline tools can check conversions. */
   clock: Pick<ClockAnchor, "realtimeNs" | "boottimeNs" | "offsetNs">;
   probes: ProbeInfo[];
+  /**
+   * The full OTLP resource the tracer used (optional; older files lack it): keeps the target's
+   * OTEL_RESOURCE_ATTRIBUTES so replayed and converted spans carry the same resource.
+   */
+  resource?: Record<string, string | number | boolean>;
 }
 
 export type SpanRecord = { type: "span" } & Span;

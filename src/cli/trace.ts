@@ -12,13 +12,15 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, readFileSync, realpathSync } from "node:fs";
 import { hostname } from "node:os";
-import { delimiter, extname, isAbsolute, join, resolve } from "node:path";
+import { delimiter, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { TracerError, isTracerError } from "../errors.ts";
 import { log } from "../log.ts";
 import { describeProcess, findProcessesByExe, parsePid, type TargetProcess } from "../target/process.ts";
 import { TargetLock } from "../target/lock.ts";
 import { TraceSession, type AttachTarget, type TraceOptions, type TraceSummary } from "../trace/session.ts";
-import { CaptureSink, expandTemplate, type CaptureLimits } from "../trace/output.ts";
+import { CaptureSink, FanOutSink, OtlpSink, expandTemplate, formatStart, type CaptureLimits, type SpanSink, type TemplateValues } from "../trace/output.ts";
+import { makeSampler, mergeFlags, parseOtelEnv, type OtelConfig } from "../config/otel-env.ts";
+import type { CaptureHeader } from "../capture/format.ts";
 import type { LossCounters } from "../spans/model.ts";
 import { unknownVersionsPolicy } from "./inspect.ts";
 
@@ -36,6 +38,11 @@ export interface TraceCliOptions {
   rotateSize?: string | number;
   dryRun?: boolean;
   quiet?: boolean;
+  otlp?: string;
+  protocol?: string;
+  header?: string | string[];
+  compression?: string;
+  spillDir?: string;
 }
 
 /** "60", "60s", "500ms", "2m", "1h" → milliseconds. */
@@ -72,24 +79,43 @@ function parseCount(text: string | number, flag: string): number {
 
 interface Plan {
   opts: TraceOptions;
-  template: string;
+  /** capture file template, when --out was given */
+  template: string | undefined;
+  otel: OtelConfig;
   limits: CaptureLimits;
   durationMs: number | undefined;
   quiet: boolean;
+  spillDir: string | undefined;
 }
 
 function parsePlan(o: TraceCliOptions): Plan {
-  if (!o.out) throw new TracerError("usage", "--out FILE is required", { hint: "e.g. --out capture.cbor, or a template such as --out '{exe}-{host}-{start}.cbor'" });
+  const otel = mergeFlags(parseOtelEnv(), {
+    otlp: o.otlp === undefined ? undefined : String(o.otlp),
+    protocol: o.protocol === undefined ? undefined : String(o.protocol),
+    header: o.header,
+    compression: o.compression === undefined ? undefined : String(o.compression),
+    serviceName: o.serviceName === undefined ? undefined : String(o.serviceName),
+  });
+  const streaming = otel.exporter === "otlp" && otel.endpoint !== undefined;
+  if (!o.out && !streaming) {
+    throw new TracerError("usage", "nowhere to write spans: pass --out FILE and/or --otlp URL", {
+      hint: "e.g. --out capture.cbor (view it with 'beetrace view'), or --otlp http://collector:4318 (or set OTEL_EXPORTER_OTLP_ENDPOINT)",
+    });
+  }
   const limits: CaptureLimits = {};
   if (o.maxSpans !== undefined) limits.maxSpans = parseCount(o.maxSpans, "--max-spans");
   if (o.maxBytes !== undefined) limits.maxBytes = parseSize(o.maxBytes, "--max-bytes");
   if (o.rotateSize !== undefined) limits.rotateBytes = parseSize(o.rotateSize, "--rotate-size");
-  const template = String(o.out);
+  const template = o.out === undefined ? undefined : String(o.out);
   // Expand once now so a bad placeholder is a usage error before anything is attached.
-  expandTemplate(template, { host: "h", pid: 1, exe: "x", start: new Date(0) }, 0);
+  if (template !== undefined) expandTemplate(template, { host: "h", pid: 1, exe: "x", start: new Date(0) }, 0);
+  const sampler = makeSampler(otel.sampler);
   return {
+    otel,
     opts: {
-      serviceName: o.serviceName === undefined ? undefined : String(o.serviceName),
+      serviceName: otel.serviceName,
+      resourceAttributes: otel.resourceAttributes,
+      sample: otel.sampler.name === "always_on" || otel.sampler.name === "parentbased_always_on" ? undefined : (traceId) => sampler(traceId, undefined),
       offsetsFile: o.offsets === undefined ? undefined : String(o.offsets),
       allowNearest: unknownVersionsPolicy(o.unknownVersions === undefined ? undefined : String(o.unknownVersions)),
       ringbufBytes: o.ringbufSize === undefined ? undefined : parseSize(o.ringbufSize, "--ringbuf-size"),
@@ -99,7 +125,30 @@ function parsePlan(o: TraceCliOptions): Plan {
     limits,
     durationMs: o.duration === undefined ? undefined : parseDuration(o.duration),
     quiet: Boolean(o.quiet),
+    spillDir: o.spillDir === undefined ? undefined : String(o.spillDir),
   };
+}
+
+/** The sinks of one traced process: capture files (--out), the OTLP exporter (--otlp / env), or both. */
+function openSinks(plan: Plan, template: string | undefined, values: TemplateValues, header: CaptureHeader): SpanSink {
+  const sinks: SpanSink[] = [];
+  if (template !== undefined) sinks.push(new CaptureSink(template, values, header, plan.limits));
+  const o = plan.otel;
+  if (o.exporter === "otlp" && o.endpoint !== undefined) {
+    const dir = plan.spillDir ?? (template !== undefined ? dirname(resolve(expandTemplate(template, values, 0))) : process.cwd());
+    sinks.push(
+      new OtlpSink({
+        endpoint: o.endpoint,
+        protocol: o.protocol,
+        headers: o.headers,
+        compression: o.compression,
+        timeoutMs: o.timeoutMs,
+        resource: header.resource ?? {},
+        spill: { path: join(dir, `beetrace-spill-${values.pid}-${formatStart(values.start)}.cbor`), header },
+      }),
+    );
+  }
+  return sinks.length === 1 ? sinks[0]! : new FanOutSink(sinks);
 }
 
 /** An AbortSignal fired by SIGINT, SIGTERM or the end of --duration. */
@@ -168,7 +217,7 @@ interface Live {
 }
 
 /** Trace one process until `signal`, the target exiting, or a limit; returns its summary. */
-async function traceOne(target: AttachTarget, plan: Plan, template: string, signal: AbortSignal, live: Live, onAttached?: () => void): Promise<TraceSummary> {
+async function traceOne(target: AttachTarget, plan: Plan, template: string | undefined, signal: AbortSignal, live: Live, onAttached?: () => void): Promise<TraceSummary> {
   using lock = TargetLock.acquire(target.process);
   void lock;
   using session = TraceSession.prepare(target, plan.opts);
@@ -177,7 +226,9 @@ async function traceOne(target: AttachTarget, plan: Plan, template: string, sign
   const offsetSources = [...new Set(session.attachedProbes().flatMap((p) => p.fields.flatMap((f) => (typeof f.offset === "number" && f.source ? [f.source] : []))))].sort();
   const start = new Date();
   const values = { host: hostname(), pid: target.process.pid, exe: target.process.exePath, start };
-  const first = expandTemplate(template, values, 0);
+  const first = [template !== undefined ? expandTemplate(template, values, 0) : undefined, plan.otel.exporter === "otlp" ? plan.otel.endpoint : undefined]
+    .filter((x) => x !== undefined)
+    .join(" + ");
   if (!plan.quiet) {
     log.info(
       `beetrace: tracing pid ${target.process.pid} (${target.process.exePath}, ${session.analysis.goVersion}) — ${probes.join(", ")}; ` +
@@ -192,7 +243,7 @@ async function traceOne(target: AttachTarget, plan: Plan, template: string, sign
   try {
     return await session.run(
       signal,
-      (header) => new CaptureSink(template, values, header, plan.limits),
+      (header) => openSinks(plan, template, values, header),
       (t) => {
         live.spans = base.spans + t.spans;
         live.losses = t.losses;
@@ -215,6 +266,12 @@ function liveDescribe(live: Live) {
 }
 
 export async function attachCommand(o: TraceCliOptions): Promise<number> {
+  // Drop-in for OTel Go auto-instrumentation: OTEL_GO_AUTO_TARGET_PID / _EXE name the target.
+  if (o.pid === undefined && o.exe === undefined) {
+    const env = parseOtelEnv().target;
+    if (env.pid !== undefined) o = { ...o, pid: env.pid };
+    else if (env.exe !== undefined) o = { ...o, exe: env.exe };
+  }
   if ((o.pid === undefined) === (o.exe === undefined)) {
     throw new TracerError("usage", "attach needs exactly one of --pid N or --exe PATH", { hint: "beetrace attach --pid 1234 --out cap.cbor" });
   }
@@ -238,8 +295,8 @@ export async function attachCommand(o: TraceCliOptions): Promise<number> {
 }
 
 /** Insert ".{pid}" before the extension so each traced process gets its own file. */
-function perProcessTemplate(template: string): string {
-  if (template.includes("{pid}")) return template;
+function perProcessTemplate(template: string | undefined): string | undefined {
+  if (template === undefined || template.includes("{pid}")) return template;
   const ext = extname(template);
   return ext ? `${template.slice(0, -ext.length)}.{pid}${ext}` : `${template}.{pid}`;
 }

@@ -18,7 +18,7 @@ import type { CaptureHeader } from "../capture/format.ts";
 import type { Attributes, Span } from "../spans/model.ts";
 
 /** What the resource is built from: the parts of a capture header that describe the target. */
-export type ResourceInfo = Pick<CaptureHeader, "tracer" | "host" | "target">;
+export type ResourceInfo = Pick<CaptureHeader, "tracer" | "host" | "target" | "resource">;
 
 /** Spans per ExportTraceServiceRequest (one line of OTLP JSON Lines). */
 export const DEFAULT_BATCH = 512;
@@ -31,6 +31,8 @@ export const DEFAULT_BATCH = 512;
  * and what backends use to pick runtime-specific views).
  */
 export function resourceAttributes(info: ResourceInfo): Attributes {
+  // The tracer recorded the exact resource it streamed with: replay it unchanged.
+  if (info.resource && Object.keys(info.resource).length > 0) return { ...info.resource };
   const exeName = info.target.exe === "" ? "" : basename(info.target.exe);
   const attrs: Attributes = {
     "service.name": info.target.serviceName !== "" ? info.target.serviceName : `unknown_service:${exeName || "go"}`,

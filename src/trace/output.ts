@@ -11,12 +11,14 @@ import { TracerError } from "../errors.ts";
 import type { LossCounters, Span } from "../spans/model.ts";
 import { CaptureWriter } from "../capture/writer.ts";
 import type { CaptureHeader } from "../capture/format.ts";
+import { OtlpHttpExporter, type OtlpHttpExporterConfig } from "../export/otlp-http.ts";
+import { log } from "../log.ts";
 
 export interface SpanSink {
   span(span: Span): void;
   stats(at: bigint, losses: LossCounters): void;
-  /** Close normally with an end record; returns where the data went (one line each). */
-  close(reason: string, at: bigint, losses: LossCounters): string[];
+  /** Close normally (end record, final flush); returns where the data went (one line each). */
+  close(reason: string, at: bigint, losses: LossCounters): string[] | Promise<string[]>;
   /** Close after a failure, keeping everything already written; never throws. */
   abandon(): void;
   /** A limit was reached: the session should stop (reason for the end record). */
@@ -136,4 +138,77 @@ export class CaptureSink implements SpanSink {
 function zeroLossesLike(): LossCounters {
   // Losses are cumulative in the stats records; a rotation's end record carries none of its own.
   return { ringbufFull: 0, inflightFull: 0, returnWithoutEntry: 0, endWithoutStart: 0, incomplete: 0, truncatedStrings: 0 };
+}
+
+/**
+ * Streams spans to an OTLP/HTTP collector. The exporter never blocks the drain loop; while the
+ * collector is unreachable it spills to a capture file and resends when it is back. At close a
+ * bounded final flush runs, and whatever could not be sent stays on disk with a message.
+ */
+export class OtlpSink implements SpanSink {
+  readonly #exporter: OtlpHttpExporter;
+  constructor(
+    readonly cfg: OtlpHttpExporterConfig,
+    /** Final flush budget at close (ms). */
+    readonly shutdownMs = 5000,
+  ) {
+    this.#exporter = new OtlpHttpExporter(cfg);
+  }
+  span(span: Span): void {
+    this.#exporter.add(span);
+  }
+  stats(): void {
+    /* losses are reported in the capture file and at exit; OTLP carries spans only */
+  }
+  limitReached(): string | undefined {
+    return undefined;
+  }
+  async close(): Promise<string[]> {
+    const r = await this.#exporter.shutdown(this.shutdownMs);
+    const lines = [`${this.cfg.endpoint} (${r.sent} sent${r.rejected ? `, ${r.rejected} rejected by the collector` : ""})`];
+    if (r.spillFile && r.spilled > 0) {
+      log.warn(`${r.spilled} spans could not be sent to ${this.cfg.endpoint} and are kept in ${r.spillFile}`);
+      log.hint(`send them later with 'beetrace export ${r.spillFile} --otlp ${this.cfg.endpoint}'`);
+      lines.push(`${r.spillFile} (${r.spilled} unsent)`);
+    }
+    if (r.dropped > 0) log.warn(`${r.dropped} spans were lost: the collector refused them and no spill file could hold them`);
+    return lines;
+  }
+  abandon(): void {
+    void this.#exporter.shutdown(0).catch(() => undefined);
+  }
+}
+
+/** Several sinks at once (--out and --otlp together); the first failure propagates. */
+export class FanOutSink implements SpanSink {
+  constructor(readonly sinks: SpanSink[]) {}
+  span(span: Span): void {
+    for (const s of this.sinks) s.span(span);
+  }
+  stats(at: bigint, losses: LossCounters): void {
+    for (const s of this.sinks) s.stats(at, losses);
+  }
+  limitReached(): string | undefined {
+    for (const s of this.sinks) {
+      const r = s.limitReached();
+      if (r) return r;
+    }
+    return undefined;
+  }
+  async close(reason: string, at: bigint, losses: LossCounters): Promise<string[]> {
+    const out: string[] = [];
+    let first: unknown;
+    for (const s of this.sinks) {
+      try {
+        out.push(...(await s.close(reason, at, losses)));
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    if (first !== undefined) throw first;
+    return out;
+  }
+  abandon(): void {
+    for (const s of this.sinks) s.abandon();
+  }
 }

@@ -33,8 +33,13 @@ import type { SpanSink } from "./output.ts";
 import type { CaptureHeader, ProbeInfo } from "../capture/format.ts";
 import { BEETRACE_VERSION } from "../version.ts";
 import { isAlive, readEnviron, type TargetProcess } from "../target/process.ts";
+import { targetResource } from "../config/otel-env.ts";
 
 export interface TraceOptions {
+  /** beetrace's own OTEL_RESOURCE_ATTRIBUTES (they win over the target's) */
+  resourceAttributes?: Record<string, string>;
+  /** OTEL_TRACES_SAMPLER decision per trace id; spans of unsampled traces are not written */
+  sample?: (traceId: string) => boolean;
   serviceName?: string;
   offsetsFile?: string;
   allowNearest: boolean;
@@ -294,7 +299,11 @@ export class TraceSession implements Disposable {
       },
     });
     const env = readEnviron(this.target.process.pid);
-    const serviceName = this.opts.serviceName ?? env.get("OTEL_SERVICE_NAME") ?? basename(this.target.process.exePath.replace(/ \(deleted\)$/, ""));
+    const resource = targetResource(this.target.process.pid, this.target.process.exePath, env, {
+      goVersion: this.analysis.goVersion,
+      config: { serviceName: this.opts.serviceName, resourceAttributes: this.opts.resourceAttributes ?? {} },
+    });
+    const serviceName = String(resource["service.name"]);
     const anchor = clock.anchor();
     const header: CaptureHeader = {
       type: "header",
@@ -311,16 +320,22 @@ export class TraceSession implements Disposable {
       },
       clock: { realtimeNs: anchor.realtimeNs, boottimeNs: anchor.boottimeNs, offsetNs: anchor.offsetNs },
       probes: this.probeInfo(),
+      resource,
     };
     const writer = openSink(header);
     let spansOut = 0;
 
     let invalidRecords = 0;
+    let unsampled = 0;
     let writeError: TracerError | undefined;
     const assembler = new SpanAssembler({
       finish: (s, e) => probeById(s.probe)?.finish(s, e, (ns) => clock.toEpochNs(ns)),
       onSpan: (span) => {
         if (writeError) return;
+        if (this.opts.sample && !this.opts.sample(span.traceId)) {
+          unsampled++;
+          return;
+        }
         try {
           writer.span(span);
           spansOut++;
@@ -412,8 +427,9 @@ export class TraceSession implements Disposable {
         writer.abandon();
         throw writeError;
       }
-      const outputs = writer.close(stopReason, at, losses);
+      const outputs = await writer.close(stopReason, at, losses);
       const spans = spansOut;
+      if (unsampled > 0) log.verbose(`${unsampled} spans were not kept (OTEL_TRACES_SAMPLER)`);
       if (invalidRecords > 0) log.warn(`BUG: ${invalidRecords} ring-buffer records could not be decoded; please report with -v output`);
       return {
         spans,

@@ -23,70 +23,11 @@ import { OtlpHttpExporter } from "../../src/export/otlp-http.ts";
 import { type Span, zeroLosses } from "../../src/spans/model.ts";
 import { sampleHeader, sampleSpans } from "../unit/capture/fixture.ts";
 import { makeSpans } from "../unit/export/collector.ts";
+import { Receiver } from "./otlp-receiver.ts";
 
 const haveGo = spawnSync("go", ["version"]).status === 0;
 const skip = haveGo ? undefined : "the go command is missing (scripts/setup.sh installs it)";
 if (skip) console.warn(`skip OTLP receiver tests: ${skip}`);
-
-interface Received {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes: Record<string, unknown>;
-  status: { code: number; message: string };
-  scope: { name: string; version: string };
-  resource: Record<string, unknown>;
-  request: number;
-}
-
-/** A running otlp-receiver: spans are appended to `spans` as its stdout lines arrive. */
-class Receiver {
-  spans: Received[] = [];
-  base = "";
-  private constructor(private readonly proc: ReturnType<typeof Bun.spawn>) {}
-  static async start(exe: string): Promise<Receiver> {
-    const proc = Bun.spawn([exe], { stdout: "pipe", stderr: "inherit" });
-    const r = new Receiver(proc);
-    const listening = Promise.withResolvers<void>();
-    void (async () => {
-      let buf = "";
-      const dec = new TextDecoder();
-      for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
-        buf += dec.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (line.startsWith("listening ")) {
-            r.base = `http://${line.slice("listening ".length)}`;
-            listening.resolve();
-          } else if (line !== "") r.spans.push(JSON.parse(line) as Received);
-        }
-      }
-      listening.reject(new Error("otlp-receiver exited before listening"));
-    })();
-    await listening.promise;
-    return r;
-  }
-  /** Wait until `n` spans have arrived (the receiver prints them before it answers). */
-  async waitFor(n: number, timeoutMs = 30_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (this.spans.length < n) {
-      if (Date.now() > end) throw new Error(`receiver got ${this.spans.length} of ${n} spans`);
-      await Bun.sleep(5);
-    }
-  }
-  reset(): void {
-    this.spans = [];
-  }
-  stop(): void {
-    this.proc.kill();
-  }
-}
 
 const KIND: Record<Span["kind"], number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
 const STATUS: Record<Span["status"]["code"], number> = { unset: 0, ok: 1, error: 2 };
