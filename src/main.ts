@@ -29,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
     });
     return sections;
   });
-  cli.version(BEETRACE_VERSION);
+  cli.version(BEETRACE_VERSION, "-V, --version");
 
   let verbose = argv.includes("-v") || argv.includes("--verbose");
   if (verbose) setLogLevel("debug");
