@@ -1,4 +1,5 @@
 /** @module binary/gopclntab — Go's function table (pclntab): every function's name, entry and end, even in stripped and PIE binaries. */
+import { Buffer } from "node:buffer";
 import { TracerError } from "../errors.ts";
 import { ByteReader, corrupt, hex } from "./bytes.ts";
 import { type ElfFile, PF_W, PF_X, PT_LOAD } from "./elf.ts";
@@ -23,7 +24,13 @@ export interface PclnTable {
   textStartSource: "header" | "symbol" | "moduledata-symbol" | "moduledata-section" | "moduledata-scan";
   /** Virtual address of the pcHeader. */
   addr: number;
+  /** Every function in table (address) order; decodes all names, so it costs ~10-20 ms on a 26k-function binary. */
   funcs(): GoFunc[];
+  /**
+   * The first function (in table order) named exactly `name`, or undefined. Does not decode the
+   * other names: it searches the name table for `name`'s UTF-8 bytes and then walks the function
+   * table for the record pointing at a hit, so a few lookups cost far less than funcs().
+   */
   find(name: string): GoFunc | undefined;
 }
 
@@ -289,6 +296,8 @@ class Table implements PclnTable {
   readonly addr: number;
   private list: GoFunc[] | undefined;
   private byName: Map<string, GoFunc> | undefined;
+  /** Results of find() made without the full index (a handful of names per process). */
+  private found = new Map<string, GoFunc | undefined>();
 
   constructor(
     private readonly t: Located,
@@ -304,27 +313,100 @@ class Table implements PclnTable {
   funcs(): GoFunc[] {
     if (this.list) return this.list;
     const { r, hdr } = this.t;
-    const names = r.sub(hdr.funcnameOffset, hdr.cuOffset - hdr.funcnameOffset, `${r.what} function names`);
+    const names = this.names();
     const out: GoFunc[] = [];
     let next = r.u32(hdr.pclnOffset);
     for (let i = 0; i < hdr.nfunc; i++) {
       const entry = next;
       next = r.u32(hdr.pclnOffset + (i + 1) * 8);
-      const funcoff = r.u32(hdr.pclnOffset + i * 8 + 4);
-      // _func.nameOff: int32 at offset 4 of the record (src/runtime/runtime2.go `type _func`).
-      const nameOff = r.i32(hdr.pclnOffset + funcoff + 4);
-      if (nameOff < 0 || nameOff >= names.length) corrupt(r.what, `function ${i} name offset ${nameOff} is outside the ${names.length}-byte name table`);
-      out.push({ name: names.cstring(nameOff), entry: this.textStart + entry, end: this.textStart + next });
+      out.push({ name: names.cstring(this.nameOff(i, names.length)), entry: this.textStart + entry, end: this.textStart + next });
     }
     this.list = out;
     return out;
   }
 
   find(name: string): GoFunc | undefined {
-    if (!this.byName) {
-      this.byName = new Map();
-      for (const f of this.funcs()) if (!this.byName.has(f.name)) this.byName.set(f.name, f);
+    if (this.list || !byteComparable(name)) {
+      if (!this.byName) {
+        this.byName = new Map();
+        for (const f of this.funcs()) if (!this.byName.has(f.name)) this.byName.set(f.name, f);
+      }
+      return this.byName.get(name);
     }
-    return this.byName.get(name);
+    if (this.found.has(name)) return this.found.get(name);
+    const f = this.findByBytes(name);
+    this.found.set(name, f);
+    return f;
   }
+
+  /** The function-name table (funcnametab): NUL-terminated names, addressed by _func.nameOff. */
+  private names(): ByteReader {
+    const { r, hdr } = this.t;
+    return r.sub(hdr.funcnameOffset, hdr.cuOffset - hdr.funcnameOffset, `${r.what} function names`);
+  }
+
+  /** _func.nameOff of function i: int32 at offset 4 of its record (src/runtime/runtime2.go `type _func`), range-checked. */
+  private nameOff(i: number, namesLength: number): number {
+    const { r, hdr } = this.t;
+    const funcoff = r.u32(hdr.pclnOffset + i * 8 + 4);
+    const nameOff = r.i32(hdr.pclnOffset + funcoff + 4);
+    if (nameOff < 0 || nameOff >= namesLength) corrupt(r.what, `function ${i} name offset ${nameOff} is outside the ${namesLength}-byte name table`);
+    return nameOff;
+  }
+
+  /**
+   * find() without decoding every name. Same answer as the Map over funcs(): a name matches
+   * where cstring() would decode it to `name`. (1) Every offset in funcnametab where `name`'s
+   * bytes occur as a whole NUL-terminated string (a native substring search); (2) the first
+   * function, in table order, whose nameOff is one of them. The walk range-checks each nameOff
+   * it passes, as funcs() does, so a damaged table still reports corrupt_binary.
+   */
+  private findByBytes(name: string): GoFunc | undefined {
+    const { r, hdr } = this.t;
+    const names = this.names();
+    const starts = stringOffsets(names.bytes, new TextEncoder().encode(name));
+    if (starts.size === 0) return undefined;
+    for (let i = 0; i < hdr.nfunc; i++) {
+      if (!starts.has(this.nameOff(i, names.length))) continue;
+      const entry = r.u32(hdr.pclnOffset + i * 8);
+      const end = r.u32(hdr.pclnOffset + (i + 1) * 8);
+      return { name, entry: this.textStart + entry, end: this.textStart + end };
+    }
+    return undefined;
+  }
+}
+
+/**
+ * True when comparing UTF-8 bytes gives the same answer as comparing decoded strings: names are
+ * decoded with a non-fatal decoder, so invalid bytes become U+FFFD; a wanted name containing
+ * U+FFFD, a NUL (never inside a C string) or any surrogate (lone ones encode as U+FFFD) is
+ * looked up in the full index instead.
+ */
+function byteComparable(name: string): boolean {
+  return !/[\0\uFFFD\uD800-\uDFFF]/.test(name);
+}
+
+/** UTF-8 byte order mark: TextDecoder (ignoreBOM false, the default) drops one at the start of a string. */
+const BOM = [0xef, 0xbb, 0xbf] as const;
+const hasBomBytes = (b: Uint8Array) => b[0] === BOM[0] && b[1] === BOM[1] && b[2] === BOM[2];
+
+/**
+ * Offsets in `table` (NUL-terminated strings back to back) of every string whose decoded text
+ * equals `want` (its UTF-8 bytes, no NUL): occurrences of want+NUL that start at a string
+ * boundary, or right after a single leading BOM that the decoder would drop.
+ */
+function stringOffsets(table: Uint8Array, want: Uint8Array): Set<number> {
+  const hay = Buffer.from(table.buffer, table.byteOffset, table.byteLength);
+  const needle = new Uint8Array(want.length + 1);
+  needle.set(want);
+  const atBoundary = (p: number) => p === 0 || table[p - 1] === 0;
+  const hasBom = (p: number) => table[p] === BOM[0] && table[p + 1] === BOM[1] && table[p + 2] === BOM[2];
+  // A string that is exactly want's bytes decodes to want unless those bytes begin with a BOM.
+  const plainMatches = !hasBomBytes(want);
+  const out = new Set<number>();
+  for (let p = hay.indexOf(needle); p >= 0; p = hay.indexOf(needle, p + 1)) {
+    if (plainMatches && atBoundary(p)) out.add(p);
+    if (p >= 3 && hasBom(p - 3) && atBoundary(p - 3)) out.add(p - 3);
+  }
+  return out;
 }
