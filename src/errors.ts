@@ -106,7 +106,7 @@ export function fromSystemError(e: unknown, what: string): TracerError {
   switch (code) {
     case "ENOENT":
       return new TracerError("file_not_found", `${what}: no such file`, {
-        hint: "check the path; for a running process use --pid N",
+        hint: "check the path (for a running process, commands that trace or inspect also take --pid N)",
         cause: e,
       });
     case "EACCES":

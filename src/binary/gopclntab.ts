@@ -356,8 +356,8 @@ class Table implements PclnTable {
 
   /**
    * find() without decoding every name. Same answer as the Map over funcs(): a name matches
-   * where cstring() would decode it to `name`. (1) Every offset in funcnametab where `name`'s
-   * bytes occur as a whole NUL-terminated string (a native substring search); (2) the first
+   * where cstring() would decode it to `name`. (1) Every offset in funcnametab from which the
+   * bytes decode to `name` (a native substring search for its UTF-8 bytes + NUL); (2) the first
    * function, in table order, whose nameOff is one of them. The walk range-checks each nameOff
    * it passes, as funcs() does, so a damaged table still reports corrupt_binary.
    */
@@ -388,25 +388,24 @@ function byteComparable(name: string): boolean {
 
 /** UTF-8 byte order mark: TextDecoder (ignoreBOM false, the default) drops one at the start of a string. */
 const BOM = [0xef, 0xbb, 0xbf] as const;
-const hasBomBytes = (b: Uint8Array) => b[0] === BOM[0] && b[1] === BOM[1] && b[2] === BOM[2];
+const hasBomAt = (b: Uint8Array, p: number) => b[p] === BOM[0] && b[p + 1] === BOM[1] && b[p + 2] === BOM[2];
 
 /**
- * Offsets in `table` (NUL-terminated strings back to back) of every string whose decoded text
- * equals `want` (its UTF-8 bytes, no NUL): occurrences of want+NUL that start at a string
- * boundary, or right after a single leading BOM that the decoder would drop.
+ * Every offset in `table` (NUL-terminated strings back to back) from which cstring() decodes
+ * exactly `want` (given as UTF-8 bytes without NUL): where want+NUL occurs, unless want itself
+ * begins with a BOM (the decoder would drop it), and where BOM+want+NUL occurs. Offsets need not
+ * be at a string boundary: a name offset may point into another name (a shared tail), and then
+ * the decoded name is that tail.
  */
 function stringOffsets(table: Uint8Array, want: Uint8Array): Set<number> {
   const hay = Buffer.from(table.buffer, table.byteOffset, table.byteLength);
   const needle = new Uint8Array(want.length + 1);
   needle.set(want);
-  const atBoundary = (p: number) => p === 0 || table[p - 1] === 0;
-  const hasBom = (p: number) => table[p] === BOM[0] && table[p + 1] === BOM[1] && table[p + 2] === BOM[2];
-  // A string that is exactly want's bytes decodes to want unless those bytes begin with a BOM.
-  const plainMatches = !hasBomBytes(want);
+  const plainMatches = !hasBomAt(want, 0);
   const out = new Set<number>();
   for (let p = hay.indexOf(needle); p >= 0; p = hay.indexOf(needle, p + 1)) {
-    if (plainMatches && atBoundary(p)) out.add(p);
-    if (p >= 3 && hasBom(p - 3) && atBoundary(p - 3)) out.add(p - 3);
+    if (plainMatches) out.add(p);
+    if (p >= 3 && hasBomAt(table, p - 3)) out.add(p - 3);
   }
   return out;
 }

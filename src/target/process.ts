@@ -44,7 +44,12 @@ export function describeProcess(pid: number): TargetProcess {
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "EACCES" || code === "EPERM") {
-      throw new TracerError("permission_denied", `cannot read the executable of pid ${pid}`, { hint: "run beetrace as root (tracing needs CAP_BPF, CAP_PERFMON and access to the target)" });
+      const root = process.getuid?.() === 0;
+      throw new TracerError("permission_denied", `cannot read the executable of pid ${pid}`, {
+        hint: root
+          ? "even root may not read it: the process is protected (e.g. Yama ptrace_scope=3, or an LSM policy); check 'ls -l /proc/PID/exe'"
+          : "run beetrace as root (tracing needs CAP_BPF, CAP_PERFMON and access to the target)",
+      });
     }
     if (code === "ENOENT") {
       throw new TracerError("target_not_found", `pid ${pid} has no executable (a kernel thread or an exited process)`, { hint: "pass the pid of a running Go program" });

@@ -7,5 +7,10 @@
 export declare const ICED_VERSION: string;
 /** SHA-256 of the package's iced_x86.js the file was generated from (staleness check). */
 export declare const GLUE_SHA256: string;
-/** Runs the wasm-bindgen glue against these .wasm bytes; synchronous (compiles the module). */
-export declare function instantiateIced(wasmBytes: Uint8Array): typeof import("iced-x86");
+/** Revision of scripts/vendor-iced.ts that wrote the file (absent before revision 2). */
+export declare const GENERATOR_REVISION: number | undefined;
+/**
+ * Runs the wasm-bindgen glue against the .wasm bytes (compiled here, synchronously) or, from
+ * revision 2 on, against a module compiled ahead with WebAssembly.compile.
+ */
+export declare function instantiateIced(wasm: Uint8Array | WebAssembly.Module): typeof import("iced-x86");

@@ -9,10 +9,14 @@
  * - the .wasm is imported `with { type: "file" }`, which Bun embeds into the executable and
  *   resolves to "/$bunfs/..." there, or to the node_modules file when run from source.
  *
- * Cost (measured on a shared 2-core KVM guest): the first call — parse the 0.9 MB glue, read and
- * compile the 784 KB wasm — took 20-30 ms when the machine was quiet and 60-120 ms under load,
- * in `bun run` and in the compiled executable alike. So it happens on first use only: commands
- * that never need return sites (--help, doctor) pay nothing.
+ * Cost (measured on a shared 2-core KVM guest, quiet): compiling the 784 KB wasm ~8 ms, parsing
+ * the 0.9 MB glue ~5 ms, running its top level ~14 ms before enum objects were made lazy (see
+ * scripts/vendor-iced.ts) and ~2 ms after, instantiating ~1 ms; everything 2-4x slower under load.
+ * So nothing happens at import: commands that never need return sites pay nothing. Callers that
+ * know they will (inspect, attach) call prepareIced() first: the compile then runs on a
+ * background thread (WebAssembly.compile) while they read and parse the target, and the glue
+ * runs as soon as the main thread waits for something. iced() stays synchronous and works
+ * without prepareIced() (it compiles in place), or while a prepare is still in flight.
  *
  * Runtime note: `with { type: "file" }` and the lazy `require` are Bun features; under Deno this
  * module does not load (the rest of src/binary/ does not depend on it at import time).
@@ -22,41 +26,103 @@ import wasmPath from "iced-x86/iced_x86_bg.wasm" with { type: "file" };
 import { TracerError } from "../../errors.ts";
 
 export type Iced = typeof import("iced-x86");
+type Glue = typeof import("./iced_x86.gen.js");
 
-let loaded: { iced: Iced; millis: number } | undefined;
+interface Loaded {
+  iced: Iced;
+  /** Main-thread time of that load: running the glue and instantiating, plus parsing the glue and compiling when not prepared. */
+  millis: number;
+  /** True when the wasm had been compiled ahead (prepareIced) on a background thread. */
+  compiledAhead: boolean;
+}
+
+let loaded: Loaded | undefined;
+let preparing: Promise<void> | undefined;
+/** Set by prepareIced once WebAssembly.compile has finished. */
+let compiled: WebAssembly.Module | undefined;
 
 /** The iced-x86 exports; instantiates the WASM module on the first call. */
 export function iced(): Iced {
-  return (loaded ??= load()).iced;
+  return (loaded ??= load(compiled)).iced;
 }
 
-/** Where the wasm was read from and how long the first load took (for `inspect`/benchmarks). */
-export function icedLoadInfo(): { wasmPath: string; loaded: boolean; millis: number | undefined } {
-  return { wasmPath, loaded: loaded !== undefined, millis: loaded?.millis };
+/**
+ * Start loading the decoder, blocking the caller only to parse the glue (~5 ms): the wasm is
+ * compiled off the main thread meanwhile, and the module is instantiated and warmed up when
+ * the event loop is next free (typically while the caller awaits its file read).
+ * Idempotent. Resolves once iced() returns without further work; never rejects — if anything
+ * fails, iced() retries synchronously and throws its TracerError (so the error surfaces where
+ * the decoder is used, with the same message as without preparing).
+ */
+export function prepareIced(): Promise<void> {
+  if (loaded) return Promise.resolve();
+  preparing ??= (async () => {
+    try {
+      const compiling = WebAssembly.compile(readWasm());
+      // Parse the glue now (on this thread, before returning) while the wasm compiles on another.
+      requireGlue();
+      compiled = await compiling;
+      loaded ??= load(compiled);
+      warmUp(loaded.iced);
+    } catch {
+      // Deliberately dropped: iced() redoes the failed step synchronously and reports it.
+    }
+  })();
+  return preparing;
 }
 
-function load(): { iced: Iced; millis: number } {
-  const t0 = performance.now();
-  let glue: typeof import("./iced_x86.gen.js");
+/**
+ * Decode one instruction, reading the enums a decode loop reads. The first decode in a process
+ * pays for iced's lazily built decoder tables (inside the wasm) and for building those enum
+ * objects: 4-20 ms measured, which otherwise lands on the first real decode. Done here it runs
+ * while the caller waits for its file read.
+ */
+function warmUp(x: Iced): void {
+  const decoder = new x.Decoder(64, new Uint8Array([0xc3]), x.DecoderOptions.None); // RET (Intel SDM vol. 2B)
+  const ins = new x.Instruction();
   try {
-    // A literal require (not a static import) so the 0.9 MB glue is parsed only when needed;
-    // Bun's bundler still embeds it in the executable because the specifier is a literal.
-    glue = require("./iced_x86.gen.js") as typeof import("./iced_x86.gen.js");
-  } catch (e) {
-    throw new TracerError("internal", "the x86 decoder (iced-x86 glue) is missing from this build", {
-      hint: "run scripts/setup.sh (it generates src/vendor/iced/iced_x86.gen.js), then rebuild",
-      cause: e,
-    });
+    decoder.decodeOut(ins);
+    void (ins.flowControl === x.FlowControl.Return && ins.mnemonic === x.Mnemonic.Ret && decoder.lastError === x.DecoderError.None);
+  } finally {
+    decoder.free();
+    ins.free();
   }
-  let bytes: Uint8Array;
+}
+
+/** Where the wasm was read from, and how long the first load took on the main thread (for `inspect`/benchmarks). */
+export function icedLoadInfo(): { wasmPath: string; loaded: boolean; millis: number | undefined; compiledAhead: boolean } {
+  return { wasmPath, loaded: loaded !== undefined, millis: loaded?.millis, compiledAhead: loaded?.compiledAhead ?? false };
+}
+
+function readWasm(): Uint8Array {
   try {
-    bytes = readFileSync(wasmPath);
+    return readFileSync(wasmPath);
   } catch (e) {
     throw new TracerError("internal", `the x86 decoder's WebAssembly file could not be read (${wasmPath})`, {
       hint: "reinstall npm packages (npm ci) and rebuild",
       cause: e,
     });
   }
-  const iced = glue.instantiateIced(bytes);
-  return { iced, millis: performance.now() - t0 };
+}
+
+function requireGlue(): Glue {
+  try {
+    // A literal require (not a static import) so the 0.9 MB glue is parsed only when needed;
+    // Bun's bundler still embeds it in the executable because the specifier is a literal.
+    return require("./iced_x86.gen.js") as Glue;
+  } catch (e) {
+    throw new TracerError("internal", "the x86 decoder (iced-x86 glue) is missing from this build", {
+      hint: "run scripts/setup.sh (it generates src/vendor/iced/iced_x86.gen.js), then rebuild",
+      cause: e,
+    });
+  }
+}
+
+function load(module: WebAssembly.Module | undefined): Loaded {
+  const t0 = performance.now();
+  const glue = requireGlue();
+  // Glue from before revision 2 of scripts/vendor-iced.ts only takes bytes.
+  const ahead = module !== undefined && (glue.GENERATOR_REVISION ?? 1) >= 2;
+  const iced = glue.instantiateIced(ahead ? module : readWasm());
+  return { iced, millis: performance.now() - t0, compiledAhead: ahead };
 }
