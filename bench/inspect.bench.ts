@@ -45,6 +45,8 @@ interface ApiResult {
   /** openGoBinary + resolveSymbol for every probe symbol, excluding the file read */
   analyzeMs: number;
   readMs: number;
+  /** CPU time (user + system, all threads) of read + analyze: less sensitive to machine load than wall time. */
+  cpuMs: number;
   rssMiB: number;
   reports: SymbolReport[];
 }
@@ -53,21 +55,28 @@ const symbols = probeSymbols();
 
 /** The sync path (`attach` today): read the file, openGoBinary, resolveSymbol per probe symbol. */
 function apiRun(path: string): ApiResult {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const bytes = readTargetBytes(path);
   const t1 = performance.now();
   const a = openGoBinary(bytes, path);
   const reports = symbols.map((s) => resolveSymbol(a, s));
   const t2 = performance.now();
-  return { analyzeMs: t2 - t1, readMs: t1 - t0, rssMiB: process.memoryUsage().rss / 2 ** 20, reports };
+  return { analyzeMs: t2 - t1, readMs: t1 - t0, cpuMs: cpuMsSince(c0), rssMiB: process.memoryUsage().rss / 2 ** 20, reports };
+}
+
+function cpuMsSince(c0: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
 }
 
 /** The overlapped path (`inspect`): openTarget, then resolveSymbol. The read is not separable here: readMs = 0. */
 async function apiRunOverlapped(path: string): Promise<ApiResult> {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const a = await openTarget(path, path);
   const reports = symbols.map((s) => resolveSymbol(a, s));
-  return { analyzeMs: performance.now() - t0, readMs: 0, rssMiB: process.memoryUsage().rss / 2 ** 20, reports };
+  return { analyzeMs: performance.now() - t0, readMs: 0, cpuMs: cpuMsSince(c0), rssMiB: process.memoryUsage().rss / 2 ** 20, reports };
 }
 
 /**
@@ -223,9 +232,11 @@ async function main(): Promise<void> {
     console.log(`  analyze (open + resolve, excl. read): ${fmtSummary(summarize(api.map((r) => r.analyzeMs)))}`);
     console.log(`  file read:                            ${fmtSummary(summarize(api.map((r) => r.readMs)))}`);
     console.log(`  read + analyze:                       ${fmtSummary(summarize(api.map((r) => r.readMs + r.analyzeMs)))}`);
+    console.log(`  CPU time, read + analyze:             ${fmtSummary(summarize(api.map((r) => r.cpuMs)))}`);
     console.log(`  RSS after: ${fmtSummary(summarize(api.map((r) => r.rssMiB)), "MiB")}`);
     console.log(`cold, overlapped path (openTarget: async read + prepareIced, then resolve):`);
     console.log(`  read + analyze:                       ${fmtSummary(summarize(over.map((r) => r.analyzeMs)))}`);
+    console.log(`  CPU time, read + analyze:             ${fmtSummary(summarize(over.map((r) => r.cpuMs)))}`);
     console.log(`  RSS after: ${fmtSummary(summarize(over.map((r) => r.rssMiB)), "MiB")}`);
     const staged: StageTimes[] = [];
     const stagedOver: StageTimes[] = [];
