@@ -27,7 +27,7 @@ import { readPclntab, type GoFunc } from "../src/binary/gopclntab.ts";
 import { GoDwarf } from "../src/binary/dwarf.ts";
 import { findReturnSites } from "../src/binary/returns.ts";
 import { openGoBinary, resolveSymbol, type SymbolReport } from "../src/binary/analyze.ts";
-import { openTarget, readTargetBytes, readTargetBytesAsync } from "../src/cli/inspect.ts";
+import { openTarget, readTargetBytes, readTargetBytesAsync } from "../src/target/executable.ts";
 import { probeSymbols } from "../src/probes/registry.ts";
 import { iced, prepareIced } from "../src/vendor/iced/index.ts";
 import { isTracerError } from "../src/errors.ts";

@@ -12,7 +12,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { openGoBinary, resolveSymbol } from "../src/binary/analyze.ts";
-import { readTargetBytes } from "../src/cli/inspect.ts";
+import { readTargetBytes } from "../src/target/executable.ts";
 import { probeSymbols } from "../src/probes/registry.ts";
 import { BpfObject } from "../src/bpf/object.ts";
 import { attachUprobe, LinkSet } from "../src/bpf/link.ts";

@@ -1,6 +1,7 @@
 /**
  * @module bpf/libc — the few libc functions beetrace calls directly (memfd, mmap, clocks, errno,
- * vsnprintf for libbpf's log callback, syscall for bpf(2)), opened once through the FFI adapter.
+ * vsnprintf for libbpf's log callback, syscall for bpf(2), pthreads for the uprobe_multi
+ * thread check), opened once through the FFI adapter.
  */
 import { TracerError } from "../errors.ts";
 import { ffi, type Bound, type Ptr } from "./ffi.ts";
@@ -111,4 +112,47 @@ export function symbolAddress(name: string): number | undefined {
   const n = cstr(name);
   const p = dl.dlsym(null /* RTLD_DEFAULT */, addr(n));
   return p === null || p === 0 ? undefined : p;
+}
+
+// ---- a native thread, for probes that must fire on a thread other than ours ---------------
+
+const THREAD_DEFS = {
+  pthread_create: { args: ["ptr", "ptr", "ptr", "ptr"], returns: "i32" },
+  // pthread_t is `unsigned long` on Linux (glibc sysdeps/nptl/bits/pthreadtypes.h): 8 bytes on 64-bit.
+  pthread_join: { args: ["u64", "ptr"], returns: "i32" },
+} as const;
+let threads: Bound<typeof THREAD_DEFS> | undefined;
+
+/** pthread_create/join: in libc.so.6 since glibc 2.34, in libpthread.so.0 before. */
+function threadSymbols(): Bound<typeof THREAD_DEFS> {
+  if (threads !== undefined) return threads;
+  let first: unknown;
+  for (const lib of ["libc.so.6", "libpthread.so.0"]) {
+    try {
+      threads = ffi().open(lib, THREAD_DEFS).symbols;
+      return threads;
+    } catch (e) {
+      if (e instanceof TracerError) throw e;
+      first ??= e;
+    }
+  }
+  throw new TracerError("bpf_error", `cannot find pthread_create in libc.so.6 or libpthread.so.0: ${first instanceof Error ? first.message : String(first)}`, {
+    hint: "beetrace needs glibc (2.17 or newer)",
+    cause: first,
+  });
+}
+
+/**
+ * Run the C function at `fn` once on a NEW OS thread, as its start routine with argument `arg`,
+ * and wait for it to end. Returns 0, or the error number pthread_create/pthread_join returned
+ * (they return it rather than setting errno). No JS runs on that thread: `fn` must be a native
+ * function that needs nothing from us but its one integer/pointer argument.
+ */
+export function runOnNewThread(fn: number, arg: number): number {
+  const t = threadSymbols();
+  const id = new BigUint64Array(1);
+  const rc = t.pthread_create(addr(id), null, fn, arg);
+  if (rc !== 0) return rc;
+  // The start routine's return value is not ours to interpret: retval NULL.
+  return t.pthread_join(id[0]!, null);
 }

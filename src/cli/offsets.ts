@@ -14,7 +14,7 @@ import { moduleOfField } from "../offsets/resolve.ts";
 import type { ModuleOffsets, OffsetsFile } from "../offsets/table.ts";
 import { parseAnyVersion, versionKey } from "../offsets/version.ts";
 import { serializeOffsetsFile } from "../offsets/tracker/compact.ts";
-import { readTargetBytes } from "./inspect.ts";
+import { readTargetBytes } from "../target/executable.ts";
 
 export interface OffsetsOptions {
   out?: string;

@@ -220,7 +220,7 @@ interface Live {
 async function traceOne(target: AttachTarget, plan: Plan, template: string | undefined, signal: AbortSignal, live: Live, onAttached?: () => void): Promise<TraceSummary> {
   using lock = TargetLock.acquire(target.process);
   void lock;
-  using session = TraceSession.prepare(target, plan.opts);
+  using session = await TraceSession.prepare(target, plan.opts);
   const probes = session.attachedProbes().map((p) => p.probe.id);
   // Provenance of the offsets in use (dwarf/file/snapshot/guess), also in the capture header.
   const offsetSources = [...new Set(session.attachedProbes().flatMap((p) => p.fields.flatMap((f) => (typeof f.offset === "number" && f.source ? [f.source] : []))))].sort();

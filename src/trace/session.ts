@@ -13,8 +13,8 @@ import { hostname, arch as osArch, release } from "node:os";
 import { basename } from "node:path";
 import { TracerError, isTracerError } from "../errors.ts";
 import { log } from "../log.ts";
-import { openGoBinary, type BinaryAnalysis } from "../binary/analyze.ts";
-import { readTargetBytes } from "../cli/inspect.ts";
+import type { BinaryAnalysis } from "../binary/analyze.ts";
+import { openTarget } from "../target/executable.ts";
 import { embeddedSnapshot, loadOffsetsFile } from "../offsets/snapshot.ts";
 import { PROBES, probeForRecordType, probeById } from "../probes/registry.ts";
 import type { BpfObjectSpec } from "../probes/probe.ts";
@@ -100,9 +100,8 @@ export class TraceSession implements Disposable {
   ) {}
 
   /** Analyze, plan, load and attach. Throws nothing_attached if no probe could run. */
-  static prepare(target: AttachTarget, opts: TraceOptions): TraceSession {
-    const bytes = readTargetBytes(target.readPath);
-    const analysis = openGoBinary(bytes, `${target.process.exePath} (pid ${target.process.pid})`);
+  static async prepare(target: AttachTarget, opts: TraceOptions): Promise<TraceSession> {
+    const analysis = await openTarget(target.readPath, `${target.process.exePath} (pid ${target.process.pid})`);
     const plans = planProbes(analysis, PROBES, {
       snapshot: embeddedSnapshot(),
       file: opts.offsetsFile ? loadOffsetsFile(opts.offsetsFile) : undefined,

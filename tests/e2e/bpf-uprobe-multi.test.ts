@@ -318,7 +318,7 @@ describe.skipIf(reason !== undefined)(`uprobe_multi links${reason ? ` — skippe
           overrideUprobeMultiSupport(mode === "uprobe_multi");
           try {
             let t = performance.now();
-            const s = TraceSession.prepare({ process: p, binaryPath: p.exeLink, readPath: p.exeLink }, { allowNearest: false });
+            const s = await TraceSession.prepare({ process: p, binaryPath: p.exeLink, readPath: p.exeLink }, { allowNearest: false });
             const attachMs = performance.now() - t;
             expect(s.attachMode).toBe(mode);
             const multi = uprobeMultiLinksOf(process.pid);

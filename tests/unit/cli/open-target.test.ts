@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openGoBinary, resolveSymbol } from "../../../src/binary/analyze.ts";
-import { openTarget, readTargetBytes } from "../../../src/cli/inspect.ts";
+import { openTarget, readTargetBytes } from "../../../src/target/executable.ts";
 import { TracerError } from "../../../src/errors.ts";
 import { buildGoProgram, FIXTURE, haveGo } from "../binary/go-build.ts";
 
