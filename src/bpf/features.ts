@@ -5,16 +5,19 @@
  * `{ name, ok, detail, fix }`. The parsers of /proc and /sys text are pure and exported for
  * unit tests; `checkFeatures()` reads the real files. `calibrateUprobe()` goes further: it
  * attaches a uprobe to a libc function in this very process, calls it, and checks the BPF side
- * counted the calls.
+ * counted the calls. `uprobeMultiSupport()` does the same through a pid-filtered uprobe_multi
+ * link, with calls from the main thread and from new native threads, because some kernels'
+ * filter matched only one thread (see judgeUprobeMultiTrial).
  */
 import { readFileSync, existsSync, statSync } from "node:fs";
 import { TracerError } from "../errors.ts";
 import { errnoText } from "./call.ts";
-import { addr, closeFd, cstr, libcSymbols, symbolAddress, systemPageSize } from "./libc.ts";
+import { addr, closeFd, cstr, libcSymbols, runOnNewThread, symbolAddress, systemPageSize } from "./libc.ts";
 import { libbpf } from "./libbpf.ts";
 import { BPF_MAP_TYPE_RINGBUF, BpfObject } from "./object.ts";
-import { attachUprobe } from "./link.ts";
-import { BPF_PROG_TYPE_KPROBE, BPF_TRACE_UPROBE_MULTI, linkCreateUprobeMulti, loadTrivialProgram } from "./syscall.ts";
+import { bpfObjectPath } from "./embedded.ts";
+import { attachUprobe, attachUprobeMulti } from "./link.ts";
+import { BPF_TRACE_UPROBE_MULTI } from "./syscall.ts";
 
 export interface FeatureCheck {
   name: string;
@@ -247,21 +250,93 @@ export function calibrateUprobe(objectBytes: Uint8Array, opts: { program: string
 
 // ---- uprobe_multi links ----------------------------------------------------------------------
 
+/**
+ * bpf/calibrate.bpf.c: a uprobe program counting its hits in .bss. `cli/doctor.ts`'s calibration
+ * (perf-event uprobe) and the uprobe_multi probe below (same program, loaded for uprobe_multi
+ * links) both use it.
+ */
+export const CALIBRATE_OBJECT = { object: "calibrate", program: "calibrate_hit", counter: "calibrate_hits" } as const;
+
+/**
+ * How often the uprobe_multi probe calls the probed function on the main (JS) thread, and on
+ * other threads (one call per new thread). Different numbers, so a hit counted in the wrong
+ * phase cannot pass for the right one; small, because each uprobe hit costs ~5 µs.
+ */
+export const UPROBE_MULTI_TRIAL = { mainCalls: 3, threadCalls: 2 } as const;
+
+/** What one run of the uprobe_multi probe counted. */
+export interface UprobeMultiTrial {
+  /** the libc function probed in this process */
+  fn: string;
+  mainCalls: number;
+  /** hits counted after the main-thread calls */
+  mainHits: bigint;
+  threadCalls: number;
+  /** hits added while other threads made their calls */
+  threadHits: bigint;
+}
+
 export interface UprobeMultiSupport {
   supported: boolean;
-  /** What the probe found, one line (shown at verbose level). */
+  /** What the probe found, one line (shown at verbose level and by `doctor`). */
   detail: string;
+  /** When not supported and something can be changed about it. */
+  fix?: string;
+  /** The counts, when the probe got as far as calling the probed function. */
+  trial?: UprobeMultiTrial;
+}
+
+/**
+ * The upstream fix for kernels whose uprobe_multi pid filter matched one THREAD: the link's
+ * handler compared `current` with the task of the given pid (kernel/trace/bpf_trace.c,
+ * uprobe_prog_run) until commit 46ba0e49b642 (Linux 6.10, May 2024; stable backports) made it
+ * compare the process (`mm`, later same_thread_group()).
+ */
+export const UPROBE_MULTI_PID_FIX = 'Linux 6.10+, or a 6.6–6.9 stable kernel carrying commit 46ba0e49b642 ("bpf: fix multi-uprobe PID filtering logic")';
+
+/**
+ * The probe's verdict from its counts. Supported only when the pid-filtered link saw every call
+ * on the main thread AND every call on the other threads: a Go service runs goroutines on many
+ * threads, and a filter that matches only the thread-group leader would drop their spans
+ * without any error. More hits than calls are accepted (another thread of ours may call the
+ * same libc function); fewer never are.
+ */
+export function judgeUprobeMultiTrial(t: UprobeMultiTrial): UprobeMultiSupport {
+  const main = `${t.mainHits}/${t.mainCalls} calls on the main thread`;
+  const other = `${t.threadHits}/${t.threadCalls} on other threads`;
+  const counts = `${t.fn}: ${main}, ${other}`;
+  if (t.mainHits < BigInt(t.mainCalls)) {
+    return {
+      supported: false,
+      detail: `a pid-filtered uprobe_multi link did not fire for every call (${counts})`,
+      fix: "uprobes attach but do not fire: check for a security module blocking them",
+      trial: t,
+    };
+  }
+  if (t.threadHits === 0n) {
+    return {
+      supported: false,
+      detail: `the kernel's uprobe_multi pid filter matches only the main thread, not the whole process (${counts})`,
+      fix: UPROBE_MULTI_PID_FIX,
+      trial: t,
+    };
+  }
+  if (t.threadHits < BigInt(t.threadCalls)) {
+    return { supported: false, detail: `a pid-filtered uprobe_multi link missed calls on other threads (${counts})`, trial: t };
+  }
+  return { supported: true, detail: `pid filter covers all threads (${counts})`, trial: t };
 }
 
 let multiSupport: UprobeMultiSupport | undefined;
 let multiOverride: UprobeMultiSupport | undefined;
 
 /**
- * Whether this kernel attaches uprobe_multi links (Linux 6.6+), probed once and cached: load a
- * trivial kprobe-type program with expected attach type BPF_TRACE_UPROBE_MULTI, link it at
- * libc's getpgid in this process (pid-filtered to us), and close both. Support is decided by
- * the kernel accepting the link, not by its version number. Needs BPF privileges; without them
- * the answer is "no" with the reason (and loading the real programs fails anyway).
+ * Whether uprobe_multi links (Linux 6.6+) work here for tracing a whole process, probed once
+ * and cached. Decided by behaviour, not by the kernel version: the calibrate program is loaded
+ * for BPF_TRACE_UPROBE_MULTI and linked at libc's getpgid in this process, pid-filtered to us;
+ * getpgid is called on the main thread and then on new native threads, and the link must have
+ * counted both (see judgeUprobeMultiTrial). Needs BPF privileges and the calibrate object;
+ * without them the answer is "no" with the reason (and loading the real programs fails anyway).
  */
 export function uprobeMultiSupport(): UprobeMultiSupport {
   if (multiOverride !== undefined) return multiOverride;
@@ -277,28 +352,72 @@ export function overrideUprobeMultiSupport(supported: boolean | undefined): void
   multiOverride = supported === undefined ? undefined : { supported, detail: `forced ${supported ? "on" : "off"}` };
 }
 
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 function probeUprobeMulti(): UprobeMultiSupport {
+  const r = pidFilterTrial("uprobe_multi");
+  return "supported" in r ? r : judgeUprobeMultiTrial(r);
+}
+
+/** A compiled BPF object whose uprobe `program` adds 1 to the .bss variable `counter` per hit. */
+export interface CountingProgram {
+  bytes: Uint8Array;
+  program: string;
+  counter: string;
+}
+
+/**
+ * The measurement behind uprobeMultiSupport(): load a counting program (bpf/calibrate.bpf.c
+ * unless `counting` names another) for `link`, attach it at libc's getpgid pid-filtered to this
+ * process, call getpgid on the main thread, then on new native threads, and return the counts —
+ * or, when it cannot get that far, the answer "not supported" with the reason. `link` "perf"
+ * runs the same trial over one perf-event uprobe (the fallback), whose pid filter compares the
+ * process's mm (kernel/trace/trace_uprobe.c, __uprobe_perf_filter), so it must see every thread.
+ */
+export function pidFilterTrial(link: "uprobe_multi" | "perf", counting?: CountingProgram): UprobeMultiTrial | UprobeMultiSupport {
   const fn = "getpgid";
-  const address = symbolAddress(fn);
-  if (address === undefined) return { supported: false, detail: `cannot probe: ${fn} not found in this process` };
+  let fnAddress: number | undefined;
   let where: { path: string; fileOffset: number } | undefined;
+  let prog: CountingProgram;
   try {
-    where = fileOffsetInMaps(readFileSync("/proc/self/maps", "utf8"), address);
+    fnAddress = symbolAddress(fn);
+    if (fnAddress === undefined) return { supported: false, detail: `cannot probe: ${fn} not found in this process` };
+    where = fileOffsetInMaps(readFileSync("/proc/self/maps", "utf8"), fnAddress);
+    if (where === undefined) return { supported: false, detail: `cannot probe: ${fn} is in no file mapping` };
+    prog = counting ?? { ...CALIBRATE_OBJECT, bytes: new Uint8Array(readFileSync(bpfObjectPath(CALIBRATE_OBJECT.object))) };
   } catch (e) {
-    return { supported: false, detail: `cannot probe: /proc/self/maps: ${e instanceof Error ? e.message : String(e)}` };
+    return { supported: false, detail: `cannot probe: ${messageOf(e)}` };
   }
-  if (where === undefined) return { supported: false, detail: `cannot probe: ${fn} is in no file mapping` };
-  const prog = loadTrivialProgram(BPF_PROG_TYPE_KPROBE, BPF_TRACE_UPROBE_MULTI, "bt_probe_umulti");
-  if (prog < 0) return { supported: false, detail: `loading a uprobe_multi program failed: ${errnoText(-prog)}` };
+  const pid = libcSymbols().getpid();
   try {
-    const link = linkCreateUprobeMulti({ progFd: prog, path: where.path, fileOffsets: [where.fileOffset], pid: libcSymbols().getpid() });
-    if (link < 0) {
+    using obj = BpfObject.open(prog.bytes, "umulti_probe");
+    const p = obj.program(prog.program);
+    if (link === "uprobe_multi") p.setExpectedAttachType(BPF_TRACE_UPROBE_MULTI);
+    obj.load();
+    try {
+      if (link === "uprobe_multi") attachUprobeMulti(p, { binaryPath: where.path, fileOffsets: [where.fileOffset], pid });
+      else attachUprobe(p, { binaryPath: where.path, fileOffset: where.fileOffset, pid });
+    } catch (e) {
       // Kernels before 6.6 know no such attach type for kprobe programs: EINVAL.
-      return { supported: false, detail: `BPF_LINK_CREATE(BPF_TRACE_UPROBE_MULTI) failed: ${errnoText(-link)}` };
+      const fix = e instanceof TracerError && e.code === "permission_denied" ? e.hint : link === "uprobe_multi" ? "uprobe_multi links need Linux 6.6+" : undefined;
+      return { supported: false, detail: `creating a ${link} link failed: ${messageOf(e)}`, ...(fix ? { fix } : {}) };
     }
-    closeFd(link);
-    return { supported: true, detail: `created a uprobe_multi link on ${fn} in ${where.path}` };
-  } finally {
-    closeFd(prog);
+    const getpgid = libcSymbols().getpgid;
+    for (let i = 0; i < UPROBE_MULTI_TRIAL.mainCalls; i++) getpgid(0);
+    const mainHits = obj.readBss(prog.counter);
+    // getpgid itself is each thread's start routine: pthread_create passes its argument in the
+    // first integer register (rdi on x86-64, x0 on arm64), where getpgid reads its pid_t, so
+    // each thread calls getpgid(0) once and no JS ever runs off the main thread.
+    for (let i = 0; i < UPROBE_MULTI_TRIAL.threadCalls; i++) {
+      const rc = runOnNewThread(fnAddress, 0);
+      if (rc !== 0) return { supported: false, detail: `cannot probe: starting a thread failed: ${errnoText(rc)}` };
+    }
+    const threadHits = obj.readBss(prog.counter) - mainHits;
+    return { fn, mainCalls: UPROBE_MULTI_TRIAL.mainCalls, mainHits, threadCalls: UPROBE_MULTI_TRIAL.threadCalls, threadHits };
+  } catch (e) {
+    const err = e instanceof TracerError ? e : undefined;
+    return { supported: false, detail: `loading the ${link} probe program failed: ${messageOf(e)}`, ...(err?.hint ? { fix: err.hint } : {}) };
   }
 }

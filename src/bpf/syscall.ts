@@ -17,17 +17,12 @@ import { addr, cstr, libcSymbols, readErrno } from "./libc.ts";
 const SYS_BPF: Readonly<Record<string, number>> = { x64: 321, arm64: 280 };
 
 /** uapi/linux/bpf.h enum bpf_cmd. */
-const BPF_PROG_LOAD = 5;
 const BPF_LINK_CREATE = 28;
-/** uapi/linux/bpf.h enum bpf_prog_type. */
-export const BPF_PROG_TYPE_KPROBE = 2;
 /** uapi/linux/bpf.h enum bpf_attach_type (kernel 6.6+). */
 export const BPF_TRACE_UPROBE_MULTI = 48;
 /** uapi/linux/bpf.h: link_create.uprobe_multi.flags bit for return probes (we never use it: Go returns are probed at RETs). */
 export const BPF_F_UPROBE_MULTI_RETURN = 1;
 
-/** union bpf_attr, BPF_PROG_LOAD part: the fields up to expected_attach_type (u32 @68). */
-const PROG_LOAD = { prog_type: 0, insn_cnt: 4, insns: 8, license: 16, prog_name: 48, expected_attach_type: 68, size: 72 } as const;
 /** union bpf_attr, BPF_LINK_CREATE part with link_create.uprobe_multi (kernel 6.6+). */
 const LINK_CREATE = {
   prog_fd: 0,
@@ -65,32 +60,6 @@ function sysBpfNumber(): number {
 function sysBpf(cmd: number, attr: Uint8Array): number {
   const r = libcSymbols().syscall(sysBpfNumber(), cmd, addr(attr), attr.length);
   return r < 0 ? -(readErrno() || EAGAIN) : r;
-}
-
-/**
- * Load a minimal program (`r0 = 0; exit`) of `progType` with `expectedAttachType`: the feature
- * probe for attach types the kernel might not know. Retries EAGAIN/EINTR like libbpf's
- * sys_bpf_prog_load (the verifier can be interrupted).
- */
-export function loadTrivialProgram(progType: number, expectedAttachType: number, name: string): number {
-  // struct bpf_insn (8 bytes): BPF_ALU64|BPF_MOV|BPF_K r0 = 0 (0xb7), then BPF_JMP|BPF_EXIT (0x95).
-  const insns = new Uint8Array([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
-  const license = cstr("GPL");
-  const attr = new Uint8Array(PROG_LOAD.size);
-  const dv = new DataView(attr.buffer);
-  dv.setUint32(PROG_LOAD.prog_type, progType, true);
-  dv.setUint32(PROG_LOAD.insn_cnt, insns.length / 8, true);
-  dv.setBigUint64(PROG_LOAD.insns, BigInt(addr(insns)), true);
-  dv.setBigUint64(PROG_LOAD.license, BigInt(addr(license)), true);
-  // prog_name is char[16] (BPF_OBJ_NAME_LEN), NUL-terminated, [A-Za-z0-9_.] only.
-  attr.set(new TextEncoder().encode(name.replace(/[^A-Za-z0-9_.]/g, "_").slice(0, 15)), PROG_LOAD.prog_name);
-  dv.setUint32(PROG_LOAD.expected_attach_type, expectedAttachType, true);
-  let r = -EAGAIN;
-  for (let attempt = 0; attempt < 5 && (r === -EAGAIN || r === -EINTR); attempt++) r = sysBpf(BPF_PROG_LOAD, attr);
-  // Keep the buffers the kernel read reachable until after the call.
-  void insns.length;
-  void license.length;
-  return r;
 }
 
 export interface UprobeMultiAttr {

@@ -57,14 +57,15 @@ export function registerCommands(cli: CAC): void {
     });
 
   cli
-    .command("export [...files]", "Send capture files (or kept spill files) to an OTLP/HTTP collector, original timestamps kept")
-    .option("--otlp <url>", "Collector URL: base (http://host:4318) or full traces URL (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT)")
-    .option("--protocol <protocol>", "http/protobuf (default) or http/json")
-    .option("--header <key=value>", "Extra HTTP header, repeatable (added to OTEL_EXPORTER_OTLP_HEADERS)")
+    .command("export [...files]", "Send capture files (or kept spill files) to an OTLP collector (HTTP or gRPC), original timestamps kept")
+    .option("--otlp <url>", "Collector URL: base (http://host:4318) or full traces URL; for grpc http(s)://host:4317 (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT)")
+    .option("--protocol <protocol>", "http/protobuf (default), http/json or grpc")
+    .option("--header <key=value>", "Extra HTTP header (gRPC metadata with grpc), repeatable (added to OTEL_EXPORTER_OTLP_HEADERS)")
     .option("--compression <gzip|none>", "Request body compression (default none)")
     .option("--timeout <ms>", "Per-request timeout in milliseconds (default 10000)")
     .option("--batch <spans>", "Spans per request (default 512)")
     .example("beetrace export cap.cbor --otlp http://collector:4318")
+    .example("beetrace export cap.cbor --otlp http://collector:4317 --protocol grpc")
     .example("beetrace export spill.cbor --otlp https://otlp.example/v1/traces --header 'api-key=...'")
     .action(async (files: string[], options) => {
       await exportCommand(files.map(String), options);
@@ -77,8 +78,8 @@ export function registerCommands(cli: CAC): void {
       .option("--service-name <name>", "service.name for the spans (default: the target's OTEL_SERVICE_NAME, else its executable name)")
       .option("--offsets <file>", "Use this offsets file before the embedded snapshot")
       .option("--unknown-versions <policy>", "refuse (default) or nearest: use the nearest covered version, recorded as a guess")
-      .option("--otlp <url>", "Stream spans to this OTLP/HTTP collector (default from OTEL_EXPORTER_OTLP_ENDPOINT)")
-      .option("--protocol <p>", "OTLP protocol: http/protobuf (default) or http/json")
+      .option("--otlp <url>", "Stream spans to this OTLP collector (default from OTEL_EXPORTER_OTLP_ENDPOINT)")
+      .option("--protocol <p>", "OTLP protocol: http/protobuf (default), http/json or grpc (then --otlp http(s)://host:4317)")
       .option("--header <k=v>", "OTLP request header (repeatable)")
       .option("--compression <c>", "OTLP compression: gzip or none")
       .option("--spill-dir <dir>", "Where spans wait while the collector is unreachable (default: next to --out, else .)")

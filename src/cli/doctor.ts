@@ -3,7 +3,9 @@
  *
  * Runs every feature check of src/bpf/features.ts, loads the nethttp BPF programs through the
  * verifier, and ends with an end-to-end calibration (a uprobe on a libc function in this very
- * process must count our calls). Prints each check with what was found and how to fix it, the
+ * process must count our calls) and the uprobe_multi probe (one link, pid-filtered to us, must
+ * count calls from our main thread and from other threads; advice only, as tracing falls back
+ * to one perf uprobe per instruction). Prints each check with what was found and how to fix it, the
  * origin of the assets this beetrace carries (libbpf bundle, BPF objects, offsets snapshot) and
  * which Go versions the offsets snapshot covers.
  *
@@ -14,7 +16,7 @@
  */
 import { readFileSync } from "node:fs";
 import { EXIT_CODES, TracerError, isTracerError, type ErrorCode } from "../errors.ts";
-import { calibrateUprobe, checkFeatures, type FeatureCheck } from "../bpf/features.ts";
+import { CALIBRATE_OBJECT, calibrateUprobe, checkFeatures, uprobeMultiSupport, type FeatureCheck, type UprobeMultiSupport } from "../bpf/features.ts";
 import { bpfObjectPath, embedded } from "../bpf/embedded.ts";
 import { libbpf } from "../bpf/libbpf.ts";
 import { BpfObject } from "../bpf/object.ts";
@@ -52,7 +54,7 @@ export interface DoctorFacts {
 }
 
 /** The BPF object calibrateUprobe() loads (bpf/calibrate.bpf.c) and its program and .bss counter. */
-export const CALIBRATE = { object: "calibrate", program: "calibrate_hit", counter: "calibrate_hits", calls: 7 } as const;
+export const CALIBRATE = { ...CALIBRATE_OBJECT, calls: 7 } as const;
 
 /**
  * What a failed feature check stands for. Kernel BTF and the uprobe PMU are advice only: our
@@ -136,6 +138,21 @@ function calibrationCheck(): DoctorCheck {
   return fromFeature(c, "kernel_unsupported");
 }
 
+/**
+ * The uprobe_multi answer as a check. Never blocking: without usable uprobe_multi links a trace
+ * attaches one perf-event uprobe per instruction, which works but attaches and detaches slower.
+ */
+export function uprobeMultiCheck(m: UprobeMultiSupport): DoctorCheck {
+  const name = "uprobe_multi links";
+  if (m.supported) return { name, status: "ok", detail: `one link per probe; ${m.detail}` };
+  return {
+    name,
+    status: "missing",
+    detail: `not available: ${m.detail} — using one perf uprobe per instruction (slower attach/detach)`,
+    ...(m.fix ? { fix: m.fix } : {}),
+  };
+}
+
 function libbpfDescription(): string {
   try {
     const l = libbpf();
@@ -160,9 +177,9 @@ export function gatherDoctorFacts(): DoctorFacts {
   const lib = features.find((c) => c.name === "libbpf")?.ok ?? false;
   const why = !priv ? "needs BPF privileges" : !lib ? "libbpf could not be loaded" : objects.status !== "ok" ? "BPF objects missing" : undefined;
   if (why !== undefined) {
-    checks.push(skipped("nethttp programs load", why), skipped("uprobe calibration", why));
+    checks.push(skipped("nethttp programs load", why), skipped("uprobe calibration", why), skipped("uprobe_multi links", why));
   } else {
-    checks.push(verifierCheck(), calibrationCheck());
+    checks.push(verifierCheck(), calibrationCheck(), uprobeMultiCheck(uprobeMultiSupport()));
   }
   return {
     version: BEETRACE_VERSION,

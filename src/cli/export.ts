@@ -2,9 +2,10 @@
  * @module cli/export — `beetrace export FILE… --otlp URL [--protocol P] [--header k=v]…`.
  *
  * Sends capture files (including spill files kept by a tracer that lost its collector) to an
- * OTLP/HTTP endpoint with their original timestamps and ids. The resource of each file comes
- * from its header (src/export/otlp.ts resourceAttributes). Spans a spill file's `.sent` sidecar
- * records as already delivered are skipped, so an interrupted resend is not duplicated.
+ * OTLP endpoint (OTLP/HTTP, or OTLP/gRPC with --protocol grpc) with their original timestamps
+ * and ids. The resource of each file comes from its header (src/export/otlp.ts
+ * resourceAttributes). Spans a spill file's `.sent` sidecar records as already delivered are
+ * skipped, so an interrupted resend is not duplicated.
  * The OTEL_EXPORTER_OTLP_* variables apply; flags override them. Any span not delivered makes
  * the command fail (exit code of output_failed) after trying every file.
  */
@@ -13,7 +14,8 @@ import { log } from "../log.ts";
 import { readCaptureFile } from "../capture/reader.ts";
 import type { SpanRecord } from "../capture/format.ts";
 import { mergeFlags, parseOtelEnv, type OtelFlags } from "../config/otel-env.ts";
-import { OtlpHttpExporter, type RetryPolicy } from "../export/otlp-http.ts";
+import { createOtlpExporter } from "../export/create.ts";
+import type { RetryPolicy } from "../export/exporter.ts";
 import { resourceAttributes } from "../export/otlp.ts";
 import { readSpillCursor } from "../export/spill.ts";
 
@@ -38,7 +40,7 @@ export async function exportCommand(files: string[], opts: ExportOptions = {}): 
   if (files.length === 0) throw new TracerError("usage", "no capture file given", { hint: "beetrace export cap.cbor --otlp http://collector:4318" });
   const cfg = mergeFlags(parseOtelEnv(opts.env ?? process.env), opts);
   if (cfg.endpoint === undefined) {
-    throw new TracerError("usage", "no OTLP endpoint", { hint: "pass --otlp http://collector:4318 or set OTEL_EXPORTER_OTLP_ENDPOINT" });
+    throw new TracerError("usage", "no OTLP endpoint", { hint: "pass --otlp http://collector:4318 (OTLP/HTTP) or --otlp http://collector:4317 --protocol grpc, or set OTEL_EXPORTER_OTLP_ENDPOINT" });
   }
   const batch = parseBatch(opts.batch);
   // Read every file first: a damaged file is reported before anything is sent.
@@ -54,7 +56,7 @@ export async function exportCommand(files: string[], opts: ExportOptions = {}): 
       summary.skipped += already;
     }
     summary.spans += spans.length;
-    const exporter = new OtlpHttpExporter({
+    const exporter = createOtlpExporter({
       endpoint: cfg.endpoint,
       protocol: cfg.protocol,
       headers: cfg.headers,

@@ -15,7 +15,7 @@ import { TracerError } from "../errors.ts";
 import type { Attributes } from "../spans/model.ts";
 import { BEETRACE_VERSION } from "../version.ts";
 
-export type OtlpProtocol = "http/protobuf" | "http/json";
+export type OtlpProtocol = "http/protobuf" | "http/json" | "grpc";
 export type OtlpCompression = "gzip" | "none";
 export type SamplerName =
   | "always_on"
@@ -34,10 +34,15 @@ export interface SamplerConfig {
 export interface OtelConfig {
   /** OTEL_TRACES_EXPORTER: "otlp" (default) or "none" (capture file only). */
   exporter: "otlp" | "none";
-  /** Full traces URL, or undefined when no endpoint was configured (no OTLP export). */
+  /**
+   * Where to send, or undefined when no endpoint was configured (no OTLP export). HTTP: the
+   * full traces URL. gRPC: http(s)://host:port (the method path is fixed by the protocol).
+   */
   endpoint: string | undefined;
   /** Which variable or flag the endpoint came from (for messages). */
   endpointSource: string | undefined;
+  /** The endpoint as given, kept so a --protocol flag can re-resolve it (HTTP appends /v1/traces to a base, gRPC does not). */
+  endpointInput?: EndpointInput;
   protocol: OtlpProtocol;
   headers: Record<string, string>;
   compression: OtlpCompression;
@@ -52,6 +57,16 @@ export interface OtelConfig {
 
 /** OTLP/HTTP default port and path (OTLP spec "OTLP/HTTP": port 4318, /v1/traces). */
 export const DEFAULT_OTLP_HTTP_BASE = "http://localhost:4318";
+/** OTLP/gRPC default endpoint (OTLP exporter spec: http://localhost:4317). */
+export const DEFAULT_OTLP_GRPC_ENDPOINT = "http://localhost:4317";
+
+/** An endpoint as configured: a full traces URL, a base URL (env), or the --otlp flag. */
+export interface EndpointInput {
+  url: string;
+  kind: "traces" | "base" | "flag";
+  /** Variable or flag name, for messages */
+  source: string;
+}
 export const TRACES_PATH = "v1/traces";
 /** OTEL_EXPORTER_OTLP_TIMEOUT default (spec: 10 s). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -80,17 +95,13 @@ export function parseOtelEnv(env: Env = process.env): OtelConfig {
     else throw usage("OTEL_TRACES_EXPORTER", `'${exporterRaw}' is not supported`, "use 'otlp' (send OTLP/HTTP) or 'none' (capture file only)");
   }
 
-  let endpoint: string | undefined;
-  let endpointSource: string | undefined;
+  const protocol = pick(env, "PROTOCOL", parseProtocol) ?? "http/protobuf";
+  let endpointInput: EndpointInput | undefined;
   const tracesEp = get(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
   const baseEp = get(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
-  if (tracesEp !== undefined) {
-    endpoint = checkUrl("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", tracesEp);
-    endpointSource = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-  } else if (baseEp !== undefined) {
-    endpoint = tracesUrlFromBase(checkUrl("OTEL_EXPORTER_OTLP_ENDPOINT", baseEp));
-    endpointSource = "OTEL_EXPORTER_OTLP_ENDPOINT";
-  }
+  if (tracesEp !== undefined) endpointInput = { url: tracesEp, kind: "traces", source: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" };
+  else if (baseEp !== undefined) endpointInput = { url: baseEp, kind: "base", source: "OTEL_EXPORTER_OTLP_ENDPOINT" };
+  const endpoint = endpointInput === undefined ? undefined : resolveEndpoint(endpointInput, protocol);
 
   // Per-signal values take precedence (spec); for headers the two lists are merged, keys in
   // the traces list overriding, as the JS and Java SDKs do.
@@ -98,7 +109,6 @@ export function parseOtelEnv(env: Env = process.env): OtelConfig {
     ...parseKeyValueList("OTEL_EXPORTER_OTLP_HEADERS", get(env, "OTEL_EXPORTER_OTLP_HEADERS")),
     ...parseKeyValueList("OTEL_EXPORTER_OTLP_TRACES_HEADERS", get(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS")),
   };
-  const protocol = pick(env, "PROTOCOL", parseProtocol) ?? "http/protobuf";
   const compression = pick(env, "COMPRESSION", parseCompression) ?? "none";
   const timeoutMs = pick(env, "TIMEOUT", parseTimeout) ?? DEFAULT_TIMEOUT_MS;
 
@@ -114,7 +124,8 @@ export function parseOtelEnv(env: Env = process.env): OtelConfig {
   return {
     exporter,
     endpoint,
-    endpointSource,
+    endpointSource: endpointInput?.source,
+    ...(endpointInput ? { endpointInput } : {}),
     protocol,
     headers,
     compression,
@@ -137,7 +148,34 @@ function pick<T>(env: Env, suffix: string, parse: (variable: string, v: string) 
   return undefined;
 }
 
-function checkUrl(variable: string, v: string): string {
+/**
+ * The endpoint to use for `protocol`. OTLP/HTTP: a base URL gets /v1/traces, a traces URL is
+ * used as is, the flag follows tracesUrlFromFlag. OTLP/gRPC (spec: the endpoint is used as is,
+ * no signal path): scheme, host and port only.
+ */
+export function resolveEndpoint(input: EndpointInput, protocol: OtlpProtocol): string {
+  if (protocol === "grpc") return grpcEndpoint(input.source, input.url);
+  if (input.kind === "traces") return checkUrl(input.source, input.url);
+  if (input.kind === "base") return tracesUrlFromBase(checkUrl(input.source, input.url));
+  return tracesUrlFromFlag(input.url);
+}
+
+/**
+ * An OTLP/gRPC endpoint: http:// (cleartext HTTP/2) or https:// (TLS) with a host and an
+ * optional port (default 4317 is not assumed: a URL without a port means 80/443, as URLs do).
+ * A path is refused rather than ignored: gRPC calls always go to the service's method path,
+ * so a path here is almost always an OTLP/HTTP URL given by mistake.
+ */
+export function grpcEndpoint(variable: string, v: string): string {
+  checkUrl(variable, v, `OTLP/gRPC needs an http:// (cleartext) or https:// (TLS) URL such as ${DEFAULT_OTLP_GRPC_ENDPOINT}`);
+  const u = new URL(v);
+  if ((u.pathname !== "/" && u.pathname !== "") || u.search !== "" || u.hash !== "") {
+    throw usage(variable, `'${v}' has a path, but an OTLP/gRPC endpoint is only scheme, host and port`, `use ${u.protocol}//${u.host} (gRPC sends to /opentelemetry.proto.collector.trace.v1.TraceService/Export itself), or pick an http/* protocol for a URL with a path`);
+  }
+  return `${u.protocol}//${u.host}`;
+}
+
+function checkUrl(variable: string, v: string, schemeHint = "OTLP/HTTP needs an http:// or https:// URL (port 4318 by default)"): string {
   let u: URL;
   try {
     u = new URL(v);
@@ -145,7 +183,7 @@ function checkUrl(variable: string, v: string): string {
     throw usage(variable, `'${v}' is not a URL`, "give a full URL such as http://collector:4318");
   }
   if (u.protocol !== "http:" && u.protocol !== "https:") {
-    throw usage(variable, `scheme '${u.protocol}' is not supported`, "OTLP/HTTP needs an http:// or https:// URL (port 4318 by default)");
+    throw usage(variable, `scheme '${u.protocol}' is not supported`, schemeHint);
   }
   return v;
 }
@@ -169,11 +207,8 @@ export function tracesUrlFromFlag(flag: string): string {
 }
 
 function parseProtocol(variable: string, v: string): OtlpProtocol {
-  if (v === "http/protobuf" || v === "http/json") return v;
-  if (v === "grpc") {
-    throw usage(variable, "OTLP/gRPC is not supported", "use http/protobuf (the default; OTLP/HTTP on port 4318) — every Collector's otlp receiver serves both");
-  }
-  throw usage(variable, `unknown protocol '${v}'`, "use http/protobuf (default) or http/json");
+  if (v === "http/protobuf" || v === "http/json" || v === "grpc") return v;
+  throw usage(variable, `unknown protocol '${v}'`, "use http/protobuf (default; port 4318), http/json, or grpc (port 4317)");
 }
 
 function parseCompression(variable: string, v: string): OtlpCompression {
@@ -292,7 +327,7 @@ export function makeSampler(cfg: SamplerConfig): (traceId: string, parent: Paren
 // flags
 
 export interface OtelFlags {
-  /** --otlp URL (base or full traces URL, see tracesUrlFromFlag) */
+  /** --otlp URL (HTTP: base or full traces URL, see tracesUrlFromFlag; gRPC: http(s)://host:port) */
   otlp?: string;
   protocol?: string;
   /** --header k=v, repeatable */
@@ -308,13 +343,17 @@ export interface OtelFlags {
 /** Flags override the environment, field by field; headers merge (a flag overrides the same key). */
 export function mergeFlags(env: OtelConfig, flags: OtelFlags): OtelConfig {
   const out: OtelConfig = { ...env, headers: { ...env.headers }, resourceAttributes: { ...env.resourceAttributes }, target: { ...env.target } };
+  if (flags.protocol !== undefined) out.protocol = parseProtocol("--protocol", String(flags.protocol));
   if (flags.otlp !== undefined) {
-    out.endpoint = tracesUrlFromFlag(String(flags.otlp));
+    out.endpointInput = { url: String(flags.otlp), kind: "flag", source: "--otlp" };
     out.endpointSource = "--otlp";
     // An explicit --otlp means "export", whatever OTEL_TRACES_EXPORTER says.
     out.exporter = "otlp";
   }
-  if (flags.protocol !== undefined) out.protocol = parseProtocol("--protocol", String(flags.protocol));
+  // The protocol decides the path: re-resolve whatever endpoint we have for the final protocol.
+  if (out.endpointInput !== undefined && (flags.otlp !== undefined || flags.protocol !== undefined)) {
+    out.endpoint = resolveEndpoint(out.endpointInput, out.protocol);
+  }
   if (flags.compression !== undefined) out.compression = parseCompression("--compression", String(flags.compression));
   if (flags.timeout !== undefined) out.timeoutMs = parseTimeout("--timeout", String(flags.timeout));
   if (flags.header !== undefined) {

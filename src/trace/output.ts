@@ -11,7 +11,8 @@ import { TracerError } from "../errors.ts";
 import type { LossCounters, Span } from "../spans/model.ts";
 import { CaptureWriter } from "../capture/writer.ts";
 import type { CaptureHeader } from "../capture/format.ts";
-import { OtlpHttpExporter, type OtlpHttpExporterConfig } from "../export/otlp-http.ts";
+import { createOtlpExporter, type OtlpExporterOptions } from "../export/create.ts";
+import type { OtlpExporter } from "../export/exporter.ts";
 import { log } from "../log.ts";
 
 export interface SpanSink {
@@ -141,18 +142,18 @@ function zeroLossesLike(): LossCounters {
 }
 
 /**
- * Streams spans to an OTLP/HTTP collector. The exporter never blocks the drain loop; while the
+ * Streams spans to an OTLP collector (OTLP/HTTP or OTLP/gRPC). The exporter never blocks the drain loop; while the
  * collector is unreachable it spills to a capture file and resends when it is back. At close a
  * bounded final flush runs, and whatever could not be sent stays on disk with a message.
  */
 export class OtlpSink implements SpanSink {
-  readonly #exporter: OtlpHttpExporter;
+  readonly #exporter: OtlpExporter;
   constructor(
-    readonly cfg: OtlpHttpExporterConfig,
+    readonly cfg: OtlpExporterOptions,
     /** Final flush budget at close (ms). */
     readonly shutdownMs = 5000,
   ) {
-    this.#exporter = new OtlpHttpExporter(cfg);
+    this.#exporter = createOtlpExporter(cfg);
   }
   span(span: Span): void {
     this.#exporter.add(span);
@@ -168,7 +169,7 @@ export class OtlpSink implements SpanSink {
     const lines = [`${this.cfg.endpoint} (${r.sent} sent${r.rejected ? `, ${r.rejected} rejected by the collector` : ""})`];
     if (r.spillFile && r.spilled > 0) {
       log.warn(`${r.spilled} spans could not be sent to ${this.cfg.endpoint} and are kept in ${r.spillFile}`);
-      log.hint(`send them later with 'beetrace export ${r.spillFile} --otlp ${this.cfg.endpoint}'`);
+      log.hint(`send them later with 'beetrace export ${r.spillFile} --otlp ${this.cfg.endpoint}${this.cfg.protocol === "grpc" ? " --protocol grpc" : ""}'`);
       lines.push(`${r.spillFile} (${r.spilled} unsent)`);
     }
     if (r.dropped > 0) log.warn(`${r.dropped} spans were lost: the collector refused them and no spill file could hold them`);

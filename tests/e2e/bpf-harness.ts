@@ -52,6 +52,19 @@ export function buildRingTestObject(opts: { bad?: boolean } = {}): Uint8Array {
   return new Uint8Array(readFileSync(out));
 }
 
+/** Compile tests/fixtures/bpf/<name>.bpf.c (no defines) and return the object's bytes. */
+export function buildBpfFixture(name: string): Uint8Array {
+  mkdirSync(CACHE, { recursive: true });
+  const out = join(CACHE, `${name}.bpf.o`);
+  const triplet = run("gcc", ["-dumpmachine"]).trim();
+  run("clang", [
+    "-O2", "-g", "-target", "bpf", `-D__TARGET_ARCH_${targetArch()}`, `-I/usr/include/${triplet}`,
+    "-c", join(ROOT, "tests", "fixtures", "bpf", `${name}.bpf.c`), "-o", `${out}.${process.pid}`,
+  ]);
+  renameSync(`${out}.${process.pid}`, out); // atomic, as above
+  return new Uint8Array(readFileSync(out));
+}
+
 // Waits for one byte on stdin (the trigger: the test attaches first), then calls bt_probe_me
 // N times with arguments 0..N-1 and prints the sum.
 const TARGET_C = `

@@ -1,7 +1,8 @@
 /**
- * @module tests/e2e/bpf-uprobe-multi — one uprobe_multi link over several offsets: exact hit
- * counts, per-offset cookies, the pid filter across threads, clean release; the input checks;
- * and a net/http TraceSession attached both ways (root, kernel 6.6+).
+ * @module tests/e2e/bpf-uprobe-multi — the uprobe_multi feature probe (its pid filter must cover
+ * every thread); one uprobe_multi link over several offsets: exact hit counts, per-offset
+ * cookies, the pid filter across threads, clean release; the input checks; and a net/http
+ * TraceSession attached both ways (root, kernel 6.6+).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
@@ -14,11 +15,19 @@ import { BpfObject } from "../../src/bpf/object.ts";
 import { attachUprobe, attachUprobeMulti } from "../../src/bpf/link.ts";
 import { RingBufferReader } from "../../src/bpf/ringbuf.ts";
 import { openHandleCount, openHandles } from "../../src/bpf/handles.ts";
-import { overrideUprobeMultiSupport, uprobeMultiSupport } from "../../src/bpf/features.ts";
+import {
+  judgeUprobeMultiTrial,
+  overrideUprobeMultiSupport,
+  pidFilterTrial,
+  UPROBE_MULTI_PID_FIX,
+  uprobeMultiSupport,
+  type UprobeMultiSupport,
+  type UprobeMultiTrial,
+} from "../../src/bpf/features.ts";
 import { BPF_TRACE_UPROBE_MULTI } from "../../src/bpf/syscall.ts";
 import { TraceSession } from "../../src/trace/session.ts";
 import { describeProcess } from "../../src/target/process.ts";
-import { bpfFdsOfThisProcess, buildRingTestObject, CACHE, fileOffsetOf, skipReason } from "./bpf-harness.ts";
+import { bpfFdsOfThisProcess, buildBpfFixture, buildRingTestObject, CACHE, fileOffsetOf, skipReason } from "./bpf-harness.ts";
 import { buildSample, killAll, startSample, uprobeMultiLinksOf } from "./harness.ts";
 
 /** Linux 6.6 added BPF_TRACE_UPROBE_MULTI (commit 89ae89f53d20, "bpf: Add multi uprobe link"). */
@@ -29,7 +38,7 @@ function kernelAtLeast(major: number, minor: number): boolean {
 
 const baseReason = skipReason();
 const reason =
-  baseReason ?? (uprobeMultiSupport().supported ? undefined : `the kernel has no uprobe_multi links (${uprobeMultiSupport().detail})`);
+  baseReason ?? (uprobeMultiSupport().supported ? undefined : `no usable uprobe_multi links here (${uprobeMultiSupport().detail})`);
 const REC_SIZE = 56; // sizeof(struct ring_rec), _Static_assert'ed in tests/fixtures/bpf/ring-test.bpf.c
 
 // Three probed functions: m0 and m2 on the main thread, m1 on a second thread (the pid filter
@@ -147,18 +156,45 @@ async function drainAll(ring: RingBufferReader, want: number): Promise<Rec[]> {
   return recs;
 }
 
-test("kernel 6.6+ reports uprobe_multi support; the answer is cached", () => {
+/** The trial's counts, or a failure of the trial itself (which no test here expects). */
+function trialOf(r: UprobeMultiTrial | UprobeMultiSupport): UprobeMultiTrial {
+  if ("supported" in r) throw new Error(`the trial did not run: ${r.detail}`);
+  return r;
+}
+
+test("the feature probe: one pid-filtered link saw getpgid on the main thread AND on other threads; the answer is cached", () => {
   if (baseReason !== undefined) {
     console.info(`skipped: ${baseReason}`);
     return;
   }
   const a = uprobeMultiSupport();
-  expect(a.supported).toBe(kernelAtLeast(6, 6));
+  if (!kernelAtLeast(6, 6)) {
+    expect(a.supported).toBe(false);
+    expect(a.detail).toStartWith("creating a uprobe_multi link failed: ");
+  } else if (kernelAtLeast(6, 10)) {
+    // 6.10 carries the fix (46ba0e49b642); 6.6–6.9 depend on their stable backports.
+    expect(a).toEqual({
+      supported: true,
+      detail: "pid filter covers all threads (getpgid: 3/3 calls on the main thread, 2/2 on other threads)",
+      trial: { fn: "getpgid", mainCalls: 3, mainHits: 3n, threadCalls: 2, threadHits: 2n },
+    });
+  } else {
+    console.info(`kernel ${release()}: ${a.supported ? "supported" : "not supported"}: ${a.detail}`);
+  }
   expect(uprobeMultiSupport()).toBe(a);
   overrideUprobeMultiSupport(false);
   expect(uprobeMultiSupport()).toEqual({ supported: false, detail: "forced off" });
   overrideUprobeMultiSupport(undefined);
   expect(uprobeMultiSupport()).toBe(a);
+});
+
+test.skipIf(baseReason !== undefined)("the probe's trial over the perf-event fallback: its pid filter covers every thread too; nothing leaks", () => {
+  const fds = bpfFdsOfThisProcess();
+  const j = judgeUprobeMultiTrial(trialOf(pidFilterTrial("perf")));
+  expect(j.trial).toEqual({ fn: "getpgid", mainCalls: 3, mainHits: 3n, threadCalls: 2, threadHits: 2n });
+  expect(j.supported).toBe(true);
+  expect(openHandleCount()).toBe(0);
+  expect(bpfFdsOfThisProcess()).toEqual(fds);
 });
 
 describe.skipIf(reason !== undefined)(`uprobe_multi links${reason ? ` — skipped: ${reason}` : ""}`, () => {
@@ -178,6 +214,24 @@ describe.skipIf(reason !== undefined)(`uprobe_multi links${reason ? ` — skippe
     killAll();
     expect(openHandles()).toEqual([]);
     expect(bpfFdsOfThisProcess()).toEqual(fdsBefore);
+  });
+
+  test("the probe catches a filter that matches only the main thread (a program counting tid == tgid only); a fresh probe's cost", () => {
+    const leaderOnly = { bytes: buildBpfFixture("leader-only"), program: "count_leader", counter: "leader_hits" };
+    const j = judgeUprobeMultiTrial(trialOf(pidFilterTrial("uprobe_multi", leaderOnly)));
+    // The main-thread calls were counted, the other threads' were not: they really ran elsewhere.
+    expect(j.trial).toEqual({ fn: "getpgid", mainCalls: 3, mainHits: 3n, threadCalls: 2, threadHits: 0n });
+    expect(j.supported).toBe(false);
+    expect(j.detail).toStartWith("the kernel's uprobe_multi pid filter matches only the main thread, not the whole process");
+    expect(j.fix).toBe(UPROBE_MULTI_PID_FIX);
+    expect(openHandleCount()).toBe(0);
+
+    // What a tracer start pays (uprobeMultiSupport() runs this once and caches it).
+    const t = performance.now();
+    expect(judgeUprobeMultiTrial(trialOf(pidFilterTrial("uprobe_multi"))).supported).toBe(true);
+    console.info(`uprobe_multi probe (load calibrate, link, 3+2 calls, release): ${(performance.now() - t).toFixed(0)} ms`);
+    expect(uprobeMultiLinksOf(process.pid)).toEqual([]);
+    expect(openHandleCount()).toBe(0);
   });
 
   test.skipIf(!hasBpftool())("one link, three offsets: exactly the target's hits, each with its offset's cookie, on every thread; nothing after release", async () => {

@@ -1,6 +1,6 @@
 /**
  * @module tests/e2e/doctor — `dist/beetrace doctor` on this machine: as root every check passes,
- * including the live uprobe calibration, and it exits 0; without privileges it says so and exits
+ * including the live uprobe calibration and the uprobe_multi thread check, and it exits 0; without privileges it says so and exits
  * with permission_denied's code. Needs root (to run as root, and to drop to an unprivileged user).
  */
 import { afterAll, describe, expect, test } from "bun:test";
@@ -41,9 +41,15 @@ describe.skipIf(reason !== undefined)(`beetrace doctor on this machine${reason ?
       "BPF objects",
       "nethttp programs load",
       "uprobe calibration",
+      "uprobe_multi links",
     ]);
     for (const c of j.checks) expect(`${c.name}: ${c.status}`).toBe(`${c.name}: ok`);
     expect(j.checks.find((c) => c.name === "uprobe calibration")!.detail).toBe("uprobe on getpgid fired 7 times for 7 calls");
+    // Kernel 6.10+ (this machine): one link, pid-filtered to doctor's own process, saw the calls
+    // of the main thread and of two native threads.
+    expect(j.checks.find((c) => c.name === "uprobe_multi links")!.detail).toBe(
+      "one link per probe; pid filter covers all threads (getpgid: 3/3 calls on the main thread, 2/2 on other threads)",
+    );
     const fromDist = tracerCommand()[0] === DIST_BEETRACE;
     expect(j.assets.origin).toBe(fromDist ? "embedded" : "source");
     expect(j.assets.bpfObjects).toEqual(expect.arrayContaining(["calibrate", "nethttp"]));
@@ -57,6 +63,7 @@ describe.skipIf(reason !== undefined)(`beetrace doctor on this machine${reason ?
     const r = await runTracerToEnd(["doctor"]);
     expect(r.exit.code).toBe(0);
     expect(r.stdout).toMatch(/^ {2}ok {6}uprobe calibration +uprobe on getpgid fired 7 times for 7 calls$/m);
+    expect(r.stdout).toMatch(/^ {2}ok {6}uprobe_multi links +one link per probe; pid filter covers all threads \(getpgid: 3\/3 calls on the main thread, 2\/2 on other threads\)$/m);
     expect(r.stdout).toMatch(/^offsets snapshot:\n {2}std: /m);
     expect(r.stdout.trimEnd().endsWith("verdict: tracing can work on this machine")).toBe(true);
   }, 60_000);
@@ -75,6 +82,7 @@ describe.skipIf(reason !== undefined)(`beetrace doctor on this machine${reason ?
     expect(j.checks[0]).toMatchObject({ name: "privileges", status: "missing", blocks: "permission_denied" });
     expect(j.blocking?.code).toBe("permission_denied");
     expect(j.checks.find((c) => c.name === "uprobe calibration")?.status).toBe("skipped");
+    expect(j.checks.find((c) => c.name === "uprobe_multi links")?.status).toBe("skipped");
     expect(r.stderr).toContain("error: tracing cannot work here: privileges:");
     expect(r.stderr).toContain("hint: run as root");
   }, 60_000);

@@ -1,6 +1,7 @@
 /**
- * @module tests/e2e/otlp-receiver — runs tests/fixtures/go/otlp-receiver (the official OTLP Go
- * protobuf types decode every request) and collects the spans it prints, one JSON line each.
+ * @module tests/e2e/otlp-receiver — runs tests/fixtures/go/otlp-receiver or otlp-grpc-receiver (the
+ * official OTLP Go protobuf types decode every request) and collects the spans it prints, one JSON
+ * line each.
  */
 export interface Received {
   traceId: string;
@@ -22,8 +23,9 @@ export class Receiver {
   spans: Received[] = [];
   base = "";
   private constructor(private readonly proc: ReturnType<typeof Bun.spawn>) {}
-  static async start(exe: string, addr = "127.0.0.1:0"): Promise<Receiver> {
-    const proc = Bun.spawn([exe, "-addr", addr], { stdout: "pipe", stderr: "inherit" });
+  /** `args`: extra flags (tests/fixtures/go/otlp-grpc-receiver takes failure-scripting flags). */
+  static async start(exe: string, addr = "127.0.0.1:0", args: string[] = []): Promise<Receiver> {
+    const proc = Bun.spawn([exe, "-addr", addr, ...args], { stdout: "pipe", stderr: "inherit" });
     const r = new Receiver(proc);
     const listening = Promise.withResolvers<void>();
     void (async () => {

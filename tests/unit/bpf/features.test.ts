@@ -6,6 +6,7 @@ import {
   CAP_SYS_ADMIN,
   fileOffsetInMaps,
   hasCap,
+  judgeUprobeMultiTrial,
   lockdownCheck,
   parseCapEff,
   parseIntFile,
@@ -13,6 +14,9 @@ import {
   perfParanoidCheck,
   privilegeCheck,
   unprivilegedBpfCheck,
+  UPROBE_MULTI_PID_FIX,
+  UPROBE_MULTI_TRIAL,
+  type UprobeMultiTrial,
 } from "../../../src/bpf/features.ts";
 
 const status = (capEff: string) => `Name:\tbeetrace\nCapInh:\t0000000000000000\nCapEff:\t${capEff}\nCapBnd:\t000001ffffffffff\n`;
@@ -94,5 +98,57 @@ describe("fileOffsetInMaps", () => {
     expect(fileOffsetInMaps(maps, 0x7f00001a0010)).toBeUndefined();
     expect(fileOffsetInMaps(maps, 0x7ffd00000010)).toBeUndefined();
     expect(fileOffsetInMaps(maps, 0x1000)).toBeUndefined();
+  });
+});
+
+describe("judgeUprobeMultiTrial: uprobe_multi is used only when its pid filter covers every thread", () => {
+  const trial = (mainHits: number, threadHits: number): UprobeMultiTrial => ({
+    fn: "getpgid",
+    mainCalls: 3,
+    mainHits: BigInt(mainHits),
+    threadCalls: 2,
+    threadHits: BigInt(threadHits),
+  });
+
+  test("every call seen on both the main and the other threads → supported, counts in the detail", () => {
+    const t = trial(3, 2);
+    expect(judgeUprobeMultiTrial(t)).toEqual({
+      supported: true,
+      detail: "pid filter covers all threads (getpgid: 3/3 calls on the main thread, 2/2 on other threads)",
+      trial: t,
+    });
+  });
+
+  test("extra hits (another thread of ours calling getpgid) do not hide anything and are accepted", () => {
+    expect(judgeUprobeMultiTrial(trial(4, 5)).supported).toBe(true);
+  });
+
+  test("main thread seen, other threads not → not supported: the filter matches a thread, not the process", () => {
+    const j = judgeUprobeMultiTrial(trial(3, 0));
+    expect(j.supported).toBe(false);
+    expect(j.detail).toBe(
+      "the kernel's uprobe_multi pid filter matches only the main thread, not the whole process (getpgid: 3/3 calls on the main thread, 0/2 on other threads)",
+    );
+    expect(j.fix).toBe(UPROBE_MULTI_PID_FIX);
+    expect(j.fix).toContain("46ba0e49b642");
+  });
+
+  test("some other-thread calls lost → not supported", () => {
+    const j = judgeUprobeMultiTrial(trial(3, 1));
+    expect(j.supported).toBe(false);
+    expect(j.detail).toBe("a pid-filtered uprobe_multi link missed calls on other threads (getpgid: 3/3 calls on the main thread, 1/2 on other threads)");
+  });
+
+  test("main-thread calls missed → not supported, whatever the other threads saw", () => {
+    for (const [m, o] of [[0, 0], [2, 2], [0, 2]] as const) {
+      const j = judgeUprobeMultiTrial(trial(m, o));
+      expect({ m, o, supported: j.supported }).toEqual({ m, o, supported: false });
+      expect(j.detail).toStartWith("a pid-filtered uprobe_multi link did not fire for every call");
+    }
+  });
+
+  test("the trial's call counts differ, so a phase's hits cannot pass for the other's", () => {
+    expect(UPROBE_MULTI_TRIAL.mainCalls).not.toBe(UPROBE_MULTI_TRIAL.threadCalls);
+    expect(UPROBE_MULTI_TRIAL.threadCalls).toBeGreaterThan(0);
   });
 });

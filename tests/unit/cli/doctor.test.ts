@@ -1,12 +1,22 @@
 /** @module tests/unit/cli/doctor — `beetrace doctor` rendering, verdict and exit code, from fake checks (no root, no kernel). */
 import { describe, expect, test } from "bun:test";
-import { blockingProblem, doctorCommand, fromFeature, renderDoctorJson, renderDoctorText, type DoctorCheck, type DoctorFacts } from "../../../src/cli/doctor.ts";
+import {
+  blockingProblem,
+  doctorCommand,
+  fromFeature,
+  renderDoctorJson,
+  renderDoctorText,
+  uprobeMultiCheck,
+  type DoctorCheck,
+  type DoctorFacts,
+} from "../../../src/cli/doctor.ts";
 import { EXIT_CODES, TracerError } from "../../../src/errors.ts";
 
 const OK: DoctorCheck[] = [
   { name: "privileges", status: "ok", detail: "effective capabilities include CAP_BPF, CAP_PERFMON" },
   { name: "kernel BTF", status: "ok", detail: "/sys/kernel/btf/vmlinux present" },
   { name: "uprobe calibration", status: "ok", detail: "uprobe on getpgid fired 7 times for 7 calls" },
+  { name: "uprobe_multi links", status: "ok", detail: "one link per probe; pid filter covers all threads (getpgid: 3/3 calls on the main thread, 2/2 on other threads)" },
 ];
 
 const COVERED = { oldest: "1.21.0", newest: "1.27.4", count: 57 };
@@ -40,6 +50,7 @@ describe("doctor text", () => {
       "  ok      privileges          effective capabilities include CAP_BPF, CAP_PERFMON",
       "  ok      kernel BTF          /sys/kernel/btf/vmlinux present",
       "  ok      uprobe calibration  uprobe on getpgid fired 7 times for 7 calls",
+      "  ok      uprobe_multi links  one link per probe; pid filter covers all threads (getpgid: 3/3 calls on the main thread, 2/2 on other threads)",
       "",
       "assets:",
       "  origin       embedded in this executable",
@@ -75,6 +86,46 @@ describe("doctor text", () => {
     f.assets = { origin: "source", libbpf: "unavailable: cannot load libbpf", bpfObjects: [] };
     const text = renderDoctorText(f);
     expect(text).toContain("  origin       source checkout (built files under .cache/)\n  libbpf       unavailable: cannot load libbpf\n  BPF objects  none\n");
+  });
+});
+
+describe("uprobe_multi check", () => {
+  test("supported → ok, saying what that buys", () => {
+    expect(uprobeMultiCheck({ supported: true, detail: "pid filter covers all threads (…)" })).toEqual({
+      name: "uprobe_multi links",
+      status: "ok",
+      detail: "one link per probe; pid filter covers all threads (…)",
+    });
+  });
+
+  test("not supported → advice only ('warn'): why, the fallback, and the fix; tracing can still work", () => {
+    const c = uprobeMultiCheck({
+      supported: false,
+      detail: "the kernel's uprobe_multi pid filter matches only the main thread, not the whole process (getpgid: 3/3 calls on the main thread, 0/2 on other threads)",
+      fix: "Linux 6.10+",
+    });
+    expect(c).toEqual({
+      name: "uprobe_multi links",
+      status: "missing",
+      detail:
+        "not available: the kernel's uprobe_multi pid filter matches only the main thread, not the whole process (getpgid: 3/3 calls on the main thread, 0/2 on other threads) — using one perf uprobe per instruction (slower attach/detach)",
+      fix: "Linux 6.10+",
+    });
+    expect(c.blocks).toBeUndefined();
+    const f = facts([...OK.slice(0, 3), c]);
+    expect(blockingProblem(f)).toBeUndefined();
+    const text = renderDoctorText(f);
+    expect(text).toContain("  warn    uprobe_multi links  not available: the kernel's uprobe_multi pid filter matches only the main thread");
+    expect(text).toContain("\n                              fix: Linux 6.10+\n");
+    expect(text.endsWith("verdict: tracing can work on this machine\n")).toBe(true);
+  });
+
+  test("a forced answer has no fix line", () => {
+    expect(uprobeMultiCheck({ supported: false, detail: "forced off" })).toEqual({
+      name: "uprobe_multi links",
+      status: "missing",
+      detail: "not available: forced off — using one perf uprobe per instruction (slower attach/detach)",
+    });
   });
 });
 

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { TracerError } from "../../../src/errors.ts";
 import {
+  DEFAULT_OTLP_GRPC_ENDPOINT,
   makeSampler,
   mergeFlags,
   parseOtelEnv,
@@ -84,7 +85,6 @@ describe("parseOtelEnv", () => {
   });
 
   test("invalid values are usage errors naming the variable", () => {
-    expect(usageError(() => parseOtelEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).message).toBe("OTEL_EXPORTER_OTLP_PROTOCOL: OTLP/gRPC is not supported");
     expect(usageError(() => parseOtelEnv({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "thrift" })).message).toContain("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
     expect(usageError(() => parseOtelEnv({ OTEL_EXPORTER_OTLP_COMPRESSION: "zstd" })).message).toContain("OTEL_EXPORTER_OTLP_COMPRESSION");
     expect(usageError(() => parseOtelEnv({ OTEL_EXPORTER_OTLP_TIMEOUT: "10s" })).message).toContain("OTEL_EXPORTER_OTLP_TIMEOUT");
@@ -98,6 +98,40 @@ describe("parseOtelEnv", () => {
     expect(usageError(() => parseOtelEnv({ OTEL_GO_AUTO_TARGET_PID: "-3" })).message).toContain("OTEL_GO_AUTO_TARGET_PID");
     expect(usageError(() => parseOtelEnv({ OTEL_TRACES_EXPORTER: "zipkin" })).message).toContain("OTEL_TRACES_EXPORTER");
     expect(parseOtelEnv({ OTEL_TRACES_EXPORTER: "none" }).exporter).toBe("none");
+  });
+});
+
+describe("OTLP/gRPC endpoints", () => {
+  test("grpc: the endpoint is used as is (scheme, host, port), no /v1/traces", () => {
+    const c = parseOtelEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc", OTEL_EXPORTER_OTLP_ENDPOINT: "http://col:4317" });
+    expect([c.protocol, c.endpoint, c.endpointSource]).toEqual(["grpc", "http://col:4317", "OTEL_EXPORTER_OTLP_ENDPOINT"]);
+    expect(parseOtelEnv({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "grpc", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://col.example:443/" }).endpoint).toBe("https://col.example");
+    expect(parseOtelEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc", OTEL_EXPORTER_OTLP_ENDPOINT: "https://col:4317" }).endpoint).toBe("https://col:4317");
+    // No endpoint configured: no export, as for HTTP (the spec default is only a suggestion in hints).
+    expect(parseOtelEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }).endpoint).toBeUndefined();
+    expect(DEFAULT_OTLP_GRPC_ENDPOINT).toBe("http://localhost:4317");
+  });
+
+  test("grpc: a path, query or non-http scheme is a usage error naming the variable", () => {
+    const e = usageError(() => parseOtelEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc", OTEL_EXPORTER_OTLP_ENDPOINT: "http://col:4318/v1/traces" }));
+    expect(e.message).toBe("OTEL_EXPORTER_OTLP_ENDPOINT: 'http://col:4318/v1/traces' has a path, but an OTLP/gRPC endpoint is only scheme, host and port");
+    expect(e.hint).toContain("http://col:4318");
+    expect(usageError(() => parseOtelEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://col:4317?x=1" })).message).toContain("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    expect(usageError(() => parseOtelEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc", OTEL_EXPORTER_OTLP_ENDPOINT: "dns:///col:4317" })).hint).toContain("OTLP/gRPC");
+    expect(usageError(() => mergeFlags(parseOtelEnv({}), { otlp: "http://c:4317/x", protocol: "grpc" })).message).toContain("--otlp");
+  });
+
+  test("--protocol re-resolves the endpoint from what was given, whichever way it switches", () => {
+    // Base URL from the environment: HTTP appends /v1/traces, gRPC does not.
+    const env = parseOtelEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://col:4317" });
+    expect(env.endpoint).toBe("http://col:4317/v1/traces");
+    expect(mergeFlags(env, { protocol: "grpc" }).endpoint).toBe("http://col:4317");
+    const grpcEnv = parseOtelEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc", OTEL_EXPORTER_OTLP_ENDPOINT: "http://col:4318" });
+    expect(mergeFlags(grpcEnv, { protocol: "http/protobuf" }).endpoint).toBe("http://col:4318/v1/traces");
+    // The --otlp flag, with --protocol grpc in either source.
+    expect(mergeFlags(parseOtelEnv({}), { otlp: "http://flag:4317", protocol: "grpc" })).toMatchObject({ endpoint: "http://flag:4317", endpointSource: "--otlp", protocol: "grpc" });
+    expect(mergeFlags(grpcEnv, { otlp: "https://flag:4317/" }).endpoint).toBe("https://flag:4317");
+    expect(mergeFlags(parseOtelEnv({}), { otlp: "http://flag:4318" }).endpoint).toBe("http://flag:4318/v1/traces");
   });
 });
 
@@ -121,7 +155,7 @@ describe("mergeFlags", () => {
     // The input config is not modified.
     expect(env.headers).toEqual({ a: "1", b: "2" });
     expect(tracesUrlFromFlag("http://gw:8080/otlp/v1/traces")).toBe("http://gw:8080/otlp/v1/traces");
-    expect(usageError(() => mergeFlags(env, { protocol: "grpc" })).message).toBe("--protocol: OTLP/gRPC is not supported");
+    expect(usageError(() => mergeFlags(env, { protocol: "grpc2" })).message).toBe("--protocol: unknown protocol 'grpc2'");
     expect(usageError(() => mergeFlags(env, { header: "x" })).message).toContain("--header");
   });
 });
