@@ -8,6 +8,8 @@
  * leaves our side as the limit. Each run is a whole command: process start, reading and
  * decoding the capture file, encoding, sending in batches of 512, waiting for every answer.
  * Spans/s = spans / wall time of the command; the median of --repeat runs is reported.
+ * First, in this process: encoding alone, and each transport alone (GrpcTransport /
+ * HttpTransport sending the same encoded 512-span request 200 times to a -discard receiver).
  *
  *   node_modules/.bin/bun bench/otlp-export.bench.ts [--spans 100000] [--repeat 3] [--compiled dist/beetrace]
  *
@@ -23,6 +25,9 @@ import { makeSpans } from "../tests/unit/export/collector.ts";
 import { sampleHeader } from "../tests/unit/capture/fixture.ts";
 import { CaptureWriter } from "../src/capture/writer.ts";
 import { zeroLosses } from "../src/spans/model.ts";
+import { encodeTraceRequest } from "../src/export/otlp.ts";
+import { GrpcTransport } from "../src/export/otlp-grpc.ts";
+import { HttpTransport } from "../src/export/otlp-http.ts";
 import { intOption, machineLine, parseOptions, summarize } from "./lib.ts";
 
 const opts = parseOptions(process.argv.slice(2), { spans: "100000", repeat: "3", compiled: join(REPO_ROOT, "dist", "beetrace") });
@@ -43,6 +48,37 @@ try {
   else console.log(`(no ${opts.compiled}: compiled runs skipped; run node_modules/.bin/bun build.ts)`);
 
   console.log(machineLine());
+  const batch = makeSpans(512);
+  const res = { "service.name": "bench" };
+  const body = encodeTraceRequest(batch, res, "protobuf");
+  const calls = 200;
+  const enc: number[] = [];
+  for (let i = 0; i < repeat; i++) {
+    const t0 = performance.now();
+    for (let k = 0; k < calls; k++) encodeTraceRequest(batch, res, "protobuf");
+    enc.push(((calls * 512) / (performance.now() - t0)) * 1000);
+  }
+  const only: string[] = [`encoding ${Math.round(summarize(enc).median)}`];
+  for (const protocol of ["grpc", "http/protobuf"] as const) {
+    const r = await Receiver.start(receiverExe, "127.0.0.1:0", protocol === "grpc" ? ["-discard"] : ["-http", "-discard"]);
+    const t = protocol === "grpc" ? new GrpcTransport({ endpoint: r.base }) : new HttpTransport(`${r.base}/v1/traces`, "http/protobuf", {});
+    const rates: number[] = [];
+    try {
+      for (let i = 0; i < repeat; i++) {
+        const t0 = performance.now();
+        for (let k = 0; k < calls; k++) {
+          const a = await t.send(body, { compressed: false, timeoutMs: 10_000, signal: undefined });
+          if (a.kind !== "ok") throw new Error(`${protocol} transport: ${a.reason}`);
+        }
+        rates.push(((calls * 512) / (performance.now() - t0)) * 1000);
+      }
+    } finally {
+      t.close();
+      await r.stopAndWait();
+    }
+    only.push(`${protocol} transport ${Math.round(summarize(rates).median)}`);
+  }
+  console.log(`in-process, one ${body.byteLength}-byte 512-span request × ${calls} (spans/s): ${only.join(", ")}`);
   console.log(`${n} spans, batches of 512, median of ${repeat} runs (spans/s, whole command)`);
   for (const [runner, cmd] of runners) {
     for (const printing of [false, true]) {

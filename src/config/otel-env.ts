@@ -92,7 +92,7 @@ export function parseOtelEnv(env: Env = process.env): OtelConfig {
     // The value is a comma-separated list; we have exactly one exporter.
     const list = exporterRaw.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "");
     if (list.length === 1 && (list[0] === "otlp" || list[0] === "none")) exporter = list[0];
-    else throw usage("OTEL_TRACES_EXPORTER", `'${exporterRaw}' is not supported`, "use 'otlp' (send OTLP/HTTP) or 'none' (capture file only)");
+    else throw usage("OTEL_TRACES_EXPORTER", `'${exporterRaw}' is not supported`, "use 'otlp' (send OTLP over HTTP or gRPC) or 'none' (capture file only)");
   }
 
   const protocol = pick(env, "PROTOCOL", parseProtocol) ?? "http/protobuf";

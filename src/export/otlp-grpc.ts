@@ -18,7 +18,9 @@
  * OTLP/HTTP (src/export/exporter.ts).
  *
  * One HTTP/2 session is kept and reused; it is replaced after GOAWAY, an error or a close, and
- * abandoned when it never connected within an attempt's timeout (a black-holed address).
+ * after a call timed out: a connection that stops answering (a hung peer, a NAT that forgot
+ * it) would otherwise swallow every later call too. One call is in flight at a time, so
+ * dropping it loses nothing else.
  */
 import * as http2 from "node:http2";
 import { gunzipSync } from "node:zlib";
@@ -391,7 +393,6 @@ export class GrpcTransport implements ExportTransport {
   readonly #metadata: Record<string, string>;
   readonly #tls: http2.SecureClientSessionOptions | undefined;
   #session: http2.ClientHttp2Session | undefined;
-  #connected = new WeakSet<http2.ClientHttp2Session>();
   #active = 0;
   #closed = false;
   /** HTTP/2 sessions opened so far (tests check reuse and reconnects). */
@@ -411,7 +412,6 @@ export class GrpcTransport implements ExportTransport {
     const forget = () => {
       if (this.#session === s) this.#session = undefined;
     };
-    s.on("connect", () => this.#connected.add(s));
     // Errors also reach the stream of the call in flight; here we only stop reusing the session.
     s.on("error", (e) => {
       log.debug(`OTLP/gRPC connection to ${this.endpoint} failed: ${networkReason(e, 0)}`);
@@ -506,11 +506,9 @@ export class GrpcTransport implements ExportTransport {
       });
       timer = setTimeout(() => {
         cancel();
-        // Never connected (black-holed address): do not wait on this session again.
-        if (!this.#connected.has(sess)) {
-          if (this.#session === sess) this.#session = undefined;
-          sess.destroy();
-        }
+        // Do not send the next call into a connection that stopped answering.
+        if (this.#session === sess) this.#session = undefined;
+        sess.destroy();
         finish({ kind: "retryable", reason: `gRPC ${grpcCodeName(GrpcCode.DEADLINE_EXCEEDED)}: no response within ${opts.timeoutMs} ms` });
       }, Math.max(1, opts.timeoutMs));
       if (opts.signal?.aborted) {

@@ -1,6 +1,7 @@
 /** @module tests/unit/export/otlp-grpc — gRPC framing, status mapping, RetryInfo, and the OTLP/gRPC exporter against a local HTTP/2 server. */
 import { afterEach, describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import { gzipSync } from "node:zlib";
 import {
@@ -277,6 +278,25 @@ describe("OtlpGrpcExporter against a local HTTP/2 server", () => {
     const r = await e.shutdown(300);
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(r).toMatchObject({ added: 2, sent: 0 });
+  });
+
+  test("a connection that accepts but never answers: DEADLINE_EXCEEDED, and the next call reconnects", async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((sock) => {
+      sockets.push(sock);
+      sock.on("error", () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", () => resolve()));
+    const port = (silent.address() as net.AddressInfo).port;
+    const t = new GrpcTransport({ endpoint: `http://127.0.0.1:${port}` });
+    const opts = { compressed: false, timeoutMs: 150, signal: undefined };
+    expect(await t.send(new Uint8Array(1), opts)).toEqual({ kind: "retryable", reason: "gRPC DEADLINE_EXCEEDED (4): no response within 150 ms" });
+    expect(await t.send(new Uint8Array(1), opts)).toMatchObject({ kind: "retryable" });
+    expect(t.connections).toBe(2);
+    await waitFor(() => sockets.length === 2, "two TCP connections at the silent server");
+    t.close();
+    for (const sock of sockets) sock.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
   });
 
   test("a non-gRPC HTTP/2 answer (503 from a proxy) is retried as UNAVAILABLE", async () => {
