@@ -229,6 +229,8 @@ export interface TracerRun {
 
 /** The tracer command line: dist/beetrace, or bun src/main.ts with BEETRACE_E2E_FROM_SOURCE=1. */
 export function tracerCommand(): [string, string[]] {
+  // BEETRACE_E2E_RUNTIME=deno: the same code from source under Deno (the design card's second runtime).
+  if (process.env.BEETRACE_E2E_RUNTIME === "deno") return [join(ROOT, "node_modules", ".bin", "deno"), ["run", "-A", join(ROOT, "src", "main.ts")]];
   if (FROM_SOURCE) return [join(ROOT, "node_modules", ".bin", "bun"), [join(ROOT, "src", "main.ts")]];
   return [DIST_BEETRACE, []];
 }

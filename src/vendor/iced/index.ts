@@ -18,12 +18,25 @@
  * runs as soon as the main thread waits for something. iced() stays synchronous and works
  * without prepareIced() (it compiles in place), or while a prepare is still in flight.
  *
- * Runtime note: `with { type: "file" }` and the lazy `require` are Bun features; under Deno this
- * module does not load (the rest of src/binary/ does not depend on it at import time).
+ * Runtime note: `with { type: "file" }` and the synchronous `require` of the glue are Bun features
+ * (wasm-file.bun.ts). Under Deno the wasm is resolved in node_modules and the glue is loaded by a
+ * dynamic import in prepareIced(), so there iced() needs a finished prepareIced() first (openTarget,
+ * used by `inspect` and `attach`, always does that).
  */
 import { readFileSync } from "node:fs";
-import wasmPath from "iced-x86/iced_x86_bg.wasm" with { type: "file" };
+import { createRequire } from "node:module";
 import { TracerError } from "../../errors.ts";
+
+const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+let wasmPathCache: string | undefined;
+/** The .wasm file: embedded by Bun (wasm-file.bun.ts), else resolved in node_modules. */
+function wasmPathOf(): string {
+  wasmPathCache ??= isBun
+    ? (require("./wasm-file.bun.ts") as { default: string }).default
+    : createRequire(import.meta.url).resolve("iced-x86/iced_x86_bg.wasm");
+  return wasmPathCache;
+}
+let glueCache: Glue | undefined;
 
 export type Iced = typeof import("iced-x86");
 type Glue = typeof import("./iced_x86.gen.js");
@@ -60,7 +73,8 @@ export function prepareIced(): Promise<void> {
     try {
       const compiling = WebAssembly.compile(readWasm());
       // Parse the glue now (on this thread, before returning) while the wasm compiles on another.
-      requireGlue();
+      if (isBun) requireGlue();
+      else glueCache ??= (await import("./iced_x86.gen.js")) as Glue;
       compiled = await compiling;
       loaded ??= load(compiled);
       warmUp(loaded.iced);
@@ -91,14 +105,16 @@ function warmUp(x: Iced): void {
 
 /** Where the wasm was read from, and how long the first load took on the main thread (for `inspect`/benchmarks). */
 export function icedLoadInfo(): { wasmPath: string; loaded: boolean; millis: number | undefined; compiledAhead: boolean } {
-  return { wasmPath, loaded: loaded !== undefined, millis: loaded?.millis, compiledAhead: loaded?.compiledAhead ?? false };
+  return { wasmPath: wasmPathOf(), loaded: loaded !== undefined, millis: loaded?.millis, compiledAhead: loaded?.compiledAhead ?? false };
 }
 
 function readWasm(): Uint8Array {
+  let path = "iced_x86_bg.wasm";
   try {
-    return readFileSync(wasmPath);
+    path = wasmPathOf();
+    return readFileSync(path);
   } catch (e) {
-    throw new TracerError("internal", `the x86 decoder's WebAssembly file could not be read (${wasmPath})`, {
+    throw new TracerError("internal", `the x86 decoder's WebAssembly file could not be read (${path})`, {
       hint: "reinstall npm packages (npm ci) and rebuild",
       cause: e,
     });
@@ -106,10 +122,17 @@ function readWasm(): Uint8Array {
 }
 
 function requireGlue(): Glue {
+  if (glueCache) return glueCache;
+  if (!isBun) {
+    throw new TracerError("internal", "the x86 decoder was used before prepareIced() finished", {
+      hint: "outside Bun the decoder loads asynchronously: await prepareIced() (or openTarget) first",
+    });
+  }
   try {
     // A literal require (not a static import) so the 0.9 MB glue is parsed only when needed;
     // Bun's bundler still embeds it in the executable because the specifier is a literal.
-    return require("./iced_x86.gen.js") as Glue;
+    glueCache = require("./iced_x86.gen.js") as Glue;
+    return glueCache;
   } catch (e) {
     throw new TracerError("internal", "the x86 decoder (iced-x86 glue) is missing from this build", {
       hint: "run scripts/setup.sh (it generates src/vendor/iced/iced_x86.gen.js), then rebuild",

@@ -1,0 +1,55 @@
+/**
+ * @module tests/e2e/deno — beetrace from source under Deno (the design card's second runtime):
+ * the same CLI inspects the sample and traces it through Deno's FFI, and the capture file it
+ * writes holds the spans of a known workload. Needs root and the deno npm package.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, buildSample, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample } from "./harness.ts";
+
+const deno = join(ROOT, "node_modules", ".bin", "deno");
+const reason = e2eSkipReason(existsSync(deno) ? [] : ["the deno npm package is not installed (npm ci)"]);
+const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-deno-"));
+afterAll(() => {
+  delete process.env.BEETRACE_E2E_RUNTIME;
+  killAll();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe.skipIf(reason !== undefined)(`beetrace under Deno${reason ? ` — skipped: ${reason}` : ""}`, () => {
+  test("inspect --json resolves the probed functions with their return sites", async () => {
+    const bin = await buildSample({ mode: "stripped" });
+    const r = spawnSync(deno, ["run", "-A", join(ROOT, "src", "main.ts"), "inspect", bin, "--json"], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { stripped: boolean; symbols: { name: string; resolved: boolean; returns?: string[] }[] };
+    expect(out.stripped).toBe(true);
+    for (const s of out.symbols) {
+      expect(s.resolved).toBe(true);
+      expect(s.returns!.length).toBeGreaterThan(0);
+    }
+  }, 120_000);
+
+  test("attach traces a known workload into a capture file", async () => {
+    process.env.BEETRACE_E2E_RUNTIME = "deno";
+    const sample = await startSample(await buildSample({ mode: "default" }));
+    const out = join(work, "deno.cbor");
+    const tracer = runTracer(["attach", "--pid", String(sample.pid), "--out", out]);
+    await tracer.started(60_000);
+    for (let i = 0; i < 5; i++) await httpGet(sample.port, "/hello");
+    await httpGet(sample.port, "/proxy");
+    tracer.signal("SIGINT");
+    expect((await tracer.exit()).code).toBe(0);
+    delete process.env.BEETRACE_E2E_RUNTIME;
+    const cap = readSpans(out);
+    expect(cap.spans.filter((s) => s.kind === "server").length).toBe(5 + 2);
+    const client = cap.spans.filter((s) => s.kind === "client");
+    expect(client.length).toBe(1);
+    const parent = cap.spans.find((s) => s.spanId === client[0]!.parentSpanId);
+    expect(parent?.name).toBe("GET /proxy");
+    expect(cap.end?.reason).toBe("interrupted (SIGINT)");
+    await sample.stop();
+  }, 120_000);
+});
