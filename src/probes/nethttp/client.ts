@@ -5,7 +5,7 @@
 import type { Attributes, Span, SpanEnd, SpanStart } from "../../spans/model.ts";
 import type { Decoded, FieldDecl, ProbeManifest, ToEpoch } from "../probe.ts";
 import { C_ENUMS, decodeClientEnd, decodeClientStart } from "./records.ts";
-import { SCOPE, defaultPort, escapePath, noteTruncated, num, setMethod, splitHostPort, str } from "./semconv.ts";
+import { baseSpan, defaultPort, escapePath, noteTruncated, num, setMethod, splitHostPort, str } from "./semconv.ts";
 import { NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, URL_PATH } from "./server.ts";
 
 export const CLIENT_PROBE_ID = "nethttp.client";
@@ -67,18 +67,7 @@ export function finishClient(start: SpanStart, end: SpanEnd, toEpoch: ToEpoch): 
     if (port !== undefined) attrs["server.port"] = port;
   }
 
-  const span: Span = {
-    traceId: start.traceId,
-    spanId: start.spanId,
-    name,
-    kind: "client",
-    startTimeUnixNano: toEpoch(start.monoStartNs),
-    endTimeUnixNano: toEpoch(end.monoEndNs),
-    attributes: attrs,
-    status: { code: "unset" },
-    scope: { ...SCOPE },
-  };
-  if (start.parentSpanId !== undefined) span.parentSpanId = start.parentSpanId;
+  const span = baseSpan(start, end, toEpoch, name, "client", attrs);
 
   const status = num(e, "status");
   if (status !== undefined) {

@@ -2,7 +2,8 @@
  * @module probes/nethttp/semconv — HTTP span naming and attribute helpers per the OpenTelemetry
  * semantic conventions v1.37 (HTTP spans, URL attributes), shared by the server and client probes.
  */
-import type { Attributes } from "../../spans/model.ts";
+import type { Attributes, Span, SpanEnd, SpanStart } from "../../spans/model.ts";
+import type { ToEpoch } from "../probe.ts";
 import { BEETRACE_VERSION } from "../../version.ts";
 
 export const SCOPE = { name: "beetrace/net/http", version: BEETRACE_VERSION } as const;
@@ -117,4 +118,21 @@ export function noteTruncated(attrs: Attributes, fields: Record<string, string |
   const out = typeof prev === "string" && prev !== "" ? prev.split(",") : [];
   for (const k of t.split(",")) out.push(names[k] ?? k);
   attrs["beetrace.truncated"] = out.join(",");
+}
+
+/** The span fields every net/http probe fills the same way (ids, times, scope); status starts unset. */
+export function baseSpan(start: SpanStart, end: SpanEnd, toEpoch: ToEpoch, name: string, kind: Span["kind"], attributes: Attributes): Span {
+  const span: Span = {
+    traceId: start.traceId,
+    spanId: start.spanId,
+    name,
+    kind,
+    startTimeUnixNano: toEpoch(start.monoStartNs),
+    endTimeUnixNano: toEpoch(end.monoEndNs),
+    attributes,
+    status: { code: "unset" },
+    scope: { ...SCOPE },
+  };
+  if (start.parentSpanId !== undefined) span.parentSpanId = start.parentSpanId;
+  return span;
 }

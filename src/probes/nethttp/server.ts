@@ -6,7 +6,7 @@ import type { Attributes, Span, SpanEnd, SpanStart } from "../../spans/model.ts"
 import type { AddressDecl, BpfObjectSpec, Decoded, FieldDecl, FlagContext, ProbeManifest, ToEpoch } from "../probe.ts";
 import { goAtLeast } from "../probe.ts";
 import { C_ENUMS, decodeServerEnd, decodeServerStart } from "./records.ts";
-import { SCOPE, noteTruncated, num, protocolVersion, routeFromPattern, setMethod, splitHostPort, str } from "./semconv.ts";
+import { baseSpan, noteTruncated, num, protocolVersion, routeFromPattern, setMethod, splitHostPort, str } from "./semconv.ts";
 
 export const SERVER_PROBE_ID = "nethttp.server";
 
@@ -120,18 +120,7 @@ export function finishServer(start: SpanStart, end: SpanEnd, toEpoch: ToEpoch): 
   const proto = protocolVersion(num(f, "protoMajor") ?? 0, num(f, "protoMinor") ?? 0);
   if (proto !== undefined) attrs["network.protocol.version"] = proto;
 
-  const span: Span = {
-    traceId: start.traceId,
-    spanId: start.spanId,
-    name,
-    kind: "server",
-    startTimeUnixNano: toEpoch(start.monoStartNs),
-    endTimeUnixNano: toEpoch(end.monoEndNs),
-    attributes: attrs,
-    status: { code: "unset" },
-    scope: { ...SCOPE },
-  };
-  if (start.parentSpanId !== undefined) span.parentSpanId = start.parentSpanId;
+  const span = baseSpan(start, end, toEpoch, name, "server", attrs);
 
   let status = num(e, "status");
   // status 0: the handler wrote no header; net/http then sends 200 when the handler returns
