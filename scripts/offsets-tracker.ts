@@ -231,7 +231,7 @@ async function main(): Promise<number> {
   for (const t of templates) {
     const versions = await versionsOf(t, opts, scratch);
     const fields = trackedFields(t.module);
-    let todo = 0;
+    let toBuild = 0;
     for (const v of versions) {
       const cached = readResult(t.module, keyOf(v));
       const d = needsBuild(cached, fields, opts.retryFailed);
@@ -240,7 +240,7 @@ async function main(): Promise<number> {
         if (cached && !cached.ok) reusedFailures.push(cached);
         continue;
       }
-      todo++;
+      toBuild++;
       jobs.push({
         template: t,
         version: v,
@@ -252,7 +252,7 @@ async function main(): Promise<number> {
         gomodcache,
       });
     }
-    console.log(`${t.module}: ${versions.length} versions (${versions[0] ?? "-"} … ${versions[versions.length - 1] ?? "-"}), ${todo} to build, ${fields.length} fields`);
+    console.log(`${t.module}: ${versions.length} versions (${versions[0] ?? "-"} … ${versions[versions.length - 1] ?? "-"}), ${toBuild} to build, ${fields.length} fields`);
     if (opts.list) console.log(`  ${versions.join(" ")}`);
   }
   if (opts.list) return 0;

@@ -25,32 +25,12 @@ import { OtlpHttpExporter } from "../../src/export/otlp-http.ts";
 import { type Span, zeroLosses } from "../../src/spans/model.ts";
 import { sampleHeader, sampleSpans } from "../unit/capture/fixture.ts";
 import { makeSpans, waitFor } from "../unit/export/collector.ts";
-import { Receiver, type Received } from "./otlp-receiver.ts";
+import { Receiver, type Received, expectedReceived } from "./otlp-receiver.ts";
 
 const haveGo = spawnSync("go", ["version"]).status === 0;
 const skip = haveGo ? undefined : "the go command is missing (scripts/setup.sh installs it)";
 if (skip) console.warn(`skip OTLP/gRPC receiver tests: ${skip}`);
 
-const KIND: Record<Span["kind"], number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
-const STATUS: Record<Span["status"]["code"], number> = { unset: 0, ok: 1, error: 2 };
-
-/** What the receiver must print for `s` (same as tests/e2e/otlp.test.ts: the OTLP data model). */
-function expected(s: Span) {
-  return {
-    traceId: s.traceId,
-    spanId: s.spanId,
-    ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
-    name: s.name,
-    kind: KIND[s.kind],
-    startTimeUnixNano: s.startTimeUnixNano.toString(),
-    endTimeUnixNano: s.endTimeUnixNano.toString(),
-    attributes: s.attributes,
-    status: { code: STATUS[s.status.code], message: s.status.message ?? "" },
-    scope: s.scope,
-    // W3C sampled | CONTEXT_HAS_IS_REMOTE, plus CONTEXT_IS_REMOTE for a server/consumer parent (trace.proto SpanFlags).
-    flags: 0x101 | (s.parentSpanId && (s.kind === "server" || s.kind === "consumer") ? 0x200 : 0),
-  };
-}
 
 /** Every span of `sent` arrived exactly once, identical, with `resource`. */
 function expectIdentical(got: Received[], sent: Span[], resource: Record<string, unknown>): void {
@@ -61,7 +41,7 @@ function expectIdentical(got: Received[], sent: Span[], resource: Record<string,
     const g = byId.get(s.spanId);
     expect(g).toBeDefined();
     const { resource: res, request: _r, metadata: _m, ...rest } = g! as Received & { metadata?: unknown };
-    expect(rest).toEqual(expected(s));
+    expect(rest).toEqual(expectedReceived(s));
     expect(res).toEqual(resource);
   }
 }

@@ -3,6 +3,7 @@
  * official OTLP Go protobuf types decode every request) and collects the spans it prints, one JSON
  * line each.
  */
+import type { Span } from "../../src/spans/model.ts";
 export interface Received {
   traceId: string;
   spanId: string;
@@ -69,3 +70,24 @@ export class Receiver {
   }
 }
 
+const KIND: Record<Span["kind"], number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
+const STATUS: Record<Span["status"]["code"], number> = { unset: 0, ok: 1, error: 2 };
+
+/** What a receiver must print for `s`: the OTLP data model, as the official protobuf types decode it. */
+export function expectedReceived(s: Span) {
+  return {
+    traceId: s.traceId,
+    spanId: s.spanId,
+    ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
+    name: s.name,
+    kind: KIND[s.kind],
+    startTimeUnixNano: s.startTimeUnixNano.toString(),
+    endTimeUnixNano: s.endTimeUnixNano.toString(),
+    attributes: s.attributes,
+    status: { code: STATUS[s.status.code], message: s.status.message ?? "" },
+    scope: s.scope,
+    // W3C sampled (0x01) | CONTEXT_HAS_IS_REMOTE (0x100) | CONTEXT_IS_REMOTE (0x200) for a
+    // server/consumer span's parent (OTLP trace.proto SpanFlags).
+    flags: 0x101 | (s.parentSpanId && (s.kind === "server" || s.kind === "consumer") ? 0x200 : 0),
+  };
+}

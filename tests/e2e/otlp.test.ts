@@ -23,33 +23,12 @@ import { OtlpHttpExporter } from "../../src/export/otlp-http.ts";
 import { type Span, zeroLosses } from "../../src/spans/model.ts";
 import { sampleHeader, sampleSpans } from "../unit/capture/fixture.ts";
 import { makeSpans } from "../unit/export/collector.ts";
-import { Receiver } from "./otlp-receiver.ts";
+import { Receiver, expectedReceived } from "./otlp-receiver.ts";
 
 const haveGo = spawnSync("go", ["version"]).status === 0;
 const skip = haveGo ? undefined : "the go command is missing (scripts/setup.sh installs it)";
 if (skip) console.warn(`skip OTLP receiver tests: ${skip}`);
 
-const KIND: Record<Span["kind"], number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
-const STATUS: Record<Span["status"]["code"], number> = { unset: 0, ok: 1, error: 2 };
-
-/** What the receiver must print for `s` (the OTLP data model, decoded by the official types). */
-function expected(s: Span) {
-  return {
-    traceId: s.traceId,
-    spanId: s.spanId,
-    ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
-    name: s.name,
-    kind: KIND[s.kind],
-    startTimeUnixNano: s.startTimeUnixNano.toString(),
-    endTimeUnixNano: s.endTimeUnixNano.toString(),
-    attributes: s.attributes,
-    status: { code: STATUS[s.status.code], message: s.status.message ?? "" },
-    scope: s.scope,
-    // W3C sampled (0x01) | CONTEXT_HAS_IS_REMOTE (0x100) | CONTEXT_IS_REMOTE (0x200) for a
-    // server/consumer span's parent (OTLP trace.proto SpanFlags).
-    flags: 0x101 | (s.parentSpanId && (s.kind === "server" || s.kind === "consumer") ? 0x200 : 0),
-  };
-}
 
 let work = "";
 let receiver: Receiver | undefined;
@@ -94,7 +73,7 @@ describe.skipIf(skip !== undefined)("OTLP/HTTP to the official-proto receiver", 
         const got = byId.get(s.spanId);
         expect(got).toBeDefined();
         const { resource: res, request: _req, ...rest } = got!;
-        expect(rest).toEqual(expected(s));
+        expect(rest).toEqual(expectedReceived(s));
         expect(res).toEqual(resource);
       }
     }, 60_000);
