@@ -47,6 +47,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #ifndef NETHTTP_DEFAULT_TLS_OFF
 #define NETHTTP_DEFAULT_TLS_OFF GO_OFF_UNSET
 #endif
+#ifndef NETHTTP_DEFAULT_H2_RW_RWS_OFF
+#define NETHTTP_DEFAULT_H2_RW_RWS_OFF GO_OFF_UNSET
+#endif
+#ifndef NETHTTP_DEFAULT_H2_RWS_STATUS_OFF
+#define NETHTTP_DEFAULT_H2_RWS_STATUS_OFF GO_OFF_UNSET
+#endif
 
 /* ---- offsets of Go struct fields (bytes from the struct start) ---- */
 /* net/http.Request */
@@ -64,6 +70,10 @@ volatile const __u32 req_pat_off = GO_OFF_UNSET;         /* pat *pattern (Go 1.2
 volatile const __u32 pattern_str_off = GO_OFF_UNSET;     /* str string (Go 1.22) */
 /* net/http.response (the HTTP/1 ResponseWriter) */
 volatile const __u32 response_status_off = GO_OFF_UNSET; /* status int */
+/* net/http.http2responseWriter (the HTTP/2 ResponseWriter, net/http/h2_bundle.go; optional) */
+volatile const __u32 h2_rw_rws_off = NETHTTP_DEFAULT_H2_RW_RWS_OFF; /* rws *http2responseWriterState */
+/* net/http.http2responseWriterState (optional) */
+volatile const __u32 h2_rws_status_off = NETHTTP_DEFAULT_H2_RWS_STATUS_OFF; /* status int */
 /* net/http.Response */
 volatile const __u32 resp_status_code_off = GO_OFF_UNSET; /* StatusCode int */
 /* net/url.URL */
@@ -96,6 +106,7 @@ volatile const __u64 rw_itab_addr = NETHTTP_DEFAULT_RW_ITAB;
 struct server_state {
 	__u64 req;     /* *http.Request: identifies the call (morestack re-entry check) */
 	__u64 rw;      /* *http.response, 0 when the writer is not the HTTP/1 one */
+	__u64 h2rw;    /* *http.http2responseWriter, 0 unless HTTP/2 and its offsets are known */
 	__u64 ctx;     /* Request.ctx data pointer registered in go_ctx_spans, or 0 */
 	struct span_ctx sc;
 };
@@ -225,6 +236,15 @@ int nethttp_server_entry(struct pt_regs *ctx)
 	 */
 	if (rw_itab_addr == 0 && r->proto_major == 1 && req_proto_major_off != GO_OFF_UNSET)
 		st.rw = rw;
+	/*
+	 * HTTP/2: the bundled server (h2_bundle.go, http2serverConn.newWriterAndRequest) passes an
+	 * *http2responseWriter for requests with ProtoMajor 2; its rws stays valid until
+	 * runHandler's deferred handlerDone, i.e. after ServeHTTP returns, so it is read at return.
+	 * Never when the itab says HTTP/1, and only when both offsets are known.
+	 */
+	if (st.rw == 0 && r->proto_major == 2 && req_proto_major_off != GO_OFF_UNSET &&
+	    h2_rw_rws_off != GO_OFF_UNSET && h2_rws_status_off != GO_OFF_UNSET)
+		st.h2rw = rw;
 	r->req_flags = 0;
 	if (req_tls_off != GO_OFF_UNSET) {
 		r->req_flags |= NETHTTP_SERVER_F_TLS_KNOWN;
@@ -280,6 +300,13 @@ int nethttp_server_return(struct pt_regs *ctx)
 	if (st.rw) {
 		r->status = clamp_status((__s64)go_read_u64(st.rw + response_status_off, &err));
 		r->h.flags |= NETHTTP_SERVER_END_F_STATUS;
+	} else if (st.h2rw && h2_rw_rws_off != GO_OFF_UNSET && h2_rws_status_off != GO_OFF_UNSET) {
+		/* Checked again so the verifier sees the offsets known on this path too. */
+		__u64 rws = go_read_u64(st.h2rw + h2_rw_rws_off, &err);
+		if (rws) {
+			r->status = clamp_status((__s64)go_read_u64(rws + h2_rws_status_off, &err));
+			r->h.flags |= NETHTTP_SERVER_END_F_STATUS;
+		}
 	}
 
 	/* ServeMux stores the matched pattern in the Request during ServeHTTP: read it now. */

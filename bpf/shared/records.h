@@ -104,7 +104,7 @@ _Static_assert(sizeof(struct rec_nethttp_server_start) == 552, "rec_nethttp_serv
 
 /* rec_nethttp_server_end.h.flags */
 enum rec_nethttp_server_end_flags {
-	/* status was read from *http.response (the ResponseWriter was the HTTP/1 one) */
+	/* status was read: from *http.response (HTTP/1) or http2responseWriter.rws (HTTP/2) */
 	NETHTTP_SERVER_END_F_STATUS = 1 << 0,
 	/* the route pattern was read (pattern_mode != 0); pattern_len 0 = no pattern matched */
 	NETHTTP_SERVER_END_F_PATTERN = 1 << 1,
@@ -115,7 +115,7 @@ enum rec_nethttp_server_end_flags {
 /* net/http.serverHandler.ServeHTTP return (a RET). */
 struct rec_nethttp_server_end {
 	struct rec_end_hdr h;
-	__u32 status; /* http.response.status; 0 = handler wrote no header (net/http then sends 200) */
+	__u32 status; /* response/http2responseWriterState status; 0 = no header written (200 follows) */
 	__u32 pattern_len;
 	char pattern[NETHTTP_PATTERN_SIZE]; /* ServeMux pattern, e.g. "GET /items/{id}" */
 };

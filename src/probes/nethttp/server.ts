@@ -41,6 +41,8 @@ export const REQ_CTX: FieldDecl = {
 const PATTERN_FIELD = "net/http.Request.Pattern";
 const PAT_FIELD = "net/http.Request.pat";
 const PATTERN_STR_FIELD = "net/http.pattern.str";
+const H2_RW_RWS_FIELD = "net/http.http2responseWriter.rws";
+const H2_RWS_STATUS_FIELD = "net/http.http2responseWriterState.status";
 
 const SERVER_FIELDS: FieldDecl[] = [
   REQ_METHOD,
@@ -56,6 +58,9 @@ const SERVER_FIELDS: FieldDecl[] = [
   { const: "req_pat_off", field: PAT_FIELD, required: false, goMin: "1.22", goMax: "1.22", why: "http.route on Go 1.22" },
   { const: "pattern_str_off", field: PATTERN_STR_FIELD, required: false, goMin: "1.22", goMax: "1.22", why: "http.route on Go 1.22" },
   { const: "response_status_off", field: "net/http.response.status", required: false, why: "http.response.status_code" },
+  // The HTTP/2 ResponseWriter (net/http/h2_bundle.go): *http2responseWriter{rws} → rws.status.
+  { const: "h2_rw_rws_off", field: H2_RW_RWS_FIELD, required: false, why: "http.response.status_code on HTTP/2" },
+  { const: "h2_rws_status_off", field: H2_RWS_STATUS_FIELD, required: false, why: "http.response.status_code on HTTP/2" },
 ];
 
 /** The HTTP/1 ResponseWriter's itab: status is read only from writers that have it. */
@@ -124,7 +129,8 @@ export function finishServer(start: SpanStart, end: SpanEnd, toEpoch: ToEpoch): 
 
   let status = num(e, "status");
   // status 0: the handler wrote no header; net/http then sends 200 when the handler returns
-  // (net/http/server.go, (*response).finishRequest → WriteHeader(StatusOK)).
+  // (HTTP/1: net/http/server.go, (*response).finishRequest → WriteHeader(StatusOK); HTTP/2:
+  // net/http/h2_bundle.go, handlerDone → writeChunk → writeHeader(200)).
   if (status === 0) status = 200;
   if (status !== undefined) {
     attrs["http.response.status_code"] = status;

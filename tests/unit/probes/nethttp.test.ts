@@ -504,6 +504,19 @@ describe("nethttp manifests", () => {
     expect(shared).toEqual(["net/http.Request.Method", "net/http.Request.URL", "net/url.URL.Path", "net/http.Request.Host", "net/http.Request.ctx"]);
   });
 
+  test("HTTP/2 writer status: both fields optional (no status rather than no probe), consts the BPF object reads", () => {
+    const h2 = nethttpServer.fields.filter((f) => f.field.includes("http2"));
+    expect(h2.map((f) => [f.const, f.field, f.required])).toEqual([
+      ["h2_rw_rws_off", "net/http.http2responseWriter.rws", false],
+      ["h2_rws_status_off", "net/http.http2responseWriterState.status", false],
+    ]);
+    // HTTP/2 spans take the status like HTTP/1 ones: 0 → 200, 5xx → error.
+    const ok = server(serverStart({ major: 2, minor: 0 }), serverEnd({ status: 0 }));
+    expect([ok.attributes["network.protocol.version"], ok.attributes["http.response.status_code"], ok.status]).toEqual(["2", 200, { code: "unset" }]);
+    const bad = server(serverStart({ major: 2, minor: 0 }), serverEnd({ status: 500 }));
+    expect([bad.attributes["http.response.status_code"], bad.attributes["error.type"], bad.status]).toEqual([500, "500", { code: "error" }]);
+  });
+
   test("registry routes each record tag to its probe and lists symbols/fields", () => {
     expect(probeForRecordType(E.REC_NETHTTP_SERVER_START)).toBe(nethttpServer);
     expect(probeForRecordType(E.REC_NETHTTP_CLIENT_END)).toBe(nethttpClient);
