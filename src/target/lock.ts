@@ -6,7 +6,7 @@
  * reused pid is a different target) holds the tracer's own pid; a lock whose owner is gone
  * (SIGKILL, crash) is stale and taken over.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync, constants } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync, constants } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { TracerError } from "../errors.ts";
@@ -31,7 +31,9 @@ export class TargetLock implements Disposable {
   private constructor(readonly path: string) {}
 
   static acquire(target: TargetProcess): TargetLock {
-    const path = join(lockDir(), `pid-${target.pid}-${target.startTicks}.lock`);
+    const dir = lockDir();
+    sweepStale(dir);
+    const path = join(dir, `pid-${target.pid}-${target.startTicks}.lock`);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
@@ -69,5 +71,27 @@ function readOwner(path: string): { pid: number; startTicks: number } | undefine
     return { pid, startTicks: ticks ?? 0 };
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Remove locks left by tracers that were killed (SIGKILL leaves no chance to clean up) once their
+ * owner is gone: best effort, so the directory does not grow on hosts that run beetrace from cron.
+ */
+function sweepStale(dir: string): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!/^pid-\d+-\d+\.lock$/.test(name)) continue;
+    const path = join(dir, name);
+    const owner = readOwner(path);
+    if (owner && readStartTicks(owner.pid) === owner.startTicks && owner.startTicks !== 0) continue;
+    // A lock with no owner line yet may be one another tracer is writing right now.
+    if (!owner && Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0) < 10_000) continue;
+    rmSync(path, { force: true });
   }
 }
