@@ -12,12 +12,8 @@ import { readPclntab, type PclnTable } from "./gopclntab.ts";
 import { GoDwarf } from "./dwarf.ts";
 import { findReturnSites } from "./returns.ts";
 import { isTracerError, TracerError } from "../errors.ts";
-import { parseGoVersion } from "../offsets/version.ts";
 import { resolveField, type FieldResolution } from "../offsets/resolve.ts";
 import type { OffsetsTable } from "../offsets/table.ts";
-
-/** Oldest Go beetrace supports: register ABI (Go 1.17) + the pclntab layout of Go 1.18 (src/runtime/symtab.go). */
-export const MIN_GO = { major: 1, minor: 18 };
 
 export type SymbolReport =
   | { name: string; resolved: true; entry: number; end: number; fileOffset: number; returns: number[] }
@@ -49,12 +45,6 @@ export function openGoBinary(bytes: Uint8Array, path: string): BinaryAnalysis {
       });
     }
     throw e;
-  }
-  const v = parseGoVersion(buildInfo.goVersion);
-  if (v && (v.major < MIN_GO.major || (v.major === MIN_GO.major && v.minor < MIN_GO.minor))) {
-    throw new TracerError("unsupported_go_version", `${path} was built with ${buildInfo.goVersion}; beetrace needs Go 1.18 or newer`, {
-      hint: "rebuild the service with a supported Go toolchain (Go 1.18+ uses the register ABI and the pclntab layout beetrace reads)",
-    });
   }
   const pcln = readPclntab(elf);
   let dwarf: GoDwarf | undefined;

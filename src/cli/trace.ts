@@ -188,9 +188,12 @@ class StatusLine {
     const cols = process.stderr.columns ?? 80;
     process.stderr.write(`\r\x1b[K${this.#text.slice(0, cols - 1)}`);
   }
+  /** Stop redrawing and erase the line; safe to call more than once (the summary and finally both do). */
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
     if (this.enabled && this.#text) process.stderr.write("\r\x1b[K");
+    this.#text = "";
   }
 }
 

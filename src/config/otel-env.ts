@@ -14,6 +14,7 @@ import { hostname, arch as osArch } from "node:os";
 import { TracerError } from "../errors.ts";
 import type { Attributes } from "../spans/model.ts";
 import { BEETRACE_VERSION } from "../version.ts";
+import { semconvArch } from "../export/otlp.ts";
 
 export type OtlpProtocol = "http/protobuf" | "http/json" | "grpc";
 export type OtlpCompression = "gzip" | "none";
@@ -439,8 +440,3 @@ export function targetResource(pid: number, exePath: string, environ: Map<string
   return attrs;
 }
 
-/** Node/Bun arch names → semconv host.arch values. */
-function semconvArch(arch: string): string {
-  const map: Record<string, string> = { x64: "amd64", ia32: "x86", arm: "arm32", ppc: "ppc32" };
-  return map[arch] ?? arch;
-}

@@ -55,7 +55,7 @@ export function resourceAttributes(info: ResourceInfo): Attributes {
 }
 
 /** Node/Bun arch names → semconv host.arch values (Go's GOARCH names pass through). */
-function semconvArch(arch: string): string {
+export function semconvArch(arch: string): string {
   const map: Record<string, string> = { x64: "amd64", ia32: "x86", arm: "arm32", ppc: "ppc32" };
   return map[arch] ?? arch;
 }

@@ -74,22 +74,22 @@ export function resolveField(field: string, ctx: ResolveContext): FieldResolutio
   if (version === undefined) {
     return { ...base, offset: undefined, source: undefined, note: `the target does not use module ${module}` };
   }
-  const stdKey = module === "std" ? version : version;
-  const notes: string[] = [];
-  for (const [table, source] of [
+  const tables = [
     [ctx.file, "file"],
     [ctx.snapshot, "snapshot"],
-  ] as const) {
+  ] as const;
+  const notes: string[] = [];
+  for (const [table, source] of tables) {
     if (!table) continue;
-    const r = table.lookup(module, field, stdKey);
+    const r = table.lookup(module, field, version);
     if (r.kind === "found") return { ...base, offset: r.offset, source };
     if (r.kind === "absent") return { ...base, offset: null, source };
     if (r.kind === "unknown") notes.push(r.reason);
   }
   if (ctx.allowNearest) {
-    for (const [table] of [[ctx.file], [ctx.snapshot]] as const) {
+    for (const [table] of tables) {
       if (!table) continue;
-      const r = table.lookup(module, field, stdKey, true);
+      const r = table.lookup(module, field, version, true);
       if (r.kind === "nearest") {
         return { ...base, offset: r.offset, source: "guess", note: `guessed from ${module} ${r.nearestVersion} (--unknown-versions=nearest)` };
       }

@@ -8,7 +8,7 @@
  */
 import { basename, extname } from "node:path";
 import { TracerError } from "../errors.ts";
-import type { LossCounters, Span } from "../spans/model.ts";
+import { zeroLosses, type LossCounters, type Span } from "../spans/model.ts";
 import { CaptureWriter } from "../capture/writer.ts";
 import type { CaptureHeader } from "../capture/format.ts";
 import { createOtlpExporter, type OtlpExporterOptions } from "../export/create.ts";
@@ -112,7 +112,8 @@ export class CaptureSink implements SpanSink {
 
   #rotate(): void {
     const w = this.#writer;
-    w.close("rotated", BigInt(Date.now()) * 1_000_000n, zeroLossesLike());
+    // Losses are cumulative in the stats records; a rotation's end record carries none of its own.
+    w.close("rotated", BigInt(Date.now()) * 1_000_000n, zeroLosses());
     this.#closedBytes += w.size();
     this.#seq++;
     this.#writer = this.#open();
@@ -136,10 +137,6 @@ export class CaptureSink implements SpanSink {
   }
 }
 
-function zeroLossesLike(): LossCounters {
-  // Losses are cumulative in the stats records; a rotation's end record carries none of its own.
-  return { ringbufFull: 0, inflightFull: 0, returnWithoutEntry: 0, endWithoutStart: 0, incomplete: 0, truncatedStrings: 0 };
-}
 
 /**
  * Streams spans to an OTLP collector (OTLP/HTTP or OTLP/gRPC). The exporter never blocks the drain loop; while the

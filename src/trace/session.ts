@@ -10,7 +10,6 @@
  */
 import { readFileSync } from "node:fs";
 import { hostname, arch as osArch, release } from "node:os";
-import { basename } from "node:path";
 import { TracerError, isTracerError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { BinaryAnalysis } from "../binary/analyze.ts";
