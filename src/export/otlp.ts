@@ -20,6 +20,13 @@ import type { Attributes, Span } from "../spans/model.ts";
 /** What the resource is built from: the parts of a capture header that describe the target. */
 export type ResourceInfo = Pick<CaptureHeader, "tracer" | "host" | "target" | "resource">;
 
+/**
+ * The semantic-conventions version our span and resource attributes follow, sent as the scope's
+ * schema_url so a backend can translate names between versions (OTel spec, "Telemetry Schemas").
+ * 1.37.0 is what OpenTelemetry Go auto-instrumentation sends for the same net/http spans.
+ */
+export const SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0";
+
 /** Spans per ExportTraceServiceRequest (one line of OTLP JSON Lines). */
 export const DEFAULT_BATCH = 512;
 
@@ -100,7 +107,7 @@ function toReadable(span: Span, resource: Resource): ReadableSpan {
     events: [],
     ended: true,
     resource,
-    instrumentationScope: { name: span.scope.name, version: span.scope.version },
+    instrumentationScope: { name: span.scope.name, version: span.scope.version, schemaUrl: SCHEMA_URL },
     droppedAttributesCount: 0,
     droppedEventsCount: 0,
     droppedLinksCount: 0,

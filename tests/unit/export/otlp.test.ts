@@ -57,6 +57,8 @@ describe("OTLP export", () => {
                   flags: 0x301,
                 },
               ],
+              // the semconv version our attributes follow (OTel Go auto-instrumentation sends the same)
+              schemaUrl: "https://opentelemetry.io/schemas/1.37.0",
             },
           ],
         },
