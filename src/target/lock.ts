@@ -3,14 +3,15 @@
  *
  * Two tracers on one process would double every uprobe hit (each ~5 µs) and race on the
  * same goroutines' in-flight state. A lock file per target (keyed by pid and start time, so a
- * reused pid is a different target) holds the tracer's own pid; a lock whose owner is gone
- * (SIGKILL, crash) is stale and taken over.
+ * reused pid is a different target) holds the tracer's own pid and start time; a lock whose
+ * owner is gone (SIGKILL, crash) — or is a zombie its parent has not reaped yet — is stale and
+ * taken over.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync, constants } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { TracerError } from "../errors.ts";
-import { readStartTicks, type TargetProcess } from "./process.ts";
+import { isRunning, readStartTicks, type TargetProcess } from "./process.ts";
 
 /** /run is root-only tmpfs on systemd hosts (FHS 3.0 §3.15); fall back to the temp dir. */
 function lockDir(): string {
@@ -46,12 +47,12 @@ export class TargetLock implements Disposable {
         }
       }
       const owner = readOwner(path);
-      if (owner && owner.pid !== process.pid && readStartTicks(owner.pid) === owner.startTicks && owner.startTicks !== 0) {
+      if (owner && owner.pid !== process.pid && isRunning(owner.pid, owner.startTicks)) {
         throw new TracerError("already_traced", `pid ${target.pid} is already traced by beetrace (pid ${owner.pid})`, {
           hint: `stop the other beetrace first (kill ${owner.pid}); two tracers on one process would double its overhead`,
         });
       }
-      // Stale: its owner died without cleaning up.
+      // Stale: its owner died (or is an unreaped zombie) without cleaning up.
       rmSync(path, { force: true });
     }
     throw new TracerError("already_traced", `could not take the lock for pid ${target.pid}`, { hint: "another beetrace is starting on the same process" });
@@ -89,7 +90,7 @@ function sweepStale(dir: string): void {
     if (!/^pid-\d+-\d+\.lock$/.test(name)) continue;
     const path = join(dir, name);
     const owner = readOwner(path);
-    if (owner && readStartTicks(owner.pid) === owner.startTicks && owner.startTicks !== 0) continue;
+    if (owner && isRunning(owner.pid, owner.startTicks)) continue;
     // A lock with no owner line yet may be one another tracer is writing right now.
     if (!owner && Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0) < 10_000) continue;
     rmSync(path, { force: true });

@@ -77,6 +77,30 @@ export function readStartTicks(pid: number): number {
   }
 }
 
+/**
+ * Field 3 of /proc/PID/stat: R, S, D, T, t, Z (zombie: exited, not yet reaped by its parent), X
+ * (dead), … (proc(5)); undefined when the process is gone.
+ */
+export function readState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True while process `pid` started at `startTicks` still runs. A zombie has exited — its
+ * /proc/PID/stat (start time included) stays until its parent reaps it, which a shell or
+ * supervisor may never do after a SIGKILL — so it counts as gone.
+ */
+export function isRunning(pid: number, startTicks: number): boolean {
+  if (startTicks === 0 || readStartTicks(pid) !== startTicks) return false;
+  const state = readState(pid);
+  return state !== undefined && state !== "Z" && state !== "X";
+}
+
 export function isAlive(p: TargetProcess): boolean {
   return readStartTicks(p.pid) === p.startTicks && p.startTicks !== 0;
 }

@@ -1,10 +1,11 @@
-/** One tracer per target: stale locks (their tracer was SIGKILLed) are swept, live ones refuse. */
+/** One tracer per target: stale locks (their tracer was SIGKILLed, even if still a zombie) are swept, live ones refuse. */
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TargetLock } from "../../../src/target/lock.ts";
-import { describeProcess, readStartTicks } from "../../../src/target/process.ts";
+import { describeProcess, isRunning, readStartTicks, readState } from "../../../src/target/process.ts";
 import { TracerError } from "../../../src/errors.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "beetrace-locks-"));
@@ -35,4 +36,50 @@ test("stale locks are swept, a live tracer's lock is kept and refuses a second t
   }
   expect(err).toBeInstanceOf(TracerError);
   expect((err as TracerError).code).toBe("already_traced");
+});
+
+/**
+ * A zombie: `sh` starts `true` in the background and execs `sleep`, which never waits for it, so
+ * `true` stays in state Z (exited, unreaped) while sleep runs — what a SIGKILLed tracer is when
+ * its parent (a shell, a cron wrapper) has not reaped it yet.
+ */
+async function withZombie(f: (zombie: number) => void | Promise<void>): Promise<void> {
+  const sh = spawn("/bin/sh", ["-c", "true & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
+  try {
+    let out = "";
+    sh.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+    const deadline = Date.now() + 10_000;
+    let zombie = 0;
+    for (;;) {
+      const m = /^(\d+)\n/.exec(out);
+      if (m && readState(Number(m[1])) === "Z") {
+        zombie = Number(m[1]);
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`no zombie within 10 s (output ${JSON.stringify(out)})`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await f(zombie);
+  } finally {
+    sh.kill("SIGKILL");
+  }
+}
+
+test("a lock held by a zombie (a SIGKILLed tracer not yet reaped) is stale: taken over and swept", async () => {
+  await withZombie((zombie) => {
+    const ticks = readStartTicks(zombie);
+    expect(ticks).toBeGreaterThan(0); // /proc/PID/stat of a zombie still names its start time
+    expect(isRunning(zombie, ticks)).toBe(false);
+    expect(isRunning(process.pid, readStartTicks(process.pid))).toBe(true);
+
+    const me = describeProcess(process.pid);
+    const mine = join(dir, `pid-${me.pid}-${me.startTicks}.lock`);
+    const other = join(dir, "pid-779-1.lock");
+    writeFileSync(mine, `${zombie} ${ticks}\n`);
+    writeFileSync(other, `${zombie} ${ticks}\n`);
+    const lock = TargetLock.acquire(me);
+    expect(existsSync(other)).toBe(false);
+    expect(readFileSync(mine, "utf8")).toBe(`${process.pid} ${readStartTicks(process.pid)}\n`);
+    lock[Symbol.dispose]();
+  });
 });
