@@ -8,7 +8,7 @@
 
 #include <linux/types.h>
 #include <bpf/bpf_helpers.h>
-#include "../shared/records.h"
+#include "../shared/span.h"
 
 struct span_ctx {
 	__u8 trace_id[BEE_TRACE_ID_SIZE];

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * go_context.bpf.h — which span a Go call belongs under, shared by every probe object.
+ *
+ * Two maps hold the spans of calls in progress that can be parents:
+ *   bee_goroutine_spans: goroutine (runtime.g) -> span it is serving, set by server probes;
+ *   bee_ctx_spans: context.Context data pointer -> span, for children on other goroutines
+ *   whose context derives from the request's.
+ * Each probe object declares them (this header); user space loads the first object and makes
+ * every later object reuse the same map fds (bpf_map__reuse_fd before load), so a database
+ * probe in another object sees the HTTP server's spans. Nothing is pinned in bpffs.
+ */
+#ifndef BEETRACE_GO_CONTEXT_BPF_H
+#define BEETRACE_GO_CONTEXT_BPF_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "go_types.bpf.h"
+#include "span.bpf.h"
+
+/* How many context.Context parents a child walks looking for a registered span; each step is
+ * one map lookup and one 16-byte user read. Deep middleware stacks rarely exceed 20. */
+#define BEE_CTX_WALK_MAX 32
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* goroutine */
+	__type(value, struct span_ctx);
+} bee_goroutine_spans SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* context.Context data pointer */
+	__type(value, struct span_ctx);
+} bee_ctx_spans SEC(".maps");
+
+/*
+ * The span this goroutine is serving, else the nearest context in the chain starting at
+ * ctx_data that a server registered. Every context implementation in Go's context package
+ * (cancelCtx, valueCtx, timerCtx via cancelCtx, withoutCancelCtx, afterFuncCtx, stopCtx)
+ * embeds its parent Context as the first field, so the parent's data pointer sits at +8 of
+ * the child's struct. A nil interface (tab 0) ends the chain; a user type that does not embed
+ * its parent first ends it at an unknown key or a failed read.
+ */
+static __always_inline struct span_ctx *bee_find_parent(__u64 g, __u64 ctx_data, int *by_ctx)
+{
+	struct span_ctx *sc = bpf_map_lookup_elem(&bee_goroutine_spans, &g);
+	if (sc)
+		return sc;
+	__u64 cur = ctx_data;
+	for (int i = 0; i < BEE_CTX_WALK_MAX; i++) {
+		if (cur == 0)
+			break;
+		sc = bpf_map_lookup_elem(&bee_ctx_spans, &cur);
+		if (sc) {
+			*by_ctx = 1;
+			return sc;
+		}
+		struct go_iface parent = {};
+		if (bpf_probe_read_user(&parent, sizeof(parent), (const void *)cur) != 0 || parent.tab == 0)
+			break;
+		cur = parent.data;
+	}
+	return 0;
+}
+
+#endif /* BEETRACE_GO_CONTEXT_BPF_H */

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * record.bpf.h — building one variable-length span record and sending it to the ring buffer.
+ *
+ * A record (bpf/shared/span.h) is built in a per-CPU scratch buffer: fixed fields first, then
+ * each string appended at the current position with its length stored in the fixed part. The
+ * finished record is copied to the ring with bpf_ringbuf_output: reserving the largest possible
+ * record instead would occupy ring space for every span at its worst-case size.
+ *
+ * Verifier bounds: positions are masked with BEE_POS_MASK and every copy is at most its cap,
+ * so buf + pos + n always lies inside the BEE_SCRATCH_SIZE value. A probe's fixed part plus
+ * all its string caps must stay below BEE_POS_MASK + 1 (each probe asserts it).
+ */
+#ifndef BEETRACE_RECORD_BPF_H
+#define BEETRACE_RECORD_BPF_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "events.bpf.h"
+#include "go_types.bpf.h"
+
+#define BEE_POS_MASK 1023
+#define BEE_SCRATCH_SIZE 2048 /* > BEE_POS_MASK + the largest string cap */
+
+struct bee_scratch {
+	__u8 buf[BEE_SCRATCH_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bee_scratch);
+} bee_scratch_map SEC(".maps");
+
+/* This CPU's scratch buffer (a uprobe program runs to completion on one CPU). */
+static __always_inline __u8 *bee_scratch_buf(void)
+{
+	__u32 key = 0;
+	struct bee_scratch *s = bpf_map_lookup_elem(&bee_scratch_map, &key);
+	return s ? s->buf : 0;
+}
+
+/*
+ * Appends the Go string whose header is at hdr_addr to buf at *pos, keeping at most `cap`
+ * bytes (cap: a compile-time constant ≤ BEE_SCRATCH_SIZE - BEE_POS_MASK - 1). Returns the bytes
+ * stored; a longer string sets `bit` in *truncated and counts truncated_strings. A failed read
+ * stores nothing and sets *err.
+ */
+static __always_inline __u16 bee_put_go_string(__u8 *buf, __u32 *pos, __u64 hdr_addr, __u32 cap, __u16 *truncated,
+					       int bit, int *err)
+{
+	struct go_string s = {};
+	if (hdr_addr == 0 || bpf_probe_read_user(&s, sizeof(s), (const void *)hdr_addr) != 0) {
+		*err = 1;
+		return 0;
+	}
+	if (s.len <= 0) /* empty, or a corrupt negative length: nothing to copy */
+		return 0;
+	__u32 n = cap;
+	if ((__u64)s.len <= cap) {
+		n = (__u32)s.len;
+	} else {
+		*truncated |= (__u16)(1u << bit);
+		bee_count(&truncated_strings);
+	}
+	__u32 p = *pos & BEE_POS_MASK;
+	if (n > cap) /* restates the bound for the verifier */
+		n = cap;
+	if (bpf_probe_read_user(buf + p, n, (const void *)s.ptr) != 0) {
+		*err = 1;
+		return 0;
+	}
+	*pos = p + n;
+	return (__u16)n;
+}
+
+/* Sends the record of `size` bytes built in buf; a full ring counts ringbuf_full. */
+static __always_inline void bee_emit(__u8 *buf, __u32 size)
+{
+	__u32 n = size & BEE_POS_MASK;
+	if (bpf_ringbuf_output(&events, buf, n, BPF_RB_NO_WAKEUP) != 0)
+		bee_count(&ringbuf_full);
+}
+
+#endif /* BEETRACE_RECORD_BPF_H */

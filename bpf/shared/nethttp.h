@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nethttp.h — span records of the net/http probes (bpf/nethttp.bpf.c), read back by
+ * src/probes/nethttp/ through layouts generated from this object's BTF.
+ *
+ * Strings follow the fixed fields, packed in the order of their `*_len` fields; a length is
+ * the number of bytes stored (at most the string's cap below); rec_span.truncated bit i says
+ * string i (in that order) was longer.
+ */
+#ifndef BEETRACE_SHARED_NETHTTP_H
+#define BEETRACE_SHARED_NETHTTP_H
+
+#include <linux/types.h>
+#include "span.h"
+
+/* Caps of the strings (bytes kept). */
+#define NETHTTP_METHOD_CAP 16
+#define NETHTTP_PATH_CAP 256
+#define NETHTTP_HOST_CAP 128
+#define NETHTTP_REMOTE_CAP 64
+#define NETHTTP_PATTERN_CAP 128
+#define NETHTTP_SCHEME_CAP 8
+
+/* rec_nethttp_server flags (bits 8-15 of rec_span.flags). */
+enum rec_nethttp_server_flags {
+	/* status was read: from *http.response (HTTP/1) or http2responseWriter.rws (HTTP/2) */
+	NETHTTP_SERVER_F_STATUS = 1 << 8,
+	/* the route pattern was read (0 length = no pattern matched) */
+	NETHTTP_SERVER_F_PATTERN = 1 << 9,
+	/* the TLS field was read (its offset is known); without it the scheme is unknown */
+	NETHTTP_SERVER_F_TLS_KNOWN = 1 << 10,
+	/* Request.TLS != nil: the request arrived over TLS */
+	NETHTTP_SERVER_F_TLS = 1 << 11,
+	/* the handler hijacked the connection: the span ends at Hijack */
+	NETHTTP_SERVER_F_HIJACKED = 1 << 12,
+};
+
+/* One net/http server request (serverHandler.ServeHTTP). Strings: method, path (URL.Path),
+ * host (Request.Host), remote (Request.RemoteAddr), pattern (ServeMux pattern). */
+struct rec_nethttp_server {
+	struct rec_span h;
+	__u16 status;     /* 0 = no header written (net/http then sends 200) */
+	__u8 proto_major; /* Request.ProtoMajor, clamped to 255 */
+	__u8 proto_minor;
+	__u16 method_len;
+	__u16 path_len;
+	__u16 host_len;
+	__u16 remote_len;
+	__u16 pattern_len;
+	__u8 strings[];
+};
+/* Strings start at offsetof(strings), not sizeof (which rounds up to the 8-byte alignment). */
+_Static_assert(__builtin_offsetof(struct rec_nethttp_server, strings) == 70, "rec_nethttp_server layout");
+
+/* rec_nethttp_client flags (bits 8-15 of rec_span.flags). */
+enum rec_nethttp_client_flags {
+	NETHTTP_CLIENT_F_RESPONSE = 1 << 8,  /* *Response != nil; status valid */
+	NETHTTP_CLIENT_F_ERROR = 1 << 9,     /* error != nil; err_itab valid */
+	NETHTTP_CLIENT_F_QUERY = 1 << 10,    /* URL.RawQuery non-empty (values never recorded) */
+	NETHTTP_CLIENT_F_USER = 1 << 11,     /* URL.User != nil (userinfo never recorded) */
+	NETHTTP_CLIENT_F_PASSWORD = 1 << 12, /* URL.User has a password set */
+	NETHTTP_CLIENT_F_OPAQUE = 1 << 13,   /* URL.Opaque non-empty (path is not the whole story) */
+};
+
+/* One net/http client request ((*Transport).roundTrip). Strings: method, scheme,
+ * url_host (URL.Host), path (URL.Path), req_host (Request.Host). */
+struct rec_nethttp_client {
+	struct rec_span h;
+	__u64 err_itab; /* itab pointer of the returned error (names its dynamic type) */
+	__u16 status;   /* Response.StatusCode */
+	__u16 method_len;
+	__u16 scheme_len;
+	__u16 url_host_len;
+	__u16 path_len;
+	__u16 req_host_len;
+	__u16 _pad[2];
+	__u8 strings[];
+};
+_Static_assert(__builtin_offsetof(struct rec_nethttp_client, strings) == 80, "rec_nethttp_client layout");
+
+#endif /* BEETRACE_SHARED_NETHTTP_H */
