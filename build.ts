@@ -8,6 +8,8 @@
  *   bun build.ts --no-compile stop after the bundle and the BPF objects
  *   bun build.ts --force      rebuild the bundle and the objects even when the cache is current
  *   bun build.ts --refetch    download the Debian source packages again (newer point release)
+ *   bun build.ts --check-gen  fail if a committed src/probes/<lib>/<lib>.gen.ts differs from what the
+ *                             BTF of a fresh compile gives (build/btf-codegen.ts); writes nothing
  *
  * Outputs (all gitignored): .cache/libbpf/out/libbpf-bundle.so (+ include/bpf/*.h),
  * .cache/bpf/<name>.bpf.o, dist/beetrace. Each cached step records a SHA-256 of its inputs
@@ -32,6 +34,7 @@ import {
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EXIT_CODES, TracerError, isTracerError } from "./src/errors.ts";
+import { checkGenerated, writeGenerated, type CompileEnv } from "./build/btf-codegen.ts";
 import { SOURCE_LAYOUT } from "./src/bpf/embedded.ts";
 import { BEETRACE_VERSION } from "./src/version.ts";
 
@@ -606,6 +609,25 @@ function compileAll(force: boolean): string[] {
   return names;
 }
 
+function bpfCompileEnv(): CompileEnv {
+  return { bpfDir: PATHS.bpfSources, clang: clangPath(), cflags: BPF_CFLAGS, includeDirs: bpfIncludeDirs() };
+}
+
+/** TypeScript bindings from each object's BTF: src/probes/<lib>/<lib>.gen.ts (committed). */
+function generateBindings(names: string[]): void {
+  const objects = Object.fromEntries(names.map((n) => [n, join(PATHS.bpfObjects, `${n}.bpf.o`)]));
+  const changed = writeGenerated(ROOT, objects, bpfCompileEnv());
+  console.log(`build: BTF bindings ${changed.length ? `written: ${changed.join(", ")}` : "current"}`);
+}
+
+/** --check-gen: compiles into a temporary directory and compares; 0 when every .gen.ts is current. */
+function checkBindings(): number {
+  const env = bpfCompileEnv();
+  const results = checkGenerated(ROOT, env, (src, out) => compileBpfObject(src, out, [...env.includeDirs]));
+  for (const r of results) console.log(`${r.ok ? "ok  " : "FAIL"} ${r.path}: ${r.detail}`);
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
 // ---------------------------------------------------------------------------------------------
 // step 4: the single executable
 
@@ -742,14 +764,15 @@ export function checkAll(): CheckItem[] {
 
 // ---------------------------------------------------------------------------------------------
 
-const USAGE = `usage: bun build.ts [--check | --no-compile] [--force] [--refetch]
+const USAGE = `usage: bun build.ts [--check | --check-gen | --no-compile] [--force] [--refetch]
   --check       verify the bundle, the BPF objects and dist/beetrace; build nothing
+  --check-gen   verify that every committed .gen.ts matches the BTF of bpf/*.bpf.c; write nothing
   --no-compile  build the bundle and BPF objects only, not dist/beetrace
   --force       rebuild the bundle and the BPF objects even if they are current
   --refetch     download the Debian source packages again`;
 
 export async function build(argv: string[]): Promise<number> {
-  const known = new Set(["--check", "--no-compile", "--force", "--refetch", "--help", "-h"]);
+  const known = new Set(["--check", "--check-gen", "--no-compile", "--force", "--refetch", "--help", "-h"]);
   const bad = argv.filter((a) => !known.has(a));
   if (bad.length > 0) throw new TracerError("usage", `unknown option ${bad.join(" ")}`, { hint: USAGE });
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -764,11 +787,13 @@ export async function build(argv: string[]): Promise<number> {
     for (const c of items) console.log(`${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
     return items.every((c) => c.ok) ? 0 : 1;
   }
+  if (argv.includes("--check-gen")) return checkBindings();
   const force = argv.includes("--force");
   return withBuildLock(async () => {
     ensureOffsetsJson();
     buildBundle(force, argv.includes("--refetch"));
     const objects = compileAll(force);
+    generateBindings(objects);
     if (argv.includes("--no-compile")) return 0;
     await compileExecutable(builtAssets(objects));
     const failed = checkExecutable(objects).filter((c) => !c.ok);
