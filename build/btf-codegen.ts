@@ -25,6 +25,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
+import { TracerError } from "../src/errors.ts";
 
 /** Bumped when the generated text changes shape, so old files read as stale. */
 const GEN_FORMAT = 1;
@@ -52,8 +53,9 @@ const SHT_SYMTAB = 2;
 const STT_FUNC = 2;
 const STB_GLOBAL = 1;
 
+/** A BPF object this module cannot read: a build problem, reported by build.ts like the others. */
 function fail(what: string, file: string): never {
-  throw new Error(`${file}: ${what}`);
+  throw new TracerError("internal", `BTF bindings: ${file}: ${what}`, { hint: "fix bpf/ (or the generator, build/btf-codegen.ts) and run 'bun build.ts' again" });
 }
 
 function elfSections(b: Uint8Array, file: string): Section[] {
@@ -579,7 +581,9 @@ export interface CompileEnv {
 export function inputsHash(lib: string, env: CompileEnv): string {
   const src = join(env.bpfDir, `${lib}.bpf.c`);
   const r = spawnSync(env.clang, [...env.cflags, ...env.includeDirs.map((d) => `-I${d}`), "-M", src], { encoding: "utf8" });
-  if (r.error || r.status !== 0) throw new Error(`clang -M ${src} failed: ${r.error?.message ?? r.stderr.trim()}`);
+  if (r.error || r.status !== 0) {
+    throw new TracerError("internal", `clang -M ${relative(process.cwd(), src)} failed: ${r.error?.message ?? r.stderr.trim().split("\n")[0]}`);
+  }
   const root = resolve(env.bpfDir);
   const deps = r.stdout
     .replace(/\\\n/g, " ")
