@@ -112,7 +112,9 @@ function unsafeBecause(
   scratch: Set<number>,
 ): string | undefined {
   if (ins.flowControl !== x.FlowControl.Next) return "changes control flow";
-  if (ins.isPrivileged || ins.isSaveRestoreInstruction || ins.isStackInstruction) return "is a stack, save/restore or privileged instruction";
+  if (ins.isStackInstruction) return "writes rsp (a stack instruction)";
+  if (ins.isSaveRestoreInstruction) return "saves or restores register state";
+  if (ins.isPrivileged) return "is privileged";
   const mems = info.usedMemory() as InstanceType<Iced["UsedMemory"]>[];
   const regs = info.usedRegisters() as InstanceType<Iced["UsedRegister"]>[];
   try {
