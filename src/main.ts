@@ -21,9 +21,10 @@ export async function main(argv: string[]): Promise<number> {
     sections.push({
       title: "EXAMPLES",
       body: [
+        // Each line runs as written (tests/unit/cli/help-examples.test.ts, tests/e2e/help-examples.test.ts).
         "  beetrace inspect ./server                 # what beetrace would probe, offline",
         "  beetrace run --out cap.cbor -- ./server   # start a Go program and trace it",
-        "  beetrace attach --pid 1234 --duration 60s # trace a running service for 60 s",
+        "  beetrace attach --pid 1234 --duration 60s # trace a running service for 60 s (to ./beetrace-*.cbor)",
         "  beetrace view cap.cbor                    # print captured traces as trees",
       ].join("\n"),
     });

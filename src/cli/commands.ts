@@ -1,6 +1,9 @@
 /**
  * @module cli/commands — the command table: names, options and the handler each calls.
  * Handlers live in src/cli/<name>.ts, take parsed options and return an exit code (or throw).
+ * Every .example() line must run as written: tests/unit/cli/help-examples.test.ts runs the
+ * offline ones, tests/e2e/help-examples.test.ts the ones that trace (only host names, the pid
+ * and long durations are substituted).
  */
 import type { CAC } from "cac";
 import { inspectCommand } from "./inspect.ts";
@@ -66,14 +69,14 @@ export function registerCommands(cli: CAC): void {
     .option("--batch <spans>", "Spans per request (default 512)")
     .example("beetrace export cap.cbor --otlp http://collector:4318")
     .example("beetrace export cap.cbor --otlp http://collector:4317 --protocol grpc")
-    .example("beetrace export spill.cbor --otlp https://otlp.example/v1/traces --header 'api-key=...'")
+    .example("beetrace export spill.cbor --otlp http://collector:4318/v1/traces --header 'api-key=...'")
     .action(async (files: string[], options) => {
       await exportCommand(files.map(String), options);
     });
 
   const traceOptions = (c: ReturnType<CAC["command"]>) =>
     c
-      .option("-o, --out <file>", "Capture file to write (CBOR, mode 0600); a template with {host} {pid} {exe} {start} {seq}")
+      .option("-o, --out <file>", "Capture file to write (CBOR, mode 0600); a template with {host} {pid} {exe} {start} {seq} (default without --otlp: ./beetrace-{exe}-{pid}-{start}.cbor)")
       .option("--duration <time>", "Stop after this long (60s, 5m, 1h); default: until Ctrl-C or the target exits")
       .option("--service-name <name>", "service.name for the spans (default: the target's OTEL_SERVICE_NAME, else its executable name)")
       .option("--offsets <file>", "Use this offsets file before the embedded snapshot")
@@ -94,12 +97,13 @@ export function registerCommands(cli: CAC): void {
     cli
       .command("attach", "Trace a running Go process (root)")
       .option("--pid <pid>", "Process id of the Go service")
-      .option("--exe <path>", "Trace the running process executing this file"),
+      .option("--exe <path>", "Trace every process executing this file, following restarts (exit 25 if none could be traced)"),
   )
     .example("beetrace attach --pid 1234 --out cap.cbor --duration 60s")
+    .example("beetrace attach --exe ./server --duration 60s -q --out '{exe}-{host}-{start}.cbor'")
     .action((options) => attachCommand(options));
 
-  traceOptions(cli.command("run", "Start a Go program and trace it from its first request (root)"))
+  traceOptions(cli.command("run", "Start a Go program and trace it from its first request; exits with the program's status (root)"))
     .example("beetrace run --out cap.cbor -- ./server --port 8080")
     .action((options) => runCommand((options["--"] ?? []).map(String), options));
 }

@@ -8,14 +8,20 @@
  *
  * `attach --exe PATH` follows the service: it waits for a process executing PATH, traces every
  * such process (each into its own file), and attaches again when the service restarts.
+ *
+ * Exit status (cron and systemd read it): everything a session writes is checked before the
+ * target is touched; `attach --exe` that traced nothing in the whole session exits 25; `run`
+ * exits with its program's own status (128+N for a death by signal N, as a shell reports it).
+ * A tracer never takes a service down: when `run` cannot trace (no probe attaches, an output
+ * fails mid-way) it says why on stderr and keeps the program running.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants, readFileSync, realpathSync } from "node:fs";
-import { hostname } from "node:os";
-import { delimiter, dirname, extname, isAbsolute, join, resolve } from "node:path";
-import { TracerError, isTracerError } from "../errors.ts";
+import { accessSync, constants, realpathSync, statSync } from "node:fs";
+import { hostname, constants as osConstants } from "node:os";
+import { delimiter, dirname, extname, isAbsolute, join, resolve, sep } from "node:path";
+import { TracerError, fromSystemError, isTracerError } from "../errors.ts";
 import { log } from "../log.ts";
-import { describeProcess, findProcessesByExe, parsePid, type TargetProcess } from "../target/process.ts";
+import { describeProcess, findProcessesByExe, parsePid, readState, type TargetProcess } from "../target/process.ts";
 import { TargetLock } from "../target/lock.ts";
 import { TraceSession, type AttachTarget, type TraceOptions, type TraceSummary } from "../trace/session.ts";
 import { CaptureSink, FanOutSink, OtlpSink, expandTemplate, formatStart, type CaptureLimits, type SpanSink, type TemplateValues } from "../trace/output.ts";
@@ -77,9 +83,15 @@ function parseCount(text: string | number, flag: string): number {
   return Number(s);
 }
 
-interface Plan {
+/**
+ * Where spans go when neither --out nor an OTLP endpoint is given: a capture file in the current
+ * directory, one per traced process and run (the tracing line names it).
+ */
+export const DEFAULT_OUT = "beetrace-{exe}-{pid}-{start}.cbor";
+
+export interface Plan {
   opts: TraceOptions;
-  /** capture file template, when --out was given */
+  /** capture file template: --out, or DEFAULT_OUT when spans have nowhere else to go */
   template: string | undefined;
   otel: OtelConfig;
   limits: CaptureLimits;
@@ -88,7 +100,7 @@ interface Plan {
   spillDir: string | undefined;
 }
 
-function parsePlan(o: TraceCliOptions): Plan {
+export function parsePlan(o: TraceCliOptions): Plan {
   const otel = mergeFlags(parseOtelEnv(), {
     otlp: o.otlp === undefined ? undefined : String(o.otlp),
     protocol: o.protocol === undefined ? undefined : String(o.protocol),
@@ -97,16 +109,11 @@ function parsePlan(o: TraceCliOptions): Plan {
     serviceName: o.serviceName === undefined ? undefined : String(o.serviceName),
   });
   const streaming = otel.exporter === "otlp" && otel.endpoint !== undefined;
-  if (!o.out && !streaming) {
-    throw new TracerError("usage", "nowhere to write spans: pass --out FILE and/or --otlp URL", {
-      hint: "e.g. --out capture.cbor (view it with 'beetrace view'), or --otlp http://collector:4318 (or set OTEL_EXPORTER_OTLP_ENDPOINT)",
-    });
-  }
   const limits: CaptureLimits = {};
   if (o.maxSpans !== undefined) limits.maxSpans = parseCount(o.maxSpans, "--max-spans");
   if (o.maxBytes !== undefined) limits.maxBytes = parseSize(o.maxBytes, "--max-bytes");
   if (o.rotateSize !== undefined) limits.rotateBytes = parseSize(o.rotateSize, "--rotate-size");
-  const template = o.out === undefined ? undefined : String(o.out);
+  const template = o.out !== undefined && o.out !== "" ? String(o.out) : streaming ? undefined : DEFAULT_OUT;
   // Expand once now so a bad placeholder is a usage error before anything is attached.
   if (template !== undefined) expandTemplate(template, { host: "h", pid: 1, exe: "x", start: new Date(0) }, 0);
   const sampler = makeSampler(otel.sampler);
@@ -127,6 +134,72 @@ function parsePlan(o: TraceCliOptions): Plan {
     quiet: Boolean(o.quiet),
     spillDir: o.spillDir === undefined ? undefined : String(o.spillDir),
   };
+}
+
+/** What is known of the target before it is touched (validating outputs needs it). */
+export interface KnownTarget {
+  pid?: number;
+  exe?: string;
+}
+
+/** The directory that will hold `template`'s files, or the nearest fixed ancestor when a placeholder that is not known yet names a directory. */
+function outputDir(template: string, known: KnownTarget): { dir: string; exact: boolean } {
+  const varying = ["{start}", "{seq}", ...(known.pid === undefined ? ["{pid}"] : []), ...(known.exe === undefined ? ["{exe}"] : [])];
+  const values: TemplateValues = { host: hostname(), pid: known.pid ?? 1, exe: known.exe ?? "x", start: new Date() };
+  const parts = resolve(template).split(sep);
+  parts.pop(); // the file name
+  const fixed: string[] = [];
+  for (const part of parts) {
+    if (varying.some((v) => part.includes(v))) return { dir: fixed.join(sep) || sep, exact: false };
+    fixed.push(expandTemplate(part, values, 0));
+  }
+  return { dir: fixed.join(sep) || sep, exact: true };
+}
+
+function checkWritableDir(dir: string, what: string, flag: string): void {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") {
+      throw new TracerError("file_not_found", `${what}: directory ${dir} does not exist`, { hint: `create it first (mkdir -p ${dir}), or pass another ${flag}` });
+    }
+    throw fromSystemError(e, `${what}: ${dir}`);
+  }
+  if (!st.isDirectory()) throw new TracerError("output_failed", `${what}: ${dir} is not a directory`, { hint: `pass another ${flag}` });
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "EACCES" || code === "EPERM") {
+      throw new TracerError("permission_denied", `${what}: cannot create files in ${dir}`, { hint: `run as root, make ${dir} writable, or pass another ${flag}` });
+    }
+    // EROFS and the like: the directory exists but nothing can be written there.
+    throw new TracerError("output_failed", `${what}: cannot create files in ${dir}: ${(e as Error).message}`, { hint: `pass another ${flag}` });
+  }
+}
+
+/**
+ * Everything a session will write can be created: the template expands, its directory exists
+ * and is writable, the path is not a directory; likewise the spill directory of the OTLP
+ * exporter. Runs before the target is touched, so a bad --out costs nothing (no attach, no
+ * "tracing pid" line, no program started by `run`).
+ */
+export function checkOutputs(plan: Plan, known: KnownTarget): void {
+  const t = plan.template;
+  if (t !== undefined) {
+    const values: TemplateValues = { host: hostname(), pid: known.pid ?? 1, exe: known.exe ?? "x", start: new Date() };
+    const path = expandTemplate(t, values, 0); // throws usage on an unknown placeholder
+    const { dir, exact } = outputDir(t, known);
+    checkWritableDir(dir, `--out ${t}`, "--out");
+    if (exact && statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new TracerError("output_failed", `--out: ${path} is a directory`, { hint: "pass a file name, e.g. --out dir/cap.cbor" });
+    }
+  }
+  if (plan.otel.exporter === "otlp" && plan.otel.endpoint !== undefined) {
+    const spill = plan.spillDir ?? (t !== undefined ? outputDir(t, known).dir : process.cwd());
+    checkWritableDir(resolve(spill), "spill directory", "--spill-dir");
+  }
 }
 
 /** The sinks of one traced process: capture files (--out), the OTLP exporter (--otlp / env), or both. */
@@ -279,22 +352,43 @@ export async function attachCommand(o: TraceCliOptions): Promise<number> {
     throw new TracerError("usage", "attach needs exactly one of --pid N or --exe PATH", { hint: "beetrace attach --pid 1234 --out cap.cbor" });
   }
   const plan = parsePlan(o);
+  // Reading /proc and checking paths does not touch the target: both come before the lock.
+  const proc = o.pid !== undefined ? describeProcess(parsePid(String(o.pid))) : undefined;
+  const exe = o.exe !== undefined ? checkExe(String(o.exe)) : undefined;
+  checkOutputs(plan, proc ? { pid: proc.pid, exe: proc.exePath } : { exe });
   const stop = stopSignal(plan.durationMs);
   const live: Live = { spans: 0, losses: undefined, probes: 0, uprobes: 0, outputs: "" };
   const status = new StatusLine(plan.quiet, liveDescribe(live));
   try {
-    if (o.pid !== undefined) {
-      const proc = describeProcess(parsePid(String(o.pid)));
+    if (proc !== undefined) {
       const summary = await traceOne({ process: proc, binaryPath: proc.exeLink, readPath: proc.exeLink }, plan, plan.template, stop.signal, live);
       status.stop();
       report(summary, proc.pid, plan.quiet);
       return 0;
     }
-    return await followExe(resolve(String(o.exe)), plan, stop.signal, live, status);
+    return await followExe(exe!, plan, stop.signal, live, status);
   } finally {
     status.stop();
     stop.cleanup();
   }
+}
+
+/** `attach --exe PATH`: the file must exist now (a typo must not wait silently forever). */
+export function checkExe(path: string): string {
+  const abs = resolve(path);
+  let st;
+  try {
+    st = statSync(abs);
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") {
+      throw new TracerError("file_not_found", `--exe ${abs}: no such file`, {
+        hint: "pass the path of the service's executable as running processes see it (ls -l /proc/PID/exe), e.g. --exe /usr/bin/myservice",
+      });
+    }
+    throw fromSystemError(e, `--exe ${abs}`);
+  }
+  if (!st.isFile()) throw new TracerError("io_error", `--exe ${abs}: not a regular file`, { hint: "pass the path of the service's executable file" });
+  return abs;
 }
 
 /** Insert ".{pid}" before the extension so each traced process gets its own file. */
@@ -312,7 +406,8 @@ async function followExe(exe: string, plan: Plan, signal: AbortSignal, live: Liv
   const template = perProcessTemplate(plan.template);
   const running = new Map<string, Promise<void>>();
   const seen = new Set<string>();
-  let traced = 0;
+  let attached = 0;
+  let lastFailure: TracerError | undefined;
   let fatal: TracerError | undefined;
   if (!plan.quiet) log.info(`beetrace: waiting for processes executing ${exe} (Ctrl-C stops)`);
   while (!signal.aborted && !fatal) {
@@ -326,8 +421,7 @@ async function followExe(exe: string, plan: Plan, signal: AbortSignal, live: Liv
       const key = `${p.pid}:${p.startTicks}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      traced++;
-      const job = traceOne({ process: p, binaryPath: p.exeLink, readPath: p.exeLink }, plan, template, signal, live)
+      const job = traceOne({ process: p, binaryPath: p.exeLink, readPath: p.exeLink }, plan, template, signal, live, () => attached++)
         .then((summary) => {
           status.stop();
           report(summary, p.pid, plan.quiet);
@@ -335,8 +429,10 @@ async function followExe(exe: string, plan: Plan, signal: AbortSignal, live: Liv
         .catch((e) => {
           if (!isTracerError(e)) throw e;
           // One process failing (exited during attach, unsupported build) must not stop the others,
-          // but a failing output must: nothing else can be written either.
-          if (e.code === "output_failed") fatal = e;
+          // but a failing output must (nothing else can be written either), and so must another
+          // beetrace on the same service: refused as `attach --pid` refuses it (exit 21).
+          if (e.code === "output_failed" || e.code === "already_traced") fatal ??= e;
+          lastFailure = e;
           log.warn(`pid ${p.pid}: ${e.message}`);
           if (e.hint) log.hint(e.hint);
         })
@@ -351,7 +447,18 @@ async function followExe(exe: string, plan: Plan, signal: AbortSignal, live: Liv
   }
   await Promise.all(running.values());
   if (fatal) throw fatal;
-  if (traced === 0 && !plan.quiet) log.info(`beetrace: no process executed ${exe} while waiting`);
+  // Nothing traced in the whole session is a failure cron must see (exit 25), not a quiet 0.
+  if (attached === 0) {
+    if (seen.size === 0) {
+      throw new TracerError("nothing_attached", `no process executed ${exe} during the session`, {
+        hint: "start the service first, or check that PATH is the file it runs (ls -l /proc/PID/exe)",
+      });
+    }
+    throw new TracerError("nothing_attached", `none of the ${seen.size} process${seen.size === 1 ? "" : "es"} executing ${exe} could be traced`, {
+      hint: lastFailure?.hint ?? "run 'beetrace inspect --pid N' to see what is missing",
+      detail: lastFailure ? [lastFailure.message] : undefined,
+    });
+  }
   return 0;
 }
 
@@ -371,14 +478,14 @@ export function resolveCommand(cmd: string): string {
   throw new TracerError("file_not_found", `${cmd}: command not found in PATH`, { hint: "pass the path of the Go executable, e.g. ./server" });
 }
 
-function processState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-  } catch {
-    return undefined;
-  }
+/** How a process ended, as a shell reports it: its exit code, or 128+N for a death by signal N. */
+export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  if (signal !== null) return 128 + (osConstants.signals[signal] ?? 0);
+  return code ?? 0;
 }
+
+/** How long a program `run` started may take to exit after SIGTERM before it is killed. */
+const STOP_GRACE_MS = 10_000;
 
 export async function runCommand(argv: string[], o: TraceCliOptions): Promise<number> {
   if (argv.length === 0) throw new TracerError("usage", "run needs a command after --", { hint: "beetrace run --out cap.cbor -- ./server --port 8080" });
@@ -391,6 +498,8 @@ export async function runCommand(argv: string[], o: TraceCliOptions): Promise<nu
     throw new TracerError("file_not_found", `${exe}: no such file`, { hint: "check the path of the program to run" });
   }
   if (!isAbsolute(real)) real = resolve(real);
+  // Before the program starts: a bad --out must not leave a started, untraced program behind.
+  checkOutputs(plan, { exe: real });
 
   // The shell stops itself before exec; argv[0] of the program stays what the user typed.
   const child: ChildProcess = spawn("/bin/sh", ["-c", 'kill -STOP $$; exec "$@"', "beetrace-run", exe, ...argv.slice(1).map(String)], {
@@ -398,33 +507,96 @@ export async function runCommand(argv: string[], o: TraceCliOptions): Promise<nu
   });
   const pid = child.pid;
   if (pid === undefined) throw new TracerError("io_error", `could not start ${exe}`, { hint: "check that /bin/sh exists and the program is executable" });
-  let exited = false;
-  child.on("exit", () => (exited = true));
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exited = new Promise<void>((r) =>
+    child.on("exit", (code, signal) => {
+      exit = { code, signal };
+      r();
+    }),
+  );
   const stop = stopSignal(plan.durationMs);
   const live: Live = { spans: 0, losses: undefined, probes: 0, uprobes: 0, outputs: "" };
   const status = new StatusLine(plan.quiet, liveDescribe(live));
+  let continued = false;
+  const resume = () => {
+    if (continued) return;
+    continued = true;
+    try {
+      process.kill(pid, "SIGCONT");
+    } catch {
+      /* already gone */
+    }
+  };
+  let stoppedByUs = false;
   try {
     const deadline = Date.now() + 10_000;
-    while (processState(pid) !== "T") {
-      if (exited || Date.now() > deadline) throw new TracerError("io_error", `${exe} did not start`, { hint: "check that the program runs on its own" });
+    while (readState(pid) !== "T") {
+      if (exit || Date.now() > deadline) throw new TracerError("io_error", `${exe} did not start`, { hint: "check that the program runs on its own" });
       await new Promise((r) => setTimeout(r, 2));
     }
-    const proc: TargetProcess = { ...describeProcess(pid), exePath: real };
-    const summary = await traceOne({ process: proc, binaryPath: real, readPath: real }, plan, plan.template, stop.signal, live, () => process.kill(pid, "SIGCONT"));
-    status.stop();
-    report(summary, pid, plan.quiet);
-    return 0;
+    try {
+      const proc: TargetProcess = { ...describeProcess(pid), exePath: real };
+      const summary = await traceOne({ process: proc, binaryPath: real, readPath: real }, plan, plan.template, stop.signal, live, resume);
+      status.stop();
+      report(summary, pid, plan.quiet);
+    } catch (e) {
+      // The program runs whatever happened to tracing (no probe attached, an output failed).
+      resume();
+      status.stop();
+      if (isTracerError(e)) {
+        log.error(e.message);
+        if (e.hint) log.hint(e.hint);
+        if (e.detail) for (const line of e.detail) log.verbose(`  ${line}`);
+      } else {
+        log.error(`BUG: tracing failed: ${e instanceof Error ? e.message : String(e)}`);
+        log.hint("please report this with the output of 'beetrace -v ...'");
+      }
+      log.warn(`pid ${pid} (${real}) runs on untraced; beetrace exits with its exit status`);
+      // Until the program exits, or beetrace is told to stop (Ctrl-C, SIGTERM, --duration).
+      await Promise.race([exited, new Promise<void>((r) => (stop.signal.aborted ? r() : stop.signal.addEventListener("abort", () => r(), { once: true })))]);
+    }
+    resume();
+    // `run` owns the program: it does not outlive the session (SIGTERM, then SIGKILL after a grace period).
+    if (!exit) {
+      stoppedByUs = true;
+      await stopProgram(pid, exited);
+    }
+    await exited;
+    const e = exit!;
+    // A death by the SIGTERM beetrace sent at the end of the session is the session ending as asked.
+    if (stoppedByUs && e.signal === "SIGTERM") return 0;
+    return exitStatus(e.code, e.signal);
   } finally {
     status.stop();
     stop.cleanup();
-    // `run` owns the program: it does not outlive the trace.
-    if (!exited) {
+    if (!exit) {
+      // Failing before the program ran (it never started, or a bug): do not leave it stopped behind.
       try {
-        process.kill(pid, "SIGCONT");
-        process.kill(pid, "SIGTERM");
+        process.kill(pid, "SIGKILL");
       } catch {
         /* already gone */
       }
     }
+  }
+}
+
+/** SIGTERM (with SIGCONT, in case it is stopped), then SIGKILL if it has not exited within STOP_GRACE_MS. */
+async function stopProgram(pid: number, exited: Promise<void>): Promise<void> {
+  const send = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  send("SIGCONT");
+  send("SIGTERM");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const graceOver = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), STOP_GRACE_MS)));
+  const late = await Promise.race([exited.then(() => false), graceOver]);
+  clearTimeout(timer);
+  if (late) {
+    log.warn(`pid ${pid} did not exit within ${STOP_GRACE_MS / 1000} s of SIGTERM: killing it`);
+    send("SIGKILL");
   }
 }

@@ -101,8 +101,9 @@ export function isRunning(pid: number, startTicks: number): boolean {
   return state !== undefined && state !== "Z" && state !== "X";
 }
 
+/** Still running (a zombie target has exited: its uprobes are gone with its memory). */
 export function isAlive(p: TargetProcess): boolean {
-  return readStartTicks(p.pid) === p.startTicks && p.startTicks !== 0;
+  return isRunning(p.pid, p.startTicks);
 }
 
 /** The target's environment (NUL-separated /proc/PID/environ); empty when unreadable. */
