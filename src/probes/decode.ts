@@ -1,0 +1,81 @@
+/**
+ * @module probes/decode — one finished-span record (bpf/shared/span.h) → Span, for every probe.
+ *
+ * Records start with `u16 type, u16 size` (little-endian; size = the whole record), so a
+ * stream of them needs no other framing. The layouts (RecordSchema) are written into capture
+ * file headers, and a file is decoded with the layouts it was written with; the live session
+ * decodes with this build's. Each probe's `decode` builds the span; this module routes a
+ * record to its probe, checks it against its layout and counts what cannot be decoded.
+ * (Owned by the probes layer: capture readers and outputs only call SpanDecoder.)
+ */
+import type { Span } from "../spans/model.ts";
+import type { DecodeContext, ProbeManifest } from "./probe.ts";
+import { CompiledLayout, RecordReader, recordSize, recordType, type RecordLayout, type RecordSchema } from "./record.ts";
+import { PROBES } from "./registry.ts";
+import { recordLayoutOf } from "./layouts.ts";
+
+export { type RecordLayout, type RecordSchema, recordSize } from "./record.ts";
+export type RecordTypeLayout = RecordLayout;
+
+/** The layouts this build's BPF objects write, from their BTF (src/probes/<lib>/<lib>.gen.ts). */
+export function builtinRecordSchema(): RecordSchema {
+  const types: Record<string, RecordLayout> = {};
+  for (const p of PROBES) types[String(p.record.type)] = recordLayoutOf(p.object.name, p.record.struct);
+  return { version: 1, types };
+}
+
+const PROBE_BY_TYPE: ReadonlyMap<number, ProbeManifest> = new Map(PROBES.map((p) => [p.record.type, p]));
+
+/** Decodes records with a file's layouts (default: this build's); counts what it cannot decode. */
+export class SpanDecoder {
+  readonly schema: RecordSchema;
+  /** Records that could not be decoded (unknown type, bad size, bad contents) */
+  invalid = 0;
+  /** Why the first undecodable record was refused (for a message) */
+  firstInvalid: string | undefined;
+  readonly #compiled = new Map<number, { probe: ProbeManifest; layout: CompiledLayout } | null>();
+
+  constructor(fileSchema?: RecordSchema) {
+    this.schema = fileSchema ?? builtinRecordSchema();
+  }
+
+  #forType(type: number): { probe: ProbeManifest; layout: CompiledLayout } | null {
+    let c = this.#compiled.get(type);
+    if (c === undefined) {
+      const probe = PROBE_BY_TYPE.get(type);
+      const layout = this.schema.types[String(type)];
+      c = probe !== undefined && layout !== undefined ? { probe, layout: new CompiledLayout(layout) } : null;
+      this.#compiled.set(type, c);
+    }
+    return c;
+  }
+
+  /** The span of the record at bytes[offset, offset + length), or undefined (counted). */
+  decodeAt(bytes: Uint8Array, view: DataView, offset: number, length: number, ctx: DecodeContext): Span | undefined {
+    const size = recordSize(bytes, offset);
+    if (size === 0 || size > length) return this.#invalid(`record of ${length} bytes declares size ${size}`);
+    const type = recordType(bytes, offset);
+    const c = this.#forType(type);
+    if (c === null) return this.#invalid(`unknown record type 0x${type.toString(16)}`);
+    const r = new RecordReader(bytes, view, offset, size, c.layout);
+    const bad = r.check();
+    if (bad !== undefined) return this.#invalid(bad);
+    try {
+      return c.probe.decode(r, ctx);
+    } catch (e) {
+      // A decoder bug must not stop a reader: the record counts as invalid.
+      return this.#invalid(`${c.probe.id}: ${String(e)}`);
+    }
+  }
+
+  /** The span of one record (`raw` holds exactly one, or starts with one). */
+  decode(raw: Uint8Array, toEpoch: (bootNs: bigint) => bigint): Span | undefined {
+    return this.decodeAt(raw, new DataView(raw.buffer, raw.byteOffset, raw.byteLength), 0, raw.byteLength, { toEpoch });
+  }
+
+  #invalid(why: string): undefined {
+    this.invalid++;
+    this.firstInvalid ??= why;
+    return undefined;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * @module probes/record — reading span records by field name, through a layout.
+ *
+ * A record is what BPF wrote to the ring buffer (bpf/shared/span.h): `struct rec_span`, the
+ * probe's fixed fields, then its strings packed back to back in the order of their `<name>_len`
+ * fields. Capture files store the same bytes plus the layouts they were written with (the
+ * RecordSchema below), so decoders address fields by name: a newer beetrace reads an older
+ * file through the file's own layouts; a field the file's layout lacks reads as 0 / "".
+ *
+ * The built-in schema comes from the layouts generated from each object's BTF at build time
+ * (src/probes/<lib>/<lib>.gen.ts), never from hand-written offsets.
+ */
+
+/** One record type's layout: byte offset and size of each named field, where strings start. */
+export interface RecordLayout {
+  /** C struct name, e.g. "rec_nethttp_server" */
+  struct: string;
+  /** Offset of the first string byte (offsetof the flexible `strings` member). */
+  fixed: number;
+  /** field → [offset, size]; the rec_span header's fields by their own names ("start_ns") */
+  fields: Record<string, readonly [number, number]>;
+  /** String names in packing order; each has a "<name>_len" u16 field. */
+  strings: string[];
+}
+
+/** The layouts of every record type, keyed by tag (decimal string: CBOR/JSON map keys). */
+export interface RecordSchema {
+  version: 1;
+  types: Record<string, RecordLayout>;
+}
+
+/** Bytes of the common header every record starts with (struct rec_span). */
+export const SPAN_HEADER_SIZE = 56;
+
+/** Size of the record at `offset` (its u16 `size` field), 0 when it cannot be a record. */
+export function recordSize(bytes: Uint8Array, offset: number): number {
+  if (offset < 0 || offset + 4 > bytes.length) return 0;
+  const size = bytes[offset + 2]! | (bytes[offset + 3]! << 8);
+  return size < SPAN_HEADER_SIZE ? 0 : size;
+}
+
+/** Tag (first u16) of the record at `offset`. */
+export function recordType(bytes: Uint8Array, offset: number): number {
+  return bytes[offset]! | (bytes[offset + 1]! << 8);
+}
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+
+/** A layout with its field lookups resolved once. */
+export class CompiledLayout {
+  readonly #fields: Map<string, readonly [number, number]>;
+  readonly lenOffsets: number[];
+  constructor(readonly layout: RecordLayout) {
+    this.#fields = new Map(Object.entries(layout.fields));
+    this.lenOffsets = layout.strings.map((s) => this.#fields.get(`${s}_len`)?.[0] ?? -1);
+  }
+  field(name: string): readonly [number, number] | undefined {
+    return this.#fields.get(name);
+  }
+}
+
+/**
+ * One record, read through its layout. Created per record by the decoder after the bounds
+ * checks (`check`), so accessors never read outside [base, base + length).
+ */
+export class RecordReader {
+  /** string name → [offset, length] inside the record */
+  readonly #strings = new Map<string, [number, number]>();
+  #truncatedBits = 0;
+
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly view: DataView,
+    readonly base: number,
+    readonly length: number,
+    readonly layout: CompiledLayout,
+  ) {}
+
+  /** Checks the string lengths against the record size; returns why it is damaged, or undefined. */
+  check(): string | undefined {
+    const l = this.layout.layout;
+    if (this.length < l.fixed) return `${l.struct}: ${this.length} bytes, its fixed part needs ${l.fixed}`;
+    let pos = l.fixed;
+    l.strings.forEach((name, i) => {
+      const lo = this.layout.lenOffsets[i]!;
+      const n = lo < 0 ? 0 : this.view.getUint16(this.base + lo, true);
+      this.#strings.set(name, [pos, n]);
+      pos += n;
+    });
+    if (pos > this.length) return `${l.struct}: strings need ${pos} bytes, the record has ${this.length}`;
+    this.#truncatedBits = this.u16("truncated");
+    return undefined;
+  }
+
+  #at(name: string, size: number): number {
+    const f = this.layout.field(name);
+    return f !== undefined && f[1] === size ? this.base + f[0] : -1;
+  }
+  u8(name: string): number {
+    const at = this.#at(name, 1);
+    return at < 0 ? 0 : this.view.getUint8(at);
+  }
+  u16(name: string): number {
+    const at = this.#at(name, 2);
+    return at < 0 ? 0 : this.view.getUint16(at, true);
+  }
+  u32(name: string): number {
+    const at = this.#at(name, 4);
+    return at < 0 ? 0 : this.view.getUint32(at, true);
+  }
+  u64(name: string): bigint {
+    const at = this.#at(name, 8);
+    return at < 0 ? 0n : this.view.getBigUint64(at, true);
+  }
+  /** Lowercase hex of a byte-array field ("" when the layout lacks it). */
+  hex(name: string): string {
+    const f = this.layout.field(name);
+    if (f === undefined) return "";
+    let s = "";
+    for (let i = 0; i < f[1]; i++) s += HEX[this.bytes[this.base + f[0] + i]!];
+    return s;
+  }
+  /** The packed string `name` (UTF-8, invalid bytes replaced). */
+  str(name: string): string {
+    const s = this.#strings.get(name);
+    if (s === undefined || s[1] === 0) return "";
+    return utf8.decode(this.bytes.subarray(this.base + s[0], this.base + s[0] + s[1]));
+  }
+  /** Whether string `name` was longer than its cap (bit i of h.truncated, i = packing order). */
+  truncated(name: string): boolean {
+    const i = this.layout.layout.strings.indexOf(name);
+    return i >= 0 && (this.#truncatedBits & (1 << i)) !== 0;
+  }
+  get flags(): number {
+    return this.u16("flags");
+  }
+}
