@@ -23,6 +23,13 @@ const FROM_SOURCE = process.env.BEETRACE_E2E_FROM_SOURCE === "1";
 
 // ---------------------------------------------------------------------------------------------
 // skip reasons
+//
+// A test that cannot run here skips with one of these reasons in its name. In CI that is not
+// allowed: .ci/run (and scripts/test.sh when CI=true) set BEETRACE_REQUIRE_E2E=1, under which
+// tests/harness/require-e2e.ts turns every skip into a failure naming the reason.
+
+/** True when skips fail instead (BEETRACE_REQUIRE_E2E=1). */
+export const REQUIRE_E2E = process.env.BEETRACE_REQUIRE_E2E === "1";
 
 function has(cmd: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
@@ -35,14 +42,14 @@ export function requireRoot(): string | undefined {
 
 /**
  * Why the tracing e2e tests cannot run here, or undefined: root, a Go toolchain for the sample,
- * the tracer itself, and `extra` commands (e.g. bpftool). In CI (CI=true) a missing
- * dist/beetrace is a failure, not a skip: scripts/test.sh builds it first.
+ * the tracer itself, and `extra` commands (e.g. bpftool). In CI (CI=true or BEETRACE_REQUIRE_E2E=1)
+ * a missing dist/beetrace is a failure, not a skip: scripts/test.sh builds it first.
  */
 export function e2eSkipReason(extra: string[] = []): string | undefined {
   const root = requireRoot();
   if (root) return root;
   for (const cmd of ["go", ...extra]) if (!has(cmd)) return `needs ${cmd} on PATH (scripts/setup.sh installs it)`;
-  if (!FROM_SOURCE && !existsSync(DIST_BEETRACE) && process.env.CI !== "true") {
+  if (!FROM_SOURCE && !existsSync(DIST_BEETRACE) && process.env.CI !== "true" && !REQUIRE_E2E) {
     return "dist/beetrace is not built (run 'bun build.ts', or set BEETRACE_E2E_FROM_SOURCE=1)";
   }
   return undefined;
