@@ -2,10 +2,21 @@
  * @module capture/format — record types of the capture file and its CBOR encoding settings.
  *
  * A capture file is a CBOR sequence (RFC 8742): CBOR data items (RFC 8949) written one after
- * another with no framing. The first item is a header record, then any mix of span and stats
- * records, then (if the tracer stopped cleanly) one end record. Because every record is a
- * definite-length map, a file cut at any byte still decodes to all complete records followed
- * by one incomplete item, which readers report as truncation.
+ * another with no framing. The first item is a header record, then any mix of the items below,
+ * then (if the tracer stopped cleanly) one end record. Because every item is a definite-length
+ * map, a file cut at any byte still decodes to all complete items followed by one incomplete
+ * item, which readers report as truncation.
+ *
+ * Format 1: spans are `span` items (decoded Span maps). Still written by the OTLP spill file
+ * and still read.
+ * Format 2 (the tracer's capture files): spans are BPF records exactly as the ring buffer
+ * holds them (bpf/shared/span.h: each starts with `u16 type, u16 size`, so records concatenate
+ * with no other framing). One `records` item per flush carries a byte string of concatenated
+ * records; `clock` items carry the BOOTTIME→epoch anchor for the chunks after them; the header
+ * carries each record type's layout (`records`, src/probes/decode.ts) so a newer beetrace
+ * decodes an older file with the layout it was written with. A `records` item cut short still
+ * yields its complete records: the byte string's head says how long it was meant to be.
+ * Format-2 files may also hold `span` items (a reader accepts both in either format).
  *
  * Encoding choices (stable, and independent of cbor-x extensions):
  *  - `useRecords: false`: plain CBOR maps, not cbor-x's record tag (tag 105), so any CBOR
@@ -17,9 +28,12 @@
 import { Decoder, Encoder } from "cbor-x";
 import type { LossCounters, Span } from "../spans/model.ts";
 import type { ClockAnchor } from "../spans/clock.ts";
+import type { RecordSchema } from "../probes/decode.ts";
 
 /** Bump when a reader of the previous format could misread the new one. */
-export const CAPTURE_FORMAT = 1;
+export const CAPTURE_FORMAT = 2;
+/** Oldest format this reader still reads. */
+export const CAPTURE_FORMAT_MIN = 1;
 
 export type OffsetSource = "dwarf" | "snapshot" | "file" | "guess";
 
@@ -59,6 +73,8 @@ export interface CaptureHeader {
    * OTEL_RESOURCE_ATTRIBUTES so replayed and converted spans carry the same resource.
    */
   resource?: Record<string, string | number | boolean>;
+  /** Format 2: the layout of every record type the file may hold (absent in format 1). */
+  records?: RecordSchema;
 }
 
 export type SpanRecord = { type: "span" } & Span;
@@ -81,7 +97,15 @@ export interface EndRecord {
   totals: { spans: number; losses: LossCounters };
 }
 
-export type CaptureRecord = SpanRecord | StatsRecord | EndRecord;
+/** BOOTTIME → epoch anchor for the records chunks after it (format 2): epoch = boot + offsetNs. */
+export interface ClockRecord extends Pick<ClockAnchor, "realtimeNs" | "boottimeNs" | "offsetNs"> {
+  type: "clock";
+}
+
+export type CaptureRecord = SpanRecord | StatsRecord | EndRecord | ClockRecord;
+
+/** The anchor fields a clock item and the header carry. */
+export type ClockFields = Pick<ClockAnchor, "realtimeNs" | "boottimeNs" | "offsetNs">;
 
 const options = { useRecords: false, mapsAsObjects: true, tagUint8Array: false } as const;
 

@@ -1,55 +1,95 @@
 /**
- * @module capture/writer — appends capture records to a file, crash-tolerantly.
+ * @module capture/writer — appends capture items to a file, crash-tolerantly, one write per flush.
  *
- * Records are encoded immediately and buffered in memory; the buffer is written with
- * synchronous node:fs calls on a timer, when it grows past `flushBytes`, and at close.
- * Synchronous writes keep the ordering obvious and make "flushed" mean "in the kernel": a
- * SIGKILL after a flush leaves every flushed record readable (the reader tolerates a cut
- * last record). The file is created with mode 0600 (spans can carry URLs, queries and peer
- * addresses) and the mode is re-asserted when the file already existed.
+ * Items are encoded at once into one growing buffer; raw span records (format 2) are copied
+ * into the byte string of an open `records` chunk in that same buffer, so each record is
+ * copied exactly once. `flush()` closes the open chunk and hands the whole buffer to the
+ * kernel with one synchronous write (the trace session flushes once per drain tick, so a
+ * SIGKILL loses at most one tick; the reader tolerates a cut last item and reads the complete
+ * records of a cut chunk). The buffer is also flushed on a timer (a safety net), when it grows
+ * past `flushBytes`, and at close. The file is created with mode 0600 (spans can carry URLs,
+ * queries and peer addresses) and the mode is re-asserted when the file already existed.
+ *
+ * A chunk's byte string always has a 4-byte length head (0x5a, RFC 8949 §3.1: well-formed,
+ * though not the shortest form), so its length can be patched in when the chunk closes without
+ * moving the records: the chunk's framing is 24 bytes whatever its size.
  *
  * On a write error the writer stops, keeps what is on disk, and throws `output_failed`
- * saying how many records and bytes were written before the failure.
+ * saying how many items and bytes were written before the failure.
  */
 import * as fs from "node:fs";
 import { TracerError, fromSystemError } from "../errors.ts";
 import type { LossCounters, Span } from "../spans/model.ts";
-import { type CaptureHeader, type EndRecord, type StatsRecord, captureEncoder, spanRecord } from "./format.ts";
+import { recordSize } from "../probes/decode.ts";
+import { type CaptureHeader, type ClockFields, type ClockRecord, type EndRecord, type StatsRecord, captureEncoder, spanRecord } from "./format.ts";
 
 export interface CaptureWriterOptions {
-  /** Flush at least this often. Default 1000 ms. 0 = only by size and at close. */
+  /** Flush at least this often. Default 1000 ms. 0 = only by size, by flush() and at close. */
   flushIntervalMs?: number;
-  /** Flush when this many encoded bytes are buffered. Default 64 KiB. */
+  /** Flush when this many encoded bytes are buffered. Default 1 MiB (well above one drain tick). */
   flushBytes?: number;
   /** Called when a timer flush fails (the next call will also throw the error). */
   onError?: (e: TracerError) => void;
+  /** For tests: replaces fs.writeSync (to count or fail writes). */
+  writeSync?: (fd: number, bytes: Uint8Array, offset: number, length: number) => number;
 }
 
 export interface CaptureWriterTotals {
-  /** Records (header included) fully written to the file */
+  /** Items (header included) fully written to the file; a records chunk is one item */
   records: number;
   bytes: number;
+  /** Spans fully written: span items, and raw records (also those of a cut chunk) */
   spans: number;
+}
+
+/** `{"type": "records", "data": <bstr, 4-byte length follows>}` (CBOR, RFC 8949 §3.1). */
+const CHUNK_HEAD = Uint8Array.from([
+  0xa2, // map(2)
+  0x64, ...new TextEncoder().encode("type"),
+  0x67, ...new TextEncoder().encode("records"),
+  0x64, ...new TextEncoder().encode("data"),
+  0x5a, 0, 0, 0, 0, // bytes(uint32 length), patched when the chunk closes
+]);
+const CHUNK_HEAD_SIZE = CHUNK_HEAD.byteLength; // 24
+/** Largest byte string the 4-byte length head can describe. */
+const CHUNK_MAX = 0xffff_ffff;
+const INITIAL_BUFFER = 64 * 1024;
+
+/** One item in the buffer: where it ends, how many spans it holds, where a chunk's data starts. */
+interface PendingItem {
+  end: number;
+  spans: number;
+  dataStart: number;
 }
 
 export class CaptureWriter {
   private fd: number | undefined;
-  private pending: { bytes: Uint8Array; span: boolean }[] = [];
-  private pendingBytes = 0;
+  private buf = new Uint8Array(INITIAL_BUFFER);
+  private len = 0;
+  private items: PendingItem[] = [];
+  /** Start of the open chunk's data in `buf`, or -1 */
+  private chunkData = -1;
+  private chunkSpans = 0;
   private readonly written: CaptureWriterTotals = { records: 0, bytes: 0, spans: 0 };
   private spansQueued = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   private failure: TracerError | undefined;
   private readonly encoder = captureEncoder();
   private readonly flushBytes: number;
+  private readonly write: (fd: number, bytes: Uint8Array, offset: number, length: number) => number;
+  /** Raw records are accepted only under a format-2 header (it carries their layouts). */
+  private readonly raw: boolean;
 
   private constructor(
     readonly path: string,
     fd: number,
     private readonly opts: CaptureWriterOptions,
+    raw: boolean,
   ) {
     this.fd = fd;
-    this.flushBytes = opts.flushBytes ?? 64 * 1024;
+    this.raw = raw;
+    this.flushBytes = opts.flushBytes ?? 1024 * 1024;
+    this.write = opts.writeSync ?? ((f, b, o, l) => fs.writeSync(f, b, o, l));
     const every = opts.flushIntervalMs ?? 1000;
     if (every > 0) {
       this.timer = setInterval(() => this.timerFlush(), every);
@@ -82,7 +122,7 @@ export class CaptureWriter {
       fs.closeSync(fd);
       throw asOutputError(fromSystemError(e, `chmod 0600 capture file ${path}`));
     }
-    const w = new CaptureWriter(path, fd, opts);
+    const w = new CaptureWriter(path, fd, opts, header.format >= 2 && header.records !== undefined);
     try {
       w.append(header);
       w.flush();
@@ -93,9 +133,44 @@ export class CaptureWriter {
     return w;
   }
 
+  /** A decoded span as a `span` item (format 1; the OTLP spill file). */
   span(span: Span): void {
-    this.append(spanRecord(span), true);
+    this.append(spanRecord(span), 1);
     this.spansQueued++;
+  }
+
+  /**
+   * One raw span record (bpf/shared/span.h), copied into the open chunk. Only its own `size`
+   * bytes are kept (a ring-buffer sample may be longer). Returns false, keeping nothing, for a
+   * record whose size field does not fit `raw`: storing it would break the chunk's framing.
+   */
+  record(raw: Uint8Array): boolean {
+    this.checkOpen();
+    if (!this.raw) throw new TracerError("internal", `capture file ${this.path}: raw records need a format-2 header with record layouts`);
+    const size = recordSize(raw, 0);
+    if (size === 0 || size > raw.byteLength) return false;
+    if (this.chunkData >= 0 && this.len + size - this.chunkData > CHUNK_MAX) this.closeChunk();
+    if (this.chunkData < 0) {
+      this.reserve(CHUNK_HEAD_SIZE + size);
+      this.buf.set(CHUNK_HEAD, this.len);
+      this.len += CHUNK_HEAD_SIZE;
+      this.chunkData = this.len;
+      this.chunkSpans = 0;
+    } else {
+      this.reserve(size);
+    }
+    this.buf.set(raw.byteLength === size ? raw : raw.subarray(0, size), this.len);
+    this.len += size;
+    this.chunkSpans++;
+    this.spansQueued++;
+    if (this.len >= this.flushBytes) this.flush();
+    return true;
+  }
+
+  /** The BOOTTIME → epoch anchor changed: the records after this point use `anchor`. */
+  clock(anchor: ClockFields): void {
+    const r: ClockRecord = { type: "clock", realtimeNs: anchor.realtimeNs, boottimeNs: anchor.boottimeNs, offsetNs: anchor.offsetNs };
+    this.append(r);
   }
 
   stats(at: bigint, losses: LossCounters): void {
@@ -105,7 +180,7 @@ export class CaptureWriter {
 
   /** Bytes of the file once everything queued is flushed (for size limits and rotation). */
   size(): number {
-    return this.written.bytes + this.pendingBytes;
+    return this.written.bytes + this.len;
   }
 
   /** What has reached the file so far. */
@@ -113,28 +188,31 @@ export class CaptureWriter {
     return { ...this.written };
   }
 
-  /** Write buffered records to the file now. Throws output_failed on error. */
+  /** Write everything buffered (closing the open chunk) with one write. Throws output_failed on error. */
   flush(): void {
     this.throwIfFailed();
     const fd = this.fd;
-    if (fd === undefined || this.pending.length === 0) return;
-    const chunks = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    for (const { bytes, span } of chunks) {
-      let off = 0;
-      try {
-        while (off < bytes.byteLength) off += fs.writeSync(fd, bytes, off, bytes.byteLength - off);
-      } catch (e) {
-        // A partly written record is harmless: readers report it as a truncated tail.
-        this.written.bytes += off;
-        this.fail(e);
-        this.throwIfFailed();
-      }
-      this.written.records++;
-      this.written.bytes += bytes.byteLength;
-      if (span) this.written.spans++;
+    if (fd === undefined) return;
+    this.closeChunk();
+    if (this.len === 0) return;
+    const items = this.items;
+    const len = this.len;
+    this.items = [];
+    this.len = 0;
+    let off = 0;
+    try {
+      // One write normally; a short write (signal, pipe) continues where it stopped.
+      while (off < len) off += this.write(fd, this.buf, off, len - off);
+    } catch (e) {
+      // A partly written item is harmless: readers report it as a truncated tail (and read the
+      // complete records of a cut chunk).
+      this.account(items, off);
+      this.fail(e);
+      this.throwIfFailed();
     }
+    this.account(items, len);
+    // Do not keep a buffer grown by one burst forever.
+    if (this.buf.byteLength > 4 * Math.max(this.flushBytes, INITIAL_BUFFER)) this.buf = new Uint8Array(INITIAL_BUFFER);
   }
 
   /** Append the end record, flush, fsync and close. Safe to call twice. */
@@ -174,16 +252,63 @@ export class CaptureWriter {
     this.closeFd();
   }
 
-  private append(record: object, span = false): void {
+  private checkOpen(): void {
     this.throwIfFailed();
     if (this.fd === undefined) {
       throw new TracerError("internal", `capture file ${this.path} is already closed`);
     }
+  }
+
+  private append(record: object, spans = 0): void {
+    this.checkOpen();
+    // Items keep file order: records buffered so far come before this item.
+    this.closeChunk();
     const bytes = this.encoder.encode(record);
-    // cbor-x may reuse its output buffer between encode() calls; keep our own copy.
-    this.pending.push({ bytes: Uint8Array.prototype.slice.call(bytes), span });
-    this.pendingBytes += bytes.byteLength;
-    if (this.pendingBytes >= this.flushBytes) this.flush();
+    this.reserve(bytes.byteLength);
+    this.buf.set(bytes, this.len);
+    this.len += bytes.byteLength;
+    this.items.push({ end: this.len, spans, dataStart: -1 });
+    if (this.len >= this.flushBytes) this.flush();
+  }
+
+  /** Patch the open chunk's length and make it an item. */
+  private closeChunk(): void {
+    if (this.chunkData < 0) return;
+    const n = this.len - this.chunkData;
+    new DataView(this.buf.buffer, this.buf.byteOffset).setUint32(this.chunkData - 4, n, false);
+    this.items.push({ end: this.len, spans: this.chunkSpans, dataStart: this.chunkData });
+    this.chunkData = -1;
+    this.chunkSpans = 0;
+  }
+
+  private reserve(n: number): void {
+    if (this.len + n <= this.buf.byteLength) return;
+    let cap = this.buf.byteLength * 2;
+    while (cap < this.len + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+
+  /** Count what the first `upTo` bytes of the buffer completed: items, and records of a cut chunk. */
+  private account(items: PendingItem[], upTo: number): void {
+    for (const it of items) {
+      if (it.end <= upTo) {
+        this.written.records++;
+        this.written.spans += it.spans;
+      } else {
+        if (it.dataStart >= 0 && upTo > it.dataStart) {
+          for (let p = it.dataStart; ; ) {
+            const size = recordSize(this.buf, p);
+            if (size === 0 || p + size > upTo) break;
+            this.written.spans++;
+            p += size;
+          }
+        }
+        break;
+      }
+    }
+    this.written.bytes += upTo;
   }
 
   private timerFlush(): void {

@@ -39,6 +39,7 @@ export async function convertCommand(file: string, opts: ConvertOptions = {}, wr
   if (contents.truncated) {
     log.warn(`${file} is truncated (last ${contents.trailingBytes} bytes incomplete); converting the ${spans.length} complete spans`);
   }
+  if (contents.invalid > 0) log.warn(`${file}: ${contents.invalid} span records could not be decoded and are left out`);
   if (to === "otlp-proto") {
     const count = writeProtoMessages(opts.out, otlpProtoMessages(spans, contents.header, batch));
     log.verbose(`converted ${spans.length} spans into ${count} OTLP requests`);

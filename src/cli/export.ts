@@ -49,6 +49,7 @@ export async function exportCommand(files: string[], opts: ExportOptions = {}): 
   for (const { file, contents } of inputs) {
     let spans = contents.records.filter((r): r is SpanRecord => r.type === "span").map(({ type: _t, ...s }) => s);
     if (contents.truncated) log.warn(`${file} is truncated (last ${contents.trailingBytes} bytes incomplete); sending its ${spans.length} complete spans`);
+    if (contents.invalid > 0) log.warn(`${file}: ${contents.invalid} span records could not be decoded and are not sent`);
     const already = Math.min(readSpillCursor(file), spans.length);
     if (already > 0) {
       log.info(`${file}: skipping the first ${already} spans, already delivered by the run that spilled them (${file}.sent)`);

@@ -75,8 +75,15 @@ export function renderCapture(c: CaptureContents, opts: RenderOptions = {}): str
   out.push(`  spans: ${spans.length} in ${traces.length} trace${traces.length === 1 ? "" : "s"}; losses: ${formatLosses(losses)}`);
   if (end?.type === "end") out.push(`  ended: ${end.reason}`);
   else out.push("  note: no end record: the tracer was killed or is still running");
-  if (c.truncated) out.push(`  note: the file is truncated; the last ${c.trailingBytes} bytes are an incomplete record`);
+  if (c.truncated) {
+    out.push(
+      c.trailingBytes > 0
+        ? `  note: the file is truncated; the last ${c.trailingBytes} bytes are an incomplete record`
+        : "  note: the file is truncated after a complete span record",
+    );
+  }
   if (c.skipped > 0) out.push(`  note: ${c.skipped} records of a newer kind were skipped`);
+  if (c.invalid > 0) out.push(`  note: ${c.invalid} span records could not be decoded and are not shown`);
 
   const prefix = opts.trace?.toLowerCase();
   let shown = 0;

@@ -2,6 +2,11 @@
  * @module trace/output — where a session's spans go: capture files named from a template, with
  * rotation and limits, behind one small sink interface (the OTLP exporter is another sink).
  *
+ * The session hands every sink the raw span record (bpf/shared/span.h) and a lazy decoder:
+ * capture files store the record bytes as they are (format 2, src/capture/format.ts) and never
+ * decode; the OTLP sink asks for the Span. Once per drain tick the session calls flush(), and
+ * the capture file then gets that tick's records with one write.
+ *
  * Template placeholders: {host} {pid} {exe} {start} (UTC, 20261126T132100Z) {seq} (rotation
  * index, from 0). A template without {seq} gets ".N" inserted before the extension from the
  * second file on, so rotated files never overwrite each other.
@@ -9,14 +14,24 @@
 import { basename, extname } from "node:path";
 import { TracerError } from "../errors.ts";
 import { zeroLosses, type LossCounters, type Span } from "../spans/model.ts";
-import { CaptureWriter } from "../capture/writer.ts";
-import type { CaptureHeader } from "../capture/format.ts";
+import { CaptureWriter, type CaptureWriterOptions } from "../capture/writer.ts";
+import { CAPTURE_FORMAT, type CaptureHeader, type ClockFields } from "../capture/format.ts";
+import { builtinRecordSchema } from "../probes/decode.ts";
 import { createOtlpExporter, type OtlpExporterOptions } from "../export/create.ts";
 import type { OtlpExporter } from "../export/exporter.ts";
 import { log } from "../log.ts";
 
 export interface SpanSink {
-  span(span: Span): void;
+  /**
+   * One finished span. `raw` is a view into ring-buffer memory, valid only during the call
+   * (copy what you keep). `span()` decodes it (memoized by the caller; undefined when the
+   * record cannot be decoded); capture files never call it.
+   */
+  record(raw: Uint8Array, span: () => Span | undefined): void;
+  /** End of a drain tick: write what this tick buffered (capture files: one write). */
+  flush(): void;
+  /** The session re-anchored its BOOTTIME → epoch clock; records after this use `anchor`. */
+  clock(anchor: ClockFields): void;
   stats(at: bigint, losses: LossCounters): void;
   /** Close normally (end record, final flush); returns where the data went (one line each). */
   close(reason: string, at: bigint, losses: LossCounters): string[] | Promise<string[]>;
@@ -66,29 +81,51 @@ export interface CaptureLimits {
   rotateBytes?: number;
 }
 
-/** Capture files: one at a time, rotated by size, stopping at span/byte limits. */
+/** The header a format-2 capture file gets: the given one, with this build's record layouts unless it has some. */
+export function rawCaptureHeader(header: CaptureHeader): CaptureHeader {
+  return { ...header, format: CAPTURE_FORMAT, records: header.records ?? builtinRecordSchema() };
+}
+
+/**
+ * Capture files (format 2: raw span records): one at a time, rotated by size, stopping at
+ * span/byte limits. Span counts are records; byte counts are file bytes.
+ */
 export class CaptureSink implements SpanSink {
   #writer: CaptureWriter;
   #seq = 0;
   #spans = 0;
   #closedBytes = 0;
   #limit: string | undefined;
+  /** Records dropped because their size field did not fit the sample (a BPF bug) */
+  #invalid = 0;
+  /** Latest clock anchor after the header's: repeated at the start of each rotated file */
+  #anchor: ClockFields | undefined;
+  readonly header: CaptureHeader;
   readonly files: string[] = [];
 
   constructor(
     readonly template: string,
     readonly values: TemplateValues,
-    readonly header: CaptureHeader,
+    header: CaptureHeader,
     readonly limits: CaptureLimits = {},
+    /** For tests: writer options (flush timer, write function) */
+    readonly writerOptions: CaptureWriterOptions = {},
   ) {
+    this.header = rawCaptureHeader(header);
     this.#writer = this.#open();
   }
 
   #open(): CaptureWriter {
     const path = expandTemplate(this.template, this.values, this.#seq);
-    const w = CaptureWriter.open(path, this.header);
+    const w = CaptureWriter.open(path, this.header, this.writerOptions);
     this.files.push(path);
+    if (this.#anchor !== undefined) w.clock(this.#anchor);
     return w;
+  }
+
+  /** Records refused because their size field did not fit the sample. */
+  get invalid(): number {
+    return this.#invalid;
   }
 
   get spans(): number {
@@ -100,14 +137,27 @@ export class CaptureSink implements SpanSink {
     return this.#closedBytes + this.#writer.size();
   }
 
-  span(span: Span): void {
+  /** Stores the record as it is; never decodes (`_span` is for sinks that need a Span). */
+  record(raw: Uint8Array, _span?: () => Span | undefined): void {
     if (this.#limit) return;
-    this.#writer.span(span);
+    if (!this.#writer.record(raw)) {
+      this.#invalid++;
+      return;
+    }
     this.#spans++;
     const { maxSpans, maxBytes, rotateBytes } = this.limits;
     if (maxSpans !== undefined && this.#spans >= maxSpans) this.#limit = `--max-spans ${maxSpans} reached`;
     else if (maxBytes !== undefined && this.bytes() >= maxBytes) this.#limit = `--max-bytes ${maxBytes} reached`;
     else if (rotateBytes !== undefined && this.#writer.size() >= rotateBytes) this.#rotate();
+  }
+
+  flush(): void {
+    this.#writer.flush();
+  }
+
+  clock(anchor: ClockFields): void {
+    this.#anchor = { realtimeNs: anchor.realtimeNs, boottimeNs: anchor.boottimeNs, offsetNs: anchor.offsetNs };
+    this.#writer.clock(this.#anchor);
   }
 
   #rotate(): void {
@@ -152,8 +202,15 @@ export class OtlpSink implements SpanSink {
   ) {
     this.#exporter = createOtlpExporter(cfg);
   }
-  span(span: Span): void {
-    this.#exporter.add(span);
+  record(_raw: Uint8Array, span: () => Span | undefined): void {
+    const s = span();
+    if (s !== undefined) this.#exporter.add(s);
+  }
+  flush(): void {
+    /* the exporter batches on its own timer */
+  }
+  clock(): void {
+    /* spans are sent in epoch time already */
   }
   stats(): void {
     /* losses are reported in the capture file and at exit; OTLP carries spans only */
@@ -180,8 +237,14 @@ export class OtlpSink implements SpanSink {
 /** Several sinks at once (--out and --otlp together); the first failure propagates. */
 export class FanOutSink implements SpanSink {
   constructor(readonly sinks: SpanSink[]) {}
-  span(span: Span): void {
-    for (const s of this.sinks) s.span(span);
+  record(raw: Uint8Array, span: () => Span | undefined): void {
+    for (const s of this.sinks) s.record(raw, span);
+  }
+  flush(): void {
+    for (const s of this.sinks) s.flush();
+  }
+  clock(anchor: ClockFields): void {
+    for (const s of this.sinks) s.clock(anchor);
   }
   stats(at: bigint, losses: LossCounters): void {
     for (const s of this.sinks) s.stats(at, losses);

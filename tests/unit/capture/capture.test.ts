@@ -225,7 +225,8 @@ describe("bad input", () => {
 
   test("unsupported format version", () => {
     const enc = captureEncoder();
-    expectCorrupt(enc.encode({ ...sampleHeader(), format: 2 }), /capture format 2 is not supported \(this beetrace reads format 1\)/);
+    expectCorrupt(enc.encode({ ...sampleHeader(), format: 3 }), /capture format 3 is not supported \(this beetrace reads formats 1 to 2\)/);
+    expectCorrupt(enc.encode({ ...sampleHeader(), format: 0 }), /invalid format version/);
   });
 
   test("malformed CBOR after a good header names the byte offset", () => {
