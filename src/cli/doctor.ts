@@ -3,9 +3,11 @@
  *
  * Runs every feature check of src/bpf/features.ts, loads the nethttp BPF programs through the
  * verifier, and ends with an end-to-end calibration (a uprobe on a libc function in this very
- * process must count our calls) and the uprobe_multi probe (one link, pid-filtered to us, must
- * count calls from our main thread and from other threads; advice only, as tracing falls back
- * to one perf uprobe per instruction). Prints each check with what was found and how to fix it, the
+ * process must count our calls), the per-hit cost of a uprobe on an instruction the kernel
+ * single-steps and on one it emulates (measured here, advice only: docs/probe-placement.md says
+ * why probes sit on emulated instructions), and the uprobe_multi probe (one link, pid-filtered
+ * to us, must count calls from our main thread and from other threads; advice only, as tracing
+ * falls back to one perf uprobe per instruction). Prints each check with what was found and how to fix it, the
  * origin of the assets this beetrace carries (libbpf bundle, BPF objects, offsets snapshot) and
  * which Go versions the offsets snapshot covers.
  *
@@ -16,12 +18,21 @@
  */
 import { readFileSync } from "node:fs";
 import { EXIT_CODES, TracerError, isTracerError, type ErrorCode } from "../errors.ts";
-import { CALIBRATE_OBJECT, calibrateUprobe, checkFeatures, uprobeMultiSupport, type FeatureCheck, type UprobeMultiSupport } from "../bpf/features.ts";
+import {
+  CALIBRATE_OBJECT,
+  calibrateUprobe,
+  checkFeatures,
+  measureUprobeCost,
+  uprobeMultiSupport,
+  type FeatureCheck,
+  type UprobeCost,
+  type UprobeMultiSupport,
+} from "../bpf/features.ts";
 import { bpfObjectPath, embedded } from "../bpf/embedded.ts";
 import { libbpf } from "../bpf/libbpf.ts";
 import { BpfObject } from "../bpf/object.ts";
 import { embeddedSnapshot } from "../offsets/snapshot.ts";
-import { NETHTTP_OBJECT } from "../probes/nethttp/server.ts";
+import { NETHTTP_OBJECT } from "../probes/nethttp/object.ts";
 import { BEETRACE_VERSION } from "../version.ts";
 import { writeStdout } from "./view.ts";
 
@@ -51,6 +62,8 @@ export interface DoctorFacts {
     /** undefined: the snapshot covers no version of the module */
     coverage: { oldest: string; newest: string; count: number } | undefined;
   };
+  /** The measured per-hit uprobe costs (absent when not measured). */
+  uprobeCost?: UprobeCost;
 }
 
 /** The BPF object calibrateUprobe() loads (bpf/calibrate.bpf.c) and its program and .bss counter. */
@@ -139,6 +152,21 @@ function calibrationCheck(): DoctorCheck {
 }
 
 /**
+ * The per-hit cost of a single-stepped and of an emulated probe instruction on this host. Never
+ * blocking: a failed measurement says nothing about whether tracing works (the calibration does).
+ */
+function costCheck(): { check: DoctorCheck; cost?: UprobeCost } {
+  let bytes: Uint8Array;
+  try {
+    bytes = objectBytes(CALIBRATE.object);
+  } catch (e) {
+    return { check: { name: "uprobe cost", status: "missing", detail: `not measured: ${isTracerError(e) ? e.message : String(e)}` } };
+  }
+  const r = measureUprobeCost({ bytes, program: CALIBRATE.program, counter: CALIBRATE.counter });
+  return { check: fromFeature(r.check, undefined), ...(r.cost ? { cost: r.cost } : {}) };
+}
+
+/**
  * The uprobe_multi answer as a check. Never blocking: without usable uprobe_multi links a trace
  * attaches one perf-event uprobe per instruction, which works but attaches and detaches slower.
  */
@@ -176,16 +204,20 @@ export function gatherDoctorFacts(): DoctorFacts {
   checks.push(objects);
   const lib = features.find((c) => c.name === "libbpf")?.ok ?? false;
   const why = !priv ? "needs BPF privileges" : !lib ? "libbpf could not be loaded" : objects.status !== "ok" ? "BPF objects missing" : undefined;
+  let uprobeCost: UprobeCost | undefined;
   if (why !== undefined) {
-    checks.push(skipped("nethttp programs load", why), skipped("uprobe calibration", why), skipped("uprobe_multi links", why));
+    checks.push(skipped("nethttp programs load", why), skipped("uprobe calibration", why), skipped("uprobe cost", why), skipped("uprobe_multi links", why));
   } else {
-    checks.push(verifierCheck(), calibrationCheck(), uprobeMultiCheck(uprobeMultiSupport()));
+    const cost = costCheck();
+    uprobeCost = cost.cost;
+    checks.push(verifierCheck(), calibrationCheck(), cost.check, uprobeMultiCheck(uprobeMultiSupport()));
   }
   return {
     version: BEETRACE_VERSION,
     checks,
     assets: { origin: embedded.origin, libbpf: libbpfDescription(), bpfObjects: Object.keys(embedded.bpfObjects).sort() },
     offsets: { module: "std", coverage: embeddedSnapshot().coverage("std") },
+    ...(uprobeCost ? { uprobeCost } : {}),
   };
 }
 

@@ -139,6 +139,7 @@ function newFormatter(x: Iced): InstanceType<Iced["Formatter"]> {
   f.branchLeadingZeros = false;
   f.showBranchSize = false;
   f.spaceAfterOperandSeparator = true;
+  f.smallHexNumbersInDecimal = false;
   return f;
 }
 

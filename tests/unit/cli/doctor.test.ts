@@ -11,6 +11,8 @@ import {
   type DoctorFacts,
 } from "../../../src/cli/doctor.ts";
 import { EXIT_CODES, TracerError } from "../../../src/errors.ts";
+import { costCodeArm64, costCodeX86, uprobeCostDetail } from "../../../src/bpf/features.ts";
+import { entryProbeSite, classifyProbeInstruction } from "../../../src/binary/probe-sites.ts";
 
 const OK: DoctorCheck[] = [
   { name: "privileges", status: "ok", detail: "effective capabilities include CAP_BPF, CAP_PERFMON" },
@@ -126,6 +128,60 @@ describe("uprobe_multi check", () => {
       status: "missing",
       detail: "not available: forced off — using one perf uprobe per instruction (slower attach/detach)",
     });
+  });
+});
+
+describe("uprobe cost check", () => {
+  const cost = { steppedNs: 12_345, emulatedNs: 1_050, calls: 2000, rounds: 5, stepped: "lea", emulated: "jbe" };
+
+  test("the detail line gives both per-hit costs, their ratio and the trial size", () => {
+    expect(uprobeCostDetail(cost)).toBe("per probe hit: single-stepped instruction (lea) 12.3 µs, emulated (jbe) 1.1 µs (12x); best of 5 × 2000 calls");
+    expect(uprobeCostDetail({ ...cost, emulatedNs: 0 })).toBe("per probe hit: single-stepped instruction (lea) 12.3 µs, emulated (jbe) 0.0 µs; best of 5 × 2000 calls");
+  });
+
+  test("rendered as one ok line; a failed measurement is advice only ('warn') and keeps the verdict; JSON carries the numbers", async () => {
+    const ok: DoctorCheck = { name: "uprobe cost", status: "ok", detail: uprobeCostDetail(cost) };
+    const f = { ...facts([...OK.slice(0, 3), ok, OK[3]!]), uprobeCost: cost };
+    expect(renderDoctorText(f)).toContain("  ok      uprobe cost         per probe hit: single-stepped instruction (lea) 12.3 µs, emulated (jbe) 1.1 µs (12x); best of 5 × 2000 calls\n");
+    expect(JSON.parse(renderDoctorJson(f)).uprobeCost).toEqual(cost);
+    const failed = fromFeature({ name: "uprobe cost", ok: false, detail: "not measured: memfd_create: EPERM" }, undefined);
+    const g = facts([...OK, failed]);
+    expect(renderDoctorText(g)).toContain("  warn    uprobe cost         not measured: memfd_create: EPERM\n");
+    expect(blockingProblem(g)).toBeUndefined();
+  });
+
+  // The calibration code's probe sites must be what the probe-site rules say: the first one
+  // single-stepped, the second emulated — checked with the same decoders the tracer uses.
+  test("x86-64 calibration code: 'step' starts with a single-stepped LEA, 'emulated' with an emulated JBE, loops call them", () => {
+    const c = costCodeX86();
+    expect(classifyProbeInstruction("x86_64", c.bytes, 0, c.sites.step)).toMatchObject({ mnemonic: "lea", emulated: false });
+    expect(classifyProbeInstruction("x86_64", c.bytes, 0, c.sites.emulated)).toMatchObject({ mnemonic: "jbe", emulated: true, kind: "branch" });
+    for (const [kind, target] of [["step", 96], ["emulated", 112], ["bare", 128]] as const) {
+      const at = c.loops[kind];
+      expect(classifyProbeInstruction("x86_64", c.bytes, 0, at + 5).text).toBe(`call 0x${target.toString(16)}`);
+      expect(classifyProbeInstruction("x86_64", c.bytes, 0, at + 13).text).toBe(`jne 0x${(at + 5).toString(16)}`);
+      expect(classifyProbeInstruction("x86_64", c.bytes, 0, at + 3).text).toBe(`je 0x${(at + 15).toString(16)}`);
+      expect(classifyProbeInstruction("x86_64", c.bytes, 0, at + 17).mnemonic).toBe("ret");
+    }
+    expect(entryProbeSite("x86_64", c.bytes.subarray(c.sites.step), c.sites.step).emulated).toBe(false);
+  });
+
+  test("arm64 calibration code: 'step' starts with a stepped ADD, 'emulated' with a simulated B.LS", () => {
+    const c = costCodeArm64();
+    expect(classifyProbeInstruction("aarch64", c.bytes, 0, c.sites.step)).toMatchObject({ mnemonic: "add", emulated: false });
+    expect(classifyProbeInstruction("aarch64", c.bytes, 0, c.sites.emulated)).toMatchObject({ mnemonic: "b.ls", emulated: true });
+    const v = new DataView(c.bytes.buffer);
+    for (const [kind, target] of [["step", 96], ["emulated", 112], ["bare", 128]] as const) {
+      const at = c.loops[kind];
+      const bl = v.getUint32(at + 8, true);
+      expect((bl & 0xfc000000) >>> 0).toBe(0x94000000);
+      expect(at + 8 + (bl & 0x3ffffff) * 4).toBe(target);
+      // cbz x0 → L+20 and b.ne → L+8 (imm19 at bits 23:5, signed)
+      const imm19 = (w: number) => (((w >>> 5) & 0x7ffff) << 13) >> 13;
+      expect(at + 4 + imm19(v.getUint32(at + 4, true)) * 4).toBe(at + 20);
+      expect(at + 16 + imm19(v.getUint32(at + 16, true)) * 4).toBe(at + 8);
+      expect(classifyProbeInstruction("aarch64", c.bytes, 0, at + 24).mnemonic).toBe("ret");
+    }
   });
 });
 
