@@ -53,7 +53,10 @@ export interface RenderOptions {
   trace?: string | undefined;
 }
 
-export function renderCapture(c: CaptureContents, opts: RenderOptions = {}): string[] {
+/** What renderCapture needs: a read capture (`invalid` may be left out by hand-built contents). */
+export type RenderInput = Omit<CaptureContents, "invalid"> & { invalid?: number };
+
+export function renderCapture(c: RenderInput, opts: RenderOptions = {}): string[] {
   const width = opts.width ?? 80;
   const h = c.header;
   const out: string[] = [];
@@ -83,7 +86,7 @@ export function renderCapture(c: CaptureContents, opts: RenderOptions = {}): str
     );
   }
   if (c.skipped > 0) out.push(`  note: ${c.skipped} records of a newer kind were skipped`);
-  if (c.invalid > 0) out.push(`  note: ${c.invalid} span records could not be decoded and are not shown`);
+  if ((c.invalid ?? 0) > 0) out.push(`  note: ${c.invalid} span records could not be decoded and are not shown`);
 
   const prefix = opts.trace?.toLowerCase();
   let shown = 0;

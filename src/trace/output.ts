@@ -156,6 +156,9 @@ export class CaptureSink implements SpanSink {
   }
 
   clock(anchor: ClockFields): void {
+    const last = this.#anchor ?? this.header.clock;
+    // The same anchor again (a caller that reports it every tick) changes nothing for readers.
+    if (anchor.offsetNs === last.offsetNs && anchor.boottimeNs === last.boottimeNs && anchor.realtimeNs === last.realtimeNs) return;
     this.#anchor = { realtimeNs: anchor.realtimeNs, boottimeNs: anchor.boottimeNs, offsetNs: anchor.offsetNs };
     this.#writer.clock(this.#anchor);
   }

@@ -293,7 +293,7 @@ export function readSpans(file: string): Capture {
   for (const r of contents.records) {
     if (r.type === "span") spans.push(r);
     else if (r.type === "stats") stats.push(r);
-    else end = r;
+    else if (r.type === "end") end = r;
   }
   return { contents, spans, stats, end };
 }

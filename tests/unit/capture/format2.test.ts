@@ -12,6 +12,9 @@ import { TracerError } from "../../../src/errors.ts";
 import { builtinRecordSchema, recordSize } from "../../../src/probes/decode.ts";
 import { zeroLosses, type Span } from "../../../src/spans/model.ts";
 import { CaptureSink, FanOutSink, rawCaptureHeader, type SpanSink } from "../../../src/trace/output.ts";
+import { renderCapture } from "../../../src/cli/view.ts";
+import { convertCommand } from "../../../src/cli/convert.ts";
+import { setLogSink } from "../../../src/log.ts";
 import { T0, sampleHeader, tempDir } from "./fixture.ts";
 import { TestDecoder, serverRecord, typicalServer } from "./records.ts";
 
@@ -91,6 +94,29 @@ describe("format 2 round trip", () => {
     expect(spans[0]!.attributes).toMatchObject({ "http.request.method": "GET", "url.path": "/hello", "http.route": "/hello", "http.response.status_code": 200 });
     expect(spans[2]!.startTimeUnixNano).toBe(typicalServer(2).startNs + ANCHOR2.offsetNs);
     expect(spans[3]!.parentSpanId).toBe("c".repeat(16));
+  });
+
+  test("view and convert read a format-2 capture, also one cut inside its last chunk", async () => {
+    const { path: p } = writeSample("cli.cbor");
+    const lines = renderCapture(readCaptureFile(p));
+    expect(lines).toContain("  spans: 5 in 5 traces; losses: none");
+    expect(lines.filter((l) => l.startsWith("  GET /hello  250µs  200"))).toHaveLength(5);
+    const bytes = fs.readFileSync(p);
+    const cut = path.join(dir, "cli-cut.cbor");
+    const lastRec = Buffer.from(bytes).indexOf(Buffer.from(serverRecord(typicalServer(4))));
+    fs.writeFileSync(cut, bytes.subarray(0, lastRec + 10));
+    const cutLines = renderCapture(readCaptureFile(cut));
+    expect(cutLines).toContain("  spans: 4 in 4 traces; losses: ringbufFull 1");
+    expect(cutLines).toContain("  note: the file is truncated; the last 10 bytes are an incomplete record");
+    const logs: string[] = [];
+    setLogSink((l) => logs.push(l));
+    let out = "";
+    const r = await convertCommand(cut, { to: "otlp-json" }, async (s) => {
+      out += s;
+    }).finally(() => setLogSink((l) => process.stderr.write(l + "\n")));
+    expect(r.spans).toBe(4);
+    expect(logs.some((l) => /^warning: .*cli-cut\.cbor is truncated/.test(l))).toBe(true);
+    expect(out).toContain(typicalServer(3).spanId);
   });
 
   test("a record is stored as its size field says; a size that does not fit is refused", () => {
@@ -396,6 +422,15 @@ describe("capture sink", () => {
     sink.close("limit", T0, zeroLosses());
     expect(sink.bytes()).toBe(fs.statSync(sink.files[0]!).size);
     expect(fs.statSync(sink.files[0]!).size).toBeGreaterThanOrEqual(3000);
+  });
+
+  test("the same clock anchor twice writes one clock item", () => {
+    const sink = new CaptureSink(path.join(dir, "clock2.cbor"), values, sampleHeader(), {}, { flushIntervalMs: 0 });
+    sink.clock(sampleHeader().clock); // the header's own anchor: nothing to write
+    sink.clock(ANCHOR2);
+    sink.clock({ ...ANCHOR2 });
+    sink.close("t", T0, zeroLosses());
+    expect(kinds(new CaptureScanner(fs.readFileSync(sink.files[0]!)).items())).toEqual(["clock", "end"]);
   });
 
   test("fan-out hands every sink the raw record and the same lazy span", () => {
