@@ -113,8 +113,9 @@ export function* decodeRecords(scanner: CaptureScanner, decoder = new SpanDecode
 
 /**
  * Walks a capture's items. The constructor reads the header (throwing corrupt_capture when the
- * bytes are not a capture); items() yields the rest once, after which truncated,
- * trailingBytes, skipped and invalid describe the file.
+ * bytes are not a capture); items() yields the rest, after which truncated, trailingBytes,
+ * skipped and invalid describe the file. Raw records are views into `bytes` (valid as long as
+ * the caller keeps them; copy to keep one without the file).
  */
 export class CaptureScanner {
   readonly header: CaptureHeader;
@@ -158,6 +159,11 @@ export class CaptureScanner {
 
   *items(): Generator<CaptureItem> {
     const bytes = this.#bytes;
+    // A second walk starts the counts over.
+    this.truncated = false;
+    this.trailingBytes = 0;
+    this.skipped = 0;
+    this.invalid = 0;
     let toEpoch = epochFrom(this.header.clock.offsetNs);
     let pos = this.#headerEnd;
     for (let i = 1; pos < bytes.byteLength; i++) {
