@@ -11,12 +11,27 @@ import { readBuildInfo, type GoBuildInfo } from "./buildinfo.ts";
 import { readPclntab, type PclnTable } from "./gopclntab.ts";
 import { GoDwarf } from "./dwarf.ts";
 import { findReturnSites } from "./returns.ts";
+import { entryProbeSite } from "./probe-sites.ts";
 import { isTracerError, TracerError } from "../errors.ts";
 import { resolveField, type FieldResolution } from "../offsets/resolve.ts";
 import type { OffsetsTable } from "../offsets/table.ts";
 
+/**
+ * Where an entry probe goes: the first instruction of the prologue the kernel emulates
+ * (src/binary/probe-sites.ts), else the entry itself (single-stepped, ~10x dearer a hit).
+ */
+export interface ProbeSite {
+  addr: number;
+  fileOffset: number;
+  /** "jbe", "push"...: the instruction the uprobe sits on */
+  mnemonic: string;
+  emulated: boolean;
+  /** why the site is not an emulated instruction */
+  reason?: string;
+}
+
 export type SymbolReport =
-  | { name: string; resolved: true; entry: number; end: number; fileOffset: number; returns: number[] }
+  | { name: string; resolved: true; entry: number; end: number; fileOffset: number; site: ProbeSite; returns: number[] }
   | { name: string; resolved: false; reason: string };
 
 export interface BinaryAnalysis {
@@ -87,7 +102,13 @@ export function resolveSymbol(a: BinaryAnalysis, name: string): SymbolReport {
     if (returns.length === 0) {
       return { name, resolved: false, reason: "no return instruction found (the function never returns normally)" };
     }
-    return { name, resolved: true, entry: fn.entry, end: fn.end, fileOffset, returns };
+    const s = entryProbeSite(a.arch, code, fn.entry);
+    const siteOffset = a.elf.vaddrToFileOffset(s.addr);
+    const site: ProbeSite =
+      siteOffset === undefined
+        ? { addr: fn.entry, fileOffset, mnemonic: s.mnemonic, emulated: false, reason: "emulated site is not file-backed" }
+        : { addr: s.addr, fileOffset: siteOffset, mnemonic: s.mnemonic, emulated: s.emulated, ...(s.reason ? { reason: s.reason } : {}) };
+    return { name, resolved: true, entry: fn.entry, end: fn.end, fileOffset, site, returns };
   } catch (e) {
     if (isTracerError(e)) return { name, resolved: false, reason: e.message };
     throw e;

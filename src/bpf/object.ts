@@ -206,6 +206,33 @@ export class BpfObject implements Disposable {
     new Uint8Array(ffi().wrap(image, imageSize)).set(bytes, v.offset);
   }
 
+  /**
+   * Make map `mapName` use an existing map (another object's, by fd) instead of creating its
+   * own, before load: how probe objects share the ring buffer and the span-context maps without
+   * pinning them in bpffs. Type, key/value sizes and max_entries must match (the kernel checks).
+   */
+  reuseMap(mapName: string, fd: number): void {
+    this.assertNotLoaded(`reuseMap(${mapName})`);
+    checkInt(libbpf().sym.bpf_map__reuse_fd(this.map(mapName).ptr, fd), `map ${mapName}: reuse fd ${fd}`);
+  }
+
+  /** Number of entries in a hash map (walks its keys; for end-of-session accounting, not hot paths). */
+  countEntries(mapName: string, keySize = 8, limit = 1 << 20): number {
+    this.assertLoaded(`countEntries(${mapName})`);
+    const fd = this.map(mapName).fd;
+    const keys = [new Uint8Array(keySize), new Uint8Array(keySize)];
+    let n = 0;
+    let prev: Uint8Array | undefined;
+    while (n < limit) {
+      const next = keys[n % 2]!;
+      // bpf_map_get_next_key(fd, NULL, next) gives the first key; it returns <0 (ENOENT) after the last.
+      if (libbpf().sym.bpf_map_get_next_key(fd, prev ? addr(prev) : null, addr(next)) < 0) break;
+      prev = next;
+      n++;
+    }
+    return n;
+  }
+
   /** Resize a map before load (ring buffer: a power of two, a multiple of the page size). */
   setMapMaxEntries(mapName: string, entries: number): void {
     this.assertNotLoaded(`setMapMaxEntries(${mapName})`);

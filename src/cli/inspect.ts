@@ -88,7 +88,15 @@ export async function inspectCommand(binary: string | undefined, opts: InspectOp
 
 function symbolJson(s: SymbolReport): object {
   return s.resolved
-    ? { name: s.name, resolved: true, entry: hex(s.entry), end: hex(s.end), fileOffset: hex(s.fileOffset), returns: s.returns.map(hex) }
+    ? {
+        name: s.name,
+        resolved: true,
+        entry: hex(s.entry),
+        end: hex(s.end),
+        fileOffset: hex(s.fileOffset),
+        probeSite: { addr: hex(s.site.addr), instruction: s.site.mnemonic, emulated: s.site.emulated, ...(s.site.reason ? { reason: s.site.reason } : {}) },
+        returns: s.returns.map(hex),
+      }
     : { name: s.name, resolved: false, reason: s.reason };
 }
 
@@ -115,6 +123,8 @@ function renderHuman(label: string, a: ReturnType<typeof openGoBinary>, syms: Sy
     if (s.resolved) {
       lines.push(`    ${s.name}`);
       lines.push(`      entry ${hex(s.entry)}  end ${hex(s.end)}  file offset ${hex(s.fileOffset)}`);
+      const site = s.site.emulated ? `${s.site.mnemonic} (emulated by the kernel)` : `${s.site.mnemonic} (single-stepped: ${s.site.reason ?? "no emulated prologue instruction"})`;
+      lines.push(`      probe site ${hex(s.site.addr)}: ${site}`);
       lines.push(`      ${s.returns.length} return site${s.returns.length === 1 ? "" : "s"}: ${s.returns.map(hex).join(" ")}`);
     } else {
       lines.push(`    ${s.name}: unresolved — ${s.reason}`);

@@ -1,13 +1,16 @@
 /**
  * @module probes/probe — the declarative probe manifest: what a probe hooks, which struct
- * fields and symbols it needs, how its BPF consts are set, and how its records become spans.
+ * fields it needs, how its BPF consts are set, and how its span records become spans.
  *
- * Shared code (loader, offsets tracker, assembler, exporters, `inspect`) only reads these
- * properties; it never switches on a probe's id. Several probes may share one BPF object
- * (net/http server and client do, so the client can see the server's maps); the object's
- * own properties (maps, counters) are described once in a BpfObjectSpec they both point to.
+ * Shared code (planner, loader, decoder, exporters, `inspect`) only reads these properties; it
+ * never switches on a probe's id. Several probes may share one BPF object (net/http server and
+ * client do); the object's own properties (maps, counters) are described once in a
+ * BpfObjectSpec they both point to. A probe lives in one folder: bpf/<lib>.bpf.c (+
+ * bpf/shared/<lib>.h for its records), src/probes/<lib>/ (manifest, decoder, the layouts
+ * generated from the object's BTF) and its tests (docs/adding-a-probe.md).
  */
-import type { Span, SpanEnd, SpanStart, LossCounters } from "../spans/model.ts";
+import type { Span, LossCounters } from "../spans/model.ts";
+import type { RecordReader } from "./record.ts";
 import { compareVersions, parseGoVersion } from "../offsets/version.ts";
 
 /** A Go struct field a probe reads, and the `volatile const` that receives its offset. */
@@ -26,22 +29,34 @@ export interface FieldDecl {
   why: string;
 }
 
-/** A symbol whose run-time address (load bias applied) goes into a u64 const. */
-export interface AddressDecl {
-  const: string;
-  /** ELF symbol name, e.g. "go:itab.*net/http.response,net/http.ResponseWriter" */
-  symbol: string;
-  required: boolean;
+/**
+ * A function whose entry marks the end of the probed call, on the same goroutine. Its entry
+ * site is usually an instruction the kernel emulates (~1 µs a hit) where a RET is
+ * single-stepped (~12 µs): see docs/probe-placement.md.
+ */
+export interface EndMarkerDecl {
+  /** Alternative names of the marker function (Go versions renamed or moved it). */
+  symbols: string[];
+  /** BPF program attached at the marker's entry site */
+  program: string;
+  /**
+   * When the marker must resolve for the markers to be used at all (else the RET sites are):
+   * "always"; only when one of these functions is linked (e.g. the HTTP/2 server); or
+   * "if-linked": optional, since without it linked the path it ends cannot run either.
+   */
+  neededIf: "always" | "if-linked" | { linked: string[] };
   why: string;
 }
 
 export interface UprobeDecl {
   /** Go symbol as in the symbol table / pclntab: "net/http.(*Transport).roundTrip" */
   symbol: string;
-  /** BPF program attached at the function entry */
+  /** BPF program attached at the function's entry site (first emulated prologue instruction) */
   entryProgram: string;
-  /** BPF program attached (as a plain uprobe) at every RET instruction of the function */
+  /** BPF program attached (as a plain uprobe) at every RET, when the end markers cannot be used */
   returnProgram: string;
+  /** End markers: used instead of the RET sites when every needed one resolves. */
+  endMarkers?: EndMarkerDecl[];
 }
 
 /** Maps a .bss counter of a BPF object to the loss it counts. */
@@ -57,10 +72,9 @@ export interface CounterDecl {
 export interface BpfObjectSpec {
   /** "nethttp" → bpf/nethttp.bpf.c */
   name: string;
-  /** The ring buffer map every record goes to (sized with --ringbuf-size before load). */
-  ringbufMap: string;
-  /** In-flight state maps, sized together (max_entries) before load. */
-  inflightMaps: string[];
+  /** Per-call state maps (sized with --inflight before load; what is left in them at the end
+   * are calls that never ended). */
+  callMaps: string[];
   counters: CounterDecl[];
 }
 
@@ -71,22 +85,18 @@ export interface FlagContext {
   /** Offset resolved for a declared field: number, null = the field does not exist in this
    * version, undefined = unknown. */
   offset(field: string): number | null | undefined;
-  /** Run-time address resolved for a declared symbol (AddressDecl), undefined = unknown. */
-  address(symbol: string): bigint | undefined;
 }
-
-/** A decoded ring-buffer record. */
-export type Decoded =
-  | { kind: "start"; start: SpanStart }
-  | { kind: "end"; end: SpanEnd }
-  /** The bytes cannot be decoded (too short, unknown tag): a bug of ours, to be counted. */
-  | { kind: "invalid"; reason: string };
 
 /** Converts a CLOCK_BOOTTIME nanosecond timestamp to nanoseconds since the Unix epoch. */
 export type ToEpoch = (monoNs: bigint) => bigint;
 
+/** What a record decoder gets besides the record. */
+export interface DecodeContext {
+  toEpoch: ToEpoch;
+}
+
 export interface ProbeManifest {
-  /** "nethttp.server"; also SpanStart.probe */
+  /** "nethttp.server" */
   id: string;
   /** Instrumented library (module or std package), for messages: "net/http" */
   library: string;
@@ -94,19 +104,15 @@ export interface ProbeManifest {
   uprobes: UprobeDecl[];
   /** Struct fields read. Declare each field once (shared declarations are imported). */
   fields: FieldDecl[];
-  /** Symbol addresses written into consts. */
-  addresses: AddressDecl[];
-  /** Record tags (`type`, first u32 of every record) this probe decodes. */
-  recordTypes: number[];
+  /** The record this probe emits: tag (first u16) and C struct name in the object's BTF. */
+  record: { type: number; struct: string };
   /**
    * Feature-switch consts for a target (offset consts are set from `fields` by the loader).
    * Returns const name → value; a switch turns itself off when an optional field is unknown.
    */
   flags(ctx: FlagContext): Record<string, number | bigint>;
-  /** Decode one record whose tag is in recordTypes. Never throws. */
-  decode(view: DataView, offset: number, length: number): Decoded;
-  /** Build the finished span from a start and an end of this probe. */
-  finish(start: SpanStart, end: SpanEnd, toEpoch: ToEpoch): Span;
+  /** Builds the span from one record (already checked against its layout). Never throws. */
+  decode(r: RecordReader, ctx: DecodeContext): Span;
 }
 
 /** true when goVersion ("go1.22.3", "1.22") is at least `min` ("1.22"); false if unparsable. */

@@ -1,18 +1,35 @@
 /**
- * @module trace/plan — decide, per probe, whether it can run on this target and with which
- * consts. Pure (no FFI): the result is shown by `inspect`/`doctor`, written to the capture
- * header as provenance, and executed by trace/session.ts.
+ * @module trace/plan — decide, per probe, whether it can run on this target, with which consts,
+ * and where each of its uprobes goes. Pure (no FFI): the result is shown by `inspect`/`doctor`,
+ * written to the capture header as provenance, and executed by trace/session.ts.
  *
- * A probe runs only when every symbol it hooks resolved (entry + at least one RET) and every
- * required struct field has a known offset. Otherwise it is disabled with a reason that names
- * the version and the fix; other probes keep running. Offsets are never guessed unless the
- * operator asked for --unknown-versions=nearest (then recorded as source "guess").
+ * A probe runs only when every symbol it hooks resolved and every required struct field has a
+ * known offset. Otherwise it is disabled with a reason that names the version and the fix;
+ * other probes keep running. Offsets are never guessed unless the operator asked for
+ * --unknown-versions=nearest (then recorded as source "guess").
+ *
+ * Where: the entry program at the function's entry site (the first emulated instruction of
+ * the prologue, src/binary/probe-sites.ts); the end program at the entry sites of the
+ * probe's end markers when every needed marker resolves, else at every RET of the function.
  */
 import type { BinaryAnalysis, SymbolReport } from "../binary/analyze.ts";
 import { resolveFields, resolveSymbol } from "../binary/analyze.ts";
 import type { FieldResolution } from "../offsets/resolve.ts";
 import type { OffsetsTable } from "../offsets/table.ts";
-import type { ProbeManifest } from "../probes/probe.ts";
+import type { ProbeManifest, UprobeDecl } from "../probes/probe.ts";
+
+/** One uprobe to attach. */
+export interface AttachPoint {
+  program: string;
+  /** function the site belongs to */
+  symbol: string;
+  role: "entry" | "end-marker" | "return";
+  vaddr: number;
+  fileOffset: number;
+  /** instruction the uprobe sits on ("jbe", "ret") and whether the kernel emulates it */
+  mnemonic: string;
+  emulated: boolean;
+}
 
 export interface ProbePlan {
   probe: ProbeManifest;
@@ -20,10 +37,17 @@ export interface ProbePlan {
   /** why the probe is disabled (one line), and how to fix it */
   reason?: string;
   fix?: string;
+  /** the probe's library is not linked into this binary: nothing to trace, nothing to warn about */
+  notLinked?: boolean;
+  /** the probed functions (one per UprobeDecl) */
   symbols: SymbolReport[];
   fields: FieldResolution[];
   /** const name → value for the BPF object (offsets + feature flags) */
   consts: Record<string, number | bigint>;
+  /** every uprobe, when enabled */
+  points: AttachPoint[];
+  /** per UprobeDecl: how its calls end ("markers" or "returns" and why) */
+  ends: string[];
 }
 
 export interface PlanOptions {
@@ -32,25 +56,32 @@ export interface PlanOptions {
   allowNearest: boolean;
 }
 
+const NOT_LINKED = "not in the function table";
+
 export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], opts: PlanOptions): ProbePlan[] {
   const symbolCache = new Map<string, SymbolReport>();
+  const resolve = (name: string): SymbolReport => {
+    let r = symbolCache.get(name);
+    if (!r) symbolCache.set(name, (r = resolveSymbol(a, name)));
+    return r;
+  };
   const allFields = [...new Set(probes.flatMap((p) => p.fields.map((f) => f.field)))];
   const resolved = new Map(resolveFields(a, allFields, opts).map((r) => [r.field, r]));
   return probes.map((probe) => {
-    const symbols = probe.uprobes.map((u) => {
-      let r = symbolCache.get(u.symbol);
-      if (!r) symbolCache.set(u.symbol, (r = resolveSymbol(a, u.symbol)));
-      return r;
-    });
+    const symbols = probe.uprobes.map((u) => resolve(u.symbol));
     const fields = probe.fields.map((f) => resolved.get(f.field)!);
     const consts: Record<string, number | bigint> = {};
     let reason: string | undefined;
     let fix: string | undefined;
+    let notLinked = false;
 
     for (const s of symbols) {
       if (!s.resolved && reason === undefined) {
         reason = `${s.name} is unresolved: ${s.reason}`;
-        fix = "this service may not use this library (nothing to trace), or was built in a way beetrace does not support yet";
+        notLinked = s.reason.startsWith(NOT_LINKED);
+        fix = notLinked
+          ? `this service does not use ${probe.library} (nothing to trace)`
+          : "the function could not be read safely; run 'beetrace inspect' on the binary for details";
       }
     }
     probe.fields.forEach((decl, i) => {
@@ -67,23 +98,80 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
       } else {
         reason = `offset of ${decl.field} is unknown for ${r.module} ${r.version ?? "(not in build info)"}: ${r.note ?? "no source"}`;
         fix =
-          "pass --offsets FILE (made by 'beetrace offsets extract' from an unstripped build of the same service, or a newer offsets.json), " +
+          `pass --offsets FILE made by 'beetrace offsets extract' from ANY unstripped program built with the same ${r.module === "std" ? "Go release" : "module version"} ` +
+          "(a hello-world built by that toolchain is enough for the standard library), or a newer offsets.json; " +
           "or --unknown-versions=nearest to use the nearest known version (recorded as a guess)";
       }
     });
+    const points: AttachPoint[] = [];
+    const ends: string[] = [];
     if (reason === undefined) {
-      const flagConsts = probe.flags({
-        goVersion: a.goVersion,
-        offset: (field) => {
-          const r = resolved.get(field);
-          return r === undefined ? undefined : r.offset;
-        },
-        // Symbol addresses need the run-time load bias; probes must work without them (the
-        // net/http server falls back to ProtoMajor when the itab address is unknown).
-        address: () => undefined,
+      Object.assign(
+        consts,
+        probe.flags({
+          goVersion: a.goVersion,
+          offset: (field) => {
+            const r = resolved.get(field);
+            return r === undefined ? undefined : r.offset;
+          },
+        }),
+      );
+      probe.uprobes.forEach((u, i) => {
+        const s = symbols[i]!;
+        if (!s.resolved) return;
+        points.push(siteOf(u.entryProgram, s, "entry"));
+        const markers = endMarkers(a, u, resolve);
+        if (markers.ok) {
+          for (const m of markers.points) points.push(m);
+          ends.push(`${u.symbol}: ends at ${markers.points.map((p) => p.symbol).join(", ")}`);
+        } else {
+          for (const ret of s.returns) {
+            const fileOffset = a.elf.vaddrToFileOffset(ret);
+            if (fileOffset === undefined) {
+              reason ??= `return site 0x${ret.toString(16)} of ${u.symbol} is not file-backed`;
+              continue;
+            }
+            points.push({ program: u.returnProgram, symbol: u.symbol, role: "return", vaddr: ret, fileOffset, mnemonic: "ret", emulated: false });
+          }
+          ends.push(`${u.symbol}: ends at its ${s.returns.length} RET${s.returns.length === 1 ? "" : "s"}${markers.why ? ` (${markers.why})` : ""}`);
+        }
       });
-      Object.assign(consts, flagConsts);
     }
-    return { probe, enabled: reason === undefined, reason, fix, symbols, fields, consts };
+    return {
+      probe,
+      enabled: reason === undefined,
+      ...(reason !== undefined ? { reason, fix } : {}),
+      ...(notLinked ? { notLinked } : {}),
+      symbols,
+      fields,
+      consts,
+      points: reason === undefined ? points : [],
+      ends,
+    };
   });
+}
+
+function siteOf(program: string, s: Extract<SymbolReport, { resolved: true }>, role: AttachPoint["role"]): AttachPoint {
+  return { program, symbol: s.name, role, vaddr: s.site.addr, fileOffset: s.site.fileOffset, mnemonic: s.site.mnemonic, emulated: s.site.emulated };
+}
+
+/** The end-marker sites of a probed function, or why its RETs are used instead. */
+function endMarkers(
+  a: BinaryAnalysis,
+  u: UprobeDecl,
+  resolve: (name: string) => SymbolReport,
+): { ok: true; points: AttachPoint[] } | { ok: false; why?: string } {
+  if (!u.endMarkers || u.endMarkers.length === 0) return { ok: false };
+  const points: AttachPoint[] = [];
+  for (const m of u.endMarkers) {
+    const found = m.symbols.map(resolve).find((r) => r.resolved);
+    if (found && found.resolved) {
+      points.push(siteOf(m.program, found, "end-marker"));
+      continue;
+    }
+    if (m.neededIf === "if-linked") continue;
+    const needed = m.neededIf === "always" || m.neededIf.linked.some((name) => a.pcln.find(name) !== undefined);
+    if (needed) return { ok: false, why: `end marker ${m.symbols[0]} not found` };
+  }
+  return { ok: true, points };
 }

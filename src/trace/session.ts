@@ -1,10 +1,12 @@
 /**
  * @module trace/session — trace one Go process into a capture file, from attach to clean detach.
  *
- * analyze the executable → plan probes (offsets, symbols, RETs) → load each BPF object with its
- * consts → attach a uprobe at every entry and every RET (pid-filtered) → drain the ring buffer
- * on a timer (no wake-up per record; BPF submits with BPF_RB_NO_WAKEUP) → pair start/end
- * records into spans → write them to the capture file, with periodic stats records.
+ * analyze the executable → plan probes (offsets, symbols, entry sites, end markers or RETs) →
+ * load each BPF object with its consts (later objects reuse the first one's ring buffer and
+ * span-context maps) → attach uprobes (pid-filtered) → drain the ring buffer on an adaptive
+ * timer (no wake-up per record; BPF submits with BPF_RB_NO_WAKEUP) → hand each span record, as
+ * raw bytes, to the outputs (capture files store them as they are; OTLP decodes them) → flush
+ * the outputs once per tick, with periodic stats records.
  * Stops on the caller's AbortSignal (SIGINT/SIGTERM, --duration) or when the target exits;
  * on every path the final drain runs, the file is closed and every link and object released.
  */
@@ -15,9 +17,10 @@ import { log } from "../log.ts";
 import type { BinaryAnalysis } from "../binary/analyze.ts";
 import { openTarget } from "../target/executable.ts";
 import { embeddedSnapshot, loadOffsetsFile } from "../offsets/snapshot.ts";
-import { PROBES, probeForRecordType, probeById } from "../probes/registry.ts";
+import { PROBES } from "../probes/registry.ts";
 import type { BpfObjectSpec } from "../probes/probe.ts";
-import { planProbes, type ProbePlan } from "./plan.ts";
+import { SpanDecoder, builtinRecordSchema, recordSize } from "../probes/decode.ts";
+import { planProbes, type AttachPoint, type ProbePlan } from "./plan.ts";
 import { BpfObject } from "../bpf/object.ts";
 import { attachUprobe, attachUprobeMulti, LinkSet } from "../bpf/link.ts";
 import { uprobeMultiSupport } from "../bpf/features.ts";
@@ -26,13 +29,21 @@ import { RingBufferReader } from "../bpf/ringbuf.ts";
 import { bpfObjectPath } from "../bpf/embedded.ts";
 import { sampleClocks } from "../bpf/clock.ts";
 import { BootClock } from "../spans/clock.ts";
-import { SpanAssembler } from "../spans/assemble.ts";
-import { zeroLosses, type LossCounters } from "../spans/model.ts";
+import { zeroLosses, type LossCounters, type Span } from "../spans/model.ts";
 import type { SpanSink } from "./output.ts";
-import type { CaptureHeader, ProbeInfo } from "../capture/format.ts";
+import { CAPTURE_FORMAT, type CaptureHeader, type ProbeInfo } from "../capture/format.ts";
 import { BEETRACE_VERSION } from "../version.ts";
 import { isAlive, readEnviron, type TargetProcess } from "../target/process.ts";
 import { targetResource } from "../config/otel-env.ts";
+
+/** Offset of rec_span.trace_id (bpf/shared/span.h), for sampling without decoding. */
+const TRACE_ID_OFFSET = 24;
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+function hexOf(b: Uint8Array, off: number, n: number): string {
+  let s = "";
+  for (let i = 0; i < n; i++) s += HEX[b[off + i]!];
+  return s;
+}
 
 export interface TraceOptions {
   /** beetrace's own OTEL_RESOURCE_ATTRIBUTES (they win over the target's) */
@@ -75,13 +86,21 @@ export interface TraceSummary {
 interface LoadedObject {
   spec: BpfObjectSpec;
   object: BpfObject;
-  ring: RingBufferReader;
 }
+
+/**
+ * Maps every probe object declares and shares with the first one loaded (bpf/include/
+ * events.bpf.h, go_context.bpf.h): one ring buffer for all records, one view of which span a
+ * goroutine or context belongs to, so a probe in one object finds its parent in another's.
+ */
+const SHARED_MAPS = ["events", "bee_goroutine_spans", "bee_ctx_spans"] as const;
+const RING_MAP = "events";
 
 /** Everything prepared but not yet running; `start` begins tracing. */
 export class TraceSession implements Disposable {
   readonly #links = new LinkSet();
   readonly #objects: LoadedObject[] = [];
+  #ring: RingBufferReader | undefined;
   #disposed = false;
   uprobeCount = 0;
   /**
@@ -108,9 +127,16 @@ export class TraceSession implements Disposable {
     });
     for (const p of plans) {
       if (!p.enabled) {
+        // A library the service does not link is nothing to trace, not a problem (cron mail).
+        if (p.notLinked) {
+          log.verbose(`probe ${p.probe.id}: ${p.probe.library} is not linked into this binary`);
+          continue;
+        }
         log.warn(`probe ${p.probe.id} (${p.probe.library}) disabled: ${p.reason}`);
         if (p.fix) log.hint(p.fix);
+        continue;
       }
+      for (const e of p.ends) log.verbose(`probe ${p.probe.id}: ${e}`);
       for (const f of p.fields) {
         if (f.source === "guess") log.warn(`${f.field}: offset ${f.offset} is a guess (${f.note})`);
       }
@@ -126,7 +152,7 @@ export class TraceSession implements Disposable {
       const reasons = plans.map((p) => `${p.probe.id}: ${p.reason ?? "not attached"}`);
       session[Symbol.dispose]();
       throw new TracerError("nothing_attached", `no probe could be attached to pid ${target.process.pid}`, {
-        hint: plans.find((p) => p.fix)?.fix ?? "run 'beetrace inspect --pid N' to see what is missing",
+        hint: plans.find((p) => p.fix && !p.notLinked)?.fix ?? plans.find((p) => p.fix)?.fix ?? "run 'beetrace inspect --pid N' to see what is missing",
         detail: reasons,
       });
     }
@@ -152,61 +178,69 @@ export class TraceSession implements Disposable {
       list.push(p);
       byObject.set(p.probe.object.name, list);
     }
+    const shared = new Map<string, number>();
     for (const [name, plans] of byObject) {
       if (!plans.some((p) => p.enabled)) continue;
       const spec = plans[0]!.probe.object;
       const bytes = new Uint8Array(readFileSync(bpfObjectPath(name)));
       const object = BpfObject.open(bytes, name);
       // Registered before load so a failure anywhere below still closes it.
-      this.#objects.push({ spec, object, ring: undefined as unknown as RingBufferReader });
-      for (const p of plans) {
-        if (!p.enabled) {
-          for (const u of p.probe.uprobes) {
-            object.program(u.entryProgram).setAutoload(false);
-            object.program(u.returnProgram).setAutoload(false);
-          }
+      this.#objects.push({ spec, object });
+      const programs = new Set(plans.flatMap((p) => p.probe.uprobes.flatMap((u) => [u.entryProgram, u.returnProgram, ...(u.endMarkers ?? []).map((m) => m.program)])));
+      const used = new Set(plans.filter((p) => p.enabled).flatMap((p) => p.points.map((pt) => pt.program)));
+      for (const prog of programs) {
+        if (!used.has(prog)) {
+          object.program(prog).setAutoload(false);
           continue;
         }
-        for (const [k, v] of Object.entries(p.consts)) object.setConst(k, v);
-        if (this.attachMode === "uprobe_multi") {
-          // A program loaded this way can only be attached through uprobe_multi links.
-          for (const u of p.probe.uprobes) {
-            object.program(u.entryProgram).setExpectedAttachType(BPF_TRACE_UPROBE_MULTI);
-            object.program(u.returnProgram).setExpectedAttachType(BPF_TRACE_UPROBE_MULTI);
-          }
-        }
+        // A program loaded this way can only be attached through uprobe_multi links.
+        if (this.attachMode === "uprobe_multi") object.program(prog).setExpectedAttachType(BPF_TRACE_UPROBE_MULTI);
       }
-      if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(spec.ringbufMap, this.opts.ringbufBytes);
+      for (const p of plans) if (p.enabled) for (const [k, v] of Object.entries(p.consts)) object.setConst(k, v);
+      if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(RING_MAP, this.opts.ringbufBytes);
       if (this.opts.inflightEntries !== undefined) {
-        for (const m of spec.inflightMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);
+        for (const m of spec.callMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);
+      }
+      for (const m of SHARED_MAPS) {
+        const fd = shared.get(m);
+        if (fd !== undefined) object.reuseMap(m, fd);
       }
       object.load();
-      this.#objects[this.#objects.length - 1]!.ring = new RingBufferReader(object.map(spec.ringbufMap));
+      for (const m of SHARED_MAPS) if (!shared.has(m)) shared.set(m, object.map(m).fd);
+      this.#ring ??= new RingBufferReader(object.map(RING_MAP));
       for (const p of plans) if (p.enabled) this.#attachProbe(object, p);
     }
     log.verbose(`attached ${this.uprobeCount} uprobes (${this.attachMode}) in ${(performance.now() - started).toFixed(0)} ms, including load`);
   }
 
-  /** All-or-nothing per probe: an entry without all its RET probes would leak in-flight state. */
+  /**
+   * All-or-nothing per probe: an entry without its end probes would leave per-call state behind.
+   * End programs are linked before entry programs so no entry fires before its end can clean up.
+   */
   #attachProbe(object: BpfObject, plan: ProbePlan): void {
     const attached = new LinkSet();
-    let uprobes = 0;
+    const pid = this.target.process.pid;
+    const groups = new Map<string, AttachPoint[]>();
+    for (const pt of [...plan.points].sort((a, b) => Number(a.role === "entry") - Number(b.role === "entry"))) {
+      const g = groups.get(pt.program) ?? [];
+      g.push(pt);
+      groups.set(pt.program, g);
+    }
     try {
-      if (this.attachMode === "uprobe_multi") {
-        uprobes = this.#attachProbeMulti(object, plan, attached);
-      } else {
-        plan.probe.uprobes.forEach((u, i) => {
-          const sym = plan.symbols[i]!;
-          if (!sym.resolved) throw new TracerError("internal", `${u.symbol} unresolved after planning`);
-          const pid = this.target.process.pid;
-          attached.add(attachUprobe(object.program(u.entryProgram), { binaryPath: this.target.binaryPath, fileOffset: sym.fileOffset, pid }));
-          for (const ret of sym.returns) {
-            const fileOffset = this.analysis.elf.vaddrToFileOffset(ret);
-            if (fileOffset === undefined) throw new TracerError("attach_failed", `return site 0x${ret.toString(16)} of ${u.symbol} is not file-backed`);
-            attached.add(attachUprobe(object.program(u.returnProgram), { binaryPath: this.target.binaryPath, fileOffset, pid, cookie: ret - sym.entry }));
-          }
-        });
-        uprobes = attached.size; // one perf link per uprobe
+      for (const [program, points] of groups) {
+        const prog = object.program(program);
+        if (this.attachMode === "uprobe_multi") {
+          attached.add(
+            attachUprobeMulti(prog, {
+              binaryPath: this.target.binaryPath,
+              fileOffsets: points.map((p) => p.fileOffset),
+              cookies: points.map((p) => BigInt(p.vaddr)),
+              pid,
+            }),
+          );
+        } else {
+          for (const p of points) attached.add(attachUprobe(prog, { binaryPath: this.target.binaryPath, fileOffset: p.fileOffset, pid, cookie: BigInt(p.vaddr) }));
+        }
       }
     } catch (e) {
       const n = this.attachMode === "uprobe_multi" ? `${attached.size} uprobe_multi links` : `${attached.size} uprobes`;
@@ -218,44 +252,8 @@ export class TraceSession implements Disposable {
       log.warn(`probe ${plan.probe.id} disabled: ${plan.reason}`);
       return;
     }
-    this.uprobeCount += uprobes;
+    this.uprobeCount += plan.points.length;
     this.#links.add(attached);
-  }
-
-  /**
-   * One uprobe_multi link per program: the entry program over every entry offset, the return
-   * program over every RET (cookie = RET offset from the function entry, as in perf mode).
-   * Return programs are linked first so no entry fires before its returns can clean up.
-   * Returns the number of uprobes attached.
-   */
-  #attachProbeMulti(object: BpfObject, plan: ProbePlan, attached: LinkSet): number {
-    const returns = new Map<string, { offsets: number[]; cookies: bigint[] }>();
-    const entries = new Map<string, { offsets: number[]; cookies: bigint[] }>();
-    const add = (groups: typeof returns, program: string, offset: number, cookie: bigint) => {
-      const g = groups.get(program) ?? { offsets: [], cookies: [] };
-      g.offsets.push(offset);
-      g.cookies.push(cookie);
-      groups.set(program, g);
-    };
-    plan.probe.uprobes.forEach((u, i) => {
-      const sym = plan.symbols[i]!;
-      if (!sym.resolved) throw new TracerError("internal", `${u.symbol} unresolved after planning`);
-      add(entries, u.entryProgram, sym.fileOffset, 0n);
-      for (const ret of sym.returns) {
-        const fileOffset = this.analysis.elf.vaddrToFileOffset(ret);
-        if (fileOffset === undefined) throw new TracerError("attach_failed", `return site 0x${ret.toString(16)} of ${u.symbol} is not file-backed`);
-        add(returns, u.returnProgram, fileOffset, BigInt(ret - sym.entry));
-      }
-    });
-    const pid = this.target.process.pid;
-    let n = 0;
-    for (const groups of [returns, entries]) {
-      for (const [program, g] of groups) {
-        attached.add(attachUprobeMulti(object.program(program), { binaryPath: this.target.binaryPath, fileOffsets: g.offsets, cookies: g.cookies, pid }));
-        n += g.offsets.length;
-      }
-    }
-    return n;
   }
 
   /** Provenance for the capture header: per probe, attached or why not, and where offsets came from. */
@@ -270,18 +268,13 @@ export class TraceSession implements Disposable {
     }));
   }
 
-  /** BPF-side loss counters, summed over objects. */
+  /** BPF-side loss counters, summed over objects (counter names are checked at build time). */
   bpfLosses(): { losses: LossCounters; other: Record<string, number> } {
     const losses = zeroLosses();
     const other: Record<string, number> = {};
     for (const o of this.#objects) {
       for (const c of o.spec.counters) {
-        let v = 0;
-        try {
-          v = Number(o.object.readBss(c.name));
-        } catch {
-          continue;
-        }
+        const v = Number(o.object.readBss(c.name));
         if (c.loss) losses[c.loss] += v;
         else other[c.name] = (other[c.name] ?? 0) + v;
       }
@@ -289,11 +282,20 @@ export class TraceSession implements Disposable {
     return { losses, other };
   }
 
+  /** Calls that started and had not ended when tracing stopped (left in the per-call maps). */
+  #unfinishedCalls(): number {
+    let n = 0;
+    for (const o of this.#objects) for (const m of o.spec.callMaps) n += o.object.countEntries(m);
+    return n;
+  }
+
   /** Trace until `signal` aborts or the target exits; always closes the capture file. */
   async run(signal: AbortSignal, openSink: (header: CaptureHeader) => SpanSink, onTick?: (s: { spans: number; losses: LossCounters }) => void): Promise<TraceSummary> {
+    let sink: SpanSink | undefined;
     const clock = new BootClock(() => sampleClocks(), {
       onReanchor: (a) => {
         if (a.driftNs > 1_000_000n || a.driftNs < -1_000_000n) log.verbose(`clock re-anchored: wall clock moved ${a.driftNs} ns relative to boot time`);
+        sink?.clock({ realtimeNs: a.realtimeNs, boottimeNs: a.boottimeNs, offsetNs: a.offsetNs });
       },
     });
     const env = readEnviron(this.target.process.pid);
@@ -305,7 +307,7 @@ export class TraceSession implements Disposable {
     const anchor = clock.anchor();
     const header: CaptureHeader = {
       type: "header",
-      format: 1,
+      format: CAPTURE_FORMAT,
       tracer: { name: "beetrace", version: BEETRACE_VERSION },
       createdAt: anchor.realtimeNs,
       host: { name: hostname(), arch: osArch(), kernel: release() },
@@ -319,61 +321,64 @@ export class TraceSession implements Disposable {
       clock: { realtimeNs: anchor.realtimeNs, boottimeNs: anchor.boottimeNs, offsetNs: anchor.offsetNs },
       probes: this.probeInfo(),
       resource,
+      records: builtinRecordSchema(),
     };
     const writer = openSink(header);
-    let spansOut = 0;
+    sink = writer;
+    const ring = this.#ring;
+    if (!ring) throw new TracerError("internal", "trace session has no ring buffer after attach");
+    const decoder = new SpanDecoder(header.records);
+    const decodeCtx = { toEpoch: (ns: bigint) => clock.toEpochNs(ns) };
 
+    let spansOut = 0;
     let invalidRecords = 0;
     let unsampled = 0;
     let writeError: TracerError | undefined;
-    const assembler = new SpanAssembler({
-      finish: (s, e) => probeById(s.probe)?.finish(s, e, (ns) => clock.toEpochNs(ns)),
-      onSpan: (span) => {
-        if (writeError) return;
-        if (this.opts.sample && !this.opts.sample(span.traceId)) {
-          unsampled++;
-          return;
-        }
-        try {
-          writer.span(span);
-          spansOut++;
-        } catch (e) {
-          writeError = isTracerError(e) ? e : new TracerError("output_failed", String(e));
-        }
-      },
-    });
+    const sample = this.opts.sample;
+    let ringBytes: Uint8Array | undefined;
+    // The record being handed to the sinks, and its span once a sink asked for it.
+    let curView: DataView | undefined;
+    let curOff = 0;
+    let curLen = 0;
+    let curSpan: Span | undefined | null = null;
+    const spanOfCurrent = (): Span | undefined => {
+      if (curSpan === null) curSpan = decoder.decodeAt(ringBytes!, curView!, curOff, curLen, decodeCtx);
+      return curSpan;
+    };
     const onRecord = (view: DataView, off: number, len: number) => {
-      if (len < 4) {
+      if (writeError) return;
+      if (ringBytes === undefined || ringBytes.buffer !== view.buffer) ringBytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+      const size = recordSize(ringBytes, off);
+      // bpf_ringbuf_output rounds nothing: the record's own size must match what BPF submitted.
+      if (size === 0 || size > len) {
         invalidRecords++;
         return;
       }
-      const probe = probeForRecordType(view.getUint32(off, true));
-      if (!probe) {
-        invalidRecords++;
+      if (sample && !sample(hexOf(ringBytes, off + TRACE_ID_OFFSET, 16))) {
+        unsampled++;
         return;
       }
-      const d = probe.decode(view, off, len);
-      if (d.kind === "start") assembler.start(d.start);
-      else if (d.kind === "end") assembler.end(d.end);
-      else {
-        invalidRecords++;
-        log.debug(`BUG: undecodable record from ${probe.id}: ${d.reason}`);
+      curView = view;
+      curOff = off;
+      curLen = size;
+      curSpan = null;
+      try {
+        writer.record(ringBytes.subarray(off, off + size), spanOfCurrent);
+        spansOut++;
+      } catch (e) {
+        writeError = isTracerError(e) ? e : new TracerError("output_failed", String(e));
       }
     };
-    // Bounded batches so the event loop (timers, signals) never starves under load.
+    /**
+     * Drains everything the ring holds, then hands the tick's records to the outputs in one
+     * flush. Bounded by one ring's worth per call so timers and signals keep running.
+     */
     const drainOnce = (): number => {
-      let n = 0;
-      for (const o of this.#objects) n += o.ring.drain(onRecord, 1 << 20);
-      assembler.drained();
+      const n = ring.drain(onRecord, ring.size);
+      if (n > 0) writer.flush();
       return n;
     };
-    const totalLosses = (): LossCounters => {
-      const bpf = this.bpfLosses().losses;
-      const user = assembler.losses();
-      const sum = zeroLosses();
-      for (const k of Object.keys(sum) as (keyof LossCounters)[]) sum[k] = bpf[k] + user[k];
-      return sum;
-    };
+    const totalLosses = (): LossCounters => this.bpfLosses().losses;
 
     let stopReason = "stopped";
     try {
@@ -382,31 +387,41 @@ export class TraceSession implements Disposable {
           const drainMs = this.opts.drainIntervalMs ?? 20;
           const statsMs = this.opts.statsIntervalMs ?? 5000;
           let lastStats = Date.now();
-          const timer = setInterval(() => {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          let done = false;
+          // Adaptive: a tick that found a busy ring comes back at once instead of after drainMs,
+          // so the reader keeps up with bursts without a byte cap per tick.
+          const tick = () => {
+            timer = undefined;
+            if (done) return;
+            let busy = false;
             try {
-              drainOnce();
+              busy = drainOnce() > 0 && ring.pendingBytes() > ring.size / 8;
               if (writeError) return finish(`output failed: ${writeError.message}`);
               const limit = writer.limitReached();
               if (limit) return finish(limit);
+              // Converting "now" re-anchors the clock when due (a clock item follows in the file).
+              const now = clock.toEpochNs(sampleClocks().boottimeNs);
               onTick?.({ spans: spansOut, losses: totalLosses() });
               if (Date.now() - lastStats >= statsMs) {
                 lastStats = Date.now();
-                writer.stats(clock.toEpochNs(sampleClocks().boottimeNs), totalLosses());
+                writer.stats(now, totalLosses());
               }
             } catch (e) {
               writeError = isTracerError(e) ? e : new TracerError("internal", `drain failed: ${String(e)}`);
-              finish(`error: ${writeError.message}`);
+              return finish(`error: ${writeError.message}`);
             }
-          }, drainMs);
+            timer = setTimeout(tick, busy ? 0 : drainMs);
+          };
+          timer = setTimeout(tick, drainMs);
           const alive = setInterval(() => {
             if (!isAlive(this.target.process)) finish("target exited");
           }, 200);
           const onAbort = () => finish(String(signal.reason ?? "stopped"));
-          let done = false;
           function finish(reason: string) {
             if (done) return;
             done = true;
-            clearInterval(timer);
+            if (timer !== undefined) clearTimeout(timer);
             clearInterval(alive);
             signal.removeEventListener("abort", onAbort);
             resolve(reason);
@@ -415,25 +430,24 @@ export class TraceSession implements Disposable {
           else signal.addEventListener("abort", onAbort);
         });
       }
-      // Final drain: everything the kernel already wrote reaches the file.
+      // Final drain: everything the kernel already wrote reaches the outputs.
       for (let i = 0; i < 1000 && drainOnce() > 0; i++);
-      assembler.drained();
-      assembler.flushIncomplete();
       const losses = totalLosses();
+      losses.incomplete = this.#unfinishedCalls();
       const at = clock.toEpochNs(sampleClocks().boottimeNs);
       if (writeError) {
         writer.abandon();
         throw writeError;
       }
       const outputs = await writer.close(stopReason, at, losses);
-      const spans = spansOut;
       if (unsampled > 0) log.verbose(`${unsampled} spans were not kept (OTEL_TRACES_SAMPLER)`);
-      if (invalidRecords > 0) log.warn(`BUG: ${invalidRecords} ring-buffer records could not be decoded; please report with -v output`);
+      invalidRecords += decoder.invalid;
+      if (invalidRecords > 0) log.warn(`BUG: ${invalidRecords} ring-buffer records could not be decoded${decoder.firstInvalid ? ` (${decoder.firstInvalid})` : ""}; please report with -v output`);
       return {
-        spans,
+        spans: spansOut,
         losses,
         probesAttached: this.attachedProbes().map((p) => p.probe.id),
-        probesDisabled: this.plans.filter((p) => !p.enabled).map((p) => ({ id: p.probe.id, reason: p.reason ?? "" })),
+        probesDisabled: this.plans.filter((p) => !p.enabled && !p.notLinked).map((p) => ({ id: p.probe.id, reason: p.reason ?? "" })),
         stopReason,
         outputs,
         uprobes: this.uprobeCount,
@@ -459,12 +473,12 @@ export class TraceSession implements Disposable {
     } catch (e) {
       first = e;
     }
+    try {
+      this.#ring?.[Symbol.dispose]();
+    } catch (e) {
+      first ??= e;
+    }
     for (const o of this.#objects.reverse()) {
-      try {
-        o.ring?.[Symbol.dispose]();
-      } catch (e) {
-        first ??= e;
-      }
       try {
         o.object[Symbol.dispose]();
       } catch (e) {

@@ -1,16 +1,20 @@
 /**
  * @module probes/nethttp/client — manifest of the net/http client probe: one CLIENT span per
- * request sent through net/http.(*Transport).roundTrip (bpf/nethttp.bpf.c).
+ * request sent through net/http.(*Transport).roundTrip (bpf/nethttp.bpf.c). The span ends when
+ * roundTrip returns, i.e. when the response headers have arrived (or the request failed); the
+ * body is read later by the caller and is not part of it.
  */
-import type { Attributes, Span, SpanEnd, SpanStart } from "../../spans/model.ts";
-import type { Decoded, FieldDecl, ProbeManifest, ToEpoch } from "../probe.ts";
-import { C_ENUMS, decodeClientEnd, decodeClientStart } from "./records.ts";
-import { baseSpan, defaultPort, escapePath, noteTruncated, num, setMethod, splitHostPort, str } from "./semconv.ts";
-import { NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, URL_PATH } from "./server.ts";
+import type { Attributes, Span } from "../../spans/model.ts";
+import type { DecodeContext, ProbeManifest } from "../probe.ts";
+import type { RecordReader } from "../record.ts";
+import { baseSpan, noteTruncated } from "../common/span.ts";
+import { ENUMERATORS as E } from "./nethttp.gen.ts";
+import { NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
+import { defaultPort, escapePath, setMethod, splitHostPort } from "./semconv.ts";
 
 export const CLIENT_PROBE_ID = "nethttp.client";
 
-const CLIENT_FIELDS: FieldDecl[] = [
+const CLIENT_FIELDS: NethttpField[] = [
   REQ_METHOD,
   REQ_URL,
   URL_PATH,
@@ -30,11 +34,16 @@ const CLIENT_FIELDS: FieldDecl[] = [
   { const: "resp_status_code_off", field: "net/http.Response.StatusCode", required: true, why: "http.response.status_code" },
 ];
 
-function decodeClient(view: DataView, offset: number, length: number): Decoded {
-  const tag = length >= 4 && offset >= 0 && offset + 4 <= view.byteLength ? view.getUint32(offset, true) : -1;
-  if (tag === C_ENUMS.REC_NETHTTP_CLIENT_START) return decodeClientStart(view, offset, length, CLIENT_PROBE_ID);
-  if (tag === C_ENUMS.REC_NETHTTP_CLIENT_END) return decodeClientEnd(view, offset, length, CLIENT_PROBE_ID);
-  return { kind: "invalid", reason: `nethttp.client: not a client record (tag ${tag < 0 ? "missing" : "0x" + tag.toString(16)})` };
+/** What the client record says about its URL. */
+export interface ClientUrl {
+  scheme: string;
+  urlHost: string;
+  reqHost: string;
+  path: string;
+  hasQuery: boolean;
+  hasUser: boolean;
+  hasPassword: boolean;
+  opaque: boolean;
 }
 
 /**
@@ -42,35 +51,43 @@ function decodeClient(view: DataView, offset: number, length: number): Decoded {
  * (or "REDACTED@" without a password); the query is never captured, so any query shows as
  * "?REDACTED". The fragment is not sent over HTTP and not captured.
  */
-export function redactedUrl(f: Record<string, string | number>): string {
-  const scheme = str(f, "scheme");
-  const host = str(f, "urlHost") || str(f, "reqHost");
+export function redactedUrl(u: ClientUrl): string {
+  const host = u.urlHost || u.reqHost;
   let user = "";
-  if (num(f, "hasUser")) user = num(f, "hasPassword") ? "REDACTED:REDACTED@" : "REDACTED@";
-  const path = num(f, "opaque") ? "" : escapePath(str(f, "path"));
-  const query = num(f, "hasQuery") ? "?REDACTED" : "";
-  return `${scheme === "" ? "" : scheme + ":"}//${user}${host}${path}${query}`;
+  if (u.hasUser) user = u.hasPassword ? "REDACTED:REDACTED@" : "REDACTED@";
+  const path = u.opaque ? "" : escapePath(u.path);
+  const query = u.hasQuery ? "?REDACTED" : "";
+  return `${u.scheme === "" ? "" : u.scheme + ":"}//${user}${host}${path}${query}`;
 }
 
 /** Builds the client span (semconv v1.37 "HTTP client span"). */
-export function finishClient(start: SpanStart, end: SpanEnd, toEpoch: ToEpoch): Span {
-  const f = start.fields;
-  const e = end.fields;
+export function decodeClient(r: RecordReader, ctx: DecodeContext): Span {
+  const flags = r.flags;
   const attrs: Attributes = {};
-  const name = setMethod(attrs, str(f, "method"));
-  attrs["url.full"] = redactedUrl(f);
+  const name = setMethod(attrs, r.str("method"));
+  const url: ClientUrl = {
+    scheme: r.str("scheme"),
+    urlHost: r.str("url_host"),
+    reqHost: r.str("req_host"),
+    path: r.str("path"),
+    hasQuery: (flags & E.NETHTTP_CLIENT_F_QUERY) !== 0,
+    hasUser: (flags & E.NETHTTP_CLIENT_F_USER) !== 0,
+    hasPassword: (flags & E.NETHTTP_CLIENT_F_PASSWORD) !== 0,
+    opaque: (flags & E.NETHTTP_CLIENT_F_OPAQUE) !== 0,
+  };
+  attrs["url.full"] = redactedUrl(url);
 
-  const hp = splitHostPort(str(f, "urlHost") || str(f, "reqHost"));
+  const hp = splitHostPort(url.urlHost || url.reqHost);
   if (hp) {
     attrs["server.address"] = hp.host;
-    const port = hp.port ?? defaultPort(str(f, "scheme"));
+    const port = hp.port ?? defaultPort(url.scheme);
     if (port !== undefined) attrs["server.port"] = port;
   }
 
-  const span = baseSpan(start, end, toEpoch, name, "client", attrs);
+  const span = baseSpan(r, ctx, SCOPE_NAME, name, "client", attrs);
 
-  const status = num(e, "status");
-  if (status !== undefined) {
+  if (flags & E.NETHTTP_CLIENT_F_RESPONSE) {
+    const status = r.u16("status");
     attrs["http.response.status_code"] = status;
     // Client spans: 4xx and 5xx are errors (semconv "Status"), error.type = the code.
     if (status >= 400 && status <= 599) {
@@ -78,14 +95,13 @@ export function finishClient(start: SpanStart, end: SpanEnd, toEpoch: ToEpoch): 
       attrs["error.type"] = String(status);
     }
   }
-  if (str(e, "errorItab") !== "") {
+  if (flags & E.NETHTTP_CLIENT_F_ERROR) {
     span.status = { code: "error", message: "transport error" };
     // The error's Go type is known only by its itab address; without a symbol for it the
     // semconv fallback applies.
     attrs["error.type"] = "_OTHER";
   }
-  noteTruncated(attrs, f, { path: "url.full", urlHost: "server.address", reqHost: "server.address", method: "http.request.method", scheme: "url.full" });
-  if (num(f, "readError") || num(e, "readError")) attrs["beetrace.read_error"] = true;
+  noteTruncated(attrs, r, { method: "http.request.method", scheme: "url.full", url_host: "server.address", path: "url.full", req_host: "server.address" });
   return span;
 }
 
@@ -93,13 +109,9 @@ export const nethttpClient: ProbeManifest = {
   id: CLIENT_PROBE_ID,
   library: "net/http",
   object: NETHTTP_OBJECT,
-  uprobes: [
-    { symbol: "net/http.(*Transport).roundTrip", entryProgram: "nethttp_client_entry", returnProgram: "nethttp_client_return" },
-  ],
+  uprobes: [{ symbol: "net/http.(*Transport).roundTrip", entryProgram: "nethttp_client_entry", returnProgram: "nethttp_client_return" }],
   fields: CLIENT_FIELDS,
-  addresses: [],
-  recordTypes: [C_ENUMS.REC_NETHTTP_CLIENT_START, C_ENUMS.REC_NETHTTP_CLIENT_END],
+  record: { type: E.REC_NETHTTP_CLIENT, struct: "rec_nethttp_client" },
   flags: () => ({}),
   decode: decodeClient,
-  finish: finishClient,
 };

@@ -2,11 +2,9 @@
  * @module probes/nethttp/semconv — HTTP span naming and attribute helpers per the OpenTelemetry
  * semantic conventions v1.37 (HTTP spans, URL attributes), shared by the server and client probes.
  */
-import type { Attributes, Span, SpanEnd, SpanStart } from "../../spans/model.ts";
-import type { ToEpoch } from "../probe.ts";
-import { BEETRACE_VERSION } from "../../version.ts";
+import type { Attributes } from "../../spans/model.ts";
 
-export const SCOPE = { name: "beetrace/net/http", version: BEETRACE_VERSION } as const;
+const UTF8 = new TextEncoder();
 
 /** Semconv "known" methods: those of RFC 9110 §9 plus PATCH (RFC 5789). Case-sensitive. */
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]);
@@ -86,7 +84,7 @@ export function routeFromPattern(pattern: string): string | undefined {
  */
 export function escapePath(path: string): string {
   let out = "";
-  for (const b of new TextEncoder().encode(path)) {
+  for (const b of UTF8.encode(path)) {
     const c = String.fromCharCode(b);
     if (/[A-Za-z0-9\-._~!$&'()*+,;=:@/]/.test(c)) out += c;
     else out += "%" + b.toString(16).toUpperCase().padStart(2, "0");
@@ -98,41 +96,4 @@ export function escapePath(path: string): string {
 export function defaultPort(scheme: string): number | undefined {
   const s = scheme.toLowerCase();
   return s === "http" ? 80 : s === "https" ? 443 : undefined;
-}
-
-/** Typed accessors for SpanStart/SpanEnd.fields (decoded by records.ts). */
-export function str(fields: Record<string, string | number>, key: string): string {
-  const v = fields[key];
-  return typeof v === "string" ? v : "";
-}
-export function num(fields: Record<string, string | number>, key: string): number | undefined {
-  const v = fields[key];
-  return typeof v === "number" ? v : undefined;
-}
-
-/** beetrace.truncated: which attributes hold a truncated value (the record buffer was too small). */
-export function noteTruncated(attrs: Attributes, fields: Record<string, string | number>, names: Record<string, string>): void {
-  const t = str(fields, "truncated");
-  if (t === "") return;
-  const prev = attrs["beetrace.truncated"];
-  const out = typeof prev === "string" && prev !== "" ? prev.split(",") : [];
-  for (const k of t.split(",")) out.push(names[k] ?? k);
-  attrs["beetrace.truncated"] = out.join(",");
-}
-
-/** The span fields every net/http probe fills the same way (ids, times, scope); status starts unset. */
-export function baseSpan(start: SpanStart, end: SpanEnd, toEpoch: ToEpoch, name: string, kind: Span["kind"], attributes: Attributes): Span {
-  const span: Span = {
-    traceId: start.traceId,
-    spanId: start.spanId,
-    name,
-    kind,
-    startTimeUnixNano: toEpoch(start.monoStartNs),
-    endTimeUnixNano: toEpoch(end.monoEndNs),
-    attributes,
-    status: { code: "unset" },
-    scope: { ...SCOPE },
-  };
-  if (start.parentSpanId !== undefined) span.parentSpanId = start.parentSpanId;
-  return span;
 }

@@ -1,0 +1,39 @@
+/**
+ * @module probes/common/span — the span fields every probe fills the same way from the common
+ * record header (struct rec_span): ids, times, parent, scope, truncation and read-error marks.
+ */
+import type { Attributes, Span } from "../../spans/model.ts";
+import type { DecodeContext } from "../probe.ts";
+import type { RecordReader } from "../record.ts";
+import { ENUMERATORS as E } from "../nethttp/nethttp.gen.ts";
+import { BEETRACE_VERSION } from "../../version.ts";
+
+const ZERO_SPAN_ID = "0000000000000000";
+
+/** Builds a span from the record header; status starts unset. */
+export function baseSpan(r: RecordReader, ctx: DecodeContext, scopeName: string, name: string, kind: Span["kind"], attributes: Attributes): Span {
+  const span: Span = {
+    traceId: r.hex("trace_id"),
+    spanId: r.hex("span_id"),
+    name,
+    kind,
+    startTimeUnixNano: ctx.toEpoch(r.u64("start_ns")),
+    endTimeUnixNano: ctx.toEpoch(r.u64("end_ns")),
+    attributes,
+    status: { code: "unset" },
+    scope: { name: scopeName, version: BEETRACE_VERSION },
+  };
+  if (r.flags & E.REC_SPAN_F_HAS_PARENT) {
+    const parent = r.hex("parent_span_id");
+    if (parent !== ZERO_SPAN_ID) span.parentSpanId = parent;
+  }
+  if (r.flags & E.REC_SPAN_F_READ_ERROR) attributes["beetrace.read_error"] = true;
+  return span;
+}
+
+/** beetrace.truncated: which attributes hold a truncated value (string longer than its cap). */
+export function noteTruncated(attrs: Attributes, r: RecordReader, names: Record<string, string>): void {
+  const out: string[] = [];
+  for (const [s, attr] of Object.entries(names)) if (r.truncated(s)) out.push(attr);
+  if (out.length > 0) attrs["beetrace.truncated"] = out.join(",");
+}
