@@ -67,9 +67,11 @@ func main() {
 export function buildProbeFixture(opts: { toolchain?: string; goarch?: "amd64" | "arm64"; pie?: boolean } = {}): string {
   const toolchain = opts.toolchain ?? "local";
   const goarch = opts.goarch ?? "amd64";
-  // -buildvcs (Go 1.18+): the fixture is built inside a git checkout; go1.17 knows no such flag.
-  const goflags = /^go1\.(\d|1[0-7])(\.|$)/.test(toolchain) ? "" : "-buildvcs=false";
-  const env: NodeJS.ProcessEnv = { ...process.env, GOTOOLCHAIN: toolchain, CGO_ENABLED: "0", GOFLAGS: goflags, GOOS: "linux", GOARCH: goarch, GOWORK: "off" };
+  // -buildvcs (Go 1.18+): the fixture is built inside a git checkout. go1.17 knows no such flag,
+  // and an empty GOFLAGS would fall back to the user's go env file, so that file is ignored too.
+  const old = /^go1\.(\d|1[0-7])(\.|$)/.test(toolchain);
+  const env: NodeJS.ProcessEnv = { ...process.env, GOTOOLCHAIN: toolchain, CGO_ENABLED: "0", GOFLAGS: old ? "" : "-buildvcs=false", GOOS: "linux", GOARCH: goarch, GOWORK: "off" };
+  if (old) env.GOENV = "off";
   delete env.GOAMD64;
   delete env.GOARM64;
   delete env.GOEXPERIMENT;
