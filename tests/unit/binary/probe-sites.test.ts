@@ -184,6 +184,15 @@ describe("entryProbeSite aarch64 (hand-assembled words)", () => {
   test("a branch first (runtime.memmove starts with CBZ) is the entry itself, emulated", () => {
     expect(entryProbeSite("aarch64", a64(0xb40004a2), 0x20000)).toMatchObject({ addr: 0x20000, mnemonic: "cbz", emulated: true, skipped: [] });
   });
+  test("random words: always a site inside the code or the entry, never an exception", () => {
+    let seed = 0x7654321;
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0);
+    for (let i = 0; i < 300; i++) {
+      const s = entryProbeSite("aarch64", a64(...Array.from({ length: 1 + (i % 8) }, rand)), 0x10000);
+      if (!s.emulated) expect(s.addr).toBe(0x10000);
+      expect(s.addr).toBeLessThan(0x10000 + 4 * (1 + (i % 8)));
+    }
+  });
   test("misaligned or short code: the entry with a reason", () => {
     expect(entryProbeSite("aarch64", a64(BLS), 0x10002).emulated).toBe(false);
     expect(entryProbeSite("aarch64", new Uint8Array(3), 0x10000).reason).toBe("the function has no complete instruction");
