@@ -7,7 +7,7 @@
  * attaches a uprobe to a libc function in this very process, calls it, and checks the BPF side
  * counted the calls. `measureUprobeCost()` times uprobe hits on an instruction the kernel
  * single-steps and on one it emulates, in code of ours mapped from a memfd (docs/probe-placement.md).
- * `uprobeMultiSupport()` does the same through a pid-filtered uprobe_multi
+ * `uprobeMultiSupport()` repeats the calibration through a pid-filtered uprobe_multi
  * link, with calls from the main thread and from new native threads, because some kernels'
  * filter matched only one thread (see judgeUprobeMultiTrial).
  */
