@@ -4,7 +4,12 @@
  * compact, deterministic ranges (`bun run offsets`; docs/offsets.md).
  *
  *   bun run offsets [--only std|MODULE] [--since VERSION] [--jobs N] [--retry-failed]
- *                   [--keep-toolchains] [--offline] [--out FILE] [--check] [--list]
+ *                   [--keep-toolchains] [--offline] [--no-import] [--out FILE] [--check] [--list]
+ *
+ * Go releases: the module proxy's version list of golang.org/toolchain omits releases that exist
+ * (go1.21.1–1.21.5 and others), so every patch number is asked about (completeToolchains).
+ * A checkout without the cache imports the committed offsets.json as cached results first
+ * (--no-import rebuilds everything instead).
  *
  * Per-version results are cached in .cache/offsets-tracker/results/ (gitignored): an interrupted
  * run resumes where it stopped, and offsets.json is rewritten after every finished build so partial
@@ -24,11 +29,15 @@ import {
   sameOffsets,
   serializeOffsetsFile,
   sortVersionKeys,
+  completeToolchains,
+  resultsFromOffsetsFile,
+  serializeReleaseList,
   stableModuleVersions,
   stableToolchains,
+  toolchainOfKey,
   type TrackerResult,
 } from "../src/offsets/tracker/compact.ts";
-import { buildAndRead, goModCache, goPlatform, listVersions, type BuildJob } from "../src/offsets/tracker/build.ts";
+import { buildAndRead, goModCache, goPlatform, listVersions, toolchainExists, type BuildJob } from "../src/offsets/tracker/build.ts";
 import { TEMPLATES, type ModuleTemplate } from "../src/offsets/tracker/templates.ts";
 import { compareVersions, parseAnyVersion } from "../src/offsets/version.ts";
 
@@ -46,17 +55,19 @@ interface Options {
   keepToolchains: boolean;
   /** no network: versions come from the cache, builds use only the module cache (GOPROXY=off) */
   offline: boolean;
+  /** do not import the existing offsets.json into an empty cache */
+  noImport: boolean;
   out: string;
 }
 
 function usage(msg: string): never {
   console.error(`offsets-tracker: ${msg}`);
-  console.error("usage: bun run offsets [--only std|MODULE] [--since VERSION] [--jobs N] [--retry-failed] [--keep-toolchains] [--offline] [--out FILE] [--check] [--list]");
+  console.error("usage: bun run offsets [--only std|MODULE] [--since VERSION] [--jobs N] [--retry-failed] [--keep-toolchains] [--offline] [--no-import] [--out FILE] [--check] [--list]");
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { jobs: 2, check: false, list: false, retryFailed: false, keepToolchains: false, offline: false, out: join(ROOT, "offsets.json") };
+  const o: Options = { jobs: 2, check: false, list: false, retryFailed: false, keepToolchains: false, offline: false, noImport: false, out: join(ROOT, "offsets.json") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
@@ -88,6 +99,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case "--offline":
         o.offline = true;
+        break;
+      case "--no-import":
+        o.noImport = true;
         break;
       case "--keep-toolchains":
         o.keepToolchains = true;
@@ -170,14 +184,46 @@ function cachedVersions(module: string, since: string): string[] {
   const keys = existsSync(RESULTS) ? readdirSync(RESULTS).filter((n) => n.startsWith(prefix) && n.endsWith(".json")).map((n) => n.slice(prefix.length, -5)) : [];
   return sortVersionKeys(keys)
     .filter((k) => compareVersions(parseAnyVersion(k)!, floor) >= 0)
-    .map((k) => (module === "std" ? "go" : "v") + k);
+    .map((k) => (module === "std" ? toolchainOfKey(k) : "v" + k));
 }
 
-async function versionsOf(t: ModuleTemplate, opts: Options, scratch: string): Promise<string[]> {
+async function versionsOf(t: ModuleTemplate, opts: Options, scratch: string, toolchainList: string, gomodcache: string): Promise<string[]> {
   const since = pickSince(t.since, opts.since);
   if (opts.offline) return cachedVersions(t.module, since);
-  if (t.module === "std") return stableToolchains(await listVersions("golang.org/toolchain", scratch), goPlatform(), since);
+  if (t.module === "std") {
+    // The list is incomplete: ask about every patch number. Versions already built need no asking.
+    const known = new Set(cachedVersions("std", since).filter((n) => readResult("std", keyOf(n))?.ok));
+    const listed = stableToolchains(toolchainList, goPlatform(), since);
+    // At most --jobs questions at a time: an answer may download and extract a toolchain.
+    const ask = limited(opts.jobs, (name: string) => toolchainExists(name, goPlatform(), scratch, gomodcache));
+    const p = await completeToolchains(listed, ask, { since, known });
+    console.log(`std: ${listed.length} releases listed by the proxy, ${p.versions.length} exist (${p.probed} asked about)`);
+    if (p.unlisted.length) console.log(`  missing from the proxy's list but available: ${p.unlisted.join(" ")}`);
+    if (p.missing.length) console.log(`  not available although a later patch is (NOT covered): ${p.missing.join(" ")}`);
+    // The full answer is committed as data: a unit test checks offsets.json against it.
+    if (since === t.since) writeReleaseList(p.versions, p.missing);
+    return p.versions;
+  }
   return stableModuleVersions(await listVersions(t.module, scratch), since);
+}
+
+/** src/offsets/go-releases.json: every Go release the proxy serves from go1.17, written only when it changes. */
+function writeReleaseList(releases: string[], unavailable: string[]): void {
+  const path = join(ROOT, "src", "offsets", "go-releases.json");
+  const text = serializeReleaseList({ platform: goPlatform(), releases, unavailable });
+  if (!existsSync(path) || readFileSync(path, "utf8") !== text) {
+    writeAtomic(path, text);
+    console.log(`wrote ${path} (${releases.length} Go releases)`);
+  }
+}
+
+/** Import the existing offsets.json as cached results for versions the cache lacks (see resultsFromOffsetsFile). */
+function importExisting(out: string): void {
+  const existing = readExisting(out);
+  if (!existing) return;
+  const imported = resultsFromOffsetsFile(existing, (m, k) => readResult(m, k)?.tracker === TRACKER_VERSION, out.slice(ROOT.length + 1) || out);
+  for (const r of imported) writeAtomic(resultPath(r.module, r.version), JSON.stringify(r, null, 1) + "\n");
+  if (imported.length) console.log(`imported ${imported.length} results from ${out} (versions the cache lacked; --no-import rebuilds them)`);
 }
 
 /** The later of the template's floor and --since (when --since is of the same kind). */
@@ -187,6 +233,22 @@ function pickSince(floor: string, since: string | undefined): string {
   const s = parseAnyVersion(since)!;
   if (compareVersions(s, f) <= 0) return floor;
   return floor.startsWith("go") ? (since.startsWith("go") ? since : "go" + since.replace(/^v/, "")) : since.startsWith("v") ? since : "v" + since.replace(/^go/, "");
+}
+
+/** `fn` with at most `n` calls in flight. */
+function limited<A, R>(n: number, fn: (a: A) => Promise<R>): (a: A) => Promise<R> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (a) => {
+    while (active >= n) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await fn(a);
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -220,7 +282,9 @@ async function main(): Promise<number> {
   const scratch = join(CACHE, "work");
   const templates = TEMPLATES.filter((t) => !opts.only || t.module === opts.only);
   if (opts.offline) process.env.GOPROXY = "off"; // the go command then uses only the module cache
-  const toolchains = opts.offline ? cachedVersions("std", "go1.0.0") : stableToolchains(await listVersions("golang.org/toolchain", scratch), goPlatform());
+  if (!opts.noImport && !opts.list) importExisting(opts.out);
+  const toolchainList = opts.offline ? "" : await listVersions("golang.org/toolchain", scratch);
+  const toolchains = opts.offline ? cachedVersions("std", "go1.0.0") : stableToolchains(toolchainList, goPlatform());
   const moduleToolchain = toolchains[toolchains.length - 1];
   if (!moduleToolchain) throw new Error(`no Go toolchains listed for ${goPlatform()}`);
   const gomodcache = await goModCache(scratch);
@@ -229,7 +293,7 @@ async function main(): Promise<number> {
   let reused = 0;
   const reusedFailures: TrackerResult[] = [];
   for (const t of templates) {
-    const versions = await versionsOf(t, opts, scratch);
+    const versions = await versionsOf(t, opts, scratch, toolchainList, gomodcache);
     const fields = trackedFields(t.module);
     let toBuild = 0;
     for (const v of versions) {

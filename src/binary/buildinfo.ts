@@ -2,6 +2,10 @@
 import { TracerError } from "../errors.ts";
 import { ByteReader, corrupt, decodeUtf8, hex } from "./bytes.ts";
 import { type ElfFile, PF_W, PF_X, PT_LOAD } from "./elf.ts";
+import { parseGoVersion } from "../offsets/version.ts";
+
+/** The one Go version parser lives in src/offsets/version.ts (pure); re-exported for readers of binaries. */
+export { parseGoVersion } from "../offsets/version.ts";
 
 export interface GoModule {
   path: string;
@@ -29,12 +33,16 @@ const FLAG_BIG_ENDIAN = 0x1;
 const FLAG_INLINE = 0x2;
 /** Modinfo is framed by 16-byte sentinels (cmd/go/internal/modload/build.go infoStart/infoEnd). */
 const SENTINEL_LEN = 16;
-/** Oldest Go that beetrace supports: register ABI on arm64 and the 1.18 pclntab layout. */
-const MIN_MINOR = 18;
+/**
+ * Oldest Go that beetrace supports, per architecture: the register-based calling convention
+ * (ABIInternal) that the probes read arguments from arrived on amd64 in Go 1.17 and on arm64 in
+ * Go 1.18 (Go 1.17 and 1.18 release notes, "Compiler").
+ */
+const MIN_MINOR: Record<ElfFile["machine"], number> = { x86_64: 17, aarch64: 18 };
 
 const NOT_GO_HINT = "pass a binary built by the Go toolchain (go build); beetrace traces Go programs only";
 
-/** Read the Go build info of `elf`. Throws not_go_binary when there is none, unsupported_go_version before Go 1.18. */
+/** Read the Go build info of `elf`. Throws not_go_binary when there is none, unsupported_go_version before the register ABI (Go 1.17 amd64, 1.18 arm64). */
 export function readBuildInfo(elf: ElfFile): GoBuildInfo {
   const at = locate(elf);
   if (at === undefined) {
@@ -61,27 +69,14 @@ export function readBuildInfo(elf: ElfFile): GoBuildInfo {
     throw new TracerError("not_go_binary", `${elf.what}: Go build info has an empty Go version`, { hint: NOT_GO_HINT });
   }
   const v = parseGoVersion(goVersion);
-  if (v && v.major === 1 && v.minor < MIN_MINOR) {
-    throw new TracerError("unsupported_go_version", `${elf.what}: built with ${goVersion}; beetrace needs Go 1.${MIN_MINOR} or newer`, {
-      hint: `rebuild the program with Go 1.${MIN_MINOR}+: beetrace relies on the register-based calling convention and the Go 1.18+ function table layout`,
+  const min = MIN_MINOR[elf.machine];
+  if (v && v.major === 1 && v.minor < min) {
+    const arch = elf.machine === "x86_64" ? "amd64" : "arm64";
+    throw new TracerError("unsupported_go_version", `${elf.what}: built with ${goVersion}; beetrace needs Go 1.${min} or newer on ${arch}`, {
+      hint: `rebuild the program with Go 1.${min}+: beetrace reads function arguments from registers (the register-based calling convention Go 1.${min} introduced on ${arch})`,
     });
   }
   return { goVersion, ...parseModinfo(stripSentinels(modinfo), elf.what) };
-}
-
-/**
- * Parse a Go version string: "go1.21.13", "go1.20" (x.0 releases before 1.21 had no patch),
- * "go1.22rc1" / "go1.21beta2" (pre-releases count as patch 0), "go1.23.0 X:nocoverageredesign",
- * "devel go1.27-abcdef Tue ..." (the release it leads up to). Undefined when there is no goN.N.
- */
-export function parseGoVersion(v: string): { major: number; minor: number; patch: number; raw: string } | undefined {
-  const m = /(?:^|\s)go(\d+)\.(\d+)(?:\.(\d+))?(?:(?:rc|beta)\d+)?(?=$|[\s-])/.exec(v.trim());
-  if (!m) return undefined;
-  const major = Number(m[1]);
-  const minor = Number(m[2]);
-  const patch = m[3] === undefined ? 0 : Number(m[3]);
-  if (![major, minor, patch].every(Number.isSafeInteger)) return undefined;
-  return { major, minor, patch, raw: v };
 }
 
 /** Address of the build info header: the .go.buildinfo section, else a 16-aligned magic in a data segment. */

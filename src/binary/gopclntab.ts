@@ -13,15 +13,18 @@ export interface GoFunc {
 }
 
 export interface PclnTable {
-  /** Header layout: "1.18" (Go 1.18–1.19) or "1.20" (Go ≥ 1.20). */
-  version: "1.18" | "1.20";
+  /** Header layout: "1.16" (Go 1.16–1.17), "1.18" (Go 1.18–1.19) or "1.20" (Go ≥ 1.20). */
+  version: "1.16" | "1.18" | "1.20";
   ptrSize: number;
-  /** Address of runtime.text: function entries are stored as offsets from it. */
+  /**
+   * Address of runtime.text: function entries are stored as offsets from it (Go ≥ 1.18). The Go
+   * 1.16 layout stores absolute entry addresses; textStart is then the first function's entry.
+   */
   textStart: number;
   /** How the table itself was found. */
   source: "section" | "symbol" | "scan";
   /** How textStart was established (after validation). */
-  textStartSource: "header" | "symbol" | "moduledata-symbol" | "moduledata-section" | "moduledata-scan";
+  textStartSource: "header" | "symbol" | "moduledata-symbol" | "moduledata-section" | "moduledata-scan" | "absolute-entries";
   /** Virtual address of the pcHeader. */
   addr: number;
   /** Every function in table (address) order; decodes all names, so it costs ~10-20 ms on a 26k-function binary. */
@@ -34,11 +37,12 @@ export interface PclnTable {
   find(name: string): GoFunc | undefined;
 }
 
-/** pcHeader magics: src/internal/abi/symtab.go Go118PCLnTabMagic / Go120PCLnTabMagic. */
+/** pcHeader magics: src/internal/abi/symtab.go Go116PCLnTabMagic / Go118PCLnTabMagic / Go120PCLnTabMagic. */
+const MAGIC_116 = 0xfffffffa;
 const MAGIC_118 = 0xfffffff0;
 const MAGIC_120 = 0xfffffff1;
-/** Older layouts (Go 1.2–1.15, Go 1.16–1.17): abi.Go12PCLnTabMagic, abi.Go116PCLnTabMagic. */
-const MAGIC_OLD = new Set([0xfffffffb, 0xfffffffa]);
+/** The Go 1.2–1.15 layout (abi.Go12PCLnTabMagic): no Go release that old has the register ABI. */
+const MAGIC_OLD = new Set([0xfffffffb]);
 
 /**
  * Fields of runtime.moduledata that we read, as pointer-sized word indexes. The layout from the
@@ -50,13 +54,20 @@ const MAGIC_OLD = new Set([0xfffffffb, 0xfffffffa]);
 const MD = { pcHeader: 0, funcnametab: 1, pclntable: 13, ftab: 16, minpc: 20, maxpc: 21, text: 22, etext: 23 } as const;
 const MD_WORDS = 24;
 
-const UNSUPPORTED_HINT = "rebuild the program with Go 1.18 or newer: beetrace relies on the register-based calling convention and the Go 1.18+ function table layout";
+const UNSUPPORTED_HINT = "rebuild the program with Go 1.17 or newer (1.18 on arm64): beetrace relies on the register-based calling convention";
 
 interface Header {
-  version: "1.18" | "1.20";
+  version: "1.16" | "1.18" | "1.20";
+  /**
+   * Size of each functab field and of _func.entry: 4 since Go 1.18 (entryoff/funcoff are uint32
+   * offsets), pointer-sized in the Go 1.16 layout (`type functab struct { entry, funcoff uintptr }`
+   * and `_func.entry uintptr`, src/runtime/symtab.go and runtime2.go of Go 1.16/1.17).
+   */
+  fieldSize: number;
   minLC: number;
   ptrSize: number;
   nfunc: number;
+  /** 0 in the Go 1.16 layout (entries are absolute addresses). */
   textStart: number;
   funcnameOffset: number;
   cuOffset: number;
@@ -68,6 +79,19 @@ interface Located {
   addr: number;
   hdr: Header;
   source: PclnTable["source"];
+  /** Pointer-sized word at a table offset, with a relocation fallback (Go 1.16 layout in a PIE). */
+  word: WordAt;
+}
+
+/** Pointer-sized word at offset `off` of the table. */
+type WordAt = (off: number) => number;
+
+/** Reads words of the table at `addr`; a word stored as 0 is looked up in the R_*_RELATIVE relocations (PIE). */
+function wordReader(elf: ElfFile, r: ByteReader, addr: number, ptrSize: () => number): WordAt {
+  return (off) => {
+    const v = r.uptr(off, ptrSize());
+    return v !== 0 ? v : (elf.relativeRelocations().get(addr + off) ?? 0);
+  };
 }
 
 /** Read the pclntab of a Go ELF executable. Throws not_go_binary, unsupported_go_version or corrupt_binary. */
@@ -83,7 +107,7 @@ function locate(elf: ElfFile): Located {
     const sec = elf.section(name);
     if (!sec) continue;
     const r = new ByteReader(elf.sectionBytes(sec), `${elf.what}: ${name}`);
-    return { r, addr: sec.addr, hdr: parseHeader(r, true), source: "section" };
+    return located(elf, r, sec.addr, true, "section");
   }
   // 2. The linker's symbols around the table.
   const syms = elf.symbols();
@@ -92,7 +116,7 @@ function locate(elf: ElfFile): Located {
     const end = syms.find((s) => s.name === "runtime.epclntab");
     const len = end && end.value > start.value ? end.value - start.value : segmentRest(elf, start.value);
     const r = new ByteReader(elf.readVirtual(start.value, len), `${elf.what}: runtime.pclntab`);
-    return { r, addr: start.value, hdr: parseHeader(r, true), source: "symbol" };
+    return located(elf, r, start.value, true, "symbol");
   }
   // 3. Scan non-executable segments (read-only first, where Go's linker puts it; then RELRO data).
   const segs = elf.segments.filter((s) => s.type === PT_LOAD && (s.flags & PF_X) === 0 && s.filesz > 0);
@@ -104,19 +128,17 @@ function locate(elf: ElfFile): Located {
       // Signature: magic fffffff0/f1 (little-endian), then pad1 = pad2 = 0.
       if (bytes[i + 3] !== 0xff || bytes[i + 2] !== 0xff || bytes[i + 1] !== 0xff || bytes[i + 4] !== 0 || bytes[i + 5] !== 0) continue;
       const b0 = bytes[i] ?? 0;
-      // Pre-1.18 tables share the signature; remember one whose quantum and pointer size look right.
+      // Go 1.2–1.15 tables share the signature; remember one whose quantum and pointer size look right.
       const lc = bytes[i + 6];
       const ps = bytes[i + 7];
-      if ((b0 === 0xfb || b0 === 0xfa) && (lc === 1 || lc === 2 || lc === 4) && (ps === 4 || ps === 8)) old ??= (0xffffff00 | b0) >>> 0;
-      if (b0 !== 0xf0 && b0 !== 0xf1) continue;
+      if (b0 === 0xfb && (lc === 1 || lc === 2 || lc === 4) && (ps === 4 || ps === 8)) old ??= (0xffffff00 | b0) >>> 0;
+      if (b0 !== 0xf0 && b0 !== 0xf1 && b0 !== 0xfa) continue;
       const r = new ByteReader(bytes.subarray(i), `${elf.what}: function table at ${hex(seg.vaddr + i)}`);
-      let hdr: Header;
       try {
-        hdr = parseHeader(r, false);
+        return located(elf, r, seg.vaddr + i, false, "scan");
       } catch {
         continue; // a coincidental byte pattern: keep looking
       }
-      return { r, addr: seg.vaddr + i, hdr, source: "scan" };
     }
   }
   if (old !== undefined) unsupported(elf.what, old);
@@ -125,8 +147,14 @@ function locate(elf: ElfFile): Located {
   });
 }
 
+function located(elf: ElfFile, r: ByteReader, addr: number, trusted: boolean, source: PclnTable["source"]): Located {
+  // The pointer size is byte 7 of the header; parseHeader validates it before any word is read.
+  const word = wordReader(elf, r, addr, () => r.u8(7));
+  return { r, addr, hdr: parseHeader(r, trusted, word), source, word };
+}
+
 function unsupported(what: string, magic: number): never {
-  throw new TracerError("unsupported_go_version", `${what}: Go function table has the pre-Go-1.18 layout (magic ${hex(magic)})`, { hint: UNSUPPORTED_HINT });
+  throw new TracerError("unsupported_go_version", `${what}: Go function table has the Go 1.2–1.15 layout (magic ${hex(magic)})`, { hint: UNSUPPORTED_HINT });
 }
 
 /** Bytes from vaddr to the end of its file-backed PT_LOAD. */
@@ -139,17 +167,19 @@ function segmentRest(elf: ElfFile, vaddr: number): number {
 /**
  * Parse and validate the pcHeader (src/runtime/symtab.go `type pcHeader`): magic u32, pad1 u8,
  * pad2 u8, minLC u8, ptrSize u8, then uintptr nfunc, nfiles, textStart, funcnameOffset, cuOffset,
- * filetabOffset, pctabOffset, pclnOffset. `trusted` = found by name, so a bad magic is reported
- * as such rather than skipped.
+ * filetabOffset, pctabOffset, pclnOffset. The Go 1.16 layout (Go 1.16–1.17) has no textStart word
+ * (the others move up by one) and pointer-sized functab fields holding absolute addresses
+ * (debug/gosym pclntab.go, case ver116). `trusted` = found by name, so a bad magic is reported as
+ * such rather than skipped.
  */
-function parseHeader(r: ByteReader, trusted: boolean): Header {
+function parseHeader(r: ByteReader, trusted: boolean, wordAt: WordAt): Header {
   const what = r.what;
   const magic = r.u32(0);
   if (MAGIC_OLD.has(magic)) unsupported(what, magic);
-  if (magic !== MAGIC_118 && magic !== MAGIC_120) {
+  if (magic !== MAGIC_116 && magic !== MAGIC_118 && magic !== MAGIC_120) {
     if (trusted) {
       throw new TracerError("corrupt_binary", `${what} is corrupt: unknown magic ${hex(magic)}`, {
-        hint: "beetrace knows the Go 1.18 (0xfffffff0) and Go 1.20+ (0xfffffff1) layouts; the file may be damaged or from an unreleased Go",
+        hint: "beetrace knows the Go 1.16 (0xfffffffa), Go 1.18 (0xfffffff0) and Go 1.20+ (0xfffffff1) layouts; the file may be damaged or from an unreleased Go",
       });
     }
     corrupt(what, `unknown magic ${hex(magic)}`);
@@ -163,14 +193,18 @@ function parseHeader(r: ByteReader, trusted: boolean): Header {
   if (minLC !== 1 && minLC !== 2 && minLC !== 4) corrupt(what, `instruction quantum ${minLC} is not 1, 2 or 4`);
   if (ptrSize !== 4 && ptrSize !== 8) corrupt(what, `pointer size ${ptrSize} is not 4 or 8`);
   const word = (i: number) => r.uptr(8 + i * ptrSize, ptrSize);
+  const v116 = magic === MAGIC_116;
+  // Go 1.16 has no textStart word: funcnameOffset is word 2 there, word 3 later.
+  const skip = v116 ? 0 : 1;
   const nfunc = word(0);
-  const textStart = word(2);
-  const funcnameOffset = word(3);
-  const cuOffset = word(4);
-  const filetabOffset = word(5);
-  const pctabOffset = word(6);
-  const pclnOffset = word(7);
-  const headerSize = 8 + 8 * ptrSize;
+  const textStart = v116 ? 0 : word(2);
+  const funcnameOffset = word(2 + skip);
+  const cuOffset = word(3 + skip);
+  const filetabOffset = word(4 + skip);
+  const pctabOffset = word(5 + skip);
+  const pclnOffset = word(6 + skip);
+  const headerSize = 8 + (7 + skip) * ptrSize;
+  const fieldSize = v116 ? ptrSize : 4;
   // The linker lays the tables out in this order (cmd/link/internal/ld/pcln.go writePcHeader and friends).
   const order = [headerSize, funcnameOffset, cuOffset, filetabOffset, pctabOffset, pclnOffset, r.length];
   for (let i = 1; i < order.length; i++) {
@@ -178,25 +212,38 @@ function parseHeader(r: ByteReader, trusted: boolean): Header {
       corrupt(what, `table offsets out of order or past the end (header ${headerSize}, funcname ${funcnameOffset}, cu ${cuOffset}, filetab ${filetabOffset}, pctab ${pctabOffset}, pcln ${pclnOffset}, size ${r.length})`);
     }
   }
-  // functab: nfunc (entryoff u32, funcoff u32) pairs plus one final entryoff (end of text) — debug/gosym functabsize.
-  const functabBytes = (nfunc * 2 + 1) * 4;
+  // functab: nfunc (entry, funcoff) pairs plus one final entry (end of text) — debug/gosym functabsize.
+  const functabBytes = (nfunc * 2 + 1) * fieldSize;
   if (nfunc === 0 || pclnOffset + functabBytes > r.length) corrupt(what, `function count ${nfunc} does not fit in the table`);
+  const hdr: Header = { version: v116 ? "1.16" : magic === MAGIC_118 ? "1.18" : "1.20", fieldSize, minLC, ptrSize, nfunc, textStart, funcnameOffset, cuOffset, pclnOffset };
   let prev = -1;
   for (let i = 0; i <= nfunc; i++) {
-    const e = r.u32(pclnOffset + i * 8);
-    if (e < prev) corrupt(what, `function ${i} entry offset ${hex(e)} is below the previous one ${hex(prev)}`);
+    const e = ftabEntry(r, hdr, wordAt, i);
+    if (e < prev) corrupt(what, `function ${i} entry ${hex(e)} is below the previous one ${hex(prev)}`);
     prev = e;
     if (i === nfunc) break;
-    // _func starts with entryOff u32 (src/runtime/runtime2.go `type _func`): it must match the functab entry.
-    const funcoff = r.u32(pclnOffset + i * 8 + 4);
-    if (r.u32(pclnOffset + funcoff) !== e) corrupt(what, `function ${i} record at ${hex(pclnOffset + funcoff)} disagrees with its table entry`);
+    // _func starts with its entry (src/runtime/runtime2.go `type _func`): it must match the functab entry.
+    const funcoff = ftabFuncoff(r, hdr, wordAt, i);
+    if (pclnOffset + funcoff + fieldSize + 4 > r.length) corrupt(what, `function ${i} record offset ${hex(funcoff)} is past the end of the table`);
+    const recEntry = fieldSize === 4 ? r.u32(pclnOffset + funcoff) : wordAt(pclnOffset + funcoff);
+    if (recEntry !== e) corrupt(what, `function ${i} record at ${hex(pclnOffset + funcoff)} disagrees with its table entry`);
   }
-  return { version: magic === MAGIC_118 ? "1.18" : "1.20", minLC, ptrSize, nfunc, textStart, funcnameOffset, cuOffset, pclnOffset };
+  return hdr;
 }
 
-/** First and end entry offsets of the function table (relative to textStart). */
+/** functab entry i: an offset from textStart (Go ≥ 1.18, u32) or an absolute address (Go 1.16 layout, uintptr). */
+function ftabEntry(r: ByteReader, hdr: Header, wordAt: WordAt, i: number): number {
+  return hdr.fieldSize === 4 ? r.u32(hdr.pclnOffset + i * 8) : wordAt(hdr.pclnOffset + i * 2 * hdr.fieldSize);
+}
+
+/** functab funcoff i: offset of the _func record from the start of pclntable. */
+function ftabFuncoff(r: ByteReader, hdr: Header, wordAt: WordAt, i: number): number {
+  return hdr.fieldSize === 4 ? r.u32(hdr.pclnOffset + i * 8 + 4) : r.uptr(hdr.pclnOffset + i * 2 * hdr.fieldSize + hdr.fieldSize, hdr.fieldSize);
+}
+
+/** First and end entries of the function table (offsets from textStart; absolute in the Go 1.16 layout). */
 function entryRange(t: Located): [number, number] {
-  return [t.r.u32(t.hdr.pclnOffset), t.r.u32(t.hdr.pclnOffset + t.hdr.nfunc * 8)];
+  return [ftabEntry(t.r, t.hdr, t.word, 0), ftabEntry(t.r, t.hdr, t.word, t.hdr.nfunc)];
 }
 
 /**
@@ -208,6 +255,13 @@ function findTextStart(elf: ElfFile, t: Located): { textStart: number; how: Pcln
   const tried: string[] = [];
   const p = t.hdr.ptrSize;
   const [first, last] = entryRange(t);
+  if (t.hdr.version === "1.16") {
+    // Absolute entries need no runtime.text; the functions must still lie in executable code.
+    if (elf.isExecutableAddress(first) && elf.isExecutableAddress(last - 1)) return { textStart: first, how: "absolute-entries" };
+    throw new TracerError("corrupt_binary", `${elf.what}: the Go function table at ${hex(t.addr)} lists functions ${hex(first)}…${hex(last)} outside executable code`, {
+      hint: "the file may be damaged",
+    });
+  }
   const plausible = (text: number): string | undefined => {
     if (!elf.isExecutableAddress(text)) return `${hex(text)} is not in an executable segment`;
     if (!elf.isExecutableAddress(text + first)) return `first function ${hex(text + first)} is not executable`;
@@ -290,7 +344,7 @@ function findTextStart(elf: ElfFile, t: Located): { textStart: number; how: Pcln
 }
 
 class Table implements PclnTable {
-  readonly version: "1.18" | "1.20";
+  readonly version: "1.16" | "1.18" | "1.20";
   readonly ptrSize: number;
   readonly source: PclnTable["source"];
   readonly addr: number;
@@ -298,6 +352,9 @@ class Table implements PclnTable {
   private byName: Map<string, GoFunc> | undefined;
   /** Results of find() made without the full index (a handful of names per process). */
   private found = new Map<string, GoFunc | undefined>();
+
+  /** What entries are offsets from: textStart, or 0 for the absolute entries of the Go 1.16 layout. */
+  private readonly base: number;
 
   constructor(
     private readonly t: Located,
@@ -308,18 +365,23 @@ class Table implements PclnTable {
     this.ptrSize = t.hdr.ptrSize;
     this.source = t.source;
     this.addr = t.addr;
+    this.base = t.hdr.version === "1.16" ? 0 : textStart;
+  }
+
+  private entry(i: number): number {
+    return this.base + ftabEntry(this.t.r, this.t.hdr, this.t.word, i);
   }
 
   funcs(): GoFunc[] {
     if (this.list) return this.list;
-    const { r, hdr } = this.t;
+    const { hdr } = this.t;
     const names = this.names();
     const out: GoFunc[] = [];
-    let next = r.u32(hdr.pclnOffset);
+    let next = this.entry(0);
     for (let i = 0; i < hdr.nfunc; i++) {
       const entry = next;
-      next = r.u32(hdr.pclnOffset + (i + 1) * 8);
-      out.push({ name: names.cstring(this.nameOff(i, names.length)), entry: this.textStart + entry, end: this.textStart + next });
+      next = this.entry(i + 1);
+      out.push({ name: names.cstring(this.nameOff(i, names.length)), entry, end: next });
     }
     this.list = out;
     return out;
@@ -345,11 +407,11 @@ class Table implements PclnTable {
     return r.sub(hdr.funcnameOffset, hdr.cuOffset - hdr.funcnameOffset, `${r.what} function names`);
   }
 
-  /** _func.nameOff of function i: int32 at offset 4 of its record (src/runtime/runtime2.go `type _func`), range-checked. */
+  /** _func.nameOff of function i: int32 right after _func's entry (4 bytes since Go 1.18, uintptr before; src/runtime/runtime2.go `type _func`), range-checked. */
   private nameOff(i: number, namesLength: number): number {
-    const { r, hdr } = this.t;
-    const funcoff = r.u32(hdr.pclnOffset + i * 8 + 4);
-    const nameOff = r.i32(hdr.pclnOffset + funcoff + 4);
+    const { r, hdr, word } = this.t;
+    const funcoff = ftabFuncoff(r, hdr, word, i);
+    const nameOff = r.i32(hdr.pclnOffset + funcoff + hdr.fieldSize);
     if (nameOff < 0 || nameOff >= namesLength) corrupt(r.what, `function ${i} name offset ${nameOff} is outside the ${namesLength}-byte name table`);
     return nameOff;
   }
@@ -362,15 +424,13 @@ class Table implements PclnTable {
    * it passes, as funcs() does, so a damaged table still reports corrupt_binary.
    */
   private findByBytes(name: string): GoFunc | undefined {
-    const { r, hdr } = this.t;
+    const { hdr } = this.t;
     const names = this.names();
     const starts = stringOffsets(names.bytes, new TextEncoder().encode(name));
     if (starts.size === 0) return undefined;
     for (let i = 0; i < hdr.nfunc; i++) {
       if (!starts.has(this.nameOff(i, names.length))) continue;
-      const entry = r.u32(hdr.pclnOffset + i * 8);
-      const end = r.u32(hdr.pclnOffset + (i + 1) * 8);
-      return { name, entry: this.textStart + entry, end: this.textStart + end };
+      return { name, entry: this.entry(i), end: this.entry(i + 1) };
     }
     return undefined;
   }

@@ -22,6 +22,28 @@ export interface FieldResolution {
   source: OffsetSource | undefined;
   /** why the offset is unknown / how it was guessed */
   note?: string;
+  /** for an unknown offset: what the operator can do (unknownVersionFix) */
+  fix?: string;
+}
+
+/**
+ * What fixes an unknown offset of `module` at `version`, in words an operator can act on.
+ * Struct layouts depend on the release of the code that defines them, not on the service: for
+ * the standard library, the DWARF of ANY program built by that exact Go release has the right
+ * offsets (a hello-world net/http server will do; `GOTOOLCHAIN=go1.19.8 go build` fetches the
+ * release), so nobody needs the unstripped build of the service itself. For a module, any
+ * program built against that exact module version.
+ */
+export function unknownVersionFix(module: string, version: string | undefined): string {
+  const extract = "then 'beetrace offsets extract PROGRAM -o offsets.json' and pass '--offsets offsets.json'";
+  if (module === "std") {
+    const v = version?.trim().split(/\s+/).pop() ?? "";
+    const release = /^go\d+\.\d+/.test(v) && !/devel/.test(version ?? "") ? v : undefined;
+    return release
+      ? `build any program that imports net/http with exactly ${release} (GOTOOLCHAIN=${release} go build; unstripped), ${extract}; or a newer beetrace / offsets.json that covers ${release}`
+      : `build any program that imports net/http with exactly the Go toolchain of this service (unstripped), ${extract}`;
+  }
+  return `build any program that uses ${module}${version ? `@${version}` : ""} (unstripped), ${extract}; or a newer offsets.json that covers it`;
 }
 
 export interface DwarfFieldSource {
@@ -95,5 +117,5 @@ export function resolveField(field: string, ctx: ResolveContext): FieldResolutio
       }
     }
   }
-  return { ...base, offset: undefined, source: undefined, note: notes.join("; ") || "no offsets source" };
+  return { ...base, offset: undefined, source: undefined, note: notes.join("; ") || "no offsets source", fix: unknownVersionFix(module, version) };
 }

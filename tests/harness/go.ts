@@ -141,19 +141,33 @@ export function goMatrixUnavailable(): string | undefined {
   return `missing ${missing.join(", ")} on PATH (scripts/setup.sh installs them)`;
 }
 
-/** Environment for the go command: pinned behaviour, nothing inherited that changes output. */
-function goEnv(extra: Record<string, string>): Record<string, string | undefined> {
+/**
+ * Environment for the go command: pinned behaviour, nothing inherited that changes output.
+ * `toolchain` is the release that reads it: Go 1.17 predates -buildvcs (and VCS stamping) and
+ * refuses GOFLAGS naming a flag it does not know.
+ */
+function goEnv(extra: Record<string, string>, toolchain?: string): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const k of ["GOOS", "GOARCH", "GOAMD64", "GOARM64", "GOEXPERIMENT", "GOWORK", "CGO_CFLAGS", "CGO_LDFLAGS"]) delete env[k];
+  const minor = toolchain === undefined ? undefined : /^go1\.(\d+)/.exec(toolchain)?.[1];
+  const buildvcs = minor !== undefined && Number(minor) < 18 ? "" : "-buildvcs=false ";
   return {
     ...env,
     // -buildvcs=false: fixtures live in a git checkout; VCS stamping would change the build
     // info with every commit and fail where git is absent. -mod=readonly: go.sum is committed.
-    GOFLAGS: "-buildvcs=false -mod=readonly",
+    GOFLAGS: `${buildvcs}-mod=readonly`,
     GOWORK: "off",
     ...extra,
   };
 }
+
+/**
+ * The newest patch release of each Go minor from 1.17 (the register ABI on amd64) to 1.20:
+ * the toolchains of Debian 12 (1.19) and Ubuntu 22.04 (1.18) era services. Fetched like the
+ * matrix (GOTOOLCHAIN, golang.org/toolchain on the module proxy), which serves them although
+ * its version list omits some releases (docs/offsets.md).
+ */
+export const OLD_TOOLCHAINS = ["go1.17.13", "go1.18.10", "go1.19.13", "go1.20.14"] as const;
 
 // ---------------------------------------------------------------------------------------------
 // toolchains
@@ -172,7 +186,7 @@ export function ensureToolchain(v: string): Promise<string> {
     p = heavy.use(async () => {
       const { stdout } = await run("go", ["env", "GOROOT", "GOVERSION"], {
         cwd: REPO_ROOT,
-        env: goEnv({ GOTOOLCHAIN: v }),
+        env: goEnv({ GOTOOLCHAIN: v }, v),
       });
       const [goroot, version] = stdout.trim().split("\n");
       if (version !== v || !goroot) throw new Error(`GOTOOLCHAIN=${v} go env gave ${JSON.stringify(stdout)}`);
@@ -254,7 +268,7 @@ export function buildFixture(opts: BuildFixtureOptions): Promise<string> {
         if (opts.mode === "cgo") args.push("-ldflags=-linkmode=external");
         if (opts.mode === "trimpath") args.push("-trimpath");
         args.push(".");
-        const env = goEnv({ GOTOOLCHAIN: "local", CGO_ENABLED: opts.mode === "cgo" ? "1" : "0" });
+        const env = goEnv({ GOTOOLCHAIN: "local", CGO_ENABLED: opts.mode === "cgo" ? "1" : "0" }, opts.toolchain);
         await heavy.use(() => run(go, args, { cwd: dir, env }));
       }
       try {

@@ -13,6 +13,7 @@ import { ElfFile } from "../../binary/elf.ts";
 import { readBuildInfo } from "../../binary/buildinfo.ts";
 import { GoDwarf } from "../../binary/dwarf.ts";
 import { isTracerError } from "../../errors.ts";
+import { parseGoVersion } from "../version.ts";
 import { TRACKER_VERSION, keyOf, type TrackerResult } from "./compact.ts";
 import type { ModuleTemplate } from "./templates.ts";
 
@@ -35,12 +36,28 @@ export function runCommand(cmd: string, args: string[], opts: GoRunOptions): Pro
   });
 }
 
-/** Environment for tracker builds: nothing inherited that changes the output. */
-export function goEnv(extra: Record<string, string>): Record<string, string> {
+/**
+ * Environment for tracker builds: nothing inherited that changes the output. `toolchain` is the
+ * Go release that will read it: -buildvcs arrived in Go 1.18, and Go 1.17 refuses GOFLAGS that
+ * name a flag it does not know ("go: parsing $GOFLAGS: unknown flag -buildvcs").
+ */
+export function goEnv(extra: Record<string, string>, toolchain?: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   for (const k of ["GOOS", "GOARCH", "GOAMD64", "GOARM64", "GOEXPERIMENT", "GOFLAGS", "CGO_CFLAGS", "CGO_LDFLAGS", "GOTOOLCHAIN", "GOCACHE"]) delete env[k];
-  return { ...env, GOWORK: "off", CGO_ENABLED: "0", GOFLAGS: "-buildvcs=false -mod=mod", ...extra };
+  const v = toolchain === undefined ? undefined : parseGoVersion(toolchain);
+  const buildvcs = v && v.major === 1 && v.minor < 18 ? "" : "-buildvcs=false ";
+  return { ...env, GOWORK: "off", CGO_ENABLED: "0", GOFLAGS: `${buildvcs}-mod=mod`, ...extra };
+}
+
+/**
+ * The `go` line of the tracker program's go.mod: 1.21 (as always), lowered to the toolchain's
+ * own version before Go 1.21 — older go commands predate toolchain lines and forward-compatibility
+ * checks, and a go line newer than the toolchain only invites trouble.
+ */
+export function goModGoLine(toolchain: string): string {
+  const v = parseGoVersion(toolchain);
+  return v && v.major === 1 && v.minor < 21 ? `1.${v.minor}` : "1.21";
 }
 
 /** GOOS-GOARCH of this machine as toolchain names spell it ("linux-amd64"). */
@@ -76,9 +93,9 @@ export async function buildAndRead(job: BuildJob): Promise<TrackerResult> {
   const hadToolchain = existsSync(toolchainDir);
   const ownCache = module === "std" ? join(dir, "gocache") : undefined;
   try {
-    writeFileSync(join(dir, "go.mod"), "module beetrace.invalid/offsets-probe\n\ngo 1.21\n");
+    writeFileSync(join(dir, "go.mod"), `module beetrace.invalid/offsets-probe\n\ngo ${goModGoLine(job.toolchain)}\n`);
     writeFileSync(join(dir, "main.go"), job.template.main);
-    const env = goEnv({ GOTOOLCHAIN: job.toolchain, GOCACHE: ownCache ?? job.goCache });
+    const env = goEnv({ GOTOOLCHAIN: job.toolchain, GOCACHE: ownCache ?? job.goCache }, job.toolchain);
     if (module !== "std") await runCommand("go", ["get", `${module}@${job.version}`], { cwd: dir, env });
     await runCommand("go", ["build", "-o", "probe", "."], { cwd: dir, env });
     const fields = readOffsets(join(dir, "probe"), job);
@@ -160,6 +177,50 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 export async function listVersions(module: string, scratch: string): Promise<string> {
   mkdirSync(scratch, { recursive: true });
   return runCommand("go", ["list", "-m", "-versions", module], { cwd: scratch, env: goEnv({ GOTOOLCHAIN: "local" }), timeout: 120_000 });
+}
+
+/**
+ * Does the module proxy have toolchain `name` ("go1.21.5") for `platform`? The proxy's version
+ * list omits releases that exist, so the tracker asks about each patch number
+ * (completeToolchains). Asking is not trivial either: the proxy serves the zip of some releases
+ * whose .info it refuses (go1.21.2–1.21.4, go1.19.8, … answer "403 not available" for .info, and
+ * so does `go mod download`), while the toolchain switch (GOTOOLCHAIN=name) fetches only the zip
+ * and works. So: a zip already in the module cache answers yes; then the cheap .info; then the
+ * switch itself (`GOTOOLCHAIN=name go version`, the zip lands in the module cache where the build
+ * finds it; the extracted tree is removed again unless it was there before). A "not found / not
+ * available" answer is false; any other failure (network) throws.
+ */
+export async function toolchainExists(name: string, platform: string, scratch: string, gomodcache: string): Promise<boolean> {
+  mkdirSync(scratch, { recursive: true });
+  const mod = `golang.org/toolchain@v0.0.1-${name}.${platform}`;
+  if (existsSync(join(gomodcache, "cache", "download", "golang.org", "toolchain", "@v", `v0.0.1-${name}.${platform}.zip`))) return true;
+  try {
+    await runCommand("go", ["list", "-m", "-json", mod], { cwd: scratch, env: goEnv({ GOTOOLCHAIN: "local" }), timeout: 120_000 });
+    return true;
+  } catch (e) {
+    if (!notAvailable(e)) throw new Error(`cannot tell whether toolchain ${name} exists: ${String(e)}`);
+  }
+  const extracted = join(gomodcache, "golang.org", `toolchain@v0.0.1-${name}.${platform}`);
+  const had = existsSync(extracted);
+  try {
+    const out = await runCommand("go", ["version"], { cwd: scratch, env: goEnv({ GOTOOLCHAIN: name }, name), timeout: 20 * 60_000 });
+    if (!out.includes(`go version ${name} `)) throw new Error(`GOTOOLCHAIN=${name} go version printed ${out.trim()}`);
+    return true;
+  } catch (e) {
+    if (notAvailable(e)) return false;
+    throw new Error(`cannot tell whether toolchain ${name} exists: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    if (!had && existsSync(extracted)) {
+      makeWritable(extracted);
+      rmSync(extracted, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Proxies answer 404 or 410 for what they do not have (the GOPROXY protocol); some answer 403 "not available". */
+function notAvailable(e: unknown): boolean {
+  const msg = e instanceof Error ? e.message : String(e);
+  return /\b(404|410|403)\b|not found|not available|unknown revision|invalid version/i.test(msg);
 }
 
 /** GOMODCACHE of the machine's go command. */

@@ -6,7 +6,7 @@
  * No processes, no files: scripts/offsets-tracker.ts does the I/O around these.
  */
 import type { GeneratedInfo, ModuleOffsets, OffsetRange, OffsetsFile } from "../table.ts";
-import { compareVersions, parseAnyVersion, parseGoVersion, parseModuleVersion, versionKey } from "../version.ts";
+import { compareVersions, goToolchainName, parseAnyVersion, parseGoVersion, parseModuleVersion, versionKey, type Version } from "../version.ts";
 
 /** Bump when the way results are produced changes (templates, build flags): cached results are rebuilt. */
 export const TRACKER_VERSION = 1;
@@ -27,6 +27,11 @@ export interface TrackerResult {
   /** one line: why the build failed */
   error?: string;
   seconds?: number;
+  /**
+   * Set when the result was not built here but imported from a committed offsets.json (a checkout
+   * without the tracker's cache): the values are the ones that file's builds measured.
+   */
+  importedFrom?: string;
 }
 
 /** Sort version keys ascending (semver order, "1.9.0" < "1.10.0"); unparsable keys last, by text. */
@@ -87,22 +92,194 @@ export function needsBuild(cached: TrackerResult | undefined, wanted: readonly s
   return { build: false, why: "failed before (use --retry-failed to try again)" };
 }
 
+/** The oldest tracked Go release: Go 1.17 brought the register-based calling convention (amd64). */
+export const OLDEST_GO = "go1.17";
+
 /**
  * Stable Go releases from `go list -m -versions golang.org/toolchain` output
- * ("v0.0.1-go1.22.4.linux-amd64 …"): only goX.Y.Z for this GOOS-GOARCH, at least `since`
- * (default go1.21.0, the first release named with ".0"). Returns toolchain names, ascending.
+ * ("v0.0.1-go1.22.4.linux-amd64 … v0.0.1-go1.20.linux-amd64"): goX.Y.Z, and goX.Y for the x.0
+ * releases before Go 1.21, for this GOOS-GOARCH, at least `since`. Pre-releases are left out.
+ * Returns toolchain names, ascending. The list is INCOMPLETE (the proxy omits versions that
+ * exist): completeToolchains fills it in.
  */
-export function stableToolchains(listOutput: string, platform: string, since = "go1.21.0"): string[] {
+export function stableToolchains(listOutput: string, platform: string, since = OLDEST_GO): string[] {
   const floor = parseGoVersion(since);
   const names = new Set<string>();
   for (const tok of listOutput.split(/\s+/)) {
-    const m = /^v0\.0\.1-(go\d+\.\d+\.\d+)\.([a-z0-9]+-[a-z0-9]+)$/.exec(tok);
+    const m = /^v0\.0\.1-(go\d+\.\d+(?:\.\d+)?)\.([a-z0-9]+-[a-z0-9]+)$/.exec(tok);
     if (!m || m[2] !== platform) continue;
     const v = parseGoVersion(m[1]!);
-    if (!v || (floor && compareVersions(v, floor) < 0)) continue;
-    names.add(m[1]!);
+    if (!v || v.pre.length > 0 || (floor && compareVersions(v, floor) < 0)) continue;
+    // The canonical spelling ("go1.20", not "go1.20.0"): the name the go command downloads.
+    names.add(goToolchainName(v));
   }
   return [...names].sort((a, b) => compareVersions(parseGoVersion(a)!, parseGoVersion(b)!));
+}
+
+export interface ToolchainProbe {
+  /** every release found, ascending: listed ones and the ones probing found */
+  versions: string[];
+  /** releases the list lacked but that exist */
+  unlisted: string[];
+  /** patch numbers below a listed one that do not exist (a gap the proxy really lacks) */
+  missing: string[];
+  /** how many names were asked about */
+  probed: number;
+}
+
+/**
+ * The Go releases that exist, from the proxy's incomplete list plus probing: for every minor
+ * release from `since` up to one past the newest listed, every patch number from 0 up to the
+ * newest listed is asked about (in parallel), then the numbers after it one by one until one does
+ * not exist. `exists(name)` asks the module proxy about one toolchain ("go1.21.5"); `known`
+ * names (e.g. already built) are not asked about again. Throws what `exists` throws (a network
+ * failure must not shrink the coverage silently).
+ */
+export async function completeToolchains(
+  listed: readonly string[],
+  exists: (name: string) => Promise<boolean>,
+  opts: { since?: string; known?: ReadonlySet<string> } = {},
+): Promise<ToolchainProbe> {
+  const floor = parseGoVersion(opts.since ?? OLDEST_GO)!;
+  const byMinor = new Map<number, Set<number>>();
+  let newestMinor = floor.minor - 1;
+  for (const name of listed) {
+    const v = parseGoVersion(name);
+    if (!v || v.major !== floor.major || v.pre.length > 0) continue;
+    if (!byMinor.has(v.minor)) byMinor.set(v.minor, new Set());
+    byMinor.get(v.minor)!.add(v.patch);
+    newestMinor = Math.max(newestMinor, v.minor);
+  }
+  const found: Version[] = [];
+  const unlisted: string[] = [];
+  const missing: string[] = [];
+  let probed = 0;
+  const ask = async (name: string): Promise<boolean> => {
+    if (opts.known?.has(name)) return true;
+    probed++;
+    return exists(name);
+  };
+  for (let minor = floor.minor; minor <= newestMinor + 1; minor++) {
+    const have = byMinor.get(minor) ?? new Set<number>();
+    const newestListed = have.size ? Math.max(...have) : -1;
+    const first = minor === floor.minor ? floor.patch : 0;
+    const at = (patch: number) => ({ major: floor.major, minor, patch, pre: [], raw: goToolchainName({ major: floor.major, minor, patch }) });
+    // Below the newest listed patch: ask about every unlisted one at once.
+    const gaps: number[] = [];
+    for (let p = first; p <= newestListed; p++) if (!have.has(p)) gaps.push(p);
+    const answers = await Promise.all(gaps.map((p) => ask(at(p).raw)));
+    for (let p = first; p <= newestListed; p++) {
+      const gi = gaps.indexOf(p);
+      if (gi < 0) found.push(at(p));
+      else if (answers[gi]) {
+        found.push(at(p));
+        unlisted.push(at(p).raw);
+      } else missing.push(at(p).raw);
+    }
+    // After it: one by one until one does not exist (patch releases are numbered consecutively).
+    for (let p = Math.max(first, newestListed + 1); ; p++) {
+      if (!(await ask(at(p).raw))) break;
+      found.push(at(p));
+      unlisted.push(at(p).raw);
+    }
+  }
+  found.sort(compareVersions);
+  return { versions: found.map((v) => v.raw), unlisted, missing, probed };
+}
+
+/**
+ * Per-version results reconstructed from an offsets file, for versions `have` does not hold: a
+ * checkout without the tracker's cache (it is not committed) then extends the committed snapshot
+ * instead of rebuilding every version. Only fields with a value for the version are filled in,
+ * so a field the file lacks is still built (needsBuild).
+ */
+export function resultsFromOffsetsFile(file: OffsetsFile, have: (module: string, versionKey: string) => boolean, origin: string): TrackerResult[] {
+  const out: TrackerResult[] = [];
+  for (const [module, mod] of Object.entries(file.modules)) {
+    for (const version of mod.versions) {
+      if (have(module, version)) continue;
+      const v = parseAnyVersion(version);
+      if (!v) continue;
+      const fields: Record<string, number | null> = {};
+      for (const [field, ranges] of Object.entries(mod.fields)) {
+        for (const r of ranges) {
+          const from = parseAnyVersion(r.from);
+          const to = parseAnyVersion(r.to);
+          if (from && to && compareVersions(from, v) <= 0 && compareVersions(v, to) <= 0) {
+            fields[field] = r.offset;
+            break;
+          }
+        }
+      }
+      const toolchain = module === "std" ? goToolchainName(v) : (file.generated?.builtWith?.[module] ?? "unknown");
+      out.push({ tracker: TRACKER_VERSION, module, version: versionKey(v), toolchain, ok: true, fields, importedFrom: origin });
+    }
+  }
+  return out;
+}
+
+/**
+ * The Go releases that exist (src/offsets/go-releases.json), as the tracker found them by asking
+ * the module proxy about every patch number. Committed so that a unit test can check offsets.json
+ * against it without network.
+ */
+export interface ReleaseList {
+  /** GOOS-GOARCH the toolchains were asked for */
+  platform: string;
+  /** toolchain names, ascending ("go1.17", "go1.17.1", …) */
+  releases: string[];
+  /** patch numbers below an existing one that the proxy does not serve (not covered; listed so the gap is explained) */
+  unavailable: string[];
+}
+
+export function serializeReleaseList(l: ReleaseList): string {
+  const line = (xs: string[]) => JSON.stringify(xs);
+  return `{\n  "platform": ${JSON.stringify(l.platform)},\n  "releases": ${line(l.releases)},\n  "unavailable": ${line(l.unavailable)}\n}\n`;
+}
+
+/**
+ * Releases in `releases` (toolchain names) from the oldest to the newest `covered` key
+ * ("1.17.0" …) that `covered` lacks: what a snapshot is missing inside its own range.
+ */
+export function uncoveredReleases(releases: readonly string[], covered: readonly string[]): string[] {
+  const keys = new Set(covered);
+  const sorted = sortVersionKeys(covered);
+  if (sorted.length === 0) return [...releases];
+  const lo = parseAnyVersion(sorted[0]!)!;
+  const hi = parseAnyVersion(sorted[sorted.length - 1]!)!;
+  return releases.filter((name) => {
+    const v = parseGoVersion(name);
+    if (!v) return false;
+    return compareVersions(v, lo) >= 0 && compareVersions(v, hi) <= 0 && !keys.has(versionKey(v));
+  });
+}
+
+/**
+ * Patch numbers a release list skips: Go numbers patch releases consecutively, so a release
+ * list with goX.Y.5 but without goX.Y.4 is incomplete unless goX.Y.4 is listed as unavailable.
+ */
+export function releaseListGaps(l: Pick<ReleaseList, "releases" | "unavailable">): string[] {
+  const byMinor = new Map<string, Set<number>>();
+  for (const name of [...l.releases, ...l.unavailable]) {
+    const v = parseGoVersion(name);
+    if (!v) continue;
+    const k = `${v.major}.${v.minor}`;
+    if (!byMinor.has(k)) byMinor.set(k, new Set());
+    byMinor.get(k)!.add(v.patch);
+  }
+  const out: string[] = [];
+  for (const [k, patches] of byMinor) {
+    const [major, minor] = k.split(".").map(Number) as [number, number];
+    for (let p = 0; p <= Math.max(...patches); p++) if (!patches.has(p)) out.push(goToolchainName({ major, minor, patch: p }));
+  }
+  return out;
+}
+
+/** The toolchain name for a std offsets key: "1.17.0" → "go1.17", "1.22.4" → "go1.22.4". */
+export function toolchainOfKey(key: string): string {
+  const v = parseAnyVersion(key);
+  if (!v) throw new Error(`not a version: ${key}`);
+  return goToolchainName(v);
 }
 
 /**

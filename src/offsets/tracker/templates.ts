@@ -12,7 +12,7 @@
 export interface ModuleTemplate {
   /** "std" or a module path */
   module: string;
-  /** oldest tracked version: a Go toolchain for std ("go1.21.0"), else a module version */
+  /** oldest tracked version: a Go toolchain for std ("go1.17"), else a module version */
   since: string;
   /** types that every tracked version has; the build fails if DWARF lacks one */
   anchors: string[];
@@ -28,8 +28,9 @@ const GUARD = `	// Never true when built by the tracker; the code below only has
 export const TEMPLATES: readonly ModuleTemplate[] = [
   {
     module: "std",
-    // go1.21.0 is the first release whose name carries ".0" and the oldest our fixtures build.
-    since: "go1.21.0",
+    // Go 1.17 brought the register-based calling convention (amd64) that the probes rely on;
+    // its x.0 release is named "go1.17" (no ".0" before Go 1.21).
+    since: "go1.17",
     anchors: ["net/http.Request", "net/http.response", "net/url.URL", "net/http.Response", "bufio.Writer", "net.TCPAddr", "runtime.g"],
     main: `package main
 

@@ -25,14 +25,17 @@ async function fixture(mode: GoBuildMode): Promise<{ bin: string; bytes: Uint8Ar
   return { bin, bytes: new Uint8Array(readFileSync(bin)) };
 }
 
-describe("parseGoVersion", () => {
+describe("parseGoVersion (re-exported: the one parser in src/offsets/version.ts)", () => {
   test.each([
-    ["go1.21.13", { major: 1, minor: 21, patch: 13 }],
-    ["go1.20", { major: 1, minor: 20, patch: 0 }],
-    ["go1.22rc1", { major: 1, minor: 22, patch: 0 }],
-    ["go1.21beta2", { major: 1, minor: 21, patch: 0 }],
-    ["go1.23.0 X:nocoverageredesign", { major: 1, minor: 23, patch: 0 }],
-    ["devel go1.27-e8ee1dc4f9 Mon Jun 3 19:40:14 2026 +0000", { major: 1, minor: 27, patch: 0 }],
+    ["go1.21.13", { major: 1, minor: 21, patch: 13, pre: [] as string[] }],
+    ["go1.20", { major: 1, minor: 20, patch: 0, pre: [] }],
+    ["go1.17", { major: 1, minor: 17, patch: 0, pre: [] }],
+    ["go1.22rc1", { major: 1, minor: 22, patch: 0, pre: ["rc1"] }],
+    ["go1.21beta2", { major: 1, minor: 21, patch: 0, pre: ["beta2"] }],
+    ["go1.23.0 X:nocoverageredesign", { major: 1, minor: 23, patch: 0, pre: [] }],
+    ["devel go1.27-e8ee1dc4f9 Mon Jun 3 19:40:14 2026 +0000", { major: 1, minor: 27, patch: 0, pre: ["devel"] }],
+    ["go1.27-devel_e8ee1dc4f9 Mon Jun 3 19:40:14 2026 +0000", { major: 1, minor: 27, patch: 0, pre: ["devel"] }],
+    ["go1.21.0-bigcorp", { major: 1, minor: 21, patch: 0, pre: ["bigcorp"] }],
   ])("%s", (raw, want) => {
     expect(parseGoVersion(raw)).toEqual({ ...want, raw });
   });
@@ -126,17 +129,31 @@ describe.skipIf(!GO)("readBuildInfo on real builds (oracle: debug/buildinfo)", (
     }
   });
 
-  test("Go older than 1.18 is unsupported_go_version with a hint", async () => {
+  test("Go before the register ABI is unsupported_go_version with a hint: 1.16 on amd64, 1.17 on arm64", async () => {
     const { bytes } = await fixture("default");
-    const copy = bytes.slice();
     const sec = ElfFile.parse(bytes).section(".go.buildinfo")!;
-    const at = Buffer.from(copy.buffer, copy.byteOffset, copy.byteLength).indexOf("go1.26.8", sec.offset);
+    const local = readBuildInfo(ElfFile.parse(bytes)).goVersion;
+    const at = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(local, sec.offset);
     expect(at).toBeGreaterThan(sec.offset);
-    copy.set(new TextEncoder().encode("go1.17.9"), at);
-    const e = tracerError(() => readBuildInfo(ElfFile.parse(copy)));
-    expect(e.code).toBe("unsupported_go_version");
-    expect(e.message).toContain("go1.17.9");
-    expect(e.hint).toContain("Go 1.18");
+    /** The fixture with its Go version replaced by `v` (same length) and e_machine set to `machine`. */
+    const patched = (v: string, machine?: number): Uint8Array => {
+      expect(v.length).toBe(local.length);
+      const copy = bytes.slice();
+      copy.set(new TextEncoder().encode(v), at);
+      if (machine !== undefined) putLE(copy, 18, 2, machine); // Elf64_Ehdr.e_machine
+      return copy;
+    };
+    const pad = (v: string) => v + " ".repeat(local.length - v.length); // build info may carry a suffix after a space
+    const e16 = tracerError(() => readBuildInfo(ElfFile.parse(patched(pad("go1.16.9")))));
+    expect(e16.code).toBe("unsupported_go_version");
+    expect(e16.message).toContain("go1.16.9");
+    expect(e16.hint).toContain("Go 1.17");
+    // Go 1.17 has the register ABI on amd64 only (EM_AARCH64 = 183).
+    expect(readBuildInfo(ElfFile.parse(patched(pad("go1.17.9")))).goVersion).toBe(pad("go1.17.9"));
+    const arm = tracerError(() => readBuildInfo(ElfFile.parse(patched(pad("go1.17.9"), 183))));
+    expect(arm.code).toBe("unsupported_go_version");
+    expect(arm.hint).toContain("Go 1.18");
+    expect(readBuildInfo(ElfFile.parse(patched(pad("go1.18.1"), 183))).goVersion).toBe(pad("go1.18.1"));
   });
 
   test("a damaged magic in .go.buildinfo is corrupt_binary; with the section gone too it is not_go_binary", async () => {

@@ -11,8 +11,12 @@ import {
   sortVersionKeys,
   stableModuleVersions,
   stableToolchains,
+  completeToolchains,
+  resultsFromOffsetsFile,
+  toolchainOfKey,
   type TrackerResult,
 } from "../../../src/offsets/tracker/compact.ts";
+import { goEnv, goModGoLine } from "../../../src/offsets/tracker/build.ts";
 import { OffsetsTable, validateOffsetsFile } from "../../../src/offsets/table.ts";
 import { PLANNED_FIELDS, TRACKED_MODULES, trackedFields, trackedModuleOf } from "../../../src/offsets/planned-fields.ts";
 import { probeFields } from "../../../src/probes/registry.ts";
@@ -155,13 +159,66 @@ describe("resume: needsBuild", () => {
 });
 
 describe("version lists", () => {
-  test("toolchains: stable goX.Y.Z for this platform, from the floor, ascending", () => {
+  test("toolchains: stable releases for this platform from go1.17 (x.0 named goX.Y before 1.21), ascending", () => {
     const out =
       "golang.org/toolchain v0.0.1-go1.20.linux-amd64 v0.0.1-go1.21.0.linux-amd64 v0.0.1-go1.21.0.linux-arm64 v0.0.1-go1.22rc1.linux-amd64 " +
-      "v0.0.1-go1.22.10.linux-amd64 v0.0.1-go1.22.2.linux-amd64 v0.0.1-go1.9rc2.windows-amd64 v0.0.1-go1.19.13.linux-amd64";
-    expect(stableToolchains(out, "linux-amd64")).toEqual(["go1.21.0", "go1.22.2", "go1.22.10"]);
+      "v0.0.1-go1.22.10.linux-amd64 v0.0.1-go1.22.2.linux-amd64 v0.0.1-go1.9rc2.windows-amd64 v0.0.1-go1.19.13.linux-amd64 " +
+      "v0.0.1-go1.16.15.linux-amd64 v0.0.1-go1.18beta1.linux-amd64 v0.0.1-go1.18.linux-amd64";
+    expect(stableToolchains(out, "linux-amd64")).toEqual(["go1.18", "go1.19.13", "go1.20", "go1.21.0", "go1.22.2", "go1.22.10"]);
     expect(stableToolchains(out, "linux-arm64")).toEqual(["go1.21.0"]);
     expect(stableToolchains(out, "linux-amd64", "go1.22.3")).toEqual(["go1.22.10"]);
+    expect(toolchainOfKey("1.17.0")).toBe("go1.17");
+    expect(toolchainOfKey("1.21.0")).toBe("go1.21.0");
+    expect(toolchainOfKey("1.19.8")).toBe("go1.19.8");
+  });
+
+  describe("completeToolchains: the proxy's list is incomplete, every patch number is asked about", () => {
+    /** A fake proxy: these releases exist. */
+    const proxy = (names: string[]) => {
+      const have = new Set(names);
+      const asked: string[] = [];
+      return { asked, exists: async (n: string) => (asked.push(n), have.has(n)) };
+    };
+    const real = ["go1.17", "go1.17.1", "go1.17.2", "go1.18", "go1.18.1", "go1.18.2", "go1.18.3", "go1.19", "go1.21.0", "go1.21.1", "go1.21.2", "go1.21.3"];
+
+    test("gaps below the newest listed patch, patches after it, a minor the list lacks, and the next minor", async () => {
+      const p = proxy([...real, "go1.20", "go1.20.1", "go1.22.0"]);
+      const listed = ["go1.17.1", "go1.18", "go1.18.3", "go1.19", "go1.21.0", "go1.21.3"];
+      const r = await completeToolchains(listed, p.exists, { since: "go1.17" });
+      expect(r.versions).toEqual(["go1.17", "go1.17.1", "go1.17.2", "go1.18", "go1.18.1", "go1.18.2", "go1.18.3", "go1.19", "go1.20", "go1.20.1", "go1.21.0", "go1.21.1", "go1.21.2", "go1.21.3", "go1.22.0"]);
+      expect(r.unlisted).toEqual(["go1.17", "go1.17.2", "go1.18.1", "go1.18.2", "go1.20", "go1.20.1", "go1.21.1", "go1.21.2", "go1.22.0"]);
+      expect(r.missing).toEqual([]);
+      // Listed releases are never asked about; the search past the newest stops at the first miss.
+      for (const n of listed) expect(p.asked).not.toContain(n);
+      expect(p.asked).toContain("go1.21.4");
+      expect(p.asked).toContain("go1.22.1");
+      expect(p.asked).not.toContain("go1.23.0");
+    });
+
+    test("a patch below a listed one that the proxy lacks is reported, not covered; known names are not asked about", async () => {
+      const p = proxy(["go1.21.0", "go1.21.2"]);
+      const r = await completeToolchains(["go1.21.2"], p.exists, { since: "go1.21.0", known: new Set(["go1.21.0"]) });
+      expect(r.versions).toEqual(["go1.21.0", "go1.21.2"]);
+      expect(r.missing).toEqual(["go1.21.1"]);
+      expect(p.asked).not.toContain("go1.21.0");
+    });
+
+    test("a failing question (network) fails the whole answer instead of shrinking the coverage", async () => {
+      const boom = async (n: string) => {
+        if (n === "go1.17.1") throw new Error("dial tcp: i/o timeout");
+        return false;
+      };
+      await expect(completeToolchains(["go1.17.2"], boom, { since: "go1.17" })).rejects.toThrow("i/o timeout");
+    });
+  });
+
+  test("tracker builds: Go 1.17 gets no -buildvcs (it refuses the flag) and a go line it knows", () => {
+    expect(goEnv({}, "go1.17.13").GOFLAGS).toBe("-mod=mod");
+    expect(goEnv({}, "go1.18").GOFLAGS).toBe("-buildvcs=false -mod=mod");
+    expect(goEnv({}).GOFLAGS).toBe("-buildvcs=false -mod=mod");
+    expect(goModGoLine("go1.17")).toBe("1.17");
+    expect(goModGoLine("go1.20.14")).toBe("1.20");
+    expect(goModGoLine("go1.27.4")).toBe("1.21");
   });
   test("modules: releases only (no pre-releases, no -dev), from the floor", () => {
     const out = "google.golang.org/grpc v1.0.0 v1.39.0 v1.40.0 v1.41.0-pre v1.85.0-dev v1.85.0 v1.9.0 v1.100.1";
@@ -170,6 +227,26 @@ describe("version lists", () => {
   });
   test("sortVersionKeys is semver order", () => {
     expect(sortVersionKeys(["1.10.0", "1.9.1", "1.9.0", "1.9.1"])).toEqual(["1.9.0", "1.9.1", "1.10.0"]);
+  });
+});
+
+describe("importing a committed offsets.json into an empty cache", () => {
+  test("every covered version becomes a result with the file's values; cached versions are left alone", () => {
+    const fields = { std: ["net/http.Request.ctx", "net/http.Request.Pattern"], "google.golang.org/grpc": ["google.golang.org/grpc.ClientConn.target"] };
+    const built = [
+      ok("std", "1.22.12", { "net/http.Request.ctx": 232, "net/http.Request.Pattern": null }),
+      ok("std", "1.23.0", { "net/http.Request.ctx": 248, "net/http.Request.Pattern": 232 }),
+      ok("google.golang.org/grpc", "1.60.0", { "google.golang.org/grpc.ClientConn.target": 24 }, "go1.27.4"),
+    ];
+    const file = assembleOffsetsFile(built, { fields, date: "2026-01-01" });
+    const imported = resultsFromOffsetsFile(file, (m, v) => m === "std" && v === "1.23.0", "offsets.json");
+    expect(imported.map((r) => `${r.module}@${r.version}`).sort()).toEqual(["google.golang.org/grpc@1.60.0", "std@1.22.12"]);
+    expect(imported.every((r) => r.ok && r.importedFrom === "offsets.json")).toBe(true);
+    expect(imported.find((r) => r.module === "std")).toMatchObject({ toolchain: "go1.22.12", fields: built[0]!.fields });
+    expect(imported.find((r) => r.module !== "std")).toMatchObject({ toolchain: "go1.27.4", fields: built[2]!.fields });
+    // Round trip: the imported results reassemble to the same file.
+    const again = assembleOffsetsFile([...resultsFromOffsetsFile(file, () => false, "x")], { fields, date: "2026-01-01" });
+    expect(serializeOffsetsFile(again)).toBe(serializeOffsetsFile(file));
   });
 });
 
