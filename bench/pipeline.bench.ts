@@ -1,17 +1,19 @@
 /**
- * @module bench/pipeline.bench — spans per second the user-space pipeline sustains on one core,
- * from ring-buffer records to the capture file, and bytes per span in that file.
+ * @module bench/pipeline.bench — CPU per span of the session's user-space path, from ring-buffer
+ * records to a capture file or to OTLP protobuf, and bytes per span in the capture file.
  *
- * The records are built by bench/records.ts with the layouts of src/probes/nethttp/records.ts
- * and framed like a BPF ring buffer's data area, then walked by the ring reader's own
- * parseRecords (src/bpf/ringbuf.ts) and sent down the path TraceSession.run uses: tag →
- * probeForRecordType → probe.decode → SpanAssembler (probe.finish with a BootClock) →
- * CaptureWriter.span into a temp file, draining in 1 MiB batches with assembler.drained() after
- * each, as the session's drain timer does. Four cumulative stages show where the time goes:
- *   parse     ring walk only (handler reads the tag)
- *   decode    + probe decode into SpanStart/SpanEnd
- *   assemble  + pairing and span building (finish), spans dropped
- *   full      + CBOR encoding and writing the capture file (then close + fsync)
+ * The records (one per finished span) are built by bench/records.ts through the layouts
+ * generated from BTF, framed like a BPF ring buffer's data area, and walked by the ring
+ * reader's own parseRecords (src/bpf/ringbuf.ts) in 1 MiB ticks. Per tick the bench does what
+ * TraceSession.run's tick does (src/trace/session.ts): convert "now" through the BootClock
+ * (re-anchoring when due, which reaches the sink as a clock item), hand every record to the
+ * sink, then flush() once. Paths:
+ *   parse    ring walk only (the handler reads each record's size): the floor
+ *   capture  + CaptureSink (src/trace/output.ts): record(raw, span) per record (never decodes),
+ *            flush() per tick, close; the file is read back to check the span count
+ *   decode   + SpanDecoder.decodeAt per record (what a sink calling span() costs)
+ *   otlp     + decode, then OTLP protobuf encoding in batches of 512 (encodeTraceRequest, as
+ *            the OTLP exporter does before sending; no network)
  *
  *   node_modules/.bin/bun bench/pipeline.bench.ts [--mix proxy|hello|both] [--spans 300000] [--repeat 3]
  *
@@ -23,126 +25,162 @@ import { tmpdir } from "node:os";
 import { parseRecords } from "../src/bpf/ringbuf.ts";
 import { sampleClocks } from "../src/bpf/clock.ts";
 import { BootClock } from "../src/spans/clock.ts";
-import { SpanAssembler } from "../src/spans/assemble.ts";
-import { probeById, probeForRecordType, PROBES } from "../src/probes/registry.ts";
-import { CaptureWriter } from "../src/capture/writer.ts";
+import { SpanDecoder } from "../src/probes/decode.ts";
+import { recordSize } from "../src/probes/record.ts";
+import { PROBES } from "../src/probes/registry.ts";
+import { CaptureSink } from "../src/trace/output.ts";
 import { readCaptureFile } from "../src/capture/reader.ts";
-import type { CaptureHeader } from "../src/capture/format.ts";
+import { CAPTURE_FORMAT, type CaptureHeader } from "../src/capture/format.ts";
+import { encodeTraceRequest, resourceAttributes } from "../src/export/otlp.ts";
+import { zeroLosses, type Span } from "../src/spans/model.ts";
 import { BEETRACE_VERSION } from "../src/version.ts";
 import { RecordBatch, type Mix } from "./records.ts";
 import { intOption, machineLine, parseOptions, selfCpuMs, summarize } from "./lib.ts";
 
-const STAGES = ["parse", "decode", "assemble", "full"] as const;
-type Stage = (typeof STAGES)[number];
-/** TraceSession drains at most 1 MiB of ring per object per tick (src/trace/session.ts drainOnce). */
-const DRAIN_BYTES = 1 << 20;
+const PATHS = ["parse", "capture", "decode", "otlp"] as const;
+type PathName = (typeof PATHS)[number];
+/** Bytes of ring handed over per tick: one 1 MiB slice at a time. */
+const TICK_BYTES = 1 << 20;
 /** The session's default ring size (src/cli/commands.ts --ringbuf-size default 4M): one pass fills it once. */
 const RING_BYTES = 4 << 20;
+/** Spans per OTLP request: the exporter's default maxBatchSize (src/export/exporter.ts). */
+const OTLP_BATCH = 512;
+/** Guess for the first pass's duration per span (later passes use the measured one). */
+const FIRST_PASS_NS_PER_SPAN = 5_000n;
 
-interface StageResult {
-  stage: Stage;
+interface PathResult {
+  path: PathName;
   spans: number;
-  records: number;
   wallMs: number;
   cpuMs: number;
+  /** capture: file bytes after the header */
   fileBytes?: number;
-  headerBytes?: number;
+  /** otlp: protobuf bytes */
+  otlpBytes?: number;
+  reanchors: number;
 }
 
 function header(): CaptureHeader {
-  const now = BigInt(Date.now()) * 1_000_000n;
+  const a = sampleClocks();
   return {
     type: "header",
-    format: 1,
+    format: CAPTURE_FORMAT,
     tracer: { name: "beetrace", version: BEETRACE_VERSION },
-    createdAt: now,
+    createdAt: a.realtimeNs,
     host: { name: "bench", arch: process.arch, kernel: "bench" },
     target: { pid: 4242, exe: "/srv/bench-service", goVersion: "go1.26.0", modules: [], serviceName: "bench-service" },
-    clock: { realtimeNs: now, boottimeNs: 0n, offsetNs: now },
+    clock: { realtimeNs: a.realtimeNs, boottimeNs: a.boottimeNs, offsetNs: a.realtimeNs - a.boottimeNs },
     probes: PROBES.map((p) => ({ id: p.id, attached: true, offsets: [] })),
   };
 }
 
-function runStage(stage: Stage, batch: RecordBatch, targetSpans: number, outDir: string): StageResult {
-  const clock = new BootClock(() => sampleClocks());
-  const boot0 = clock.anchor().boottimeNs;
-  const path = join(outDir, `pipeline-${stage}-${batch.mix}.cbor`);
-  const writer = stage === "full" ? CaptureWriter.open(path, header(), { flushIntervalMs: 0 }) : undefined;
-  const headerBytes = writer?.totals().bytes;
-  let spans = 0;
-  let invalid = 0;
-  let tags = 0;
-  const assembler = new SpanAssembler({
-    finish: (s, e) => probeById(s.probe)?.finish(s, e, (ns) => clock.toEpochNs(ns)),
-    onSpan: (span) => {
-      spans++;
-      writer?.span(span);
+function runPath(path: PathName, batch: RecordBatch, targetSpans: number, outDir: string): PathResult {
+  let sink: CaptureSink | undefined;
+  let reanchors = 0;
+  const clock = new BootClock(() => sampleClocks(), {
+    onReanchor: (a) => {
+      reanchors++;
+      sink?.clock({ realtimeNs: a.realtimeNs, boottimeNs: a.boottimeNs, offsetNs: a.offsetNs });
     },
   });
-  // The session's onRecord (src/trace/session.ts), cut short at the stage being measured.
+  const h = header();
+  const file = join(outDir, `pipeline-${path}-${batch.mix}.cbor`);
+  if (path === "capture") {
+    sink = new CaptureSink(file, { host: "bench", pid: 4242, exe: "/srv/bench-service", start: new Date() }, h, {}, { flushIntervalMs: 0 });
+  }
+  const headerBytes = sink?.bytes() ?? 0;
+  const decoder = new SpanDecoder();
+  const decodeCtx = { toEpoch: (ns: bigint) => clock.toEpochNs(ns) };
+  const resource = resourceAttributes(h);
+  let otlpBytes = 0;
+  const pending: Span[] = [];
+  let spans = 0;
+  let invalid = 0;
+  let sizes = 0;
+
+  // The session's onRecord (src/trace/session.ts), minus sampling: size check, then the sink;
+  // the span is decoded only when a sink asks for it.
+  let ringBytes: Uint8Array | undefined;
+  let curView: DataView | undefined;
+  let curOff = 0;
+  let curLen = 0;
+  const spanOfCurrent = (): Span | undefined => decoder.decodeAt(ringBytes!, curView!, curOff, curLen, decodeCtx);
   const onRecord = (view: DataView, off: number, len: number) => {
-    if (len < 4) {
+    if (ringBytes === undefined || ringBytes.buffer !== view.buffer) ringBytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    const size = recordSize(ringBytes, off);
+    if (size === 0 || size > len) {
       invalid++;
       return;
     }
-    const tag = view.getUint32(off, true);
-    if (stage === "parse") {
-      tags += tag;
+    if (path === "parse") {
+      sizes += size;
       return;
     }
-    const probe = probeForRecordType(tag);
-    if (!probe) {
-      invalid++;
+    curView = view;
+    curOff = off;
+    curLen = size;
+    if (sink) {
+      sink.record(ringBytes.subarray(off, off + size), spanOfCurrent);
+      spans++;
       return;
     }
-    const d = probe.decode(view, off, len);
-    if (stage === "decode") {
-      if (d.kind === "invalid") invalid++;
-      else tags++;
-      return;
+    const s = spanOfCurrent();
+    if (s === undefined) return;
+    spans++;
+    if (path === "otlp") {
+      pending.push(s);
+      if (pending.length >= OTLP_BATCH) {
+        otlpBytes += encodeTraceRequest(pending, resource, "protobuf").length;
+        pending.length = 0;
+      }
     }
-    if (d.kind === "start") assembler.start(d.start);
-    else if (d.kind === "end") assembler.end(d.end);
-    else invalid++;
   };
 
   let wall = 0;
   let cpu = 0;
-  let records = 0;
   let expectedSpans = 0;
+  let spreadNs = BigInt(batch.spans) * FIRST_PASS_NS_PER_SPAN;
   for (let pass = 0; expectedSpans < targetSpans; pass++) {
-    batch.stamp(pass, boot0 + BigInt(pass) * 1_000_000_000n);
+    batch.stamp(pass, sampleClocks().boottimeNs, spreadNs);
     const t0 = performance.now();
     const c0 = selfCpuMs();
     const cursor = { pos: 0, records: 0 };
     while (cursor.pos < batch.length) {
-      parseRecords(batch.words, batch.view, 0, batch.length, cursor, Math.min(batch.length, cursor.pos + DRAIN_BYTES), onRecord);
-      if (stage === "assemble" || stage === "full") assembler.drained();
+      // The tick converts "now" first: a due re-anchor happens here, as in the session.
+      clock.toEpochNs(sampleClocks().boottimeNs);
+      parseRecords(batch.words, batch.view, 0, batch.length, cursor, Math.min(batch.length, cursor.pos + TICK_BYTES), onRecord);
+      sink?.flush();
     }
-    wall += performance.now() - t0;
+    const passMs = performance.now() - t0;
+    wall += passMs;
     cpu += selfCpuMs() - c0;
-    records += cursor.records;
+    // The next pass's requests happened while this one was processed: stamps keep real-time pace.
+    spreadNs = BigInt(Math.max(1, Math.round(passMs * 1e6)));
     expectedSpans += batch.spans;
   }
+  // Close the sinks inside the timed total: the last flush and partial OTLP batch are part of the cost.
+  const t0 = performance.now();
+  const c0 = selfCpuMs();
+  if (pending.length > 0) otlpBytes += encodeTraceRequest(pending, resource, "protobuf").length;
+  sink?.close("bench", clock.toEpochNs(sampleClocks().boottimeNs), zeroLosses());
+  wall += performance.now() - t0;
+  cpu += selfCpuMs() - c0;
+
+  if (invalid > 0 || decoder.invalid > 0) {
+    throw new Error(`${path}: ${invalid + decoder.invalid} records were invalid (${decoder.firstInvalid ?? "bad size"}): the benchmark input is wrong`);
+  }
+  if (path === "parse" && sizes === 0) throw new Error("parse read no records");
+  if (path !== "parse" && spans !== expectedSpans) throw new Error(`${path}: ${spans} spans, expected ${expectedSpans}`);
   let fileBytes: number | undefined;
-  if (writer) {
-    const t0 = performance.now();
-    const c0 = selfCpuMs();
-    writer.close("bench", clock.toEpochNs(boot0), assembler.losses());
-    wall += performance.now() - t0;
-    cpu += selfCpuMs() - c0;
-    fileBytes = statSync(path).size;
+  if (sink) {
+    fileBytes = statSync(file).size - headerBytes;
     // Untimed check that the file holds what we think we measured.
-    const got = readCaptureFile(path).records.filter((r) => r.type === "span").length;
-    if (got !== expectedSpans) throw new Error(`capture file has ${got} spans, expected ${expectedSpans}`);
-    rmSync(path, { force: true });
+    const back = readCaptureFile(file);
+    const got = back.records.filter((r) => r.type === "span").length;
+    if (got !== expectedSpans || back.invalid > 0) throw new Error(`capture file has ${got} spans (${back.invalid} invalid), expected ${expectedSpans}`);
+    rmSync(file, { force: true });
   }
-  if (invalid > 0) throw new Error(`${stage}: ${invalid} records were invalid: the benchmark input is wrong`);
-  if ((stage === "assemble" || stage === "full") && spans !== expectedSpans) {
-    throw new Error(`${stage}: assembled ${spans} spans, expected ${expectedSpans} (losses ${JSON.stringify(assembler.losses())})`);
-  }
-  if (stage === "parse" && tags === 0) throw new Error("parse stage read no tags");
-  return { stage, spans: expectedSpans, records, wallMs: wall, cpuMs: cpu, fileBytes, headerBytes };
+  return { path, spans: expectedSpans, wallMs: wall, cpuMs: cpu, fileBytes, otlpBytes: path === "otlp" ? otlpBytes : undefined, reanchors };
 }
 
 function main(): void {
@@ -157,27 +195,25 @@ function main(): void {
   try {
     for (const mix of mixes) {
       // Size one pass to the session's default 4 MiB ring.
-      const probe = new RecordBatch(mix, 1);
-      const batch = new RecordBatch(mix, Math.max(1, Math.floor(RING_BYTES / probe.length)));
+      const one = new RecordBatch(mix, 1);
+      const batch = new RecordBatch(mix, Math.max(1, Math.floor(RING_BYTES / one.length)));
       console.log(
-        `\nmix ${mix}: ${batch.records / batch.groups} records/request, ${batch.spans / batch.groups} span(s)/request, ` +
-          `${(batch.length / batch.records).toFixed(0)} ring bytes/record; ${batch.groups} requests per 4 MiB pass; ≥${targetSpans} spans per run, best and median of ${repeat}`,
+        `\nmix ${mix}: ${batch.spans / batch.groups} span(s) = record(s) per request, ${(batch.recordBytes / batch.records).toFixed(0)} record bytes/span ` +
+          `(${(batch.length / batch.records).toFixed(0)} in the ring); ${batch.groups} requests per 4 MiB pass; ≥${targetSpans} spans per run, median of ${repeat}`,
       );
-      console.log(`  ${"stage".padEnd(9)} ${"spans/s".padStart(11)} ${"records/s".padStart(11)} ${"µs/span".padStart(8)} ${"cpu µs/span".padStart(11)}   bytes/span in file`);
-      for (const stage of STAGES) {
-        const runs: StageResult[] = [];
-        for (let i = 0; i < repeat; i++) runs.push(runStage(stage, batch, targetSpans, outDir));
-        const rate = summarize(runs.map((r) => r.spans / (r.wallMs / 1000)));
-        const best = runs.reduce((a, b) => (b.spans / b.wallMs > a.spans / a.wallMs ? b : a));
-        const medianRun = runs.find((r) => r.spans / (r.wallMs / 1000) === rate.median) ?? best;
-        const perSpan = (medianRun.wallMs * 1000) / medianRun.spans;
-        const cpuPerSpan = (medianRun.cpuMs * 1000) / medianRun.spans;
-        const bytes =
-          medianRun.fileBytes !== undefined ? `${((medianRun.fileBytes - (medianRun.headerBytes ?? 0)) / medianRun.spans).toFixed(1)} (file ${(medianRun.fileBytes / 1e6).toFixed(1)} MB)` : "";
+      console.log(`  ${"path".padEnd(8)} ${"cpu µs/span".padStart(11)} ${"wall µs/span".padStart(12)} ${"spans/s (wall)".padStart(15)}  re-anchors  bytes/span`);
+      for (const path of PATHS) {
+        const runs: PathResult[] = [];
+        for (let i = 0; i < repeat; i++) runs.push(runPath(path, batch, targetSpans, outDir));
+        const cpu = summarize(runs.map((r) => (r.cpuMs * 1000) / r.spans));
+        const med = runs.find((r) => (r.cpuMs * 1000) / r.spans === cpu.median) ?? runs[0]!;
+        const wallPerSpan = (med.wallMs * 1000) / med.spans;
+        let bytes = "";
+        if (med.fileBytes !== undefined) bytes = `${(med.fileBytes / med.spans).toFixed(1)} in the file (${(med.fileBytes / 1e6).toFixed(1)} MB)`;
+        if (med.otlpBytes !== undefined) bytes = `${(med.otlpBytes / med.spans).toFixed(1)} of OTLP protobuf`;
         console.log(
-          `  ${stage.padEnd(9)} ${Math.round(rate.median).toLocaleString("en-US").padStart(11)} ${Math.round(medianRun.records / (medianRun.wallMs / 1000)).toLocaleString("en-US").padStart(11)} ` +
-            `${perSpan.toFixed(2).padStart(8)} ${cpuPerSpan.toFixed(2).padStart(11)}   ${bytes}` +
-            `   (best ${Math.round(rate.max).toLocaleString("en-US")} spans/s)`,
+          `  ${path.padEnd(8)} ${cpu.median.toFixed(2).padStart(11)} ${wallPerSpan.toFixed(2).padStart(12)} ${Math.round(med.spans / (med.wallMs / 1000)).toLocaleString("en-US").padStart(15)}  ` +
+            `${String(med.reanchors).padStart(10)}  ${bytes}${repeat > 1 ? `   (cpu µs/span min ${cpu.min.toFixed(2)})` : ""}`,
         );
       }
     }
