@@ -13,7 +13,7 @@
  * more steadily than latency percentiles on a shared machine.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { attachNoop } from "./noop-attach.ts";
@@ -54,6 +54,12 @@ const CLK_TCK = (() => {
   const n = Number(r.stdout.trim());
   return r.status === 0 && n > 0 ? n : 100; // proc(5): utime/stime are in clock ticks, USER_HZ (100 on Linux)
 })();
+
+/** A "Vm..." line of /proc/PID/status, in kB (proc(5)); 0 when absent. */
+function statusKb(pid: number, key: string): number {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : 0;
+}
 
 /** utime + stime of a whole process (all threads), in µs; proc(5) /proc/PID/stat fields 14 and 15. */
 function cpuUs(pid: number): number {
@@ -116,11 +122,13 @@ async function measure(config: Config, route: string, round: number, o: Opts): P
   let tracer: ChildProcess | undefined;
   let noop: ReturnType<typeof attachNoop> | undefined;
   const capture = join(tmpdir(), `beetrace-bench-latency-${process.pid}.cbor`);
+  let idleRssKb = 0;
   try {
     if (config === "noop") noop = attachNoop(new Uint8Array(readFileSync(o.noopObject)), pid);
     if (config === "beetrace") {
       tracer = spawn(o.beetrace, ["attach", "--pid", String(pid), "--out", capture], { stdio: ["ignore", "ignore", "pipe"] });
       await waitForLine(tracer, "stderr", /tracing pid \d+/, 30_000);
+      idleRssKb = statusKb(tracer.pid!, "VmRSS");
     }
     const requests = o.rate * (o.warmup + o.duration);
     const hits0 = noop?.hits();
@@ -134,12 +142,17 @@ async function measure(config: Config, route: string, round: number, o: Opts): P
       row.hitsPerReq = (h.entry - hits0.entry + h.ret - hits0.ret) / requests;
     }
     if (tracer) {
+      const peakKb = statusKb(tracer.pid!, "VmHWM");
       const summary = waitForLine(tracer, "stderr", /wrote (\d+) spans?/, 30_000);
       tracer.kill("SIGINT");
       const m = await summary;
       await exited(tracer);
       tracer = undefined;
-      row.note = `${m[1]} spans written (${(Number(m[1]) / requests).toFixed(2)}/request)`;
+      const spans = Number(m[1]);
+      const bytes = existsSync(capture) ? statSync(capture).size : 0;
+      row.note =
+        `${spans} spans written (${(spans / requests).toFixed(2)}/request), ${spans > 0 ? (bytes / spans).toFixed(1) : "-"} bytes/span on disk; ` +
+        `tracer RSS idle ${(idleRssKb / 1024).toFixed(1)} MiB, peak ${(peakKb / 1024).toFixed(1)} MiB`;
     }
     return row;
   } finally {

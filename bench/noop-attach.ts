@@ -1,7 +1,7 @@
 /**
  * @module bench/noop-attach — attaches bench/noop.bpf.c where beetrace would attach (the entry
  * and every RET of each probed function, pid-filtered, by file offset), to measure the bare
- * uprobe cost on a traced service. Same planning inputs as the tracer: probeSymbols() and
+ * uprobe cost on a traced service. Same planning inputs as the tracer: the probed functions of PROBES and
  * resolveSymbol() from src/binary/analyze.ts, attachUprobe() from src/bpf/link.ts.
  *
  * Standalone (root):
@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { openGoBinary, resolveSymbol } from "../src/binary/analyze.ts";
 import { readTargetBytes } from "../src/target/executable.ts";
-import { probeSymbols } from "../src/probes/registry.ts";
+import { PROBES } from "../src/probes/registry.ts";
 import { BpfObject } from "../src/bpf/object.ts";
 import { attachUprobe, LinkSet } from "../src/bpf/link.ts";
 import { BENCH_CACHE, parseOptions } from "./lib.ts";
@@ -24,7 +24,11 @@ export interface NoopProbes extends Disposable {
   hits(): { entry: number; ret: number };
 }
 
-/** Attach noop_entry at each probe symbol's entry and noop_return at each of its RETs in `pid`. */
+/**
+ * Attach noop_entry at the FIRST instruction of each probed function and noop_return at each of
+ * its RETs in `pid`: the peers' placement (and beetrace's before it moved to emulated sites), the
+ * "bare entry+RET floor" the tracer's cost is compared with.
+ */
 export function attachNoop(objectBytes: Uint8Array, pid: number): NoopProbes {
   // Uprobes go on the inode the process runs, through /proc like TraceSession's attach target.
   const exe = `/proc/${pid}/exe`;
@@ -33,7 +37,7 @@ export function attachNoop(objectBytes: Uint8Array, pid: number): NoopProbes {
   const links = new LinkSet();
   try {
     object.load();
-    for (const name of probeSymbols()) {
+    for (const name of PROBES.flatMap((p) => p.uprobes.map((u) => u.symbol))) {
       const s = resolveSymbol(analysis, name);
       if (!s.resolved) throw new Error(`${name}: ${s.reason}`);
       links.add(attachUprobe(object.program("noop_entry"), { binaryPath: exe, fileOffset: s.fileOffset, pid }));

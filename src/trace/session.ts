@@ -396,12 +396,13 @@ export class TraceSession implements Disposable {
             if (done) return;
             let busy = false;
             try {
+              // Converting "now" first re-anchors the clock when due, so every output of this
+              // tick (the capture's clock item, OTLP's decoded times) uses the same anchor.
+              const now = clock.toEpochNs(sampleClocks().boottimeNs);
               busy = drainOnce() > 0 && ring.pendingBytes() > ring.size / 8;
               if (writeError) return finish(`output failed: ${writeError.message}`);
               const limit = writer.limitReached();
               if (limit) return finish(limit);
-              // Converting "now" re-anchors the clock when due (a clock item follows in the file).
-              const now = clock.toEpochNs(sampleClocks().boottimeNs);
               onTick?.({ spans: spansOut, losses: totalLosses() });
               if (Date.now() - lastStats >= statsMs) {
                 lastStats = Date.now();

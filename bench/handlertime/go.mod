@@ -1,0 +1,3 @@
+module beetrace.bench/handlertime
+
+go 1.22
