@@ -696,7 +696,9 @@ export async function compileExecutable(assets: AssetFiles, entry = PATHS.mainTs
     entrypoints: [entry, PATHS.embeddedTs],
     // An ops tool started in some service's directory must not pick up that directory's
     // .env or bunfig.toml.
-    compile: { outfile: tmp, autoloadDotenv: false, autoloadBunfig: false },
+    // --smol: a smaller JS heap that collects more often; the tracer is a long-running, mostly
+    // idle process whose resident memory operators watch (bench/RESULTS.md, memory).
+    compile: { outfile: tmp, autoloadDotenv: false, autoloadBunfig: false, execArgv: ["--smol"] },
     files: { [PATHS.embeddedTs]: generated },
     minify: { whitespace: true, syntax: true },
     // Precompiled bytecode: `--version` starts in ~30 ms instead of ~80 ms (measured on a

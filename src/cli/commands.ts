@@ -6,13 +6,20 @@
  * and long durations are substituted).
  */
 import type { CAC } from "cac";
-import { inspectCommand } from "./inspect.ts";
-import { viewCommand } from "./view.ts";
-import { convertCommand } from "./convert.ts";
-import { exportCommand } from "./export.ts";
-import { attachCommand, runCommand } from "./trace.ts";
-import { offsetsCommand } from "./offsets.ts";
-import { doctorCommand } from "./doctor.ts";
+
+/*
+ * Each command's module is imported when the command runs, not at start-up: a tracer that only
+ * attaches never evaluates the OTLP encoder, the viewer or the doctor's calibration code, which
+ * keeps its resident memory and start-up time down (bench/RESULTS.md, start-up and memory).
+ */
+const inspectCommand: typeof import("./inspect.ts").inspectCommand = async (...a) => (await import("./inspect.ts")).inspectCommand(...a);
+const viewCommand: typeof import("./view.ts").viewCommand = async (...a) => (await import("./view.ts")).viewCommand(...a);
+const convertCommand: typeof import("./convert.ts").convertCommand = async (...a) => (await import("./convert.ts")).convertCommand(...a);
+const exportCommand: typeof import("./export.ts").exportCommand = async (...a) => (await import("./export.ts")).exportCommand(...a);
+const attachCommand: typeof import("./trace.ts").attachCommand = async (...a) => (await import("./trace.ts")).attachCommand(...a);
+const runCommand: typeof import("./trace.ts").runCommand = async (...a) => (await import("./trace.ts")).runCommand(...a);
+const offsetsCommand: typeof import("./offsets.ts").offsetsCommand = async (...a) => (await import("./offsets.ts")).offsetsCommand(...a);
+const doctorCommand: typeof import("./doctor.ts").doctorCommand = async (...a) => (await import("./doctor.ts")).doctorCommand(...a);
 
 export function registerCommands(cli: CAC): void {
   cli

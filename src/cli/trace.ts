@@ -24,7 +24,7 @@ import { log } from "../log.ts";
 import { describeProcess, findProcessesByExe, parsePid, readState, type TargetProcess } from "../target/process.ts";
 import { TargetLock } from "../target/lock.ts";
 import { TraceSession, type AttachTarget, type TraceOptions, type TraceSummary } from "../trace/session.ts";
-import { CaptureSink, FanOutSink, OtlpSink, expandTemplate, formatStart, type CaptureLimits, type SpanSink, type TemplateValues } from "../trace/output.ts";
+import { CaptureSink, FanOutSink, expandTemplate, formatStart, type CaptureLimits, type SpanSink, type TemplateValues } from "../trace/output.ts";
 import { makeSampler, mergeFlags, parseOtelEnv, type OtelConfig } from "../config/otel-env.ts";
 import type { CaptureHeader } from "../capture/format.ts";
 import type { LossCounters } from "../spans/model.ts";
@@ -202,12 +202,21 @@ export function checkOutputs(plan: Plan, known: KnownTarget): void {
   }
 }
 
+type OtlpModule = typeof import("../trace/otlp-sink.ts");
+
+/** The OTLP sink's module, loaded only when the plan streams OTLP. */
+async function loadOtlp(plan: Plan): Promise<OtlpModule | undefined> {
+  return plan.otel.exporter === "otlp" && plan.otel.endpoint !== undefined ? await import("../trace/otlp-sink.ts") : undefined;
+}
+
 /** The sinks of one traced process: capture files (--out), the OTLP exporter (--otlp / env), or both. */
-function openSinks(plan: Plan, template: string | undefined, values: TemplateValues, header: CaptureHeader): SpanSink {
+function openSinks(plan: Plan, template: string | undefined, values: TemplateValues, header: CaptureHeader, otlp: OtlpModule | undefined): SpanSink {
   const sinks: SpanSink[] = [];
   if (template !== undefined) sinks.push(new CaptureSink(template, values, header, plan.limits));
   const o = plan.otel;
   if (o.exporter === "otlp" && o.endpoint !== undefined) {
+    if (otlp === undefined) throw new TracerError("internal", "OTLP output requested but its module was not loaded");
+    const { OtlpSink } = otlp;
     const dir = plan.spillDir ?? (template !== undefined ? dirname(resolve(expandTemplate(template, values, 0))) : process.cwd());
     sinks.push(
       new OtlpSink({
@@ -296,6 +305,7 @@ interface Live {
 async function traceOne(target: AttachTarget, plan: Plan, template: string | undefined, signal: AbortSignal, live: Live, onAttached?: () => void): Promise<TraceSummary> {
   using lock = TargetLock.acquire(target.process);
   void lock;
+  const otlp = await loadOtlp(plan);
   using session = await TraceSession.prepare(target, plan.opts);
   const probes = session.attachedProbes().map((p) => p.probe.id);
   // Provenance of the offsets in use (dwarf/file/snapshot/guess), also in the capture header.
@@ -307,7 +317,7 @@ async function traceOne(target: AttachTarget, plan: Plan, template: string | und
     .join(" + ");
   if (!plan.quiet) {
     log.info(
-      `beetrace: tracing pid ${target.process.pid} (${target.process.exePath}, ${session.analysis.goVersion}) — ${probes.join(", ")}; ` +
+      `beetrace: tracing pid ${target.process.pid} (${target.process.exePath}, ${session.goVersion}) — ${probes.join(", ")}; ` +
         `${session.uprobeCount} uprobes, offsets from ${offsetSources.join("+") || "nowhere"} → ${first}${plan.opts.dryRun ? " (dry run)" : plan.durationMs ? ` for ${plan.durationMs / 1000}s` : "; Ctrl-C stops"}`,
     );
   }
@@ -319,7 +329,7 @@ async function traceOne(target: AttachTarget, plan: Plan, template: string | und
   try {
     return await session.run(
       signal,
-      (header) => openSinks(plan, template, values, header),
+      (header) => openSinks(plan, template, values, header, otlp),
       (t) => {
         live.spans = base.spans + t.spans;
         live.losses = t.losses;

@@ -110,12 +110,21 @@ export class TraceSession implements Disposable {
    */
   attachMode: "uprobe_multi" | "perf" = "perf";
 
+  /** The target's Go version and modules: all a running session needs of the executable. */
+  readonly goVersion: string;
+  readonly modules: { path: string; version: string }[];
+
   private constructor(
     readonly target: AttachTarget,
-    readonly analysis: BinaryAnalysis,
+    analysis: BinaryAnalysis,
     readonly plans: ProbePlan[],
     readonly opts: TraceOptions,
-  ) {}
+  ) {
+    // Deliberately not keeping `analysis`: it holds the executable's bytes (tens of MB for a
+    // real service), which must not stay resident for the whole session.
+    this.goVersion = analysis.goVersion;
+    this.modules = analysis.buildInfo.deps.map((d) => ({ path: d.path, version: d.replace?.version || d.version }));
+  }
 
   /** Analyze, plan, load and attach. Throws nothing_attached if no probe could run. */
   static async prepare(target: AttachTarget, opts: TraceOptions): Promise<TraceSession> {
@@ -300,7 +309,7 @@ export class TraceSession implements Disposable {
     });
     const env = readEnviron(this.target.process.pid);
     const resource = targetResource(this.target.process.pid, this.target.process.exePath, env, {
-      goVersion: this.analysis.goVersion,
+      goVersion: this.goVersion,
       config: { serviceName: this.opts.serviceName, resourceAttributes: this.opts.resourceAttributes ?? {} },
     });
     const serviceName = String(resource["service.name"]);
@@ -314,8 +323,8 @@ export class TraceSession implements Disposable {
       target: {
         pid: this.target.process.pid,
         exe: this.target.process.exePath,
-        goVersion: this.analysis.goVersion,
-        modules: this.analysis.buildInfo.deps.map((d) => ({ path: d.path, version: d.replace?.version || d.version })),
+        goVersion: this.goVersion,
+        modules: this.modules,
         serviceName,
       },
       clock: { realtimeNs: anchor.realtimeNs, boottimeNs: anchor.boottimeNs, offsetNs: anchor.offsetNs },
