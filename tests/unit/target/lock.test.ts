@@ -39,12 +39,14 @@ test("stale locks are swept, a live tracer's lock is kept and refuses a second t
 });
 
 /**
- * A zombie: `sh` starts `true` in the background and execs `sleep`, which never waits for it, so
- * `true` stays in state Z (exited, unreaped) while sleep runs — what a SIGKILLed tracer is when
- * its parent (a shell, a cron wrapper) has not reaped it yet.
+ * A zombie: `sh` starts a short `sleep` in the background and execs a long `sleep`, which never
+ * waits for it, so the short one stays in state Z (exited, unreaped) once it ends — what a
+ * SIGKILLed tracer is when its parent (a shell, a cron wrapper) has not reaped it yet. The child
+ * must outlive the shell's own reaping (dash reaps finished jobs between commands, so a
+ * background `true` could be reaped before the exec and never become a zombie).
  */
 async function withZombie(f: (zombie: number) => void | Promise<void>): Promise<void> {
-  const sh = spawn("/bin/sh", ["-c", "true & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
+  const sh = spawn("/bin/sh", ["-c", "sleep 0.3 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
   try {
     let out = "";
     sh.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
