@@ -13,6 +13,7 @@ export type ErrorCode =
   | "file_not_found"
   | "permission_denied"
   | "io_error"
+  | "not_regular_file"
   | "unrecognized_format"
   | "not_go_binary"
   | "corrupt_binary"
@@ -43,6 +44,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   file_not_found: 3,
   permission_denied: 4,
   io_error: 5,
+  not_regular_file: 6,
   unrecognized_format: 10,
   not_go_binary: 11,
   corrupt_binary: 12,

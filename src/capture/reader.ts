@@ -1,26 +1,39 @@
 /**
- * @module capture/reader — reads a capture file back, tolerating a cut at any byte.
+ * @module capture/reader — reads a capture file back as a stream, in bounded memory, tolerating
+ * a cut at any byte and damage anywhere after the header.
  *
- * The file is split into CBOR items by a small bounds-checked scanner (RFC 8949 §3: the head
- * of each item gives its length), and only complete items are handed to cbor-x. So a capture
- * cut by SIGKILL, a full disk or a partial copy reads back every complete record, and the
- * incomplete tail is reported as `truncated` with its size, not as an error. When that tail is
- * a format-2 `records` chunk, its complete span records are read too: the byte string's head
- * is complete, and the records in it are walked by their own size fields (bpf/shared/span.h).
- * Damage that is not at the end (malformed CBOR, items of the wrong shape) is
- * `corrupt_capture`; span records that do not decode (unknown type, bad size or contents) are
- * counted as `invalid`, never fatal. Item types this reader does not know are skipped and
- * counted, so newer writers can add item types without breaking older readers; incompatible
- * changes bump the header's `format`.
+ * Streaming: a file is read through a window (FileSource: 1 MiB reads, at most MAX_ITEM bytes
+ * held), so memory does not grow with the file. A format-2 `records` chunk is never held whole:
+ * its head gives where its byte string starts and how long it is, and the span records in it
+ * are walked by their own size fields (bpf/shared/span.h) window by window. Other items are
+ * complete CBOR items of at most MAX_ITEM bytes, found by a small bounds-checked scanner
+ * (RFC 8949 §3: the head of each item gives its length) and then decoded by cbor-x.
  *
- * Streaming: CaptureScanner.items() and decodeRecords() yield one item at a time (raw records
- * are views into the file's bytes, not copies); readCapture() collects them for callers that
- * want everything at once.
+ * Entry points: openCapture(path) → CaptureStream (header, records() generator of decoded span
+ * records and stats/clock/end records, then a summary), for commands; CaptureScanner over bytes
+ * or a source (raw records, not decoded); readCapture/readCaptureFile collect everything (small
+ * files and tests only: memory grows with the file).
+ *
+ * Truncation: a capture cut by SIGKILL, a full disk or a partial copy reads back every complete
+ * record, and the incomplete tail is reported as `truncated` with its size, not as damage. When
+ * that tail is a `records` chunk, its complete span records are read too.
+ *
+ * Damage (bytes that are not what the writer wrote) costs only itself: the reader reports the
+ * damaged byte range and resynchronises — inside a records chunk at the next offset where a
+ * chain of two plausible records starts (a known record type, a size that fits), between items
+ * at the next offset where an item of a known type starts (a map whose first key is "type",
+ * which every item the writer produces has) and decodes. So every intact record before and
+ * after the damage is read. A record whose framing is intact but whose contents do not decode
+ * is damaged by itself (its range is reported; the next record follows it). Only a damaged
+ * header makes the file unreadable (`corrupt_capture`). Item types this reader does not know
+ * are skipped and counted, so newer writers can add item types; incompatible changes bump the
+ * header's `format`.
  */
-import * as fs from "node:fs";
+import { Buffer } from "node:buffer";
 import { TracerError, fromSystemError } from "../errors.ts";
 import type { Attributes, LossCounters, SpanKind } from "../spans/model.ts";
-import { type RecordLayout, type RecordSchema, SpanDecoder, recordSize } from "../probes/decode.ts";
+import { type RecordLayout, type RecordSchema, SpanDecoder, builtinRecordSchema, recordSize } from "../probes/decode.ts";
+import { closeQuietly, openRegularFile, readFully } from "../target/input.ts";
 import {
   CAPTURE_FORMAT,
   CAPTURE_FORMAT_MIN,
@@ -34,6 +47,14 @@ import {
   captureDecoder,
 } from "./format.ts";
 
+/** A damaged byte range [start, end) of a capture file, skipped by the reader. */
+export interface Damage {
+  start: number;
+  end: number;
+  /** What was wrong at `start` */
+  why: string;
+}
+
 export interface CaptureContents {
   header: CaptureHeader;
   /** Every complete record after the header, in file order (format-2 span records decoded) */
@@ -42,16 +63,23 @@ export interface CaptureContents {
   truncated: boolean;
   /** Bytes of that incomplete tail not read back (0 when not truncated) */
   trailingBytes: number;
-  /** Items of types this version does not know */
+  /** Items of types this version does not know, and span records of types it cannot decode */
   skipped: number;
-  /** Span records that could not be decoded (unknown record type, damaged record) */
+  /** Damaged regions (damaged record framing, damaged items, records that do not decode) */
   invalid: number;
+  /** The damaged regions (the first MAX_DAMAGE_LISTED of them), in file order */
+  damaged: Damage[];
+  /** Bytes in all damaged regions */
+  damagedBytes: number;
 }
 
 /** A format-2 span record as stored, with the clock that converts its BOOTTIME stamps. */
 export interface RawRecord {
   type: "raw";
-  /** The record's bytes (a view into the file's bytes) */
+  /**
+   * The record's bytes: a view into the file's bytes for a scanner over bytes; over a file
+   * source, valid only until the next item is requested (copy to keep it).
+   */
   bytes: Uint8Array;
   /** BOOTTIME ns → epoch ns with the clock item in force for this record's chunk */
   toEpoch: (bootNs: bigint) => bigint;
@@ -61,227 +89,650 @@ export interface RawRecord {
 
 export type CaptureItem = CaptureRecord | RawRecord;
 
-const HINT_DAMAGED = "the capture file is damaged; records before the damage can be recovered from a copy cut at that offset";
+const HINT_DAMAGED = "the damaged bytes were skipped and every intact record before and after them was read";
 const HINT_NOT_CAPTURE = "pass a file written by 'beetrace run/attach --out FILE'";
 /** Deeper nesting than this is not something the writer produces (RFC 8949 sets no limit). */
 const MAX_DEPTH = 64;
+/**
+ * Largest item other than a records chunk (the header, a span, stats, clock or end item). The
+ * writer's are well under 64 KiB (a header with every probe and layout is a few KiB); a bigger
+ * one is damage, so the reader's memory stays bounded by this.
+ */
+export const MAX_ITEM = 16 * 1024 * 1024;
+/** Bytes read from a file at a time. */
+const READ_SIZE = 1024 * 1024;
+/** Damaged regions kept in the list (all are counted). */
+const MAX_DAMAGE_LISTED = 1000;
+/** Bytes enough to hold the head of a records chunk (24 for the writer's; a little more for other key orders). */
+const CHUNK_HEAD_PEEK = 256;
+/** Largest candidate item checked while resynchronising: items the writer writes are far smaller. */
+const RESYNC_ITEM_MAX = 1024 * 1024;
+/** Item types the writer produces, which resynchronisation may land on. */
+const KNOWN_ITEM_TYPES = new Set(["span", "stats", "end", "clock", "records"]);
+/** `"type"` as a CBOR text string: every item starts with it, right after its map head. */
+const TYPE_KEY = Buffer.from([0x64, 0x74, 0x79, 0x70, 0x65]);
 
-export function readCaptureFile(path: string): CaptureContents {
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(path);
-  } catch (e) {
-    throw fromSystemError(e, `read capture ${path}`);
+// ---------------------------------------------------------------------------------------
+// Sources of bytes
+
+/** Random access to a capture's bytes. */
+export interface CaptureSource {
+  /** Bytes in the source (a file: its size when opened; it may shrink if truncated meanwhile) */
+  readonly size: number;
+  /**
+   * Bytes [pos, pos + need), fewer only at the end of the source. The view may be invalidated by
+   * the next call (FileSource reuses its buffer); `need` is at most MAX_ITEM + 64 KiB.
+   */
+  view(pos: number, need: number): Uint8Array;
+}
+
+/** A capture held in memory: views stay valid. */
+export class MemorySource implements CaptureSource {
+  constructor(readonly bytes: Uint8Array) {}
+  get size(): number {
+    return this.bytes.byteLength;
   }
-  try {
-    return readCapture(bytes);
-  } catch (e) {
-    if (e instanceof TracerError) throw e.withContext(path);
-    throw e;
+  view(pos: number, need: number): Uint8Array {
+    return this.bytes.subarray(pos, Math.min(pos + need, this.bytes.byteLength));
   }
 }
 
-/** The whole file at once, span records decoded (see decodeRecords). */
+/** A regular file read through one reused buffer (1 MiB, grown only for a larger item). */
+export class FileSource implements CaptureSource {
+  #size: number;
+  #buf = new Uint8Array(0);
+  /** File offset of #buf[0] and how many bytes of #buf are valid */
+  #start = 0;
+  #len = 0;
+  #fd: number | undefined;
+
+  /** Opens `path`; refuses anything but a regular file (src/target/input.ts). */
+  constructor(readonly path: string) {
+    const f = openRegularFile(path, "capture file", HINT_NOT_CAPTURE);
+    this.#fd = f.fd;
+    this.#size = f.size;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  view(pos: number, need: number): Uint8Array {
+    const want = Math.max(0, Math.min(need, this.#size - pos));
+    if (pos >= this.#start && pos + want <= this.#start + this.#len) return this.#buf.subarray(pos - this.#start, pos - this.#start + want);
+    if (this.#fd === undefined) throw new TracerError("internal", `capture file ${this.path} read after close`);
+    const cap = Math.max(READ_SIZE, want);
+    // Keep the bytes of the old window that the new one still needs (they are at its start).
+    let keep = 0;
+    if (pos >= this.#start && pos < this.#start + this.#len) keep = this.#start + this.#len - pos;
+    if (cap > this.#buf.byteLength) {
+      const bigger = new Uint8Array(cap);
+      if (keep > 0) bigger.set(this.#buf.subarray(pos - this.#start, pos - this.#start + keep));
+      this.#buf = bigger;
+    } else if (keep > 0) {
+      this.#buf.copyWithin(0, pos - this.#start, pos - this.#start + keep);
+    }
+    this.#start = pos;
+    this.#len = keep;
+    const fill = Math.min(this.#buf.byteLength, this.#size - pos);
+    if (fill > keep) {
+      const got = readFully(this.#fd, this.#buf, keep, fill - keep, pos + keep, this.path);
+      this.#len = keep + got;
+      // The file shrank while we read it: it ends here now.
+      if (got < fill - keep) this.#size = pos + this.#len;
+    }
+    return this.#buf.subarray(0, Math.min(want, this.#len));
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) closeQuietly(this.#fd);
+    this.#fd = undefined;
+    this.#buf = new Uint8Array(0);
+    this.#len = 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Whole-file helpers (memory grows with the file: tests and small files)
+
+export function readCaptureFile(path: string): CaptureContents {
+  const src = new FileSource(path);
+  try {
+    return collect(new CaptureScanner(src), true);
+  } catch (e) {
+    if (e instanceof TracerError) throw e.withContext(path);
+    throw e;
+  } finally {
+    src.close();
+  }
+}
+
+/** The whole capture at once, span records decoded (see decodeRecords). */
 export function readCapture(bytes: Uint8Array): CaptureContents {
-  const scanner = new CaptureScanner(bytes);
-  const decoder = new SpanDecoder(scanner.header.records);
-  const records = [...decodeRecords(scanner, decoder)];
+  return collect(new CaptureScanner(bytes), false);
+}
+
+function collect(scanner: CaptureScanner, copy: boolean): CaptureContents {
+  const records: CaptureRecord[] = [];
+  for (const r of decodeRecords(scanner)) records.push(copy ? r : r);
   return {
     header: scanner.header,
     records,
     truncated: scanner.truncated,
     trailingBytes: scanner.trailingBytes,
     skipped: scanner.skipped,
-    invalid: scanner.invalid + decoder.invalid,
+    invalid: scanner.invalid,
+    damaged: scanner.damaged,
+    damagedBytes: scanner.damagedBytes,
   };
 }
 
+// ---------------------------------------------------------------------------------------
+// Streaming API for commands
+
+/** What a finished read found besides the records (CaptureStream.summary). */
+export interface CaptureSummary {
+  /** Span records read (decoded) */
+  spans: number;
+  truncated: boolean;
+  trailingBytes: number;
+  skipped: number;
+  invalid: number;
+  damaged: Damage[];
+  damagedBytes: number;
+  /** The end record, if the file has one */
+  end: EndRecord | undefined;
+  /** The last stats record */
+  lastStats: StatsRecord | undefined;
+}
+
 /**
- * Items in file order with format-2 raw records turned into span records by `decoder` (a
- * record it cannot decode is counted in decoder.invalid and left out).
+ * One pass over a capture file in bounded memory. `records()` yields decoded span records and
+ * stats/clock/end records in file order (call it once per pass: a second call reads the file
+ * again from the start); `summary` describes the pass once records() has finished.
+ */
+export class CaptureStream {
+  readonly header: CaptureHeader;
+  readonly #src: FileSource;
+  readonly #scanner: CaptureScanner;
+  #summary: CaptureSummary | undefined;
+
+  constructor(readonly path: string) {
+    this.#src = new FileSource(path);
+    try {
+      this.#scanner = new CaptureScanner(this.#src);
+    } catch (e) {
+      this.#src.close();
+      if (e instanceof TracerError) throw e.withContext(path);
+      throw e;
+    }
+    this.header = this.#scanner.header;
+  }
+
+  /** File size in bytes (when opened). */
+  get size(): number {
+    return this.#src.size;
+  }
+
+  *records(): Generator<CaptureRecord> {
+    const s = this.#scanner;
+    let spans = 0;
+    let end: EndRecord | undefined;
+    let lastStats: StatsRecord | undefined;
+    this.#summary = undefined;
+    for (const r of decodeRecords(s)) {
+      if (r.type === "span") spans++;
+      else if (r.type === "end") end = r;
+      else if (r.type === "stats") lastStats = r;
+      yield r;
+    }
+    this.#summary = {
+      spans,
+      truncated: s.truncated,
+      trailingBytes: s.trailingBytes,
+      skipped: s.skipped,
+      invalid: s.invalid,
+      damaged: s.damaged,
+      damagedBytes: s.damagedBytes,
+      end,
+      lastStats,
+    };
+  }
+
+  /** Only decoded span records (the other records are still accounted in the summary). */
+  *spans(): Generator<SpanRecord> {
+    for (const r of this.records()) if (r.type === "span") yield r;
+  }
+
+  /** Set when records() has run to its end. */
+  get summary(): CaptureSummary {
+    if (this.#summary === undefined) throw new TracerError("internal", "capture summary read before the records were");
+    return this.#summary;
+  }
+
+  close(): void {
+    this.#src.close();
+  }
+}
+
+/** Open a capture file for streaming (refuses non-regular files; throws corrupt_capture for a bad header). */
+export function openCapture(path: string): CaptureStream {
+  return new CaptureStream(path);
+}
+
+/**
+ * The error a command throws after writing out all intact data of a damaged file (exit 17),
+ * or undefined when nothing was damaged.
+ */
+export function damageError(file: string, s: Pick<CaptureSummary, "damaged" | "damagedBytes" | "invalid">): TracerError | undefined {
+  if (s.invalid === 0) return undefined;
+  const first = s.damaged.slice(0, 3).map(formatDamage);
+  const more = s.invalid > first.length ? `, and ${s.invalid - first.length} more` : "";
+  return new TracerError("corrupt_capture", `${file} is damaged: ${s.invalid} damaged region${s.invalid === 1 ? "" : "s"} (${s.damagedBytes} bytes) skipped: ${first.join("; ")}${more}`, {
+    hint: "every intact record before and after the damage was read and written out",
+    detail: s.damaged.map(formatDamage),
+  });
+}
+
+export function formatDamage(d: Damage): string {
+  return `bytes ${d.start}–${d.end} (${d.end - d.start} bytes): ${d.why}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding
+
+/**
+ * Items in file order with format-2 raw records turned into span records by `decoder`. A record
+ * it cannot decode is left out and noted on the scanner: as damage with its byte range, or as
+ * skipped when its type is one this build has no decoder for but the file's layouts describe
+ * (a newer probe).
  */
 export function* decodeRecords(scanner: CaptureScanner, decoder = new SpanDecoder(scanner.header.records)): Generator<CaptureRecord> {
+  const builtin = builtinTypes();
+  const fileTypes = scanner.header.records?.types ?? {};
   for (const it of scanner.items()) {
     if (it.type !== "raw") {
       yield it;
       continue;
     }
+    const before = decoder.invalid;
     const span = decoder.decode(it.bytes, it.toEpoch);
-    if (span !== undefined) yield { type: "span", ...span };
+    if (span !== undefined) {
+      yield { type: "span", ...span };
+      continue;
+    }
+    if (decoder.invalid === before) continue;
+    const tag = it.bytes.byteLength >= 2 ? it.bytes[0]! | (it.bytes[1]! << 8) : -1;
+    if (fileTypes[String(tag)] !== undefined && !builtin.has(tag)) scanner.skipped++;
+    else scanner.noteDamage(it.offset, it.offset + it.bytes.byteLength, `span record does not decode${decoder.firstInvalid ? ` (first such: ${decoder.firstInvalid})` : ""}`);
   }
 }
+
+let builtinTypeSet: Set<number> | undefined;
+function builtinTypes(): Set<number> {
+  builtinTypeSet ??= new Set(Object.keys(builtinRecordSchema().types).map(Number));
+  return builtinTypeSet;
+}
+
+// ---------------------------------------------------------------------------------------
+// Scanning
 
 /**
  * Walks a capture's items. The constructor reads the header (throwing corrupt_capture when the
  * bytes are not a capture); items() yields the rest, after which truncated, trailingBytes,
- * skipped and invalid describe the file. Raw records are views into `bytes` (valid as long as
- * the caller keeps them; copy to keep one without the file).
+ * skipped, invalid and damaged describe the file. Raw records are views (see RawRecord.bytes).
  */
 export class CaptureScanner {
   readonly header: CaptureHeader;
   truncated = false;
   trailingBytes = 0;
   skipped = 0;
-  /** Damaged record framing inside records chunks (each damaged chunk rest counts once) */
+  /** Damaged regions (record framing, items, undecodable records) */
   invalid = 0;
-  readonly #bytes: Uint8Array;
+  damaged: Damage[] = [];
+  damagedBytes = 0;
+  readonly #src: CaptureSource;
   readonly #decoder = captureDecoder();
   readonly #headerEnd: number;
+  /** Record types the file's layouts describe (undefined: format 1, any type) */
+  readonly #types: Set<number> | undefined;
 
-  constructor(bytes: Uint8Array) {
-    this.#bytes = bytes;
-    if (bytes.byteLength === 0) {
+  constructor(input: Uint8Array | CaptureSource) {
+    const src = input instanceof Uint8Array ? new MemorySource(input) : input;
+    this.#src = src;
+    if (src.size === 0) {
       throw new TracerError("corrupt_capture", "capture file is empty", { hint: "the tracer may have failed before writing its header; check its output" });
     }
+    const first = src.view(0, 16);
     // Every item is a CBOR map (major type 5), so anything else is not one of our files.
-    if (bytes[0]! >> 5 !== 5 || sniff(bytes) !== undefined) throw notCapture(bytes, "it does not start with a CBOR map");
-    let end: number;
+    if (first[0]! >> 5 !== 5 || sniff(first) !== undefined) throw notCapture(first, "it does not start with a CBOR map");
+    let got: Complete;
     try {
-      end = itemEnd(bytes, 0);
+      got = this.#complete(0, MAX_ITEM);
     } catch (e) {
-      if (e instanceof Malformed) throw notCapture(bytes, e.message);
+      if (e instanceof Malformed) throw notCapture(first, e.message);
       throw e;
     }
-    if (end < 0) {
-      throw new TracerError("corrupt_capture", `capture ends inside its header (${bytes.byteLength} bytes, no complete record)`, {
+    if (got.kind === "cut") {
+      throw new TracerError("corrupt_capture", `capture ends inside its header (${src.size} bytes, no complete record)`, {
         hint: "the tracer was stopped while writing the header; nothing was captured",
       });
     }
+    if (got.kind === "too-large") throw notCapture(first, `its first item is larger than ${MAX_ITEM} bytes`);
     let value: unknown;
     try {
-      value = this.#decoder.decode(bytes.subarray(0, end));
+      value = this.#decoder.decode(got.bytes);
     } catch {
-      throw notCapture(bytes, "the first item does not decode");
+      throw notCapture(first, "the first item does not decode");
     }
-    this.header = parseHeader(value, bytes);
-    this.#headerEnd = end;
+    this.header = parseHeader(value, first);
+    this.#headerEnd = got.end;
+    const types = this.header.records?.types;
+    this.#types = types === undefined ? undefined : new Set(Object.keys(types).map(Number));
+  }
+
+  /** Record a damaged region [start, end) (also used by decodeRecords for undecodable records). */
+  noteDamage(start: number, end: number, why: string): void {
+    this.invalid++;
+    this.damagedBytes += end - start;
+    const last = this.damaged[this.damaged.length - 1];
+    if (this.damaged.length < MAX_DAMAGE_LISTED) this.damaged.push({ start, end, why });
+    else if (last !== undefined && last.start === -1) last.end = end;
+  }
+
+  /** The complete item at `pos` (at most `max` bytes), or why not. Throws Malformed. */
+  #complete(pos: number, max: number): Complete {
+    const src = this.#src;
+    let need = Math.min(64 * 1024, max);
+    for (;;) {
+      const v = src.view(pos, need);
+      const e = itemEnd(v, 0);
+      if (e >= 0) return { kind: "item", end: pos + e, bytes: v.subarray(0, e) };
+      if (pos + v.byteLength >= src.size) return { kind: "cut" };
+      if (need >= max) return { kind: "too-large" };
+      need = Math.min(need * 4, max);
+    }
   }
 
   *items(): Generator<CaptureItem> {
-    const bytes = this.#bytes;
+    const src = this.#src;
     // A second walk starts the counts over.
     this.truncated = false;
     this.trailingBytes = 0;
     this.skipped = 0;
     this.invalid = 0;
+    this.damaged = [];
+    this.damagedBytes = 0;
     let toEpoch = epochFrom(this.header.clock.offsetNs);
     let pos = this.#headerEnd;
-    for (let i = 1; pos < bytes.byteLength; i++) {
-      let end: number;
-      try {
-        end = itemEnd(bytes, pos);
-      } catch (e) {
-        if (e instanceof Malformed) {
-          throw new TracerError("corrupt_capture", `capture is corrupt at byte ${e.at}: ${e.message} (after ${i} good records)`, { hint: HINT_DAMAGED });
+    for (let i = 1; pos < src.size; i++) {
+      const where = `item ${i} (byte ${pos})`;
+      // A records chunk whose byte string is its last entry: streamed, never held whole.
+      const head = src.view(pos, CHUNK_HEAD_PEEK);
+      const chunk = chunkData(head, 0, head.byteLength);
+      if (chunk !== undefined && chunk.last) {
+        const dataStart = pos + chunk.start;
+        const dataEnd = pos + chunk.declaredEnd;
+        const cut = dataEnd > src.size;
+        const w = this.#walk(dataStart, Math.min(dataEnd, src.size), toEpoch, cut);
+        let r = w.next();
+        while (!r.done) {
+          yield r.value;
+          r = w.next();
         }
-        throw e;
+        const { next, atItem } = r.value;
+        if (cut && !atItem) {
+          this.truncated = true;
+          // Nothing of the cut chunk read back: its head is part of the incomplete tail too.
+          this.trailingBytes = src.size - (next === dataStart ? pos : next);
+          return;
+        }
+        pos = next;
+        continue;
       }
-      if (end < 0) {
-        // The file ends inside this item. A records chunk still gives its complete records.
-        let readTo = pos;
-        const data = chunkData(bytes, pos, bytes.byteLength);
-        if (data !== undefined) {
-          for (const r of this.#walk(data.start, data.end, toEpoch, true)) {
-            readTo = r.offset + r.bytes.byteLength;
-            yield r;
-          }
-        }
+      let got: Complete;
+      try {
+        got = this.#complete(pos, MAX_ITEM);
+      } catch (e) {
+        if (!(e instanceof Malformed)) throw e;
+        pos = this.#damagedItem(pos, `malformed CBOR at byte ${pos + e.at}: ${e.message}`);
+        continue;
+      }
+      if (got.kind === "cut") {
         this.truncated = true;
-        this.trailingBytes = bytes.byteLength - readTo;
+        this.trailingBytes = src.size - pos;
         return;
       }
-      const where = `record ${i} (byte ${pos})`;
-      const data = chunkData(bytes, pos, end);
-      if (data !== undefined) {
-        yield* this.#walk(data.start, data.end, toEpoch, false);
-        pos = end;
+      if (got.kind === "too-large") {
+        pos = this.#damagedItem(pos, `item larger than ${MAX_ITEM} bytes`);
         continue;
       }
       let value: unknown;
       try {
-        value = this.#decoder.decode(bytes.subarray(pos, end));
+        value = this.#decoder.decode(got.bytes);
       } catch (e) {
-        const why = e instanceof Error ? e.message : String(e);
-        throw new TracerError("corrupt_capture", `capture record at byte ${pos} does not decode: ${why}`, { hint: HINT_DAMAGED });
+        pos = this.#damagedItem(pos, `item does not decode: ${e instanceof Error ? e.message : String(e)}`);
+        continue;
       }
-      const r = obj(value, where);
-      switch (r.type) {
-        case "span":
-          yield parseSpan(r, where);
-          break;
-        case "stats":
-          yield parseStats(r, where);
-          break;
-        case "end":
-          yield parseEnd(r, where);
-          break;
-        case "clock": {
-          const c = parseClock(r, where);
-          toEpoch = epochFrom(c.offsetNs);
-          yield c;
-          break;
+      const end = got.end;
+      let out: CaptureItem[] | "skip";
+      try {
+        out = this.#parseItem(value, where, pos, end, toEpoch);
+      } catch (e) {
+        if (!(e instanceof TracerError)) throw e;
+        pos = this.#damagedItem(pos, e.message.replace(/^capture is corrupt: /, ""));
+        continue;
+      }
+      if (out === "skip") this.skipped++;
+      else {
+        for (const it of out) {
+          if (it.type === "clock") toEpoch = epochFrom(it.offsetNs);
+          yield it;
         }
-        case "records": {
-          // A chunk in a shape our writer does not produce (e.g. keys in another order).
-          if (!(r.data instanceof Uint8Array)) throw bad(`${where}: 'data' is not a byte string`);
-          const start = pos + indexOfSub(bytes.subarray(pos, end), r.data);
-          if (start >= pos) yield* this.#walk(start, start + r.data.byteLength, toEpoch, false);
-          else yield* walkDetached(r.data, pos, toEpoch, this);
-          break;
-        }
-        case "header":
-          throw bad(`${where} is a second header`);
-        default:
-          if (typeof r.type !== "string") throw bad(`${where} has no record type`);
-          this.skipped++;
       }
       pos = end;
     }
   }
 
-  /** Records in bytes [start, end). `cut`: the chunk is incomplete, a short last record is the tail. */
-  *#walk(start: number, end: number, toEpoch: (b: bigint) => bigint, cut: boolean): Generator<RawRecord> {
-    const bytes = this.#bytes;
+  /** Items of one decoded value: a record, or the records of a chunk cbor-x copied out. */
+  #parseItem(value: unknown, where: string, pos: number, end: number, toEpoch: (b: bigint) => bigint): CaptureItem[] | "skip" {
+    const r = obj(value, where);
+    switch (r.type) {
+      case "span":
+        return [parseSpan(r, where)];
+      case "stats":
+        return [parseStats(r, where)];
+      case "end":
+        return [parseEnd(r, where)];
+      case "clock":
+        return [parseClock(r, where)];
+      case "records": {
+        // A chunk in a shape our writer does not produce (e.g. "data" before "type"): its
+        // bytes are small (at most MAX_ITEM), so copy them and walk them in memory.
+        if (!(r.data instanceof Uint8Array)) throw bad(`${where}: 'data' is not a byte string`);
+        const data = Uint8Array.from(r.data);
+        const out: CaptureItem[] = [];
+        let p = 0;
+        while (p < data.byteLength) {
+          const size = recordSize(data, p);
+          if (size === 0 || p + size > data.byteLength) {
+            this.noteDamage(pos, end, `${where}: damaged record framing in a records item`);
+            break;
+          }
+          out.push({ type: "raw", bytes: data.subarray(p, p + size), toEpoch, offset: pos });
+          p += size;
+        }
+        return out;
+      }
+      case "header":
+        throw bad(`${where} is a second header`);
+      default:
+        if (typeof r.type !== "string") throw bad(`${where} has no record type`);
+        return "skip";
+    }
+  }
+
+  /** Damage starting at item `pos`: note it up to the next item start; returns that start. */
+  #damagedItem(pos: number, why: string): number {
+    const next = this.#resyncItem(pos + 1, this.#src.size);
+    this.noteDamage(pos, next, why);
+    return next;
+  }
+
+  /**
+   * Records in bytes [start, end) of a chunk. `cut`: the file ends inside the chunk, so a short
+   * last record is the truncated tail, not damage. Returns where reading goes on: `next` is the
+   * chunk's end (or, for a cut chunk, the end of the last complete record); `atItem` when
+   * damage inside the chunk was followed by an item (the chunk's length was itself damaged).
+   */
+  *#walk(start: number, end: number, toEpoch: (b: bigint) => bigint, cut: boolean): Generator<RawRecord, { next: number; atItem: boolean }> {
+    const src = this.#src;
     let p = start;
     while (p < end) {
-      const size = recordSize(bytes, p);
-      if (size === 0 || p + size > end) {
-        // Short at the end of a cut chunk: the truncated tail. Elsewhere: damaged framing,
-        // and nothing after it in this chunk can be trusted.
-        if (!cut || (size === 0 && end - p >= 4)) this.invalid++;
-        return;
+      const h = src.view(p, 4);
+      if (h.byteLength < 4) {
+        if (cut) return { next: p, atItem: false };
+        // A chunk of whole records cannot end 1–3 bytes after a record.
+        this.noteDamage(p, end, "records chunk ends inside a record's size field");
+        return { next: end, atItem: false };
       }
-      yield { type: "raw", bytes: bytes.subarray(p, p + size), toEpoch, offset: p };
+      const size = recordSize(h, 0);
+      if (size > 0 && p + size > end && cut && end >= src.size) return { next: p, atItem: false };
+      if (size === 0 || p + size > end || !this.#plausibleNext(p, size, end)) {
+        const r = this.#resyncRecord(p + 1, end);
+        this.noteDamage(p, r.at, size === 0 ? "damaged record (size field below the record header)" : p + size > end ? "damaged record (size runs past its chunk)" : "damaged record (unknown type and no record after it)");
+        if (r.atItem) return { next: r.at, atItem: true };
+        p = r.at;
+        continue;
+      }
+      yield { type: "raw", bytes: src.view(p, size), toEpoch, offset: p };
       p += size;
+    }
+    return { next: end, atItem: false };
+  }
+
+  /** Whether the record at p (of `size`) is framed right: its type is known, or a record (or the chunk end) follows it. */
+  #plausibleNext(p: number, size: number, end: number): boolean {
+    if (this.#knownType(p)) return true;
+    return p + size === end || this.#plausibleRecord(p + size, end);
+  }
+
+  #knownType(p: number): boolean {
+    if (this.#types === undefined) return true;
+    const h = this.#src.view(p, 2);
+    return h.byteLength === 2 && this.#types.has(h[0]! | (h[1]! << 8));
+  }
+
+  /** A record of a known type whose size fits before `end`. */
+  #plausibleRecord(p: number, end: number): boolean {
+    const h = this.#src.view(p, 4);
+    if (h.byteLength < 4) return false;
+    const size = recordSize(h, 0);
+    if (size === 0 || p + size > end) return false;
+    return this.#types === undefined || this.#types.has(h[0]! | (h[1]! << 8));
+  }
+
+  /**
+   * Next place to read after damage at from-1 inside a chunk ending at `end`: the first offset
+   * where two plausible records start back to back (or one that ends the chunk), unless an
+   * item start comes first (then the chunk's own length was damaged).
+   */
+  #resyncRecord(from: number, end: number): { at: number; atItem: boolean } {
+    const item = this.#resyncItem(from, end);
+    const src = this.#src;
+    const types = this.#types;
+    let q = from;
+    while (q + 4 <= item) {
+      const w = src.view(q, READ_SIZE);
+      const n = Math.min(w.byteLength - 3, item - q - 3);
+      if (n <= 0) break;
+      for (let k = 0; k < n; k++) {
+        const tag = w[k]! | (w[k + 1]! << 8);
+        if (types !== undefined && !types.has(tag)) continue;
+        const at = q + k;
+        const size = w[k + 2]! | (w[k + 3]! << 8);
+        if (size < 56 || at + size > end) continue;
+        if (at + size === end || this.#plausibleRecord(at + size, end)) return { at, atItem: false };
+        // #plausibleRecord moved the window: re-read from here.
+        return this.#resyncRecordFrom(at + 1, end, item);
+      }
+      q += n;
+    }
+    return item < end ? { at: item, atItem: true } : { at: end, atItem: false };
+  }
+
+  #resyncRecordFrom(from: number, end: number, item: number): { at: number; atItem: boolean } {
+    // Same scan, reusing the item bound already found (tail-recursion unrolled as a loop).
+    let q = from;
+    const types = this.#types;
+    while (q + 4 <= item) {
+      const h = this.#src.view(q, 4);
+      const tag = h[0]! | (h[1]! << 8);
+      if (types === undefined || types.has(tag)) {
+        const size = h[2]! | (h[3]! << 8);
+        if (size >= 56 && q + size <= end && (q + size === end || this.#plausibleRecord(q + size, end))) return { at: q, atItem: false };
+      }
+      q++;
+    }
+    return item < end ? { at: item, atItem: true } : { at: end, atItem: false };
+  }
+
+  /** First offset in [from, limit) where an item of a known type starts, else `limit`. */
+  #resyncItem(from: number, limit: number): number {
+    const src = this.#src;
+    let q = from;
+    while (q < limit) {
+      const w = src.view(q, READ_SIZE);
+      const span = Math.min(w.byteLength, limit - q + TYPE_KEY.byteLength);
+      if (span < TYPE_KEY.byteLength) return limit;
+      const k = Buffer.from(w.buffer, w.byteOffset, span).indexOf(TYPE_KEY);
+      if (k < 0) {
+        if (q + span >= src.size) return limit;
+        q += span - (TYPE_KEY.byteLength - 1);
+        continue;
+      }
+      const at = q + k;
+      // The map head is right before "type" (its first key): 1 byte for < 24 entries, or 2, 3
+      // or 5 (0xb8, 0xb9, 0xba + length; cbor-x writes object maps as 0xb9 + u16).
+      for (const c of [at - 1, at - 2, at - 3, at - 5]) {
+        if (c >= from && c < limit && this.#itemStartsAt(c, at - c)) return c;
+      }
+      q = at + 1;
+    }
+    return limit;
+  }
+
+  /** Whether a complete item of a known type starts at `c` (for resynchronisation). */
+  #itemStartsAt(c: number, headLen: number): boolean {
+    const h = this.#src.view(c, CHUNK_HEAD_PEEK);
+    const b = h[0];
+    const want = headLen === 1 ? b !== undefined && b >= 0xa1 && b <= 0xb7 : b === [0, 0, 0xb8, 0xb9, 0, 0xba][headLen];
+    if (!want) return false;
+    const chunk = chunkData(h, 0, h.byteLength);
+    if (chunk !== undefined) {
+      if (!chunk.last) return false;
+      const start = c + chunk.start;
+      const end = c + chunk.declaredEnd;
+      return start === end || this.#plausibleRecord(start, Math.min(end, this.#src.size));
+    }
+    try {
+      const got = this.#complete(c, RESYNC_ITEM_MAX);
+      if (got.kind !== "item") return false;
+      const v = this.#decoder.decode(got.bytes) as Obj;
+      if (typeof v !== "object" || v === null || !KNOWN_ITEM_TYPES.has(v.type as string)) return false;
+      this.#parseItem(v, "candidate", c, got.end, (x) => x);
+      return true;
+    } catch {
+      return false;
     }
   }
 }
+
+type Complete = { kind: "item"; end: number; bytes: Uint8Array } | { kind: "cut" } | { kind: "too-large" };
 
 /** BOOTTIME → epoch with a fixed offset (each clock item gets its own function). */
 function epochFrom(offsetNs: bigint): (bootNs: bigint) => bigint {
   return (bootNs) => bootNs + offsetNs;
-}
-
-/** Records of a chunk whose bytes cbor-x copied (not located in the file): offsets are the item's. */
-function* walkDetached(data: Uint8Array, at: number, toEpoch: (b: bigint) => bigint, s: CaptureScanner): Generator<RawRecord> {
-  let p = 0;
-  while (p < data.byteLength) {
-    const size = recordSize(data, p);
-    if (size === 0 || p + size > data.byteLength) {
-      s.invalid++;
-      return;
-    }
-    yield { type: "raw", bytes: data.subarray(p, p + size), toEpoch, offset: at };
-    p += size;
-  }
-}
-
-function indexOfSub(hay: Uint8Array, needle: Uint8Array): number {
-  // cbor-x may return a view into the decoded bytes; then its offset locates the data.
-  if (needle.buffer === hay.buffer && needle.byteOffset >= hay.byteOffset && needle.byteOffset + needle.byteLength <= hay.byteOffset + hay.byteLength) {
-    return needle.byteOffset - hay.byteOffset;
-  }
-  return -1;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -322,10 +773,10 @@ function textAt(bytes: Uint8Array, h: Head, end: number, want: Uint8Array): bool
 
 /**
  * Where the records of the chunk item at `pos` are, if it is one: a definite map whose "type"
- * is "records" and, after it, "data" is a definite byte string. `end` is the item's end, or the
- * end of the file for a cut item (the data then ends where the file does).
+ * is "records" and, after it, "data" is a definite byte string. `end` is where the bytes
+ * available end; the entries before "data" must lie within them.
  */
-function chunkData(bytes: Uint8Array, pos: number, end: number): { start: number; end: number } | undefined {
+function chunkData(bytes: Uint8Array, pos: number, end: number): { start: number; declaredEnd: number; last: boolean } | undefined {
   const m = readHead(bytes, pos, end);
   if (m === undefined || m.major !== 5 || m.arg > 16) return undefined;
   let p = m.next;
@@ -344,7 +795,9 @@ function chunkData(bytes: Uint8Array, pos: number, end: number): { start: number
     } else if (isData && isChunk) {
       const v = readHead(bytes, p, end);
       if (v === undefined || v.major !== 2) return undefined;
-      return { start: v.next, end: Math.min(v.next + v.arg, end) };
+      // declaredEnd may lie past `end` (a cut or damaged chunk); `last`: no map entry follows
+      // the byte string, so the item ends where its data does.
+      return { start: v.next, declaredEnd: v.next + v.arg, last: i === m.arg - 1 };
     } else {
       let e: number;
       try {

@@ -6,6 +6,10 @@ import { readFileSync } from "node:fs";
 import { embedded } from "../bpf/embedded.ts";
 import { TracerError, fromSystemError } from "../errors.ts";
 import { OffsetsTable, validateOffsetsFile } from "./table.ts";
+import { readRegularFile } from "../target/input.ts";
+
+/** An offsets file covering every Go release and tracked module is ~100 KB; 64 MiB is far past any real one. */
+const MAX_OFFSETS_FILE = 64 * 1024 * 1024;
 
 let cached: OffsetsTable | undefined;
 
@@ -35,8 +39,10 @@ export function embeddedSnapshot(): OffsetsTable {
 export function loadOffsetsFile(path: string): OffsetsTable {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    // A regular file of bounded size: --offsets /dev/zero or a FIFO must not read forever.
+    text = new TextDecoder().decode(readRegularFile(path, "offsets file", MAX_OFFSETS_FILE, "pass a file written by 'beetrace offsets extract'"));
   } catch (e) {
+    if (e instanceof TracerError) throw e.withContext("--offsets");
     throw fromSystemError(e, `--offsets ${path}`);
   }
   return OffsetsTable.parse(text, `--offsets ${path}`);

@@ -1,46 +1,38 @@
 /**
  * @module target/executable — read a target's executable from disk (or /proc/PID/exe) and open it
- * as a Go binary. The async path reads the file off the main thread while the x86 decoder starts
- * up (prepareIced), so `inspect` and `attach` pay for one, not both.
+ * as a Go binary. The file is mapped read-only (src/target/input.ts), so its size costs no
+ * memory, and the x86 decoder starts up (prepareIced) while the ELF is parsed.
  */
-import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { TracerError, fromSystemError } from "../errors.ts";
+import { closeSync, openSync, readSync } from "node:fs";
 import { EM_X86_64 } from "../binary/elf.ts";
 import { openGoBinary, type BinaryAnalysis } from "../binary/analyze.ts";
 import { prepareIced } from "../vendor/iced/index.ts";
+import { mapRegularFile } from "./input.ts";
 
+/**
+ * Largest executable accepted. Go binaries are tens of MB (the largest services a few hundred);
+ * the bound only matters for the reading fallback, where the file is read whole.
+ */
+const MAX_EXECUTABLE = 4 * 1024 * 1024 * 1024;
+const HINT_EXECUTABLE = "pass the path of the Go executable (a regular file)";
+
+/** \x7fELF (gABI e_ident[EI_MAG0..3]). */
+function isElfHead(h: Uint8Array): boolean {
+  return h[0] === 0x7f && h[1] === 0x45 && h[2] === 0x4c && h[3] === 0x46;
+}
+
+/**
+ * The bytes of the executable at `path`: mapped read-only, so only the parts the ELF readers
+ * touch are resident (src/target/input.ts), or read when the runtime cannot map. A directory,
+ * FIFO or device is refused (not_regular_file) without reading.
+ */
 export function readTargetBytes(path: string): Uint8Array {
-  notDirectory(path);
-  try {
-    const buf = readFileSync(path);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  } catch (e) {
-    throw fromSystemError(e, path);
-  }
+  return mapRegularFile(path, "executable", MAX_EXECUTABLE, HINT_EXECUTABLE, { worthReading: isElfHead });
 }
 
-/** readTargetBytes, with the read done off the main thread so the caller can overlap other start-up work. */
+/** readTargetBytes, as a promise (kept for callers that overlap it with other start-up work). */
 export async function readTargetBytesAsync(path: string): Promise<Uint8Array> {
-  notDirectory(path);
-  try {
-    const buf = await readFile(path);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  } catch (e) {
-    throw fromSystemError(e, path);
-  }
-}
-
-function notDirectory(path: string): void {
-  let st;
-  try {
-    st = statSync(path);
-  } catch (e) {
-    throw fromSystemError(e, path);
-  }
-  if (st.isDirectory()) {
-    throw new TracerError("io_error", `${path} is a directory`, { hint: "pass the path of the Go executable" });
-  }
+  return readTargetBytes(path);
 }
 
 /**
@@ -50,9 +42,9 @@ function notDirectory(path: string): void {
  * openGoBinary(readTargetBytes(path), label); measured in bench/RESULTS.md.
  */
 export async function openTarget(path: string, label: string): Promise<BinaryAnalysis> {
-  const reading = readTargetBytesAsync(path);
+  const bytes = readTargetBytes(path);
   const decoder = peekMachine(path) === EM_X86_64 ? prepareIced() : undefined;
-  const a = openGoBinary(await reading, label);
+  const a = openGoBinary(bytes, label);
   if (decoder && a.arch === "x86_64") await decoder;
   return a;
 }

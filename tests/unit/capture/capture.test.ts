@@ -229,22 +229,32 @@ describe("bad input", () => {
     expectCorrupt(enc.encode({ ...sampleHeader(), format: 0 }), /invalid format version/);
   });
 
-  test("malformed CBOR after a good header names the byte offset", () => {
+  test("malformed CBOR after a good header is damage with its byte range, not the end of reading", () => {
     const enc = captureEncoder();
     const h = enc.encode(sampleHeader());
     const bytes = Buffer.concat([h, Buffer.from([0xff, 0x00])]);
-    expectCorrupt(bytes, new RegExp(`corrupt at byte ${h.byteLength}: unexpected break`));
+    const c = readCapture(bytes);
+    expect(c.invalid).toBe(1);
+    expect(c.damaged).toEqual([{ start: h.byteLength, end: bytes.byteLength, why: expect.stringMatching(/malformed CBOR at byte \d+: unexpected break/) }]);
+    expect(c.records).toEqual([]);
   });
 
-  test("a span record of the wrong shape is corrupt, an unknown record type is skipped", () => {
+  test("a span item of the wrong shape costs only itself; an unknown item type is skipped", () => {
     const enc = captureEncoder();
     const h = Buffer.from(enc.encode(sampleHeader()));
-    const badSpan = Buffer.from(enc.encode({ type: "span", ...sampleSpans()[0]!, traceId: "XYZ" }));
-    expectCorrupt(Buffer.concat([h, badSpan]), /record 1 \(byte \d+\): traceId 'XYZ' is not 32 lowercase hex digits/);
+    const [s0, s1] = sampleSpans();
+    const good0 = Buffer.from(enc.encode({ type: "span", ...s0! }));
+    const badSpan = Buffer.from(enc.encode({ type: "span", ...s0!, traceId: "XYZ" }));
+    const good1 = Buffer.from(enc.encode({ type: "span", ...s1! }));
+    const c = readCapture(Buffer.concat([h, good0, badSpan, good1]));
+    expect(c.records.map((r) => (r.type === "span" ? r.spanId : r.type))).toEqual([s0!.spanId, s1!.spanId]);
+    const start = h.byteLength + good0.byteLength;
+    expect(c.damaged).toEqual([{ start, end: start + badSpan.byteLength, why: expect.stringMatching(/item 2 \(byte \d+\): traceId 'XYZ' is not 32 lowercase hex digits/) }]);
     const future = Buffer.from(enc.encode({ type: "metrics", x: 1 }));
-    const c = readCapture(Buffer.concat([h, future]));
-    expect(c.skipped).toBe(1);
-    expect(c.records).toEqual([]);
+    const f = readCapture(Buffer.concat([h, future]));
+    expect(f.skipped).toBe(1);
+    expect(f.records).toEqual([]);
+    expect(f.invalid).toBe(0);
   });
 });
 

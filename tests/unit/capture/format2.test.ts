@@ -247,13 +247,15 @@ describe("format 2 damage", () => {
     const { path: p } = writeSample("damaged.cbor");
     const bytes = new Uint8Array(fs.readFileSync(p));
     const first = Buffer.from(bytes).indexOf(Buffer.from(serverRecord(typicalServer(0))));
-    // Record 0's size field → 1: nothing after it in its chunk can be framed.
+    const len0 = serverRecord(typicalServer(0)).byteLength;
+    // Record 0's size field → 1: the reader resynchronises at record 1, so only record 0 is lost.
     bytes[first + 2] = 1;
     bytes[first + 3] = 0;
     const s = new CaptureScanner(bytes);
     const items = [...s.items()];
-    expect(kinds(items)).toEqual(["stats", "clock", "raw", "raw", "raw", "end"]);
+    expect(kinds(items)).toEqual(["raw", "stats", "clock", "raw", "raw", "raw", "end"]);
     expect(s.invalid).toBe(1);
+    expect(s.damaged).toEqual([{ start: first, end: first + len0, why: expect.stringContaining("damaged record") }]);
     expect(readCapture(bytes).invalid).toBeGreaterThanOrEqual(1);
   });
 
