@@ -34,9 +34,12 @@ export class SpanDecoder {
   /** Why the first undecodable record was refused (for a message) */
   firstInvalid: string | undefined;
   readonly #compiled = new Map<number, { probe: ProbeManifest; layout: CompiledLayout } | null>();
+  readonly #guessed: ReadonlyMap<string, string>;
 
   constructor(fileSchema?: RecordSchema) {
     this.schema = fileSchema ?? builtinRecordSchema();
+    const g = this.schema.guessedOffsets ?? {};
+    this.#guessed = new Map(Object.entries(g).filter(([, fields]) => Array.isArray(fields) && fields.length > 0).map(([id, fields]) => [id, fields.join(",")]));
   }
 
   #forType(type: number): { probe: ProbeManifest; layout: CompiledLayout } | null {
@@ -61,7 +64,10 @@ export class SpanDecoder {
     const bad = r.check();
     if (bad !== undefined) return this.#invalid(bad);
     try {
-      return c.probe.decode(r, ctx);
+      const span = c.probe.decode(r, ctx);
+      const guessed = this.#guessed.get(c.probe.id);
+      if (guessed !== undefined) span.attributes["beetrace.guessed_offsets"] = guessed;
+      return span;
     } catch (e) {
       // A decoder bug must not stop a reader: the record counts as invalid.
       return this.#invalid(`${c.probe.id}: ${String(e)}`);

@@ -27,6 +27,12 @@ export interface RecordLayout {
 export interface RecordSchema {
   version: 1;
   types: Record<string, RecordLayout>;
+  /**
+   * Probe id → struct fields whose offsets were guessed (--unknown-versions=nearest) when these
+   * records were written: every span of that probe is marked `beetrace.guessed_offsets`, since
+   * any of its values may rest on a wrong offset.
+   */
+  guessedOffsets?: Record<string, string[]>;
 }
 
 /** Bytes of the common header every record starts with (struct rec_span). */

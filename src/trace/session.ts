@@ -36,6 +36,16 @@ import { BEETRACE_VERSION } from "../version.ts";
 import { isAlive, readEnviron, type TargetProcess } from "../target/process.ts";
 import { targetResource } from "../config/otel-env.ts";
 
+/** The fields each probe uses with a guessed offset, for the record schema (marks its spans). */
+function guessedOffsets(plans: ProbePlan[]): { guessedOffsets?: Record<string, string[]> } {
+  const out: Record<string, string[]> = {};
+  for (const p of plans) {
+    const g = p.enabled ? p.fields.filter((f) => f.source === "guess").map((f) => f.field) : [];
+    if (g.length > 0) out[p.probe.id] = g;
+  }
+  return Object.keys(out).length > 0 ? { guessedOffsets: out } : {};
+}
+
 /** Offset of rec_span.trace_id (bpf/shared/span.h), for sampling without decoding. */
 const TRACE_ID_OFFSET = 24;
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
@@ -330,7 +340,7 @@ export class TraceSession implements Disposable {
       clock: { realtimeNs: anchor.realtimeNs, boottimeNs: anchor.boottimeNs, offsetNs: anchor.offsetNs },
       probes: this.probeInfo(),
       resource,
-      records: builtinRecordSchema(),
+      records: { ...builtinRecordSchema(), ...guessedOffsets(this.plans) },
     };
     const writer = openSink(header);
     sink = writer;

@@ -590,3 +590,16 @@ describe("nethttp semconv helpers", () => {
     expect(escapePath("/ok/-._~!$&'()*+,;=:@")).toBe("/ok/-._~!$&'()*+,;=:@");
   });
 });
+
+describe("guessed offsets", () => {
+  test("every span of a probe whose offsets were guessed names those fields; other probes' spans do not", () => {
+    const guessed = ["net/http.http2responseWriterState.status", "net/http.response.status"];
+    const schema: RecordSchema = { ...builtinRecordSchema(), guessedOffsets: { "nethttp.server": guessed } };
+    const d = new SpanDecoder(schema);
+    const s = mustDecode(SERVER, serverInput(), d);
+    expect(s.attributes["beetrace.guessed_offsets"]).toBe(guessed.join(","));
+    const c = mustDecode(CLIENT, clientInput(), d);
+    expect(c.attributes["beetrace.guessed_offsets"]).toBeUndefined();
+    expect(server().attributes["beetrace.guessed_offsets"]).toBeUndefined();
+  });
+});
