@@ -1054,7 +1054,14 @@ function parseSchema(v: unknown, where: string): RecordSchema {
     });
     types[tag] = { struct: str(l, "struct", lw), fixed, fields, strings };
   }
-  return { version: 1, types };
+  // Optional: fields whose offsets were guessed, per probe (their spans get marked when decoded).
+  if (s.guessedOffsets === undefined) return { version: 1, types };
+  const guessedOffsets: Record<string, string[]> = {};
+  for (const [probe, fv] of Object.entries(obj(s.guessedOffsets, `${where}.guessedOffsets`))) {
+    if (!Array.isArray(fv) || !fv.every((x) => typeof x === "string")) throw bad(`${where}.guessedOffsets.${probe.slice(0, 40)} is not a list of field names`);
+    guessedOffsets[probe] = fv as string[];
+  }
+  return { version: 1, types, guessedOffsets };
 }
 
 function parseClock(r: Obj, where: string): ClockRecord {
