@@ -3,12 +3,21 @@
  *
  * Spans are grouped by trace id, children nested under their parents and sorted by start
  * time. A span whose parent is not in the file (typically a server span whose caller is
- * another service) is shown as a root of its trace. Lines are cut to fit the width (80 by
- * default) so the output stays readable in any terminal and in pasted bug reports.
+ * another service) is shown as a root of its trace. Span lines are cut to fit the width (80 by
+ * default) so the output stays readable in any terminal and in pasted bug reports; the summary
+ * at the end (span and trace counts, losses, damage) is wrapped instead, never cut.
+ *
+ * Bounded memory: the file is streamed (src/capture/reader.ts) and only a window of traces is
+ * held, each span as the few fields its line needs. A trace is printed once no span of it has
+ * ended for GRACE_NS of capture time (spans are written as they end, so later spans of a trace
+ * are near it in the file), or, when more than MAX_HELD spans are held, starting with the trace
+ * least recently added to. Traces are printed in order of their first span's start within each
+ * printed batch; a span that arrives after its trace was printed is shown under
+ * "trace ID (continued)".
  */
 import { TracerError } from "../errors.ts";
-import { readCaptureFile, type CaptureContents } from "../capture/reader.ts";
-import type { SpanRecord } from "../capture/format.ts";
+import { type CaptureContents, damageError, formatDamage, openCapture, type CaptureSummary } from "../capture/reader.ts";
+import type { CaptureHeader, CaptureRecord, SpanRecord } from "../capture/format.ts";
 import { type LossCounters, zeroLosses } from "../spans/model.ts";
 
 /**
@@ -32,11 +41,37 @@ export interface ViewOptions {
   trace?: string;
 }
 
+/** Spans held before the least recently active traces are printed (~200 bytes each held). */
+export const MAX_HELD = 100_000;
+/** A trace with no span ending for this long (capture time) is complete enough to print: 30 s. */
+export const GRACE_NS = 30_000_000_000n;
+/** Output is handed to `write` in pieces of about this many characters. */
+const WRITE_CHUNK = 64 * 1024;
+
 export async function viewCommand(file: string, opts: ViewOptions = {}, write: (s: string) => Promise<void> = writeStdout): Promise<void> {
   const width = parseWidth(opts.width);
-  const contents = readCaptureFile(file);
-  const lines = renderCapture(contents, { width, trace: opts.trace === undefined ? undefined : String(opts.trace) });
-  await write(lines.join("\n") + "\n");
+  const stream = openCapture(file);
+  let summary: CaptureSummary;
+  try {
+    const view = new TraceView(stream.header, { width, trace: opts.trace === undefined ? undefined : String(opts.trace) });
+    let pending = view.headerLines().join("\n") + "\n";
+    for (const r of stream.records()) {
+      const lines = view.add(r);
+      if (lines.length > 0) pending += lines.join("\n") + "\n";
+      if (pending.length >= WRITE_CHUNK) {
+        await write(pending);
+        pending = "";
+      }
+    }
+    summary = stream.summary;
+    pending += view.finish(summary).join("\n") + "\n";
+    await write(pending);
+  } finally {
+    stream.close();
+  }
+  // Everything readable is printed; now say the file was damaged (exit 17).
+  const err = damageError(file, summary);
+  if (err) throw err;
 }
 
 function parseWidth(w: number | string | undefined): number {
@@ -51,84 +86,219 @@ function parseWidth(w: number | string | undefined): number {
 export interface RenderOptions {
   width?: number;
   trace?: string | undefined;
+  /** Spans held before traces are printed early (default MAX_HELD) */
+  maxHeld?: number;
 }
 
-/** What renderCapture needs: a read capture (`invalid` may be left out by hand-built contents). */
-export type RenderInput = Omit<CaptureContents, "invalid"> & { invalid?: number };
+/** What renderCapture needs: a read capture (counters may be left out by hand-built contents). */
+export type RenderInput = Pick<CaptureContents, "header" | "records" | "truncated" | "trailingBytes" | "skipped"> & Partial<Pick<CaptureContents, "invalid" | "damaged" | "damagedBytes">>;
 
+/** The whole view of an in-memory capture (tests, small files): the same lines viewCommand prints. */
 export function renderCapture(c: RenderInput, opts: RenderOptions = {}): string[] {
-  const width = opts.width ?? 80;
-  const h = c.header;
-  const out: string[] = [];
-  const spans = c.records.filter((r): r is SpanRecord => r.type === "span");
-  const end = c.records.findLast((r) => r.type === "end");
-  const lastStats = c.records.findLast((r) => r.type === "stats");
-  const losses: LossCounters = end?.type === "end" ? end.totals.losses : lastStats?.type === "stats" ? lastStats.losses : zeroLosses();
-
-  const t = h.target;
-  const service = t.serviceName !== "" ? t.serviceName : "(no service name)";
-  out.push(`capture: ${service}, pid ${t.pid} ${t.exe} (${t.goVersion || "Go version unknown"})`);
-  out.push(`  host ${h.host.name} (${h.host.arch}, Linux ${h.host.kernel})`);
-  out.push(`  recorded by ${h.tracer.name} ${h.tracer.version}, started ${isoTime(h.createdAt)}`);
-  const attached = h.probes.filter((p) => p.attached).map((p) => p.id);
-  const missing = h.probes.filter((p) => !p.attached);
-  out.push(`  probes: ${attached.length > 0 ? attached.join(", ") : "none attached"}`);
-  for (const p of missing) out.push(`  not attached: ${p.id}${p.reason ? `: ${p.reason}` : ""}`);
-  const traces = groupTraces(spans);
-  out.push(`  spans: ${spans.length} in ${traces.length} trace${traces.length === 1 ? "" : "s"}; losses: ${formatLosses(losses)}`);
-  if (end?.type === "end") out.push(`  ended: ${end.reason}`);
-  else out.push("  note: no end record: the tracer was killed or is still running");
-  if (c.truncated) {
-    out.push(
-      c.trailingBytes > 0
-        ? `  note: the file is truncated; the last ${c.trailingBytes} bytes are an incomplete record`
-        : "  note: the file is truncated after a complete span record",
-    );
+  const view = new TraceView(c.header, opts);
+  const out = view.headerLines();
+  let spans = 0;
+  let end: CaptureSummary["end"];
+  let lastStats: CaptureSummary["lastStats"];
+  for (const r of c.records) {
+    if (r.type === "span") spans++;
+    else if (r.type === "end") end = r;
+    else if (r.type === "stats") lastStats = r;
+    out.push(...view.add(r));
   }
-  if (c.skipped > 0) out.push(`  note: ${c.skipped} records of a newer kind were skipped`);
-  if ((c.invalid ?? 0) > 0) out.push(`  note: ${c.invalid} span records could not be decoded and are not shown`);
+  out.push(
+    ...view.finish({
+      spans,
+      truncated: c.truncated,
+      trailingBytes: c.trailingBytes,
+      skipped: c.skipped,
+      invalid: c.invalid ?? 0,
+      damaged: c.damaged ?? [],
+      damagedBytes: c.damagedBytes ?? 0,
+      end,
+      lastStats,
+    }),
+  );
+  return out;
+}
 
-  const prefix = opts.trace?.toLowerCase();
-  let shown = 0;
-  for (const tr of traces) {
-    if (prefix !== undefined && !tr.traceId.startsWith(prefix)) continue;
-    shown++;
-    out.push("");
-    out.push(`trace ${tr.traceId}`);
-    renderTree(tr.spans, out);
-  }
-  if (prefix !== undefined && shown === 0) out.push("", `no trace id starts with '${prefix}'`);
-  return out.map((l) => fit(l, width));
+/** A span as view keeps it: its line and what placing it in the tree needs. */
+interface HeldSpan {
+  spanId: string;
+  parentSpanId: string | undefined;
+  start: bigint;
+  line: string;
 }
 
 interface Trace {
   traceId: string;
   start: bigint;
-  spans: SpanRecord[];
+  /** Latest end time among its spans (capture time) */
+  lastEnd: bigint;
+  spans: HeldSpan[];
 }
 
-function groupTraces(spans: SpanRecord[]): Trace[] {
-  const byId = new Map<string, Trace>();
-  for (const s of spans) {
-    let t = byId.get(s.traceId);
-    if (t === undefined) {
-      t = { traceId: s.traceId, start: s.startTimeUnixNano, spans: [] };
-      byId.set(s.traceId, t);
-    }
-    t.spans.push(s);
-    if (s.startTimeUnixNano < t.start) t.start = s.startTimeUnixNano;
+/** Trace ids already printed, remembered (boundedly) to mark a late span's group "continued". */
+const REMEMBER_PRINTED = 100_000;
+
+/** Streaming renderer: header lines, then add() each record (returns lines ready to print), then finish(). */
+export class TraceView {
+  readonly #width: number;
+  readonly #prefix: string | undefined;
+  readonly #maxHeld: number;
+  readonly #open = new Map<string, Trace>();
+  readonly #printed = new Set<string>();
+  #held = 0;
+  #latestEnd = 0n;
+  #groups = 0;
+  #shown = 0;
+  #sinceCheck = 0;
+
+  constructor(
+    readonly header: CaptureHeader,
+    opts: RenderOptions = {},
+  ) {
+    this.#width = opts.width ?? 80;
+    this.#prefix = opts.trace?.toLowerCase();
+    this.#maxHeld = opts.maxHeld ?? MAX_HELD;
   }
-  return [...byId.values()].sort((a, b) => cmp(a.start, b.start) || (a.traceId < b.traceId ? -1 : 1));
+
+  headerLines(): string[] {
+    const h = this.header;
+    const out: string[] = [];
+    const t = h.target;
+    const service = t.serviceName !== "" ? t.serviceName : "(no service name)";
+    out.push(`capture: ${service}, pid ${t.pid} ${t.exe} (${t.goVersion || "Go version unknown"})`);
+    out.push(`  host ${h.host.name} (${h.host.arch}, Linux ${h.host.kernel})`);
+    out.push(`  recorded by ${h.tracer.name} ${h.tracer.version}, started ${isoTime(h.createdAt)}`);
+    const attached = h.probes.filter((p) => p.attached).map((p) => p.id);
+    const missing = h.probes.filter((p) => !p.attached);
+    out.push(`  probes: ${attached.length > 0 ? attached.join(", ") : "none attached"}`);
+    for (const p of missing) out.push(`  not attached: ${p.id}${p.reason ? `: ${p.reason}` : ""}`);
+    return out.map((l) => fit(l, this.#width));
+  }
+
+  add(r: CaptureRecord): string[] {
+    if (r.type !== "span") return [];
+    this.#shown++;
+    if (this.#prefix !== undefined && !r.traceId.startsWith(this.#prefix)) return [];
+    let t = this.#open.get(r.traceId);
+    if (t === undefined) {
+      t = { traceId: r.traceId, start: r.startTimeUnixNano, lastEnd: r.endTimeUnixNano, spans: [] };
+    } else {
+      // Move to the back: the map's order is least recently added to first.
+      this.#open.delete(r.traceId);
+    }
+    this.#open.set(r.traceId, t);
+    t.spans.push({ spanId: r.spanId, parentSpanId: r.parentSpanId, start: r.startTimeUnixNano, line: spanLine(r) });
+    this.#held++;
+    if (r.startTimeUnixNano < t.start) t.start = r.startTimeUnixNano;
+    if (r.endTimeUnixNano > t.lastEnd) t.lastEnd = r.endTimeUnixNano;
+    if (r.endTimeUnixNano > this.#latestEnd) this.#latestEnd = r.endTimeUnixNano;
+    // Checking the window on every span would cost a map walk each time.
+    if (this.#held > this.#maxHeld || ++this.#sinceCheck >= 1024) {
+      this.#sinceCheck = 0;
+      return this.#release(false);
+    }
+    return [];
+  }
+
+  /** The traces still held, then the summary. */
+  finish(s: CaptureSummary): string[] {
+    const out = this.#release(true);
+    if (this.#prefix !== undefined && this.#groups === 0) out.push("", `no trace id starts with '${this.#prefix}'`);
+    out.push(...this.#summary(s));
+    return out;
+  }
+
+  /** Print traces that are quiet (or all): oldest activity first, until under the span bound. */
+  #release(all: boolean): string[] {
+    const ready: Trace[] = [];
+    const lowWater = Math.floor(this.#maxHeld * 0.9);
+    for (const [id, t] of this.#open) {
+      const quiet = this.#latestEnd - t.lastEnd > GRACE_NS;
+      if (!all && !quiet && this.#held <= lowWater) break;
+      this.#open.delete(id);
+      this.#held -= t.spans.length;
+      ready.push(t);
+    }
+    if (ready.length === 0) return [];
+    ready.sort((a, b) => cmp(a.start, b.start) || (a.traceId < b.traceId ? -1 : 1));
+    const out: string[] = [];
+    for (const t of ready) {
+      this.#groups++;
+      const again = this.#printed.has(t.traceId);
+      out.push("", fit(`trace ${t.traceId}${again ? " (continued)" : ""}`, this.#width));
+      const lines: string[] = [];
+      renderTree(t.spans, lines);
+      for (const l of lines) out.push(fit(l, this.#width));
+      if (!again) {
+        this.#printed.add(t.traceId);
+        if (this.#printed.size > REMEMBER_PRINTED) this.#printed.delete(this.#printed.values().next().value!);
+      }
+    }
+    return out;
+  }
+
+  #summary(s: CaptureSummary): string[] {
+    const w = this.#width;
+    const losses: LossCounters = s.end?.totals.losses ?? s.lastStats?.losses ?? zeroLosses();
+    const out: string[] = [""];
+    const groups = this.#groups === 1 ? "1 trace" : `${this.#groups} traces`;
+    out.push(`summary: ${s.spans} span${s.spans === 1 ? "" : "s"} in ${groups}${this.#prefix !== undefined ? ` (traces starting '${this.#prefix}')` : ""}`);
+    // Losses are what an operator most needs to see: wrapped to the width, never cut.
+    out.push(...wrap("  losses: ", formatLosses(losses).split(", "), w));
+    if (s.end !== undefined) out.push(fit(`  ended: ${s.end.reason}`, w));
+    else out.push(fit("  note: no end record: the tracer was killed or is still running", w));
+    if (s.truncated) {
+      out.push(
+        ...wrap(
+          "  note: ",
+          (s.trailingBytes > 0 ? `the file is truncated; the last ${s.trailingBytes} bytes are an incomplete record` : "the file is truncated after a complete span record").split(" "),
+          w,
+          " ",
+        ),
+      );
+    }
+    if (s.skipped > 0) out.push(...wrap("  note: ", `${s.skipped} records of a newer kind were skipped`.split(" "), w, " "));
+    if (s.invalid > 0) {
+      out.push(...wrap("  DAMAGED: ", `${s.invalid} damaged region${s.invalid === 1 ? "" : "s"} (${s.damagedBytes} bytes) skipped; every intact record was read:`.split(" "), w, " "));
+      for (const d of s.damaged.slice(0, 20)) out.push(...wrap("    ", formatDamage(d).split(" "), w, " "));
+      if (s.invalid > 20) out.push(`    … and ${s.invalid - 20} more`);
+    }
+    return out;
+  }
 }
 
 function cmp(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function renderTree(spans: SpanRecord[], out: string[]): void {
+/**
+ * Words after `lead`, joined by `sep`, wrapped at `width`: continuation lines are indented
+ * under the first word. Never cut: a word longer than the width gets a line of its own.
+ */
+function wrap(lead: string, words: string[], width: number, sep = ", "): string[] {
+  const indent = " ".repeat([...lead].length);
+  const out: string[] = [];
+  let line = lead + (words[0] ?? "");
+  for (const word of words.slice(1)) {
+    const joined = line + sep + word;
+    if ([...joined].length > width) {
+      out.push(line + sep.trimEnd());
+      line = indent + word;
+    } else {
+      line = joined;
+    }
+  }
+  out.push(line);
+  return out;
+}
+
+function renderTree(spans: HeldSpan[], out: string[]): void {
   const ids = new Set(spans.map((s) => s.spanId));
-  const children = new Map<string, SpanRecord[]>();
-  const roots: SpanRecord[] = [];
+  const children = new Map<string, HeldSpan[]>();
+  const roots: HeldSpan[] = [];
   for (const s of spans) {
     if (s.parentSpanId !== undefined && s.parentSpanId !== s.spanId && ids.has(s.parentSpanId)) {
       const list = children.get(s.parentSpanId) ?? [];
@@ -138,19 +308,19 @@ function renderTree(spans: SpanRecord[], out: string[]): void {
       roots.push(s);
     }
   }
-  const byStart = (a: SpanRecord, b: SpanRecord) => cmp(a.startTimeUnixNano, b.startTimeUnixNano);
+  const byStart = (a: HeldSpan, b: HeldSpan) => cmp(a.start, b.start);
   roots.sort(byStart);
   for (const list of children.values()) list.sort(byStart);
   const seen = new Set<string>();
   // Iterative walk: the file is untrusted, so depth is unbounded and parent links may cycle.
-  const walk = (root: SpanRecord) => {
-    const stack: { s: SpanRecord; lead: string; branch: string }[] = [{ s: root, lead: "  ", branch: "" }];
+  const walk = (root: HeldSpan) => {
+    const stack: { s: HeldSpan; lead: string; branch: string }[] = [{ s: root, lead: "  ", branch: "" }];
     while (stack.length > 0) {
       const { s, lead, branch } = stack.pop()!;
       if (seen.has(s.spanId)) continue;
       seen.add(s.spanId);
       const orphan = s.parentSpanId !== undefined && !ids.has(s.parentSpanId) && branch === "";
-      out.push(`${lead}${branch}${spanLine(s)}${orphan ? " (parent not captured)" : ""}`);
+      out.push(`${lead}${branch}${s.line}${orphan ? " (parent not captured)" : ""}`);
       const kids = children.get(s.spanId) ?? [];
       const childLead = lead + (branch === "" ? "" : branch === "└─ " ? "   " : "│  ");
       for (let i = kids.length - 1; i >= 0; i--) {

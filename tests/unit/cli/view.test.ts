@@ -23,8 +23,6 @@ describe("beetrace view", () => {
       "  recorded by beetrace 0.1.0, started 2023-11-14T22:13:20.118Z",
       "  probes: nethttp.server",
       "  not attached: grpc.client: symbol not found: google.golang.org/grpc.(*ClientC…",
-      "  spans: 4 in 2 traces; losses: ringbufFull 2, incomplete 1",
-      "  ended: duration",
       "",
       "trace 4bf92f3577b34da6a3ce929d0e0e4736",
       "  GET /cart/{id}  1.2ms  200 (parent not captured)",
@@ -33,6 +31,10 @@ describe("beetrace view", () => {
       "",
       "trace 0af7651916cd43dd8448eb211c80319c",
       "  POST /checkout  1.5s  ERROR HTTP 503  503",
+      "",
+      "summary: 4 spans in 2 traces",
+      "  losses: ringbufFull 2, incomplete 1",
+      "  ended: duration",
       "",
     ]);
     for (const line of out.split("\n")) expect([...line].length).toBeLessThanOrEqual(80);
@@ -46,7 +48,8 @@ describe("beetrace view", () => {
     expect(lines).toContain("  note: no end record: the tracer was killed or is still running");
     expect(lines.find((l) => l.startsWith("  note: the file is truncated"))).toMatch(/last \d+ bytes are an incomplete record/);
     // losses come from the last stats record when there is no end record
-    expect(lines).toContain("  spans: 4 in 2 traces; losses: ringbufFull 2");
+    expect(lines).toContain("summary: 4 spans in 2 traces");
+    expect(lines).toContain("  losses: ringbufFull 2");
   });
 
   test("deep trees are indented under the right parent; sibling order is by start time", () => {
@@ -66,7 +69,8 @@ describe("beetrace view", () => {
       skipped: 0,
     };
     const lines = renderCapture(c);
-    const tree = lines.slice(lines.findIndex((l) => l.startsWith("trace ")) + 1);
+    const from = lines.findIndex((l) => l.startsWith("trace ")) + 1;
+    const tree = lines.slice(from, lines.indexOf("", from));
     expect(tree.map((l) => l.replace(/  1µs  ok  SELECT$/, ""))).toEqual([
       "  s1",
       "  ├─ s2",
@@ -104,6 +108,43 @@ describe("beetrace view", () => {
       out += s;
     });
     expect(out).toContain("(*ClientConn).Invoke\n");
+  });
+
+  test("the loss counters are wrapped to the width, never cut off (issue 15 item 9)", () => {
+    const losses = { ringbufFull: 123456, inflightFull: 234567, returnWithoutEntry: 345678, endWithoutStart: 456789, incomplete: 567890, truncatedStrings: 678901 };
+    const c = {
+      header: sampleHeader(),
+      records: [{ type: "end" as const, reason: "signal", at: T0, totals: { spans: 0, losses } }],
+      truncated: false,
+      trailingBytes: 0,
+      skipped: 0,
+    };
+    for (const width of [40, 80]) {
+      const lines = renderCapture(c, { width });
+      const at = lines.findIndex((l) => l.startsWith("  losses: "));
+      const block = lines.slice(at, lines.findIndex((l) => l.startsWith("  ended:")));
+      for (const l of block) expect([...l].length).toBeLessThanOrEqual(width);
+      const text = block.join(" ");
+      for (const [k, v] of Object.entries(losses)) expect(text).toContain(`${k} ${v}`);
+      expect(text).not.toContain("…");
+    }
+  });
+
+  test("view streams: a trace whose spans are far apart is printed in pieces, every span once", () => {
+    const base = sampleSpans()[2]!;
+    const records = Array.from({ length: 50 }, (_, i) => ({
+      type: "span" as const,
+      ...base,
+      traceId: (i % 2 === 0 ? "a" : "b").repeat(32),
+      spanId: i.toString(16).padStart(16, "0"),
+      name: `s${i}`,
+      startTimeUnixNano: T0 + BigInt(i) * 1000n,
+      endTimeUnixNano: T0 + BigInt(i) * 1000n + 10n,
+    }));
+    const lines = renderCapture({ header: sampleHeader(), records, truncated: false, trailingBytes: 0, skipped: 0 }, { maxHeld: 10 });
+    for (let i = 0; i < 50; i++) expect(lines.filter((l) => l.includes(`s${i}  `))).toHaveLength(1);
+    expect(lines.some((l) => l.endsWith("(continued)"))).toBe(true);
+    expect(lines).toContain("summary: 50 spans in " + lines.filter((l) => l.startsWith("trace ")).length + " traces");
   });
 
   test("unknown record types from a newer writer are skipped and noted", () => {
