@@ -2,21 +2,24 @@
  * @module cli/convert — `beetrace convert FILE --to otlp-json [-o OUT]`.
  *
  * Writes OTLP JSON Lines: one ExportTraceServiceRequest per line, at most --batch spans each
- * (default 512), which is what the Collector's otlpjsonfile receiver reads. A truncated
- * capture converts all its complete spans and says so on stderr.
+ * (default 512), which is what the Collector's otlpjsonfile receiver reads. The capture is
+ * streamed (src/capture/reader.ts): one batch of spans is held at a time, so memory does not
+ * grow with the file. A truncated capture converts all its complete spans and says so on
+ * stderr; a damaged one converts every intact span, then fails with corrupt_capture (exit 17)
+ * naming the damaged byte ranges.
  */
 import * as fs from "node:fs";
 import { TracerError, fromSystemError } from "../errors.ts";
 import { log } from "../log.ts";
-import { readCaptureFile } from "../capture/reader.ts";
-import type { SpanRecord } from "../capture/format.ts";
+import { damageError, openCapture } from "../capture/reader.ts";
 import type { Span } from "../spans/model.ts";
 import { DEFAULT_BATCH, otlpJsonLines, toOtlpProtobuf, type ResourceInfo } from "../export/otlp.ts";
 import { writeStdout } from "./view.ts";
+import { type FilterOptions, parseFilters, selectTraces, serviceOf } from "./filters.ts";
 
 export const CONVERT_FORMATS = ["otlp-json", "otlp-proto"] as const;
 
-export interface ConvertOptions {
+export interface ConvertOptions extends FilterOptions {
   to?: string;
   /** Output path; stdout when absent or "-" */
   out?: string;
@@ -34,29 +37,37 @@ export async function convertCommand(file: string, opts: ConvertOptions = {}, wr
     throw new TracerError("usage", `unknown output format '${to}'`, { hint: `--to accepts: ${CONVERT_FORMATS.join(", ")}` });
   }
   const batch = parseBatch(opts.batch);
-  const contents = readCaptureFile(file);
-  const spans: Span[] = contents.records.filter((r): r is SpanRecord => r.type === "span").map(({ type: _t, ...span }) => span);
-  if (contents.truncated) {
-    log.warn(`${file} is truncated (last ${contents.trailingBytes} bytes incomplete); converting the ${spans.length} complete spans`);
-  }
-  if (contents.invalid > 0) log.warn(`${file}: ${contents.invalid} span records could not be decoded and are left out`);
-  if (to === "otlp-proto") {
-    const count = writeProtoMessages(opts.out, otlpProtoMessages(spans, contents.header, batch));
-    log.verbose(`converted ${spans.length} spans into ${count} OTLP requests`);
-    return { spans: spans.length, lines: count };
-  }
-  const lines = otlpJsonLines(spans, contents.header, batch);
-  let count = 0;
-  if (opts.out === undefined || opts.out === "-") {
-    for (const line of lines) {
-      await write(line + "\n");
-      count++;
+  const stream = openCapture(file);
+  let spans = 0;
+  const all = function* (): Generator<Span> {
+    for (const { type: _t, ...span } of stream.spans()) {
+      spans++;
+      yield span;
     }
-  } else {
-    count = writeFileLines(opts.out, lines);
+  };
+  let count = 0;
+  try {
+    if (to === "otlp-proto") {
+      count = writeProtoMessages(opts.out, otlpProtoMessages(all(), stream.header, batch));
+    } else if (opts.out === undefined || opts.out === "-") {
+      for (const line of otlpJsonLines(all(), stream.header, batch)) {
+        await write(line + "\n");
+        count++;
+      }
+    } else {
+      count = writeFileLines(opts.out, otlpJsonLines(all(), stream.header, batch));
+    }
+  } finally {
+    stream.close();
   }
-  log.verbose(`converted ${spans.length} spans into ${count} OTLP requests`);
-  return { spans: spans.length, lines: count };
+  const s = stream.summary;
+  if (s.truncated) log.warn(`${file} is truncated (last ${s.trailingBytes} bytes incomplete); converted the ${spans} complete spans`);
+  if (s.skipped > 0) log.warn(`${file}: ${s.skipped} records of a newer kind were skipped`);
+  log.verbose(`converted ${spans} spans into ${count} OTLP requests`);
+  // All intact spans are written out; only now report the damage (exit 17).
+  const err = damageError(file, s);
+  if (err) throw err;
+  return { spans, lines: count };
 }
 
 function parseBatch(b: number | string | undefined): number {
@@ -100,14 +111,22 @@ function outputError(e: unknown, path: string): TracerError {
  * The Collector file exporter's `format: proto`: each ExportTraceServiceRequest is preceded by
  * its length as a 4-byte big-endian unsigned integer (fileexporter "proto" marshaler framing).
  */
-export function* otlpProtoMessages(spans: readonly Span[], info: ResourceInfo, batch = DEFAULT_BATCH): Generator<Uint8Array> {
-  for (let i = 0; i < spans.length; i += batch) {
-    const msg = toOtlpProtobuf(spans.slice(i, i + batch), info);
+export function* otlpProtoMessages(spans: Iterable<Span>, info: ResourceInfo, batch = DEFAULT_BATCH): Generator<Uint8Array> {
+  const frame = (msg: Uint8Array) => {
     const framed = new Uint8Array(4 + msg.byteLength);
     new DataView(framed.buffer).setUint32(0, msg.byteLength, false);
     framed.set(msg, 4);
-    yield framed;
+    return framed;
+  };
+  let chunk: Span[] = [];
+  for (const s of spans) {
+    chunk.push(s);
+    if (chunk.length >= batch) {
+      yield frame(toOtlpProtobuf(chunk, info));
+      chunk = [];
+    }
   }
+  if (chunk.length > 0) yield frame(toOtlpProtobuf(chunk, info));
 }
 
 /** Binary output: never to a terminal-bound stdout by accident, so -o is required. */

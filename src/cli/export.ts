@@ -8,11 +8,17 @@
  * skipped, so an interrupted resend is not duplicated.
  * The OTEL_EXPORTER_OTLP_* variables apply; flags override them. Any span not delivered makes
  * the command fail (exit code of output_failed) after trying every file.
+ *
+ * Files are streamed (src/capture/reader.ts): at most a few batches of spans are held, so
+ * memory does not grow with the file. Every header is checked before anything is sent. A
+ * damaged file sends every intact span; the command then fails with corrupt_capture (exit 17)
+ * naming the damaged byte ranges, unless spans were also not delivered (output_failed wins:
+ * the collector needs fixing first). When the collector stops taking spans, the rest of the
+ * file is counted, not sent.
  */
 import { TracerError } from "../errors.ts";
 import { log } from "../log.ts";
-import { readCaptureFile } from "../capture/reader.ts";
-import type { SpanRecord } from "../capture/format.ts";
+import { type CaptureStream, damageError, openCapture } from "../capture/reader.ts";
 import { mergeFlags, parseOtelEnv, type OtelFlags } from "../config/otel-env.ts";
 import { createOtlpExporter } from "../export/create.ts";
 import type { RetryPolicy } from "../export/exporter.ts";
@@ -43,39 +49,76 @@ export async function exportCommand(files: string[], opts: ExportOptions = {}): 
     throw new TracerError("usage", "no OTLP endpoint", { hint: "pass --otlp http://collector:4318 (OTLP/HTTP) or --otlp http://collector:4317 --protocol grpc, or set OTEL_EXPORTER_OTLP_ENDPOINT" });
   }
   const batch = parseBatch(opts.batch);
-  // Read every file first: a damaged file is reported before anything is sent.
-  const inputs = files.map((f) => ({ file: f, contents: readCaptureFile(f) }));
+  // Open every file first: a file that is not a capture is reported before anything is sent.
+  const inputs: { file: string; stream: CaptureStream }[] = [];
+  try {
+    for (const f of files) inputs.push({ file: f, stream: openCapture(f) });
+  } catch (e) {
+    for (const i of inputs) i.stream.close();
+    throw e;
+  }
   const summary: ExportSummary = { files: files.length, spans: 0, sent: 0, skipped: 0, failed: 0 };
-  for (const { file, contents } of inputs) {
-    let spans = contents.records.filter((r): r is SpanRecord => r.type === "span").map(({ type: _t, ...s }) => s);
-    if (contents.truncated) log.warn(`${file} is truncated (last ${contents.trailingBytes} bytes incomplete); sending its ${spans.length} complete spans`);
-    if (contents.invalid > 0) log.warn(`${file}: ${contents.invalid} span records could not be decoded and are not sent`);
-    const already = Math.min(readSpillCursor(file), spans.length);
-    if (already > 0) {
-      log.info(`${file}: skipping the first ${already} spans, already delivered by the run that spilled them (${file}.sent)`);
-      spans = spans.slice(already);
-      summary.skipped += already;
-    }
-    summary.spans += spans.length;
+  let damage: TracerError | undefined;
+  for (const { file, stream } of inputs) {
+    const already = readSpillCursor(file);
     const exporter = createOtlpExporter({
       endpoint: cfg.endpoint,
       protocol: cfg.protocol,
       headers: cfg.headers,
       compression: cfg.compression,
       timeoutMs: cfg.timeoutMs,
-      resource: resourceAttributes(contents.header),
+      resource: resourceAttributes(stream.header),
       maxBatchSize: batch,
-      // Everything is known up front: no reason to wait for a batch to fill.
+      // Spans are read as fast as they are sent: no reason to wait for a batch to fill.
       batchDelayMs: 0,
-      maxQueue: Math.max(spans.length, 1),
+      // Room for the batches held between flushes below (never reached: no span is dropped for room).
+      maxQueue: batch * 4,
       ...(opts.retry ? { retry: opts.retry } : {}),
     });
-    for (const s of spans) exporter.add(s);
-    // Generous: retries with backoff for a whole file; the per-request timeout still applies.
-    const r = await exporter.shutdown(Math.max(60_000, cfg.timeoutMs * 6));
+    // Generous: retries with backoff; the per-request timeout still applies.
+    const deadline = Math.max(60_000, cfg.timeoutMs * 6);
+    let index = 0;
+    let fileSpans = 0;
+    let notSent = 0;
+    let stopped = false;
+    try {
+      for (const { type: _t, ...span } of stream.spans()) {
+        if (++index <= already) {
+          summary.skipped++;
+          continue;
+        }
+        fileSpans++;
+        if (stopped) {
+          notSent++;
+          continue;
+        }
+        exporter.add(span);
+        if (exporter.counts().inMemory >= batch * 2) {
+          await exporter.flush(deadline);
+          const c = exporter.counts();
+          if (c.dropped + c.spilled > 0 || c.inMemory > 0) {
+            stopped = true;
+            log.warn(`${file}: the collector is not taking spans; counting the rest of the file without sending it`);
+          }
+        }
+      }
+    } finally {
+      stream.close();
+    }
+    const r = await exporter.shutdown(deadline);
+    const s = stream.summary;
+    if (already > 0) log.info(`${file}: skipped the first ${Math.min(already, index)} spans, already delivered by the run that spilled them (${file}.sent)`);
+    if (s.truncated) log.warn(`${file} is truncated (last ${s.trailingBytes} bytes incomplete); sent its complete spans`);
+    if (s.skipped > 0) log.warn(`${file}: ${s.skipped} records of a newer kind were skipped`);
+    summary.spans += fileSpans;
     summary.sent += r.sent;
-    summary.failed += r.dropped + r.spilled;
-    log.verbose(`${file}: sent ${r.sent} of ${spans.length} spans to ${cfg.endpoint}${r.rejected > 0 ? ` (${r.rejected} rejected by the collector)` : ""}`);
+    summary.failed += r.dropped + r.spilled + notSent;
+    log.verbose(`${file}: sent ${r.sent} of ${fileSpans} spans to ${cfg.endpoint}${r.rejected > 0 ? ` (${r.rejected} rejected by the collector)` : ""}`);
+    const err = damageError(file, s);
+    if (err) {
+      log.warn(err.message);
+      damage ??= err;
+    }
   }
   if (summary.failed > 0) {
     throw new TracerError("output_failed", `${summary.failed} of ${summary.spans} spans were not delivered to ${cfg.endpoint}`, {
@@ -83,6 +126,8 @@ export async function exportCommand(files: string[], opts: ExportOptions = {}): 
     });
   }
   log.info(`sent ${summary.sent} spans from ${summary.files} file${summary.files === 1 ? "" : "s"} to ${cfg.endpoint}`);
+  // Every intact span was delivered; now say a file was damaged (exit 17).
+  if (damage) throw damage;
   return summary;
 }
 
