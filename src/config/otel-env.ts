@@ -10,11 +10,11 @@
  * wants it to take effect. Command-line flags override the environment (mergeFlags).
  */
 import { basename } from "node:path";
-import { hostname, arch as osArch } from "node:os";
+import { hostname, arch as osArch, release } from "node:os";
 import { TracerError } from "../errors.ts";
 import type { Attributes } from "../spans/model.ts";
 import { BEETRACE_VERSION } from "../version.ts";
-import { semconvArch } from "../export/otlp.ts";
+import { detectedResource, telemetryResource } from "../export/otlp.ts";
 
 export type OtlpProtocol = "http/protobuf" | "http/json" | "grpc";
 export type OtlpCompression = "gzip" | "none";
@@ -382,8 +382,8 @@ export interface TargetResourceOptions {
   goVersion?: string;
   /** Tracer-side configuration: beetrace's own OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME / --service-name */
   config?: Pick<OtelConfig, "resourceAttributes" | "serviceName">;
-  /** For tests: host facts (default: this machine) */
-  host?: { name: string; arch: string };
+  /** For tests: host facts (default: this machine; kernel = its release) */
+  host?: { name: string; arch: string; kernel?: string };
 }
 
 /**
@@ -393,28 +393,17 @@ export interface TargetResourceOptions {
  * OTEL_SERVICE_NAME beats a service.name in OTEL_RESOURCE_ATTRIBUTES (spec). So service.name
  * is: --service-name / beetrace's OTEL_SERVICE_NAME, beetrace's service.name attribute, the
  * target's OTEL_SERVICE_NAME, the target's service.name attribute, else the executable name.
- * telemetry.* always names beetrace.
+ * telemetry.* always names beetrace (src/export/otlp.ts telemetryResource).
  *
- * telemetry.sdk.* vs telemetry.distro.*: semconv defines telemetry.distro.{name,version} for
- * "the auto instrumentation agent or distribution"; telemetry.sdk.name for the SDK that
- * produced the data. beetrace is both (no OTel SDK is involved), so both name beetrace;
- * telemetry.sdk.language is "go", the language of the code the spans describe (OTel Go auto
- * reports the same).
+ * Built once per session: the tracer stores it in the capture header and the live OTLP
+ * exporter sends exactly that header resource, so `convert`/`export` of the capture send the
+ * same resource as the live stream did.
  */
 export function targetResource(pid: number, exePath: string, environ: Map<string, string>, opts: TargetResourceOptions = {}): Attributes {
   const exe = exePath.replace(/ \(deleted\)$/, "");
   const exeName = basename(exe);
   const host = opts.host ?? { name: hostname(), arch: osArch() };
-  const attrs: Attributes = {
-    "process.pid": pid,
-    "process.executable.name": exeName,
-    "process.executable.path": exe,
-    "process.runtime.name": "go",
-    "host.name": host.name,
-    "host.arch": semconvArch(host.arch),
-    "os.type": "linux",
-  };
-  if (opts.goVersion) attrs["process.runtime.version"] = opts.goVersion;
+  const attrs = detectedResource({ pid, exePath: exe, goVersion: opts.goVersion ?? "", host: { name: host.name, arch: host.arch, kernel: host.kernel ?? release() } });
   const ownAttrs = opts.config?.resourceAttributes ?? {};
   let targetAttrs: Record<string, string> = {};
   try {
@@ -432,11 +421,7 @@ export function targetResource(pid: number, exePath: string, environ: Map<string
     targetAttrs["service.name"] ??
     (exeName !== "" ? exeName : "unknown_service:go");
   attrs["service.name"] = service;
-  attrs["telemetry.sdk.name"] = "beetrace";
-  attrs["telemetry.sdk.language"] = "go";
-  attrs["telemetry.sdk.version"] = BEETRACE_VERSION;
-  attrs["telemetry.distro.name"] = "beetrace";
-  attrs["telemetry.distro.version"] = BEETRACE_VERSION;
+  Object.assign(attrs, telemetryResource({ name: "beetrace", version: BEETRACE_VERSION }));
   return attrs;
 }
 

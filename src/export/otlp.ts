@@ -30,35 +30,70 @@ export const SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0";
 /** Spans per ExportTraceServiceRequest (one line of OTLP JSON Lines). */
 export const DEFAULT_BATCH = 512;
 
+/** The detected facts a resource is built from (one builder for live OTLP and capture files). */
+export interface ResourceFacts {
+  pid: number;
+  /** Executable path ("" when unknown) */
+  exePath: string;
+  /** Target's Go version ("" when unknown) */
+  goVersion: string;
+  host: { name: string; arch: string; kernel: string };
+}
+
 /**
- * Resource attributes per OTel semantic conventions (service, process, host, os, telemetry).
- * telemetry.sdk.*: beetrace is not the OTel SDK, so per the semconv rule for non-official
- * SDKs it names itself in telemetry.sdk.name; telemetry.sdk.language is "go" because it is
- * the language of the code the spans describe (what the Go auto-instrumentation reports too,
- * and what backends use to pick runtime-specific views).
+ * process.*, host.* and os.* attributes from detected facts (OTel semantic conventions). Used
+ * by targetResource (src/config/otel-env.ts), whose result the tracer stores in the capture
+ * header and streams with, and by resourceAttributes for older files without one, so every
+ * path gives the same keys for the same session.
+ */
+export function detectedResource(f: ResourceFacts): Attributes {
+  const exeName = f.exePath === "" ? "" : basename(f.exePath);
+  const attrs: Attributes = {};
+  if (f.pid > 0) attrs["process.pid"] = f.pid;
+  if (f.exePath !== "") {
+    attrs["process.executable.name"] = exeName;
+    attrs["process.executable.path"] = f.exePath;
+  }
+  attrs["process.runtime.name"] = "go";
+  if (f.goVersion !== "") attrs["process.runtime.version"] = f.goVersion;
+  if (f.host.name !== "") attrs["host.name"] = f.host.name;
+  if (f.host.arch !== "") attrs["host.arch"] = semconvArch(f.host.arch);
+  attrs["os.type"] = "linux";
+  if (f.host.kernel !== "") attrs["os.version"] = f.host.kernel;
+  return attrs;
+}
+
+/**
+ * telemetry.* attributes. telemetry.sdk.* vs telemetry.distro.*: semconv defines
+ * telemetry.distro.{name,version} for "the auto instrumentation agent or distribution" and
+ * telemetry.sdk.name for the SDK that produced the data. beetrace is both (no OTel SDK is
+ * involved), so both name it; telemetry.sdk.language is "go", the language of the code the
+ * spans describe (what OTel Go auto-instrumentation reports too, and what backends use to pick
+ * runtime-specific views).
+ */
+export function telemetryResource(tracer: { name: string; version: string }): Attributes {
+  return {
+    "telemetry.sdk.name": tracer.name,
+    "telemetry.sdk.language": "go",
+    "telemetry.sdk.version": tracer.version,
+    "telemetry.distro.name": tracer.name,
+    "telemetry.distro.version": tracer.version,
+  };
+}
+
+/**
+ * The resource of a capture's spans: the one the tracer built once (targetResource), stored in
+ * the header and streamed with; for older files without it, rebuilt from the header's facts by
+ * the same builders.
  */
 export function resourceAttributes(info: ResourceInfo): Attributes {
-  // The tracer recorded the exact resource it streamed with: replay it unchanged.
   if (info.resource && Object.keys(info.resource).length > 0) return { ...info.resource };
   const exeName = info.target.exe === "" ? "" : basename(info.target.exe);
-  const attrs: Attributes = {
+  return {
+    ...detectedResource({ pid: info.target.pid, exePath: info.target.exe, goVersion: info.target.goVersion, host: info.host }),
     "service.name": info.target.serviceName !== "" ? info.target.serviceName : `unknown_service:${exeName || "go"}`,
-    "telemetry.sdk.name": info.tracer.name,
-    "telemetry.sdk.version": info.tracer.version,
-    "telemetry.sdk.language": "go",
-    "process.runtime.name": "go",
-    "os.type": "linux",
+    ...telemetryResource(info.tracer),
   };
-  if (info.target.pid > 0) attrs["process.pid"] = info.target.pid;
-  if (info.target.exe !== "") {
-    attrs["process.executable.path"] = info.target.exe;
-    attrs["process.executable.name"] = exeName;
-  }
-  if (info.target.goVersion !== "") attrs["process.runtime.version"] = info.target.goVersion;
-  if (info.host.name !== "") attrs["host.name"] = info.host.name;
-  if (info.host.arch !== "") attrs["host.arch"] = semconvArch(info.host.arch);
-  if (info.host.kernel !== "") attrs["os.version"] = info.host.kernel;
-  return attrs;
 }
 
 /** Node/Bun arch names → semconv host.arch values (Go's GOARCH names pass through). */
@@ -104,7 +139,7 @@ function toReadable(span: Span, resource: Resource): ReadableSpan {
     status: span.status.message === undefined ? { code: STATUS[span.status.code] } : { code: STATUS[span.status.code], message: span.status.message },
     attributes: span.attributes,
     links: [],
-    events: [],
+    events: (span.events ?? []).map((e) => ({ name: e.name, time: hrTime(e.timeUnixNano), attributes: e.attributes })),
     ended: true,
     resource,
     instrumentationScope: { name: span.scope.name, version: span.scope.version, schemaUrl: SCHEMA_URL },

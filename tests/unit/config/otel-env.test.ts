@@ -198,7 +198,7 @@ describe("sampler", () => {
 });
 
 describe("targetResource", () => {
-  const host = { name: "web-1", arch: "x64" };
+  const host = { name: "web-1", arch: "x64", kernel: "6.1.0-18-amd64" };
   test("from the target's environment: service name, resource attributes, process and telemetry keys", () => {
     const env = new Map([
       ["OTEL_SERVICE_NAME", "cart"],
@@ -213,6 +213,7 @@ describe("targetResource", () => {
       "host.name": "web-1",
       "host.arch": "amd64",
       "os.type": "linux",
+      "os.version": "6.1.0-18-amd64",
       "deployment.environment.name": "staging",
       "service.name": "cart",
       "telemetry.sdk.name": "beetrace",
