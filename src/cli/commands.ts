@@ -6,6 +6,7 @@
  * and long durations are substituted).
  */
 import type { CAC } from "cac";
+import { FILTER_OPTIONS } from "./filters.ts";
 
 /*
  * Each command's module is imported when the command runs, not at start-up: a tracer that only
@@ -20,6 +21,12 @@ const attachCommand: typeof import("./trace.ts").attachCommand = async (...a) =>
 const runCommand: typeof import("./trace.ts").runCommand = async (...a) => (await import("./trace.ts")).runCommand(...a);
 const offsetsCommand: typeof import("./offsets.ts").offsetsCommand = async (...a) => (await import("./offsets.ts")).offsetsCommand(...a);
 const doctorCommand: typeof import("./doctor.ts").doctorCommand = async (...a) => (await import("./doctor.ts")).doctorCommand(...a);
+
+/** The span filters of view, summary and convert (src/cli/filters.ts). */
+function withFilters(c: ReturnType<CAC["command"]>): ReturnType<CAC["command"]> {
+  for (const [flag, help] of FILTER_OPTIONS) c.option(flag, help);
+  return c;
+}
 
 export function registerCommands(cli: CAC): void {
   cli
@@ -40,20 +47,36 @@ export function registerCommands(cli: CAC): void {
     .example("beetrace offsets extract ./server-unstripped -o server-offsets.json")
     .action((action: string, binary: string | undefined, options) => offsetsCommand(String(action), binary, options));
 
-  cli
-    .command("view <file>", "Print a capture file as trace trees with a summary")
-    .option("--width <columns>", "Cut lines to this width (default 80)")
+  withFilters(
+    cli
+      .command("view <...files>", "Print capture files as trace trees with a summary, or write them as one HTML page (--html)")
+      .option("--width <columns>", "Cut lines to this width (default 80)")
+      .option("--html <out.html>", "Write one self-contained HTML page (trace list, waterfalls, summary) instead"),
+  )
     .example("beetrace view cap.cbor")
-    .action(async (file: string, options) => {
-      await viewCommand(String(file), options);
+    .example("beetrace view cap.cbor --html cap.html")
+    .action(async (files: string[], options) => {
+      if (options.html !== undefined) {
+        (await import("../viewer/html.ts")).writeHtmlView(files.map(String), String(options.html), options);
+        return;
+      }
+      for (const file of files) await viewCommand(String(file), options);
     });
 
-  cli
-    .command("convert <file>", "Convert a capture file to OTLP JSON Lines (Collector otlpjsonfile format)")
+  withFilters(cli.command("summary <...files>", "Per service and endpoint: request rate, error ratio, p50/p90/p99/max duration, slowest traces"))
+    .option("--json", "Print one JSON object")
+    .example("beetrace summary cap.cbor")
+    .example("beetrace summary cap.cbor --errors --json")
+    .action(async (files: string[], options) => {
+      await (await import("./summary.ts")).summaryCommand(files.map(String), options);
+    });
+
+  withFilters(cli.command("convert <file>", "Convert a capture file to OTLP JSON Lines (Collector otlpjsonfile format)"))
     .option("--to <format>", "Output format: otlp-json (JSON Lines) or otlp-proto (length-prefixed protobuf, Collector file exporter format)", { default: "otlp-json" })
     .option("-o, --out <path>", "Output file (default: stdout)")
     .option("--batch <spans>", "Spans per line (default 512)")
     .example("beetrace convert cap.cbor --to otlp-json -o traces.jsonl")
+    .example("beetrace convert cap.cbor --min-duration 100ms --errors -o slow-errors.jsonl")
     .action(async (file: string, options) => {
       await convertCommand(String(file), options);
     });
