@@ -1,0 +1,62 @@
+// Command otelcol-beetrace is the smallest real OpenTelemetry Collector that checks beetrace's
+// OTLP output: the core otlp receiver (OTLP/HTTP protobuf and JSON, OTLP/gRPC) and the contrib
+// file exporter (what it received, as OTLP JSON lines or length-prefixed protobuf), wired the
+// way the Collector Builder (go.opentelemetry.io/collector/cmd/builder) wires a distribution.
+// Built by scripts/collector/build.sh into .cache/collector/; used by tests/e2e/collector.test.ts
+// and bench/soak.bench.ts. Versions are pinned by go.mod/go.sum beside this file.
+//
+// The contrib otlpjsonfile receiver is not added: the module proxy does not serve it
+// (scripts/collector/build.sh says how that was checked).
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
+)
+
+// factories lists the components; the Telemetry factory is the one the builder defaults to
+// (the service's own logs/metrics; the tests turn its metrics off).
+func factories() (otelcol.Factories, error) {
+	f := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
+	var err error
+	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](otlpreceiver.NewFactory()); err != nil {
+		return otelcol.Factories{}, err
+	}
+	if f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](fileexporter.NewFactory()); err != nil {
+		return otelcol.Factories{}, err
+	}
+	return f, nil
+}
+
+func main() {
+	settings := otelcol.CollectorSettings{
+		BuildInfo: component.BuildInfo{
+			Command:     "otelcol-beetrace",
+			Description: "OpenTelemetry Collector for beetrace's tests (otlp receiver, file exporter)",
+			Version:     "0.165.0-beetrace",
+		},
+		Factories: factories,
+		// Only file: configs (`--config PATH` is read through the file provider).
+		ConfigProviderSettings: otelcol.ConfigProviderSettings{
+			ResolverSettings: confmap.ResolverSettings{
+				ProviderFactories: []confmap.ProviderFactory{fileprovider.NewFactory()},
+			},
+		},
+	}
+	if err := otelcol.NewCommand(settings).Execute(); err != nil {
+		// cobra has already printed the error; the exit status is what callers check.
+		fmt.Fprintln(os.Stderr, "otelcol-beetrace:", err)
+		os.Exit(1)
+	}
+}
