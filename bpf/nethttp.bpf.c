@@ -10,9 +10,14 @@
  * first emulated instruction of the prologue (the JBE/JLS to morestack right after the stack
  * bound check, before any argument register changes), and ends a server span at the entry of
  * the function net/http calls right after the handler returns, on the same goroutine:
- *   HTTP/1: (*response).finishRequest(w)       net/http/server.go, conn.serve
- *   HTTP/2: (*http2responseWriter).handlerDone net/http/h2_bundle.go, runHandler's deferred func
+ *   HTTP/1: (*response).finishRequest(w)        net/http/server.go, conn.serve
+ *   HTTP/2: (*http2serverConn).runHandler.func1 net/http/h2_bundle.go, runHandler's deferred func
+ *           (Go 1.27: net/http/internal/http2.(*serverConn).runHandler.func1)
  *   hijacked connections: (*response).Hijack(w) (finishRequest never runs for them)
+ *   panics on HTTP/1: (*conn).serve.func1, conn.serve's deferred recover (once per connection)
+ * A deferred function runs while a panic unwinds: runtime.g._panic is then set, and its value
+ * becomes the span's error (the HTTP/2 marker sees both endings, the HTTP/1 one only panics
+ * and runtime.Goexit, since finishRequest ended every normal request before it).
  * When a binary lacks these, the end program runs at every RET of the probed function
  * instead (never a uretprobe: it rewrites the return address on the goroutine stack, and Go
  * moves stacks, golang/go#22008). The client has no such marker and ends at its RETs.
@@ -42,7 +47,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 _Static_assert(__builtin_offsetof(struct rec_nethttp_server, strings) + NETHTTP_METHOD_CAP + NETHTTP_PATH_CAP +
-			       NETHTTP_HOST_CAP + NETHTTP_REMOTE_CAP + NETHTTP_PATTERN_CAP <= BEE_POS_MASK,
+			       NETHTTP_HOST_CAP + NETHTTP_REMOTE_CAP + NETHTTP_PATTERN_CAP + NETHTTP_PANIC_CAP <= BEE_POS_MASK,
 	       "server record fits the scratch bounds");
 _Static_assert(__builtin_offsetof(struct rec_nethttp_client, strings) + NETHTTP_METHOD_CAP + NETHTTP_SCHEME_CAP +
 			       NETHTTP_HOST_CAP + NETHTTP_PATH_CAP + NETHTTP_HOST_CAP <= BEE_POS_MASK,
@@ -53,6 +58,13 @@ enum nethttp_pattern_mode {
 	NETHTTP_PATTERN_NONE = 0,    /* Go < 1.22, or offsets unknown */
 	NETHTTP_PATTERN_PAT_STR = 1, /* Request.pat->str (Go 1.22) */
 	NETHTTP_PATTERN_FIELD = 2,   /* Request.Pattern (Go >= 1.23) */
+};
+
+/* How a span ends (the end program decides). */
+enum nethttp_end {
+	NETHTTP_END_MARKER = 0,   /* a marker that runs only when the handler returned normally */
+	NETHTTP_END_DEFERRED = 1, /* a deferred func: the handler returned, panicked or called Goexit */
+	NETHTTP_END_RET = 2,      /* a RET of serverHandler.ServeHTTP */
 };
 
 /* Which ResponseWriter an end program is handed (the marker it runs at decides). */
@@ -97,6 +109,9 @@ volatile const __u32 url_user_off = GO_OFF_UNSET;      /* User *Userinfo */
 volatile const __u32 url_host_off = GO_OFF_UNSET;      /* Host string */
 volatile const __u32 url_path_off = GO_OFF_UNSET;      /* Path string */
 volatile const __u32 url_raw_query_off = GO_OFF_UNSET; /* RawQuery string */
+/* runtime.g and runtime._panic (optional: without them a panic ends the span without its value) */
+volatile const __u32 g_panic_off = NETHTTP_DEFAULT_OPTIONAL_OFF;   /* _panic *_panic */
+volatile const __u32 panic_arg_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* arg any */
 /* net/url.Userinfo */
 volatile const __u32 userinfo_password_set_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* passwordSet bool (optional) */
 
@@ -145,6 +160,7 @@ const enum rec_span_flags *nethttp_btf_span_flags __attribute__((unused));
 const enum rec_nethttp_server_flags *nethttp_btf_server_flags __attribute__((unused));
 const enum rec_nethttp_client_flags *nethttp_btf_client_flags __attribute__((unused));
 const enum nethttp_pattern_mode *nethttp_btf_pattern_mode __attribute__((unused));
+const enum nethttp_end *nethttp_btf_end __attribute__((unused));
 
 static __always_inline __u16 clamp_status(__s64 v)
 {
@@ -240,9 +256,9 @@ static __always_inline __u16 server_status(__u64 rw, __u32 writer, __u8 proto_ma
 
 /*
  * Ends the server span of this goroutine. marker_rw: the ResponseWriter the marker function
- * received (0 at a RET); a marker call for another writer is not this span's end.
+ * received (0 when it receives none); a marker call for another writer is not this span's end.
  */
-static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u32 writer, __u16 end_flags)
+static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u32 writer, __u32 how, __u16 end_flags)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 g = GO_GOROUTINE(ctx);
@@ -251,8 +267,9 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	struct server_call *stp = bpf_map_lookup_elem(&nethttp_server_calls, &g);
 	if (!stp) {
 		/* At a marker this is normal (a second hit after morestack, a request we did not see
-		 * start); at a RET it means the entry was missed (attached mid-call). */
-		if (end_flags & REC_SPAN_F_END_AT_RET)
+		 * start, a connection closing after its last request); at a RET it means the entry was
+		 * missed (attached mid-call). */
+		if (how == NETHTTP_END_RET)
 			bee_count(&return_without_entry);
 		return 0;
 	}
@@ -270,6 +287,26 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	struct rec_nethttp_server *r = (struct rec_nethttp_server *)buf;
 	__u16 flags = end_flags;
 	__u16 truncated = 0;
+	/* In a deferred func, a panic in progress is g._panic (runtime/runtime2.go). */
+	__u64 panic_text = 0;
+	if (how == NETHTTP_END_DEFERRED) {
+		__u64 p = g_panic_off != GO_OFF_UNSET ? go_read_u64(g + g_panic_off, &err) : 0;
+		if (p) {
+			flags |= NETHTTP_SERVER_F_PANIC;
+			if (panic_arg_off != GO_OFF_UNSET) {
+				struct go_iface arg = {};
+				if (bpf_probe_read_user(&arg, sizeof(arg), (const void *)(p + panic_arg_off)) == 0)
+					panic_text = go_any_text(arg.tab, arg.data);
+			}
+		} else if (writer == NETHTTP_WRITER_HTTP1) {
+			/* conn.serve's deferred func after a request that never finished: runtime.Goexit,
+			 * or a panic we cannot see without g._panic's offset (user space then uses
+			 * handlerDone rather than this path for HTTP/2). */
+			flags |= NETHTTP_SERVER_F_ABORTED;
+		}
+	}
+	if (how == NETHTTP_END_RET)
+		flags |= REC_SPAN_F_END_AT_RET;
 	r->h.type = REC_NETHTTP_SERVER;
 	r->h.start_ns = st.start_ns;
 	r->h.end_ns = now;
@@ -303,6 +340,9 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 			r->pattern_len = bee_put_go_string(buf, &pos, pat + pattern_str_off, NETHTTP_PATTERN_CAP, &truncated, 4, &err);
 		flags |= NETHTTP_SERVER_F_PATTERN;
 	}
+	r->panic_len = 0;
+	if (panic_text)
+		r->panic_len = bee_put_go_string(buf, &pos, panic_text, NETHTTP_PANIC_CAP, &truncated, 5, &err);
 	if (err) {
 		flags |= REC_SPAN_F_READ_ERROR;
 		bee_count(&read_errors);
@@ -318,15 +358,31 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 SEC("uprobe")
 int nethttp_server_end_http1(struct pt_regs *ctx)
 {
-	return server_end(ctx, GO_PARAM1(ctx), NETHTTP_WRITER_HTTP1, 0);
+	return server_end(ctx, GO_PARAM1(ctx), NETHTTP_WRITER_HTTP1, NETHTTP_END_MARKER, 0);
 }
 
-/* func (w *http2responseWriter) handlerDone(): w = RAX. runHandler's deferred func calls it
- * after the handler returned normally. */
+/* runHandler's deferred func (a closure: no arguments in registers): the HTTP/2 handler has
+ * returned or is panicking. The goroutine runs only this request's handler. */
 SEC("uprobe")
 int nethttp_server_end_http2(struct pt_regs *ctx)
 {
-	return server_end(ctx, GO_PARAM1(ctx), NETHTTP_WRITER_HTTP2, 0);
+	return server_end(ctx, 0, NETHTTP_WRITER_HTTP2, NETHTTP_END_DEFERRED, 0);
+}
+
+/* func (w *http2responseWriter) handlerDone(): w = RAX; only a normal return reaches it (used
+ * when g._panic's offset is unknown, so runHandler's deferred func cannot tell a panic). */
+SEC("uprobe")
+int nethttp_server_end_http2_done(struct pt_regs *ctx)
+{
+	return server_end(ctx, GO_PARAM1(ctx), NETHTTP_WRITER_HTTP2, NETHTTP_END_MARKER, 0);
+}
+
+/* conn.serve's deferred func (a closure): the connection's goroutine is ending; a request
+ * still open on it panicked (or called runtime.Goexit). */
+SEC("uprobe")
+int nethttp_server_end_conn(struct pt_regs *ctx)
+{
+	return server_end(ctx, 0, NETHTTP_WRITER_HTTP1, NETHTTP_END_DEFERRED, 0);
 }
 
 /* func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error): w = RAX. The connection
@@ -334,14 +390,14 @@ int nethttp_server_end_http2(struct pt_regs *ctx)
 SEC("uprobe")
 int nethttp_server_end_hijack(struct pt_regs *ctx)
 {
-	return server_end(ctx, GO_PARAM1(ctx), NETHTTP_WRITER_HTTP1, NETHTTP_SERVER_F_HIJACKED);
+	return server_end(ctx, GO_PARAM1(ctx), NETHTTP_WRITER_HTTP1, NETHTTP_END_MARKER, NETHTTP_SERVER_F_HIJACKED);
 }
 
 /* At each RET of serverHandler.ServeHTTP, for binaries without the markers above. */
 SEC("uprobe")
 int nethttp_server_return(struct pt_regs *ctx)
 {
-	return server_end(ctx, 0, NETHTTP_WRITER_UNKNOWN, REC_SPAN_F_END_AT_RET);
+	return server_end(ctx, 0, NETHTTP_WRITER_UNKNOWN, NETHTTP_END_RET, 0);
 }
 
 /*

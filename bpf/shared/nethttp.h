@@ -20,6 +20,7 @@
 #define NETHTTP_REMOTE_CAP 64
 #define NETHTTP_PATTERN_CAP 128
 #define NETHTTP_SCHEME_CAP 8
+#define NETHTTP_PANIC_CAP 128
 
 /* rec_nethttp_server flags (bits 8-15 of rec_span.flags). */
 enum rec_nethttp_server_flags {
@@ -33,10 +34,16 @@ enum rec_nethttp_server_flags {
 	NETHTTP_SERVER_F_TLS = 1 << 11,
 	/* the handler hijacked the connection: the span ends at Hijack */
 	NETHTTP_SERVER_F_HIJACKED = 1 << 12,
+	/* the handler panicked: the span ends where net/http recovers it; `panic` holds the value's
+	 * text when it is a string or a pointer to a struct whose first field is a string */
+	NETHTTP_SERVER_F_PANIC = 1 << 13,
+	/* the handler did not return and no panic could be seen (runtime.Goexit, or g._panic unknown) */
+	NETHTTP_SERVER_F_ABORTED = 1 << 14,
 };
 
 /* One net/http server request (serverHandler.ServeHTTP). Strings: method, path (URL.Path),
- * host (Request.Host), remote (Request.RemoteAddr), pattern (ServeMux pattern). */
+ * host (Request.Host), remote (Request.RemoteAddr), pattern (ServeMux pattern), panic (the
+ * panic value's text, NETHTTP_SERVER_F_PANIC). */
 struct rec_nethttp_server {
 	struct rec_span h;
 	__u16 status;     /* 0 = no header written (net/http then sends 200) */
@@ -47,10 +54,11 @@ struct rec_nethttp_server {
 	__u16 host_len;
 	__u16 remote_len;
 	__u16 pattern_len;
+	__u16 panic_len;
 	__u8 strings[];
 };
 /* Strings start at offsetof(strings), not sizeof (which rounds up to the 8-byte alignment). */
-_Static_assert(__builtin_offsetof(struct rec_nethttp_server, strings) == 70, "rec_nethttp_server layout");
+_Static_assert(__builtin_offsetof(struct rec_nethttp_server, strings) == 72, "rec_nethttp_server layout");
 
 /* rec_nethttp_client flags (bits 8-15 of rec_span.flags). */
 enum rec_nethttp_client_flags {

@@ -35,12 +35,13 @@ export interface FieldDecl {
  * single-stepped (~12 µs): see docs/probe-placement.md.
  */
 export interface EndMarkerDecl {
-  /** Alternative names of the marker function (Go versions renamed or moved it). */
-  symbols: string[];
-  /** BPF program attached at the marker's entry site */
-  program: string;
   /**
-   * When the marker must resolve for the markers to be used at all (else the RET sites are):
+   * Ways to place this marker, best first: the first whose function resolves (any of its names;
+   * Go versions renamed or moved it) and whose `fields` all have known offsets is used.
+   */
+  choices: { symbols: string[]; program: string; fields?: string[] }[];
+  /**
+   * When the marker must be placed for the markers to be used at all (else the RET sites are):
    * "always"; only when one of these functions is linked (e.g. the HTTP/2 server); or
    * "if-linked": optional, since without it linked the path it ends cannot run either.
    */

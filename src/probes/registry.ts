@@ -22,7 +22,7 @@ export const PROBES: readonly ProbeManifest[] = [nethttpServer, nethttpClient];
 /** Every symbol any probe attaches to (probed functions and end markers), deduplicated (for `inspect`). */
 export function probeSymbols(): string[] {
   return [
-    ...new Set(PROBES.flatMap((p) => p.uprobes.flatMap((u) => [u.symbol, ...(u.endMarkers ?? []).flatMap((m) => m.symbols)]))),
+    ...new Set(PROBES.flatMap((p) => p.uprobes.flatMap((u) => [u.symbol, ...(u.endMarkers ?? []).flatMap((m) => m.choices.flatMap((c) => c.symbols))]))),
   ];
 }
 

@@ -47,6 +47,14 @@ export interface SpanEnd {
   fields: Record<string, string | number>;
 }
 
+/** Something that happened during a span (OTLP Span.Event), e.g. the "exception" of a panic. */
+export interface SpanEvent {
+  name: string;
+  /** nanoseconds since the Unix epoch */
+  timeUnixNano: bigint;
+  attributes: Attributes;
+}
+
 /** A finished span, in epoch time; what capture files store and exporters send. */
 export interface Span {
   traceId: string;
@@ -59,6 +67,8 @@ export interface Span {
   endTimeUnixNano: bigint;
   attributes: Attributes;
   status: SpanStatus;
+  /** Events (absent when none) */
+  events?: SpanEvent[];
   /** Instrumentation scope, e.g. { name: "beetrace/net/http", version: "0.1.0" } */
   scope: { name: string; version: string };
 }

@@ -120,7 +120,7 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
         const s = symbols[i]!;
         if (!s.resolved) return;
         points.push(siteOf(u.entryProgram, s, "entry"));
-        const markers = endMarkers(a, u, resolve);
+        const markers = endMarkers(a, u, resolve, (field) => typeof resolved.get(field)?.offset === "number");
         if (markers.ok) {
           for (const m of markers.points) points.push(m);
           ends.push(`${u.symbol}: ends at ${markers.points.map((p) => p.symbol).join(", ")}`);
@@ -160,18 +160,24 @@ function endMarkers(
   a: BinaryAnalysis,
   u: UprobeDecl,
   resolve: (name: string) => SymbolReport,
+  known: (field: string) => boolean,
 ): { ok: true; points: AttachPoint[] } | { ok: false; why?: string } {
   if (!u.endMarkers || u.endMarkers.length === 0) return { ok: false };
   const points: AttachPoint[] = [];
   for (const m of u.endMarkers) {
-    const found = m.symbols.map(resolve).find((r) => r.resolved);
-    if (found && found.resolved) {
-      points.push(siteOf(m.program, found, "end-marker"));
-      continue;
+    let placed = false;
+    for (const c of m.choices) {
+      if (!(c.fields ?? []).every(known)) continue;
+      const found = c.symbols.map(resolve).find((r) => r.resolved);
+      if (found && found.resolved) {
+        points.push(siteOf(c.program, found, "end-marker"));
+        placed = true;
+        break;
+      }
     }
-    if (m.neededIf === "if-linked") continue;
+    if (placed || m.neededIf === "if-linked") continue;
     const needed = m.neededIf === "always" || m.neededIf.linked.some((name) => a.pcln.find(name) !== undefined);
-    if (needed) return { ok: false, why: `end marker ${m.symbols[0]} not found` };
+    if (needed) return { ok: false, why: `end marker ${m.choices[0]?.symbols[0] ?? "?"} not found` };
   }
   return { ok: true, points };
 }

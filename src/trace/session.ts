@@ -205,7 +205,7 @@ export class TraceSession implements Disposable {
       const object = BpfObject.open(bytes, name);
       // Registered before load so a failure anywhere below still closes it.
       this.#objects.push({ spec, object });
-      const programs = new Set(plans.flatMap((p) => p.probe.uprobes.flatMap((u) => [u.entryProgram, u.returnProgram, ...(u.endMarkers ?? []).map((m) => m.program)])));
+      const programs = new Set(plans.flatMap((p) => p.probe.uprobes.flatMap((u) => [u.entryProgram, u.returnProgram, ...(u.endMarkers ?? []).flatMap((m) => m.choices.map((c) => c.program))])));
       const used = new Set(plans.filter((p) => p.enabled).flatMap((p) => p.points.map((pt) => pt.program)));
       for (const prog of programs) {
         if (!used.has(prog)) {

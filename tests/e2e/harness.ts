@@ -202,8 +202,8 @@ export function listeningAddress(text: string): { base: string; port: number } |
 }
 
 /** Starts the sample and waits for "listening on". */
-export async function startSample(bin: string): Promise<RunningSample> {
-  const t = track(spawn(bin, ["-addr", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] }));
+export async function startSample(bin: string, extraArgs: string[] = []): Promise<RunningSample> {
+  const t = track(spawn(bin, ["-addr", "127.0.0.1:0", ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] }));
   let done = false;
   void t.exited.then(() => (done = true));
   const addr = await waitFor(() => listeningAddress(t.out()) ?? (done ? Promise.reject(new Error(`sample exited: ${t.err()}`)) : undefined), 15_000, "the sample's 'listening on' line");

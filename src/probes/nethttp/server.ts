@@ -14,6 +14,7 @@ import { protocolVersion, routeFromPattern, setMethod, splitHostPort } from "./s
 export const SERVER_PROBE_ID = "nethttp.server";
 
 const PATTERN_FIELD = "net/http.Request.Pattern";
+const G_PANIC = "runtime.g._panic";
 const PAT_FIELD = "net/http.Request.pat";
 const PATTERN_STR_FIELD = "net/http.pattern.str";
 
@@ -34,6 +35,9 @@ const SERVER_FIELDS: NethttpField[] = [
   // The HTTP/2 ResponseWriter (net/http/h2_bundle.go): *http2responseWriter{rws} → rws.status.
   { const: "h2_rw_rws_off", field: "net/http.http2responseWriter.rws", required: false, why: "http.response.status_code on HTTP/2" },
   { const: "h2_rws_status_off", field: "net/http.http2responseWriterState.status", required: false, why: "http.response.status_code on HTTP/2" },
+  // A panic in progress while net/http's deferred funcs run (runtime/runtime2.go, runtime/panic.go).
+  { const: "g_panic_off", field: G_PANIC, required: false, why: "whether a handler panicked" },
+  { const: "panic_arg_off", field: "runtime._panic.arg", required: false, why: "the panic value, for the span's exception event" },
 ];
 
 function serverFlags(ctx: FlagContext): Record<string, number | bigint> {
@@ -77,6 +81,8 @@ export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
   const span = baseSpan(r, ctx, SCOPE_NAME, name, "server", attrs);
 
   const hijacked = (flags & E.NETHTTP_SERVER_F_HIJACKED) !== 0;
+  const panicked = (flags & E.NETHTTP_SERVER_F_PANIC) !== 0;
+  const aborted = (flags & E.NETHTTP_SERVER_F_ABORTED) !== 0;
   if (hijacked) attrs["beetrace.hijacked"] = true;
   if (flags & E.NETHTTP_SERVER_F_STATUS) {
     let status = r.u16("status");
@@ -84,7 +90,7 @@ export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
     // (HTTP/1: net/http/server.go, (*response).finishRequest → WriteHeader(StatusOK); HTTP/2:
     // net/http/h2_bundle.go, handlerDone → writeChunk → writeHeader(200)). A hijacked
     // connection's response is whatever the handler writes on the raw connection: unknown.
-    if (status === 0 && !hijacked) status = 200;
+    if (status === 0 && !hijacked && !panicked && !aborted) status = 200;
     if (status !== 0) {
       attrs["http.response.status_code"] = status;
       // Server spans: only 5xx is an error; 4xx is the client's fault (semconv "Status").
@@ -94,7 +100,20 @@ export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
       }
     }
   }
-  noteTruncated(attrs, r, { method: "http.request.method", path: "url.path", host: "server.address", remote: "network.peer.address", pattern: "http.route" });
+  if (panicked || aborted) {
+    // net/http recovered a panic (or the handler called runtime.Goexit): the client got a reset
+    // connection (HTTP/1) or RST_STREAM (HTTP/2), whatever status the handler had set.
+    const text = r.str("panic");
+    const message = panicked ? (text !== "" ? `panic: ${text}` : "panic") : "the handler did not return (a panic or runtime.Goexit)";
+    span.status = { code: "error", message };
+    attrs["error.type"] = panicked ? "panic" : "aborted";
+    if (panicked) {
+      const event: Attributes = { "exception.type": "panic" };
+      if (text !== "") event["exception.message"] = text;
+      span.events = [{ name: "exception", timeUnixNano: span.endTimeUnixNano, attributes: event }];
+    }
+  }
+  noteTruncated(attrs, r, { method: "http.request.method", path: "url.path", host: "server.address", remote: "network.peer.address", pattern: "http.route", panic: "exception.message" });
   return span;
 }
 
@@ -109,23 +128,39 @@ export const nethttpServer: ProbeManifest = {
       returnProgram: "nethttp_server_return",
       endMarkers: [
         {
-          symbols: ["net/http.(*response).finishRequest"],
-          program: "nethttp_server_end_http1",
+          choices: [{ symbols: ["net/http.(*response).finishRequest"], program: "nethttp_server_end_http1" }],
           neededIf: "always",
           why: "HTTP/1: conn.serve calls it right after the handler returns (net/http/server.go)",
         },
         {
-          // Go 1.27 moved the server into net/http/internal/http2; the writer net/http hands the
-          // handler (http2ResponseWriter{*http2.ResponseWriter}) is pointer-shaped, so the
-          // interface's data word is the same pointer handlerDone receives.
-          symbols: ["net/http.(*http2responseWriter).handlerDone", "net/http/internal/http2.(*responseWriter).handlerDone"],
-          program: "nethttp_server_end_http2",
+          choices: [
+            // runHandler's deferred func runs on the handler's own goroutine after the handler
+            // returned or while it panics; g._panic tells the two apart. Go 1.27 moved the
+            // server into net/http/internal/http2.
+            {
+              symbols: ["net/http.(*http2serverConn).runHandler.func1", "net/http/internal/http2.(*serverConn).runHandler.func1"],
+              program: "nethttp_server_end_http2",
+              fields: [G_PANIC],
+            },
+            // Without g._panic's offset: handlerDone, which only a normal return reaches (the
+            // writer net/http hands the handler is the pointer handlerDone receives; in Go 1.27
+            // http2ResponseWriter{*http2.ResponseWriter} is pointer-shaped, so the same holds).
+            {
+              symbols: ["net/http.(*http2responseWriter).handlerDone", "net/http/internal/http2.(*responseWriter).handlerDone"],
+              program: "nethttp_server_end_http2_done",
+            },
+          ],
           neededIf: { linked: ["net/http.(*http2serverConn).runHandler", "net/http/internal/http2.(*serverConn).runHandler"] },
-          why: "HTTP/2: runHandler's deferred func calls it after the handler returns (net/http/h2_bundle.go)",
+          why: "HTTP/2: the end of the handler, seen from runHandler (net/http/h2_bundle.go)",
         },
         {
-          symbols: ["net/http.(*response).Hijack"],
-          program: "nethttp_server_end_hijack",
+          // conn.serve's deferred recover: a request still open when it runs did not return.
+          choices: [{ symbols: ["net/http.(*conn).serve.func1"], program: "nethttp_server_end_conn" }],
+          neededIf: "if-linked",
+          why: "HTTP/1: a handler that panicked never reaches finishRequest; conn.serve's deferred func recovers it",
+        },
+        {
+          choices: [{ symbols: ["net/http.(*response).Hijack"], program: "nethttp_server_end_hijack" }],
           // Not linked when nothing asserts http.Hijacker: then nothing can hijack either.
           neededIf: "if-linked",
           why: "a hijacked HTTP/1 connection never reaches finishRequest",

@@ -38,6 +38,7 @@ interface ServerOpts {
   flags?: number;
   truncated?: number;
   parent?: string;
+  panic?: string;
 }
 
 function serverInput(o: ServerOpts = {}): RecordInput {
@@ -59,6 +60,7 @@ function serverInput(o: ServerOpts = {}): RecordInput {
       host: o.host ?? "example.com:8080",
       remote: o.remote ?? "10.1.2.3:55000",
       pattern: o.pattern ?? "",
+      panic: o.panic ?? "",
     },
   };
 }
@@ -397,7 +399,7 @@ describe("SpanDecoder", () => {
     const schema = builtinRecordSchema();
     expect(schema.types[String(E.REC_NETHTTP_SERVER)]).toEqual(SERVER);
     expect(schema.types[String(E.REC_NETHTTP_CLIENT)]).toEqual(CLIENT);
-    expect(SERVER.strings).toEqual(["method", "path", "host", "remote", "pattern"]);
+    expect(SERVER.strings).toEqual(["method", "path", "host", "remote", "pattern", "panic"]);
     expect(CLIENT.strings).toEqual(["method", "scheme", "url_host", "path", "req_host"]);
     expect(server().kind).toBe("server");
     expect(client({ status: 200 }).kind).toBe("client");
@@ -601,5 +603,34 @@ describe("guessed offsets", () => {
     const c = mustDecode(CLIENT, clientInput(), d);
     expect(c.attributes["beetrace.guessed_offsets"]).toBeUndefined();
     expect(server().attributes["beetrace.guessed_offsets"]).toBeUndefined();
+  });
+});
+
+describe("panicking handlers", () => {
+  const base = E.NETHTTP_SERVER_F_STATUS | E.NETHTTP_SERVER_F_PATTERN;
+  test("PANIC with the value's text: Error status, error.type panic, an exception event at the end; no status code", () => {
+    const s = server({ flags: base | E.NETHTTP_SERVER_F_PANIC, status: 0, panic: "boom", pattern: "GET /items/{id}" });
+    expect(s.status).toEqual({ code: "error", message: "panic: boom" });
+    expect(s.attributes["error.type"]).toBe("panic");
+    expect(s.attributes["http.response.status_code"]).toBeUndefined();
+    expect(s.events).toEqual([{ name: "exception", timeUnixNano: s.endTimeUnixNano, attributes: { "exception.type": "panic", "exception.message": "boom" } }]);
+    expect(s.name).toBe("GET /items/{id}");
+  });
+  test("PANIC with a status already written keeps it; a value without text gives no message attribute", () => {
+    const s = server({ flags: base | E.NETHTTP_SERVER_F_PANIC, status: 202 });
+    expect(s.attributes["http.response.status_code"]).toBe(202);
+    expect(s.status).toEqual({ code: "error", message: "panic" });
+    expect(s.events?.[0]?.attributes).toEqual({ "exception.type": "panic" });
+  });
+  test("ABORTED: Error, error.type aborted, no event", () => {
+    const s = server({ flags: base | E.NETHTTP_SERVER_F_ABORTED, status: 0 });
+    expect(s.status).toEqual({ code: "error", message: "the handler did not return (a panic or runtime.Goexit)" });
+    expect(s.attributes["error.type"]).toBe("aborted");
+    expect(s.events).toBeUndefined();
+    expect(s.attributes["http.response.status_code"]).toBeUndefined();
+  });
+  test("a panic text longer than its cap is marked truncated", () => {
+    const s = server({ flags: base | E.NETHTTP_SERVER_F_PANIC, panic: "x".repeat(10), truncated: truncBit(SERVER, "panic") });
+    expect(s.attributes["beetrace.truncated"]).toBe("exception.message");
   });
 });
