@@ -495,7 +495,7 @@ export class CaptureScanner {
         got = this.#complete(pos, MAX_ITEM);
       } catch (e) {
         if (!(e instanceof Malformed)) throw e;
-        pos = this.#damagedItem(pos, `malformed CBOR at byte ${pos + e.at}: ${e.message}`);
+        pos = yield* this.#damagedItem(pos, `malformed CBOR at byte ${pos + e.at}: ${e.message}`, toEpoch);
         continue;
       }
       if (got.kind === "cut") {
@@ -504,14 +504,14 @@ export class CaptureScanner {
         return;
       }
       if (got.kind === "too-large") {
-        pos = this.#damagedItem(pos, `item larger than ${MAX_ITEM} bytes`);
+        pos = yield* this.#damagedItem(pos, `item larger than ${MAX_ITEM} bytes`, toEpoch);
         continue;
       }
       let value: unknown;
       try {
         value = this.#decoder.decode(got.bytes);
       } catch (e) {
-        pos = this.#damagedItem(pos, `item does not decode: ${e instanceof Error ? e.message : String(e)}`);
+        pos = yield* this.#damagedItem(pos, `item does not decode: ${e instanceof Error ? e.message : String(e)}`, toEpoch);
         continue;
       }
       const end = got.end;
@@ -520,7 +520,7 @@ export class CaptureScanner {
         out = this.#parseItem(value, where, pos, end, toEpoch);
       } catch (e) {
         if (!(e instanceof TracerError)) throw e;
-        pos = this.#damagedItem(pos, e.message.replace(/^capture is corrupt: /, ""));
+        pos = yield* this.#damagedItem(pos, e.message.replace(/^capture is corrupt: /, ""), toEpoch);
         continue;
       }
       if (out === "skip") this.skipped++;
@@ -572,10 +572,23 @@ export class CaptureScanner {
     }
   }
 
-  /** Damage starting at item `pos`: note it up to the next item start; returns that start. */
-  #damagedItem(pos: number, why: string): number {
+  /**
+   * Damage starting at item `pos`: up to the next item start, records that chain up (a records
+   * chunk whose head was damaged, or records after a chunk whose length was damaged short) are
+   * still read; the rest is noted as damage. Returns where the next item starts.
+   */
+  *#damagedItem(pos: number, why: string, toEpoch: (b: bigint) => bigint): Generator<RawRecord, number> {
     const next = this.#resyncItem(pos + 1, this.#src.size);
-    this.noteDamage(pos, next, why);
+    const run = this.#types === undefined ? next : this.#resyncRecordFrom(pos + 1, next, next).at;
+    this.noteDamage(pos, run, why);
+    if (run < next) {
+      const w = this.#walk(run, next, toEpoch, false);
+      let r = w.next();
+      while (!r.done) {
+        yield r.value;
+        r = w.next();
+      }
+    }
     return next;
   }
 
@@ -1127,6 +1140,18 @@ function parseSpan(r: Obj, where: string): SpanRecord {
     const parent = str(r, "parentSpanId", where);
     if (!SPAN_ID.test(parent)) throw bad(`${where}: parentSpanId '${parent.slice(0, 40)}' is not 16 lowercase hex digits`);
     span.parentSpanId = parent;
+  }
+  if (r.events !== undefined && r.events !== null) {
+    span.events = arr(r, "events", where).map((ev, i) => {
+      const ew = `${where}.events[${i}]`;
+      const e = obj(ev, ew);
+      const attributes: Attributes = {};
+      for (const [k, v] of Object.entries(obj(e.attributes, `${ew}.attributes`))) {
+        if (typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))) attributes[k] = v;
+        else throw bad(`${ew}: attribute '${k}' has an unsupported value`);
+      }
+      return { name: str(e, "name", ew), timeUnixNano: big(e, "timeUnixNano", ew), attributes };
+    });
   }
   return span;
 }
