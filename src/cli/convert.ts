@@ -15,7 +15,7 @@ import { damageError, openCapture } from "../capture/reader.ts";
 import type { Span } from "../spans/model.ts";
 import { DEFAULT_BATCH, otlpJsonLines, toOtlpProtobuf, type ResourceInfo } from "../export/otlp.ts";
 import { writeStdout } from "./view.ts";
-import { type FilterOptions, parseFilters, selectTraces, serviceOf } from "./filters.ts";
+import { type FilterOptions, matchingTraceIds, parseFilters, serviceOf } from "./filters.ts";
 
 export const CONVERT_FORMATS = ["otlp-json", "otlp-proto"] as const;
 
@@ -37,10 +37,14 @@ export async function convertCommand(file: string, opts: ConvertOptions = {}, wr
     throw new TracerError("usage", `unknown output format '${to}'`, { hint: `--to accepts: ${CONVERT_FORMATS.join(", ")}` });
   }
   const batch = parseBatch(opts.batch);
+  // Filters keep whole traces with a matching span (src/cli/filters.ts): a first pass finds them.
+  const filter = parseFilters(opts);
   const stream = openCapture(file);
+  const keep = filter === undefined ? undefined : matchingTraceIds(stream.spans(), filter, serviceOf(stream.header));
   let spans = 0;
   const all = function* (): Generator<Span> {
     for (const { type: _t, ...span } of stream.spans()) {
+      if (keep !== undefined && !keep.has(span.traceId)) continue;
       spans++;
       yield span;
     }

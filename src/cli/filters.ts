@@ -116,15 +116,11 @@ function rawArg(argv: readonly string[], flag: string): string | undefined {
   return found;
 }
 
-/**
- * Whole-trace selection for view/convert: the spans of every trace that has a span passing
- * the filter (all spans when `filter` is undefined), in their original order.
- */
-export function selectTraces<T extends Span>(spans: readonly T[], filter: SpanFilter | undefined, serviceOf: (s: T) => string): T[] {
-  if (filter === undefined) return [...spans];
+/** Ids of the traces with a span passing `filter` (view and convert keep these traces whole). */
+export function matchingTraceIds(spans: Iterable<Span>, filter: SpanFilter, service: string): Set<string> {
   const keep = new Set<string>();
-  for (const s of spans) if (!keep.has(s.traceId) && filter.matches(s, serviceOf(s))) keep.add(s.traceId);
-  return spans.filter((s) => keep.has(s.traceId));
+  for (const s of spans) if (!keep.has(s.traceId) && filter.matches(s, service)) keep.add(s.traceId);
+  return keep;
 }
 
 /** service.name of a capture's spans: its resource's, else the target's, else the executable's name. */

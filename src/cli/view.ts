@@ -19,6 +19,7 @@ import { TracerError } from "../errors.ts";
 import { type CaptureContents, damageError, formatDamage, openCapture, type CaptureSummary } from "../capture/reader.ts";
 import type { CaptureHeader, CaptureRecord, SpanRecord } from "../capture/format.ts";
 import { type LossCounters, zeroLosses } from "../spans/model.ts";
+import { type FilterOptions, type SpanFilter, parseFilters, serviceOf } from "./filters.ts";
 
 /**
  * Write to stdout and wait until it is handed to the OS (main.ts exits right after the
@@ -34,7 +35,7 @@ export function writeStdout(s: string): Promise<void> {
   });
 }
 
-export interface ViewOptions {
+export interface ViewOptions extends FilterOptions {
   width?: number | string;
   /** Only traces whose id starts with this hex prefix (API only: the CLI parser turns
    * all-digit values into numbers, which would drop leading zeros). */
@@ -53,7 +54,8 @@ export async function viewCommand(file: string, opts: ViewOptions = {}, write: (
   const stream = openCapture(file);
   let summary: CaptureSummary;
   try {
-    const view = new TraceView(stream.header, { width, trace: opts.trace === undefined ? undefined : String(opts.trace) });
+    const filter = parseFilters(opts);
+    const view = new TraceView(stream.header, { width, filter, trace: filter?.tracePrefix ?? (opts.trace === undefined ? undefined : String(opts.trace)) });
     let pending = view.headerLines().join("\n") + "\n";
     for (const r of stream.records()) {
       const lines = view.add(r);
@@ -88,6 +90,8 @@ export interface RenderOptions {
   trace?: string | undefined;
   /** Spans held before traces are printed early (default MAX_HELD) */
   maxHeld?: number;
+  /** Only traces with a span passing the filter (src/cli/filters.ts) */
+  filter?: SpanFilter | undefined;
 }
 
 /** What renderCapture needs: a read capture (counters may be left out by hand-built contents). */
@@ -136,6 +140,8 @@ interface Trace {
   /** Latest end time among its spans (capture time) */
   lastEnd: bigint;
   spans: HeldSpan[];
+  /** A span passed the filter (or there is none) */
+  matched: boolean;
 }
 
 /** Trace ids already printed, remembered (boundedly) to mark a late span's group "continued". */
@@ -146,6 +152,7 @@ export class TraceView {
   readonly #width: number;
   readonly #prefix: string | undefined;
   readonly #maxHeld: number;
+  readonly #filter: SpanFilter | undefined;
   readonly #open = new Map<string, Trace>();
   readonly #printed = new Set<string>();
   #held = 0;
@@ -161,6 +168,7 @@ export class TraceView {
     this.#width = opts.width ?? 80;
     this.#prefix = opts.trace?.toLowerCase();
     this.#maxHeld = opts.maxHeld ?? MAX_HELD;
+    this.#filter = opts.filter;
   }
 
   headerLines(): string[] {
@@ -184,12 +192,13 @@ export class TraceView {
     if (this.#prefix !== undefined && !r.traceId.startsWith(this.#prefix)) return [];
     let t = this.#open.get(r.traceId);
     if (t === undefined) {
-      t = { traceId: r.traceId, start: r.startTimeUnixNano, lastEnd: r.endTimeUnixNano, spans: [] };
+      t = { traceId: r.traceId, start: r.startTimeUnixNano, lastEnd: r.endTimeUnixNano, spans: [], matched: false };
     } else {
       // Move to the back: the map's order is least recently added to first.
       this.#open.delete(r.traceId);
     }
     this.#open.set(r.traceId, t);
+    t.matched ||= this.#filter === undefined || this.#filter.matches(r, serviceOf(this.header));
     t.spans.push({ spanId: r.spanId, parentSpanId: r.parentSpanId, start: r.startTimeUnixNano, line: spanLine(r) });
     this.#held++;
     if (r.startTimeUnixNano < t.start) t.start = r.startTimeUnixNano;
@@ -226,6 +235,7 @@ export class TraceView {
     ready.sort((a, b) => cmp(a.start, b.start) || (a.traceId < b.traceId ? -1 : 1));
     const out: string[] = [];
     for (const t of ready) {
+      if (!t.matched) continue;
       this.#groups++;
       const again = this.#printed.has(t.traceId);
       out.push("", fit(`trace ${t.traceId}${again ? " (continued)" : ""}`, this.#width));
@@ -245,7 +255,7 @@ export class TraceView {
     const losses: LossCounters = s.end?.totals.losses ?? s.lastStats?.losses ?? zeroLosses();
     const out: string[] = [""];
     const groups = this.#groups === 1 ? "1 trace" : `${this.#groups} traces`;
-    out.push(`summary: ${s.spans} span${s.spans === 1 ? "" : "s"} in ${groups}${this.#prefix !== undefined ? ` (traces starting '${this.#prefix}')` : ""}`);
+    out.push(`summary: ${s.spans} span${s.spans === 1 ? "" : "s"} in ${groups}${this.#prefix !== undefined ? ` (traces starting '${this.#prefix}')` : ""}${this.#filter?.perSpan ? ` with a span matching ${this.#filter.description}` : ""}`);
     // Losses are what an operator most needs to see: wrapped to the width, never cut.
     out.push(...wrap("  losses: ", formatLosses(losses).split(", "), w));
     if (s.end !== undefined) out.push(fit(`  ended: ${s.end.reason}`, w));
