@@ -10,8 +10,8 @@ import type { Span } from "../../../src/spans/model.ts";
 export const REC_NETHTTP_SERVER = 0x0111;
 /** sizeof(struct rec_span) */
 const REC_SPAN = 56;
-/** offsetof(struct rec_nethttp_server, strings) */
-const SERVER_FIXED = 70;
+/** offsetof(struct rec_nethttp_server, strings): six u16 string lengths from 60 (method … pattern, panic) */
+const SERVER_FIXED = 72;
 
 export interface ServerRecord {
   traceId: string;
@@ -44,10 +44,10 @@ export function typicalServer(i: number, startNs = 5_000_000_000n): ServerRecord
   };
 }
 
-/** struct rec_nethttp_server with its packed strings (method, path, host, remote, pattern). */
+/** struct rec_nethttp_server with its packed strings (method, path, host, remote, pattern, panic: empty here). */
 export function serverRecord(r: ServerRecord): Uint8Array {
   const te = new TextEncoder();
-  const strs = [r.method ?? "", r.path ?? "", r.host ?? "", r.remote ?? "", r.pattern ?? ""].map((s) => te.encode(s));
+  const strs = [r.method ?? "", r.path ?? "", r.host ?? "", r.remote ?? "", r.pattern ?? "", ""].map((s) => te.encode(s));
   const size = SERVER_FIXED + strs.reduce((a, s) => a + s.byteLength, 0);
   const b = new Uint8Array(size);
   const v = new DataView(b.buffer);
