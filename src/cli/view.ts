@@ -354,6 +354,11 @@ function spanLine(s: SpanRecord): string {
   if (where !== undefined && !s.name.includes(String(where))) parts.push(String(where));
   const peer = s.kind === "client" ? a["server.address"] : undefined;
   if (peer !== undefined) parts.push(`→ ${String(peer)}`);
+  // Values that may be wrong or partial say so on the span's own line.
+  const guessed = a["beetrace.guessed_offsets"];
+  if (guessed !== undefined) parts.push(`[guessed offsets: ${String(guessed)}]`);
+  const truncated = a["beetrace.truncated"];
+  if (truncated !== undefined) parts.push(`[truncated: ${String(truncated)}]`);
   return parts.join("  ");
 }
 
