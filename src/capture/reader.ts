@@ -579,7 +579,8 @@ export class CaptureScanner {
    */
   *#damagedItem(pos: number, why: string, toEpoch: (b: bigint) => bigint): Generator<RawRecord, number> {
     const next = this.#resyncItem(pos + 1, this.#src.size);
-    const run = this.#types === undefined ? next : this.#resyncRecordFrom(pos + 1, next, next).at;
+    // Records may start right at `pos` (a chunk whose length was damaged short ends early).
+    const run = this.#types === undefined ? next : this.#resyncRecordFrom(pos, next, next).at;
     this.noteDamage(pos, run, why);
     if (run < next) {
       const w = this.#walk(run, next, toEpoch, false);
