@@ -15,6 +15,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/provider/envprovider"
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/otelcol"
@@ -47,10 +48,11 @@ func main() {
 			Version:     "0.165.0-beetrace",
 		},
 		Factories: factories,
-		// Only file: configs (`--config PATH` is read through the file provider).
+		// `--config PATH` is read by the file provider; ${VAR} / ${env:VAR} in it by the env
+		// provider (otelcol.NewCommand makes "env" the default scheme and requires it).
 		ConfigProviderSettings: otelcol.ConfigProviderSettings{
 			ResolverSettings: confmap.ResolverSettings{
-				ProviderFactories: []confmap.ProviderFactory{fileprovider.NewFactory()},
+				ProviderFactories: []confmap.ProviderFactory{envprovider.NewFactory(), fileprovider.NewFactory()},
 			},
 		},
 	}
