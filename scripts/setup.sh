@@ -56,5 +56,9 @@ fi
 # The iced-x86 glue wrapped for `bun build --compile` (gitignored; rewritten only when stale).
 node_modules/.bin/bun scripts/vendor-iced.ts
 
+# The real OpenTelemetry Collector (otlp receiver + file exporter, pinned versions from the Go
+# module proxy) for tests/e2e/collector.test.ts and bench/soak.bench.ts; cached in .cache/collector/.
+bash scripts/collector/build.sh
+
 echo "setup: building dist/beetrace"
 node_modules/.bin/bun build.ts
