@@ -149,11 +149,22 @@ export class ViewerModelBuilder {
   readonly #scope = new Column(Uint32Array);
   readonly #flags = new Column(Uint8Array);
   readonly #extra = new Column(Uint32Array);
-  readonly #attrOff = new Column(Uint32Array);
-  readonly #attrs = new Column(Uint32Array);
-  readonly #spanIds = new Column(Uint8Array);
-  readonly #parents: (string | undefined)[] = [];
-  readonly #spanIndex = new Map<string, number>();
+  /**
+   * Attributes: each distinct list of (key, value) string indices is stored once (a "set");
+   * a span holds its set's index. Spans of one endpoint differ mostly in a few values (peer
+   * port, path), so a million spans make far fewer sets.
+   */
+  readonly #attrSet = new Column(Uint32Array);
+  readonly #setIndex = new Map<string, number>();
+  readonly #setOff = new Column(Uint32Array);
+  readonly #setPairs = new Column(Uint32Array);
+  readonly #pairs: number[] = [];
+  /** Span and parent ids as two u32 halves each (parent 0:0 = none: ids are never all zeros) */
+  readonly #idHi = new Column(Uint32Array);
+  readonly #idLo = new Column(Uint32Array);
+  readonly #parHi = new Column(Uint32Array);
+  readonly #parLo = new Column(Uint32Array);
+  #service = "";
 
   constructor(private readonly filter: SpanFilter | undefined) {}
 
@@ -173,6 +184,7 @@ export class ViewerModelBuilder {
   #begin(header: CaptureHeader): void {
     this.#current = header;
     const svc = serviceOf(header);
+    this.#service = svc;
     if (!this.#services.has(svc)) this.#services.set(svc, this.#services.size);
     this.#fileClockBase = this.#clocks.length;
   }
@@ -182,7 +194,7 @@ export class ViewerModelBuilder {
     if (this.#current !== header) this.#begin(header);
     this.#spansRead++;
     const fileIdx = this.#files.length;
-    const service = serviceOf(header);
+    const service = this.#service;
     const matched = this.filter === undefined || this.filter.matches(span, service);
     if (matched) this.#summary.add(span, service);
 
@@ -194,7 +206,6 @@ export class ViewerModelBuilder {
       this.#traceMatched.push(0);
     }
     if (matched) this.#traceMatched[t] = 1;
-    const idx = this.#trace.length;
     this.#trace.push(t);
     this.#base ??= span.startTimeUnixNano;
     this.#start.push(Number(span.startTimeUnixNano - this.#base));
@@ -207,22 +218,35 @@ export class ViewerModelBuilder {
     this.#clock.push(clock < 0 ? STORED_CLOCK : this.#fileClockBase + clock);
     this.#scope.push(this.#str(`${span.scope.name} ${span.scope.version}`.trim()));
     let flags = 0;
-    this.#attrOff.push(this.#attrs.length);
-    for (const [k, v] of Object.entries(span.attributes)) {
-      this.#attrs.push(this.#str(k));
-      this.#attrs.push(this.#str(String(v)));
+    const attrs = span.attributes;
+    const pairs = this.#pairs;
+    pairs.length = 0;
+    for (const k in attrs) {
+      pairs.push(this.#str(k), this.#str(String(attrs[k])));
       if (k === GUESSED_ATTR) flags |= 1;
     }
+    const setKey = pairs.join(",");
+    let set = this.#setIndex.get(setKey);
+    if (set === undefined) {
+      set = this.#setOff.length;
+      this.#setIndex.set(setKey, set);
+      this.#setOff.push(this.#setPairs.length);
+      for (const x of pairs) this.#setPairs.push(x);
+    }
+    this.#attrSet.push(set);
     this.#flags.push(flags);
     // Events and links: not in the span model yet; kept if a newer reader hands them over.
     const more = span as Span & { events?: unknown; links?: unknown };
     const extra = more.events !== undefined || more.links !== undefined ? JSON.stringify({ events: more.events ?? [], links: more.links ?? [] }, (_k, v) => (typeof v === "bigint" ? v.toString() : v)) : "";
     this.#extra.push(this.#str(extra));
-    this.#spanIds.pushBytes(span.spanId);
-    this.#parents.push(span.parentSpanId !== undefined && span.parentSpanId !== span.spanId ? span.parentSpanId : undefined);
-    const key = `${t}:${span.spanId}`;
-    // A repeated span id keeps its first span as the parent target.
-    if (!this.#spanIndex.has(key)) this.#spanIndex.set(key, idx);
+    // Ids are validated lowercase hex (reader and decoders): 16 digits, two halves.
+    const id = span.spanId;
+    this.#idHi.push(parseInt(id.slice(0, 8), 16));
+    this.#idLo.push(parseInt(id.slice(8, 16), 16));
+    const p = span.parentSpanId;
+    const hasParent = p !== undefined && p !== id;
+    this.#parHi.push(hasParent ? parseInt(p.slice(0, 8), 16) : 0);
+    this.#parLo.push(hasParent ? parseInt(p.slice(8, 16), 16) : 0);
   }
 
   /** Call after the file's spans, with what readSpans returned. */
@@ -314,19 +338,20 @@ export class ViewerModelBuilder {
     const tFirst = new Uint32Array(traces.length);
     const tCount = new Uint32Array(traces.length);
     let pos = 0;
-    const parentIdx = (i: number): number => {
-      const p = this.#parents[i];
-      if (p === undefined) return -1;
-      const j = this.#spanIndex.get(`${traceOf[i]}:${p}`);
-      return j === undefined || j === i ? -1 : j;
-    };
+    const idHi = this.#idHi.view();
+    const idLo = this.#idLo.view();
+    const parHi = this.#parHi.view();
+    const parLo = this.#parLo.view();
+    /** Parent of span i (read order) within its trace, or -1; filled per trace below. */
+    const parentOf = new Int32Array(n).fill(-1);
     traces.forEach((t, k) => {
       const members = Array.from(byTrace.subarray(bucketStart[t]!, bucketStart[t]! + (counts[t + 1]! - counts[t]!)));
       members.sort((a, b) => start[a]! - start[b]! || a - b);
+      resolveParents(members, idHi, idLo, parHi, parLo, parentOf);
       const children = new Map<number, number[]>();
       const roots: number[] = [];
       for (const i of members) {
-        const p = parentIdx(i);
+        const p = parentOf[i]!;
         if (p < 0) roots.push(i);
         else {
           const list = children.get(p);
@@ -358,11 +383,12 @@ export class ViewerModelBuilder {
     });
     // A parent id that names no span of the set (the caller's span, in another service's capture).
     const parentMissing = new Uint32Array(total);
+    const hex8 = (x: number) => x.toString(16).padStart(8, "0");
     for (let q = 0; q < total; q++) {
-      const p = parentIdx(order[q]!);
+      const i = order[q]!;
+      const p = parentOf[i]!;
       parentOut[q] = p < 0 ? -1 : newIndex[p]!;
-      const id = this.#parents[order[q]!];
-      if (p < 0 && id !== undefined) parentMissing[q] = this.#str(id);
+      if (p < 0 && (parHi[i] !== 0 || parLo[i] !== 0)) parentMissing[q] = this.#str(hex8(parHi[i]!) + hex8(parLo[i]!));
     }
 
     // Span columns in the new order.
@@ -371,25 +397,11 @@ export class ViewerModelBuilder {
       for (let q = 0; q < total; q++) for (let w = 0; w < width; w++) out[q * width + w] = src[order[q]! * width + w]!;
       return out;
     };
-    const traceCol = new Uint32Array(total);
-    traces.forEach((_t, k) => traceCol.fill(k, tFirst[k], tFirst[k]! + tCount[k]!));
     const startCol = new Float64Array(total);
     for (let q = 0; q < total; q++) startCol[q] = start[order[q]!]! - t0rel;
-    const attrOffIn = this.#attrOff.view();
-    const attrsIn = this.#attrs.view();
-    const attrEnd = (i: number) => (i + 1 < n ? attrOffIn[i + 1]! : attrsIn.length);
-    let attrTotal = 0;
-    for (let q = 0; q < total; q++) attrTotal += attrEnd(order[q]!) - attrOffIn[order[q]!]!;
-    const attrOff = new Uint32Array(total + 1);
-    const attrs = new Uint32Array(attrTotal);
-    let ap = 0;
-    for (let q = 0; q < total; q++) {
-      const i = order[q]!;
-      attrOff[q] = ap;
-      attrs.set(attrsIn.subarray(attrOffIn[i]!, attrEnd(i)), ap);
-      ap += attrEnd(i) - attrOffIn[i]!;
-    }
-    attrOff[total] = ap;
+    const setOff = new Uint32Array(this.#setOff.length + 1);
+    setOff.set(this.#setOff.view());
+    setOff[this.#setOff.length] = this.#setPairs.length;
 
     // Per-trace figures.
     const status = this.#status.view();
@@ -439,30 +451,30 @@ export class ViewerModelBuilder {
     }
 
     const columns: [string, Growable][] = [
-      ["trace", traceCol],
       ["parent", parentOut],
-      ["parentMissing", parentMissing],
+      ["parentMissing", narrow(parentMissing)],
       ["depth", depth],
       ["start", startCol],
       ["dur", pick(dur, Float64Array)],
-      ["name", pick(nameIn, Uint32Array)],
+      ["name", narrow(pick(nameIn, Uint32Array))],
       ["kind", pick(this.#kind.view(), Uint8Array)],
       ["status", pick(status, Uint8Array)],
-      ["statusMsg", pick(this.#statusMsg.view(), Uint32Array)],
+      ["statusMsg", narrow(pick(this.#statusMsg.view(), Uint32Array))],
       ["file", pick(fileIn, Uint16Array)],
       ["clock", pick(this.#clock.view(), Uint32Array)],
-      ["scope", pick(this.#scope.view(), Uint32Array)],
+      ["scope", narrow(pick(this.#scope.view(), Uint32Array))],
       ["flags", pick(flagsIn, Uint8Array)],
-      ["extra", pick(this.#extra.view(), Uint32Array)],
-      ["attrOff", attrOff],
-      ["attrs", attrs],
-      ["spanIds", pick(this.#spanIds.view(), Uint8Array, 8)],
+      ["extra", narrow(pick(this.#extra.view(), Uint32Array))],
+      ["attrSet", narrow(pick(this.#attrSet.view(), Uint32Array))],
+      ["setOff", setOff],
+      ["setPairs", this.#setPairs.view()],
+      ["spanIds", spanIds(order, idHi, idLo)],
       ["tFirst", tFirst],
       ["tCount", tCount],
       ["tStart", tStart],
       ["tDur", tDur],
       ["tErr", tErr],
-      ["tName", tName],
+      ["tName", narrow(tName)],
       ["tSvc", tSvc],
       ["tFlags", tFlags],
       ["traceIds", traceIds.view()],
@@ -500,6 +512,53 @@ export class ViewerModelBuilder {
       blob,
     };
   }
+}
+
+/**
+ * parentOf[i] for the spans of one trace: the member whose span id is i's parent id. Small
+ * traces compare ids directly; larger ones index them (a repeated span id keeps its first span).
+ */
+function resolveParents(members: number[], hi: Uint32Array, lo: Uint32Array, pHi: Uint32Array, pLo: Uint32Array, parentOf: Int32Array): void {
+  if (members.length <= 32) {
+    for (const i of members) {
+      if (pHi[i] === 0 && pLo[i] === 0) continue;
+      for (const j of members) {
+        if (j !== i && hi[j] === pHi[i] && lo[j] === pLo[i]) {
+          parentOf[i] = j;
+          break;
+        }
+      }
+    }
+    return;
+  }
+  const byId = new Map<string, number>();
+  for (const j of members) {
+    const key = `${hi[j]}:${lo[j]}`;
+    if (!byId.has(key)) byId.set(key, j);
+  }
+  for (const i of members) {
+    if (pHi[i] === 0 && pLo[i] === 0) continue;
+    const j = byId.get(`${pHi[i]}:${pLo[i]}`);
+    if (j !== undefined && j !== i) parentOf[i] = j;
+  }
+}
+
+/** Span ids as 8 big-endian bytes each, in output order. */
+function spanIds(order: Uint32Array, hi: Uint32Array, lo: Uint32Array): Uint8Array {
+  const out = new Uint8Array(order.length * 8);
+  const v = new DataView(out.buffer);
+  for (let q = 0; q < order.length; q++) {
+    v.setUint32(q * 8, hi[order[q]!]!, false);
+    v.setUint32(q * 8 + 4, lo[order[q]!]!, false);
+  }
+  return out;
+}
+
+/** The narrowest unsigned type that holds every value: less for the page to inflate. */
+function narrow(a: Uint32Array): Uint8Array | Uint16Array | Uint32Array {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) if (a[i]! > max) max = a[i]!;
+  return max < 0x100 ? Uint8Array.from(a) : max < 0x10000 ? Uint16Array.from(a) : a;
 }
 
 function typeName(a: Growable): SectionInfo["type"] {

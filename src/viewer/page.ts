@@ -9,7 +9,8 @@
  * string table only when shown.
  *
  * Hooks for tests and tools: body[data-ready] is set once the data is loaded ("error" with
- * #overview saying why if it could not be); body[data-load-ms] the load time; trace rows are
+ * #overview saying why if it could not be); body[data-load-ms] the script's load time and
+ * body[data-timing] its steps (ms since the script started: base64 decoded, columns inflated); trace rows are
  * .trow[data-trace-id], span rows .srow[data-depth][data-span-id][data-parent-id] with class
  * "error" for status Error; error counts are .err-mark; guessed offsets .guess-mark; the page
  * opens a trace given as #trace=<id> in the URL.
@@ -94,7 +95,7 @@ export const CLIENT_JS = String.raw`
   "use strict";
   var ROW = 22;
   var MAX_PX = 15000000; /* below the ~33.5M px height browsers render; taller lists are scaled */
-  var t0load = performance.now();
+  var t0load = performance.now(), timing = {};
   var body = document.body;
   var meta, C = {}, strCache = [], dec = new TextDecoder();
   var order, sortKey = "start", sortAsc = true, selTrace = -1, selSpan = -1;
@@ -146,10 +147,12 @@ export const CLIENT_JS = String.raw`
     meta = JSON.parse($("meta").textContent);
     T0 = BigInt(meta.t0);
     var packed = b64($("data").textContent.trim());
+    timing.base64 = Math.round(performance.now() - t0load);
     var stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream("gzip"));
     return new Response(stream).arrayBuffer().then(function (buf) {
       var T = { u8: Uint8Array, u16: Uint16Array, u32: Uint32Array, i32: Int32Array, f64: Float64Array };
       meta.sections.forEach(function (s) { C[s.name] = new T[s.type](buf, s.offset, s.length); });
+      timing.inflate = Math.round(performance.now() - t0load);
     });
   }
 
@@ -339,8 +342,9 @@ export const CLIENT_JS = String.raw`
     box.appendChild(kvTable(rows));
     box.appendChild(el("h4", "", "Attributes"));
     var attrs = [], guessed = null;
-    for (var p = C.attrOff[i]; p < C.attrOff[i + 1]; p += 2) {
-      var k = str(C.attrs[p]), v = str(C.attrs[p + 1]);
+    var set = C.attrSet[i];
+    for (var p = C.setOff[set]; p < C.setOff[set + 1]; p += 2) {
+      var k = str(C.setPairs[p]), v = str(C.setPairs[p + 1]);
       if (k === "beetrace.guessed_offsets") guessed = v;
       attrs.push([k, v, k === "beetrace.guessed_offsets" ? "warn" : ""]);
     }
@@ -476,6 +480,7 @@ export const CLIENT_JS = String.raw`
     var m = /#trace=([0-9a-fA-F]{32})/.exec(location.hash);
     if (m) openTraceById(m[1]); else if (meta.traces > 0) selectTrace(order[0]);
     body.dataset.loadMs = String(Math.round(performance.now() - t0load));
+    body.dataset.timing = JSON.stringify(timing);
     body.dataset.ready = "1";
   }
   function fail(e) {

@@ -28,7 +28,7 @@ function build(files: string[], filter = parseFilters({})): ViewerData {
 /** Columns of the blob by name. */
 function columns(d: ViewerData): Record<string, ArrayLike<number>> {
   const T = { u8: Uint8Array, u16: Uint16Array, u32: Uint32Array, i32: Int32Array, f64: Float64Array } as const;
-  const buf = d.blob.buffer.slice(d.blob.byteOffset, d.blob.byteOffset + d.blob.byteLength);
+  const buf = d.blob.buffer.slice(d.blob.byteOffset, d.blob.byteOffset + d.blob.byteLength) as ArrayBuffer;
   return Object.fromEntries(d.meta.sections.map((s) => [s.name, new T[s.type](buf, s.offset, s.length)]));
 }
 
@@ -54,7 +54,6 @@ describe("layout", () => {
     expect(Array.from(c.name!).map(str)).toEqual(["GET /proxy", "GET", "GET /hello", "GET /proxy", "GET", "GET /hello"]);
     expect(Array.from(c.depth!)).toEqual([0, 1, 2, 0, 1, 2]);
     expect(Array.from(c.parent!)).toEqual([-1, 0, 1, -1, 3, 4]);
-    expect(Array.from(c.trace!)).toEqual([0, 0, 0, 1, 1, 1]);
     // t0 is the first request's start; times are relative to it.
     expect(BigInt(d.meta.t0)).toBe(BOOT0 + OFFSET);
     expect(Array.from(c.start!)).toEqual([0, 20_000, 90_000, 5_000_000, 5_020_000, 5_090_000]);
@@ -75,7 +74,8 @@ describe("layout", () => {
     expect(Array.from(c.tFlags!)).toEqual([1, 1]);
     const attrs = (i: number) => {
       const out: Record<string, string> = {};
-      for (let p = c.attrOff![i]!; p < c.attrOff![i + 1]!; p += 2) out[str(c.attrs![p]!)] = str(c.attrs![p + 1]!);
+      const set = c.attrSet![i]!;
+      for (let p = c.setOff![set]!; p < c.setOff![set + 1]!; p += 2) out[str(c.setPairs![p]!)] = str(c.setPairs![p + 1]!);
       return out;
     };
     expect(attrs(0)).toMatchObject({ "http.request.method": "GET", "http.route": "/proxy", "url.path": "/proxy", "beetrace.guessed_offsets": "net/http.Request.Pattern" });
