@@ -138,11 +138,9 @@ export class Collector {
         "  file/json:",
         ...fileExporter(jsonPath, "json"),
         ...(protoPath ? ["  file/proto:", ...fileExporter(protoPath, "proto")] : []),
+        // No service::telemetry section: this distribution's telemetry logs to stderr and has no
+        // internal metrics endpoint (scripts/collector/otelcol/main.go), so Collectors never clash on one.
         "service:",
-        "  telemetry:",
-        // No internal metrics endpoint (it would take port 8888: two Collectors would clash).
-        "    metrics:",
-        "      level: none",
         "  pipelines:",
         "    traces:",
         "      receivers: [otlp]",

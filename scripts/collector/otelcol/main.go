@@ -10,6 +10,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -21,15 +22,15 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
-	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
+	"go.opentelemetry.io/collector/service/telemetry"
+	"go.uber.org/zap"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
 )
 
-// factories lists the components; the Telemetry factory is the one the builder defaults to
-// (the service's own logs/metrics; the tests turn its metrics off).
+// factories lists the components.
 func factories() (otelcol.Factories, error) {
-	f := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
+	f := otelcol.Factories{Telemetry: newTelemetryFactory()}
 	var err error
 	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](otlpreceiver.NewFactory()); err != nil {
 		return otelcol.Factories{}, err
@@ -38,6 +39,30 @@ func factories() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	return f, nil
+}
+
+// The Collector's own telemetry: logs to stderr (the tests wait for its "Everything is ready"
+// line), no internal metrics or traces (the telemetry package's no-op defaults). The builder's
+// default, otelconftelemetry, brings cloud resource detectors (AWS, GCP, Azure, Kubernetes
+// clients) and metric/trace exporters we never use: about 200 more packages to compile, which
+// roughly doubles a fresh build. So a config here has no service::telemetry section.
+type telemetryConfig struct{}
+
+func newTelemetryFactory() telemetry.Factory {
+	return telemetry.NewFactory(
+		func() component.Config { return &telemetryConfig{} },
+		telemetry.WithCreateLogger(func(_ context.Context, set telemetry.LoggerSettings, _ component.Config) (*zap.Logger, component.ShutdownFunc, error) {
+			cfg := zap.NewProductionConfig() // info level, stderr
+			cfg.Encoding = "console"
+			cfg.Sampling = nil // every line: a test may wait for any of them
+			build := set.BuildZapLogger
+			if build == nil {
+				build = func(c zap.Config, opts ...zap.Option) (*zap.Logger, error) { return c.Build(opts...) }
+			}
+			l, err := build(cfg)
+			return l, nil, err
+		}),
+	)
 }
 
 func main() {
