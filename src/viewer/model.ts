@@ -83,7 +83,8 @@ export interface ViewerFileInfo {
   end: string | null;
   losses: Record<string, number>;
   resource: Record<string, string | number | boolean>;
-  probes: { id: string; attached: boolean; reason?: string; guessed: { field: string; offset: number }[] }[];
+  /** `guessed`: offsets of the probe that were guessed (--unknown-versions=nearest) */
+  probes: { id: string; attached: boolean; reason?: string; guessed: { field: string; offset?: number }[] }[];
 }
 
 export interface ViewerClock {
@@ -292,7 +293,7 @@ export class ViewerModelBuilder {
         id: p.id,
         attached: p.attached,
         ...(p.reason !== undefined ? { reason: p.reason } : {}),
-        guessed: p.offsets.filter((o) => o.source === "guess").map((o) => ({ field: o.field, offset: o.offset })),
+        guessed: guessedOf(p, h),
       })),
     });
   }
@@ -551,6 +552,13 @@ function spanIds(order: Uint32Array, hi: Uint32Array, lo: Uint32Array): Uint8Arr
     v.setUint32(q * 8, hi[order[q]!]!, false);
     v.setUint32(q * 8 + 4, lo[order[q]!]!, false);
   }
+  return out;
+}
+
+/** A probe's guessed offsets: from its offset list, and the record layouts' list (newer files). */
+function guessedOf(p: CaptureHeader["probes"][number], h: CaptureHeader): { field: string; offset?: number }[] {
+  const out: { field: string; offset?: number }[] = p.offsets.filter((o) => o.source === "guess").map((o) => ({ field: o.field, offset: o.offset }));
+  for (const field of h.records?.guessedOffsets?.[p.id] ?? []) if (!out.some((o) => o.field === field)) out.push({ field });
   return out;
 }
 

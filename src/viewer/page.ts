@@ -372,7 +372,7 @@ export const CLIENT_JS = String.raw`
     box.appendChild(kvTable(clk));
     box.appendChild(el("h4", "", "Offsets"));
     var fileGuesses = [];
-    f.probes.forEach(function (pr) { pr.guessed.forEach(function (g) { fileGuesses.push([pr.id + ": " + g.field, "offset " + g.offset + " guessed", "warn"]); }); });
+    f.probes.forEach(function (pr) { pr.guessed.forEach(function (g) { fileGuesses.push([pr.id + ": " + g.field, (g.offset === undefined ? "offset" : "offset " + g.offset) + " guessed", "warn"]); }); });
     if (guessed !== null) box.appendChild(el("div", "warn", "⚠ this span was decoded with guessed offsets for: " + guessed));
     if (fileGuesses.length) box.appendChild(kvTable(fileGuesses));
     else if (guessed === null) box.appendChild(el("div", "", "no guessed offsets in this capture (DWARF, snapshot or --offsets file)"));
@@ -442,7 +442,7 @@ export const CLIENT_JS = String.raw`
       var l = []; for (var k in f.losses) if (f.losses[k]) l.push(k + " " + f.losses[k]);
       rows.push(["losses", l.length ? l.join(", ") : "none", l.length ? "warn" : ""]);
       f.probes.forEach(function (p) {
-        rows.push(["probe " + p.id, (p.attached ? "attached" : "not attached") + (p.reason ? ": " + p.reason : "") + (p.guessed.length ? " · guessed offsets: " + p.guessed.map(function (g) { return g.field + "=" + g.offset; }).join(", ") : ""), p.guessed.length || !p.attached ? "warn" : ""]);
+        rows.push(["probe " + p.id, (p.attached ? "attached" : "not attached") + (p.reason ? ": " + p.reason : "") + (p.guessed.length ? " · guessed offsets: " + p.guessed.map(function (g) { return g.field + (g.offset === undefined ? "" : "=" + g.offset); }).join(", ") : ""), p.guessed.length || !p.attached ? "warn" : ""]);
       });
       card.appendChild(kvTable(rows));
       box.appendChild(card);
