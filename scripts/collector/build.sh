@@ -11,7 +11,7 @@
 # Output: .cache/collector/otelcol-beetrace (gitignored), keyed by a hash of go.mod, go.sum,
 # main.go, the toolchain and the build flags (.cache/collector/key). Idempotent: when the key
 # matches, nothing is built (well under a second). A fresh build takes a few minutes on 2 cores
-# (docs/otlp.md, "The real Collector", has the measured time and disk use).
+# (docs/otlp.md, "The real OpenTelemetry Collector", has the measured time and disk use).
 #
 # Why not the builder itself (go.opentelemetry.io/collector/cmd/builder): it runs `go mod tidy`
 # over the components, which also resolves their *tests'* imports, and some of those test-only
