@@ -41,13 +41,15 @@
 #include "include/span.bpf.h"
 #include "include/go_context.bpf.h"
 #include "include/record.bpf.h"
+#include "include/go_headers.bpf.h"
 #include "shared/span.h"
 #include "shared/nethttp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 _Static_assert(__builtin_offsetof(struct rec_nethttp_server, strings) + NETHTTP_METHOD_CAP + NETHTTP_PATH_CAP +
-			       NETHTTP_HOST_CAP + NETHTTP_REMOTE_CAP + NETHTTP_PATTERN_CAP + NETHTTP_PANIC_CAP <= BEE_POS_MASK,
+			       NETHTTP_HOST_CAP + NETHTTP_REMOTE_CAP + NETHTTP_PATTERN_CAP + NETHTTP_PANIC_CAP +
+			       NETHTTP_TRACESTATE_CAP <= BEE_POS_MASK,
 	       "server record fits the scratch bounds");
 _Static_assert(__builtin_offsetof(struct rec_nethttp_client, strings) + NETHTTP_METHOD_CAP + NETHTTP_SCHEME_CAP +
 			       NETHTTP_HOST_CAP + NETHTTP_PATH_CAP + NETHTTP_HOST_CAP <= BEE_POS_MASK,
@@ -79,6 +81,9 @@ enum nethttp_writer {
 #ifndef NETHTTP_DEFAULT_OPTIONAL_OFF
 #define NETHTTP_DEFAULT_OPTIONAL_OFF GO_OFF_UNSET
 #endif
+#ifndef NETHTTP_DEFAULT_MAP_MODE
+#define NETHTTP_DEFAULT_MAP_MODE GO_MAP_NONE
+#endif
 
 /* ---- offsets of Go struct fields (bytes from the struct start) ---- */
 /* net/http.Request */
@@ -109,6 +114,16 @@ volatile const __u32 url_user_off = GO_OFF_UNSET;      /* User *Userinfo */
 volatile const __u32 url_host_off = GO_OFF_UNSET;      /* Host string */
 volatile const __u32 url_path_off = GO_OFF_UNSET;      /* Path string */
 volatile const __u32 url_raw_query_off = GO_OFF_UNSET; /* RawQuery string */
+/* net/http.Request.Header, and the runtime's map layout (go_headers.bpf.h): context in */
+volatile const __u32 req_header_off = NETHTTP_DEFAULT_OPTIONAL_OFF;  /* Header Header (map) */
+volatile const __u32 map_mode = NETHTTP_DEFAULT_MAP_MODE;             /* enum go_map_mode */
+volatile const __u32 map_dirptr_off = NETHTTP_DEFAULT_OPTIONAL_OFF;   /* internal/runtime/maps.Map.dirPtr */
+volatile const __u32 map_dirlen_off = NETHTTP_DEFAULT_OPTIONAL_OFF;   /* internal/runtime/maps.Map.dirLen */
+volatile const __u32 table_groups_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* internal/runtime/maps.table.groups */
+volatile const __u32 groups_data_off = NETHTTP_DEFAULT_OPTIONAL_OFF;  /* internal/runtime/maps.groupsReference.data */
+volatile const __u32 groups_mask_off = NETHTTP_DEFAULT_OPTIONAL_OFF;  /* internal/runtime/maps.groupsReference.lengthMask */
+volatile const __u32 hmap_b_off = NETHTTP_DEFAULT_OPTIONAL_OFF;       /* runtime.hmap.B */
+volatile const __u32 hmap_buckets_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* runtime.hmap.buckets */
 /* runtime.g and runtime._panic (optional: without them a panic ends the span without its value) */
 volatile const __u32 g_panic_off = NETHTTP_DEFAULT_OPTIONAL_OFF;   /* _panic *_panic */
 volatile const __u32 panic_arg_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* arg any */
@@ -120,12 +135,90 @@ volatile const __u32 pattern_mode = NETHTTP_PATTERN_NONE; /* enum nethttp_patter
 
 /* ---- per-call state ---- */
 struct server_call {
-	__u64 req;      /* *http.Request: identifies the call (morestack re-entry check) */
-	__u64 rw;       /* ResponseWriter data pointer passed to ServeHTTP: end markers must match it */
-	__u64 ctx;      /* Request.ctx data pointer registered in bee_ctx_spans, or 0 */
-	__u64 start_ns; /* CLOCK_BOOTTIME, read first thing at entry */
+	__u64 req;        /* *http.Request: identifies the call (morestack re-entry check) */
+	__u64 rw;         /* ResponseWriter data pointer passed to ServeHTTP: end markers must match it */
+	__u64 ctx;        /* Request.ctx data pointer registered in bee_ctx_spans, or 0 */
+	__u64 start_ns;   /* CLOCK_BOOTTIME, read first thing at entry */
+	__u64 tracestate; /* string header of the tracestate value that came with a traceparent, or 0 */
 	struct span_ctx sc;
+	__u8 parent_span_id[BEE_SPAN_ID_SIZE];
+	__u16 flags; /* REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT when a traceparent came in */
 };
+
+/*
+ * Context in: the W3C traceparent (and tracestate) of the request, read from Request.Header at
+ * the entry the probe already has (no extra uprobe). A valid one gives the span its trace id,
+ * the caller's span as parent and the caller's sampled flag; an invalid one is ignored
+ * (W3C Trace Context: start a new trace).
+ */
+static __always_inline void server_context_in(__u64 req, struct server_call *st)
+{
+	if (map_mode == GO_MAP_NONE || req_header_off == GO_OFF_UNSET)
+		return;
+	int err = 0;
+	__u64 m = go_read_u64(req + req_header_off, &err);
+	if (!m)
+		return;
+	/* Collect the groups (swiss) or buckets (classic, overflow chains followed) to walk. */
+	struct go_header_walk w = {};
+	w.mode = map_mode;
+	if (map_mode == GO_MAP_SWISS && map_dirptr_off != GO_OFF_UNSET && map_dirlen_off != GO_OFF_UNSET) {
+		__u64 dir = go_read_u64(m + map_dirptr_off, &err);
+		__s64 dirlen = (__s64)go_read_u64(m + map_dirlen_off, &err);
+		if (!dir)
+			return;
+		if (dirlen == 0) {
+			w.groups[0] = dir; /* a small map: dirPtr is its one group */
+			w.ngroups = 1;
+		} else if (table_groups_off != GO_OFF_UNSET && groups_data_off != GO_OFF_UNSET && groups_mask_off != GO_OFF_UNSET) {
+			/* Small directories only: a header map big enough for several tables is not walked. */
+			__u64 table = go_read_u64(dir, &err);
+			__u64 groups = table ? go_read_u64(table + table_groups_off + groups_data_off, &err) : 0;
+			__u64 mask = table ? go_read_u64(table + table_groups_off + groups_mask_off, &err) : 0;
+			for (int g = 0; g < GO_MAP_MAX_GROUPS; g++) {
+				if (!groups || (__u64)g > mask || dirlen != 1)
+					break;
+				w.groups[g] = groups + (__u64)g * GO_SWISS_GROUP_SIZE;
+				w.ngroups = g + 1;
+			}
+		}
+	} else if (map_mode == GO_MAP_BUCKETS && hmap_b_off != GO_OFF_UNSET && hmap_buckets_off != GO_OFF_UNSET) {
+		__u8 b = 0;
+		if (bpf_probe_read_user(&b, 1, (const void *)(m + hmap_b_off)) != 0)
+			return;
+		__u64 buckets = go_read_u64(m + hmap_buckets_off, &err);
+		__u64 n = 1ull << (b & 7);
+		__u32 k = 0;
+		for (int i = 0; i < GO_MAP_MAX_GROUPS; i++) {
+			if ((__u64)i >= n || !buckets || k >= GO_MAP_MAX_GROUPS)
+				break;
+			__u64 bucket = buckets + (__u64)i * GO_BUCKET_SIZE;
+			for (int o = 0; o < 2 && bucket && k < GO_MAP_MAX_GROUPS; o++) {
+				w.groups[k & (GO_MAP_MAX_GROUPS - 1)] = bucket;
+				k++;
+				bucket = go_read_u64(bucket + GO_BUCKET_OVERFLOW_OFF, &err);
+			}
+		}
+		w.ngroups = k;
+	}
+	if (w.ngroups == 0)
+		return;
+	go_walk_headers(&w);
+	struct go_found_headers f = w.found;
+	if (!f.traceparent)
+		return;
+	__u8 flags = 0;
+	struct span_ctx in = {};
+	__u8 parent[BEE_SPAN_ID_SIZE] = {};
+	if (go_parse_traceparent(f.traceparent, in.trace_id, parent, &flags) != 0)
+		return;
+	__builtin_memcpy(st->sc.trace_id, in.trace_id, BEE_TRACE_ID_SIZE);
+	__builtin_memcpy(st->parent_span_id, parent, BEE_SPAN_ID_SIZE);
+	st->flags = REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT;
+	/* trace-flags bit 0: sampled (W3C Trace Context) */
+	st->sc.trace_flags = REC_SPAN_F_TRACE_FLAGS_KNOWN | ((flags & 1) ? REC_SPAN_F_SAMPLED : 0);
+	st->tracestate = f.tracestate;
+}
 
 struct client_call {
 	__u64 req; /* *http.Request */
@@ -161,6 +254,7 @@ const enum rec_nethttp_server_flags *nethttp_btf_server_flags __attribute__((unu
 const enum rec_nethttp_client_flags *nethttp_btf_client_flags __attribute__((unused));
 const enum nethttp_pattern_mode *nethttp_btf_pattern_mode __attribute__((unused));
 const enum nethttp_end *nethttp_btf_end __attribute__((unused));
+const enum go_map_mode *nethttp_btf_map_mode __attribute__((unused));
 
 static __always_inline __u16 clamp_status(__s64 v)
 {
@@ -213,6 +307,7 @@ int nethttp_server_entry(struct pt_regs *ctx)
 	st.rw = rw;
 	bee_new_trace_id(&st.sc);
 	bee_new_span_id(&st.sc);
+	server_context_in(req, &st);
 	/* Request.ctx is an interface {tab, data}; the data pointer identifies the context. */
 	if (req_ctx_off != GO_OFF_UNSET)
 		st.ctx = go_read_u64(req + req_ctx_off + 8, &err);
@@ -307,10 +402,11 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	}
 	if (how == NETHTTP_END_RET)
 		flags |= REC_SPAN_F_END_AT_RET;
+	flags |= st.flags | st.sc.trace_flags;
 	r->h.type = REC_NETHTTP_SERVER;
 	r->h.start_ns = st.start_ns;
 	r->h.end_ns = now;
-	put_ids(&r->h, &st.sc, 0);
+	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
 
 	__u64 req = st.req;
 	r->proto_major = clamp_u8((__s64)go_read_u64(req + req_proto_major_off, &err));
@@ -343,6 +439,9 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	r->panic_len = 0;
 	if (panic_text)
 		r->panic_len = bee_put_go_string(buf, &pos, panic_text, NETHTTP_PANIC_CAP, &truncated, 5, &err);
+	r->tracestate_len = 0;
+	if (st.tracestate)
+		r->tracestate_len = bee_put_go_string(buf, &pos, st.tracestate, NETHTTP_TRACESTATE_CAP, &truncated, 6, &err);
 	if (err) {
 		flags |= REC_SPAN_F_READ_ERROR;
 		bee_count(&read_errors);
@@ -430,7 +529,7 @@ int nethttp_client_entry(struct pt_regs *ctx)
 	if (parent) {
 		__builtin_memcpy(st.sc.trace_id, parent->trace_id, BEE_TRACE_ID_SIZE);
 		__builtin_memcpy(st.parent_span_id, parent->span_id, BEE_SPAN_ID_SIZE);
-		st.flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0);
+		st.flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
 	} else {
 		bee_new_trace_id(&st.sc);
 	}
@@ -472,8 +571,6 @@ int nethttp_client_return(struct pt_regs *ctx)
 	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
 	r->status = 0;
 	r->err_itab = 0;
-	r->_pad[0] = 0;
-	r->_pad[1] = 0;
 	if (resp) {
 		r->status = clamp_status((__s64)go_read_u64(resp + resp_status_code_off, &err));
 		flags |= NETHTTP_CLIENT_F_RESPONSE;

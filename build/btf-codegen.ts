@@ -6,7 +6,7 @@
  * src/probes/<lib>/<lib>.gen.ts (committed) with, as `as const` objects:
  *   STRUCTS      every struct/union named rec_* (and the named ones they embed): size, and per
  *                member its byte offset, byte size and C type (flexible arrays `x[]`: size 0)
- *   ENUMS        every enum named rec_* or <lib>_*, or whose enumerators start with REC_ or
+ *   ENUMS        every enum named rec_*, <lib>_* or go_*, or whose enumerators start with REC_ or
  *                <LIB>_: enumerator → value (ENUMERATORS: the same, flattened)
  *   RODATA       `volatile const` globals (BTF DATASEC .rodata) and their sizes
  *   COUNTERS     __u64 globals in DATASEC .bss (the loss counters)
@@ -402,7 +402,11 @@ export function extractBindings(lib: string, objectBytes: Uint8Array, file = `${
     if (t.kind !== K.ENUM && t.kind !== K.ENUM64) continue;
     const vals = t.enumValues ?? [];
     const wanted =
-      t.name.startsWith("rec_") || t.name.startsWith(`${lib}_`) || (vals.length > 0 && vals.every((e) => e.name.startsWith("REC_") || e.name.startsWith(upper)));
+      // go_*: the shared Go-runtime helpers' switches (bpf/include/go_*.bpf.h), e.g. go_map_mode.
+      t.name.startsWith("rec_") ||
+      t.name.startsWith(`${lib}_`) ||
+      t.name.startsWith("go_") ||
+      (vals.length > 0 && vals.every((e) => e.name.startsWith("REC_") || e.name.startsWith(upper)));
     if (!wanted) continue;
     const mine: Record<string, number | bigint> = {};
     for (const e of vals) {

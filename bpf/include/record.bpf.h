@@ -20,8 +20,8 @@
 #include "events.bpf.h"
 #include "go_types.bpf.h"
 
-#define BEE_POS_MASK 1023
-#define BEE_SCRATCH_SIZE 2048 /* > BEE_POS_MASK + the largest string cap */
+#define BEE_POS_MASK 2047
+#define BEE_SCRATCH_SIZE 4096 /* > BEE_POS_MASK + the largest string cap */
 
 struct bee_scratch {
 	__u8 buf[BEE_SCRATCH_SIZE];

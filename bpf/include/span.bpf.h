@@ -13,6 +13,10 @@
 struct span_ctx {
 	__u8 trace_id[BEE_TRACE_ID_SIZE];
 	__u8 span_id[BEE_SPAN_ID_SIZE];
+	/* REC_SPAN_F_TRACE_FLAGS_KNOWN | REC_SPAN_F_SAMPLED when the trace came in with a
+	 * traceparent: its sampled flag, inherited by every span of the trace in this process */
+	__u16 trace_flags;
+	__u8 _pad[6];
 };
 
 /*

@@ -3,8 +3,8 @@
  * nethttp.h — span records of the net/http probes (bpf/nethttp.bpf.c), read back by
  * src/probes/nethttp/ through layouts generated from this object's BTF.
  *
- * Strings follow the fixed fields, packed in the order of their `*_len` fields; a length is
- * the number of bytes stored (at most the string's cap below); rec_span.truncated bit i says
+ * Strings follow the fixed fields, packed in the order of their `*_len` fields; a length (u8)
+ * is the number of bytes stored (at most the string's cap below); rec_span.truncated bit i says
  * string i (in that order) was longer.
  */
 #ifndef BEETRACE_SHARED_NETHTTP_H
@@ -13,14 +13,15 @@
 #include <linux/types.h>
 #include "span.h"
 
-/* Caps of the strings (bytes kept). */
+/* Caps of the strings (bytes kept); each fits its u8 length field. */
 #define NETHTTP_METHOD_CAP 16
-#define NETHTTP_PATH_CAP 256
+#define NETHTTP_PATH_CAP 255
 #define NETHTTP_HOST_CAP 128
 #define NETHTTP_REMOTE_CAP 64
 #define NETHTTP_PATTERN_CAP 128
 #define NETHTTP_SCHEME_CAP 8
 #define NETHTTP_PANIC_CAP 128
+#define NETHTTP_TRACESTATE_CAP 255
 
 /* rec_nethttp_server flags (bits 8-15 of rec_span.flags). */
 enum rec_nethttp_server_flags {
@@ -43,22 +44,24 @@ enum rec_nethttp_server_flags {
 
 /* One net/http server request (serverHandler.ServeHTTP). Strings: method, path (URL.Path),
  * host (Request.Host), remote (Request.RemoteAddr), pattern (ServeMux pattern), panic (the
- * panic value's text, NETHTTP_SERVER_F_PANIC). */
+ * panic value's text, NETHTTP_SERVER_F_PANIC), tracestate (the W3C tracestate header that came
+ * with a valid traceparent). */
 struct rec_nethttp_server {
 	struct rec_span h;
 	__u16 status;     /* 0 = no header written (net/http then sends 200) */
 	__u8 proto_major; /* Request.ProtoMajor, clamped to 255 */
 	__u8 proto_minor;
-	__u16 method_len;
-	__u16 path_len;
-	__u16 host_len;
-	__u16 remote_len;
-	__u16 pattern_len;
-	__u16 panic_len;
+	__u8 method_len;
+	__u8 path_len;
+	__u8 host_len;
+	__u8 remote_len;
+	__u8 pattern_len;
+	__u8 panic_len;
+	__u8 tracestate_len;
 	__u8 strings[];
 };
 /* Strings start at offsetof(strings), not sizeof (which rounds up to the 8-byte alignment). */
-_Static_assert(__builtin_offsetof(struct rec_nethttp_server, strings) == 72, "rec_nethttp_server layout");
+_Static_assert(__builtin_offsetof(struct rec_nethttp_server, strings) == 67, "rec_nethttp_server layout");
 
 /* rec_nethttp_client flags (bits 8-15 of rec_span.flags). */
 enum rec_nethttp_client_flags {
@@ -76,14 +79,13 @@ struct rec_nethttp_client {
 	struct rec_span h;
 	__u64 err_itab; /* itab pointer of the returned error (names its dynamic type) */
 	__u16 status;   /* Response.StatusCode */
-	__u16 method_len;
-	__u16 scheme_len;
-	__u16 url_host_len;
-	__u16 path_len;
-	__u16 req_host_len;
-	__u16 _pad[2];
+	__u8 method_len;
+	__u8 scheme_len;
+	__u8 url_host_len;
+	__u8 path_len;
+	__u8 req_host_len;
 	__u8 strings[];
 };
-_Static_assert(__builtin_offsetof(struct rec_nethttp_client, strings) == 80, "rec_nethttp_client layout");
+_Static_assert(__builtin_offsetof(struct rec_nethttp_client, strings) == 71, "rec_nethttp_client layout");
 
 #endif /* BEETRACE_SHARED_NETHTTP_H */

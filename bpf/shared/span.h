@@ -8,7 +8,7 @@
  * pairs records.
  *
  * A record is `struct rec_span` + the probe's fixed fields + its strings packed back to back
- * (each probe's header says in which order and with which `*_len` field). `size` is the whole
+ * (each probe's header says in which order and with which `*_len` field, u8 or u16). `size` is the whole
  * record, so records can be stored back to back with no other framing: that is exactly how
  * capture files store them (src/capture/), with the layouts below written into the file
  * header so a newer beetrace can still read an older file.
@@ -44,6 +44,11 @@ enum rec_span_flags {
 	REC_SPAN_F_READ_ERROR = 1 << 2,
 	/* the span ended at a RET of the probed function (no end marker for this binary) */
 	REC_SPAN_F_END_AT_RET = 1 << 3,
+	/* the parent is a remote caller's span (W3C traceparent): trace id and parent came with it */
+	REC_SPAN_F_REMOTE_PARENT = 1 << 4,
+	/* the trace came in with a traceparent: REC_SPAN_F_SAMPLED is its sampled flag */
+	REC_SPAN_F_TRACE_FLAGS_KNOWN = 1 << 5,
+	REC_SPAN_F_SAMPLED = 1 << 6,
 };
 
 struct rec_span {

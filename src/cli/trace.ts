@@ -122,7 +122,10 @@ export function parsePlan(o: TraceCliOptions): Plan {
     opts: {
       serviceName: otel.serviceName,
       resourceAttributes: otel.resourceAttributes,
-      sample: otel.sampler.name === "always_on" || otel.sampler.name === "parentbased_always_on" ? undefined : (traceId) => sampler(traceId, undefined),
+      // always_on keeps everything; the default parentbased_always_on keeps roots and follows a
+      // caller's sampled flag (so the session asks only for traces that came with one).
+      sample: otel.sampler.name === "always_on" ? undefined : (traceId, parent) => sampler(traceId, parent),
+      sampleRoots: otel.sampler.name !== "parentbased_always_on",
       offsetsFile: o.offsets === undefined ? undefined : String(o.offsets),
       allowNearest: unknownVersionsPolicy(o.unknownVersions === undefined ? undefined : String(o.unknownVersions)),
       ringbufBytes: o.ringbufSize === undefined ? undefined : parseSize(o.ringbufSize, "--ringbuf-size"),

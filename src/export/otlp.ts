@@ -11,6 +11,7 @@
 import { basename } from "node:path";
 import { SpanKind, SpanStatusCode, TraceFlags, type HrTime, type SpanContext } from "@opentelemetry/api";
 import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { TraceState } from "@opentelemetry/core";
 import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace";
 import { TracerError } from "../errors.ts";
@@ -122,6 +123,7 @@ function hrTime(ns: bigint): HrTime {
 
 function toReadable(span: Span, resource: Resource): ReadableSpan {
   const ctx: SpanContext = { traceId: span.traceId, spanId: span.spanId, traceFlags: TraceFlags.SAMPLED };
+  if (span.traceState !== undefined) ctx.traceState = new TraceState(span.traceState);
   // A server or consumer span's parent is by definition its caller, which the trace context
   // came from over the wire; client/internal/producer parents are spans in the same process.
   const remoteParent = span.kind === "server" || span.kind === "consumer";

@@ -19,7 +19,7 @@ export interface RecordLayout {
   fixed: number;
   /** field → [offset, size]; the rec_span header's fields by their own names ("start_ns") */
   fields: Record<string, readonly [number, number]>;
-  /** String names in packing order; each has a "<name>_len" u16 field. */
+  /** String names in packing order; each has a "<name>_len" field (u8 or u16). */
   strings: string[];
 }
 
@@ -56,10 +56,11 @@ const utf8 = new TextDecoder("utf-8", { fatal: false });
 /** A layout with its field lookups resolved once. */
 export class CompiledLayout {
   readonly #fields: Map<string, readonly [number, number]>;
-  readonly lenOffsets: number[];
+  /** Per string: [offset, size] of its length field (u8 or u16), or undefined when absent. */
+  readonly lenFields: (readonly [number, number] | undefined)[];
   constructor(readonly layout: RecordLayout) {
     this.#fields = new Map(Object.entries(layout.fields));
-    this.lenOffsets = layout.strings.map((s) => this.#fields.get(`${s}_len`)?.[0] ?? -1);
+    this.lenFields = layout.strings.map((s) => this.#fields.get(`${s}_len`));
   }
   field(name: string): readonly [number, number] | undefined {
     return this.#fields.get(name);
@@ -89,8 +90,8 @@ export class RecordReader {
     if (this.length < l.fixed) return `${l.struct}: ${this.length} bytes, its fixed part needs ${l.fixed}`;
     let pos = l.fixed;
     l.strings.forEach((name, i) => {
-      const lo = this.layout.lenOffsets[i]!;
-      const n = lo < 0 ? 0 : this.view.getUint16(this.base + lo, true);
+      const lf = this.layout.lenFields[i];
+      const n = lf === undefined ? 0 : lf[1] === 1 ? this.view.getUint8(this.base + lf[0]) : this.view.getUint16(this.base + lf[0], true);
       this.#strings.set(name, [pos, n]);
       pos += n;
     });

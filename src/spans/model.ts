@@ -60,6 +60,8 @@ export interface Span {
   traceId: string;
   spanId: string;
   parentSpanId?: string;
+  /** W3C tracestate that came with the caller's traceparent (server spans; absent when none) */
+  traceState?: string;
   name: string;
   kind: SpanKind;
   /** nanoseconds since the Unix epoch */

@@ -20,6 +20,7 @@ import { embeddedSnapshot, loadOffsetsFile } from "../offsets/snapshot.ts";
 import { PROBES } from "../probes/registry.ts";
 import type { BpfObjectSpec } from "../probes/probe.ts";
 import { SpanDecoder, builtinRecordSchema, recordSize } from "../probes/decode.ts";
+import { ENUMERATORS, STRUCTS } from "../probes/nethttp/nethttp.gen.ts";
 import { planProbes, type AttachPoint, type ProbePlan } from "./plan.ts";
 import { BpfObject } from "../bpf/object.ts";
 import { attachUprobe, attachUprobeMulti, LinkSet } from "../bpf/link.ts";
@@ -46,8 +47,16 @@ function guessedOffsets(plans: ProbePlan[]): { guessedOffsets?: Record<string, s
   return Object.keys(out).length > 0 ? { guessedOffsets: out } : {};
 }
 
-/** Offset of rec_span.trace_id (bpf/shared/span.h), for sampling without decoding. */
-const TRACE_ID_OFFSET = 24;
+/** Offsets of rec_span.trace_id and .flags (bpf/shared/span.h), for sampling without decoding. */
+const TRACE_ID_OFFSET = STRUCTS.rec_span.members.trace_id.offset;
+const FLAGS_OFFSET = STRUCTS.rec_span.members.flags.offset;
+
+/** The sampled flag the trace came in with (a caller's traceparent), if any. */
+function remoteTraceFlags(b: Uint8Array, off: number): { remote: boolean; sampled: boolean } | undefined {
+  const flags = b[off + FLAGS_OFFSET]! | (b[off + FLAGS_OFFSET + 1]! << 8);
+  if (!(flags & ENUMERATORS.REC_SPAN_F_TRACE_FLAGS_KNOWN)) return undefined;
+  return { remote: (flags & ENUMERATORS.REC_SPAN_F_REMOTE_PARENT) !== 0, sampled: (flags & ENUMERATORS.REC_SPAN_F_SAMPLED) !== 0 };
+}
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 function hexOf(b: Uint8Array, off: number, n: number): string {
   let s = "";
@@ -58,8 +67,13 @@ function hexOf(b: Uint8Array, off: number, n: number): string {
 export interface TraceOptions {
   /** beetrace's own OTEL_RESOURCE_ATTRIBUTES (they win over the target's) */
   resourceAttributes?: Record<string, string>;
-  /** OTEL_TRACES_SAMPLER decision per trace id; spans of unsampled traces are not written */
-  sample?: (traceId: string) => boolean;
+  /**
+   * OTEL_TRACES_SAMPLER decision per trace; spans of unsampled traces are not written. `parent`
+   * is the sampled flag a remote caller sent with the trace (traceparent), when there was one.
+   */
+  sample?: (traceId: string, parent: { remote: boolean; sampled: boolean } | undefined) => boolean;
+  /** false: `sample` keeps every root span, so it is asked only about traces with a caller's flag */
+  sampleRoots?: boolean;
   serviceName?: string;
   offsetsFile?: string;
   allowNearest: boolean;
@@ -354,6 +368,7 @@ export class TraceSession implements Disposable {
     let unsampled = 0;
     let writeError: TracerError | undefined;
     const sample = this.opts.sample;
+    const sampleRoots = this.opts.sampleRoots ?? true;
     let ringBytes: Uint8Array | undefined;
     // The record being handed to the sinks, and its span once a sink asked for it.
     let curView: DataView | undefined;
@@ -373,9 +388,12 @@ export class TraceSession implements Disposable {
         invalidRecords++;
         return;
       }
-      if (sample && !sample(hexOf(ringBytes, off + TRACE_ID_OFFSET, 16))) {
-        unsampled++;
-        return;
+      if (sample) {
+        const parent = remoteTraceFlags(ringBytes, off);
+        if ((parent !== undefined || sampleRoots) && !sample(hexOf(ringBytes, off + TRACE_ID_OFFSET, 16), parent)) {
+          unsampled++;
+          return;
+        }
       }
       curView = view;
       curOff = off;

@@ -15,6 +15,14 @@ export const SERVER_PROBE_ID = "nethttp.server";
 
 const PATTERN_FIELD = "net/http.Request.Pattern";
 const G_PANIC = "runtime.g._panic";
+// The runtime's map layouts, to walk Request.Header for traceparent (bpf/include/go_headers.bpf.h).
+const SWISS_DIRPTR = "internal/runtime/maps.Map.dirPtr";
+const SWISS_DIRLEN = "internal/runtime/maps.Map.dirLen";
+const SWISS_GROUPS = "internal/runtime/maps.table.groups";
+const SWISS_GROUPS_DATA = "internal/runtime/maps.groupsReference.data";
+const SWISS_GROUPS_MASK = "internal/runtime/maps.groupsReference.lengthMask";
+const HMAP_B = "runtime.hmap.B";
+const HMAP_BUCKETS = "runtime.hmap.buckets";
 const PAT_FIELD = "net/http.Request.pat";
 const PATTERN_STR_FIELD = "net/http.pattern.str";
 
@@ -35,6 +43,15 @@ const SERVER_FIELDS: NethttpField[] = [
   // The HTTP/2 ResponseWriter (net/http/h2_bundle.go): *http2responseWriter{rws} → rws.status.
   { const: "h2_rw_rws_off", field: "net/http.http2responseWriter.rws", required: false, why: "http.response.status_code on HTTP/2" },
   { const: "h2_rws_status_off", field: "net/http.http2responseWriterState.status", required: false, why: "http.response.status_code on HTTP/2" },
+  // Context in: the W3C traceparent/tracestate headers, found by walking the header map.
+  { const: "req_header_off", field: "net/http.Request.Header", required: false, why: "traceparent in: the caller's trace and span" },
+  { const: "map_dirptr_off", field: SWISS_DIRPTR, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
+  { const: "map_dirlen_off", field: SWISS_DIRLEN, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
+  { const: "table_groups_off", field: SWISS_GROUPS, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
+  { const: "groups_data_off", field: SWISS_GROUPS_DATA, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
+  { const: "groups_mask_off", field: SWISS_GROUPS_MASK, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
+  { const: "hmap_b_off", field: HMAP_B, required: false, goMax: "1.23", why: "walking Request.Header (Go < 1.24 maps)" },
+  { const: "hmap_buckets_off", field: HMAP_BUCKETS, required: false, goMax: "1.23", why: "walking Request.Header (Go < 1.24 maps)" },
   // A panic in progress while net/http's deferred funcs run (runtime/runtime2.go, runtime/panic.go).
   { const: "g_panic_off", field: G_PANIC, required: false, why: "whether a handler panicked" },
   { const: "panic_arg_off", field: "runtime._panic.arg", required: false, why: "the panic value, for the span's exception event" },
@@ -45,7 +62,14 @@ function serverFlags(ctx: FlagContext): Record<string, number | bigint> {
   let patternMode: number = E.NETHTTP_PATTERN_NONE;
   if (goAtLeast(ctx.goVersion, "1.23") && known(PATTERN_FIELD)) patternMode = E.NETHTTP_PATTERN_FIELD;
   else if (goAtLeast(ctx.goVersion, "1.22") && known(PAT_FIELD) && known(PATTERN_STR_FIELD)) patternMode = E.NETHTTP_PATTERN_PAT_STR;
-  return { pattern_mode: patternMode };
+  // Go 1.24 replaced the runtime's maps with Swiss tables (internal/runtime/maps). A map walk
+  // needs every offset of its layout, else headers are not read (no context in).
+  let mapMode: number = E.GO_MAP_NONE;
+  if (known("net/http.Request.Header")) {
+    if (goAtLeast(ctx.goVersion, "1.24") && [SWISS_DIRPTR, SWISS_DIRLEN, SWISS_GROUPS, SWISS_GROUPS_DATA, SWISS_GROUPS_MASK].every(known)) mapMode = E.GO_MAP_SWISS;
+    else if (!goAtLeast(ctx.goVersion, "1.24") && [HMAP_B, HMAP_BUCKETS].every(known)) mapMode = E.GO_MAP_BUCKETS;
+  }
+  return { pattern_mode: patternMode, map_mode: mapMode };
 }
 
 /** Builds the server span (semconv v1.37 "HTTP server span"). */
@@ -79,6 +103,8 @@ export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
   if (proto !== undefined) attrs["network.protocol.version"] = proto;
 
   const span = baseSpan(r, ctx, SCOPE_NAME, name, "server", attrs);
+  const traceState = r.str("tracestate");
+  if (traceState !== "" && span.parentSpanId !== undefined) span.traceState = traceState;
 
   const hijacked = (flags & E.NETHTTP_SERVER_F_HIJACKED) !== 0;
   const panicked = (flags & E.NETHTTP_SERVER_F_PANIC) !== 0;
@@ -113,7 +139,7 @@ export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
       span.events = [{ name: "exception", timeUnixNano: span.endTimeUnixNano, attributes: event }];
     }
   }
-  noteTruncated(attrs, r, { method: "http.request.method", path: "url.path", host: "server.address", remote: "network.peer.address", pattern: "http.route", panic: "exception.message" });
+  noteTruncated(attrs, r, { method: "http.request.method", path: "url.path", host: "server.address", remote: "network.peer.address", pattern: "http.route", panic: "exception.message", tracestate: "tracestate" });
   return span;
 }
 

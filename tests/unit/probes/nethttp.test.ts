@@ -634,3 +634,16 @@ describe("panicking handlers", () => {
     expect(s.attributes["beetrace.truncated"]).toBe("exception.message");
   });
 });
+
+describe("context in (traceparent)", () => {
+  test("a remote parent's tracestate goes on the span; without a parent it is ignored", () => {
+    const flags = E.NETHTTP_SERVER_F_STATUS | E.REC_SPAN_F_HAS_PARENT | E.REC_SPAN_F_REMOTE_PARENT | E.REC_SPAN_F_TRACE_FLAGS_KNOWN | E.REC_SPAN_F_SAMPLED;
+    const input = serverInput({ flags, parent: PARENT });
+    input.strings!.tracestate = "rojo=00f067aa0ba902b7";
+    const s = mustDecode(SERVER, input);
+    expect({ parent: s.parentSpanId, state: s.traceState }).toEqual({ parent: PARENT, state: "rojo=00f067aa0ba902b7" });
+    const orphan = serverInput({ flags: E.NETHTTP_SERVER_F_STATUS });
+    orphan.strings!.tracestate = "rojo=1";
+    expect(mustDecode(SERVER, orphan).traceState).toBeUndefined();
+  });
+});

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * go_headers.bpf.h — finding a header in a Go http.Header (map[string][]string) from BPF, and
+ * parsing a W3C traceparent. Read-only: nothing is written into the target.
+ *
+ * A Go map cannot be looked up from BPF (the hash is seeded and may be AES-based), so the map's
+ * slots are walked and keys compared; request header maps are small (a handful of groups or
+ * buckets), and the walk is bounded (GO_MAP_MAX_GROUPS groups of 8 slots, through bpf_loop so
+ * the verifier checks one slot, not 64): a header beyond the bound is not found.
+ *
+ * Two layouts, chosen by user space (map_mode) from the Go version:
+ *  - Swiss tables, Go >= 1.24 (internal/runtime/maps): Map{dirPtr, dirLen}; dirLen == 0 means
+ *    dirPtr is one group (small map); else dirPtr is an array of dirLen *table, each with
+ *    groups{data, lengthMask}. A group is an 8-byte control word (byte i: slot i; high bit set =
+ *    empty or deleted) then 8 slots of {key string, elem []string}: 8 + 8*(16+24) = 328 bytes
+ *    (internal/runtime/maps/group.go: groupSlotsOffset, SlotSize, ElemOff for these types).
+ *  - Buckets, Go < 1.24 (runtime/map.go): hmap{B, buckets}; 1<<B buckets of {tophash [8]uint8,
+ *    keys [8]string, elems [8][]string, overflow *bmap}: 8 + 128 + 192 + 8 = 336 bytes; a slot
+ *    is filled when tophash >= minTopHash (5). Buckets being evacuated during growth are not
+ *    walked (a request's header map is not growing while its handler starts).
+ */
+#ifndef BEETRACE_GO_HEADERS_BPF_H
+#define BEETRACE_GO_HEADERS_BPF_H
+
+#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+#include "go_types.bpf.h"
+
+enum go_map_mode {
+	GO_MAP_NONE = 0,    /* offsets unknown: headers are not read */
+	GO_MAP_BUCKETS = 1, /* Go 1.17-1.23 */
+	GO_MAP_SWISS = 2,   /* Go >= 1.24 */
+};
+
+#define GO_MAP_SLOTS 8
+#define GO_SWISS_GROUP_SIZE 328
+#define GO_SWISS_SLOT_SIZE 40
+#define GO_SWISS_SLOTS_OFF 8
+#define GO_BUCKET_SIZE 336
+#define GO_BUCKET_KEYS_OFF 8
+#define GO_BUCKET_ELEMS_OFF (8 + 8 * 16)
+#define GO_BUCKET_OVERFLOW_OFF (8 + 8 * 16 + 8 * 24)
+#define GO_MIN_TOPHASH 5
+/* At most this many groups (swiss) or buckets (classic, overflow included) are walked: 64 slots,
+ * more headers than real requests carry. */
+#define GO_MAP_MAX_GROUPS 8
+
+/* Header names as net/http canonicalises them (textproto.CanonicalMIMEHeaderKey). */
+#define HDR_TRACEPARENT_LEN 11 /* "Traceparent" */
+#define HDR_TRACESTATE_LEN 10  /* "Tracestate" */
+
+/* What the walk found: addresses of the first value's string header of each header, or 0. */
+struct go_found_headers {
+	__u64 traceparent;
+	__u64 tracestate;
+};
+
+/* The walk's state for bpf_loop: the groups/buckets to look at and what was found. */
+struct go_header_walk {
+	__u64 groups[GO_MAP_MAX_GROUPS];
+	__u32 ngroups;
+	__u32 mode; /* enum go_map_mode */
+	struct go_found_headers found;
+};
+
+/* Compares the key string (header at key_addr) with "Traceparent"/"Tracestate". */
+static __always_inline void go_check_key(__u64 key_addr, __u64 elem_addr, struct go_found_headers *f)
+{
+	struct go_string k = {};
+	if (bpf_probe_read_user(&k, sizeof(k), (const void *)key_addr) != 0)
+		return;
+	if (k.len != HDR_TRACEPARENT_LEN && k.len != HDR_TRACESTATE_LEN)
+		return;
+	char b[12] = {};
+	if (bpf_probe_read_user(b, 11, (const void *)k.ptr) != 0)
+		return;
+	/* elem is a []string {ptr, len, cap}: the header's first value is *ptr. */
+	struct {
+		__u64 ptr;
+		__s64 len;
+		__s64 cap;
+	} v = {};
+	if (bpf_probe_read_user(&v, sizeof(v), (const void *)elem_addr) != 0 || v.len < 1 || v.ptr == 0)
+		return;
+	if (k.len == HDR_TRACEPARENT_LEN && b[0] == 'T' && b[1] == 'r' && b[2] == 'a' && b[3] == 'c' && b[4] == 'e' &&
+	    b[5] == 'p' && b[6] == 'a' && b[7] == 'r' && b[8] == 'e' && b[9] == 'n' && b[10] == 't')
+		f->traceparent = v.ptr;
+	else if (k.len == HDR_TRACESTATE_LEN && b[0] == 'T' && b[1] == 'r' && b[2] == 'a' && b[3] == 'c' && b[4] == 'e' &&
+		 b[5] == 's' && b[6] == 't' && b[7] == 'a' && b[8] == 't' && b[9] == 'e')
+		f->tracestate = v.ptr;
+}
+
+/* One slot of the walk (bpf_loop callback, verified once whatever the map's size). */
+static long go_header_slot(__u32 i, void *arg)
+{
+	struct go_header_walk *w = arg;
+	__u32 gi = i / GO_MAP_SLOTS;
+	__u32 slot = i % GO_MAP_SLOTS;
+	if (gi >= w->ngroups || gi >= GO_MAP_MAX_GROUPS)
+		return 1; /* stop */
+	__u64 group = w->groups[gi];
+	__u8 ctrl = 0;
+	if (bpf_probe_read_user(&ctrl, 1, (const void *)(group + slot)) != 0)
+		return 0;
+	if (w->mode == GO_MAP_SWISS) {
+		if (ctrl & 0x80) /* ctrlEmpty / ctrlDeleted: the control word's byte i is slot i */
+			return 0;
+		__u64 s = group + GO_SWISS_SLOTS_OFF + (__u64)slot * GO_SWISS_SLOT_SIZE;
+		go_check_key(s, s + 16, &w->found);
+	} else {
+		if (ctrl < GO_MIN_TOPHASH) /* tophash byte i: empty or evacuated */
+			return 0;
+		go_check_key(group + GO_BUCKET_KEYS_OFF + (__u64)slot * 16, group + GO_BUCKET_ELEMS_OFF + (__u64)slot * 24, &w->found);
+	}
+	return (w->found.traceparent && w->found.tracestate) ? 1 : 0;
+}
+
+/* Walks the slots of the groups (or buckets) collected in w. */
+static __always_inline void go_walk_headers(struct go_header_walk *w)
+{
+	bpf_loop(GO_MAP_MAX_GROUPS * GO_MAP_SLOTS, go_header_slot, w, 0);
+}
+
+/* Parses one lowercase hex digit; -1 otherwise (W3C Trace Context: lowercase only). */
+static __always_inline int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static __always_inline int parse_hex(const char *s, __u8 *out, int n)
+{
+	int any = 0;
+	for (int i = 0; i < n; i++) {
+		int hi = hexval(s[2 * i]);
+		int lo = hexval(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (__u8)(hi << 4 | lo);
+		any |= out[i];
+	}
+	return any ? 0 : -1; /* all zeroes is invalid for trace-id and parent-id */
+}
+
+/*
+ * Parses a traceparent header value (W3C Trace Context, "traceparent Header"):
+ * "vv-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>". Version ff is invalid; version 00 must
+ * be exactly 55 characters; a later version may be longer if the 56th character is '-'.
+ * Returns 0 and fills trace_id, parent_id, flags on success; -1 for anything invalid.
+ */
+static __always_inline int go_parse_traceparent(__u64 str_hdr, __u8 trace_id[16], __u8 parent_id[8], __u8 *flags)
+{
+	struct go_string s = {};
+	if (bpf_probe_read_user(&s, sizeof(s), (const void *)str_hdr) != 0 || s.len < 55)
+		return -1;
+	char b[56] = {};
+	if (bpf_probe_read_user(b, s.len > 55 ? 56 : 55, (const void *)s.ptr) != 0)
+		return -1;
+	int v1 = hexval(b[0]), v2 = hexval(b[1]);
+	if (v1 < 0 || v2 < 0 || (v1 == 15 && v2 == 15))
+		return -1;
+	if (v1 == 0 && v2 == 0 && s.len != 55)
+		return -1;
+	if (s.len > 55 && b[55] != '-')
+		return -1;
+	if (b[2] != '-' || b[35] != '-' || b[52] != '-')
+		return -1;
+	if (parse_hex(b + 3, trace_id, 16) != 0 || parse_hex(b + 36, parent_id, 8) != 0)
+		return -1;
+	int f1 = hexval(b[53]), f2 = hexval(b[54]);
+	if (f1 < 0 || f2 < 0)
+		return -1;
+	*flags = (__u8)(f1 << 4 | f2);
+	return 0;
+}
+
+#endif /* BEETRACE_GO_HEADERS_BPF_H */

@@ -1,0 +1,109 @@
+/**
+ * @module tests/e2e/context-in — a request that arrives with a W3C traceparent continues the
+ * caller's trace (read-only: the header is found by walking Request.Header in BPF at the entry
+ * probe, no extra uprobe, nothing written into the target).
+ *
+ * Both map layouts: Go >= 1.24's Swiss tables (the local toolchain) and the bucket maps of
+ * Go < 1.24 (go1.23.12); few headers (one group / one bucket) and many (a table of several
+ * groups / several buckets with overflow). Invalid traceparents are ignored per the W3C rules.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { SpanRecord } from "../../src/capture/format.ts";
+import { buildSample, e2eSkipReason, killAll, readSpans, runTracer, startSample } from "./harness.ts";
+
+const reason = e2eSkipReason();
+const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-context-in-"));
+afterAll(() => {
+  killAll();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** One GET with extra header lines; resolves with the status when the server closes. */
+function get(port: number, path: string, headers: [string, string][]): Promise<number> {
+  return new Promise((res, rej) => {
+    const sock = connect({ host: "127.0.0.1", port });
+    let data = "";
+    sock.setEncoding("utf8");
+    sock.on("connect", () =>
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join("")}Connection: close\r\n\r\n`),
+    );
+    sock.on("data", (d: string) => (data += d));
+    sock.on("error", rej);
+    sock.on("close", () => res(Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0)));
+  });
+}
+
+const TRACE = "0af7651916cd43dd8448eb211c80319c";
+const PARENT = "b7ad6b7169203331";
+const STATE = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+/** Twenty more header lines: a header map too big for one group of 8 slots or one bucket. */
+const MANY: [string, string][] = Array.from({ length: 20 }, (_, i) => [`X-Extra-${i}`, `v${i}`]);
+
+interface Case {
+  name: string;
+  path: string;
+  headers: [string, string][];
+  /** expected trace id and parent of the server span, or "new" for a fresh root */
+  want: { trace: string; parent: string; state?: string } | "new" | "dropped";
+}
+
+const CASES: Case[] = [
+  { name: "valid, sampled, with tracestate", path: "/hello?c=1", headers: [["traceparent", `00-${TRACE}-${PARENT}-01`], ["tracestate", STATE]], want: { trace: TRACE, parent: PARENT, state: STATE } },
+  { name: "valid among many headers", path: "/hello?c=2", headers: [...MANY, ["Traceparent", `00-${TRACE.replace("0a", "1b")}-${PARENT}-01`]], want: { trace: TRACE.replace("0a", "1b"), parent: PARENT } },
+  { name: "a future version with extra fields", path: "/hello?c=3", headers: [["traceparent", `cc-${TRACE.replace("0a", "2c")}-${PARENT}-01-what-ever`]], want: { trace: TRACE.replace("0a", "2c"), parent: PARENT } },
+  { name: "not sampled: the default parentbased sampler drops it", path: "/hello?c=4", headers: [["traceparent", `00-${TRACE.replace("0a", "3d")}-${PARENT}-00`]], want: "dropped" },
+  { name: "uppercase hex is invalid", path: "/hello?c=5", headers: [["traceparent", `00-${TRACE.toUpperCase()}-${PARENT}-01`]], want: "new" },
+  { name: "all-zero trace id is invalid", path: "/hello?c=6", headers: [["traceparent", `00-${"0".repeat(32)}-${PARENT}-01`]], want: "new" },
+  { name: "all-zero parent id is invalid", path: "/hello?c=7", headers: [["traceparent", `00-${TRACE}-${"0".repeat(16)}-01`]], want: "new" },
+  { name: "version ff is invalid", path: "/hello?c=8", headers: [["traceparent", `ff-${TRACE}-${PARENT}-01`]], want: "new" },
+  { name: "version 00 with trailing data is invalid", path: "/hello?c=9", headers: [["traceparent", `00-${TRACE}-${PARENT}-01-x`]], want: "new" },
+  { name: "too short", path: "/hello?c=10", headers: [["traceparent", `00-${TRACE}-${PARENT}-1`]], want: "new" },
+  { name: "no traceparent", path: "/hello?c=11", headers: MANY, want: "new" },
+];
+
+const BUILDS: { name: string; toolchain?: string }[] = [{ name: "local Go (Swiss-table maps)" }, { name: "go1.23.12 (bucket maps)", toolchain: "go1.23.12" }];
+
+describe.skipIf(reason !== undefined)(`traceparent in${reason ? ` (skipped: ${reason})` : ""}`, () => {
+  for (const b of BUILDS) {
+    test(`${b.name}: valid traceparents continue the caller's trace, invalid ones start a new one; children follow`, async () => {
+      const sample = await startSample(await buildSample({ mode: "default", ...(b.toolchain ? { toolchain: b.toolchain } : {}) }));
+      try {
+        const out = join(work, `ctx-${sample.pid}.cbor`);
+        const tr = runTracer(["attach", "--pid", String(sample.pid), "--out", out]);
+        await tr.started();
+        for (const c of CASES) expect({ c: c.name, status: await get(sample.port, c.path, c.headers) }).toEqual({ c: c.name, status: 200 });
+        // A client call made while serving a request with a traceparent stays in the caller's trace.
+        expect(await get(sample.port, "/proxy", [["traceparent", `00-${TRACE.replace("0a", "4e")}-${PARENT}-01`]])).toBe(200);
+        tr.signal("SIGINT");
+        expect(await tr.exit()).toMatchObject({ code: 0, signal: null });
+        const spans = readSpans(out).spans;
+        // The query string is not recorded (url.path only); requests were sent one after another,
+        // so the /hello server spans in start order match CASES minus the dropped one.
+        const ordered: SpanRecord[] = spans
+          .filter((s) => s.kind === "server" && s.name === "GET /hello")
+          .sort((x, y) => (x.startTimeUnixNano < y.startTimeUnixNano ? -1 : 1));
+        const kept = CASES.filter((c) => c.want !== "dropped");
+        // /proxy's own call to /hello is one more /hello server span, after all the cases.
+        expect(ordered.length).toBe(kept.length + 1);
+        kept.forEach((c, i) => {
+          const s = ordered[i]!;
+          if (c.want === "new" || c.want === "dropped") {
+            expect({ c: c.name, parent: s.parentSpanId, trace: s.traceId === TRACE }).toEqual({ c: c.name, parent: undefined, trace: false });
+          } else {
+            expect({ c: c.name, trace: s.traceId, parent: s.parentSpanId, state: s.traceState }).toEqual({ c: c.name, trace: c.want.trace, parent: c.want.parent, state: c.want.state });
+          }
+        });
+        const proxy = spans.find((s) => s.kind === "server" && s.name === "GET /proxy")!;
+        expect({ trace: proxy.traceId, parent: proxy.parentSpanId }).toEqual({ trace: TRACE.replace("0a", "4e"), parent: PARENT });
+        const client = spans.find((s) => s.kind === "client")!;
+        expect({ trace: client.traceId, parent: client.parentSpanId }).toEqual({ trace: proxy.traceId, parent: proxy.spanId });
+      } finally {
+        await sample.stop();
+      }
+    }, 300_000);
+  }
+});
