@@ -1142,6 +1142,7 @@ function parseSpan(r: Obj, where: string): SpanRecord {
     if (!SPAN_ID.test(parent)) throw bad(`${where}: parentSpanId '${parent.slice(0, 40)}' is not 16 lowercase hex digits`);
     span.parentSpanId = parent;
   }
+  if (r.traceState !== undefined && r.traceState !== null) span.traceState = str(r, "traceState", where);
   if (r.events !== undefined && r.events !== null) {
     span.events = arr(r, "events", where).map((ev, i) => {
       const ew = `${where}.events[${i}]`;
