@@ -272,7 +272,7 @@ describe("nethttp server spans", () => {
   });
 
   test("truncated strings are marked by their attribute, in packing order", () => {
-    const long = "/" + "p".repeat(255); // what BPF keeps of a longer path: NETHTTP_PATH_CAP bytes
+    const long = "/" + "p".repeat(254); // what BPF keeps of a longer path: NETHTTP_PATH_CAP (255) bytes
     const span = server({ path: long, truncated: truncBit(SERVER, "path") });
     expect(span.attributes["url.path"]).toBe(long);
     expect(span.attributes["beetrace.truncated"]).toBe("url.path");
@@ -399,7 +399,7 @@ describe("SpanDecoder", () => {
     const schema = builtinRecordSchema();
     expect(schema.types[String(E.REC_NETHTTP_SERVER)]).toEqual(SERVER);
     expect(schema.types[String(E.REC_NETHTTP_CLIENT)]).toEqual(CLIENT);
-    expect(SERVER.strings).toEqual(["method", "path", "host", "remote", "pattern", "panic"]);
+    expect(SERVER.strings).toEqual(["method", "path", "host", "remote", "pattern", "panic", "tracestate"]);
     expect(CLIENT.strings).toEqual(["method", "scheme", "url_host", "path", "req_host"]);
     expect(server().kind).toBe("server");
     expect(client({ status: 200 }).kind).toBe("client");
@@ -517,9 +517,20 @@ describe("nethttp manifests", () => {
     offset: (f) => (known.includes(f) ? 8 : undefined),
   });
 
+  test("map_mode: Swiss tables from Go 1.24, buckets before, and only with every offset of the layout and Request.Header", () => {
+    const swiss = ["net/http.Request.Header", "internal/runtime/maps.Map.dirPtr", "internal/runtime/maps.Map.dirLen", "internal/runtime/maps.table.groups", "internal/runtime/maps.groupsReference.data", "internal/runtime/maps.groupsReference.lengthMask"];
+    const buckets = ["net/http.Request.Header", "runtime.hmap.B", "runtime.hmap.buckets"];
+    expect(nethttpServer.flags(ctx("go1.26.8", swiss)).map_mode).toBe(E.GO_MAP_SWISS);
+    expect(nethttpServer.flags(ctx("go1.23.12", buckets)).map_mode).toBe(E.GO_MAP_BUCKETS);
+    expect(nethttpServer.flags(ctx("go1.26.8", buckets)).map_mode).toBe(E.GO_MAP_NONE);
+    expect(nethttpServer.flags(ctx("go1.23.12", swiss)).map_mode).toBe(E.GO_MAP_NONE);
+    expect(nethttpServer.flags(ctx("go1.26.8", swiss.slice(1))).map_mode).toBe(E.GO_MAP_NONE);
+    expect(nethttpServer.flags(ctx("go1.17.13", buckets.slice(0, 2))).map_mode).toBe(E.GO_MAP_NONE);
+  });
+
   test("pattern_mode follows the Go version and which offsets are known", () => {
     const all = ["net/http.Request.Pattern", "net/http.Request.pat", "net/http.pattern.str"];
-    expect(nethttpServer.flags(ctx("go1.24.2", all))).toEqual({ pattern_mode: E.NETHTTP_PATTERN_FIELD });
+    expect(nethttpServer.flags(ctx("go1.24.2", all))).toEqual({ pattern_mode: E.NETHTTP_PATTERN_FIELD, map_mode: E.GO_MAP_NONE });
     expect(nethttpServer.flags(ctx("go1.23rc1", all)).pattern_mode).toBe(E.NETHTTP_PATTERN_FIELD);
     expect(nethttpServer.flags(ctx("go1.22.5", all)).pattern_mode).toBe(E.NETHTTP_PATTERN_PAT_STR);
     expect(nethttpServer.flags(ctx("go1.21.13", all)).pattern_mode).toBe(E.NETHTTP_PATTERN_NONE);
