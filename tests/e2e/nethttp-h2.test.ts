@@ -39,8 +39,8 @@ const WORKLOAD: { to: string; n: number; status: number }[] = [
 ];
 const TIMEOUT_MS = 120_000;
 
-async function traceH2(mode: SampleMode): Promise<{ spans: SpanRecord[]; exchanges: Exchange[] }> {
-  const bin = await buildSample({ mode });
+async function traceH2(mode: SampleMode, toolchain?: string): Promise<{ spans: SpanRecord[]; exchanges: Exchange[] }> {
+  const bin = await buildSample({ mode, ...(toolchain ? { toolchain } : {}) });
   const sample = await startSample(bin);
   try {
     const out = join(work, `h2-${mode}-${sample.pid}.cbor`);
@@ -97,6 +97,19 @@ describe.skipIf(reason !== undefined)(`HTTP/2 server spans (${reason ?? goVersio
     `stripped (offsets from the snapshot): HTTP/2 spans carry status 200 and 500${snapshotGap ? ` — skipped: ${snapshotGap}` : ""}`,
     async () => {
       const { spans, exchanges } = await traceH2("stripped");
+      check(spans, exchanges);
+    },
+    TIMEOUT_MS,
+  );
+});
+
+/** Go 1.27 moved the HTTP/2 server into net/http/internal/http2: its own marker and status fields. */
+const GO127 = "go1.27.4";
+describe.skipIf(reason !== undefined)(`HTTP/2 server spans (${reason ?? GO127}, net/http/internal/http2)`, () => {
+  test(
+    "unstripped (offsets from DWARF): HTTP/2 spans carry status 200 and 500",
+    async () => {
+      const { spans, exchanges } = await traceH2("default", GO127);
       check(spans, exchanges);
     },
     TIMEOUT_MS,

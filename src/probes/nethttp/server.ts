@@ -41,8 +41,12 @@ const SERVER_FIELDS: NethttpField[] = [
   { const: "pattern_str_off", field: PATTERN_STR_FIELD, required: false, goMin: "1.22", goMax: "1.22", why: "http.route on Go 1.22" },
   { const: "response_status_off", field: "net/http.response.status", required: false, why: "http.response.status_code" },
   // The HTTP/2 ResponseWriter (net/http/h2_bundle.go): *http2responseWriter{rws} → rws.status.
-  { const: "h2_rw_rws_off", field: "net/http.http2responseWriter.rws", required: false, why: "http.response.status_code on HTTP/2" },
-  { const: "h2_rws_status_off", field: "net/http.http2responseWriterState.status", required: false, why: "http.response.status_code on HTTP/2" },
+  // Go 1.27 moved it to net/http/internal/http2 (responseWriter{rws} → responseWriterState.status):
+  // the same consts, filled from whichever declaration the target's version has.
+  { const: "h2_rw_rws_off", field: "net/http.http2responseWriter.rws", required: false, goMax: "1.26", why: "http.response.status_code on HTTP/2" },
+  { const: "h2_rws_status_off", field: "net/http.http2responseWriterState.status", required: false, goMax: "1.26", why: "http.response.status_code on HTTP/2" },
+  { const: "h2_rw_rws_off", field: "net/http/internal/http2.responseWriter.rws", required: false, goMin: "1.27", why: "http.response.status_code on HTTP/2 (Go >= 1.27)" },
+  { const: "h2_rws_status_off", field: "net/http/internal/http2.responseWriterState.status", required: false, goMin: "1.27", why: "http.response.status_code on HTTP/2 (Go >= 1.27)" },
   // Context in: the W3C traceparent/tracestate headers, found by walking the header map.
   { const: "req_header_off", field: "net/http.Request.Header", required: false, why: "traceparent in: the caller's trace and span" },
   { const: "map_dirptr_off", field: SWISS_DIRPTR, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },

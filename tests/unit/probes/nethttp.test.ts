@@ -10,7 +10,7 @@ import { recordLayoutOf } from "../../../src/probes/layouts.ts";
 import { builtinRecordSchema, SpanDecoder } from "../../../src/probes/decode.ts";
 import { SPAN_HEADER_SIZE, type RecordLayout, type RecordSchema } from "../../../src/probes/record.ts";
 import { PROBES, probeFields, probeSymbols } from "../../../src/probes/registry.ts";
-import type { FlagContext } from "../../../src/probes/probe.ts";
+import { goAtLeast, type FlagContext } from "../../../src/probes/probe.ts";
 import type { Span } from "../../../src/spans/model.ts";
 import { escapePath, routeFromPattern, splitHostPort } from "../../../src/probes/nethttp/semconv.ts";
 import { RecordWriter, type RecordInput } from "./record-writer.ts";
@@ -540,10 +540,17 @@ describe("nethttp manifests", () => {
     expect(nethttpClient.flags(ctx("go1.24.2", all))).toEqual({});
   });
 
-  test("each const is declared once per probe and every field has a why", () => {
+  test("each const is declared once per probe and Go version range, and every field has a why", () => {
     for (const p of PROBES) {
-      const consts = p.fields.map((f) => f.const);
-      expect(new Set(consts).size).toBe(consts.length);
+      const byConst = new Map<string, typeof p.fields>();
+      for (const f of p.fields) byConst.set(f.const, [...(byConst.get(f.const) ?? []), f]);
+      for (const [c, decls] of byConst) {
+        if (decls.length === 1) continue;
+        // Two fields may fill one const only for disjoint Go versions (a type that moved).
+        expect({ c, n: decls.length }).toEqual({ c, n: 2 });
+        const [a, b] = decls as [(typeof decls)[0], (typeof decls)[0]];
+        expect({ c, aMax: a.goMax !== undefined, bMin: b.goMin !== undefined, ordered: goAtLeast(b.goMin ?? "0", a.goMax ?? "99") && a.goMax !== b.goMin }).toEqual({ c, aMax: true, bMin: true, ordered: true });
+      }
       for (const f of p.fields) expect(f.why.length).toBeGreaterThan(0);
     }
     // Fields shared by both probes are the same declaration object.
@@ -556,6 +563,8 @@ describe("nethttp manifests", () => {
     expect(h2.map((f) => [f.const, f.field, f.required])).toEqual([
       ["h2_rw_rws_off", "net/http.http2responseWriter.rws", false],
       ["h2_rws_status_off", "net/http.http2responseWriterState.status", false],
+      ["h2_rw_rws_off", "net/http/internal/http2.responseWriter.rws", false],
+      ["h2_rws_status_off", "net/http/internal/http2.responseWriterState.status", false],
     ]);
   });
 
