@@ -9,6 +9,10 @@ for pkg_cmd in clang:clang llvm:llvm-strip bpftool:bpftool binutils:objdump wrk:
   pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# Debian's chromium: the HTML viewer's tests and bench open `view --html` pages in it headless
+# (tests/e2e/viewer-browser.ts drives it with playwright-core, executablePath /usr/bin/chromium).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)  # readable screenshots
 # zlib's static archive is linked into the embedded libbpf bundle.
 [ -f "$(gcc -print-file-name=libz.a 2>/dev/null || echo /nonexistent)" ] || need_apt+=(zlib1g-dev)
 [ -f /usr/include/x86_64-linux-gnu/asm/ptrace.h ] || need_apt+=(linux-libc-dev)
