@@ -23,7 +23,7 @@ const offline = examples.filter((e) => !isLive(e));
 test("the help texts have examples of both kinds, and each is run by one of the two tests", () => {
   expect(offline.length).toBeGreaterThan(5);
   expect(examples.filter(isLive).length).toBeGreaterThan(2);
-  for (const e of examples) expect(["inspect", "offsets", "view", "convert", "export", "attach", "run", "doctor"]).toContain(e.args[0] ?? "");
+  for (const e of examples) expect(["inspect", "offsets", "view", "summary", "convert", "export", "attach", "run", "doctor"]).toContain(e.args[0] ?? "");
   expect(shellWords(`beetrace x --header 'api-key=...' "a b" # note`)).toEqual(["beetrace", "x", "--header", "api-key=...", "a b"]);
 });
 
