@@ -86,6 +86,7 @@ table.sum th { background: var(--alt); }
 table.sum td.num { text-align: right; }
 .hist rect { fill: #84adff; }
 .hist rect.p99 { fill: #f79009; }
+table.sum td.slow { white-space: normal; min-width: 16em; max-width: 30em; }
 a.tlink { color: #155eef; cursor: pointer; text-decoration: underline; font-family: ui-monospace, monospace; font-size: 11px; }
 .card { border: 1px solid var(--line); padding: 8px 12px; }
 `;
@@ -404,7 +405,7 @@ export const CLIENT_JS = String.raw`
   }
   function summaryTab() {
     var box = $("tab-summary"), s = meta.summary;
-    box.appendChild(el("div", "", s.spans + " spans" + (meta.filter ? " matching " + meta.filter : "") + " over " + s.windowSeconds.toFixed(3) + " s; rate = count / window; percentiles are nearest-rank"));
+    box.appendChild(el("div", "", s.spans + " spans" + (meta.filter ? " matching " + meta.filter : "") + " over " + s.windowSeconds.toFixed(3) + " s; rate = count / window; percentiles are nearest-rank; histograms: spans per duration bucket (4 per decade), orange from the p99 bucket up"));
     var tb = el("table", "sum"), tr = el("tr");
     ["Service", "Kind", "Endpoint", "Count", "Rate/s", "Errors", "p50", "p90", "p99", "Max", "Latency histogram", "Slowest traces"].forEach(function (h) { tr.appendChild(el("th", "", h)); });
     tb.appendChild(tr);
@@ -416,7 +417,7 @@ export const CLIENT_JS = String.raw`
       r.appendChild(el("td", "num" + (e.errors ? " bad" : ""), (e.errorRatio * 100).toFixed(1) + "% (" + e.errors + ")"));
       [e.p50Ns, e.p90Ns, e.p99Ns, e.maxNs].forEach(function (v) { r.appendChild(el("td", "num", fmtDur(v))); });
       var hc = el("td"); hc.appendChild(histogram(e)); r.appendChild(hc);
-      var sl = el("td");
+      var sl = el("td", "slow");
       e.slowest.forEach(function (x) {
         var a = el("a", "tlink", x.traceId.slice(0, 12) + "… " + fmtDur(x.durationNs)); a.title = x.traceId;
         a.addEventListener("click", function () { openTraceById(x.traceId, x.spanId); });
