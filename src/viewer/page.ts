@@ -57,11 +57,12 @@ main { flex: 1; min-height: 0; display: flex; }
 .err-mark { color: #fff; background: var(--err); border-radius: 8px; padding: 0 6px; font-size: 11px; }
 .guess-mark { color: var(--guess); font-weight: 700; margin-left: 4px; }
 .svc-dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 4px; vertical-align: middle; }
-#trace-head { padding: 6px 10px; border-bottom: 1px solid var(--line); min-height: 2.2em; }
+#trace-head { padding: 6px 10px; border-bottom: 1px solid var(--line); min-height: 2.2em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 #trace-head code { font-size: 12px; }
 #axis { position: relative; height: 20px; border-bottom: 1px solid var(--line); margin-left: 40%; color: var(--muted); font-size: 11px; }
 #axis span { position: absolute; top: 3px; transform: translateX(-50%); white-space: nowrap; }
 #axis span.first { transform: none; }
+#axis span.last { transform: translateX(-100%); }
 .srow { position: absolute; left: 0; right: 0; height: var(--row); display: flex; cursor: pointer; border-bottom: 1px solid #f2f4f7; }
 .srow:hover { background: var(--alt); }
 .srow.sel { background: var(--sel); }
@@ -269,9 +270,9 @@ export const CLIENT_JS = String.raw`
     listView.refresh();
     var head = $("trace-head"); head.textContent = "";
     head.appendChild(el("b", "", str(C.tName[t]) + " "));
+    if (C.tErr[t] > 0) { head.appendChild(el("span", "err-mark", "⚠ " + C.tErr[t] + " error" + (C.tErr[t] > 1 ? "s" : ""))); head.appendChild(document.createTextNode(" ")); }
     head.appendChild(el("code", "", traceId(t)));
     head.appendChild(document.createTextNode("  " + fmtDur(C.tDur[t]) + ", " + C.tCount[t] + " spans, started " + isoNs(absNs(C.tStart[t]))));
-    if (C.tErr[t] > 0) { head.appendChild(document.createTextNode(" ")); head.appendChild(el("span", "err-mark", "⚠ " + C.tErr[t] + " error" + (C.tErr[t] > 1 ? "s" : ""))); }
     axis(t);
     wfView.setCount(C.tCount[t]);
     if (history.replaceState) history.replaceState(null, "", "#trace=" + traceId(t));
@@ -286,7 +287,7 @@ export const CLIENT_JS = String.raw`
     var a = $("axis"), d = C.tDur[t] || 1, step = niceStep(d);
     a.textContent = "";
     for (var x = 0; x <= d * 1.0001; x += step) {
-      var s = el("span", x === 0 ? "first" : "", fmtDur(x));
+      var s = el("span", x === 0 ? "first" : x + step > d * 1.0001 ? "last" : "", fmtDur(x));
       s.style.left = (x / d * 100) + "%";
       a.appendChild(s);
     }
