@@ -13,6 +13,7 @@ import { embeddedSnapshot, loadOffsetsFile } from "../offsets/snapshot.ts";
 import type { FieldResolution } from "../offsets/resolve.ts";
 import { describeProcess, parsePid } from "../target/process.ts";
 import { probeSymbols, probeFields } from "../probes/registry.ts";
+import { untracedProtocols } from "../probes/protocols.ts";
 
 export interface InspectOptions {
   pid?: string;
@@ -78,10 +79,15 @@ export async function inspectCommand(binary: string | undefined, opts: InspectOp
       })),
       symbols: symbolReports.map(symbolJson),
       fields: fieldReports.map(fieldJson),
+      untraced: untracedProtocols(a),
     };
     write(JSON.stringify(out, null, 2) + "\n");
   } else {
-    write(renderHuman(label, a, symbolReports, fieldReports));
+    const untraced = untracedProtocols(a);
+    write(
+      renderHuman(label, a, symbolReports, fieldReports) +
+        (untraced.length > 0 ? `  not traced (linked, no probe yet):\n${untraced.map((u) => `    ${u.name} — ${u.via}: ${u.what}\n`).join("")}` : ""),
+    );
   }
   return 0;
 }

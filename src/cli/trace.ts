@@ -324,6 +324,8 @@ async function traceOne(target: AttachTarget, plan: Plan, template: string | und
         `${session.uprobeCount} uprobes, offsets from ${offsetSources.join("+") || "nowhere"} → ${first}${plan.opts.dryRun ? " (dry run)" : plan.durationMs ? ` for ${plan.durationMs / 1000}s` : "; Ctrl-C stops"}`,
     );
   }
+  // Said once per attach, and kept out of -q: a cron job must not mail about a known gap every run.
+  if (!plan.quiet) for (const u of session.untraced) log.info(`beetrace: not traced: ${u.name} (${u.via}): ${u.what}`);
   live.probes += probes.length;
   live.uprobes += session.uprobeCount;
   live.outputs = first;

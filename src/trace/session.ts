@@ -18,6 +18,7 @@ import type { BinaryAnalysis } from "../binary/analyze.ts";
 import { openTarget } from "../target/executable.ts";
 import { embeddedSnapshot, loadOffsetsFile } from "../offsets/snapshot.ts";
 import { PROBES } from "../probes/registry.ts";
+import { untracedProtocols, type UntracedProtocol } from "../probes/protocols.ts";
 import type { BpfObjectSpec } from "../probes/probe.ts";
 import { SpanDecoder, builtinRecordSchema, recordSize } from "../probes/decode.ts";
 import { ENUMERATORS, STRUCTS } from "../probes/nethttp/nethttp.gen.ts";
@@ -137,6 +138,8 @@ export class TraceSession implements Disposable {
   /** The target's Go version and modules: all a running session needs of the executable. */
   readonly goVersion: string;
   readonly modules: { path: string; version: string }[];
+  /** Protocols the binary links that no probe traces (named in the start-up line). */
+  readonly untraced: UntracedProtocol[];
 
   private constructor(
     readonly target: AttachTarget,
@@ -148,6 +151,7 @@ export class TraceSession implements Disposable {
     // real service), which must not stay resident for the whole session.
     this.goVersion = analysis.goVersion;
     this.modules = analysis.buildInfo.deps.map((d) => ({ path: d.path, version: d.replace?.version || d.version }));
+    this.untraced = untracedProtocols(analysis);
   }
 
   /** Analyze, plan, load and attach. Throws nothing_attached if no probe could run. */

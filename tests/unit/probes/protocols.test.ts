@@ -1,0 +1,27 @@
+/**
+ * @module tests/unit/probes/protocols — protocols a binary links but beetrace does not trace are
+ * named (from build info + the function table), and nothing is named for a plain net/http program.
+ */
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { openGoBinary } from "../../../src/binary/analyze.ts";
+import { untracedProtocols } from "../../../src/probes/protocols.ts";
+import { buildFixture, goMatrixUnavailable, newestToolchain } from "../../harness/go.ts";
+
+const reason = goMatrixUnavailable();
+
+describe.skipIf(reason !== undefined)(`untraced protocols${reason ? ` (skipped: ${reason})` : ""}`, () => {
+  test("database/sql linked: named, with the Go release that brings it; stripped builds too", async () => {
+    for (const mode of ["default", "ldflags-s-w"] as const) {
+      const exe = await buildFixture({ dir: "tests/fixtures/go/untraced", toolchain: newestToolchain(), mode });
+      const a = openGoBinary(new Uint8Array(readFileSync(exe)), exe);
+      expect(untracedProtocols(a)).toEqual([{ name: "SQL (database/sql)", via: `the standard library (${a.goVersion})`, what: "database queries have no spans yet" }]);
+    }
+  }, 300_000);
+
+  test("a plain net/http program links nothing untraced", async () => {
+    const exe = await buildFixture({ dir: "tests/fixtures/go/sample", toolchain: newestToolchain(), mode: "default" });
+    const a = openGoBinary(new Uint8Array(readFileSync(exe)), exe);
+    expect(untracedProtocols(a)).toEqual([]);
+  }, 300_000);
+});
