@@ -14,6 +14,7 @@ import { readSpans } from "../../../src/viewer/read.ts";
 import { renderHtml, writeHtmlView } from "../../../src/viewer/html.ts";
 import { CLIENT_JS, PAGE_CSS } from "../../../src/viewer/page.ts";
 import { parseFilters } from "../../../src/cli/filters.ts";
+import { TracerError } from "../../../src/errors.ts";
 import { BOOT0, OFFSET, proxyTrace, sleepWorkload, writeCapture } from "./captures.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "beetrace-viewer-model-"));
@@ -141,6 +142,35 @@ describe("page", () => {
     expect(Buffer.compare(gunzipSync(Buffer.from(packed, "base64")), Buffer.from(d.blob))).toBe(0);
     const meta = JSON.parse(/<script type="application\/json" id="meta">([^<]*)<\/script>/.exec(html)![1]!);
     expect(meta.spans).toBe(20);
+  });
+
+  test("a damaged capture: the page shows every intact span, then corrupt_capture (exit 17)", () => {
+    const file = path.join(dir, "damaged.cbor");
+    writeCapture(file, sleepWorkload(50));
+    const bytes = fs.readFileSync(file);
+    // A record in the middle of the records chunk gets an impossible size (u16 type 0x0111, u16 size).
+    const at = bytes.indexOf(Buffer.from([0x11, 0x01]), Math.floor(bytes.length / 2));
+    bytes.writeUInt16LE(3, at + 2);
+    fs.writeFileSync(file, bytes);
+    const out = path.join(dir, "damaged.html");
+    let err: unknown;
+    try {
+      writeHtmlView([file], out);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TracerError);
+    expect((err as TracerError).code).toBe("corrupt_capture");
+    const meta = JSON.parse(/<script type="application\/json" id="meta">([^<]*)<\/script>/.exec(fs.readFileSync(out, "utf8"))![1]!);
+    expect(meta.spans).toBeGreaterThan(40);
+    expect(meta.spans).toBeLessThan(50);
+    expect(meta.files[0].invalid).toBeGreaterThan(0);
+  });
+
+  test("an empty capture makes a page with no trace", () => {
+    const file = path.join(dir, "empty.cbor");
+    writeCapture(file, []);
+    expect(writeHtmlView([file], path.join(dir, "empty.html"))).toMatchObject({ spans: 0, traces: 0 });
   });
 
   test("no text in the data can close the script element", () => {
