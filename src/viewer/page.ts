@@ -481,6 +481,10 @@ export const CLIENT_JS = String.raw`
     filesTab();
     var m = /#trace=([0-9a-fA-F]{32})/.exec(location.hash);
     if (m) openTraceById(m[1]); else if (meta.traces > 0) selectTrace(order[0]);
+    window.addEventListener("hashchange", function () {
+      var h = /#trace=([0-9a-fA-F]{32})/.exec(location.hash);
+      if (h && (selTrace < 0 || traceId(selTrace) !== h[1].toLowerCase())) openTraceById(h[1]);
+    });
     body.dataset.loadMs = String(Math.round(performance.now() - t0load));
     body.dataset.timing = JSON.stringify(timing);
     body.dataset.ready = "1";

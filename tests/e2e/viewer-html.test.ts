@@ -124,7 +124,10 @@ describe.skipIf(reason !== undefined)(`view --html in headless Chromium${reason 
     const { page } = p;
     expect(await page.textContent("#n-spans")).toBe("1000000");
     expect(await page.textContent("#n-traces")).toBe(String(r.traces));
-    // Only the visible rows exist: the list is virtualized.
+    // Only the visible rows exist: the list is virtualized. Scrolled to the end, it shows the last trace.
+    expect(await page.$$eval(".trow", (els) => els.length)).toBeLessThan(200);
+    await page.$eval("#list", (e) => void (e.scrollTop = e.scrollHeight));
+    await page.waitForSelector(`.trow[data-pos="${r.traces - 1}"]`, { timeout: 10_000 });
     expect(await page.$$eval(".trow", (els) => els.length)).toBeLessThan(200);
     await page.click('nav button[data-tab="summary"]');
     const counts = await page.$$eval("tr.ep", (els) => els.map((e) => Number(e.querySelector("td.count")!.textContent)));
