@@ -21,7 +21,9 @@ describe("the checks themselves", () => {
   test("uncoveredReleases names a release missing inside the covered range, and nothing outside it", () => {
     const releases = ["go1.17", "go1.17.1", "go1.17.2", "go1.18", "go1.21.0", "go1.21.1"];
     expect(uncoveredReleases(releases, ["1.17.0", "1.17.2", "1.18.0", "1.21.0"])).toEqual(["go1.17.1"]);
-    expect(uncoveredReleases(releases, ["1.17.1", "1.18.0"])).toEqual([]);
+    // go1.17 (before the oldest covered) and go1.21.x (after the newest) are outside the range.
+    expect(uncoveredReleases(releases, ["1.17.1", "1.18.0"])).toEqual(["go1.17.2"]);
+    expect(uncoveredReleases(releases, ["1.17.1", "1.17.2", "1.18.0"])).toEqual([]);
   });
   test("releaseListGaps names skipped patch numbers unless they are listed as unavailable", () => {
     expect(releaseListGaps({ releases: ["go1.19", "go1.19.2", "go1.21.0", "go1.21.3"], unavailable: ["go1.21.1"] })).toEqual(["go1.19.1", "go1.21.2"]);
