@@ -62,7 +62,9 @@ node_modules/.bin/bun scripts/vendor-iced.ts
 
 # The real OpenTelemetry Collector (otlp receiver + file exporter, pinned versions from the Go
 # module proxy) for tests/e2e/collector.test.ts and bench/soak.bench.ts; cached in .cache/collector/.
-bash scripts/collector/build.sh
+# A failed build (say, the proxy unreachable) does not stop the setup: that test runs the script
+# again and fails with its output, and everything else still gets tested.
+bash scripts/collector/build.sh || echo "setup: building the Collector failed (tests/e2e/collector.test.ts retries it)" >&2
 
 echo "setup: building dist/beetrace"
 node_modules/.bin/bun build.ts
