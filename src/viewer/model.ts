@@ -236,8 +236,8 @@ export class ViewerModelBuilder {
     }
     this.#attrSet.push(set);
     this.#flags.push(flags);
-    // Events and links: not in the span model yet; kept if a newer reader hands them over.
-    const more = span as Span & { events?: unknown; links?: unknown };
+    // Events (e.g. a panic's exception event) and links (not in the span model yet), as JSON.
+    const more = span as Span & { links?: unknown };
     const extra = more.events !== undefined || more.links !== undefined ? JSON.stringify({ events: more.events ?? [], links: more.links ?? [] }, (_k, v) => (typeof v === "bigint" ? v.toString() : v)) : "";
     this.#extra.push(this.#str(extra));
     // Ids are validated lowercase hex (reader and decoders): 16 digits, two halves.

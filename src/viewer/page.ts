@@ -356,7 +356,13 @@ export const CLIENT_JS = String.raw`
     box.appendChild(kvTable(res));
     var extra = C.extra[i] ? JSON.parse(str(C.extra[i])) : { events: [], links: [] };
     box.appendChild(el("h4", "", "Events"));
-    box.appendChild(extra.events.length ? kvTable(extra.events.map(function (e, j) { return [e.name || "event " + j, JSON.stringify(e)]; })) : el("div", "", "none recorded"));
+    var spanStart = absNs(C.start[i]);
+    box.appendChild(extra.events.length ? kvTable(extra.events.map(function (e, j) {
+      var at = "", attrs = [];
+      try { at = "+" + fmtDur(Number(BigInt(e.timeUnixNano) - spanStart)) + " "; } catch (x) { at = ""; }
+      for (var ek in (e.attributes || {})) attrs.push(ek + "=" + e.attributes[ek]);
+      return [e.name || "event " + j, at + attrs.join(", ")];
+    })) : el("div", "", "none recorded"));
     box.appendChild(el("h4", "", "Links"));
     box.appendChild(extra.links.length ? kvTable(extra.links.map(function (l, j) { return ["link " + j, JSON.stringify(l)]; })) : el("div", "", "none recorded"));
     box.appendChild(el("h4", "", "Clock"));

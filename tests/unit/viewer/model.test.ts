@@ -101,6 +101,20 @@ describe("layout", () => {
   });
 });
 
+describe("events", () => {
+  test("a span's events are kept as JSON (times as decimal strings)", () => {
+    const file = path.join(dir, "one.cbor");
+    writeCapture(file, sleepWorkload(1));
+    const b = new ViewerModelBuilder(undefined);
+    const c = readSpans(file, (s, k, h) => b.add({ ...s, events: [{ name: "exception", timeUnixNano: s.startTimeUnixNano + 5n, attributes: { "exception.message": "boom" } }] }, k, h));
+    b.endFile(c);
+    const d = b.build("t");
+    const cols = columns(d);
+    const ev = JSON.parse(strings(cols)(cols.extra![0]!));
+    expect(ev).toEqual({ events: [{ name: "exception", timeUnixNano: String(BOOT0 + OFFSET + 5n), attributes: { "exception.message": "boom" } }], links: [] });
+  });
+});
+
 describe("several files", () => {
   test("one set: services, files and a trace spread over two captures", () => {
     const a = path.join(dir, "a.cbor");
