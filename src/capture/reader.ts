@@ -356,7 +356,14 @@ export function* decodeRecords(scanner: CaptureScanner, decoder = new SpanDecode
       continue;
     }
     const before = decoder.invalid;
-    const span = decoder.decode(it.bytes, it.toEpoch);
+    let span;
+    try {
+      span = decoder.decode(it.bytes, it.toEpoch);
+    } catch (e) {
+      // A decoder must not throw on bad bytes; if one does, the record is damaged, not the read.
+      scanner.noteDamage(it.offset, it.offset + it.bytes.byteLength, `span record does not decode (decoder error: ${e instanceof Error ? e.message : String(e)})`);
+      continue;
+    }
     if (span !== undefined) {
       yield { type: "span", ...span };
       continue;

@@ -1,17 +1,39 @@
 /**
- * @module tests/unit/capture/records — raw span records built by hand from the C layouts in
- * bpf/shared/span.h and bpf/shared/nethttp.h (independently of src/probes), and a small test
- * decoder that turns them back into spans, so capture tests do not depend on the probes.
+ * @module tests/unit/capture/records — raw nethttp server span records built from this build's
+ * record layout (the BTF-generated one, builtinRecordSchema: field offsets and length-field sizes
+ * by name, so the records follow layout changes of bpf/shared/nethttp.h), and a small test
+ * decoder that turns them back into spans, so capture tests do not depend on the probe decoders.
  */
-import { SpanDecoder } from "../../../src/probes/decode.ts";
+import { SpanDecoder, builtinRecordSchema } from "../../../src/probes/decode.ts";
 import type { Span } from "../../../src/spans/model.ts";
 
 /** enum rec_type REC_NETHTTP_SERVER (bpf/shared/span.h) */
 export const REC_NETHTTP_SERVER = 0x0111;
 /** sizeof(struct rec_span) */
 const REC_SPAN = 56;
-/** offsetof(struct rec_nethttp_server, strings): six u16 string lengths from 60 (method … pattern, panic) */
-const SERVER_FIXED = 72;
+const LAYOUT = builtinRecordSchema().types[String(REC_NETHTTP_SERVER)]!;
+/** offsetof(struct rec_nethttp_server, strings) */
+const SERVER_FIXED = LAYOUT.fixed;
+const field = (name: string): readonly [number, number] => {
+  const f = LAYOUT.fields[name];
+  if (f === undefined) throw new Error(`rec_nethttp_server has no field ${name}`);
+  return f;
+};
+/** The values this module sets, by string name; other strings (e.g. panic, tracestate) stay empty. */
+const STRING_VALUES: Record<string, (r: ServerRecord) => string> = {
+  method: (r) => r.method ?? "",
+  path: (r) => r.path ?? "",
+  host: (r) => r.host ?? "",
+  remote: (r) => r.remote ?? "",
+  pattern: (r) => r.pattern ?? "",
+};
+function setUint(v: DataView, [off, size]: readonly [number, number], value: number): void {
+  if (size === 1) v.setUint8(off, value);
+  else v.setUint16(off, value, true);
+}
+function getUint(v: DataView, [off, size]: readonly [number, number]): number {
+  return size === 1 ? v.getUint8(off) : v.getUint16(off, true);
+}
 
 export interface ServerRecord {
   traceId: string;
@@ -44,10 +66,10 @@ export function typicalServer(i: number, startNs = 5_000_000_000n): ServerRecord
   };
 }
 
-/** struct rec_nethttp_server with its packed strings (method, path, host, remote, pattern, panic: empty here). */
+/** struct rec_nethttp_server with its packed strings (method, path, host, remote, pattern; others empty). */
 export function serverRecord(r: ServerRecord): Uint8Array {
   const te = new TextEncoder();
-  const strs = [r.method ?? "", r.path ?? "", r.host ?? "", r.remote ?? "", r.pattern ?? "", ""].map((s) => te.encode(s));
+  const strs = LAYOUT.strings.map((name) => te.encode(STRING_VALUES[name]?.(r) ?? ""));
   const size = SERVER_FIXED + strs.reduce((a, s) => a + s.byteLength, 0);
   const b = new Uint8Array(size);
   const v = new DataView(b.buffer);
@@ -61,10 +83,10 @@ export function serverRecord(r: ServerRecord): Uint8Array {
   b.set(Buffer.from(r.traceId, "hex"), 24);
   b.set(Buffer.from(r.spanId, "hex"), 40);
   if (r.parentSpanId) b.set(Buffer.from(r.parentSpanId, "hex"), 48);
-  v.setUint16(56, r.status ?? 0, true);
-  v.setUint8(58, 1);
-  v.setUint8(59, 1);
-  strs.forEach((s, i) => v.setUint16(60 + 2 * i, s.byteLength, true));
+  setUint(v, field("status"), r.status ?? 0);
+  setUint(v, field("proto_major"), 1);
+  setUint(v, field("proto_minor"), 1);
+  LAYOUT.strings.forEach((name, i) => setUint(v, field(`${name}_len`), strs[i]!.byteLength));
   let p = SERVER_FIXED;
   for (const s of strs) {
     b.set(s, p);
@@ -83,13 +105,14 @@ export class TestDecoder extends SpanDecoder {
       return undefined;
     }
     const hex = (o: number, n: number) => Buffer.from(raw.subarray(o, o + n)).toString("hex");
-    const lens = [0, 1, 2, 3, 4].map((i) => v.getUint16(60 + 2 * i, true));
+    const lens = LAYOUT.strings.map((name) => getUint(v, field(`${name}_len`)));
     let p = SERVER_FIXED;
-    const strs = lens.map((n) => {
+    const all = lens.map((n) => {
       const s = new TextDecoder().decode(raw.subarray(p, p + n));
       p += n;
       return s;
     });
+    const strs = ["method", "path", "host", "remote", "pattern"].map((name) => all[LAYOUT.strings.indexOf(name)] ?? "");
     const span: Span = {
       traceId: hex(24, 16),
       spanId: hex(40, 8),
@@ -97,7 +120,7 @@ export class TestDecoder extends SpanDecoder {
       kind: "server",
       startTimeUnixNano: toEpoch(v.getBigUint64(8, true)),
       endTimeUnixNano: toEpoch(v.getBigUint64(16, true)),
-      attributes: { "http.request.method": strs[0]!, "url.path": strs[1]!, "http.response.status_code": v.getUint16(56, true) },
+      attributes: { "http.request.method": strs[0]!, "url.path": strs[1]!, "http.response.status_code": getUint(v, field("status")) },
       status: { code: "unset" },
       scope: { name: "test", version: "0" },
     };
