@@ -350,6 +350,7 @@ export function formatDamage(d: Damage): string {
 export function* decodeRecords(scanner: CaptureScanner, decoder = new SpanDecoder(scanner.header.records)): Generator<CaptureRecord> {
   const builtin = builtinTypes();
   const fileTypes = scanner.header.records?.types ?? {};
+  let saidWhy = false;
   for (const it of scanner.items()) {
     if (it.type !== "raw") {
       yield it;
@@ -371,7 +372,12 @@ export function* decodeRecords(scanner: CaptureScanner, decoder = new SpanDecode
     if (decoder.invalid === before) continue;
     const tag = it.bytes.byteLength >= 2 ? it.bytes[0]! | (it.bytes[1]! << 8) : -1;
     if (fileTypes[String(tag)] !== undefined && !builtin.has(tag)) scanner.skipped++;
-    else scanner.noteDamage(it.offset, it.offset + it.bytes.byteLength, `span record does not decode${decoder.firstInvalid ? ` (first such: ${decoder.firstInvalid})` : ""}`);
+    else {
+      // The decoder keeps the reason of its first refusal only: name it once.
+      const why = !saidWhy && decoder.firstInvalid ? ` (${decoder.firstInvalid})` : "";
+      saidWhy ||= why !== "";
+      scanner.noteDamage(it.offset, it.offset + it.bytes.byteLength, `span record does not decode${why}`);
+    }
   }
 }
 

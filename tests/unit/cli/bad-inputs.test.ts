@@ -87,6 +87,20 @@ describe("bad inputs: refused or read within a bound", () => {
     }
   }
 
+  test.skipIf(!haveGo())("inspect maps the binary: a Go binary padded to 1 GB needs no 1 GB buffer", async () => {
+    const bin = await buildGoProgram({ source: FIXTURE.source, files: FIXTURE.files, mode: "default" });
+    const big = path.join(dir, "padded-server");
+    fs.copyFileSync(bin, big);
+    // Sparse padding after the ELF's last byte: ELF readers address by offset, so it still parses.
+    fs.truncateSync(big, 1024 * 1024 * 1024);
+    fs.chmodSync(big, 0o755);
+    const r = await runBeetrace(["inspect", big, "--json"]);
+    expect({ code: r.code, err: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, err: "" });
+    expect(JSON.parse(r.stdout).goVersion).toMatch(/^go1\./);
+    expect(r.peakMb).toBeGreaterThan(0);
+    expect(r.peakMb).toBeLessThan(MAX_MB);
+  }, 300_000);
+
   test.skipIf(!haveGo())("--offsets FILE: /dev/zero, a FIFO, a directory and a 2 GB file are refused", async () => {
     const bin = await buildGoProgram({ source: FIXTURE.source, files: FIXTURE.files, mode: "default" });
     for (const [f, code] of [
