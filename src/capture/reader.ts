@@ -374,7 +374,7 @@ export function* decodeRecords(scanner: CaptureScanner, decoder = new SpanDecode
     if (fileTypes[String(tag)] !== undefined && !builtin.has(tag)) scanner.skipped++;
     else {
       // The decoder keeps the reason of its first refusal only: name it once.
-      const why = !saidWhy && decoder.firstInvalid ? ` (${decoder.firstInvalid})` : "";
+      const why: string = !saidWhy && decoder.firstInvalid ? ` (${decoder.firstInvalid})` : "";
       saidWhy ||= why !== "";
       scanner.noteDamage(it.offset, it.offset + it.bytes.byteLength, `span record does not decode${why}`);
     }
