@@ -15,7 +15,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { TracerError, fromSystemError } from "../errors.ts";
-import { PROT_READ, mmapFd } from "../bpf/libc.ts";
+import { PROT_READ, mmapFd, munmap } from "../bpf/libc.ts";
 import { ffi } from "../bpf/ffi.ts";
 
 export interface OpenedFile {
@@ -104,9 +104,11 @@ export function readRegularFile(path: string, what: string, maxBytes: number, hi
  * The bytes of a regular file, mapped read-only when the runtime can (mmap through the FFI
  * layer, src/bpf/libc.ts: PROT_READ on an O_RDONLY descriptor, so it also works on a running
  * executable and a read-only file, where Bun.mmap — which opens O_RDWR — fails with ETXTBSY or
- * EACCES), else read whole (at most `maxBytes`). The mapping lives until the process exits:
- * analyses keep views into it, and an unmapped view would crash the reader. A file truncated
- * by another process while mapped would fault; executables being run cannot be truncated.
+ * EACCES), else read whole (at most `maxBytes`). The mapping is removed when the garbage
+ * collector frees its ArrayBuffer — which happens only once no view of it (subarray, DataView)
+ * is left, so no reader can touch unmapped memory — so `attach --exe` following a service
+ * across many restarts does not accumulate mappings. A file truncated by another process while
+ * mapped would fault; executables being run cannot be truncated.
  */
 export function mapRegularFile(path: string, what: string, maxBytes: number, hint: string, opts: MapOptions = {}): Uint8Array {
   const f = openRegularFile(path, what, hint);
@@ -142,12 +144,23 @@ export interface MapOptions {
 /** Bytes read to decide whether a file is worth reading whole (the reading fallback). */
 const HEAD_BYTES = 64 * 1024;
 
+/** munmap of a mapping whose ArrayBuffer was collected (see mapRegularFile). */
+const unmapWhenCollected = new FinalizationRegistry<{ addr: number; size: number }>((m) => {
+  try {
+    munmap(m.addr, m.size);
+  } catch {
+    // Nothing to do: at worst the mapping stays until exit.
+  }
+});
+
 /** Read-only shared mapping of the whole file, or undefined when the runtime cannot map. */
 function tryMap(fd: number, size: number): Uint8Array | undefined {
   try {
     const addr = mmapFd(size, PROT_READ, fd, 0);
     if (addr <= 0) return undefined;
-    return new Uint8Array(ffi().wrap(addr, size));
+    const buf = ffi().wrap(addr, size);
+    unmapWhenCollected.register(buf, { addr, size });
+    return new Uint8Array(buf);
   } catch {
     // No FFI (e.g. Deno without --allow-ffi): fall back to reading.
     return undefined;
