@@ -55,6 +55,9 @@ export class SpanDecoder {
 
   /** The span of the record at bytes[offset, offset + length), or undefined (counted). */
   decodeAt(bytes: Uint8Array, view: DataView, offset: number, length: number, ctx: DecodeContext): Span | undefined {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || offset + Math.max(0, length) > bytes.length) {
+      return this.#invalid(`record [${offset}, +${length}) lies outside its ${bytes.length}-byte buffer`);
+    }
     const size = recordSize(bytes, offset);
     if (size === 0 || size > length) return this.#invalid(`record of ${length} bytes declares size ${size}`);
     const type = recordType(bytes, offset);

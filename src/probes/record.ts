@@ -90,8 +90,10 @@ export class RecordReader {
     if (this.length < l.fixed) return `${l.struct}: ${this.length} bytes, its fixed part needs ${l.fixed}`;
     let pos = l.fixed;
     l.strings.forEach((name, i) => {
+      // A file's layout is untrusted input: a length field outside the record reads as 0.
       const lf = this.layout.lenFields[i];
-      const n = lf === undefined ? 0 : lf[1] === 1 ? this.view.getUint8(this.base + lf[0]) : this.view.getUint16(this.base + lf[0], true);
+      const inside = lf !== undefined && lf[0] + lf[1] <= this.length;
+      const n = !inside ? 0 : lf[1] === 1 ? this.view.getUint8(this.base + lf[0]) : lf[1] === 2 ? this.view.getUint16(this.base + lf[0], true) : 0;
       this.#strings.set(name, [pos, n]);
       pos += n;
     });
@@ -100,9 +102,10 @@ export class RecordReader {
     return undefined;
   }
 
+  /** Where field `name` of exactly `size` bytes is, or -1 (absent, other size, or outside the record). */
   #at(name: string, size: number): number {
     const f = this.layout.field(name);
-    return f !== undefined && f[1] === size ? this.base + f[0] : -1;
+    return f !== undefined && f[1] === size && f[0] + size <= this.length ? this.base + f[0] : -1;
   }
   u8(name: string): number {
     const at = this.#at(name, 1);
@@ -123,7 +126,7 @@ export class RecordReader {
   /** Lowercase hex of a byte-array field ("" when the layout lacks it). */
   hex(name: string): string {
     const f = this.layout.field(name);
-    if (f === undefined) return "";
+    if (f === undefined || f[0] + f[1] > this.length) return "";
     let s = "";
     for (let i = 0; i < f[1]; i++) s += HEX[this.bytes[this.base + f[0] + i]!];
     return s;

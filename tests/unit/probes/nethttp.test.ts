@@ -667,3 +667,21 @@ describe("context in (traceparent)", () => {
     expect(mustDecode(SERVER, orphan).traceState).toBeUndefined();
   });
 });
+
+describe("hostile layouts", () => {
+  test("a file layout whose fields lie outside the record reads them as empty, never throws", () => {
+    const fields: Record<string, readonly [number, number]> = { ...SERVER.fields, status: [5000, 2], method_len: [4000, 1], trace_id: [3000, 16] };
+    const bad: RecordLayout = { ...SERVER, fields };
+    const schema: RecordSchema = { ...builtinRecordSchema(), types: { ...builtinRecordSchema().types, [String(E.REC_NETHTTP_SERVER)]: bad } };
+    const d = new SpanDecoder(schema);
+    const w = new RecordWriter(SERVER);
+    const input = serverInput();
+    const buf = new Uint8Array(w.size(input));
+    w.write(input, buf, 0);
+    let span: Span | undefined;
+    expect(() => (span = d.decodeAt(buf, new DataView(buf.buffer), 0, buf.length, { toEpoch }))).not.toThrow();
+    // The method's length field is outside: the strings shift, and what is read stays inside the record.
+    expect(span === undefined || span.traceId === "").toBe(true);
+    expect(d.decodeAt(buf, new DataView(buf.buffer), 10, buf.length, { toEpoch })).toBeUndefined();
+  });
+});
