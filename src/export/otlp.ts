@@ -1,8 +1,10 @@
 /**
  * @module export/otlp — our spans and capture header → OTLP ExportTraceServiceRequest.
  *
- * The encoding is done by @opentelemetry/otlp-transformer's serializers (JSON and protobuf),
- * so we never hand-write OTLP. They take SDK ReadableSpan objects; we build minimal ones.
+ * OTLP/JSON is encoded by @opentelemetry/otlp-transformer's serializer, from minimal SDK
+ * ReadableSpan objects we build. Protobuf, the live exporter's hot path, is written straight from
+ * our spans by export/protobuf.ts, which emits the same bytes as otlp-transformer's protobuf
+ * serializer (checked byte for byte against it, toOtlpProtobufReference).
  * The JSON serializer already follows the OTLP/JSON rules (OTLP spec "JSON Protobuf
  * Encoding"): trace/span ids as lowercase hex, enums (kind, status code) as integers,
  * int64 nanosecond times as decimal strings. (Integer attribute values come out as JSON
@@ -17,6 +19,7 @@ import type { ReadableSpan } from "@opentelemetry/sdk-trace";
 import { TracerError } from "../errors.ts";
 import type { CaptureHeader } from "../capture/format.ts";
 import type { Attributes, Span } from "../spans/model.ts";
+import { encodeTraceRequestProtobuf } from "./protobuf.ts";
 
 /** What the resource is built from: the parts of a capture header that describe the target. */
 export type ResourceInfo = Pick<CaptureHeader, "tracer" | "host" | "target" | "resource">;
@@ -121,7 +124,17 @@ function hrTime(ns: bigint): HrTime {
   return [Number(ns / NS_PER_S), Number(ns % NS_PER_S)];
 }
 
-function toReadable(span: Span, resource: Resource): ReadableSpan {
+/**
+ * One scope object per (name, version) in a batch: the SDK serializer groups spans into
+ * ScopeSpans by the scope object's identity, so a fresh object per span would give each span a
+ * ScopeSpans of its own.
+ */
+type ScopeCache = Map<string, ReadableSpan["instrumentationScope"]>;
+
+function toReadable(span: Span, resource: Resource, scopes: ScopeCache = new Map()): ReadableSpan {
+  const scopeKey = `${span.scope.name}\0${span.scope.version}`;
+  let scope = scopes.get(scopeKey);
+  if (!scope) scopes.set(scopeKey, (scope = { name: span.scope.name, version: span.scope.version, schemaUrl: SCHEMA_URL }));
   const ctx: SpanContext = { traceId: span.traceId, spanId: span.spanId, traceFlags: TraceFlags.SAMPLED };
   if (span.traceState !== undefined) ctx.traceState = new TraceState(span.traceState);
   // A server or consumer span's parent is by definition its caller, which the trace context
@@ -144,7 +157,7 @@ function toReadable(span: Span, resource: Resource): ReadableSpan {
     events: (span.events ?? []).map((e) => ({ name: e.name, time: hrTime(e.timeUnixNano), attributes: e.attributes })),
     ended: true,
     resource,
-    instrumentationScope: { name: span.scope.name, version: span.scope.version, schemaUrl: SCHEMA_URL },
+    instrumentationScope: scope,
     droppedAttributesCount: 0,
     droppedEventsCount: 0,
     droppedLinksCount: 0,
@@ -154,7 +167,8 @@ function toReadable(span: Span, resource: Resource): ReadableSpan {
 function readables(spans: readonly Span[], info: ResourceInfo): ReadableSpan[] {
   // One Resource object for the batch: the serializer groups spans by resource identity.
   const resource = resourceFromAttributes(resourceAttributes(info));
-  return spans.map((s) => toReadable(s, resource));
+  const scopes: ScopeCache = new Map();
+  return spans.map((s) => toReadable(s, resource, scopes));
 }
 
 /** One ExportTraceServiceRequest as OTLP/JSON bytes (UTF-8, no newline). */
@@ -164,9 +178,16 @@ export function toOtlpJson(spans: readonly Span[], info: ResourceInfo): Uint8Arr
   return out;
 }
 
-/** One ExportTraceServiceRequest as OTLP protobuf bytes (for OTLP/HTTP and gRPC). */
+/** One ExportTraceServiceRequest as OTLP protobuf bytes (for OTLP/HTTP and gRPC; export/protobuf.ts). */
 export function toOtlpProtobuf(spans: readonly Span[], info: ResourceInfo): Uint8Array {
-  const out = ProtobufTraceSerializer.serializeRequest(readables(spans, info));
+  return encodeTraceRequestProtobuf(spans, resourceAttributes(info), SCHEMA_URL);
+}
+
+/** The same request through otlp-transformer's serializer: the reference export/protobuf.ts must match byte for byte. */
+export function toOtlpProtobufReference(spans: readonly Span[], resource: Attributes): Uint8Array {
+  const res = resourceFromAttributes(resource);
+  const scopes: ScopeCache = new Map();
+  const out = ProtobufTraceSerializer.serializeRequest(spans.map((s) => toReadable(s, res, scopes)));
   if (out === undefined) throw new TracerError("internal", "OTLP protobuf serializer returned nothing");
   return out;
 }
@@ -176,9 +197,11 @@ export function toOtlpProtobuf(spans: readonly Span[], info: ResourceInfo): Uint
  * from the target's environment, not from a capture header). Same serializers as above.
  */
 export function encodeTraceRequest(spans: readonly Span[], resource: Attributes, format: "json" | "protobuf"): Uint8Array {
+  if (format === "protobuf") return encodeTraceRequestProtobuf(spans, resource, SCHEMA_URL);
   const res = resourceFromAttributes(resource);
-  const items = spans.map((s) => toReadable(s, res));
-  const out = format === "json" ? JsonTraceSerializer.serializeRequest(items) : ProtobufTraceSerializer.serializeRequest(items);
+  const scopes: ScopeCache = new Map();
+  const items = spans.map((s) => toReadable(s, res, scopes));
+  const out = JsonTraceSerializer.serializeRequest(items);
   if (out === undefined) throw new TracerError("internal", `OTLP ${format} serializer returned nothing`);
   return out;
 }

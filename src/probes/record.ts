@@ -58,9 +58,12 @@ export class CompiledLayout {
   readonly #fields: Map<string, readonly [number, number]>;
   /** Per string: [offset, size] of its length field (u8 or u16), or undefined when absent. */
   readonly lenFields: (readonly [number, number] | undefined)[];
+  /** string name → its index in packing order */
+  readonly stringIndex: ReadonlyMap<string, number>;
   constructor(readonly layout: RecordLayout) {
     this.#fields = new Map(Object.entries(layout.fields));
     this.lenFields = layout.strings.map((s) => this.#fields.get(`${s}_len`));
+    this.stringIndex = new Map(layout.strings.map((s, i) => [s, i]));
   }
   field(name: string): readonly [number, number] | undefined {
     return this.#fields.get(name);
@@ -72,9 +75,10 @@ export class CompiledLayout {
  * checks (`check`), so accessors never read outside [base, base + length).
  */
 export class RecordReader {
-  /** string name → [offset, length] inside the record */
-  readonly #strings = new Map<string, [number, number]>();
+  /** per string (packing order): offset inside the record, then length */
+  readonly #strings: number[] = [];
   #truncatedBits = 0;
+  #flags = 0;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -89,16 +93,18 @@ export class RecordReader {
     const l = this.layout.layout;
     if (this.length < l.fixed) return `${l.struct}: ${this.length} bytes, its fixed part needs ${l.fixed}`;
     let pos = l.fixed;
-    l.strings.forEach((name, i) => {
+    const lens = this.layout.lenFields;
+    for (let i = 0; i < lens.length; i++) {
       // A file's layout is untrusted input: a length field outside the record reads as 0.
-      const lf = this.layout.lenFields[i];
+      const lf = lens[i];
       const inside = lf !== undefined && lf[0] + lf[1] <= this.length;
-      const n = !inside ? 0 : lf[1] === 1 ? this.view.getUint8(this.base + lf[0]) : lf[1] === 2 ? this.view.getUint16(this.base + lf[0], true) : 0;
-      this.#strings.set(name, [pos, n]);
+      const n = !inside ? 0 : lf[1] === 1 ? this.bytes[this.base + lf[0]]! : lf[1] === 2 ? this.view.getUint16(this.base + lf[0], true) : 0;
+      this.#strings.push(pos, n);
       pos += n;
-    });
+    }
     if (pos > this.length) return `${l.struct}: strings need ${pos} bytes, the record has ${this.length}`;
     this.#truncatedBits = this.u16("truncated");
+    this.#flags = this.u16("flags");
     return undefined;
   }
 
@@ -133,16 +139,35 @@ export class RecordReader {
   }
   /** The packed string `name` (UTF-8, invalid bytes replaced). */
   str(name: string): string {
-    const s = this.#strings.get(name);
-    if (s === undefined || s[1] === 0) return "";
-    return utf8.decode(this.bytes.subarray(this.base + s[0], this.base + s[0] + s[1]));
+    const i = this.layout.stringIndex.get(name);
+    if (i === undefined) return "";
+    const n = this.#strings[2 * i + 1] ?? 0;
+    if (n === 0) return "";
+    const start = this.base + this.#strings[2 * i]!;
+    // Most of these strings (methods, paths, addresses) are short ASCII: building them directly
+    // is several times cheaper than a TextDecoder call per string.
+    if (n <= 64) {
+      let out = "";
+      for (let k = 0; k < n; k++) {
+        const b = this.bytes[start + k]!;
+        if (b >= 0x80) return utf8.decode(this.bytes.subarray(start, start + n));
+        out += String.fromCharCode(b);
+      }
+      return out;
+    }
+    return utf8.decode(this.bytes.subarray(start, start + n));
   }
   /** Whether string `name` was longer than its cap (bit i of h.truncated, i = packing order). */
   truncated(name: string): boolean {
-    const i = this.layout.layout.strings.indexOf(name);
-    return i >= 0 && (this.#truncatedBits & (1 << i)) !== 0;
+    const i = this.layout.stringIndex.get(name);
+    return i !== undefined && (this.#truncatedBits & (1 << i)) !== 0;
   }
+  /** Whether any string was longer than its cap. */
+  get anyTruncated(): boolean {
+    return this.#truncatedBits !== 0;
+  }
+  /** rec_span.flags (read by check()) */
   get flags(): number {
-    return this.u16("flags");
+    return this.#flags;
   }
 }

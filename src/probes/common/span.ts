@@ -33,6 +33,7 @@ export function baseSpan(r: RecordReader, ctx: DecodeContext, scopeName: string,
 
 /** beetrace.truncated: which attributes hold a truncated value (string longer than its cap). */
 export function noteTruncated(attrs: Attributes, r: RecordReader, names: Record<string, string>): void {
+  if (!r.anyTruncated) return;
   const out: string[] = [];
   for (const [s, attr] of Object.entries(names)) if (r.truncated(s)) out.push(attr);
   if (out.length > 0) attrs["beetrace.truncated"] = out.join(",");
