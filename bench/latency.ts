@@ -22,8 +22,9 @@ import { attachUprobe } from "../src/bpf/link.ts";
 import { buildTarget, fileOffsetOf } from "../tests/e2e/bpf-harness.ts";
 import { BENCH_CACHE, ROOT, intOption, machineLine, parseOptions } from "./lib.ts";
 
-type Config = "untraced" | "noop" | "beetrace";
-const CONFIGS: Config[] = ["untraced", "noop", "beetrace"];
+/** "before": another beetrace build (--before PATH), e.g. the last release, measured in the same run. */
+type Config = "untraced" | "noop" | "beetrace" | "before";
+const CONFIGS: Config[] = ["untraced", "noop", "beetrace", "before"];
 
 interface LoadResult {
   sent: number;
@@ -125,8 +126,8 @@ async function measure(config: Config, route: string, round: number, o: Opts): P
   let idleRssKb = 0;
   try {
     if (config === "noop") noop = attachNoop(new Uint8Array(readFileSync(o.noopObject)), pid);
-    if (config === "beetrace") {
-      tracer = spawn(o.beetrace, ["attach", "--pid", String(pid), "--out", capture], { stdio: ["ignore", "ignore", "pipe"] });
+    if (config === "beetrace" || config === "before") {
+      tracer = spawn(config === "before" ? o.before : o.beetrace, ["attach", "--pid", String(pid), "--out", capture], { stdio: ["ignore", "ignore", "pipe"] });
       await waitForLine(tracer, "stderr", /tracing pid \d+/, 30_000);
       idleRssKb = statusKb(tracer.pid!, "VmRSS");
     }
@@ -176,6 +177,8 @@ interface Opts {
   loadgen: string;
   noopObject: string;
   beetrace: string;
+  /** another beetrace build for the "before" configuration ("" = none) */
+  before: string;
 }
 
 /**
@@ -224,6 +227,7 @@ async function main(): Promise<void> {
     loadgen: join(BENCH_CACHE, "loadgen"),
     "noop-object": join(BENCH_CACHE, "noop.bpf.o"),
     beetrace: join(ROOT, "dist", "beetrace"),
+    before: "",
   });
   const o: Opts = {
     rate: intOption(a.rate, "rate"),
@@ -234,11 +238,13 @@ async function main(): Promise<void> {
     loadgen: a.loadgen,
     noopObject: a["noop-object"],
     beetrace: a.beetrace,
+    before: a.before,
   };
   const configs = a.configs.split(",") as Config[];
   for (const c of configs) if (!CONFIGS.includes(c)) throw new Error(`--configs: unknown ${c} (known: ${CONFIGS.join(", ")})`);
   if (configs.some((c) => c !== "untraced") && process.getuid?.() !== 0) throw new Error("the noop and beetrace configurations need root (uprobes)");
-  for (const [what, p] of [["sample", o.sample], ["loadgen", o.loadgen], ["noop object", o.noopObject], ["beetrace", o.beetrace]] as const) {
+  if (configs.includes("before") && o.before === "") throw new Error("--configs before needs --before PATH (another beetrace build)");
+  for (const [what, p] of [["sample", o.sample], ["loadgen", o.loadgen], ["noop object", o.noopObject], ["beetrace", o.beetrace], ...(o.before ? [["before", o.before] as const] : [])] as const) {
     if (!existsSync(p)) throw new Error(`${what} ${p} is missing: run bench/latency.sh (it builds the inputs) or node_modules/.bin/bun build.ts for dist/beetrace`);
   }
   const routes = a.routes.split(",");

@@ -86,8 +86,12 @@ export function openGoBinary(bytes: Uint8Array, path: string): BinaryAnalysis {
   };
 }
 
-/** Entry, end, file offset and every return site of a function; unresolved with a reason otherwise. */
-export function resolveSymbol(a: BinaryAnalysis, name: string): SymbolReport {
+/**
+ * Entry, end, file offset, entry probe site and every return site of a function; unresolved with
+ * a reason otherwise. `returns: false` skips decoding the whole function for its RETs (an end
+ * marker needs only its entry site): `returns` is then empty.
+ */
+export function resolveSymbol(a: BinaryAnalysis, name: string, opts: { returns?: boolean } = {}): SymbolReport {
   const fn = a.pcln.find(name);
   if (!fn) {
     return { name, resolved: false, reason: "not in the function table (not linked into this binary, or inlined everywhere)" };
@@ -97,9 +101,11 @@ export function resolveSymbol(a: BinaryAnalysis, name: string): SymbolReport {
     return { name, resolved: false, reason: `entry 0x${fn.entry.toString(16)} is not in an executable, file-backed segment` };
   }
   try {
-    const code = a.elf.readVirtual(fn.entry, fn.end - fn.entry);
-    const returns = findReturnSites(a.arch, code, fn.entry);
-    if (returns.length === 0) {
+    const wantReturns = opts.returns ?? true;
+    // The prologue is all the entry site needs; the RETs need the whole function.
+    const code = a.elf.readVirtual(fn.entry, wantReturns ? fn.end - fn.entry : Math.min(fn.end - fn.entry, PROLOGUE_BYTES));
+    const returns = wantReturns ? findReturnSites(a.arch, code, fn.entry) : [];
+    if (wantReturns && returns.length === 0) {
       return { name, resolved: false, reason: "no return instruction found (the function never returns normally)" };
     }
     const s = entryProbeSite(a.arch, code, fn.entry);
@@ -114,6 +120,9 @@ export function resolveSymbol(a: BinaryAnalysis, name: string): SymbolReport {
     throw e;
   }
 }
+
+/** Bytes of a function's start decoded to find its entry probe site (probe-sites.ts walks at most a few instructions). */
+const PROLOGUE_BYTES = 64;
 
 export interface FieldOptions {
   snapshot: OffsetsTable;

@@ -11,7 +11,7 @@
  * link, with calls from the main thread and from new native threads, because some kernels'
  * filter matched only one thread (see judgeUprobeMultiTrial).
  */
-import { readFileSync, existsSync, statSync } from "node:fs";
+import { readFileSync, existsSync, statSync, mkdirSync, writeFileSync, renameSync } from "node:fs";
 import { TracerError } from "../errors.ts";
 import { errnoText } from "./call.ts";
 import { addr, closeFd, cstr, libcSymbols, readErrno, runOnNewThread, symbolAddress, systemPageSize } from "./libc.ts";
@@ -359,8 +359,68 @@ function messageOf(e: unknown): string {
 }
 
 function probeUprobeMulti(): UprobeMultiSupport {
+  const cached = readTrialCache();
+  if (cached) return cached;
   const r = pidFilterTrial("uprobe_multi");
-  return "supported" in r ? r : judgeUprobeMultiTrial(r);
+  if ("supported" in r) return r; // the trial could not run (privileges, no object): not cached
+  const judged = judgeUprobeMultiTrial(r);
+  writeTrialCache(judged);
+  return judged;
+}
+
+/*
+ * The trial's answer depends only on the running kernel, and costs tens of milliseconds of every
+ * start (a BPF load, a link, native threads): it is kept for the rest of the boot in /run (a
+ * tmpfs, cleared at reboot), keyed by the boot id (proc(5): /proc/sys/kernel/random/boot_id) and
+ * the kernel release. Unreadable, foreign or malformed cache files are ignored.
+ */
+const TRIAL_CACHE_DIR = "/run/beetrace";
+
+function trialCacheKey(): { path: string; kernel: string } | undefined {
+  try {
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    const kernel = readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+    if (!/^[0-9a-f-]{36}$/.test(boot)) return undefined;
+    return { path: `${TRIAL_CACHE_DIR}/uprobe-multi-${boot}.json`, kernel };
+  } catch {
+    return undefined;
+  }
+}
+
+function readTrialCache(): UprobeMultiSupport | undefined {
+  const key = trialCacheKey();
+  if (!key || process.getuid?.() !== 0) return undefined;
+  try {
+    const st = statSync(key.path);
+    // Written by root only, and not writable by anyone else: never trust another user's answer.
+    if (st.uid !== 0 || (st.mode & 0o022) !== 0) return undefined;
+    const v = JSON.parse(readFileSync(key.path, "utf8")) as { kernel?: unknown; supported?: unknown; detail?: unknown; fix?: unknown; trial?: Record<string, unknown> };
+    if (v.kernel !== key.kernel || typeof v.supported !== "boolean" || typeof v.detail !== "string") return undefined;
+    const out: UprobeMultiSupport = { supported: v.supported, detail: v.detail };
+    if (typeof v.fix === "string") out.fix = v.fix;
+    const t = v.trial;
+    if (t !== undefined) {
+      if (typeof t.fn !== "string" || typeof t.mainCalls !== "number" || typeof t.threadCalls !== "number" || typeof t.mainHits !== "string" || typeof t.threadHits !== "string") return undefined;
+      out.trial = { fn: t.fn, mainCalls: t.mainCalls, mainHits: BigInt(t.mainHits), threadCalls: t.threadCalls, threadHits: BigInt(t.threadHits) };
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeTrialCache(r: UprobeMultiSupport): void {
+  const key = trialCacheKey();
+  if (!key || process.getuid?.() !== 0) return;
+  try {
+    mkdirSync(TRIAL_CACHE_DIR, { recursive: true, mode: 0o700 });
+    const tmp = `${key.path}.${process.pid}`;
+    const trial = r.trial ? { ...r.trial, mainHits: String(r.trial.mainHits), threadHits: String(r.trial.threadHits) } : undefined;
+    writeFileSync(tmp, JSON.stringify({ kernel: key.kernel, supported: r.supported, detail: r.detail, ...(r.fix ? { fix: r.fix } : {}), ...(trial ? { trial } : {}) }), { mode: 0o600 });
+    renameSync(tmp, key.path);
+  } catch {
+    // A read-only /run costs only the next start's trial.
+  }
 }
 
 /** A compiled BPF object whose uprobe `program` adds 1 to the .bss variable `counter` per hit. */

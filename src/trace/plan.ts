@@ -59,12 +59,15 @@ export interface PlanOptions {
 const NOT_LINKED = "not in the function table";
 
 export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], opts: PlanOptions): ProbePlan[] {
-  const symbolCache = new Map<string, SymbolReport>();
+  // Entry sites need only a function's prologue; its RETs (the whole function decoded) are
+  // resolved only where they are used: a probe whose end markers cannot all be placed.
+  const siteCache = new Map<string, SymbolReport>();
   const resolve = (name: string): SymbolReport => {
-    let r = symbolCache.get(name);
-    if (!r) symbolCache.set(name, (r = resolveSymbol(a, name)));
+    let r = siteCache.get(name);
+    if (!r) siteCache.set(name, (r = resolveSymbol(a, name, { returns: false })));
     return r;
   };
+  const withReturns = (name: string): SymbolReport => resolveSymbol(a, name);
   const allFields = [...new Set(probes.flatMap((p) => p.fields.map((f) => f.field)))];
   const resolved = new Map(resolveFields(a, allFields, opts).map((r) => [r.field, r]));
   return probes.map((probe) => {
@@ -125,7 +128,13 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
           for (const m of markers.points) points.push(m);
           ends.push(`${u.symbol}: ends at ${markers.points.map((p) => p.symbol).join(", ")}`);
         } else {
-          for (const ret of s.returns) {
+          const full = withReturns(u.symbol);
+          if (!full.resolved) {
+            reason ??= `${u.symbol}: ${full.reason}`;
+            return;
+          }
+          symbols[i] = full;
+          for (const ret of full.returns) {
             const fileOffset = a.elf.vaddrToFileOffset(ret);
             if (fileOffset === undefined) {
               reason ??= `return site 0x${ret.toString(16)} of ${u.symbol} is not file-backed`;
@@ -133,7 +142,7 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
             }
             points.push({ program: u.returnProgram, symbol: u.symbol, role: "return", vaddr: ret, fileOffset, mnemonic: "ret", emulated: false });
           }
-          ends.push(`${u.symbol}: ends at its ${s.returns.length} RET${s.returns.length === 1 ? "" : "s"}${markers.why ? ` (${markers.why})` : ""}`);
+          ends.push(`${u.symbol}: ends at its ${full.returns.length} RET${full.returns.length === 1 ? "" : "s"}${markers.why ? ` (${markers.why})` : ""}`);
         }
       });
     }
