@@ -15,7 +15,7 @@
  * moving the records: the chunk's framing is 24 bytes whatever its size.
  *
  * On a write error the writer stops, keeps what is on disk, and throws `output_failed`
- * saying how many items and bytes were written before the failure.
+ * saying how many spans and bytes were written before the failure.
  */
 import * as fs from "node:fs";
 import { TracerError, fromSystemError } from "../errors.ts";
@@ -324,7 +324,7 @@ export class CaptureWriter {
     const base = fromSystemError(e, `write capture file ${this.path}`);
     this.failure = new TracerError(
       "output_failed",
-      `${base.message} (${this.written.records} records, ${this.written.bytes} bytes were written before the error and remain readable)`,
+      `${base.message} (${this.written.spans} spans in ${this.written.bytes} bytes were written before the error and remain readable)`,
       { hint: "free disk space or choose another --out path; the partial file can still be read with 'beetrace view'", cause: e },
     );
   }

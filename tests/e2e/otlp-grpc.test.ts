@@ -163,8 +163,10 @@ describe.skipIf(skip !== undefined)("OTLP/gRPC to the official grpc-go TraceServ
     const out = await exportCli(["--otlp", bad.base, "--protocol", "grpc"]);
     expect(out.code).not.toBe(0);
     expect(out.logs.some((l) => l.includes("gRPC INVALID_ARGUMENT (3): scripted failure 1 of 100"))).toBe(true);
-    // Permanent: every batch tried once, none retried (3 batches of 512).
-    expect(readCalls(callsBad).map((c) => c.code)).toEqual([3, 3, 3]);
+    // Permanent: no batch retried. export sends the first two batches of 512 (it flushes every
+    // 2 batches), sees the collector refuse them, and counts the rest of the file unsent.
+    expect(readCalls(callsBad).map((c) => c.code)).toEqual([3, 3]);
+    expect(out.logs.some((l) => l.includes("the collector is not taking spans"))).toBe(true);
   }, 60_000);
 
   test("receiver down: spans spill; when it is up again they are resent, identical, once", async () => {

@@ -80,7 +80,7 @@ describe("capture round trip", () => {
     }
     expect(err).toBeInstanceOf(TracerError);
     expect((err as TracerError).code).toBe("output_failed");
-    expect((err as TracerError).message).toMatch(/0 records, 0 bytes were written before the error/);
+    expect((err as TracerError).message).toMatch(/0 spans in 0 bytes were written before the error/);
     expect(fs.statSync("/dev/full").mode & 0o777).not.toBe(0o600);
   });
 
