@@ -6,7 +6,7 @@
  * the collector never fails) and never overwrites an existing file: an earlier run's kept spans
  * are worth more than a tidy name, so a taken path gets a numeric suffix.
  *
- * Resending reads the file back (readCapture) and walks it with a cursor: the number of span
+ * Resending reads the file back a window at a time (the streaming reader) and walks it with a cursor: the number of span
  * records, in file order, the collector has acknowledged. The cursor is persisted after every
  * acknowledged batch in a sidecar `<file>.sent` (JSON {"spansSent": N}, written by rename so it
  * is never half written), so a crash mid-resend does not make a later `beetrace export` send
@@ -19,9 +19,12 @@
 import * as fs from "node:fs";
 import { TracerError, isTracerError } from "../errors.ts";
 import { log } from "../log.ts";
-import type { CaptureHeader, SpanRecord } from "../capture/format.ts";
+import type { CaptureHeader } from "../capture/format.ts";
 import { CaptureWriter } from "../capture/writer.ts";
-import { readCaptureFile } from "../capture/reader.ts";
+import { openCapture } from "../capture/reader.ts";
+
+/** Unsent spans read back from the spill file at a time (bounded memory during a long outage). */
+const RESEND_WINDOW = 4096;
 import { type Span, zeroLosses } from "../spans/model.ts";
 
 export interface SpillCloseResult {
@@ -178,16 +181,20 @@ export class SpillFile {
     }
     if (this.#acked > 0) {
       try {
-        const unsent = this.#readUnsent(path);
         const tmp = `${path}.tmp`;
         const w = CaptureWriter.open(tmp, this.header, { flushIntervalMs: 0 });
+        const stream = openCapture(path);
         try {
-          for (const s of unsent) w.span(s);
+          // Streamed: the unsent backlog of a long outage is never held whole.
+          let index = 0;
+          for (const { type: _t, ...span } of stream.spans()) if (index++ >= this.#acked) w.span(span as Span);
           w.close("spill compacted", now, zeroLosses());
         } catch (e) {
           w.abandon();
           rmQuiet(tmp);
           throw e;
+        } finally {
+          stream.close();
         }
         fs.renameSync(tmp, path);
         rmQuiet(cursorPath(path));
@@ -219,11 +226,25 @@ export class SpillFile {
     }
   }
 
-  /** Span records after the cursor, as written so far. */
-  #readUnsent(path: string): Span[] {
-    const contents = readCaptureFile(path);
-    const spans = contents.records.filter((r): r is SpanRecord => r.type === "span").map(({ type: _t, ...s }) => s as Span);
-    return spans.slice(this.#acked);
+  /**
+   * Span records after the cursor, as written so far: at most `limit` of them, read through the
+   * streaming reader, so a long outage's backlog is resent a window at a time instead of being
+   * held (and re-read) whole.
+   */
+  #readUnsent(path: string, limit = RESEND_WINDOW): Span[] {
+    const stream = openCapture(path);
+    const out: Span[] = [];
+    try {
+      let index = 0;
+      for (const { type: _t, ...span } of stream.spans()) {
+        if (index++ < this.#acked) continue;
+        out.push(span as Span);
+        if (out.length >= limit) break;
+      }
+    } finally {
+      stream.close();
+    }
+    return out;
   }
 
   #writeCursor(): void {
