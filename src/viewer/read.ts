@@ -8,24 +8,15 @@
  * the only viewer module that imports src/capture/reader.ts: when that API changes, only this
  * file follows.
  */
-import { type Damage, damageError, openCapture } from "../capture/reader.ts";
-import type { CaptureHeader, ClockFields, EndRecord } from "../capture/format.ts";
+import { type CaptureSummary as ReaderSummary, damageError, openCapture } from "../capture/reader.ts";
+import type { CaptureHeader, ClockFields } from "../capture/format.ts";
 import { type LossCounters, type Span, zeroLosses } from "../spans/model.ts";
 import type { TracerError } from "../errors.ts";
 
-export interface CaptureSummary {
+/** The reader's summary of one file, with what the viewer adds to it. */
+export interface CaptureSummary extends Omit<ReaderSummary, "lastStats"> {
   file: string;
   header: CaptureHeader;
-  /** Spans read (decoded) */
-  spans: number;
-  truncated: boolean;
-  trailingBytes: number;
-  skipped: number;
-  /** Damaged regions skipped (see damaged) */
-  invalid: number;
-  damaged: Damage[];
-  damagedBytes: number;
-  end: EndRecord | undefined;
   /** From the end record, else the last stats record, else zeros */
   losses: LossCounters;
   /** Every clock anchor of the file: [0] the header's, then one per clock item */
