@@ -21,7 +21,7 @@ import { PROBES } from "../probes/registry.ts";
 import { untracedProtocols, type UntracedProtocol } from "../probes/protocols.ts";
 import type { BpfObjectSpec } from "../probes/probe.ts";
 import { SpanDecoder, builtinRecordSchema, recordSize } from "../probes/decode.ts";
-import { ENUMERATORS, STRUCTS } from "../probes/nethttp/nethttp.gen.ts";
+import { SPAN_FLAGS, SPAN_HEADER } from "../probes/common/header.ts";
 import { planProbes, type AttachPoint, type ProbePlan } from "./plan.ts";
 import { BpfObject } from "../bpf/object.ts";
 import { attachUprobe, attachUprobeMulti, LinkSet } from "../bpf/link.ts";
@@ -49,14 +49,14 @@ function guessedOffsets(plans: ProbePlan[]): { guessedOffsets?: Record<string, s
 }
 
 /** Offsets of rec_span.trace_id and .flags (bpf/shared/span.h), for sampling without decoding. */
-const TRACE_ID_OFFSET = STRUCTS.rec_span.members.trace_id.offset;
-const FLAGS_OFFSET = STRUCTS.rec_span.members.flags.offset;
+const TRACE_ID_OFFSET = SPAN_HEADER.trace_id.offset;
+const FLAGS_OFFSET = SPAN_HEADER.flags.offset;
 
 /** The sampled flag the trace came in with (a caller's traceparent), if any. */
 function remoteTraceFlags(b: Uint8Array, off: number): { remote: boolean; sampled: boolean } | undefined {
   const flags = b[off + FLAGS_OFFSET]! | (b[off + FLAGS_OFFSET + 1]! << 8);
-  if (!(flags & ENUMERATORS.REC_SPAN_F_TRACE_FLAGS_KNOWN)) return undefined;
-  return { remote: (flags & ENUMERATORS.REC_SPAN_F_REMOTE_PARENT) !== 0, sampled: (flags & ENUMERATORS.REC_SPAN_F_SAMPLED) !== 0 };
+  if (!(flags & SPAN_FLAGS.TRACE_FLAGS_KNOWN)) return undefined;
+  return { remote: (flags & SPAN_FLAGS.REMOTE_PARENT) !== 0, sampled: (flags & SPAN_FLAGS.SAMPLED) !== 0 };
 }
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 function hexOf(b: Uint8Array, off: number, n: number): string {

@@ -5,7 +5,7 @@
 import type { Attributes, Span } from "../../spans/model.ts";
 import type { DecodeContext } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { ENUMERATORS as E } from "../nethttp/nethttp.gen.ts";
+import { SPAN_FLAGS } from "./header.ts";
 import { BEETRACE_VERSION } from "../../version.ts";
 
 const ZERO_SPAN_ID = "0000000000000000";
@@ -23,11 +23,11 @@ export function baseSpan(r: RecordReader, ctx: DecodeContext, scopeName: string,
     status: { code: "unset" },
     scope: { name: scopeName, version: BEETRACE_VERSION },
   };
-  if (r.flags & E.REC_SPAN_F_HAS_PARENT) {
+  if (r.flags & SPAN_FLAGS.HAS_PARENT) {
     const parent = r.hex("parent_span_id");
     if (parent !== ZERO_SPAN_ID) span.parentSpanId = parent;
   }
-  if (r.flags & E.REC_SPAN_F_READ_ERROR) attributes["beetrace.read_error"] = true;
+  if (r.flags & SPAN_FLAGS.READ_ERROR) attributes["beetrace.read_error"] = true;
   return span;
 }
 
