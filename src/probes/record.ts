@@ -51,6 +51,13 @@ export function recordType(bytes: Uint8Array, offset: number): number {
 }
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** Lowercase hex of bytes[offset, offset + n) (ids straight from a record, e.g. for sampling). */
+export function hexOf(bytes: Uint8Array, offset: number, n: number): string {
+  let s = "";
+  for (let i = 0; i < n; i++) s += HEX[bytes[offset + i]!];
+  return s;
+}
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 
 /** A layout with its field lookups resolved once. */
@@ -133,9 +140,7 @@ export class RecordReader {
   hex(name: string): string {
     const f = this.layout.field(name);
     if (f === undefined || f[0] + f[1] > this.length) return "";
-    let s = "";
-    for (let i = 0; i < f[1]; i++) s += HEX[this.bytes[this.base + f[0] + i]!];
-    return s;
+    return hexOf(this.bytes, this.base + f[0], f[1]);
   }
   /** The packed string `name` (UTF-8, invalid bytes replaced). */
   str(name: string): string {

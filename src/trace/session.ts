@@ -21,6 +21,7 @@ import { PROBES } from "../probes/registry.ts";
 import { untracedProtocols, type UntracedProtocol } from "../probes/protocols.ts";
 import type { BpfObjectSpec } from "../probes/probe.ts";
 import { SpanDecoder, builtinRecordSchema, recordSize } from "../probes/decode.ts";
+import { hexOf } from "../probes/record.ts";
 import { SPAN_FLAGS, SPAN_HEADER } from "../probes/common/header.ts";
 import { planProbes, type AttachPoint, type ProbePlan } from "./plan.ts";
 import { BpfObject } from "../bpf/object.ts";
@@ -57,12 +58,6 @@ function remoteTraceFlags(b: Uint8Array, off: number): { remote: boolean; sample
   const flags = b[off + FLAGS_OFFSET]! | (b[off + FLAGS_OFFSET + 1]! << 8);
   if (!(flags & SPAN_FLAGS.TRACE_FLAGS_KNOWN)) return undefined;
   return { remote: (flags & SPAN_FLAGS.REMOTE_PARENT) !== 0, sampled: (flags & SPAN_FLAGS.SAMPLED) !== 0 };
-}
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-function hexOf(b: Uint8Array, off: number, n: number): string {
-  let s = "";
-  for (let i = 0; i < n; i++) s += HEX[b[off + i]!];
-  return s;
 }
 
 export interface TraceOptions {

@@ -1,17 +1,18 @@
 /**
- * @module tests/unit/capture/records — raw nethttp server span records built from this build's
- * record layout (the BTF-generated one, builtinRecordSchema: field offsets and length-field sizes
- * by name, so the records follow layout changes of bpf/shared/nethttp.h), and a small test
+ * @module tests/unit/capture/records — raw nethttp server span records written through this
+ * build's record layout (tests/unit/probes/record-writer.ts over the BTF-generated layout, so the
+ * records follow layout changes of bpf/shared/nethttp.h), and a small test
  * decoder that turns them back into spans, so capture tests do not depend on the probe decoders.
  */
 import { SpanDecoder, builtinRecordSchema } from "../../../src/probes/decode.ts";
+import { ENUMERATORS as E } from "../../../src/probes/nethttp/nethttp.gen.ts";
+import { RecordWriter } from "../probes/record-writer.ts";
 import type { Span } from "../../../src/spans/model.ts";
 
 /** enum rec_type REC_NETHTTP_SERVER (bpf/shared/span.h) */
-export const REC_NETHTTP_SERVER = 0x0111;
-/** sizeof(struct rec_span) */
-const REC_SPAN = 56;
+export const REC_NETHTTP_SERVER = E.REC_NETHTTP_SERVER;
 const LAYOUT = builtinRecordSchema().types[String(REC_NETHTTP_SERVER)]!;
+const WRITER = new RecordWriter(LAYOUT);
 /** offsetof(struct rec_nethttp_server, strings) */
 const SERVER_FIXED = LAYOUT.fixed;
 const field = (name: string): readonly [number, number] => {
@@ -27,10 +28,6 @@ const STRING_VALUES: Record<string, (r: ServerRecord) => string> = {
   remote: (r) => r.remote ?? "",
   pattern: (r) => r.pattern ?? "",
 };
-function setUint(v: DataView, [off, size]: readonly [number, number], value: number): void {
-  if (size === 1) v.setUint8(off, value);
-  else v.setUint16(off, value, true);
-}
 function getUint(v: DataView, [off, size]: readonly [number, number]): number {
   return size === 1 ? v.getUint8(off) : v.getUint16(off, true);
 }
@@ -68,32 +65,19 @@ export function typicalServer(i: number, startNs = 5_000_000_000n): ServerRecord
 
 /** struct rec_nethttp_server with its packed strings (method, path, host, remote, pattern; others empty). */
 export function serverRecord(r: ServerRecord): Uint8Array {
-  const te = new TextEncoder();
-  const strs = LAYOUT.strings.map((name) => te.encode(STRING_VALUES[name]?.(r) ?? ""));
-  const size = SERVER_FIXED + strs.reduce((a, s) => a + s.byteLength, 0);
-  const b = new Uint8Array(size);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, REC_NETHTTP_SERVER, true);
-  v.setUint16(2, size, true);
-  // REC_SPAN_F_HAS_PARENT (1<<0), NETHTTP_SERVER_F_STATUS (1<<8), NETHTTP_SERVER_F_PATTERN (1<<9)
-  v.setUint16(4, (r.parentSpanId ? 1 : 0) | 0x100 | 0x200, true);
-  v.setUint16(6, 0, true);
-  v.setBigUint64(8, r.startNs, true);
-  v.setBigUint64(16, r.endNs, true);
-  b.set(Buffer.from(r.traceId, "hex"), 24);
-  b.set(Buffer.from(r.spanId, "hex"), 40);
-  if (r.parentSpanId) b.set(Buffer.from(r.parentSpanId, "hex"), 48);
-  setUint(v, field("status"), r.status ?? 0);
-  setUint(v, field("proto_major"), 1);
-  setUint(v, field("proto_minor"), 1);
-  LAYOUT.strings.forEach((name, i) => setUint(v, field(`${name}_len`), strs[i]!.byteLength));
-  let p = SERVER_FIXED;
-  for (const s of strs) {
-    b.set(s, p);
-    p += s.byteLength;
-  }
-  if (p !== size || REC_SPAN !== 56) throw new Error("layout");
-  return b;
+  return WRITER.bytes({
+    fields: {
+      type: REC_NETHTTP_SERVER,
+      flags: (r.parentSpanId ? E.REC_SPAN_F_HAS_PARENT : 0) | E.NETHTTP_SERVER_F_STATUS | E.NETHTTP_SERVER_F_PATTERN,
+      start_ns: r.startNs,
+      end_ns: r.endNs,
+      status: r.status ?? 0,
+      proto_major: 1,
+      proto_minor: 1,
+    },
+    hex: { trace_id: r.traceId, span_id: r.spanId, ...(r.parentSpanId ? { parent_span_id: r.parentSpanId } : {}) },
+    strings: Object.fromEntries(Object.entries(STRING_VALUES).map(([name, get]) => [name, get(r)])),
+  });
 }
 
 /** Decodes hand-built server records (through the file's layout for the tag) into minimal spans. */
