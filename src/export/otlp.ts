@@ -164,18 +164,16 @@ function toReadable(span: Span, resource: Resource, scopes: ScopeCache = new Map
   };
 }
 
-function readables(spans: readonly Span[], info: ResourceInfo): ReadableSpan[] {
+function readables(spans: readonly Span[], resource: Attributes): ReadableSpan[] {
   // One Resource object for the batch: the serializer groups spans by resource identity.
-  const resource = resourceFromAttributes(resourceAttributes(info));
+  const res = resourceFromAttributes(resource);
   const scopes: ScopeCache = new Map();
-  return spans.map((s) => toReadable(s, resource, scopes));
+  return spans.map((s) => toReadable(s, res, scopes));
 }
 
 /** One ExportTraceServiceRequest as OTLP/JSON bytes (UTF-8, no newline). */
 export function toOtlpJson(spans: readonly Span[], info: ResourceInfo): Uint8Array {
-  const out = JsonTraceSerializer.serializeRequest(readables(spans, info));
-  if (out === undefined) throw new TracerError("internal", "OTLP JSON serializer returned nothing");
-  return out;
+  return encodeTraceRequest(spans, resourceAttributes(info), "json");
 }
 
 /** One ExportTraceServiceRequest as OTLP protobuf bytes (for OTLP/HTTP and gRPC; export/protobuf.ts). */
@@ -185,9 +183,7 @@ export function toOtlpProtobuf(spans: readonly Span[], info: ResourceInfo): Uint
 
 /** The same request through otlp-transformer's serializer: the reference export/protobuf.ts must match byte for byte. */
 export function toOtlpProtobufReference(spans: readonly Span[], resource: Attributes): Uint8Array {
-  const res = resourceFromAttributes(resource);
-  const scopes: ScopeCache = new Map();
-  const out = ProtobufTraceSerializer.serializeRequest(spans.map((s) => toReadable(s, res, scopes)));
+  const out = ProtobufTraceSerializer.serializeRequest(readables(spans, resource));
   if (out === undefined) throw new TracerError("internal", "OTLP protobuf serializer returned nothing");
   return out;
 }
@@ -198,11 +194,8 @@ export function toOtlpProtobufReference(spans: readonly Span[], resource: Attrib
  */
 export function encodeTraceRequest(spans: readonly Span[], resource: Attributes, format: "json" | "protobuf"): Uint8Array {
   if (format === "protobuf") return encodeTraceRequestProtobuf(spans, resource, SCHEMA_URL);
-  const res = resourceFromAttributes(resource);
-  const scopes: ScopeCache = new Map();
-  const items = spans.map((s) => toReadable(s, res, scopes));
-  const out = JsonTraceSerializer.serializeRequest(items);
-  if (out === undefined) throw new TracerError("internal", `OTLP ${format} serializer returned nothing`);
+  const out = JsonTraceSerializer.serializeRequest(readables(spans, resource));
+  if (out === undefined) throw new TracerError("internal", "OTLP JSON serializer returned nothing");
   return out;
 }
 
