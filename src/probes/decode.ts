@@ -15,7 +15,6 @@ import { PROBES } from "./registry.ts";
 import { recordLayoutOf } from "./layouts.ts";
 
 export { type RecordLayout, type RecordSchema, recordSize } from "./record.ts";
-export type RecordTypeLayout = RecordLayout;
 
 /** The layouts this build's BPF objects write, from their BTF (src/probes/<lib>/<lib>.gen.ts). */
 export function builtinRecordSchema(): RecordSchema {
