@@ -84,11 +84,15 @@ export function serverRecord(r: ServerRecord): Uint8Array {
 export class TestDecoder extends SpanDecoder {
   override decode(raw: Uint8Array, toEpoch: (bootNs: bigint) => bigint): Span | undefined {
     const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    if (raw.byteLength < SERVER_FIXED || v.getUint16(0, true) !== REC_NETHTTP_SERVER || this.schema.types[String(REC_NETHTTP_SERVER)] === undefined) {
+    if (raw.byteLength < SERVER_FIXED || getUint(v, field("type")) !== REC_NETHTTP_SERVER || this.schema.types[String(REC_NETHTTP_SERVER)] === undefined) {
       this.invalid++;
       return undefined;
     }
-    const hex = (o: number, n: number) => Buffer.from(raw.subarray(o, o + n)).toString("hex");
+    const hex = (name: string) => {
+      const [o, n] = field(name);
+      return Buffer.from(raw.subarray(o, o + n)).toString("hex");
+    };
+    const u64 = (name: string) => v.getBigUint64(field(name)[0], true);
     const lens = LAYOUT.strings.map((name) => getUint(v, field(`${name}_len`)));
     let p = SERVER_FIXED;
     const all = lens.map((n) => {
@@ -98,17 +102,17 @@ export class TestDecoder extends SpanDecoder {
     });
     const strs = ["method", "path", "host", "remote", "pattern"].map((name) => all[LAYOUT.strings.indexOf(name)] ?? "");
     const span: Span = {
-      traceId: hex(24, 16),
-      spanId: hex(40, 8),
+      traceId: hex("trace_id"),
+      spanId: hex("span_id"),
       name: `${strs[0]} ${strs[4]}`,
       kind: "server",
-      startTimeUnixNano: toEpoch(v.getBigUint64(8, true)),
-      endTimeUnixNano: toEpoch(v.getBigUint64(16, true)),
+      startTimeUnixNano: toEpoch(u64("start_ns")),
+      endTimeUnixNano: toEpoch(u64("end_ns")),
       attributes: { "http.request.method": strs[0]!, "url.path": strs[1]!, "http.response.status_code": getUint(v, field("status")) },
       status: { code: "unset" },
       scope: { name: "test", version: "0" },
     };
-    if (v.getUint16(4, true) & 1) span.parentSpanId = hex(48, 8);
+    if (getUint(v, field("flags")) & E.REC_SPAN_F_HAS_PARENT) span.parentSpanId = hex("parent_span_id");
     return span;
   }
 }
