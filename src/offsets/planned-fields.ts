@@ -39,6 +39,30 @@ export const PLANNED_FIELDS: Readonly<Record<string, readonly string[]>> = {
     // goroutine id and the pre-swiss-map layout (Go < 1.24) for map walks
     "runtime.g.goid",
     "runtime.hmap.buckets",
+    // database/sql: the driver behind a DB (db.system.name), a prepared statement's text, and
+    // the DB behind a Conn, Tx or Stmt
+    "database/sql.DB.connector",
+    "database/sql.dsnConnector.driver",
+    "database/sql.Stmt.db",
+    "database/sql.Stmt.query",
+    "database/sql.Tx.db",
+    "database/sql.Conn.db",
+    "database/sql.driverConn.ci",
+    // the cause of a transport error (error.type): the wrappers net/http's client returns
+    "net/url.Error.Op",
+    "net/url.Error.Err",
+    "net.OpError.Op",
+    "net.OpError.Err",
+    "os.SyscallError.Syscall",
+    "os.SyscallError.Err",
+    "net.DNSError.IsTimeout",
+    "net.DNSError.IsNotFound",
+    // a connection's addresses, for joining a client span to the server span it caused
+    "net.conn.fd",
+    "net.netFD.laddr",
+    "net.netFD.raddr",
+    "net/http.persistConn.conn",
+    "net/http.conn.rwc",
   ],
   "google.golang.org/grpc": [
     "google.golang.org/grpc.ClientConn.target",

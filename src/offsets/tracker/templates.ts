@@ -31,11 +31,13 @@ export const TEMPLATES: readonly ModuleTemplate[] = [
     // Go 1.17 brought the register-based calling convention (amd64) that the probes rely on;
     // its x.0 release is named "go1.17" (no ".0" before Go 1.21).
     since: "go1.17",
-    anchors: ["net/http.Request", "net/http.response", "net/url.URL", "net/http.Response", "bufio.Writer", "net.TCPAddr", "runtime.g"],
+    anchors: ["net/http.Request", "net/http.response", "net/url.URL", "net/http.Response", "bufio.Writer", "net.TCPAddr", "runtime.g", "database/sql.DB", "net.OpError"],
     main: `package main
 
 import (
 	"bufio"
+	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
@@ -63,6 +65,18 @@ ${GUARD}
 	fmt.Println(a.IP, a.Port)
 	m := map[string]int{os.Args[6]: 1}
 	fmt.Println(len(m))
+	// database/sql's DB, Conn, Tx and Stmt and the dsnConnector sql.Open makes.
+	if db, err := sql.Open(os.Args[7], os.Args[8]); err == nil {
+		ctx := context.Background()
+		c, _ := db.Conn(ctx)
+		tx, _ := db.BeginTx(ctx, nil)
+		st, _ := db.PrepareContext(ctx, os.Args[9])
+		fmt.Println(c, tx, st)
+	}
+	var oe *net.OpError
+	var se *os.SyscallError
+	var de *net.DNSError
+	fmt.Println(oe, se, de)
 }
 `,
   },
