@@ -76,6 +76,8 @@ export const PLANNED_FIELDS: Readonly<Record<string, readonly string[]>> = {
     "google.golang.org/grpc/internal/transport.Stream.ctx",
     "google.golang.org/grpc/internal/transport.ServerStream.Stream",
     "google.golang.org/grpc/internal/transport.http2Server.peer",
+    // the server transport's remote address before http2Server.peer (grpc < 1.60)
+    "google.golang.org/grpc/internal/transport.http2Server.remoteAddr",
     "google.golang.org/grpc/internal/status.Error.s",
     "google.golang.org/grpc/internal/status.Status.s",
     "google.golang.org/grpc/peer.Peer.LocalAddr",
