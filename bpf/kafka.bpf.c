@@ -86,15 +86,25 @@ volatile const __u32 msg_partition_off = GO_OFF_UNSET; /* Partition int */
 volatile const __u32 msg_offset_off = GO_OFF_UNSET;    /* Offset int64 */
 volatile const __u32 msg_key_off = GO_OFF_UNSET;       /* Key []byte */
 volatile const __u32 msg_headers_off = KAFKA_DEFAULT_OPTIONAL_OFF; /* Headers []Header (optional) */
-/* sizeof(kafka-go.Message): the stride of a []Message (user space derives it, see the manifest) */
-volatile const __u32 msg_size = GO_OFF_UNSET;
+volatile const __u32 msg_time_off = GO_OFF_UNSET;      /* Time time.Time: the last field */
 /* kafka-go.Reader / ReaderConfig */
 volatile const __u32 reader_config_off = KAFKA_DEFAULT_OPTIONAL_OFF;   /* config ReaderConfig (optional) */
 volatile const __u32 config_group_id_off = KAFKA_DEFAULT_OPTIONAL_OFF; /* GroupID string (optional) */
 /* kafka-go/protocol.Header (optional; without them no traceparent is read) */
 volatile const __u32 header_key_off = KAFKA_DEFAULT_OPTIONAL_OFF;   /* Key string */
-volatile const __u32 header_value_off = KAFKA_DEFAULT_OPTIONAL_OFF; /* Value []byte */
-volatile const __u32 header_size = KAFKA_DEFAULT_OPTIONAL_OFF;      /* sizeof(protocol.Header) */
+volatile const __u32 header_value_off = KAFKA_DEFAULT_OPTIONAL_OFF; /* Value []byte: the last field */
+
+/*
+ * Strides of []Message and []protocol.Header: the offset of the struct's last field plus its
+ * size, since neither struct has padding after it (all fields are 8-byte words). Message ends
+ * with Time time.Time {wall uint64, ext int64, loc *Location} = 24 bytes (kafka-go message.go,
+ * Go's time/time.go); protocol.Header ends with Value []byte {ptr, len, cap} = 24 bytes
+ * (kafka-go protocol/record.go). Both hold for every kafka-go 0.4.x the tracker covers.
+ */
+#define KAFKA_TIME_SIZE 24
+#define KAFKA_SLICE_SIZE 24
+#define MSG_SIZE ((__u64)msg_time_off + KAFKA_TIME_SIZE)
+#define HEADER_SIZE ((__u64)header_value_off + KAFKA_SLICE_SIZE)
 
 /* ---- per-call state ---- */
 struct producer_call {
@@ -157,8 +167,7 @@ static __always_inline void put_ids(struct rec_span *h, const struct span_ctx *s
  */
 static __always_inline __u64 find_traceparent(__u64 msg)
 {
-	if (msg_headers_off == GO_OFF_UNSET || header_key_off == GO_OFF_UNSET || header_value_off == GO_OFF_UNSET ||
-	    header_size == GO_OFF_UNSET)
+	if (msg_headers_off == GO_OFF_UNSET || header_key_off == GO_OFF_UNSET || header_value_off == GO_OFF_UNSET)
 		return 0;
 	struct {
 		__u64 ptr;
@@ -169,7 +178,7 @@ static __always_inline __u64 find_traceparent(__u64 msg)
 	for (int i = 0; i < KAFKA_MAX_HEADERS; i++) {
 		if (i >= hs.len)
 			break;
-		__u64 h = hs.ptr + (__u64)i * header_size;
+		__u64 h = hs.ptr + (__u64)i * HEADER_SIZE;
 		struct go_string k = {};
 		if (bpf_probe_read_user(&k, sizeof(k), (const void *)(h + header_key_off)) != 0)
 			break;
@@ -199,9 +208,12 @@ static __always_inline int topics_differ(__u64 a, __u64 b, int *err)
 	if (sa.len <= 0 || sa.ptr == sb.ptr)
 		return 0;
 	char ba[KAFKA_TOPIC_CMP] = {}, bb[KAFKA_TOPIC_CMP] = {};
-	__u32 n = sa.len < KAFKA_TOPIC_CMP ? (__u32)sa.len : KAFKA_TOPIC_CMP;
-	if (bpf_probe_read_user(ba, n & (KAFKA_TOPIC_CMP - 1 | KAFKA_TOPIC_CMP), (const void *)sa.ptr) != 0 ||
-	    bpf_probe_read_user(bb, n & (KAFKA_TOPIC_CMP - 1 | KAFKA_TOPIC_CMP), (const void *)sb.ptr) != 0) {
+	__u32 n = KAFKA_TOPIC_CMP;
+	if (sa.len < KAFKA_TOPIC_CMP)
+		n = (__u32)sa.len;
+	if (n > KAFKA_TOPIC_CMP) /* restates the bound for the verifier */
+		n = KAFKA_TOPIC_CMP;
+	if (bpf_probe_read_user(ba, n, (const void *)sa.ptr) != 0 || bpf_probe_read_user(bb, n, (const void *)sb.ptr) != 0) {
 		*err = 1;
 		return 0;
 	}
@@ -297,13 +309,13 @@ int kafka_producer_return(struct pt_regs *ctx)
 	if (go_string_len(wtopic, &err) != 0) {
 		r->topic_len = bee_put_go_string(buf, &pos, wtopic, KAFKA_TOPIC_CAP, &truncated, 0, &err);
 		flags |= KAFKA_PRODUCER_F_WRITER_TOPIC;
-	} else if (st.nmsgs > 0 && st.msgs) {
+	} else if (st.nmsgs > 0 && st.msgs && msg_time_off != GO_OFF_UNSET) {
 		__u64 first = st.msgs + msg_topic_off;
 		r->topic_len = bee_put_go_string(buf, &pos, first, KAFKA_TOPIC_CAP, &truncated, 0, &err);
 		for (int i = 1; i < KAFKA_MAX_MSGS; i++) {
 			if ((__u64)i >= st.nmsgs)
 				break;
-			if (topics_differ(first, st.msgs + (__u64)i * msg_size + msg_topic_off, &err)) {
+			if (topics_differ(first, st.msgs + (__u64)i * MSG_SIZE + msg_topic_off, &err)) {
 				flags |= KAFKA_PRODUCER_F_MIXED_TOPICS;
 				break;
 			}

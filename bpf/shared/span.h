@@ -32,6 +32,11 @@
 enum rec_type {
 	REC_NETHTTP_SERVER = 0x0111,
 	REC_NETHTTP_CLIENT = 0x0112,
+	REC_GRPC_SERVER = 0x0121,
+	REC_GRPC_CLIENT = 0x0122,
+	REC_DATABASESQL = 0x0131,
+	REC_KAFKA_PRODUCER = 0x0141,
+	REC_KAFKA_CONSUMER = 0x0142,
 };
 
 /* rec_span.flags, bits 0-7: common to every probe. Bits 8-15 belong to the probe. */

@@ -6,8 +6,10 @@ import { TracerError } from "../errors.ts";
 import type { ProbeManifest } from "./probe.ts";
 import { nethttpServer } from "./nethttp/server.ts";
 import { nethttpClient } from "./nethttp/client.ts";
+import { kafkaProducer } from "./kafka/producer.ts";
+import { kafkaConsumer } from "./kafka/consumer.ts";
 
-export const PROBES: readonly ProbeManifest[] = [nethttpServer, nethttpClient];
+export const PROBES: readonly ProbeManifest[] = [nethttpServer, nethttpClient, kafkaProducer, kafkaConsumer];
 
 // Two probes claiming one record tag would send records to the wrong decoder.
 {
