@@ -100,6 +100,18 @@ export const PLANNED_FIELDS: Readonly<Record<string, readonly string[]>> = {
     "go.opentelemetry.io/otel/internal/global.tracer.name",
     "go.opentelemetry.io/otel/internal/global.tracer.provider",
     "go.opentelemetry.io/otel/internal/global.tracerProvider.tracers",
+    // the OTel API probe (src/probes/otelapi/manifest.ts declares them too)
+    "go.opentelemetry.io/otel/internal/global.tracer.opts",
+    "go.opentelemetry.io/otel/attribute.KeyValue.Key",
+    "go.opentelemetry.io/otel/attribute.KeyValue.Value",
+    "go.opentelemetry.io/otel/attribute.Value.vtype",
+    "go.opentelemetry.io/otel/attribute.Value.numeric",
+    "go.opentelemetry.io/otel/attribute.Value.stringly",
+    "go.opentelemetry.io/otel/attribute.Value.slice",
+    "go.opentelemetry.io/otel/trace.Link.SpanContext",
+    "go.opentelemetry.io/otel/trace.Link.Attributes",
+    "go.opentelemetry.io/otel/trace.SpanContext.traceID",
+    "go.opentelemetry.io/otel/trace.SpanContext.spanID",
   ],
 };
 

@@ -174,7 +174,7 @@ ${GUARD}
   {
     module: "go.opentelemetry.io/otel",
     since: "v1.0.0",
-    anchors: ["go.opentelemetry.io/otel/internal/global.tracer", "go.opentelemetry.io/otel/internal/global.tracerProvider"],
+    anchors: ["go.opentelemetry.io/otel/internal/global.tracer", "go.opentelemetry.io/otel/internal/global.tracerProvider", "go.opentelemetry.io/otel/attribute.KeyValue", "go.opentelemetry.io/otel/trace.Link"],
     main: `package main
 
 import (
@@ -183,13 +183,18 @@ import (
 	"os"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func main() {
 ${GUARD}
-	ctx, span := otel.Tracer(os.Args[1]).Start(context.Background(), os.Args[2])
+	// The OTel API probe reads the tracer's options, attribute.KeyValue and trace.Link (links).
+	tr := otel.Tracer(os.Args[1], trace.WithInstrumentationVersion(os.Args[3]))
+	ctx, span := tr.Start(context.Background(), os.Args[2], trace.WithLinks(trace.Link{Attributes: []attribute.KeyValue{attribute.String(os.Args[4], os.Args[5])}}))
+	span.SetAttributes(attribute.String(os.Args[4], os.Args[5]))
 	span.End()
-	fmt.Println(ctx)
+	fmt.Println(ctx, trace.SpanContextFromContext(ctx).TraceID())
 }
 `,
   },
