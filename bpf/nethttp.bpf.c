@@ -76,6 +76,21 @@ enum nethttp_writer {
 	NETHTTP_WRITER_HTTP2 = 2,   /* *http.http2responseWriter */
 };
 
+/*
+ * The attach cookie of nethttp_server_end: which end a site is (bits 0-1: enum nethttp_writer,
+ * bits 2-3: enum nethttp_end, then whether the marker receives the ResponseWriter in its first
+ * argument register and whether it is Hijack). One program for every end is verified once;
+ * the per-end programs below each carried a copy of server_end for the verifier to check
+ * (~10-30 ms each here), which is what kernels without attach cookies (< 5.15) still load.
+ */
+enum nethttp_end_cookie {
+	NETHTTP_COOKIE_WRITER_MASK = 0x3,
+	NETHTTP_COOKIE_HOW_SHIFT = 2,
+	NETHTTP_COOKIE_HOW_MASK = 0x3,
+	NETHTTP_COOKIE_RW_ARG = 1 << 4,
+	NETHTTP_COOKIE_HIJACKED = 1 << 5,
+};
+
 /* Defaults used only when the object is loaded without user space setting them (bpftool
  * loadall in tests). */
 #ifndef NETHTTP_DEFAULT_OPTIONAL_OFF
@@ -254,6 +269,8 @@ const enum rec_nethttp_server_flags *nethttp_btf_server_flags __attribute__((unu
 const enum rec_nethttp_client_flags *nethttp_btf_client_flags __attribute__((unused));
 const enum nethttp_pattern_mode *nethttp_btf_pattern_mode __attribute__((unused));
 const enum nethttp_end *nethttp_btf_end __attribute__((unused));
+const enum nethttp_writer *nethttp_btf_writer __attribute__((unused));
+const enum nethttp_end_cookie *nethttp_btf_end_cookie __attribute__((unused));
 const enum go_map_mode *nethttp_btf_map_mode __attribute__((unused));
 
 static __always_inline __u16 clamp_status(__s64 v)
@@ -490,6 +507,16 @@ SEC("uprobe")
 int nethttp_server_end_hijack(struct pt_regs *ctx)
 {
 	return server_end(ctx, GO_PARAM1(ctx), NETHTTP_WRITER_HTTP1, NETHTTP_END_MARKER, NETHTTP_SERVER_F_HIJACKED);
+}
+
+/* Every server end at once, told apart by the attach cookie (enum nethttp_end_cookie). */
+SEC("uprobe")
+int nethttp_server_end(struct pt_regs *ctx)
+{
+	__u64 c = bpf_get_attach_cookie(ctx);
+	__u64 rw = (c & NETHTTP_COOKIE_RW_ARG) ? GO_PARAM1(ctx) : 0;
+	__u16 end_flags = (c & NETHTTP_COOKIE_HIJACKED) ? NETHTTP_SERVER_F_HIJACKED : 0;
+	return server_end(ctx, rw, c & NETHTTP_COOKIE_WRITER_MASK, (c >> NETHTTP_COOKIE_HOW_SHIFT) & NETHTTP_COOKIE_HOW_MASK, end_flags);
 }
 
 /* At each RET of serverHandler.ServeHTTP, for binaries without the markers above. */

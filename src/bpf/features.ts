@@ -329,6 +329,37 @@ export function judgeUprobeMultiTrial(t: UprobeMultiTrial): UprobeMultiSupport {
   return { supported: true, detail: `pid filter covers all threads (${counts})`, trial: t };
 }
 
+/** include/uapi/linux/bpf.h: enum bpf_prog_type BPF_PROG_TYPE_KPROBE (uprobes too), enum bpf_func_id BPF_FUNC_get_attach_cookie. */
+const BPF_PROG_TYPE_KPROBE = 2;
+const BPF_FUNC_GET_ATTACH_COOKIE = 174;
+let cookieSupport: boolean | undefined;
+let cookieOverride: boolean | undefined;
+
+/** Force the answer of attachCookieSupport (tests: the per-variant programs of kernels < 5.15); `undefined` probes again. */
+export function overrideAttachCookieSupport(supported: boolean | undefined): void {
+  cookieOverride = supported;
+}
+
+/**
+ * Whether a uprobe program can read its attach cookie (bpf_get_attach_cookie, Linux 5.15, with
+ * the perf-event BPF links libbpf needs to pass a cookie). uprobe_multi links (6.6+) always can.
+ * Older kernels load a separate program per variant instead of one switched by the cookie.
+ */
+export function attachCookieSupport(): boolean {
+  if (cookieOverride !== undefined) return cookieOverride;
+  if (uprobeMultiSupport().supported) return true;
+  if (cookieSupport === undefined) {
+    let r = -1;
+    try {
+      r = libbpf().sym.libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_GET_ATTACH_COOKIE, null);
+    } catch {
+      r = -1;
+    }
+    cookieSupport = r === 1;
+  }
+  return cookieSupport;
+}
+
 let multiSupport: UprobeMultiSupport | undefined;
 let multiOverride: UprobeMultiSupport | undefined;
 

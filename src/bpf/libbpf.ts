@@ -21,6 +21,8 @@ const LIBBPF_DEFS = {
   libbpf_major_version: { args: [], returns: "u32" },
   libbpf_minor_version: { args: [], returns: "u32" },
   libbpf_set_print: { args: ["ptr"], returns: "ptr" },
+  // (enum bpf_prog_type, enum bpf_func_id, const void *opts): 1 supported, 0 not, < 0 error.
+  libbpf_probe_bpf_helper: { args: ["u32", "u32", "ptr"], returns: "i32" },
   bpf_object__open_mem: { args: ["ptr", "usize", "ptr"], returns: "ptr" },
   bpf_object__load: { args: ["ptr"], returns: "i32" },
   bpf_object__close: { args: ["ptr"], returns: "void" },

@@ -58,6 +58,12 @@ export interface UprobeDecl {
   returnProgram: string;
   /** End markers: used instead of the RET sites when every needed one resolves. */
   endMarkers?: EndMarkerDecl[];
+  /**
+   * The linker may leave this function out (an exported method nothing in the program calls,
+   * e.g. database/sql's (*Tx).PrepareContext): when it is not in the function table it is
+   * skipped, as long as another function of the probe is there.
+   */
+  optional?: boolean;
 }
 
 /** Maps a .bss counter of a BPF object to the loss it counts. */
@@ -77,6 +83,12 @@ export interface BpfObjectSpec {
    * are calls that never ended). */
   callMaps: string[];
   counters: CounterDecl[];
+  /**
+   * Programs that one program reading its attach cookie stands in for, where the kernel has
+   * cookies (Linux 5.15+): loading one program instead of several costs one verification
+   * instead of one per variant. The variants stay for older kernels.
+   */
+  cookieVariants?: Readonly<Record<string, { program: string; cookie: number }>>;
 }
 
 /** Everything `flags` may base its decisions on. */

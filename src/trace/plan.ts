@@ -29,6 +29,8 @@ export interface AttachPoint {
   /** instruction the uprobe sits on ("jbe", "ret") and whether the kernel emulates it */
   mnemonic: string;
   emulated: boolean;
+  /** bpf_get_attach_cookie() value, for a program that serves several sites (BpfObjectSpec.cookieVariants) */
+  cookie?: number;
 }
 
 export interface ProbePlan {
@@ -78,7 +80,10 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
     let fix: string | undefined;
     let notLinked = false;
 
-    for (const s of symbols) {
+    const anyLinked = symbols.some((s) => s.resolved);
+    for (const [i, s] of symbols.entries()) {
+      // An optional function the linker left out is skipped while another one is probed.
+      if (!s.resolved && probe.uprobes[i]!.optional && anyLinked && s.reason.startsWith(NOT_LINKED)) continue;
       if (!s.resolved && reason === undefined) {
         reason = `${s.name} is unresolved: ${s.reason}`;
         notLinked = s.reason.startsWith(NOT_LINKED);

@@ -26,7 +26,7 @@ import { SPAN_FLAGS, SPAN_HEADER } from "../probes/common/header.ts";
 import { planProbes, type AttachPoint, type ProbePlan } from "./plan.ts";
 import { BpfObject } from "../bpf/object.ts";
 import { attachUprobe, attachUprobeMulti, LinkSet } from "../bpf/link.ts";
-import { uprobeMultiSupport } from "../bpf/features.ts";
+import { attachCookieSupport, uprobeMultiSupport } from "../bpf/features.ts";
 import { BPF_TRACE_UPROBE_MULTI } from "../bpf/syscall.ts";
 import { RingBufferReader } from "../bpf/ringbuf.ts";
 import { bpfObjectPath } from "../bpf/embedded.ts";
@@ -204,6 +204,7 @@ export class TraceSession implements Disposable {
         : `attaching with one perf-event uprobe per offset: no uprobe_multi links (${multi.detail})`,
     );
     const started = performance.now();
+    const cookies = attachCookieSupport();
     const byObject = new Map<string, ProbePlan[]>();
     for (const p of this.plans) {
       const list = byObject.get(p.probe.object.name) ?? [];
@@ -218,7 +219,13 @@ export class TraceSession implements Disposable {
       const object = BpfObject.open(bytes, name);
       // Registered before load so a failure anywhere below still closes it.
       this.#objects.push({ spec, object });
-      const programs = new Set(plans.flatMap((p) => p.probe.uprobes.flatMap((u) => [u.entryProgram, u.returnProgram, ...(u.endMarkers ?? []).flatMap((m) => m.choices.map((c) => c.program))])));
+      const variants = spec.cookieVariants ?? {};
+      const programs = new Set([
+        ...plans.flatMap((p) => p.probe.uprobes.flatMap((u) => [u.entryProgram, u.returnProgram, ...(u.endMarkers ?? []).flatMap((m) => m.choices.map((c) => c.program))])),
+        ...Object.values(variants).map((v) => v.program),
+      ]);
+      // Where the kernel has attach cookies, one cookie-switched program replaces its variants.
+      if (cookies) for (const p of plans) if (p.enabled) p.points = p.points.map((pt) => (variants[pt.program] ? { ...pt, ...variants[pt.program] } : pt));
       const used = new Set(plans.filter((p) => p.enabled).flatMap((p) => p.points.map((pt) => pt.program)));
       for (const prog of programs) {
         if (!used.has(prog)) {
@@ -266,12 +273,12 @@ export class TraceSession implements Disposable {
             attachUprobeMulti(prog, {
               binaryPath: this.target.binaryPath,
               fileOffsets: points.map((p) => p.fileOffset),
-              cookies: points.map((p) => BigInt(p.vaddr)),
+              cookies: points.map((p) => BigInt(p.cookie ?? 0)),
               pid,
             }),
           );
         } else {
-          for (const p of points) attached.add(attachUprobe(prog, { binaryPath: this.target.binaryPath, fileOffset: p.fileOffset, pid, cookie: BigInt(p.vaddr) }));
+          for (const p of points) attached.add(attachUprobe(prog, { binaryPath: this.target.binaryPath, fileOffset: p.fileOffset, pid, ...(p.cookie ? { cookie: BigInt(p.cookie) } : {}) }));
         }
       }
     } catch (e) {

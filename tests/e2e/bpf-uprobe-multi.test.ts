@@ -18,6 +18,7 @@ import { openHandleCount, openHandles } from "../../src/bpf/handles.ts";
 import {
   judgeUprobeMultiTrial,
   overrideUprobeMultiSupport,
+  overrideAttachCookieSupport,
   pidFilterTrial,
   UPROBE_MULTI_PID_FIX,
   uprobeMultiSupport,
@@ -368,13 +369,19 @@ describe.skipIf(reason !== undefined)(`uprobe_multi links${reason ? ` — skippe
       try {
         const p = describeProcess(sample.pid);
         const times: Record<string, { attachMs: number; disposeMs: number; uprobes: number; links: number }> = {};
-        for (const mode of ["perf", "uprobe_multi"] as const) {
+        // perf links without attach cookies (kernels < 5.15) load one program per server end;
+        // with cookies one program serves them all.
+        for (const [mode, cookies] of [["perf", false], ["perf", true], ["uprobe_multi", true]] as const) {
           overrideUprobeMultiSupport(mode === "uprobe_multi");
+          overrideAttachCookieSupport(cookies);
           try {
             let t = performance.now();
             const s = await TraceSession.prepare({ process: p, binaryPath: p.exeLink, readPath: p.exeLink }, { allowNearest: false });
             const attachMs = performance.now() - t;
             expect(s.attachMode).toBe(mode);
+            const used = new Set(s.attachedProbes().flatMap((pl) => pl.points.map((pt) => pt.program)));
+            expect(used.has("nethttp_server_end")).toBe(cookies);
+            expect(used.has("nethttp_server_end_http1")).toBe(!cookies);
             const multi = uprobeMultiLinksOf(process.pid);
             if (mode === "perf") expect(multi).toEqual([]);
             else {
@@ -387,11 +394,13 @@ describe.skipIf(reason !== undefined)(`uprobe_multi links${reason ? ` — skippe
             }
             t = performance.now();
             s[Symbol.dispose](); // (a failed expect above leaves it to the next test's leak check)
-            times[mode] = { attachMs, disposeMs: performance.now() - t, uprobes: s.uprobeCount, links: mode === "perf" ? s.uprobeCount : multi.length };
+            const disposeMs = performance.now() - t;
+            if (cookies) times[mode] = { attachMs, disposeMs, uprobes: s.uprobeCount, links: mode === "perf" ? s.uprobeCount : multi.length };
             expect(uprobeMultiLinksOf(process.pid)).toEqual([]);
             expect(openHandleCount()).toBe(0);
           } finally {
             overrideUprobeMultiSupport(undefined);
+            overrideAttachCookieSupport(undefined);
           }
         }
         expect(times.uprobe_multi!.uprobes).toBe(times.perf!.uprobes);

@@ -333,10 +333,8 @@ async function traceRun(bin: string, extra: string[]): Promise<{ cap: ReturnType
 
 function checkTraced(r: Awaited<ReturnType<typeof traceRun>>, source: string): void {
   const { cap, ports } = r;
-  expect(cap.contents.header.probes.map((p) => [p.id, p.attached])).toEqual([
-    ["nethttp.server", true],
-    ["nethttp.client", true],
-  ]);
+  // The sample links net/http only: every other registered probe is listed, not attached.
+  expect(cap.contents.header.probes.filter((p) => p.attached).map((p) => p.id)).toEqual(["nethttp.server", "nethttp.client"]);
   // Every offset in use came from the expected place, and there were offsets.
   const sources = cap.contents.header.probes.flatMap((p) => p.offsets.map((o) => `${o.field}:${o.source}`));
   expect(sources.length).toBeGreaterThan(5);

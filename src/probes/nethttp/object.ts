@@ -3,7 +3,7 @@
  * and the net/http.Request fields both read.
  */
 import type { BpfObjectSpec, FieldDecl } from "../probe.ts";
-import type { CounterName, MapName, RodataName } from "./nethttp.gen.ts";
+import { ENUMERATORS as E, type CounterName, type MapName, type RodataName } from "./nethttp.gen.ts";
 
 /** A FieldDecl whose const is checked against the object's generated rodata names. */
 export type NethttpField = FieldDecl & { const: RodataName };
@@ -23,7 +23,21 @@ export const NETHTTP_OBJECT: BpfObjectSpec = {
     counter("entry_replaced", { what: "stale call state replaced (earlier call never ended: panic/Goexit)" }),
     counter("ctx_map_full", { what: "context map full: cross-goroutine children lose their parent" }),
   ],
+  cookieVariants: {
+    nethttp_server_end_http1: serverEnd(E.NETHTTP_WRITER_HTTP1, E.NETHTTP_END_MARKER, { rwArg: true }),
+    nethttp_server_end_http2: serverEnd(E.NETHTTP_WRITER_HTTP2, E.NETHTTP_END_DEFERRED),
+    nethttp_server_end_http2_done: serverEnd(E.NETHTTP_WRITER_HTTP2, E.NETHTTP_END_MARKER, { rwArg: true }),
+    nethttp_server_end_conn: serverEnd(E.NETHTTP_WRITER_HTTP1, E.NETHTTP_END_DEFERRED),
+    nethttp_server_end_hijack: serverEnd(E.NETHTTP_WRITER_HTTP1, E.NETHTTP_END_MARKER, { rwArg: true, hijacked: true }),
+    nethttp_server_return: serverEnd(E.NETHTTP_WRITER_UNKNOWN, E.NETHTTP_END_RET),
+  },
 };
+
+/** nethttp_server_end's cookie for one end (enum nethttp_end_cookie in bpf/nethttp.bpf.c). */
+function serverEnd(writer: number, how: number, o: { rwArg?: boolean; hijacked?: boolean } = {}): { program: string; cookie: number } {
+  const cookie = writer | (how << E.NETHTTP_COOKIE_HOW_SHIFT) | (o.rwArg ? E.NETHTTP_COOKIE_RW_ARG : 0) | (o.hijacked ? E.NETHTTP_COOKIE_HIJACKED : 0);
+  return { program: "nethttp_server_end", cookie };
+}
 
 export const REQ_METHOD: NethttpField = { const: "req_method_off", field: "net/http.Request.Method", required: true, why: "http.request.method" };
 export const REQ_URL: NethttpField = { const: "req_url_off", field: "net/http.Request.URL", required: true, why: "the *url.URL holding path/host/scheme" };
