@@ -52,12 +52,6 @@ const DETECTORS: readonly Detector[] = [
     linked: ["database/sql.(*DB).queryDC", "database/sql.(*DB).execDC"],
     what: "database queries have no spans yet",
   },
-  {
-    name: "Kafka (segmentio/kafka-go)",
-    module: "github.com/segmentio/kafka-go",
-    linked: ["github.com/segmentio/kafka-go.(*Writer).WriteMessages", "github.com/segmentio/kafka-go.(*Reader).FetchMessage"],
-    what: "Kafka messages have no spans yet",
-  },
 ];
 
 /** The protocols this binary links that beetrace does not trace. */

@@ -139,7 +139,11 @@ const MODULE_ORACLES: Record<string, ModuleOracle> = {
   },
   "github.com/segmentio/kafka-go": {
     imports: ['kafka "github.com/segmentio/kafka-go"'],
-    types: ["Message", "Writer", "Reader", "ReaderConfig"].map((t) => ({ name: `github.com/segmentio/kafka-go.${t}`, expr: `reflect.TypeOf((*kafka.${t})(nil)).Elem()` })),
+    types: [
+      ...["Message", "Writer", "Reader", "ReaderConfig"].map((t) => ({ name: `github.com/segmentio/kafka-go.${t}`, expr: `reflect.TypeOf((*kafka.${t})(nil)).Elem()` })),
+      // kafka.Header is an alias of protocol.Header (kafka-go record.go); DWARF names the latter.
+      { name: "github.com/segmentio/kafka-go/protocol.Header", expr: "reflect.TypeOf(kafka.Header{})" },
+    ],
   },
   "go.opentelemetry.io/otel": {
     // internal/global cannot be imported; the global API hands out values of its types.
