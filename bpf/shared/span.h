@@ -37,6 +37,7 @@ enum rec_type {
 	REC_DATABASESQL = 0x0131,
 	REC_KAFKA_PRODUCER = 0x0141,
 	REC_KAFKA_CONSUMER = 0x0142,
+	REC_OTELAPI_SPAN = 0x0151,
 };
 
 /* rec_span.flags, bits 0-7: common to every probe. Bits 8-15 belong to the probe. */
