@@ -125,16 +125,16 @@ function hrTime(ns: bigint): HrTime {
 }
 
 /**
- * One scope object per (name, version) in a batch: the SDK serializer groups spans into
+ * One scope object per (name, version, schema URL) in a batch: the SDK serializer groups spans into
  * ScopeSpans by the scope object's identity, so a fresh object per span would give each span a
  * ScopeSpans of its own.
  */
 type ScopeCache = Map<string, ReadableSpan["instrumentationScope"]>;
 
 function toReadable(span: Span, resource: Resource, scopes: ScopeCache = new Map()): ReadableSpan {
-  const scopeKey = `${span.scope.name}\0${span.scope.version}`;
+  const scopeKey = `${span.scope.name}\0${span.scope.version}\0${span.scope.schemaUrl ?? ""}`;
   let scope = scopes.get(scopeKey);
-  if (!scope) scopes.set(scopeKey, (scope = { name: span.scope.name, version: span.scope.version, schemaUrl: SCHEMA_URL }));
+  if (!scope) scopes.set(scopeKey, (scope = { name: span.scope.name, version: span.scope.version, schemaUrl: span.scope.schemaUrl ?? SCHEMA_URL }));
   const ctx: SpanContext = { traceId: span.traceId, spanId: span.spanId, traceFlags: TraceFlags.SAMPLED };
   if (span.traceState !== undefined) ctx.traceState = new TraceState(span.traceState);
   // A server or consumer span's parent is by definition its caller, which the trace context
@@ -153,7 +153,7 @@ function toReadable(span: Span, resource: Resource, scopes: ScopeCache = new Map
     duration: hrTime(durationNs),
     status: span.status.message === undefined ? { code: STATUS[span.status.code] } : { code: STATUS[span.status.code], message: span.status.message },
     attributes: span.attributes,
-    links: [],
+    links: (span.links ?? []).map((l) => ({ context: { traceId: l.traceId, spanId: l.spanId, traceFlags: TraceFlags.SAMPLED }, attributes: l.attributes })),
     events: (span.events ?? []).map((e) => ({ name: e.name, time: hrTime(e.timeUnixNano), attributes: e.attributes })),
     ended: true,
     resource,

@@ -13,7 +13,7 @@
  * encoder of OTLP/JSON and the reference for this one.
  */
 import { TraceState } from "@opentelemetry/core";
-import type { AttrValue, Attributes, Span } from "../spans/model.ts";
+import type { AttrValue, SpanAttributes, Span } from "../spans/model.ts";
 
 /** OTLP SpanKind (trace.proto): INTERNAL 1, SERVER 2, CLIENT 3, PRODUCER 4, CONSUMER 5. */
 const KIND: Record<Span["kind"], number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
@@ -187,7 +187,7 @@ function anyValue(w: Writer, value: AttrValue | readonly AttrValue[]): void {
   }
 }
 
-function attributes(w: Writer, attrs: Attributes, field: number): void {
+function attributes(w: Writer, attrs: SpanAttributes, field: number): void {
   for (const key in attrs) {
     if (!Object.prototype.hasOwnProperty.call(attrs, key)) continue;
     w.tag(field, WIRE_LEN);
@@ -244,6 +244,20 @@ function span(w: Writer, s: Span): void {
   }
   w.tag(12, WIRE_VARINT);
   w.varint32(0);
+  for (const l of s.links ?? []) {
+    w.tag(13, WIRE_LEN);
+    const lk = w.begin();
+    w.tag(1, WIRE_LEN);
+    w.hexBytes(l.traceId);
+    w.tag(2, WIRE_LEN);
+    w.hexBytes(l.spanId);
+    attributes(w, l.attributes, 4);
+    w.tag(5, WIRE_VARINT);
+    w.varint32(0);
+    w.tag(6, WIRE_FIXED32);
+    w.fixed32(FLAGS_NO_PARENT_OR_LOCAL); // sampled, "has is_remote" (not remote): as otlp.ts's readable link
+    w.end(lk);
+  }
   w.tag(14, WIRE_VARINT);
   w.varint32(0);
   w.tag(15, WIRE_LEN);
@@ -261,13 +275,14 @@ function span(w: Writer, s: Span): void {
 
 /**
  * One ExportTraceServiceRequest: one ResourceSpans for `resource`, one ScopeSpans per distinct
- * (scope name, version) in order of first appearance, each with `schemaUrl`.
+ * (scope name, version, schema URL) in order of first appearance, each with the scope's schema
+ * URL or else `schemaUrl`.
  */
-export function encodeTraceRequestProtobuf(spans: readonly Span[], resource: Attributes, schemaUrl: string): Uint8Array {
+export function encodeTraceRequestProtobuf(spans: readonly Span[], resource: SpanAttributes, schemaUrl: string): Uint8Array {
   if (spans.length === 0) return new Uint8Array(0); // the SDK serializer writes no ResourceSpans then
   const scopes = new Map<string, Span[]>();
   for (const s of spans) {
-    const key = `${s.scope.name}\0${s.scope.version}`;
+    const key = `${s.scope.name}\0${s.scope.version}\0${s.scope.schemaUrl ?? ""}`;
     let list = scopes.get(key);
     if (!list) scopes.set(key, (list = []));
     list.push(s);
@@ -300,9 +315,11 @@ export function encodeTraceRequestProtobuf(spans: readonly Span[], resource: Att
       span(w, s);
       w.end(sp);
     }
-    if (schemaUrl) {
+    // A span's own schema URL (the application's tracer, OTel API probe) wins over ours.
+    const url = scope.schemaUrl ?? schemaUrl;
+    if (url) {
       w.tag(3, WIRE_LEN);
-      w.string(schemaUrl);
+      w.string(url);
     }
     w.end(ss);
   }

@@ -11,6 +11,9 @@
 export type SpanKind = "server" | "client" | "internal" | "producer" | "consumer";
 export type AttrValue = string | number | boolean;
 export type Attributes = Record<string, AttrValue>;
+/** A span's, event's or link's attributes: a value may also be a homogeneous array of
+ * primitives (OTLP ArrayValue; the OTel API's slice attributes). */
+export type SpanAttributes = Record<string, AttrValue | AttrValue[]>;
 
 export interface SpanStatus {
   code: "unset" | "ok" | "error";
@@ -52,7 +55,16 @@ export interface SpanEvent {
   name: string;
   /** nanoseconds since the Unix epoch */
   timeUnixNano: bigint;
-  attributes: Attributes;
+  attributes: SpanAttributes;
+}
+
+/** A link to another span (OTLP Span.Link), e.g. one the application added with the OTel API. */
+export interface SpanLink {
+  /** 32 lowercase hex chars */
+  traceId: string;
+  /** 16 lowercase hex chars */
+  spanId: string;
+  attributes: SpanAttributes;
 }
 
 /** A finished span, in epoch time; what capture files store and exporters send. */
@@ -67,12 +79,18 @@ export interface Span {
   /** nanoseconds since the Unix epoch */
   startTimeUnixNano: bigint;
   endTimeUnixNano: bigint;
-  attributes: Attributes;
+  attributes: SpanAttributes;
   status: SpanStatus;
   /** Events (absent when none) */
   events?: SpanEvent[];
-  /** Instrumentation scope, e.g. { name: "beetrace/net/http", version: "0.1.0" } */
-  scope: { name: string; version: string };
+  /** Links (absent when none) */
+  links?: SpanLink[];
+  /**
+   * Instrumentation scope, e.g. { name: "beetrace/net/http", version: "0.1.0" }; schemaUrl only
+   * where the span's own instrumentation gave one (the OTel API probe: the application's
+   * tracer), else the exporter's semconv schema applies.
+   */
+  scope: { name: string; version: string; schemaUrl?: string };
 }
 
 /** Counters of everything lost or odd; exported in stats records and printed at exit. */
