@@ -66,5 +66,7 @@ node_modules/.bin/bun scripts/vendor-iced.ts
 # again and fails with its output, and everything else still gets tested.
 bash scripts/collector/build.sh || echo "setup: building the Collector failed (tests/e2e/collector.test.ts retries it)" >&2
 
+bash scripts/services/postgres.sh install && bash scripts/services/mariadb.sh install  # database/sql e2e (Debian packages)
+
 echo "setup: building dist/beetrace"
 node_modules/.bin/bun build.ts

@@ -120,6 +120,7 @@ export function registerCommands(cli: CAC): void {
       .option("--max-bytes <size>", "Stop once the capture files reach this size (e.g. 100M)")
       .option("--rotate-size <size>", "Start a new capture file when the current one reaches this size")
       .option("--ringbuf-size <bytes>", "Ring buffer size, a power of two (default 4M)")
+      .option("--db-statement <mode>", "db.query.text of database/sql spans: sanitized (default: literals replaced by ?), raw or off")
       .option("--dry-run", "Load and attach every probe, then detach and exit")
       .option("-q, --quiet", "Print only warnings and errors (for cron)");
 

@@ -29,6 +29,7 @@ import { makeSampler, mergeFlags, parseOtelEnv, type OtelConfig } from "../confi
 import type { CaptureHeader } from "../capture/format.ts";
 import type { LossCounters } from "../spans/model.ts";
 import { unknownVersionsPolicy } from "./inspect.ts";
+import { parseStatementMode, setStatementMode } from "../probes/databasesql/options.ts";
 
 export interface TraceCliOptions {
   pid?: string | number;
@@ -49,6 +50,7 @@ export interface TraceCliOptions {
   header?: string | string[];
   compression?: string;
   spillDir?: string;
+  dbStatement?: string;
 }
 
 /** "60", "60s", "500ms", "2m", "1h" → milliseconds. */
@@ -117,6 +119,8 @@ export function parsePlan(o: TraceCliOptions): Plan {
   // Expand once now so a bad placeholder is a usage error before anything is attached.
   if (template !== undefined) expandTemplate(template, { host: "h", pid: 1, exe: "x", start: new Date(0) }, 0);
   const sampler = makeSampler(otel.sampler);
+  // Read by the database/sql probe's flags() when the session plans its probes.
+  setStatementMode(parseStatementMode(o.dbStatement === undefined ? undefined : String(o.dbStatement)));
   return {
     otel,
     opts: {

@@ -7,6 +7,7 @@ import { TracerError } from "../errors.ts";
 import type { RecordLayout } from "./record.ts";
 import * as nethttp from "./nethttp/nethttp.gen.ts";
 import * as kafka from "./kafka/kafka.gen.ts";
+import * as databasesql from "./databasesql/databasesql.gen.ts";
 
 interface MemberGen {
   readonly offset: number;
@@ -17,7 +18,7 @@ interface GeneratedBindings {
   readonly STRUCTS: Readonly<Record<string, { readonly size: number; readonly members: Readonly<Record<string, MemberGen>> }>>;
 }
 
-const GENERATED: Readonly<Record<string, GeneratedBindings>> = { nethttp, kafka };
+const GENERATED: Readonly<Record<string, GeneratedBindings>> = { nethttp, kafka, databasesql };
 
 /**
  * The RecordLayout of struct `struct` in object `object`: nested structs (the rec_span header)

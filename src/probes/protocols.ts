@@ -46,12 +46,6 @@ const DETECTORS: readonly Detector[] = [
     linked: ["github.com/quic-go/quic-go/http3.(*Server).handleRequest", "github.com/quic-go/quic-go/http3.(*Server).handleConn", "github.com/quic-go/quic-go/http3.(*RoundTripper).RoundTrip", "github.com/quic-go/quic-go/http3.(*Transport).RoundTrip"],
     what: "HTTP/3 requests have no spans yet",
   },
-  {
-    name: "SQL (database/sql)",
-    module: "std",
-    linked: ["database/sql.(*DB).queryDC", "database/sql.(*DB).execDC"],
-    what: "database queries have no spans yet",
-  },
 ];
 
 /** The protocols this binary links that beetrace does not trace. */

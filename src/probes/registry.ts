@@ -8,8 +8,9 @@ import { nethttpServer } from "./nethttp/server.ts";
 import { nethttpClient } from "./nethttp/client.ts";
 import { kafkaProducer } from "./kafka/producer.ts";
 import { kafkaConsumer } from "./kafka/consumer.ts";
+import { databaseSql } from "./databasesql/manifest.ts";
 
-export const PROBES: readonly ProbeManifest[] = [nethttpServer, nethttpClient, kafkaProducer, kafkaConsumer];
+export const PROBES: readonly ProbeManifest[] = [nethttpServer, nethttpClient, kafkaProducer, kafkaConsumer, databaseSql];
 
 // Two probes claiming one record tag would send records to the wrong decoder.
 {
