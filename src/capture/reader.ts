@@ -74,6 +74,12 @@ export interface CaptureContents {
 }
 
 /** A format-2 span record as stored, with the clock that converts its BOOTTIME stamps. */
+/** A place after a whole item where a pass over a (grown) capture file can go on: its byte offset and the clock in force there. */
+export interface ResumePoint {
+  pos: number;
+  clockOffsetNs: bigint;
+}
+
 export interface RawRecord {
   type: "raw";
   /**
@@ -274,13 +280,19 @@ export class CaptureStream {
     return this.#src.size;
   }
 
-  *records(): Generator<CaptureRecord> {
+  /** Where a later pass (a new stream over the grown file) can go on from the record last yielded; see CaptureScanner.resumePoint. */
+  get resumePoint(): ResumePoint | undefined {
+    return this.#scanner.resumePoint;
+  }
+
+  /** The records in file order: from the start, or from a resume point an earlier pass gave (the summary then covers only what this pass read). */
+  *records(from?: ResumePoint): Generator<CaptureRecord> {
     const s = this.#scanner;
     let spans = 0;
     let end: EndRecord | undefined;
     let lastStats: StatsRecord | undefined;
     this.#summary = undefined;
-    for (const r of decodeRecords(s)) {
+    for (const r of decodeRecords(s, undefined, from)) {
       if (r.type === "span") spans++;
       else if (r.type === "end") end = r;
       else if (r.type === "stats") lastStats = r;
@@ -300,8 +312,8 @@ export class CaptureStream {
   }
 
   /** Only decoded span records (the other records are still accounted in the summary). */
-  *spans(): Generator<SpanRecord> {
-    for (const r of this.records()) if (r.type === "span") yield r;
+  *spans(from?: ResumePoint): Generator<SpanRecord> {
+    for (const r of this.records(from)) if (r.type === "span") yield r;
   }
 
   /** Set when records() has run to its end. */
@@ -347,11 +359,11 @@ export function formatDamage(d: Damage): string {
  * skipped when its type is one this build has no decoder for but the file's layouts describe
  * (a newer probe).
  */
-export function* decodeRecords(scanner: CaptureScanner, decoder = new SpanDecoder(scanner.header.records)): Generator<CaptureRecord> {
+export function* decodeRecords(scanner: CaptureScanner, decoder = new SpanDecoder(scanner.header.records), from?: ResumePoint): Generator<CaptureRecord> {
   const builtin = builtinTypes();
   const fileTypes = scanner.header.records?.types ?? {};
   let saidWhy = false;
-  for (const it of scanner.items()) {
+  for (const it of scanner.items(from)) {
     if (it.type !== "raw") {
       yield it;
       continue;
@@ -467,8 +479,20 @@ export class CaptureScanner {
     }
   }
 
-  *items(): Generator<CaptureItem> {
+  /**
+   * Where a later pass can go on from the item last yielded, when that item was a whole top-level
+   * item of its own (a span, stats, clock or end record; not a record inside a chunk): a file that
+   * grows (the spill file of an OTLP outage) is then read on without decoding its start again.
+   */
+  get resumePoint(): ResumePoint | undefined {
+    return this.#resume;
+  }
+  #resume: ResumePoint | undefined;
+
+  /** Items from the start, or from a resume point a pass over the same file gave. */
+  *items(from?: ResumePoint): Generator<CaptureItem> {
     const src = this.#src;
+    this.#resume = undefined;
     // A second walk starts the counts over.
     this.truncated = false;
     this.trailingBytes = 0;
@@ -476,9 +500,11 @@ export class CaptureScanner {
     this.invalid = 0;
     this.damaged = [];
     this.damagedBytes = 0;
-    let toEpoch = epochFrom(this.header.clock.offsetNs);
-    let pos = this.#headerEnd;
+    let clockOffsetNs = from?.clockOffsetNs ?? this.header.clock.offsetNs;
+    let toEpoch = epochFrom(clockOffsetNs);
+    let pos = from === undefined ? this.#headerEnd : Math.max(this.#headerEnd, Math.min(from.pos, src.size));
     for (let i = 1; pos < src.size; i++) {
+      this.#resume = undefined;
       const where = `item ${i} (byte ${pos})`;
       // A records chunk whose byte string is its last entry: streamed, never held whole.
       const head = src.view(pos, CHUNK_HEAD_PEEK);
@@ -538,8 +564,12 @@ export class CaptureScanner {
       }
       if (out === "skip") this.skipped++;
       else {
-        for (const it of out) {
-          if (it.type === "clock") toEpoch = epochFrom(it.offsetNs);
+        for (const [k, it] of out.entries()) {
+          if (it.type === "clock") {
+            clockOffsetNs = it.offsetNs;
+            toEpoch = epochFrom(clockOffsetNs);
+          }
+          if (k === out.length - 1 && it.type !== "raw") this.#resume = { pos: end, clockOffsetNs };
           yield it;
         }
       }

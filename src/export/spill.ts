@@ -21,7 +21,7 @@ import { TracerError, isTracerError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { CaptureHeader } from "../capture/format.ts";
 import { CaptureWriter } from "../capture/writer.ts";
-import { openCapture } from "../capture/reader.ts";
+import { openCapture, type ResumePoint } from "../capture/reader.ts";
 
 /** Unsent spans read back from the spill file at a time (bounded memory during a long outage). */
 const RESEND_WINDOW = 4096;
@@ -79,11 +79,15 @@ export class SpillFile {
   #appended = 0;
   /** Spans lost because the file could not be written */
   #lost = 0;
+  /** Span records decoded while reading the file back (a diagnostic: a resend reads each about once) */
+  #decoded = 0;
   /** Spans acknowledged by the collector (the cursor) */
   #acked = 0;
   /** Unsent spans read back from the file: they are span records [#cacheFrom, #cacheFrom + #cache.length) */
   #cache: Span[] = [];
   #cacheFrom = 0;
+  /** Where the last read-back stopped (after span record `index`-1), so the next one reads on from there. */
+  #resume: { point: ResumePoint; index: number } | undefined;
   #closed = false;
 
   constructor(
@@ -102,6 +106,10 @@ export class SpillFile {
   /** Spans that could not be written (disk full, permissions). */
   get lost(): number {
     return this.#lost;
+  }
+  /** Span records decoded from the file by read-backs so far. */
+  get decodedOnReadBack(): number {
+    return this.#decoded;
   }
   /** Whether writing has failed (further appends are refused). */
   get failed(): boolean {
@@ -235,10 +243,17 @@ export class SpillFile {
     const stream = openCapture(path);
     const out: Span[] = [];
     try {
-      let index = 0;
-      for (const { type: _t, ...span } of stream.spans()) {
+      // Reading on from where the last window stopped keeps a long resend linear in the file's
+      // size (reading from the start every window was quadratic, and churned the heap).
+      const resume = this.#resume !== undefined && this.#resume.index <= this.#acked ? this.#resume : undefined;
+      let index = resume?.index ?? 0;
+      this.#resume = undefined;
+      for (const { type: _t, ...span } of stream.spans(resume?.point)) {
+        this.#decoded++;
         if (index++ < this.#acked) continue;
         out.push(span as Span);
+        const point = stream.resumePoint;
+        this.#resume = point === undefined ? undefined : { point, index };
         if (out.length >= limit) break;
       }
     } finally {

@@ -47,6 +47,30 @@ describe("SpillFile", () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  test("a backlog of many windows, growing while it is resent: each span once, in order, each decoded about once", () => {
+    const dir = tempDir();
+    const p = path.join(dir, "s.cbor");
+    const s = new SpillFile(p, sampleHeader());
+    const spans = makeSpans(12_000);
+    s.append(spans.slice(0, 9000));
+    const sent: string[] = [];
+    let next = 9000;
+    while (s.pending > 0) {
+      const b = s.nextBatch(700);
+      sent.push(...b.map((x) => x.spanId));
+      s.ack(b.length);
+      if (next < spans.length) {
+        s.append(spans.slice(next, next + 500));
+        next += 500;
+      }
+    }
+    expect(sent).toEqual(spans.map((x) => x.spanId));
+    // Reading every window from the start would decode ~n²/(2·window) records (~20k here).
+    expect(s.decodedOnReadBack).toBe(spans.length);
+    expect(s.close()).toEqual({ path: undefined, pending: 0 });
+    fs.rmSync(dir, { recursive: true });
+  });
+
   test("partly sent at close: the file is rewritten with only the unsent spans", () => {
     const dir = tempDir();
     const p = path.join(dir, "s.cbor");
