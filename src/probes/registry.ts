@@ -9,8 +9,9 @@ import { nethttpClient } from "./nethttp/client.ts";
 import { kafkaProducer } from "./kafka/producer.ts";
 import { kafkaConsumer } from "./kafka/consumer.ts";
 import { databaseSql } from "./databasesql/manifest.ts";
+import { otelApi } from "./otelapi/manifest.ts";
 
-export const PROBES: readonly ProbeManifest[] = [nethttpServer, nethttpClient, kafkaProducer, kafkaConsumer, databaseSql];
+export const PROBES: readonly ProbeManifest[] = [nethttpServer, nethttpClient, kafkaProducer, kafkaConsumer, databaseSql, otelApi];
 
 // Two probes claiming one record tag would send records to the wrong decoder.
 {
