@@ -68,5 +68,9 @@ bash scripts/collector/build.sh || echo "setup: building the Collector failed (t
 
 bash scripts/services/postgres.sh install && bash scripts/services/mariadb.sh install  # database/sql e2e (Debian packages)
 
+# The Apache Kafka broker's jars (Maven, cached in .cache/kafka/) for tests/e2e/kafka.test.ts, which
+# starts the broker itself through the same script; a failed fetch leaves that test to report it.
+bash scripts/services/kafka.sh install || echo "setup: fetching the Kafka broker's jars failed (tests/e2e/kafka.test.ts retries it)" >&2
+
 echo "setup: building dist/beetrace"
 node_modules/.bin/bun build.ts
