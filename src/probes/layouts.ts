@@ -6,6 +6,7 @@
 import { TracerError } from "../errors.ts";
 import type { RecordLayout } from "./record.ts";
 import * as nethttp from "./nethttp/nethttp.gen.ts";
+import * as grpc from "./grpc/grpc.gen.ts";
 import * as kafka from "./kafka/kafka.gen.ts";
 import * as databasesql from "./databasesql/databasesql.gen.ts";
 import * as otelapi from "./otelapi/otelapi.gen.ts";
@@ -19,7 +20,7 @@ interface GeneratedBindings {
   readonly STRUCTS: Readonly<Record<string, { readonly size: number; readonly members: Readonly<Record<string, MemberGen>> }>>;
 }
 
-const GENERATED: Readonly<Record<string, GeneratedBindings>> = { nethttp, kafka, databasesql, otelapi };
+const GENERATED: Readonly<Record<string, GeneratedBindings>> = { nethttp, grpc, kafka, databasesql, otelapi };
 
 /**
  * The RecordLayout of struct `struct` in object `object`: nested structs (the rec_span header)

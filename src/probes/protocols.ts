@@ -1,7 +1,6 @@
 /**
  * @module probes/protocols — what a binary speaks that beetrace does not trace (yet), so that an
- * operator is told instead of seeing silently missing spans: a gRPC service traced with only the
- * net/http probes shows no RPCs, an x/net/http2 server's requests never pass through
+ * operator is told instead of seeing silently missing spans: an x/net/http2 server's requests never pass through
  * net/http.serverHandler, an HTTP/3 server's never touch net/http at all.
  *
  * Detected from the build info (modules) and the function table (is the server/client code
@@ -28,12 +27,6 @@ interface Detector {
 }
 
 const DETECTORS: readonly Detector[] = [
-  {
-    name: "gRPC",
-    module: "google.golang.org/grpc",
-    linked: ["google.golang.org/grpc.(*Server).handleStream", "google.golang.org/grpc.(*ClientConn).Invoke", "google.golang.org/grpc.invoke"],
-    what: "gRPC calls (client and server) have no spans yet",
-  },
   {
     name: "HTTP/2 (golang.org/x/net/http2)",
     module: "golang.org/x/net",

@@ -6,12 +6,14 @@ import { TracerError } from "../errors.ts";
 import type { ProbeManifest } from "./probe.ts";
 import { nethttpServer } from "./nethttp/server.ts";
 import { nethttpClient } from "./nethttp/client.ts";
+import { grpcServer } from "./grpc/server.ts";
+import { grpcClient } from "./grpc/client.ts";
 import { kafkaProducer } from "./kafka/producer.ts";
 import { kafkaConsumer } from "./kafka/consumer.ts";
 import { databaseSql } from "./databasesql/manifest.ts";
 import { otelApi } from "./otelapi/manifest.ts";
 
-export const PROBES: readonly ProbeManifest[] = [nethttpServer, nethttpClient, kafkaProducer, kafkaConsumer, databaseSql, otelApi];
+export const PROBES: readonly ProbeManifest[] = [nethttpServer, nethttpClient, grpcServer, grpcClient, kafkaProducer, kafkaConsumer, databaseSql, otelApi];
 
 // Two probes claiming one record tag would send records to the wrong decoder.
 {

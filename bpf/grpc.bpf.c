@@ -1,0 +1,583 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * grpc.bpf.c — spans for google.golang.org/grpc servers and clients (releases 1.40 … 1.85):
+ *   server: grpc.(*Server).handleStream   one SERVER span per RPC served (unary or streaming)
+ *   client: grpc.newClientStream          one CLIENT span per RPC made: Invoke (unary) and
+ *           NewStream both create their stream here (grpc/call.go invoke, grpc/stream.go)
+ *
+ * Where the probes sit (docs/probe-placement.md): entry programs at the first emulated
+ * instruction of the prologue (the JBE to morestack). Ends:
+ *   server: the entry of the transport's WriteStatus ((*http2Server).WriteStatus, renamed
+ *           writeStatus when ServerStream.WriteStatus became its wrapper), which grpc calls on the
+ *           handler's goroutine once the handler returned (processUnaryRPC, processStreamingRPC,
+ *           or handleStream itself for an unknown method): the RPC's last act, and the call that
+ *           carries the status (its *status.Status argument). The RETs of handleStream are the
+ *           fallback (status then unknown).
+ *   client: the entry of (*clientStream).finish(err), which grpc calls exactly once per stream
+ *           when it ends: the last message received, an error, or the context cancelled (then
+ *           on the goroutine that watches the context, so the call state is keyed by the
+ *           *clientStream, not the goroutine). newClientStream's RETs hand the state over from
+ *           the goroutine to the stream pointer (and end a call whose stream was never made).
+ *
+ * One record per span, emitted at the end; entries tolerate the morestack re-run (same stream /
+ * same method and conn: ignored); an end with no state is a no-op.
+ *
+ * Struct field offsets are `volatile const` globals that user space sets before load
+ * (src/probes/grpc/ names the Go field behind each).
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "include/go_abi.bpf.h"
+#include "include/events.bpf.h"
+#include "include/go_types.bpf.h"
+#include "include/span.bpf.h"
+#include "include/go_context.bpf.h"
+#include "include/record.bpf.h"
+#include "shared/span.h"
+#include "shared/grpc.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+_Static_assert(__builtin_offsetof(struct rec_grpc_server, strings) + GRPC_METHOD_CAP + GRPC_TRACESTATE_CAP <= BEE_POS_MASK,
+	       "server record fits the scratch bounds");
+_Static_assert(__builtin_offsetof(struct rec_grpc_client, strings) + GRPC_METHOD_CAP + GRPC_TARGET_CAP <= BEE_POS_MASK,
+	       "client record fits the scratch bounds");
+
+/* How a server span ends (the end program decides). */
+enum grpc_end {
+	GRPC_END_STATUS = 0, /* the transport's WriteStatus: the status is its argument */
+	GRPC_END_RET = 1,    /* a RET of handleStream: status unknown */
+};
+
+/* Defaults used only when the object is loaded without user space setting them. */
+#ifndef GRPC_DEFAULT_OPTIONAL_OFF
+#define GRPC_DEFAULT_OPTIONAL_OFF GO_OFF_UNSET
+#endif
+
+/* ---- offsets of Go struct fields (bytes from the struct start) ---- */
+/* google.golang.org/grpc/internal/transport.Stream (embedded first in ServerStream from 1.69) */
+volatile const __u32 stream_method_off = GO_OFF_UNSET; /* method string */
+volatile const __u32 stream_ctx_off = GRPC_DEFAULT_OPTIONAL_OFF; /* ctx context.Context */
+volatile const __u32 server_stream_stream_off = GRPC_DEFAULT_OPTIONAL_OFF; /* ServerStream.Stream (>= 1.69) */
+/* transport.http2Server: the remote address */
+volatile const __u32 h2server_peer_off = GRPC_DEFAULT_OPTIONAL_OFF;        /* peer peer.Peer (>= 1.60) */
+volatile const __u32 peer_addr_off = GRPC_DEFAULT_OPTIONAL_OFF;            /* peer.Peer.Addr net.Addr */
+volatile const __u32 h2server_remote_addr_off = GRPC_DEFAULT_OPTIONAL_OFF; /* remoteAddr net.Addr (< 1.60) */
+/* net.TCPAddr */
+volatile const __u32 tcpaddr_ip_off = GRPC_DEFAULT_OPTIONAL_OFF;   /* IP net.IP ([]byte) */
+volatile const __u32 tcpaddr_port_off = GRPC_DEFAULT_OPTIONAL_OFF; /* Port int */
+/* status: internal/status.Error{s *Status}, internal/status.Status{s *spb.Status}, spb.Status.Code */
+volatile const __u32 status_error_s_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 status_status_s_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 spb_status_code_off = GRPC_DEFAULT_OPTIONAL_OFF;
+/* grpc.ClientConn.target string */
+volatile const __u32 cc_target_off = GRPC_DEFAULT_OPTIONAL_OFF;
+
+/* ---- per-call state ---- */
+struct server_call {
+	__u64 stream; /* *transport.Stream / *ServerStream: identifies the call */
+	__u64 ctx;    /* Stream.ctx data pointer registered in bee_ctx_spans, or 0 */
+	__u64 start_ns;
+	struct span_ctx sc;
+	__u8 parent_span_id[BEE_SPAN_ID_SIZE];
+	__u16 flags;
+	__u16 peer_port;
+	__u8 peer_ip_size;
+	__u8 peer_ip[16];
+};
+
+struct client_call {
+	__u64 cc;         /* *ClientConn */
+	__u64 method_ptr; /* method string header (the caller's string: alive for the call) */
+	__s64 method_len;
+	__u64 start_ns;
+	__u64 g;          /* goroutine that made the stream (its grpc_client_starts entry) */
+	__u64 cs;         /* *clientStream once newAttemptLocked ran, else 0 */
+	struct span_ctx sc;
+	__u8 parent_span_id[BEE_SPAN_ID_SIZE];
+	__u16 flags;
+	__u8 finishing; /* finish of another stream runs on this goroutine: its endOfClientStream is not ours */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* goroutine */
+	__type(value, struct server_call);
+} grpc_server_calls SEC(".maps");
+
+/* newClientStream in progress, by goroutine */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* goroutine */
+	__type(value, struct client_call);
+} grpc_client_starts SEC(".maps");
+
+/* streams made and not finished, by *clientStream (LRU: a stream the program never finishes
+ * — it neither reads to the end nor cancels its context — must not hold a slot for good) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* *clientStream */
+	__type(value, struct client_call);
+} grpc_client_streams SEC(".maps");
+
+/* Makes every record struct and enum of grpc.h appear in the object's BTF. */
+const struct rec_grpc_server *grpc_btf_server __attribute__((unused));
+const struct rec_grpc_client *grpc_btf_client __attribute__((unused));
+const enum rec_type *grpc_btf_type __attribute__((unused));
+const enum rec_span_flags *grpc_btf_span_flags __attribute__((unused));
+const enum rec_grpc_server_flags *grpc_btf_server_flags __attribute__((unused));
+const enum rec_grpc_client_flags *grpc_btf_client_flags __attribute__((unused));
+const enum grpc_end *grpc_btf_end __attribute__((unused));
+
+static __always_inline void put_ids(struct rec_span *h, const struct span_ctx *sc, const __u8 *parent)
+{
+	__builtin_memcpy(h->trace_id, sc->trace_id, BEE_TRACE_ID_SIZE);
+	__builtin_memcpy(h->span_id, sc->span_id, BEE_SPAN_ID_SIZE);
+	if (parent)
+		__builtin_memcpy(h->parent_span_id, parent, BEE_SPAN_ID_SIZE);
+	else
+		__builtin_memset(h->parent_span_id, 0, BEE_SPAN_ID_SIZE);
+}
+
+/* Go runtime type descriptors (go_types.bpf.h): the kind of a struct type's first field, and
+ * its field count. */
+#define GO_KIND_SLICE 23
+#define GO_TYPE_SIZE_OFF 0
+#define GO_STRUCTFIELD_SIZE 24 /* internal/abi.StructField: Name, Typ, Offset */
+/* runtime itab / internal/abi.ITab: Inter *InterfaceType at 0, Type *Type at 8 */
+#define GO_ITAB_TYPE_OFF 8
+
+/* The type of the first field of the struct a pointer type points to; 0 unless `ptr_type` is a
+ * pointer to a struct of `nfields` fields and `size` bytes (0 = any size). */
+static __always_inline __u64 ptr_struct_field0(__u64 ptr_type, __u64 nfields, __u64 size)
+{
+	int err = 0;
+	if (go_type_kind(ptr_type) != GO_KIND_POINTER)
+		return 0;
+	__u64 elem = go_read_u64(ptr_type + GO_PTRTYPE_ELEM_OFF, &err);
+	if (err || go_type_kind(elem) != GO_KIND_STRUCT)
+		return 0;
+	if (size && go_read_u64(elem + GO_TYPE_SIZE_OFF, &err) != size)
+		return 0;
+	__u64 fields = go_read_u64(elem + GO_STRUCTTYPE_FIELDS_OFF, &err);
+	__u64 n = go_read_u64(elem + GO_STRUCTTYPE_FIELDS_OFF + 8, &err);
+	if (err || !fields || (nfields && n != nfields))
+		return 0;
+	return go_read_u64(fields + GO_STRUCTFIELD_TYP_OFF, &err);
+}
+
+/* The status code of a *internal/status.Status (0 when a read fails: *err set). */
+static __always_inline __u32 status_code(__u64 st, int *err)
+{
+	__u64 spb = go_read_u64(st + status_status_s_off, err);
+	/* spb.Status{} with Code 0 is OK; a nil *spb.Status too (status.(*Status).Code) */
+	if (!spb)
+		return 0;
+	__u32 code = 0;
+	if (bpf_probe_read_user(&code, sizeof(code), (const void *)(spb + spb_status_code_off)) != 0)
+		*err = 1;
+	return code;
+}
+
+/*
+ * The code of an error value {itab, data}: *flags gets GRPC_CLIENT_F_STATUS when it is known
+ * (nil error, io.EOF, or a status error), GRPC_CLIENT_F_OTHER_ERROR for another error.
+ * A *internal/status.Error is recognised by its type's shape, not its address (stripped
+ * binaries have no itab symbols): a pointer to a 1-field 8-byte struct whose field points to a
+ * 1-field 8-byte struct (status.Status) whose field points to a struct (spb.Status). io.EOF
+ * (errors.New("EOF"): a pointer to a struct holding one string) ends a stream normally
+ * (grpc/stream.go, clientStream.finish).
+ */
+static __always_inline __u32 error_code(__u64 itab, __u64 data, __u16 *flags, int *err)
+{
+	if (!itab) {
+		*flags |= GRPC_CLIENT_F_STATUS;
+		return 0;
+	}
+	if (status_error_s_off == GO_OFF_UNSET || status_status_s_off == GO_OFF_UNSET || spb_status_code_off == GO_OFF_UNSET)
+		return 0;
+	int e = 0;
+	__u64 type = go_read_u64(itab + GO_ITAB_TYPE_OFF, &e);
+	if (e || !type)
+		return 0;
+	__u64 f = ptr_struct_field0(type, 1, 8);
+	__u64 g2 = f ? ptr_struct_field0(f, 1, 8) : 0;
+	__u64 g3 = g2 ? ptr_struct_field0(g2, 0, 0) : 0;
+	if (g3 && data) {
+		__u64 st = go_read_u64(data + status_error_s_off, err);
+		if (st) {
+			*flags |= GRPC_CLIENT_F_STATUS;
+			return status_code(st, err);
+		}
+	}
+	__u64 text = go_any_text(type, data);
+	if (text) {
+		struct go_string s = {};
+		char b[4] = {};
+		if (bpf_probe_read_user(&s, sizeof(s), (const void *)text) == 0 && s.len == 3 &&
+		    bpf_probe_read_user(b, 3, (const void *)s.ptr) == 0 && b[0] == 'E' && b[1] == 'O' && b[2] == 'F') {
+			*flags |= GRPC_CLIENT_F_STATUS;
+			return 0;
+		}
+	}
+	*flags |= GRPC_CLIENT_F_OTHER_ERROR;
+	return 0;
+}
+
+/* Copies the remote TCP address of the server transport (interface data `t`) into st. */
+static __always_inline void server_peer(__u64 t, struct server_call *st, int *err)
+{
+	if (!t || tcpaddr_ip_off == GO_OFF_UNSET || tcpaddr_port_off == GO_OFF_UNSET)
+		return;
+	__u32 off = GO_OFF_UNSET;
+	if (h2server_peer_off != GO_OFF_UNSET && peer_addr_off != GO_OFF_UNSET)
+		off = h2server_peer_off + peer_addr_off;
+	else if (h2server_remote_addr_off != GO_OFF_UNSET)
+		off = h2server_remote_addr_off;
+	if (off == GO_OFF_UNSET)
+		return;
+	struct go_iface addr = {};
+	if (bpf_probe_read_user(&addr, sizeof(addr), (const void *)(t + off)) != 0) {
+		*err = 1;
+		return;
+	}
+	if (!addr.tab || !addr.data)
+		return;
+	/* Only a *net.TCPAddr (its first field, IP, is a slice; net.UnixAddr starts with a string). */
+	int e = 0;
+	__u64 type = go_read_u64(addr.tab + GO_ITAB_TYPE_OFF, &e);
+	__u64 f0 = e ? 0 : ptr_struct_field0(type, 0, 0);
+	if (!f0 || go_type_kind(f0) != GO_KIND_SLICE)
+		return;
+	struct go_string ip = {}; /* a slice's first two words: ptr, len */
+	if (bpf_probe_read_user(&ip, sizeof(ip), (const void *)(addr.data + tcpaddr_ip_off)) != 0) {
+		*err = 1;
+		return;
+	}
+	__s64 port = (__s64)go_read_u64(addr.data + tcpaddr_port_off, err);
+	if ((ip.len != 4 && ip.len != 16) || port < 0 || port > 65535)
+		return;
+	if (bpf_probe_read_user(st->peer_ip, ip.len == 4 ? 4 : 16, (const void *)ip.ptr) != 0) {
+		*err = 1;
+		return;
+	}
+	st->peer_ip_size = (__u8)ip.len;
+	st->peer_port = (__u16)port;
+	st->flags |= GRPC_SERVER_F_PEER;
+}
+
+/*
+ * func (s *Server) handleStream(t transport.ServerTransport, stream *transport.Stream, trInfo *traceInfo)
+ * (grpc >= 1.69: stream *transport.ServerStream; later releases dropped trInfo)
+ * s = RAX, t = itab RBX / data RCX, stream = RDI.
+ */
+SEC("uprobe")
+int grpc_server_entry(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 g = GO_GOROUTINE(ctx);
+	__u64 t = GO_PARAM3(ctx);
+	__u64 stream = GO_PARAM4(ctx);
+	int err = 0;
+
+	struct server_call *old = bpf_map_lookup_elem(&grpc_server_calls, &g);
+	if (old) {
+		if (old->stream == stream)
+			return 0; /* morestack re-ran the prologue */
+		/* The earlier RPC on this goroutine (a server worker) never reached WriteStatus. */
+		bee_count(&entry_replaced);
+		__u64 stale_ctx = old->ctx;
+		if (stale_ctx)
+			bpf_map_delete_elem(&bee_ctx_spans, &stale_ctx);
+	}
+
+	struct server_call st = {};
+	st.start_ns = now;
+	st.stream = stream;
+	bee_new_trace_id(&st.sc);
+	bee_new_span_id(&st.sc);
+	__u64 base = stream + (server_stream_stream_off != GO_OFF_UNSET ? server_stream_stream_off : 0);
+	if (stream_ctx_off != GO_OFF_UNSET)
+		st.ctx = go_read_u64(base + stream_ctx_off + 8, &err);
+	server_peer(t, &st, &err);
+	if (err)
+		bee_count(&read_errors);
+
+	if (bpf_map_update_elem(&grpc_server_calls, &g, &st, BPF_ANY) != 0) {
+		bee_count(&inflight_full);
+		return 0;
+	}
+	bpf_map_update_elem(&bee_goroutine_spans, &g, &st.sc, BPF_ANY);
+	if (st.ctx && bpf_map_update_elem(&bee_ctx_spans, &st.ctx, &st.sc, BPF_ANY) != 0)
+		bee_count(&ctx_map_full);
+	return 0;
+}
+
+static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_stream, __u64 status, __u32 how)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 g = GO_GOROUTINE(ctx);
+	int err = 0;
+
+	struct server_call *stp = bpf_map_lookup_elem(&grpc_server_calls, &g);
+	if (!stp) {
+		if (how == GRPC_END_RET)
+			bee_count(&return_without_entry);
+		return 0;
+	}
+	/* WriteStatus for another stream is not this RPC's end. */
+	if (how == GRPC_END_STATUS && stp->stream != marker_stream)
+		return 0;
+	struct server_call st = *stp;
+	bpf_map_delete_elem(&grpc_server_calls, &g);
+	bpf_map_delete_elem(&bee_goroutine_spans, &g);
+	if (st.ctx)
+		bpf_map_delete_elem(&bee_ctx_spans, &st.ctx);
+
+	__u8 *buf = bee_scratch_buf();
+	if (!buf)
+		return 0;
+	struct rec_grpc_server *r = (struct rec_grpc_server *)buf;
+	__u16 flags = st.flags | st.sc.trace_flags;
+	__u16 truncated = 0;
+	if (how == GRPC_END_RET)
+		flags |= REC_SPAN_F_END_AT_RET;
+	r->h.type = REC_GRPC_SERVER;
+	r->h.start_ns = st.start_ns;
+	r->h.end_ns = now;
+	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
+	r->code = 0;
+	if (status && status_status_s_off != GO_OFF_UNSET && spb_status_code_off != GO_OFF_UNSET) {
+		r->code = status_code(status, &err);
+		flags |= GRPC_SERVER_F_STATUS;
+	}
+	r->peer_port = st.peer_port;
+	r->peer_ip_size = st.peer_ip_size;
+	__builtin_memcpy(r->peer_ip, st.peer_ip, 16);
+
+	__u64 base = st.stream + (server_stream_stream_off != GO_OFF_UNSET ? server_stream_stream_off : 0);
+	__u32 pos = __builtin_offsetof(struct rec_grpc_server, strings);
+	r->method_len = bee_put_go_string(buf, &pos, base + stream_method_off, GRPC_METHOD_CAP, &truncated, 0, &err);
+	r->tracestate_len = 0;
+	if (err) {
+		flags |= REC_SPAN_F_READ_ERROR;
+		bee_count(&read_errors);
+	}
+	r->h.flags = flags;
+	r->h.truncated = truncated;
+	r->h.size = (__u16)(pos & BEE_POS_MASK);
+	bee_emit(buf, pos);
+	return 0;
+}
+
+/* func (t *http2Server) WriteStatus(s *Stream, st *status.Status) error (writeStatus(s *ServerStream, …)
+ * from the release that made ServerStream.WriteStatus its wrapper): t = RAX, s = RBX, st = RCX. */
+SEC("uprobe")
+int grpc_server_end_status(struct pt_regs *ctx)
+{
+	return server_end(ctx, GO_PARAM2(ctx), GO_PARAM3(ctx), GRPC_END_STATUS);
+}
+
+/* At each RET of handleStream, for binaries where WriteStatus cannot be probed. */
+SEC("uprobe")
+int grpc_server_return(struct pt_regs *ctx)
+{
+	return server_end(ctx, 0, 0, GRPC_END_RET);
+}
+
+/*
+ * func newClientStream(ctx context.Context, desc *StreamDesc, cc *ClientConn, method string, opts ...CallOption) (_ ClientStream, err error)
+ * ctx = itab RAX / data RBX, desc = RCX, cc = RDI, method = RSI (ptr) / R8 (len).
+ */
+SEC("uprobe")
+int grpc_client_entry(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 g = GO_GOROUTINE(ctx);
+	__u64 ctx_data = GO_PARAM2(ctx);
+	__u64 cc = GO_PARAM4(ctx);
+	__u64 method_ptr = GO_PARAM5(ctx);
+	__s64 method_len = (__s64)GO_PARAM6(ctx);
+
+	struct client_call *old = bpf_map_lookup_elem(&grpc_client_starts, &g);
+	if (old) {
+		if (!old->cs && old->cc == cc && old->method_ptr == method_ptr)
+			return 0; /* morestack re-ran the prologue */
+		/* A stream still open keeps its state by *clientStream; a call that failed before
+		 * making a stream (resolver wait, config selector) never ended. */
+		if (!old->cs)
+			bee_count(&entry_replaced);
+	}
+
+	struct client_call st = {};
+	st.start_ns = now;
+	st.cc = cc;
+	st.g = g;
+	st.method_ptr = method_ptr;
+	st.method_len = method_len;
+	int by_ctx = 0;
+	struct span_ctx *parent = bee_find_parent(g, ctx_data, &by_ctx);
+	if (parent) {
+		__builtin_memcpy(st.sc.trace_id, parent->trace_id, BEE_TRACE_ID_SIZE);
+		__builtin_memcpy(st.parent_span_id, parent->span_id, BEE_SPAN_ID_SIZE);
+		st.flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
+	} else {
+		bee_new_trace_id(&st.sc);
+	}
+	bee_new_span_id(&st.sc);
+	if (bpf_map_update_elem(&grpc_client_starts, &g, &st, BPF_ANY) != 0)
+		bee_count(&inflight_full);
+	return 0;
+}
+
+static __always_inline void client_emit(const struct client_call *st, __u64 now, __u64 err_itab, __u64 err_data, __u16 extra)
+{
+	__u8 *buf = bee_scratch_buf();
+	if (!buf)
+		return;
+	int err = 0;
+	struct rec_grpc_client *r = (struct rec_grpc_client *)buf;
+	__u16 flags = st->flags | extra;
+	__u16 truncated = 0;
+	r->h.type = REC_GRPC_CLIENT;
+	r->h.start_ns = st->start_ns;
+	r->h.end_ns = now;
+	put_ids(&r->h, &st->sc, (st->flags & REC_SPAN_F_HAS_PARENT) ? st->parent_span_id : 0);
+	r->code = error_code(err_itab, err_data, &flags, &err);
+
+	__u32 pos = __builtin_offsetof(struct rec_grpc_client, strings);
+	/* The method string header came in registers: copy its bytes directly. */
+	r->method_len = 0;
+	if (st->method_len > 0 && st->method_ptr) {
+		__u32 n = GRPC_METHOD_CAP;
+		if ((__u64)st->method_len <= GRPC_METHOD_CAP) {
+			n = (__u32)st->method_len;
+		} else {
+			truncated |= 1;
+			bee_count(&truncated_strings);
+		}
+		__u32 p = pos & BEE_POS_MASK;
+		if (n > GRPC_METHOD_CAP)
+			n = GRPC_METHOD_CAP;
+		if (bpf_probe_read_user(buf + p, n, (const void *)st->method_ptr) == 0) {
+			pos = p + n;
+			r->method_len = (__u8)n;
+		} else {
+			err = 1;
+		}
+	}
+	r->target_len = 0;
+	if (cc_target_off != GO_OFF_UNSET && st->cc)
+		r->target_len = bee_put_go_string(buf, &pos, st->cc + cc_target_off, GRPC_TARGET_CAP, &truncated, 1, &err);
+	if (err) {
+		flags |= REC_SPAN_F_READ_ERROR;
+		bee_count(&read_errors);
+	}
+	r->h.flags = flags;
+	r->h.truncated = truncated;
+	r->h.size = (__u16)(pos & BEE_POS_MASK);
+	bee_emit(buf, pos);
+}
+
+/*
+ * func (cs *clientStream) newAttemptLocked(...): cs = RAX. grpc calls it on the new stream while
+ * newClientStream makes it (grpc/stream.go; later releases from withRetry's first pass), so the
+ * goroutine's call now has its *clientStream: the state is copied under that key (finish may
+ * run on another goroutine) and kept under the goroutine until the stream is made (a failure
+ * then ends it at endOfClientStream). Retries call it again: the stream is known, nothing to do.
+ */
+SEC("uprobe")
+int grpc_client_bind(struct pt_regs *ctx)
+{
+	__u64 g = GO_GOROUTINE(ctx);
+	__u64 cs = GO_PARAM1(ctx);
+	struct client_call *stp = bpf_map_lookup_elem(&grpc_client_starts, &g);
+	if (!stp || stp->cs)
+		return 0;
+	stp->cs = cs;
+	struct client_call st = *stp;
+	if (bpf_map_update_elem(&grpc_client_streams, &cs, &st, BPF_ANY) != 0)
+		bee_count(&inflight_full);
+	return 0;
+}
+
+/* Removes the goroutine's entry when it belongs to stream `cs`. */
+static __always_inline void forget_start(__u64 g, __u64 cs)
+{
+	struct client_call *p = bpf_map_lookup_elem(&grpc_client_starts, &g);
+	if (p && p->cs == cs)
+		bpf_map_delete_elem(&grpc_client_starts, &g);
+}
+
+/* func (cs *clientStream) finish(err error): cs = RAX, err = itab RBX / data RCX. grpc calls it
+ * when the stream ends (later calls return at cs.finished): only the first finds state. */
+SEC("uprobe")
+int grpc_client_end(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 cs = GO_PARAM1(ctx);
+	__u64 g = GO_GOROUTINE(ctx);
+	struct client_call *stp = bpf_map_lookup_elem(&grpc_client_streams, &cs);
+	if (!stp)
+		return 0;
+	struct client_call st = *stp;
+	bpf_map_delete_elem(&grpc_client_streams, &cs);
+	forget_start(st.g, cs);
+	/* finish calls endOfClientStream next (grpc >= 1.6x): on this goroutine, another call still
+	 * being made must not take it for its own failure. */
+	struct client_call *mine = bpf_map_lookup_elem(&grpc_client_starts, &g);
+	if (mine)
+		mine->finishing = 1;
+	client_emit(&st, now, GO_PARAM2(ctx), GO_PARAM3(ctx), 0);
+	return 0;
+}
+
+/*
+ * func endOfClientStream(cc *ClientConn, err error, opts ...CallOption): cc = RAX, err = itab RBX
+ * / data RCX. newClientStream's deferred cleanup calls it when making the stream failed (and
+ * finish calls it for every finished stream: those already ended above).
+ */
+SEC("uprobe")
+int grpc_client_failed(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 g = GO_GOROUTINE(ctx);
+	struct client_call *stp = bpf_map_lookup_elem(&grpc_client_starts, &g);
+	if (!stp)
+		return 0;
+	if (stp->finishing) {
+		stp->finishing = 0;
+		return 0;
+	}
+	if (!GO_PARAM2(ctx))
+		return 0; /* not a failure: a finished stream's cleanup */
+	struct client_call st = *stp;
+	bpf_map_delete_elem(&grpc_client_starts, &g);
+	if (st.cs)
+		bpf_map_delete_elem(&grpc_client_streams, &st.cs);
+	client_emit(&st, now, GO_PARAM2(ctx), GO_PARAM3(ctx), GRPC_CLIENT_F_NOT_STARTED);
+	return 0;
+}
+
+/* At each RET of newClientStream, for binaries where the markers cannot be placed: the span
+ * then covers making the stream only. ClientStream = itab RAX / data RBX, error = RCX / RDI. */
+SEC("uprobe")
+int grpc_client_return(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 g = GO_GOROUTINE(ctx);
+	struct client_call *stp = bpf_map_lookup_elem(&grpc_client_starts, &g);
+	if (!stp) {
+		bee_count(&return_without_entry);
+		return 0;
+	}
+	struct client_call st = *stp;
+	bpf_map_delete_elem(&grpc_client_starts, &g);
+	client_emit(&st, now, GO_PARAM3(ctx), GO_PARAM4(ctx), REC_SPAN_F_END_AT_RET | (GO_PARAM2(ctx) ? 0 : GRPC_CLIENT_F_NOT_STARTED));
+	return 0;
+}

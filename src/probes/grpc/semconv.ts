@@ -1,0 +1,166 @@
+/**
+ * @module probes/grpc/semconv — RPC span naming and attributes for gRPC per the OpenTelemetry
+ * semantic conventions, shared by the server and client probes.
+ *
+ * Default: the names OTel Go auto-instrumentation emits (semconv v1.37 "RPC spans" and "gRPC"):
+ * `rpc.system=grpc`, `rpc.service`, `rpc.method` (the short method name), `rpc.grpc.status_code`
+ * (an int). `OTEL_SEMCONV_STABILITY_OPT_IN` (a comma-separated list, OTel's opt-in switch for
+ * convention migrations) with `rpc` switches to the stable RPC names: `rpc.system.name`,
+ * `rpc.method` fully qualified ("package.Service/Method", no `rpc.service`),
+ * `rpc.response.status_code` as the code's name ("NOT_FOUND") and `error.type` on errors;
+ * `rpc/dup` emits both sets (`rpc.method` then holds the fully qualified name: the two sets share
+ * that key, and the stable meaning wins).
+ */
+import type { Attributes } from "../../spans/model.ts";
+
+/** gRPC status code names by number (google.golang.org/grpc/codes, grpc doc/statuscodes.md). */
+export const GRPC_CODE_NAMES: readonly string[] = [
+  "OK",
+  "CANCELLED",
+  "UNKNOWN",
+  "INVALID_ARGUMENT",
+  "DEADLINE_EXCEEDED",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "PERMISSION_DENIED",
+  "RESOURCE_EXHAUSTED",
+  "FAILED_PRECONDITION",
+  "ABORTED",
+  "OUT_OF_RANGE",
+  "UNIMPLEMENTED",
+  "INTERNAL",
+  "UNAVAILABLE",
+  "DATA_LOSS",
+  "UNAUTHENTICATED",
+];
+
+/** codes.Unknown: what status.Code gives for an error that is not a gRPC status. */
+export const CODE_UNKNOWN = 2;
+
+/**
+ * Codes that make a SERVER span an error (semconv "gRPC" status: UNKNOWN, DEADLINE_EXCEEDED,
+ * UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS); the others are the caller's doing. A CLIENT
+ * span is an error for every code but OK.
+ */
+const SERVER_ERROR_CODES = new Set([2, 4, 12, 13, 14, 15]);
+
+export function isError(kind: "server" | "client", code: number): boolean {
+  return kind === "server" ? SERVER_ERROR_CODES.has(code) : code !== 0;
+}
+
+export function codeName(code: number): string {
+  return GRPC_CODE_NAMES[code] ?? String(code);
+}
+
+export type RpcSemconv = "default" | "stable" | "dup";
+
+/** The RPC conventions asked for by an OTEL_SEMCONV_STABILITY_OPT_IN value. */
+export function rpcSemconvFrom(optIn: string | undefined): RpcSemconv {
+  const list = (optIn ?? "").split(",").map((s) => s.trim().toLowerCase());
+  if (list.includes("rpc/dup")) return "dup";
+  if (list.includes("rpc")) return "stable";
+  return "default";
+}
+
+let current: RpcSemconv | undefined;
+
+/** The conventions of this process (from its environment, read once). */
+export function rpcSemconv(): RpcSemconv {
+  return (current ??= rpcSemconvFrom(process.env.OTEL_SEMCONV_STABILITY_OPT_IN));
+}
+
+/** Overrides the environment (tests, and a caller that parsed its config elsewhere). */
+export function setRpcSemconv(mode: RpcSemconv | undefined): void {
+  current = mode;
+}
+
+/** "/pkg.Service/Method" → service and method; a name without a "/" is all method. */
+export function splitFullMethod(full: string): { service: string; method: string; name: string } {
+  const name = full.startsWith("/") ? full.slice(1) : full;
+  const slash = name.lastIndexOf("/");
+  if (slash < 0) return { service: "", method: name, name };
+  return { service: name.slice(0, slash), method: name.slice(slash + 1), name };
+}
+
+/** The RPC attributes of a span; `code` undefined = not known. */
+export function rpcAttributes(attrs: Attributes, fullMethod: string, code: number | undefined, error: boolean, mode: RpcSemconv): string {
+  const m = splitFullMethod(fullMethod);
+  if (mode !== "stable") {
+    attrs["rpc.system"] = "grpc";
+    if (m.service !== "") attrs["rpc.service"] = m.service;
+    if (m.method !== "") attrs["rpc.method"] = m.method;
+    if (code !== undefined) attrs["rpc.grpc.status_code"] = code;
+  }
+  if (mode !== "default") {
+    attrs["rpc.system.name"] = "grpc";
+    if (m.name !== "") attrs["rpc.method"] = m.name;
+    if (code !== undefined) attrs["rpc.response.status_code"] = codeName(code);
+    if (error && code !== undefined) attrs["error.type"] = codeName(code);
+  }
+  return m.name === "" ? "grpc" : m.name;
+}
+
+/**
+ * server.address / server.port from a grpc target (grpc-go's ClientConn.target, "Name
+ * Resolution" doc): "host:port", "scheme:///host:port", "scheme://authority/host:port",
+ * "unix:path" / "unix:///path" (address = the path, no port).
+ */
+export function targetAddress(target: string): { host: string; port?: number } | undefined {
+  let t = target.trim();
+  if (t === "") return undefined;
+  const unix = /^unix(-abstract)?:(\/\/)?/.exec(t);
+  if (unix) return { host: t.slice(unix[0].length) };
+  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(t);
+  if (scheme) {
+    const rest = t.slice(scheme[0].length);
+    const slash = rest.indexOf("/");
+    t = slash < 0 ? rest : rest.slice(slash + 1);
+  }
+  if (t === "") return undefined;
+  return splitHostPort(t);
+}
+
+/** "host", "host:port", "[v6]:port"; a bare IPv6 address is all host. */
+export function splitHostPort(s: string): { host: string; port?: number } {
+  if (s.startsWith("[")) {
+    const close = s.indexOf("]");
+    if (close < 0) return { host: s };
+    return withPort(s.slice(1, close), s.slice(close + 1).startsWith(":") ? s.slice(close + 2) : undefined);
+  }
+  const colon = s.indexOf(":");
+  if (colon >= 0 && colon === s.lastIndexOf(":")) return withPort(s.slice(0, colon), s.slice(colon + 1));
+  return { host: s };
+}
+
+function withPort(host: string, port: string | undefined): { host: string; port?: number } {
+  if (port !== undefined && /^\d{1,5}$/.test(port) && Number(port) <= 65535) return { host, port: Number(port) };
+  return { host };
+}
+
+/** net.IP as Go's IP.String prints it: IPv4 (also IPv4-mapped IPv6) dotted, IPv6 per RFC 5952. */
+export function formatIp(b: Uint8Array): string | undefined {
+  if (b.length === 4) return Array.from(b).join(".");
+  if (b.length !== 16) return undefined;
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return Array.from(b.subarray(12)).join(".");
+  const words: number[] = [];
+  for (let i = 0; i < 16; i += 2) words.push((b[i]! << 8) | b[i + 1]!);
+  // The longest run of two or more zero words becomes "::" (the first one on a tie).
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(":");
+  if (best < 0) return hex(words);
+  return `${hex(words.slice(0, best))}::${hex(words.slice(best + bestLen))}`;
+}

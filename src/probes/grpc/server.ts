@@ -1,0 +1,104 @@
+/**
+ * @module probes/grpc/server — manifest of the gRPC server probe: one SERVER span per RPC served
+ * by google.golang.org/grpc.(*Server).handleStream (unary and streaming alike), ending when the
+ * server writes the RPC's status (bpf/grpc.bpf.c).
+ */
+import type { Attributes, Span } from "../../spans/model.ts";
+import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
+import type { RecordReader } from "../record.ts";
+import { baseSpan, noteTruncated } from "../common/span.ts";
+import { ENUMERATORS as E } from "./grpc.gen.ts";
+import { GRPC_OBJECT, LIBRARY, SCOPE_NAME, SPB_CODE, SPB_STATUS_CODE, SPB_STATUS_CODE_DEFAULT, STATUS_STATUS_S, type GrpcField } from "./object.ts";
+import { formatIp, isError, rpcAttributes, rpcSemconv, type RpcSemconv } from "./semconv.ts";
+
+export const SERVER_PROBE_ID = "grpc.server";
+
+const T = "google.golang.org/grpc/internal/transport";
+
+const SERVER_FIELDS: GrpcField[] = [
+  { const: "stream_method_off", field: `${T}.Stream.method`, required: true, why: "span name, rpc.service, rpc.method" },
+  { const: "stream_ctx_off", field: `${T}.Stream.ctx`, required: false, why: "parent/child links across goroutines (the handler's context derives from it)" },
+  // grpc >= 1.69 hands handleStream a *ServerStream embedding the Stream.
+  { const: "server_stream_stream_off", field: `${T}.ServerStream.Stream`, required: false, goMin: "1.69", why: "where the Stream sits in a ServerStream" },
+  { const: "h2server_peer_off", field: `${T}.http2Server.peer`, required: false, goMin: "1.60", why: "network.peer.address/port" },
+  { const: "peer_addr_off", field: "google.golang.org/grpc/peer.Peer.Addr", required: false, why: "network.peer.address/port" },
+  { const: "h2server_remote_addr_off", field: `${T}.http2Server.remoteAddr`, required: false, goMax: "1.59", why: "network.peer.address/port (grpc < 1.60)" },
+  { const: "tcpaddr_ip_off", field: "net.TCPAddr.IP", required: false, why: "network.peer.address" },
+  { const: "tcpaddr_port_off", field: "net.TCPAddr.Port", required: false, why: "network.peer.port" },
+  STATUS_STATUS_S,
+  SPB_CODE,
+];
+
+/** The status code offset: DWARF's when it has the type, else genproto's fixed layout. */
+export function spbCodeFlags(ctx: FlagContext): Record<string, number> {
+  const off = ctx.offset(SPB_STATUS_CODE);
+  return { spb_status_code_off: typeof off === "number" ? off : SPB_STATUS_CODE_DEFAULT };
+}
+
+function peerAddress(r: RecordReader): string | undefined {
+  const n = r.u8("peer_ip_size");
+  const hex = r.hex("peer_ip");
+  if ((n !== 4 && n !== 16) || hex.length < 2 * n) return undefined;
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return formatIp(b);
+}
+
+/** Builds the server span (semconv "RPC server span", gRPC). */
+export function decodeServerWith(r: RecordReader, ctx: DecodeContext, mode: RpcSemconv): Span {
+  const flags = r.flags;
+  const attrs: Attributes = {};
+  const code = flags & E.GRPC_SERVER_F_STATUS ? r.u32("code") : undefined;
+  const error = code !== undefined && isError("server", code);
+  const name = rpcAttributes(attrs, r.str("method"), code, error, mode);
+  if (flags & E.GRPC_SERVER_F_PEER) {
+    const addr = peerAddress(r);
+    if (addr !== undefined) {
+      attrs["network.peer.address"] = addr;
+      attrs["network.peer.port"] = r.u16("peer_port");
+    }
+  }
+  const span = baseSpan(r, ctx, SCOPE_NAME, name, "server", attrs);
+  const traceState = r.str("tracestate");
+  if (traceState !== "" && span.parentSpanId !== undefined) span.traceState = traceState;
+  if (error) span.status = { code: "error" };
+  noteTruncated(attrs, r, { method: "rpc.method", tracestate: "tracestate" });
+  return span;
+}
+
+export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
+  return decodeServerWith(r, ctx, rpcSemconv());
+}
+
+export const grpcServer: ProbeManifest = {
+  id: SERVER_PROBE_ID,
+  library: LIBRARY,
+  object: GRPC_OBJECT,
+  uprobes: [
+    {
+      symbol: "google.golang.org/grpc.(*Server).handleStream",
+      entryProgram: "grpc_server_entry",
+      returnProgram: "grpc_server_return",
+      endMarkers: [
+        {
+          // The transport's WriteStatus: grpc calls it on the handler's goroutine once the
+          // handler returned (processUnaryRPC, processStreamingRPC; handleStream for an unknown
+          // method), with the status as its argument. Renamed writeStatus when
+          // ServerStream.WriteStatus became its (inlined) wrapper.
+          choices: [
+            {
+              symbols: [`${T}.(*http2Server).WriteStatus`, `${T}.(*http2Server).writeStatus`],
+              program: "grpc_server_end_status",
+            },
+          ],
+          neededIf: "always",
+          why: "the RPC's status is written (internal/transport/http2_server.go): the end of the RPC, and its code",
+        },
+      ],
+    },
+  ],
+  fields: SERVER_FIELDS,
+  record: { type: E.REC_GRPC_SERVER, struct: "rec_grpc_server" },
+  flags: spbCodeFlags,
+  decode: decodeServer,
+};
