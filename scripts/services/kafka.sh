@@ -33,11 +33,14 @@ install() {
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && ls "$LIBS"/kafka_2.13-*.jar >/dev/null 2>&1; then
     return 0
   fi
-  command -v java >/dev/null 2>&1 || { log "java is not installed (apt-get install openjdk-17-jre-headless)"; exit 1; }
-  if ! command -v mvn >/dev/null 2>&1; then
-    log "installing Maven (Debian package)"
+  # Debian 12 packages Java 17 (Kafka 4's broker needs >= 17) and Maven.
+  local need=()
+  command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null 2>&1 || need+=(maven)
+  if [ ${#need[@]} -gt 0 ]; then
+    log "installing Debian packages: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends maven >/dev/null
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
   log "fetching the Kafka broker's jars (Maven)"
   rm -rf "$LIBS.tmp" && mkdir -p "$LIBS.tmp"
