@@ -4,6 +4,9 @@
  * message: semconv v1.37 gives a batch sent in one operation one `send` span with
  * `messaging.batch.message_count`).
  *
+ * With `Writer.Async` set, WriteMessages returns once the messages are queued (kafka-go
+ * writer.go): the span then covers the queuing, not the broker's acknowledgement.
+ *
  * Read-only: no traceparent is written into the messages. When the application set one on a
  * single message itself (its own creation context), the span records it as
  * `beetrace.messaging.creation_context` (the W3C traceparent form), which is what the consumer's
