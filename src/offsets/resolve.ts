@@ -101,9 +101,15 @@ export function resolveField(field: string, ctx: ResolveContext): FieldResolutio
     [ctx.snapshot, "snapshot"],
   ] as const;
   const notes: string[] = [];
+  // A nested module released in lockstep with a parent module the binary also has at the same
+  // version (go.opentelemetry.io/otel/trace with go.opentelemetry.io/otel): the offsets tracker
+  // records its fields under the parent's entry (planned-fields.ts trackedModuleOf).
+  let parent = "";
+  for (const [m, v] of ctx.modules) if (module.startsWith(m + "/") && v === version && m.length > parent.length) parent = m;
   for (const [table, source] of tables) {
     if (!table) continue;
-    const r = table.lookup(module, field, version);
+    let r = table.lookup(module, field, version);
+    if (r.kind === "unknown" && parent !== "") r = table.lookup(parent, field, version);
     if (r.kind === "found") return { ...base, offset: r.offset, source };
     if (r.kind === "absent") return { ...base, offset: null, source };
     if (r.kind === "unknown") notes.push(r.reason);
