@@ -231,7 +231,7 @@ static __always_inline void server_context_in(__u64 req, struct server_call *st)
 	__builtin_memcpy(st->parent_span_id, parent, BEE_SPAN_ID_SIZE);
 	st->flags = REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT;
 	/* trace-flags bit 0: sampled (W3C Trace Context) */
-	st->sc.trace_flags = REC_SPAN_F_TRACE_FLAGS_KNOWN | ((flags & 1) ? REC_SPAN_F_SAMPLED : 0);
+	st->sc.trace_flags = bee_remote_flags(st->sc.trace_id, flags & 1);
 	st->tracestate = f.tracestate;
 }
 
@@ -271,6 +271,7 @@ const enum nethttp_pattern_mode *nethttp_btf_pattern_mode __attribute__((unused)
 const enum nethttp_end *nethttp_btf_end __attribute__((unused));
 const enum nethttp_writer *nethttp_btf_writer __attribute__((unused));
 const enum nethttp_end_cookie *nethttp_btf_end_cookie __attribute__((unused));
+const enum bee_sampler *nethttp_btf_sampler __attribute__((unused));
 const enum go_map_mode *nethttp_btf_map_mode __attribute__((unused));
 
 static __always_inline __u16 clamp_status(__s64 v)
@@ -559,6 +560,7 @@ int nethttp_client_entry(struct pt_regs *ctx)
 		st.flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
 	} else {
 		bee_new_trace_id(&st.sc);
+		st.flags = st.sc.trace_flags; /* the sampler's root decision */
 	}
 	bee_new_span_id(&st.sc);
 	if (err)

@@ -6,7 +6,7 @@
  * src/probes/<lib>/<lib>.gen.ts (committed) with, as `as const` objects:
  *   STRUCTS      every struct/union named rec_* (and the named ones they embed): size, and per
  *                member its byte offset, byte size and C type (flexible arrays `x[]`: size 0)
- *   ENUMS        every enum named rec_*, <lib>_* or go_*, or whose enumerators start with REC_ or
+ *   ENUMS        every enum named rec_*, <lib>_*, go_* or bee_*, or whose enumerators start with REC_ or
  *                <LIB>_: enumerator → value (ENUMERATORS: the same, flattened)
  *   RODATA       `volatile const` globals (BTF DATASEC .rodata) and their sizes
  *   COUNTERS     __u64 globals in DATASEC .bss (the loss counters)
@@ -406,6 +406,8 @@ export function extractBindings(lib: string, objectBytes: Uint8Array, file = `${
       t.name.startsWith("rec_") ||
       t.name.startsWith(`${lib}_`) ||
       t.name.startsWith("go_") ||
+      // bee_*: the shared span helpers' switches (bpf/shared/span.h), e.g. bee_sampler.
+      t.name.startsWith("bee_") ||
       (vals.length > 0 && vals.every((e) => e.name.startsWith("REC_") || e.name.startsWith(upper)));
     if (!wanted) continue;
     const mine: Record<string, number | bigint> = {};

@@ -35,6 +35,8 @@ __u64 read_errors = 0;
 __u64 entry_replaced = 0;
 /* the context -> span map was full: children on other goroutines lose their parent */
 __u64 ctx_map_full = 0;
+/* a span of a trace the sampler (OTEL_TRACES_SAMPLER) did not keep: not emitted, by design */
+__u64 unsampled = 0;
 
 static __always_inline void bee_count(__u64 *counter)
 {

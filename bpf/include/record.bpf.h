@@ -18,6 +18,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "events.bpf.h"
+#include "span.bpf.h"
 #include "go_types.bpf.h"
 
 #define BEE_POS_MASK 2047
@@ -79,6 +80,13 @@ static __always_inline __u16 bee_put_go_string(__u8 *buf, __u32 *pos, __u64 hdr_
 /* Sends the record of `size` bytes built in buf; a full ring counts ringbuf_full. */
 static __always_inline void bee_emit(__u8 *buf, __u32 size)
 {
+	/* A decided, unsampled trace (bee_root_flags, bee_remote_flags): dropped here, once, for
+	 * every probe; always_on keeps everything whatever a caller's flag says. */
+	__u16 flags = ((const struct rec_span *)buf)->flags;
+	if (bee_sampler != BEE_SAMPLER_ALWAYS_ON && (flags & (REC_SPAN_F_TRACE_FLAGS_KNOWN | REC_SPAN_F_SAMPLED)) == REC_SPAN_F_TRACE_FLAGS_KNOWN) {
+		bee_count(&unsampled);
+		return;
+	}
 	__u32 n = size & BEE_POS_MASK;
 	if (bpf_ringbuf_output(&events, buf, n, BPF_RB_NO_WAKEUP) != 0)
 		bee_count(&ringbuf_full);

@@ -19,6 +19,38 @@ struct span_ctx {
 	__u8 _pad[6];
 };
 
+/* enum bee_sampler and its ratio threshold, set by user space before load (default: the OTel
+ * SDK default, parentbased_always_on). */
+volatile const __u32 bee_sampler = BEE_SAMPLER_PARENT_BASED | BEE_SAMPLER_ALWAYS_ON;
+volatile const __u64 bee_sample_threshold = 0;
+
+/*
+ * The root decision on a trace id, as trace flags: 0 (undecided, kept) for always_on, else
+ * REC_SPAN_F_TRACE_FLAGS_KNOWN with REC_SPAN_F_SAMPLED when kept. TraceIdRatioBased reads the
+ * rightmost 56 bits of the id as random (W3C Trace Context Level 2), big-endian, like
+ * src/config/otel-env.ts traceIdRatioSampled.
+ */
+static __always_inline __u16 bee_root_flags(const __u8 *trace_id)
+{
+	__u32 root = bee_sampler & BEE_SAMPLER_ROOT_MASK;
+	if (root == BEE_SAMPLER_ALWAYS_ON)
+		return 0;
+	if (root == BEE_SAMPLER_ALWAYS_OFF)
+		return REC_SPAN_F_TRACE_FLAGS_KNOWN;
+	__u64 r = 0;
+	for (int i = 9; i < BEE_TRACE_ID_SIZE; i++)
+		r = (r << 8) | trace_id[i];
+	return REC_SPAN_F_TRACE_FLAGS_KNOWN | (r >= bee_sample_threshold ? REC_SPAN_F_SAMPLED : 0);
+}
+
+/* Trace flags of a span whose parent is a remote caller's (traceparent sampled bit `sampled`). */
+static __always_inline __u16 bee_remote_flags(const __u8 *trace_id, int sampled)
+{
+	if (bee_sampler & BEE_SAMPLER_PARENT_BASED)
+		return REC_SPAN_F_TRACE_FLAGS_KNOWN | (sampled ? REC_SPAN_F_SAMPLED : 0);
+	return bee_root_flags(trace_id);
+}
+
 /*
  * Random ids from bpf_get_prandom_u32. An all-zero id is invalid (W3C Trace Context,
  * "trace-id" and "parent-id": all zeroes is not allowed), so a zero draw is drawn again;
@@ -39,6 +71,8 @@ static __always_inline void bee_new_trace_id(struct span_ctx *sc)
 			w[0] = 1;
 	}
 	__builtin_memcpy(sc->trace_id, w, sizeof(w));
+	/* A new trace is a root: the sampler decides it here, its spans inherit the flags. */
+	sc->trace_flags = bee_root_flags(sc->trace_id);
 }
 
 static __always_inline void bee_new_span_id(struct span_ctx *sc)

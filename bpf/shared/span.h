@@ -52,9 +52,23 @@ enum rec_span_flags {
 	REC_SPAN_F_END_AT_RET = 1 << 3,
 	/* the parent is a remote caller's span (W3C traceparent): trace id and parent came with it */
 	REC_SPAN_F_REMOTE_PARENT = 1 << 4,
-	/* the trace came in with a traceparent: REC_SPAN_F_SAMPLED is its sampled flag */
+	/* REC_SPAN_F_SAMPLED is the trace's sampled flag: it came in with a traceparent, or the
+	 * sampler decided it at the root (any sampler but always_on) */
 	REC_SPAN_F_TRACE_FLAGS_KNOWN = 1 << 5,
 	REC_SPAN_F_SAMPLED = 1 << 6,
+};
+
+/*
+ * OTEL_TRACES_SAMPLER as the BPF programs apply it (rodata bee_sampler, span.bpf.h): the root
+ * decision, or'ed with BEE_SAMPLER_PARENT_BASED when a known parent's sampled flag decides
+ * instead (OTel SDK spec, "Built-in samplers"). Spans of unsampled traces never reach the ring.
+ */
+enum bee_sampler {
+	BEE_SAMPLER_ALWAYS_ON = 0,
+	BEE_SAMPLER_ALWAYS_OFF = 1,
+	BEE_SAMPLER_RATIO = 2, /* TraceIdRatioBased: keep iff the trace id's low 56 bits >= bee_sample_threshold */
+	BEE_SAMPLER_ROOT_MASK = 3,
+	BEE_SAMPLER_PARENT_BASED = 1 << 2,
 };
 
 struct rec_span {

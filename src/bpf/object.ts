@@ -188,6 +188,16 @@ export class BpfObject implements Disposable {
    * Set a `volatile const` global before load. The verifier then treats it as a constant (and
    * prunes branches on it). Throws if the object has no such constant or the value does not fit.
    */
+  /** Whether the object has a `volatile const` global `name` (shared headers give every object some). */
+  hasConst(name: string): boolean {
+    return this.sectionVars(".rodata").has(name);
+  }
+
+  /** Whether the object has a .bss counter `name`. */
+  hasCounter(name: string): boolean {
+    return this.sectionVars(".bss").has(name);
+  }
+
   setConst(name: string, value: ConstValue): void {
     this.assertNotLoaded(`setConst(${name})`);
     const v = this.sectionVars(".rodata").get(name);

@@ -130,6 +130,7 @@ export function parsePlan(o: TraceCliOptions): Plan {
       // caller's sampled flag (so the session asks only for traces that came with one).
       sample: otel.sampler.name === "always_on" ? undefined : (traceId, parent) => sampler(traceId, parent),
       sampleRoots: otel.sampler.name !== "parentbased_always_on",
+      sampler: otel.sampler,
       offsetsFile: o.offsets === undefined ? undefined : String(o.offsets),
       allowNearest: unknownVersionsPolicy(o.unknownVersions === undefined ? undefined : String(o.unknownVersions)),
       ringbufBytes: o.ringbufSize === undefined ? undefined : parseSize(o.ringbufSize, "--ringbuf-size"),

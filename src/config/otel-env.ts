@@ -298,10 +298,15 @@ export function traceIdRatioSampled(traceId: string, ratio: number): boolean {
   if (ratio >= 1) return true;
   if (ratio <= 0) return false;
   if (!/^[0-9a-f]{32}$/.test(traceId)) return false;
-  const r = BigInt(`0x${traceId.slice(18)}`);
+  return BigInt(`0x${traceId.slice(18)}`) >= ratioThreshold(ratio);
+}
+
+/** T of traceIdRatioSampled: 0 keeps everything, 2^56 nothing (also the BPF programs' bee_sample_threshold). */
+export function ratioThreshold(ratio: number): bigint {
+  if (!(ratio > 0)) return RANDOM_RANGE;
+  if (ratio >= 1) return 0n;
   // 2^56 needs more precision than a double's 53 bits; scale the ratio in two steps.
-  const threshold = RANDOM_RANGE - BigInt(Math.round(ratio * 2 ** 28)) * (1n << 28n);
-  return r >= threshold;
+  return RANDOM_RANGE - BigInt(Math.round(ratio * 2 ** 28)) * (1n << 28n);
 }
 
 /** A sampling function for `cfg` (spec "Built-in samplers"; ParentBased with default delegates). */

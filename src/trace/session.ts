@@ -27,6 +27,8 @@ import { planProbes, type AttachPoint, type ProbePlan } from "./plan.ts";
 import { BpfObject } from "../bpf/object.ts";
 import { attachUprobe, attachUprobeMulti, LinkSet } from "../bpf/link.ts";
 import { attachCookieSupport, uprobeMultiSupport } from "../bpf/features.ts";
+import { bpfSamplerConsts } from "../probes/common/sampling.ts";
+import type { SamplerConfig } from "../config/otel-env.ts";
 import { BPF_TRACE_UPROBE_MULTI } from "../bpf/syscall.ts";
 import { RingBufferReader } from "../bpf/ringbuf.ts";
 import { bpfObjectPath } from "../bpf/embedded.ts";
@@ -70,6 +72,8 @@ export interface TraceOptions {
   sample?: (traceId: string, parent: { remote: boolean; sampled: boolean } | undefined) => boolean;
   /** false: `sample` keeps every root span, so it is asked only about traces with a caller's flag */
   sampleRoots?: boolean;
+  /** The sampler the BPF programs apply before a span reaches the ring (default parentbased_always_on). */
+  sampler?: SamplerConfig;
   serviceName?: string;
   offsetsFile?: string;
   allowNearest: boolean;
@@ -236,6 +240,7 @@ export class TraceSession implements Disposable {
         if (this.attachMode === "uprobe_multi") object.program(prog).setExpectedAttachType(BPF_TRACE_UPROBE_MULTI);
       }
       for (const p of plans) if (p.enabled) for (const [k, v] of Object.entries(p.consts)) object.setConst(k, v);
+      if (this.opts.sampler) for (const [k, v] of Object.entries(bpfSamplerConsts(this.opts.sampler))) if (object.hasConst(k)) object.setConst(k, v);
       if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(RING_MAP, this.opts.ringbufBytes);
       if (this.opts.inflightEntries !== undefined) {
         for (const m of spec.callMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);
@@ -484,7 +489,8 @@ export class TraceSession implements Disposable {
         throw writeError;
       }
       const outputs = await writer.close(stopReason, at, losses);
-      if (unsampled > 0) log.verbose(`${unsampled} spans were not kept (OTEL_TRACES_SAMPLER)`);
+      const bpfUnsampled = this.#objects.reduce((n, o) => n + (o.object.hasCounter("unsampled") ? Number(o.object.readBss("unsampled")) : 0), 0);
+      if (unsampled + bpfUnsampled > 0) log.verbose(`${unsampled + bpfUnsampled} spans were not kept (OTEL_TRACES_SAMPLER), ${bpfUnsampled} of them dropped in BPF`);
       invalidRecords += decoder.invalid;
       if (invalidRecords > 0) log.warn(`BUG: ${invalidRecords} ring-buffer records could not be decoded${decoder.firstInvalid ? ` (${decoder.firstInvalid})` : ""}; please report with -v output`);
       return {

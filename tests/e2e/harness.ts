@@ -242,9 +242,9 @@ export function tracerCommand(): [string, string[]] {
   return [DIST_BEETRACE, []];
 }
 
-export function runTracer(args: string[]): TracerRun {
+export function runTracer(args: string[], env?: NodeJS.ProcessEnv): TracerRun {
   const [cmd, pre] = tracerCommand();
-  const t = track(spawn(cmd, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"] }));
+  const t = track(spawn(cmd, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"], ...(env ? { env: { ...process.env, ...env } } : {}) }));
   let exit: Exit | undefined;
   void t.exited.then((e) => (exit = e));
   return {
