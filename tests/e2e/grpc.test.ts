@@ -1,0 +1,240 @@
+/**
+ * @module tests/e2e/grpc — the tracer against real grpc-go programs (tests/fixtures/go/grpc/: one
+ * server + client program built against the oldest supported grpc, one in the middle and the
+ * newest), unstripped (DWARF) and stripped (-ldflags="-s -w": offsets.json alone). One workload
+ * per run: unary OK, NOT_FOUND, DEADLINE_EXCEEDED, server streaming, bidi streaming, a call made
+ * inside a gRPC handler and one made inside an HTTP handler. Asserts exact span names, kinds,
+ * attributes, status and parent links. Needs root; skips with the reason otherwise.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { SpanRecord } from "../../src/capture/format.ts";
+import { embeddedSnapshot } from "../../src/offsets/snapshot.ts";
+import { rpcSemconvFrom, setRpcSemconv } from "../../src/probes/grpc/semconv.ts";
+import { buildFixture } from "../harness/go.ts";
+import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, waitFor, type Capture } from "./harness.ts";
+
+const reason = e2eSkipReason();
+const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-grpc-"));
+afterAll(() => {
+  killAll();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** Fixture directory, grpc release and the toolchain it is built with (grpc 1.85 needs Go 1.26). */
+const VARIANTS = [
+  { dir: "grpc-1.40", grpc: "1.40.0", toolchain: "go1.21.13" },
+  { dir: "grpc-1.62", grpc: "1.62.1", toolchain: "go1.23.12" },
+  { dir: "grpc-1.85", grpc: "1.85.0", toolchain: "go1.26.11" },
+] as const;
+type Variant = (typeof VARIANTS)[number];
+
+const SERVICE = "beetrace.test.Echo";
+/** The fixture's client deadline for its "slow" call (ms). */
+const SLOW_DEADLINE_MS = 150;
+/** Per test: up to three cold Go builds and one traced workload. */
+const TIMEOUT_MS = 300_000;
+
+/** What the fixture's /work answers, in order (grpc's codes.Code String()). */
+const WORK_RESULTS = [
+  "Unary/ok OK",
+  "Unary/ok OK",
+  "Unary/ok OK",
+  "Unary/notfound NotFound",
+  "Unary/notfound NotFound",
+  "Unary/slow DeadlineExceeded",
+  "ServerStream OK",
+  "Bidi OK",
+  "Unary/nested OK",
+];
+
+interface Traced {
+  cap: Capture;
+  grpcPort: number;
+  stderr: string;
+}
+
+/** run -- the fixture under the tracer, GET /work then /proxy, stop with SIGINT. */
+async function traceRun(bin: string, env: Record<string, string> = {}): Promise<Traced> {
+  const out = join(work, `run-${Date.now()}.cbor`);
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env); // the tracer inherits them at spawn
+  let tr: ReturnType<typeof runTracer>;
+  try {
+    tr = runTracer(["run", "--out", out, "--", bin, "-addr", "127.0.0.1:0"]);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  const { targetPid } = await tr.started();
+  try {
+    const ports = await waitFor(
+      () => {
+        const h = /listening on 127\.0\.0\.1:(\d+)/.exec(tr.stdout());
+        const g = /grpc on 127\.0\.0\.1:(\d+)/.exec(tr.stdout());
+        return h && g ? { http: Number(h[1]), grpc: Number(g[1]) } : undefined;
+      },
+      30_000,
+      "the fixture's 'listening on' and 'grpc on' lines (via the tracer)",
+    );
+    const w = await httpGet(ports.http, "/work");
+    expect({ status: w.status, lines: w.body.trim().split("\n") }).toEqual({ status: 200, lines: WORK_RESULTS });
+    const p = await httpGet(ports.http, "/proxy");
+    expect({ status: p.status, body: p.body.trim() }).toEqual({ status: 200, body: "echo ok" });
+    tr.signal("SIGINT");
+    const exit = await tr.exit();
+    expect({ exit, stderr: tr.stderr() }).toMatchObject({ exit: { code: 0, signal: null } });
+    // Attributes are named when records are decoded: here, by this process (the capture file
+    // holds records), so the test's decoder follows the same OTEL_SEMCONV_STABILITY_OPT_IN.
+    setRpcSemconv(rpcSemconvFrom(env.OTEL_SEMCONV_STABILITY_OPT_IN));
+    try {
+      return { cap: readSpans(out), grpcPort: ports.grpc, stderr: tr.stderr() };
+    } finally {
+      setRpcSemconv(undefined);
+    }
+  } finally {
+    try {
+      process.kill(targetPid, "SIGKILL");
+    } catch {
+      // already gone with the tracer
+    }
+  }
+}
+
+type Semconv = "default" | "stable";
+
+function rpcAttrs(method: string, code: number, semconv: Semconv, error: boolean): Record<string, unknown> {
+  const names = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND"];
+  if (semconv === "stable") {
+    return {
+      "rpc.system.name": "grpc",
+      "rpc.method": `${SERVICE}/${method}`,
+      "rpc.response.status_code": names[code],
+      ...(error ? { "error.type": names[code] } : {}),
+    };
+  }
+  return { "rpc.system": "grpc", "rpc.service": SERVICE, "rpc.method": method, "rpc.grpc.status_code": code };
+}
+
+/** Every assertion about one run's capture. `peer`: whether the server's peer offsets are known. */
+function checkCapture(t: Traced, peer: boolean, semconv: Semconv = "default"): void {
+  const { cap, grpcPort } = t;
+  expect(cap.contents.truncated).toBe(false);
+  expect(cap.end?.totals.losses).toEqual({ ringbufFull: 0, inflightFull: 0, returnWithoutEntry: 0, endWithoutStart: 0, incomplete: 0, truncatedStrings: 0 });
+  const attached = Object.fromEntries(cap.contents.header.probes.map((p) => [p.id, p.attached]));
+  expect(attached).toMatchObject({ "nethttp.server": true, "grpc.server": true, "grpc.client": true });
+
+  const grpcSpans = cap.spans.filter((s) => s.scope.name === "beetrace/google.golang.org/grpc");
+  const codeOf = (s: SpanRecord): number => {
+    const v = semconv === "stable" ? s.attributes["rpc.response.status_code"] : s.attributes["rpc.grpc.status_code"];
+    if (semconv === "stable") return ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND"].indexOf(String(v));
+    return Number(v);
+  };
+  // Exact counts by kind, name, code and status: 9 calls from /work (the nested one makes a
+  // 10th from its handler) and 1 from /proxy, each seen by the client and by the server.
+  const counts: Record<string, number> = {};
+  for (const s of grpcSpans) {
+    const k = `${s.kind} ${s.name} ${codeOf(s)} ${s.status.code}`;
+    counts[k] = (counts[k] ?? 0) + 1;
+  }
+  expect(counts).toEqual({
+    [`client ${SERVICE}/Unary 0 unset`]: 6,
+    [`client ${SERVICE}/Unary 5 error`]: 2,
+    [`client ${SERVICE}/Unary 4 error`]: 1,
+    [`client ${SERVICE}/ServerStream 0 unset`]: 1,
+    [`client ${SERVICE}/Bidi 0 unset`]: 1,
+    [`server ${SERVICE}/Unary 0 unset`]: 6,
+    // NOT_FOUND is the caller's doing: not an error on the server (semconv gRPC status)
+    [`server ${SERVICE}/Unary 5 unset`]: 2,
+    [`server ${SERVICE}/Unary 4 error`]: 1,
+    [`server ${SERVICE}/ServerStream 0 unset`]: 1,
+    [`server ${SERVICE}/Bidi 0 unset`]: 1,
+  });
+
+  // Attributes, exactly.
+  const serverPeerPorts = new Set<unknown>();
+  for (const s of grpcSpans) {
+    const method = s.name.slice(SERVICE.length + 1);
+    const code = codeOf(s);
+    const base = rpcAttrs(method, code, semconv, s.status.code === "error");
+    if (s.kind === "client") {
+      expect(s.attributes).toEqual({ ...base, "server.address": "127.0.0.1", "server.port": grpcPort });
+    } else {
+      const { ["network.peer.port"]: port, ...rest } = s.attributes;
+      expect(rest).toEqual({ ...base, ...(peer ? { "network.peer.address": "127.0.0.1" } : {}) });
+      if (peer) {
+        expect(typeof port).toBe("number");
+        serverPeerPorts.add(port);
+      } else expect(port).toBeUndefined();
+    }
+    expect(s.endTimeUnixNano).toBeGreaterThan(s.startTimeUnixNano);
+  }
+  // One connection from the fixture's client: one peer port for every server span.
+  if (peer) expect(serverPeerPorts.size).toBe(1);
+
+  // The deadline: the client span lasts at least the deadline.
+  const slow = grpcSpans.filter((s) => codeOf(s) === 4);
+  for (const s of slow) expect(s.endTimeUnixNano - s.startTimeUnixNano).toBeGreaterThanOrEqual(BigInt(SLOW_DEADLINE_MS - 5) * 1_000_000n);
+
+  // Parents: the /proxy call is the child of the HTTP span; the call made by the nested
+  // handler is the child of that handler's server span; everything else is a root (no
+  // traceparent travels between the fixture's uninstrumented client and server).
+  const proxy = cap.spans.filter((s) => s.kind === "server" && s.scope.name === "beetrace/net/http" && s.attributes["url.path"] === "/proxy");
+  expect(proxy.length).toBe(1);
+  const children = grpcSpans.filter((s) => s.parentSpanId !== undefined);
+  expect(children.length).toBe(2);
+  const proxyChild = children.find((c) => c.parentSpanId === proxy[0]!.spanId);
+  expect(proxyChild).toBeDefined();
+  expect({ kind: proxyChild!.kind, name: proxyChild!.name, traceId: proxyChild!.traceId }).toEqual({ kind: "client", name: `${SERVICE}/Unary`, traceId: proxy[0]!.traceId });
+  const nested = children.find((c) => c !== proxyChild)!;
+  const nestedParent = grpcSpans.find((s) => s.spanId === nested.parentSpanId);
+  expect(nestedParent).toBeDefined();
+  expect({ parent: [nestedParent!.kind, nestedParent!.name], child: [nested.kind, nested.name], sameTrace: nested.traceId === nestedParent!.traceId }).toEqual({
+    parent: ["server", `${SERVICE}/Unary`],
+    child: ["client", `${SERVICE}/Unary`],
+    sameTrace: true,
+  });
+  expect(nested.startTimeUnixNano).toBeGreaterThanOrEqual(nestedParent!.startTimeUnixNano);
+  expect(nested.endTimeUnixNano).toBeLessThanOrEqual(nestedParent!.endTimeUnixNano);
+  expect(proxyChild!.startTimeUnixNano).toBeGreaterThanOrEqual(proxy[0]!.startTimeUnixNano);
+  expect(proxyChild!.endTimeUnixNano).toBeLessThanOrEqual(proxy[0]!.endTimeUnixNano);
+}
+
+/** Whether the server's peer address can be read: DWARF, or offsets.json has its field for this grpc. */
+const peerKnown = (v: Variant, stripped: boolean): boolean =>
+  !stripped ||
+  ["google.golang.org/grpc/internal/transport.http2Server.peer", "google.golang.org/grpc/internal/transport.http2Server.remoteAddr"].some(
+    (f) => embeddedSnapshot().lookup("google.golang.org/grpc", f, v.grpc).kind === "found",
+  );
+
+describe.skipIf(reason !== undefined)(`gRPC tracing end to end${reason ? ` — skipped: ${reason}` : ""}`, () => {
+  for (const v of VARIANTS) {
+    test(`grpc ${v.grpc} (${v.toolchain}), unstripped: exact spans, status and links`, async () => {
+      const bin = await buildFixture({ dir: `tests/fixtures/go/grpc/${v.dir}`, toolchain: v.toolchain, mode: "default" });
+      const t = await traceRun(bin);
+      checkCapture(t, true);
+      for (const p of t.cap.contents.header.probes.filter((p) => p.id.startsWith("grpc."))) {
+        for (const o of p.offsets) expect(`${o.field}:${o.source}`).toBe(`${o.field}:dwarf`);
+      }
+    }, TIMEOUT_MS);
+
+    test(`grpc ${v.grpc} (${v.toolchain}), stripped (-ldflags="-s -w"): the same spans from offsets.json alone`, async () => {
+      const bin = await buildFixture({ dir: `tests/fixtures/go/grpc/${v.dir}`, toolchain: v.toolchain, mode: "ldflags-s-w" });
+      const t = await traceRun(bin);
+      checkCapture(t, peerKnown(v, true));
+      for (const p of t.cap.contents.header.probes.filter((p) => p.id.startsWith("grpc."))) {
+        for (const o of p.offsets) expect(`${o.field}:${o.source}`).toBe(`${o.field}:snapshot`);
+      }
+    }, TIMEOUT_MS);
+  }
+
+  test("OTEL_SEMCONV_STABILITY_OPT_IN=rpc: the stable RPC attribute names", async () => {
+    const v = VARIANTS[VARIANTS.length - 1]!;
+    const bin = await buildFixture({ dir: `tests/fixtures/go/grpc/${v.dir}`, toolchain: v.toolchain, mode: "default" });
+    checkCapture(await traceRun(bin, { OTEL_SEMCONV_STABILITY_OPT_IN: "rpc" }), true, "stable");
+  }, TIMEOUT_MS);
+});
