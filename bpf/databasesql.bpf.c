@@ -19,7 +19,9 @@
  * what is read here (itab._type, PtrType.Elem, StructType.PkgPath, StructField.Name), so it needs
  * no PIE load bias and no symbol table: the import path of the package defining DB.connector's
  * concrete type (a driver's own driver.Connector, sql.Open's database/sql.dsnConnector), and for
- * a dsnConnector the driver.Driver behind it. User space maps it to db.system.name.
+ * a dsnConnector the driver.Driver behind it. User space maps it to db.system.name. A driver
+ * whose type is an empty struct (lib/pq's Driver) names no package: it is recognised by where its
+ * Open method's code lies relative to (*dsnConnector).Connect's (delta_* below).
  *
  * Struct field offsets and switches are `volatile const` globals user space sets before load.
  */
@@ -50,11 +52,23 @@ volatile const __u32 tx_db_off = GO_OFF_UNSET;            /* database/sql.Tx.db 
 volatile const __u32 stmt_db_off = GO_OFF_UNSET;          /* database/sql.Stmt.db *DB */
 volatile const __u32 stmt_query_off = GO_OFF_UNSET;       /* database/sql.Stmt.query string */
 
+/*
+ * Drivers whose descriptors name no package (enum databasesql_driver), known by where their Open
+ * method's code is: the entry of `(*T).Open` minus the entry of database/sql.(*dsnConnector).Connect,
+ * set by user space from the function table (0 = not linked). At run time both addresses are read
+ * from itabs (a dsnConnector's driver.Connector itab, its driver's driver.Driver itab: Fun[0] of
+ * each, their only or first method), so the PIE load bias cancels out.
+ */
+volatile const __s64 delta_lib_pq = 0;
+volatile const __s64 delta_mattn_sqlite3 = 0;
+volatile const __s64 delta_mysql = 0;
+
 /* ---- switches ---- */
 volatile const __u32 statement_mode = DATABASESQL_STATEMENT_SANITIZED; /* enum databasesql_statement */
 
 /* runtime.itab (runtime/runtime2.go; internal/abi.ITab from Go 1.22): Inter 0, Type 8, Hash 16, Fun 24. */
 #define GO_ITAB_TYPE_OFF 8
+#define GO_ITAB_FUN_OFF 24
 /* internal/abi.StructType.PkgPath (a Name: one *byte), see go_types.bpf.h */
 #define GO_STRUCTTYPE_PKGPATH_OFF 48
 
@@ -91,6 +105,7 @@ const enum rec_databasesql_flags *databasesql_btf_flags __attribute__((unused));
 const enum databasesql_op *databasesql_btf_op __attribute__((unused));
 const enum databasesql_recv *databasesql_btf_recv __attribute__((unused));
 const enum databasesql_statement *databasesql_btf_statement __attribute__((unused));
+const enum databasesql_driver *databasesql_btf_driver __attribute__((unused));
 
 /* The *sql.DB behind a receiver (its `db` field; the receiver itself for a *DB). */
 static __always_inline __u64 db_of(__u64 recv, __u32 kind, int *err)
@@ -349,6 +364,7 @@ static __always_inline int dbsql_return(struct pt_regs *ctx, __u64 err_tab, __u6
 
 	/* The driver: DB.connector's dynamic type, or the driver behind sql.Open's dsnConnector. */
 	r->driver_len = 0;
+	r->driver_id = DATABASESQL_DRIVER_UNKNOWN;
 	if (st.db && db_connector_off != GO_OFF_UNSET) {
 		struct go_iface conn = {};
 		if (bpf_probe_read_user(&conn, sizeof(conn), (const void *)(st.db + db_connector_off)) != 0) {
@@ -364,6 +380,16 @@ static __always_inline int dbsql_return(struct pt_regs *ctx, __u64 err_tab, __u6
 				flags |= DATABASESQL_F_DRIVER_SQL;
 				__u64 drv_tab = go_read_u64(conn.data + dsnconn_driver_off, &err);
 				n = put_iface_identity(buf, &pos, drv_tab, &truncated, 1, &by_field, &err);
+				if (drv_tab) {
+					__s64 delta = (__s64)(go_read_u64(drv_tab + GO_ITAB_FUN_OFF, &err) -
+							      go_read_u64(conn.tab + GO_ITAB_FUN_OFF, &err));
+					if (delta_lib_pq && delta == delta_lib_pq)
+						r->driver_id = DATABASESQL_DRIVER_LIB_PQ;
+					else if (delta_mattn_sqlite3 && delta == delta_mattn_sqlite3)
+						r->driver_id = DATABASESQL_DRIVER_MATTN_SQLITE3;
+					else if (delta_mysql && delta == delta_mysql)
+						r->driver_id = DATABASESQL_DRIVER_MYSQL;
+				}
 			}
 			if (by_field)
 				flags |= DATABASESQL_F_DRIVER_FIELD;

@@ -37,6 +37,18 @@ enum databasesql_recv {
 	DATABASESQL_RECV_STMT = 4,
 };
 
+/*
+ * Drivers told apart by the code address of their Open method (see bpf/databasesql.bpf.c): their
+ * driver type is an empty struct, so its descriptor names no package.
+ */
+enum databasesql_driver {
+	DATABASESQL_DRIVER_UNKNOWN = 0,
+	DATABASESQL_DRIVER_LIB_PQ = 1,         /* github.com/lib/pq: type Driver struct{} */
+	DATABASESQL_DRIVER_MATTN_SQLITE3 = 2,  /* github.com/mattn/go-sqlite3: SQLiteDriver, exported fields only */
+	DATABASESQL_DRIVER_MYSQL = 3,          /* github.com/go-sql-driver/mysql: type MySQLDriver struct{} (sql.Open
+						* uses its OpenConnector; this is for a DB made otherwise) */
+};
+
 /* How user space is to show the statement text (--db-statement); BPF copies the text in every
  * mode but off, so the span can still be named from it in sanitized mode. */
 enum databasesql_statement {
@@ -73,9 +85,10 @@ struct rec_databasesql {
 	__u8 driver_len;
 	__u8 err_pkg_len;
 	__u8 err_field_len;
+	__u8 driver_id; /* enum databasesql_driver: set when the driver string cannot name it */
 	__u8 strings[];
 };
 /* Strings start at offsetof(strings), not sizeof (which rounds up to the 8-byte alignment). */
-_Static_assert(__builtin_offsetof(struct rec_databasesql, strings) == 63, "rec_databasesql layout");
+_Static_assert(__builtin_offsetof(struct rec_databasesql, strings) == 64, "rec_databasesql layout");
 
 #endif /* BEETRACE_SHARED_DATABASESQL_H */

@@ -98,6 +98,8 @@ export interface FlagContext {
   /** Offset resolved for a declared field: number, null = the field does not exist in this
    * version, undefined = unknown. */
   offset(field: string): number | null | undefined;
+  /** Entry address (ELF vaddr, from the function table) of a function, undefined when not linked. */
+  functionAddress?(name: string): number | undefined;
 }
 
 /** Converts a CLOCK_BOOTTIME nanosecond timestamp to nanoseconds since the Unix epoch. */

@@ -122,6 +122,7 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
             const r = resolved.get(field);
             return r === undefined ? undefined : r.offset;
           },
+          functionAddress: (name) => a.pcln.find(name)?.entry,
         }),
       );
       probe.uprobes.forEach((u, i) => {

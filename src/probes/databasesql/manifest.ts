@@ -15,7 +15,7 @@
  * method funnels into. Each is optional: the linker drops the methods a program never calls.
  */
 import type { Attributes, Span } from "../../spans/model.ts";
-import type { BpfObjectSpec, DecodeContext, FieldDecl, ProbeManifest, UprobeDecl } from "../probe.ts";
+import type { BpfObjectSpec, DecodeContext, FieldDecl, FlagContext, ProbeManifest, UprobeDecl } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
 import { baseSpan, noteTruncated } from "../common/span.ts";
 import { ENUMERATORS as E, type CounterName, type MapName, type ProgramName, type RodataName } from "./databasesql.gen.ts";
@@ -108,7 +108,8 @@ export function decodeDatabaseSql(r: RecordReader, ctx: DecodeContext): Span {
   const flags = r.flags;
   const op = r.u8("op");
   const attrs: Attributes = {};
-  const pkg = driverPackage(r.str("driver"), (flags & E.DATABASESQL_F_DRIVER_FIELD) !== 0);
+  const byCode = BY_CODE.find((d) => d.id === r.u8("driver_id"));
+  const pkg = byCode?.pkg ?? driverPackage(r.str("driver"), (flags & E.DATABASESQL_F_DRIVER_FIELD) !== 0);
   const system = systemOf(pkg);
   attrs["db.system.name"] = system;
   const dialect = { mysql: system === "mysql" };
@@ -140,6 +141,29 @@ export function decodeDatabaseSql(r: RecordReader, ctx: DecodeContext): Span {
   return span;
 }
 
+/**
+ * Drivers whose type descriptor names no package (bpf/shared/databasesql.h enum databasesql_driver):
+ * the BPF const that receives where their Open method is, relative to database/sql's
+ * (*dsnConnector).Connect, the function named, and the package it means.
+ */
+const BY_CODE: readonly { id: number; const: RodataName; open: string; pkg: string }[] = [
+  { id: E.DATABASESQL_DRIVER_LIB_PQ, const: "delta_lib_pq", open: "github.com/lib/pq.(*Driver).Open", pkg: "github.com/lib/pq" },
+  { id: E.DATABASESQL_DRIVER_MATTN_SQLITE3, const: "delta_mattn_sqlite3", open: "github.com/mattn/go-sqlite3.(*SQLiteDriver).Open", pkg: "github.com/mattn/go-sqlite3" },
+  { id: E.DATABASESQL_DRIVER_MYSQL, const: "delta_mysql", open: "github.com/go-sql-driver/mysql.(*MySQLDriver).Open", pkg: "github.com/go-sql-driver/mysql" },
+];
+const DSN_CONNECT = `${PKG}.(*dsnConnector).Connect`;
+
+/** The switches: the statement mode, and where the known drivers' Open methods are. */
+export function databaseSqlFlags(ctx: FlagContext): Record<string, number | bigint> {
+  const out: Record<string, number | bigint> = { statement_mode: STATEMENT_CONST[statementMode()] };
+  const ref = ctx.functionAddress?.(DSN_CONNECT);
+  for (const d of BY_CODE) {
+    const open = ctx.functionAddress?.(d.open);
+    if (ref !== undefined && open !== undefined && open !== ref) out[d.const] = BigInt(open) - BigInt(ref);
+  }
+  return out;
+}
+
 export const databaseSql: ProbeManifest = {
   id: PROBE_ID,
   library: PKG,
@@ -147,6 +171,6 @@ export const databaseSql: ProbeManifest = {
   uprobes: UPROBES,
   fields: FIELDS,
   record: { type: E.REC_DATABASESQL, struct: "rec_databasesql" },
-  flags: () => ({ statement_mode: STATEMENT_CONST[statementMode()] }),
+  flags: databaseSqlFlags,
   decode: decodeDatabaseSql,
 };
