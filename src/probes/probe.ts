@@ -98,6 +98,8 @@ export interface FlagContext {
   /** Offset resolved for a declared field: number, null = the field does not exist in this
    * version, undefined = unknown. */
   offset(field: string): number | null | undefined;
+  /** The name offset (internal/abi.Type.Str) of a type as %T prints it, undefined when the binary has no such type (src/binary/go-typenames.ts). */
+  typeNameOff?(name: string): number | undefined;
   /** Entry address (ELF vaddr, from the function table) of a function, undefined when not linked. */
   functionAddress?(name: string): number | undefined;
 }

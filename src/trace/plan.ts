@@ -12,6 +12,7 @@
  * the prologue, src/binary/probe-sites.ts); the end program at the entry sites of the
  * probe's end markers when every needed marker resolves, else at every RET of the function.
  */
+import { GoTypeNames } from "../binary/go-typenames.ts";
 import type { BinaryAnalysis, SymbolReport } from "../binary/analyze.ts";
 import { resolveFields, resolveSymbol } from "../binary/analyze.ts";
 import type { FieldResolution } from "../offsets/resolve.ts";
@@ -61,6 +62,7 @@ export interface PlanOptions {
 const NOT_LINKED = "not in the function table";
 
 export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], opts: PlanOptions): ProbePlan[] {
+  let typeNames: GoTypeNames | undefined; // read only when a probe asks
   // Entry sites need only a function's prologue; its RETs (the whole function decoded) are
   // resolved only where they are used: a probe whose end markers cannot all be placed.
   const siteCache = new Map<string, SymbolReport>();
@@ -123,6 +125,7 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
             return r === undefined ? undefined : r.offset;
           },
           functionAddress: (name) => a.pcln.find(name)?.entry,
+          typeNameOff: (name) => (typeNames ??= new GoTypeNames(a.elf)).nameOff(name),
         }),
       );
       probe.uprobes.forEach((u, i) => {
