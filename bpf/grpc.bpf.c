@@ -35,6 +35,7 @@
 #include "include/span.bpf.h"
 #include "include/go_context.bpf.h"
 #include "include/record.bpf.h"
+#include "include/go_headers.bpf.h"
 #include "shared/span.h"
 #include "shared/grpc.h"
 
@@ -72,6 +73,11 @@ volatile const __u32 tcpaddr_port_off = GRPC_DEFAULT_OPTIONAL_OFF; /* Port int *
 volatile const __u32 status_error_s_off = GRPC_DEFAULT_OPTIONAL_OFF;
 volatile const __u32 status_status_s_off = GRPC_DEFAULT_OPTIONAL_OFF;
 volatile const __u32 spb_status_code_off = GRPC_DEFAULT_OPTIONAL_OFF;
+/* transport.Stream.id (the HTTP/2 stream id) and the HEADERS frame the server read
+ * (golang.org/x/net/http2.MetaHeadersFrame.Fields, FrameHeader.StreamID): context in */
+volatile const __u32 stream_id_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 mhf_fields_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 fh_stream_id_off = GRPC_DEFAULT_OPTIONAL_OFF;
 /* grpc.ClientConn.target string */
 volatile const __u32 cc_target_off = GRPC_DEFAULT_OPTIONAL_OFF;
 
@@ -86,6 +92,8 @@ struct server_call {
 	__u16 peer_port;
 	__u8 peer_ip_size;
 	__u8 peer_ip[16];
+	__u64 tracestate_ptr; /* the tracestate value that came with a valid traceparent */
+	__s64 tracestate_len;
 };
 
 struct client_call {
@@ -124,6 +132,27 @@ struct {
 	__type(key, __u64); /* *clientStream */
 	__type(value, struct client_call);
 } grpc_client_streams SEC(".maps");
+
+/* A traceparent read from a request's HEADERS frame, until the stream's handler starts. */
+struct incoming_key {
+	__u64 transport; /* *http2Server */
+	__u64 stream_id;
+};
+
+struct incoming_ctx {
+	__u8 trace_id[BEE_TRACE_ID_SIZE];
+	__u8 parent_span_id[BEE_SPAN_ID_SIZE];
+	__u8 flags; /* W3C trace-flags */
+	__u64 tracestate_ptr;
+	__s64 tracestate_len;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct incoming_key);
+	__type(value, struct incoming_ctx);
+} grpc_incoming SEC(".maps");
 
 /* Makes every record struct and enum of grpc.h appear in the object's BTF. */
 const struct rec_grpc_server *grpc_btf_server __attribute__((unused));
@@ -271,6 +300,122 @@ static __always_inline void server_peer(__u64 t, struct server_call *st, int *er
 	st->flags |= GRPC_SERVER_F_PEER;
 }
 
+/* The traceparent the request's HEADERS frame carried (grpc_server_headers_*), if any. */
+static __always_inline void server_context_in(__u64 t, __u64 stream, struct server_call *st, int *err)
+{
+	if (stream_id_off == GO_OFF_UNSET || !t)
+		return;
+	__u32 id = 0;
+	if (bpf_probe_read_user(&id, sizeof(id), (const void *)(stream + stream_id_off)) != 0) {
+		*err = 1;
+		return;
+	}
+	struct incoming_key k = {.transport = t, .stream_id = id};
+	struct incoming_ctx *in = bpf_map_lookup_elem(&grpc_incoming, &k);
+	if (!in)
+		return;
+	__builtin_memcpy(st->sc.trace_id, in->trace_id, BEE_TRACE_ID_SIZE);
+	__builtin_memcpy(st->parent_span_id, in->parent_span_id, BEE_SPAN_ID_SIZE);
+	st->flags |= REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT;
+	/* trace-flags bit 0: sampled (W3C Trace Context) */
+	st->sc.trace_flags = REC_SPAN_F_TRACE_FLAGS_KNOWN | ((in->flags & 1) ? REC_SPAN_F_SAMPLED : 0);
+	st->tracestate_ptr = in->tracestate_ptr;
+	st->tracestate_len = in->tracestate_len;
+	bpf_map_delete_elem(&grpc_incoming, &k);
+}
+
+/*
+ * hpack.HeaderField{Name, Value string; Sensitive bool} (golang.org/x/net/http2/hpack/hpack.go,
+ * unchanged since 2014): 40 bytes, Value at 16. MetaHeadersFrame embeds *HeadersFrame first,
+ * which embeds FrameHeader first (golang.org/x/net/http2/frame.go): the frame header is at
+ * *(frame + 0). A request carries a handful of fields; more than GRPC_MAX_FIELDS are not looked at.
+ */
+#define HPACK_FIELD_SIZE 40
+#define HPACK_FIELD_VALUE_OFF 16
+#define GRPC_MAX_FIELDS 32
+
+struct field_walk {
+	__u64 fields;
+	__u64 n;
+	__u64 traceparent; /* address of the value's string header, or 0 */
+	__u64 tracestate;
+};
+
+static long field_check(__u32 i, void *arg)
+{
+	struct field_walk *w = arg;
+	if ((__u64)i >= w->n)
+		return 1;
+	__u64 f = w->fields + (__u64)i * HPACK_FIELD_SIZE;
+	struct go_string name = {};
+	if (bpf_probe_read_user(&name, sizeof(name), (const void *)f) != 0)
+		return 1;
+	if (name.len != 11 && name.len != 10)
+		return 0;
+	char b[12] = {};
+	if (bpf_probe_read_user(b, 11, (const void *)name.ptr) != 0)
+		return 0;
+	/* gRPC metadata keys are lowercase on the wire (HTTP/2 requires it, RFC 9113 §8.2.1). */
+	if (name.len == 11 && b[0] == 't' && b[1] == 'r' && b[2] == 'a' && b[3] == 'c' && b[4] == 'e' && b[5] == 'p' &&
+	    b[6] == 'a' && b[7] == 'r' && b[8] == 'e' && b[9] == 'n' && b[10] == 't')
+		w->traceparent = f + HPACK_FIELD_VALUE_OFF;
+	else if (name.len == 10 && b[0] == 't' && b[1] == 'r' && b[2] == 'a' && b[3] == 'c' && b[4] == 'e' && b[5] == 's' &&
+		 b[6] == 't' && b[7] == 'a' && b[8] == 't' && b[9] == 'e')
+		w->tracestate = f + HPACK_FIELD_VALUE_OFF;
+	return 0;
+}
+
+/* A request's HEADERS frame, read by the transport's reader goroutine before the stream's
+ * handler goroutine starts: a valid traceparent is kept under (transport, stream id). */
+static __always_inline int server_headers(__u64 t, __u64 frame)
+{
+	if (!t || !frame || mhf_fields_off == GO_OFF_UNSET || fh_stream_id_off == GO_OFF_UNSET || stream_id_off == GO_OFF_UNSET)
+		return 0;
+	int err = 0;
+	struct field_walk w = {};
+	w.fields = go_read_u64(frame + mhf_fields_off, &err);
+	__s64 n = (__s64)go_read_u64(frame + mhf_fields_off + 8, &err);
+	if (err || !w.fields || n <= 0)
+		return 0;
+	w.n = n > GRPC_MAX_FIELDS ? GRPC_MAX_FIELDS : (__u64)n;
+	bpf_loop(GRPC_MAX_FIELDS, field_check, &w, 0);
+	if (!w.traceparent)
+		return 0;
+	struct incoming_ctx in = {};
+	if (go_parse_traceparent(w.traceparent, in.trace_id, in.parent_span_id, &in.flags) != 0)
+		return 0; /* invalid: ignored (W3C Trace Context: start a new trace) */
+	if (w.tracestate) {
+		struct go_string ts = {};
+		if (bpf_probe_read_user(&ts, sizeof(ts), (const void *)w.tracestate) == 0 && ts.len > 0) {
+			in.tracestate_ptr = ts.ptr;
+			in.tracestate_len = ts.len;
+		}
+	}
+	__u64 hf = go_read_u64(frame, &err); /* *HeadersFrame: its FrameHeader is first */
+	__u32 id = 0;
+	if (!hf || bpf_probe_read_user(&id, sizeof(id), (const void *)(hf + fh_stream_id_off)) != 0)
+		return 0;
+	struct incoming_key k = {.transport = t, .stream_id = id};
+	if (bpf_map_update_elem(&grpc_incoming, &k, &in, BPF_ANY) != 0)
+		bee_count(&inflight_full);
+	return 0;
+}
+
+/* grpc < 1.60: func (t *http2Server) operateHeaders(frame *http2.MetaHeadersFrame, handle, traceCtx): t = RAX, frame = RBX */
+SEC("uprobe")
+int grpc_server_headers_v1(struct pt_regs *ctx)
+{
+	return server_headers(GO_PARAM1(ctx), GO_PARAM2(ctx));
+}
+
+/* grpc >= 1.60: func (t *http2Server) operateHeaders(ctx context.Context, frame *http2.MetaHeadersFrame, handle):
+ * t = RAX, ctx = RBX/RCX, frame = RDI */
+SEC("uprobe")
+int grpc_server_headers_v2(struct pt_regs *ctx)
+{
+	return server_headers(GO_PARAM1(ctx), GO_PARAM4(ctx));
+}
+
 /*
  * func (s *Server) handleStream(t transport.ServerTransport, stream *transport.Stream, trInfo *traceInfo)
  * (grpc >= 1.69: stream *transport.ServerStream; later releases dropped trInfo)
@@ -305,6 +450,7 @@ int grpc_server_entry(struct pt_regs *ctx)
 	if (stream_ctx_off != GO_OFF_UNSET)
 		st.ctx = go_read_u64(base + stream_ctx_off + 8, &err);
 	server_peer(t, &st, &err);
+	server_context_in(t, base, &st, &err);
 	if (err)
 		bee_count(&read_errors);
 
@@ -364,6 +510,24 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_stream, 
 	__u32 pos = __builtin_offsetof(struct rec_grpc_server, strings);
 	r->method_len = bee_put_go_string(buf, &pos, base + stream_method_off, GRPC_METHOD_CAP, &truncated, 0, &err);
 	r->tracestate_len = 0;
+	if (st.tracestate_ptr && st.tracestate_len > 0) {
+		__u32 n = GRPC_TRACESTATE_CAP;
+		if ((__u64)st.tracestate_len <= GRPC_TRACESTATE_CAP) {
+			n = (__u32)st.tracestate_len;
+		} else {
+			truncated |= 2;
+			bee_count(&truncated_strings);
+		}
+		__u32 p = pos & BEE_POS_MASK;
+		if (n > GRPC_TRACESTATE_CAP)
+			n = GRPC_TRACESTATE_CAP;
+		if (bpf_probe_read_user(buf + p, n, (const void *)st.tracestate_ptr) == 0) {
+			pos = p + n;
+			r->tracestate_len = (__u8)n;
+		} else {
+			err = 1;
+		}
+	}
 	if (err) {
 		flags |= REC_SPAN_F_READ_ERROR;
 		bee_count(&read_errors);

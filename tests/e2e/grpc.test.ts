@@ -48,7 +48,10 @@ const WORK_RESULTS = [
   "ServerStream OK",
   "Bidi OK",
   "Unary/nested OK",
+  "Unary/traced OK",
 ];
+/** The traceparent/tracestate the fixture's "traced" call sends as metadata. */
+const TRACEPARENT = { traceId: "0af7651916cd43dd8448eb211c80319c", parent: "b7ad6b7169203331", traceState: "beetrace=1" };
 
 interface Traced {
   cap: Capture;
@@ -120,8 +123,11 @@ function rpcAttrs(method: string, code: number, semconv: Semconv, error: boolean
   return { "rpc.system": "grpc", "rpc.service": SERVICE, "rpc.method": method, "rpc.grpc.status_code": code };
 }
 
-/** Every assertion about one run's capture. `peer`: whether the server's peer offsets are known. */
-function checkCapture(t: Traced, peer: boolean, semconv: Semconv = "default"): void {
+/**
+ * Every assertion about one run's capture. `peer`: whether the server's peer offsets are known;
+ * `contextIn`: whether the traceparent in the metadata can be read (the HEADERS frame's offsets).
+ */
+function checkCapture(t: Traced, peer: boolean, contextIn: boolean, semconv: Semconv = "default"): void {
   const { cap, grpcPort } = t;
   expect(cap.contents.truncated).toBe(false);
   expect(cap.end?.totals.losses).toEqual({ ringbufFull: 0, inflightFull: 0, returnWithoutEntry: 0, endWithoutStart: 0, incomplete: 0, truncatedStrings: 0 });
@@ -134,20 +140,20 @@ function checkCapture(t: Traced, peer: boolean, semconv: Semconv = "default"): v
     if (semconv === "stable") return ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND"].indexOf(String(v));
     return Number(v);
   };
-  // Exact counts by kind, name, code and status: 9 calls from /work (the nested one makes a
-  // 10th from its handler) and 1 from /proxy, each seen by the client and by the server.
+  // Exact counts by kind, name, code and status: 10 calls from /work (the nested one makes an
+  // 11th from its handler) and 1 from /proxy, each seen by the client and by the server.
   const counts: Record<string, number> = {};
   for (const s of grpcSpans) {
     const k = `${s.kind} ${s.name} ${codeOf(s)} ${s.status.code}`;
     counts[k] = (counts[k] ?? 0) + 1;
   }
   expect(counts).toEqual({
-    [`client ${SERVICE}/Unary 0 unset`]: 6,
+    [`client ${SERVICE}/Unary 0 unset`]: 7,
     [`client ${SERVICE}/Unary 5 error`]: 2,
     [`client ${SERVICE}/Unary 4 error`]: 1,
     [`client ${SERVICE}/ServerStream 0 unset`]: 1,
     [`client ${SERVICE}/Bidi 0 unset`]: 1,
-    [`server ${SERVICE}/Unary 0 unset`]: 6,
+    [`server ${SERVICE}/Unary 0 unset`]: 7,
     // NOT_FOUND is the caller's doing: not an error on the server (semconv gRPC status)
     [`server ${SERVICE}/Unary 5 unset`]: 2,
     [`server ${SERVICE}/Unary 4 error`]: 1,
@@ -180,12 +186,23 @@ function checkCapture(t: Traced, peer: boolean, semconv: Semconv = "default"): v
   const slow = grpcSpans.filter((s) => codeOf(s) === 4);
   for (const s of slow) expect(s.endTimeUnixNano - s.startTimeUnixNano).toBeGreaterThanOrEqual(BigInt(SLOW_DEADLINE_MS - 5) * 1_000_000n);
 
+  // Context in: the "traced" call's server span continues the trace its metadata named.
+  const remote = grpcSpans.filter((s) => s.traceId === TRACEPARENT.traceId);
+  if (contextIn) {
+    expect(remote.map((s) => ({ kind: s.kind, name: s.name, parent: s.parentSpanId, traceState: s.traceState }))).toEqual([
+      { kind: "server", name: `${SERVICE}/Unary`, parent: TRACEPARENT.parent, traceState: TRACEPARENT.traceState },
+    ]);
+  } else {
+    expect(remote).toEqual([]);
+  }
+  const local = grpcSpans.filter((s) => !remote.includes(s));
+
   // Parents: the /proxy call is the child of the HTTP span; the call made by the nested
-  // handler is the child of that handler's server span; everything else is a root (no
-  // traceparent travels between the fixture's uninstrumented client and server).
+  // handler is the child of that handler's server span; everything else is a root (the
+  // fixture's client sends no traceparent of its own).
   const proxy = cap.spans.filter((s) => s.kind === "server" && s.scope.name === "beetrace/net/http" && s.attributes["url.path"] === "/proxy");
   expect(proxy.length).toBe(1);
-  const children = grpcSpans.filter((s) => s.parentSpanId !== undefined);
+  const children = local.filter((s) => s.parentSpanId !== undefined);
   expect(children.length).toBe(2);
   const proxyChild = children.find((c) => c.parentSpanId === proxy[0]!.spanId);
   expect(proxyChild).toBeDefined();
@@ -216,7 +233,7 @@ describe.skipIf(reason !== undefined)(`gRPC tracing end to end${reason ? ` — s
     test(`grpc ${v.grpc} (${v.toolchain}), unstripped: exact spans, status and links`, async () => {
       const bin = await buildFixture({ dir: `tests/fixtures/go/grpc/${v.dir}`, toolchain: v.toolchain, mode: "default" });
       const t = await traceRun(bin);
-      checkCapture(t, true);
+      checkCapture(t, true, true);
       for (const p of t.cap.contents.header.probes.filter((p) => p.id.startsWith("grpc."))) {
         for (const o of p.offsets) expect(`${o.field}:${o.source}`).toBe(`${o.field}:dwarf`);
       }
@@ -225,7 +242,9 @@ describe.skipIf(reason !== undefined)(`gRPC tracing end to end${reason ? ` — s
     test(`grpc ${v.grpc} (${v.toolchain}), stripped (-ldflags="-s -w"): the same spans from offsets.json alone`, async () => {
       const bin = await buildFixture({ dir: `tests/fixtures/go/grpc/${v.dir}`, toolchain: v.toolchain, mode: "ldflags-s-w" });
       const t = await traceRun(bin);
-      checkCapture(t, peerKnown(v, true));
+      // grpc 1.40's go.mod brings a golang.org/x/net pseudo-version older than v0.1.0, the first
+      // release offsets.json tracks: its HEADERS frame offsets are unknown, so no context in.
+      checkCapture(t, peerKnown(v, true), v.dir !== "grpc-1.40");
       for (const p of t.cap.contents.header.probes.filter((p) => p.id.startsWith("grpc."))) {
         for (const o of p.offsets) expect(`${o.field}:${o.source}`).toBe(`${o.field}:snapshot`);
       }
@@ -235,6 +254,6 @@ describe.skipIf(reason !== undefined)(`gRPC tracing end to end${reason ? ` — s
   test("OTEL_SEMCONV_STABILITY_OPT_IN=rpc: the stable RPC attribute names", async () => {
     const v = VARIANTS[VARIANTS.length - 1]!;
     const bin = await buildFixture({ dir: `tests/fixtures/go/grpc/${v.dir}`, toolchain: v.toolchain, mode: "default" });
-    checkCapture(await traceRun(bin, { OTEL_SEMCONV_STABILITY_OPT_IN: "rpc" }), true, "stable");
+    checkCapture(await traceRun(bin, { OTEL_SEMCONV_STABILITY_OPT_IN: "rpc" }), true, true, "stable");
   }, TIMEOUT_MS);
 });

@@ -15,18 +15,28 @@ export const SERVER_PROBE_ID = "grpc.server";
 
 const T = "google.golang.org/grpc/internal/transport";
 
+const STREAM_ID = `${T}.Stream.id`;
+const MHF_FIELDS = "golang.org/x/net/http2.MetaHeadersFrame.Fields";
+const FH_STREAM_ID = "golang.org/x/net/http2.FrameHeader.StreamID";
+const H2SERVER_PEER = `${T}.http2Server.peer`;
+const H2SERVER_REMOTE_ADDR = `${T}.http2Server.remoteAddr`;
+
 const SERVER_FIELDS: GrpcField[] = [
   { const: "stream_method_off", field: `${T}.Stream.method`, required: true, why: "span name, rpc.service, rpc.method" },
   { const: "stream_ctx_off", field: `${T}.Stream.ctx`, required: false, why: "parent/child links across goroutines (the handler's context derives from it)" },
   // grpc >= 1.69 hands handleStream a *ServerStream embedding the Stream.
   { const: "server_stream_stream_off", field: `${T}.ServerStream.Stream`, required: false, goMin: "1.69", why: "where the Stream sits in a ServerStream" },
-  { const: "h2server_peer_off", field: `${T}.http2Server.peer`, required: false, goMin: "1.60", why: "network.peer.address/port" },
+  { const: "h2server_peer_off", field: H2SERVER_PEER, required: false, goMin: "1.60", why: "network.peer.address/port" },
   { const: "peer_addr_off", field: "google.golang.org/grpc/peer.Peer.Addr", required: false, why: "network.peer.address/port" },
-  { const: "h2server_remote_addr_off", field: `${T}.http2Server.remoteAddr`, required: false, goMax: "1.59", why: "network.peer.address/port (grpc < 1.60)" },
+  { const: "h2server_remote_addr_off", field: H2SERVER_REMOTE_ADDR, required: false, goMax: "1.59", why: "network.peer.address/port (grpc < 1.60)" },
   { const: "tcpaddr_ip_off", field: "net.TCPAddr.IP", required: false, why: "network.peer.address" },
   { const: "tcpaddr_port_off", field: "net.TCPAddr.Port", required: false, why: "network.peer.port" },
   STATUS_STATUS_S,
   SPB_CODE,
+  // Context in: the traceparent of the request's HEADERS frame, joined to the stream by its id.
+  { const: "stream_id_off", field: STREAM_ID, required: false, why: "traceparent in: joins the HEADERS frame to its stream" },
+  { const: "mhf_fields_off", field: MHF_FIELDS, required: false, why: "traceparent in: the request's header fields" },
+  { const: "fh_stream_id_off", field: FH_STREAM_ID, required: false, why: "traceparent in: the HEADERS frame's stream id" },
 ];
 
 /** The status code offset: DWARF's when it has the type, else genproto's fixed layout. */
@@ -93,6 +103,19 @@ export const grpcServer: ProbeManifest = {
           ],
           neededIf: "always",
           why: "the RPC's status is written (internal/transport/http2_server.go): the end of the RPC, and its code",
+        },
+        {
+          // Not an end: the one extra probe context in takes. The transport's reader goroutine
+          // decodes each request's HEADERS frame in operateHeaders before the handler's
+          // goroutine exists; a traceparent found there is kept for handleStream, keyed by
+          // transport and stream id. grpc 1.60 added a ctx argument before the frame (the
+          // release that replaced http2Server.remoteAddr with peer, which tells them apart).
+          choices: [
+            { symbols: [`${T}.(*http2Server).operateHeaders`], program: "grpc_server_headers_v2", fields: [H2SERVER_PEER, STREAM_ID, MHF_FIELDS, FH_STREAM_ID] },
+            { symbols: [`${T}.(*http2Server).operateHeaders`], program: "grpc_server_headers_v1", fields: [H2SERVER_REMOTE_ADDR, STREAM_ID, MHF_FIELDS, FH_STREAM_ID] },
+          ],
+          neededIf: "if-linked",
+          why: "traceparent in: the request metadata's W3C traceparent/tracestate (not an end; skipped when offsets are unknown)",
         },
       ],
     },
