@@ -121,6 +121,11 @@ struct otel_span {
 	__u8 schema_url_len;
 	__u8 status_desc_len;
 	__u8 name_truncated;
+	/* While an item is being written: where the next byte goes, and whether anything was cut.
+	 * In the map value rather than on the stack: a value read from a map is an unknown scalar
+	 * to the verifier, so the paths through an attribute converge instead of multiplying. */
+	__u32 cursor;
+	__u8 cut;
 	char name[OTELAPI_NAME_CAP];
 	char scope_name[OTELAPI_SCOPE_NAME_CAP];
 	char scope_version[OTELAPI_SCOPE_VERSION_CAP];
@@ -219,6 +224,7 @@ static __always_inline __u8 copy_str(char *dst, __u32 cap, __u64 ptr, __s64 len,
 		*cut = 1;
 	if (n > cap)
 		n = cap;
+	asm volatile("" : "+r"(n));
 	if (bpf_probe_read_user(dst, n, (const void *)ptr) != 0)
 		return 0;
 	return (__u8)n;
@@ -236,56 +242,59 @@ static __always_inline int items_room(struct otel_span *s)
 	return 1;
 }
 
-static __always_inline void put_u8(struct otel_span *s, __u32 *pos, __u8 v)
+static __always_inline void put_u8(struct otel_span *s, __u8 v)
 {
-	s->items[*pos & OTELAPI_ITEMS_MASK] = v;
-	*pos = (*pos + 1) & OTELAPI_ITEMS_MASK;
+	__u32 p = s->cursor & OTELAPI_ITEMS_MASK;
+	s->items[p] = v;
+	s->cursor = (p + 1) & OTELAPI_ITEMS_MASK;
 }
 
-static __always_inline void put_u64(struct otel_span *s, __u32 *pos, __u64 v)
+static __always_inline void put_u64(struct otel_span *s, __u64 v)
 {
-	__u32 p = *pos & OTELAPI_ITEMS_MASK;
+	__u32 p = s->cursor & OTELAPI_ITEMS_MASK;
 	if (p > OTELAPI_ITEMS_SIZE - 8)
 		return;
 	__builtin_memcpy(&s->items[p], &v, 8);
-	*pos = p + 8;
+	s->cursor = p + 8;
 }
 
-/* Appends user memory [ptr, ptr+n) (n <= cap, a constant) at *pos. */
-static __always_inline int put_user(struct otel_span *s, __u32 *pos, __u64 ptr, __u32 n, __u32 cap)
+/* Appends user memory [ptr, ptr+n) (n <= cap, a constant). An item starts below
+ * OTELAPI_ITEMS_CAP and is at most OTELAPI_ITEM_MAX bytes, so p + n stays inside items. */
+static __always_inline int put_user(struct otel_span *s, __u64 ptr, __u32 n, __u32 cap)
 {
-	__u32 p = *pos & OTELAPI_ITEMS_MASK;
+	__u32 p = s->cursor & OTELAPI_ITEMS_MASK;
 	if (n > cap)
 		n = cap;
+	/* keeps the clamped n in the register the helper gets (the verifier checks its bound) */
+	asm volatile("" : "+r"(n));
 	if (p > OTELAPI_ITEMS_SIZE - OTELAPI_ITEM_MAX)
 		return -1;
 	if (n > 0 && bpf_probe_read_user(&s->items[p], n, (const void *)ptr) != 0)
 		return -1;
-	*pos = p + n;
+	s->cursor = p + n;
 	return 0;
 }
 
-/* A length-prefixed (u8) Go string at *pos, at most cap bytes; returns 1 when cut. */
-static __always_inline int put_str(struct otel_span *s, __u32 *pos, __u64 ptr, __s64 len, __u32 cap)
+/* A length-prefixed (u8) Go string, at most cap bytes; a longer one sets s->cut. */
+static __always_inline void put_str(struct otel_span *s, __u64 ptr, __s64 len, __u32 cap)
 {
 	__u32 n = 0;
-	int cut = 0;
 	if (len > 0 && ptr != 0) {
 		n = (__u64)len <= cap ? (__u32)len : cap;
-		cut = (__u64)len > cap;
+		if ((__u64)len > cap)
+			s->cut = 1;
 	}
-	__u32 at = *pos;
-	put_u8(s, pos, (__u8)n);
-	if (put_user(s, pos, ptr, n, cap) != 0) {
-		*pos = at; /* unreadable: store it empty */
-		put_u8(s, pos, 0);
+	__u32 at = s->cursor;
+	put_u8(s, (__u8)n);
+	if (put_user(s, ptr, n, cap) != 0) {
+		s->cursor = at; /* unreadable: store it empty */
+		put_u8(s, 0);
 	}
-	return cut;
 }
 
 /* The elements of a slice value: attribute.Value.slice holds an array value [N]T as `any`
  * (attribute/value.go, internal/attribute SliceValue), so N is the array type's Len. */
-static __always_inline void put_slice(struct otel_span *s, __u32 *pos, __u64 slice_addr, __u8 vt, int *cut)
+static __always_inline void put_slice(struct otel_span *s, __u64 slice_addr, __u8 vt)
 {
 	struct go_iface arr = {};
 	__u64 n = 0;
@@ -295,18 +304,18 @@ static __always_inline void put_slice(struct otel_span *s, __u32 *pos, __u64 sli
 			n = 0;
 	}
 	if (n > OTELAPI_SLICE_MAX) {
-		*cut = 1;
+		s->cut = 1;
 		n = OTELAPI_SLICE_MAX;
 	}
-	put_u8(s, pos, (__u8)n);
+	put_u8(s, (__u8)n);
 	if (vt == OTELAPI_VT_BOOLSLICE) {
-		if (put_user(s, pos, arr.data, (__u32)n, OTELAPI_SLICE_MAX) != 0)
-			*cut = 1;
+		if (put_user(s, arr.data, (__u32)n, OTELAPI_SLICE_MAX) != 0)
+			s->cut = 1;
 		return;
 	}
 	if (vt == OTELAPI_VT_INT64SLICE || vt == OTELAPI_VT_FLOAT64SLICE) {
-		if (put_user(s, pos, arr.data, (__u32)n * 8, OTELAPI_SLICE_MAX * 8) != 0)
-			*cut = 1;
+		if (put_user(s, arr.data, (__u32)n * 8, OTELAPI_SLICE_MAX * 8) != 0)
+			s->cut = 1;
 		return;
 	}
 	/* STRINGSLICE: n Go strings */
@@ -315,8 +324,7 @@ static __always_inline void put_slice(struct otel_span *s, __u32 *pos, __u64 sli
 			break;
 		struct go_string str = {};
 		bpf_probe_read_user(&str, sizeof(str), (const void *)(arr.data + i * 16));
-		if (put_str(s, pos, str.ptr, str.len, OTELAPI_ELEM_CAP))
-			*cut = 1;
+		put_str(s, str.ptr, str.len, OTELAPI_ELEM_CAP);
 	}
 }
 
@@ -333,78 +341,100 @@ static __noinline void put_kv(struct otel_span *s, __u8 owner, __u64 kv)
 	if (bpf_probe_read_user(&key, sizeof(key), (const void *)(kv + kv_key_off)) != 0 ||
 	    bpf_probe_read_user(&vtype, sizeof(vtype), (const void *)(value + value_vtype_off)) != 0)
 		return;
-	__u32 pos = s->items_len;
-	int cut = 0;
 	__u8 vt = (vtype > 0 && vtype <= 0x3f) ? (__u8)vtype : 0;
-	put_u8(s, &pos, OTELAPI_ITEM_ATTR);
-	put_u8(s, &pos, owner);
-	__u32 vt_at = pos;
-	put_u8(s, &pos, vt);
-	if (put_str(s, &pos, key.ptr, key.len, OTELAPI_KEY_CAP))
-		cut = 1;
+	s->cursor = s->items_len;
+	s->cut = 0;
+	put_u8(s, OTELAPI_ITEM_ATTR);
+	put_u8(s, owner);
+	__u32 vt_at = s->cursor;
+	put_u8(s, vt);
+	put_str(s, key.ptr, key.len, OTELAPI_KEY_CAP);
 	switch (vt) {
 	case OTELAPI_VT_BOOL:
 	case OTELAPI_VT_INT64:
 	case OTELAPI_VT_FLOAT64:
 		bpf_probe_read_user(&numeric, sizeof(numeric), (const void *)(value + value_numeric_off));
-		put_u64(s, &pos, numeric);
+		put_u64(s, numeric);
 		break;
 	case OTELAPI_VT_STRING:
 		bpf_probe_read_user(&str, sizeof(str), (const void *)(value + value_stringly_off));
-		if (put_str(s, &pos, str.ptr, str.len, OTELAPI_VALUE_CAP))
-			cut = 1;
+		put_str(s, str.ptr, str.len, OTELAPI_VALUE_CAP);
 		break;
 	case OTELAPI_VT_BOOLSLICE:
 	case OTELAPI_VT_INT64SLICE:
 	case OTELAPI_VT_FLOAT64SLICE:
 	case OTELAPI_VT_STRINGSLICE:
-		put_slice(s, &pos, value + value_slice_off, vt, &cut);
+		put_slice(s, value + value_slice_off, vt);
 		break;
 	default:
 		break;
 	}
-	if (cut) {
+	if (s->cut) {
 		s->items[vt_at & OTELAPI_ITEMS_MASK] = vt | OTELAPI_VT_TRUNCATED;
 		s->truncated_values++;
 		bee_count(&truncated_strings);
 	}
-	s->items_len = (__u16)pos;
+	s->items_len = (__u16)s->cursor;
 }
 
-/* Appends up to OTELAPI_ATTRS_PER_CALL KeyValues of the slice [ptr, len). */
-static __noinline void put_kvs(struct otel_span *s, __u8 owner, __u64 ptr, __s64 len)
+/* bpf_loop state for a run of KeyValues: the span is looked up again in the callback (a map
+ * value pointer cannot travel through the loop's context), by its key. */
+struct kv_loop {
+	__u64 span_key;
+	__u64 ptr;
+	__u64 kv_size;
+	__u8 owner;
+};
+
+static long kv_cb(__u32 i, void *arg)
+{
+	struct kv_loop *l = arg;
+	__u64 key = l->span_key;
+	struct otel_span *s = bpf_map_lookup_elem(&otelapi_spans, &key);
+	if (!s)
+		return 1;
+	put_kv(s, l->owner, l->ptr + (__u64)i * l->kv_size);
+	return 0;
+}
+
+/* Appends up to OTELAPI_ATTRS_PER_CALL KeyValues of the slice [ptr, len) (bpf_loop: the
+ * verifier checks one KeyValue, not sixteen). */
+static __always_inline void put_kvs(struct otel_span *s, __u64 span_key, __u8 owner, __u64 ptr, __s64 len)
 {
 	if (!s || len <= 0)
 		return;
-	__u64 kv_size = kv_value_off + value_slice_off + 16; /* Value.slice is its last field */
-	for (int i = 0; i < OTELAPI_ATTRS_PER_CALL; i++) {
-		if (i >= len)
-			return;
-		put_kv(s, owner, ptr + (__u64)i * kv_size);
-	}
+	struct kv_loop l = {};
+	l.span_key = span_key;
+	l.ptr = ptr;
+	l.kv_size = kv_value_off + value_slice_off + 16; /* Value.slice is its last field */
+	l.owner = owner;
+	__u32 n = len > OTELAPI_ATTRS_PER_CALL ? OTELAPI_ATTRS_PER_CALL : (__u32)len;
+	bpf_loop(n, kv_cb, &l, 0);
 	if (len > OTELAPI_ATTRS_PER_CALL) {
-		s->dropped += (__u16)(len - OTELAPI_ATTRS_PER_CALL);
+		s = bpf_map_lookup_elem(&otelapi_spans, &span_key);
+		if (s)
+			s->dropped += (__u16)(len - OTELAPI_ATTRS_PER_CALL);
 		bee_count(&items_dropped);
 	}
 }
 
 /* Appends a link: its span context's ids, then its attributes. */
-static __noinline void put_link(struct otel_span *s, __u64 link)
+static __always_inline void put_link(struct otel_span *s, __u64 span_key, __u64 link)
 {
 	if (!s || link_sc_off == GO_OFF_UNSET || link_attrs_off == GO_OFF_UNSET || !items_room(s))
 		return;
-	__u32 pos = s->items_len;
-	put_u8(s, &pos, OTELAPI_ITEM_LINK);
-	if (put_user(s, &pos, link + link_sc_off + sc_trace_id_off, BEE_TRACE_ID_SIZE, BEE_TRACE_ID_SIZE) != 0 ||
-	    put_user(s, &pos, link + link_sc_off + sc_span_id_off, BEE_SPAN_ID_SIZE, BEE_SPAN_ID_SIZE) != 0)
+	s->cursor = s->items_len;
+	put_u8(s, OTELAPI_ITEM_LINK);
+	if (put_user(s, link + link_sc_off + sc_trace_id_off, BEE_TRACE_ID_SIZE, BEE_TRACE_ID_SIZE) != 0 ||
+	    put_user(s, link + link_sc_off + sc_span_id_off, BEE_SPAN_ID_SIZE, BEE_SPAN_ID_SIZE) != 0)
 		return;
-	s->items_len = (__u16)pos;
+	s->items_len = (__u16)s->cursor;
 	struct {
 		__u64 ptr;
 		__s64 len;
 	} attrs = {};
 	if (bpf_probe_read_user(&attrs, sizeof(attrs), (const void *)(link + link_attrs_off)) == 0)
-		put_kvs(s, OTELAPI_OWNER_LINK, attrs.ptr, attrs.len);
+		put_kvs(s, span_key, OTELAPI_OWNER_LINK, attrs.ptr, attrs.len);
 }
 
 /*
@@ -416,12 +446,13 @@ static __noinline void put_link(struct otel_span *s, __u64 link)
  *     WithLinks a []Link {ptr, len, cap}
  *   anything else (timestampOption, stackTraceOption, ...) is ignored (marked on the span)
  */
-static __noinline void put_options(struct otel_span *s, __u64 opts, __s64 n, __u8 owner, int start)
+static __always_inline void put_options(__u64 span_key, __u64 opts, __s64 n, __u8 owner, int start)
 {
-	if (!s)
-		return;
 	for (int i = 0; i < OTELAPI_OPTS_PER_CALL; i++) {
 		if (i >= n)
+			return;
+		struct otel_span *s = bpf_map_lookup_elem(&otelapi_spans, &span_key);
+		if (!s)
 			return;
 		struct go_iface o = {};
 		if (bpf_probe_read_user(&o, sizeof(o), (const void *)(opts + i * 16)) != 0 || !o.tab)
@@ -440,7 +471,7 @@ static __noinline void put_options(struct otel_span *s, __u64 opts, __s64 n, __u
 					__s64 len;
 				} sl = {};
 				if (bpf_probe_read_user(&sl, sizeof(sl), (const void *)o.data) == 0)
-					put_kvs(s, owner, sl.ptr, sl.len);
+					put_kvs(s, span_key, owner, sl.ptr, sl.len);
 				continue;
 			}
 		} else if (kind == GO_KIND_FUNC && start) {
@@ -456,7 +487,10 @@ static __noinline void put_options(struct otel_span *s, __u64 opts, __s64 n, __u
 					for (int k = 0; k < OTELAPI_LINKS_PER_CALL; k++) {
 						if ((__u64)k >= w[2])
 							break;
-						put_link(s, w[1] + k * link_size);
+						s = bpf_map_lookup_elem(&otelapi_spans, &span_key);
+						if (!s)
+							return;
+						put_link(s, span_key, w[1] + k * link_size);
 					}
 					continue;
 				}
@@ -590,6 +624,8 @@ int otelapi_start_return(struct pt_regs *ctx)
 	s->dropped = 0;
 	s->truncated_values = 0;
 	s->items_len = 0;
+	s->cursor = 0;
+	s->cut = 0;
 	s->scope_name_len = 0;
 	s->scope_version_len = 0;
 	s->schema_url_len = 0;
@@ -598,7 +634,6 @@ int otelapi_start_return(struct pt_regs *ctx)
 	s->name_len = copy_str(s->name, OTELAPI_NAME_CAP, st.name_ptr, st.name_len, &cut);
 	s->name_truncated = (__u8)cut;
 	read_scope(s, st.tracer);
-	put_options(s, st.opts_ptr, st.opts_len, OTELAPI_OWNER_SPAN, 1);
 
 	/* The span copy in the returned context (trace.ContextWithSpan: context.WithValue): its
 	 * valueCtx.val has the returned span's dynamic type. */
@@ -615,6 +650,7 @@ int otelapi_start_return(struct pt_regs *ctx)
 		bee_count(&inflight_full);
 		return 0;
 	}
+	put_options(span, st.opts_ptr, st.opts_len, OTELAPI_OWNER_SPAN, 1);
 	if (ret_ctx && bpf_map_update_elem(&bee_ctx_spans, &ret_ctx, &st.sc, BPF_ANY) != 0)
 		bee_count(&ctx_map_full);
 	return 0;
@@ -629,7 +665,7 @@ int otelapi_set_attributes(struct pt_regs *ctx)
 	__u64 key = 0;
 	struct otel_span *s = span_of(GO_PARAM1(ctx), &key);
 	if (s)
-		put_kvs(s, OTELAPI_OWNER_SPAN, GO_PARAM2(ctx), (__s64)GO_PARAM3(ctx));
+		put_kvs(s, key, OTELAPI_OWNER_SPAN, GO_PARAM2(ctx), (__s64)GO_PARAM3(ctx));
 	return 0;
 }
 
@@ -643,13 +679,15 @@ int otelapi_add_event(struct pt_regs *ctx)
 	struct otel_span *s = span_of(GO_PARAM1(ctx), &key);
 	if (!s || !items_room(s))
 		return 0;
-	__u32 pos = s->items_len;
-	put_u8(s, &pos, OTELAPI_ITEM_EVENT);
-	put_u64(s, &pos, now);
-	if (put_str(s, &pos, GO_PARAM2(ctx), (__s64)GO_PARAM3(ctx), OTELAPI_VALUE_CAP))
+	s->cursor = s->items_len;
+	s->cut = 0;
+	put_u8(s, OTELAPI_ITEM_EVENT);
+	put_u64(s, now);
+	put_str(s, GO_PARAM2(ctx), (__s64)GO_PARAM3(ctx), OTELAPI_VALUE_CAP);
+	if (s->cut)
 		s->truncated_values++;
-	s->items_len = (__u16)pos;
-	put_options(s, GO_PARAM4(ctx), (__s64)GO_PARAM5(ctx), OTELAPI_OWNER_EVENT, 0);
+	s->items_len = (__u16)s->cursor;
+	put_options(key, GO_PARAM4(ctx), (__s64)GO_PARAM5(ctx), OTELAPI_OWNER_EVENT, 0);
 	return 0;
 }
 
@@ -672,13 +710,15 @@ int otelapi_record_error(struct pt_regs *ctx)
 	struct go_string msg = {};
 	if (text)
 		bpf_probe_read_user(&msg, sizeof(msg), (const void *)text);
-	__u32 pos = s->items_len;
-	put_u8(s, &pos, OTELAPI_ITEM_EXCEPTION);
-	put_u64(s, &pos, now);
-	if (put_str(s, &pos, msg.ptr, msg.len, OTELAPI_VALUE_CAP))
+	s->cursor = s->items_len;
+	s->cut = 0;
+	put_u8(s, OTELAPI_ITEM_EXCEPTION);
+	put_u64(s, now);
+	put_str(s, msg.ptr, msg.len, OTELAPI_VALUE_CAP);
+	if (s->cut)
 		s->truncated_values++;
-	s->items_len = (__u16)pos;
-	put_options(s, GO_PARAM4(ctx), (__s64)GO_PARAM5(ctx), OTELAPI_OWNER_EVENT, 0);
+	s->items_len = (__u16)s->cursor;
+	put_options(key, GO_PARAM4(ctx), (__s64)GO_PARAM5(ctx), OTELAPI_OWNER_EVENT, 0);
 	return 0;
 }
 
@@ -727,7 +767,7 @@ int otelapi_add_link(struct pt_regs *ctx)
 	__u64 key = 0;
 	struct otel_span *s = span_of(GO_PARAM1(ctx), &key);
 	if (s)
-		put_link(s, OTELAPI_SP(ctx) + 8);
+		put_link(s, key, OTELAPI_SP(ctx) + 8);
 	return 0;
 }
 

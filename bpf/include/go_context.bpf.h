@@ -38,8 +38,10 @@ struct {
 } bee_ctx_spans SEC(".maps");
 
 /*
- * The span this goroutine is serving, else the nearest context in the chain starting at
- * ctx_data that a server registered. Every context implementation in Go's context package
+ * The nearest context in the chain starting at ctx_data that a span registered, else the span
+ * this goroutine is serving. The chain comes first: a span started under the request inside
+ * its handler (a manual OTel API span) registers the context it returns, and calls made under
+ * that context are its children, not the request's. Every context implementation in Go's context package
  * (cancelCtx, valueCtx, timerCtx via cancelCtx, withoutCancelCtx, afterFuncCtx, stopCtx)
  * embeds its parent Context as the first field, so the parent's data pointer sits at +8 of
  * the child's struct. A nil interface (tab 0) ends the chain; a user type that does not embed
@@ -47,9 +49,7 @@ struct {
  */
 static __always_inline struct span_ctx *bee_find_parent(__u64 g, __u64 ctx_data, int *by_ctx)
 {
-	struct span_ctx *sc = bpf_map_lookup_elem(&bee_goroutine_spans, &g);
-	if (sc)
-		return sc;
+	struct span_ctx *sc;
 	__u64 cur = ctx_data;
 	for (int i = 0; i < BEE_CTX_WALK_MAX; i++) {
 		if (cur == 0)
@@ -64,7 +64,7 @@ static __always_inline struct span_ctx *bee_find_parent(__u64 g, __u64 ctx_data,
 			break;
 		cur = parent.data;
 	}
-	return 0;
+	return bpf_map_lookup_elem(&bee_goroutine_spans, &g);
 }
 
 #endif /* BEETRACE_GO_CONTEXT_BPF_H */
