@@ -144,6 +144,7 @@ const enum rec_type *kafka_btf_type __attribute__((unused));
 const enum rec_span_flags *kafka_btf_span_flags __attribute__((unused));
 const enum rec_kafka_producer_flags *kafka_btf_producer_flags __attribute__((unused));
 const enum rec_kafka_consumer_flags *kafka_btf_consumer_flags __attribute__((unused));
+const enum bee_sampler *kafka_btf_sampler __attribute__((unused));
 
 static __always_inline void put_ids(struct rec_span *h, const struct span_ctx *sc, const __u8 *parent)
 {
@@ -259,6 +260,7 @@ int kafka_producer_entry(struct pt_regs *ctx)
 		st.flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
 	} else {
 		bee_new_trace_id(&st.sc);
+		st.flags = st.sc.trace_flags; /* the sampler's root decision */
 	}
 	bee_new_span_id(&st.sc);
 	if (bpf_map_update_elem(&kafka_producer_calls, &g, &st, BPF_ANY) != 0)
@@ -416,9 +418,8 @@ int kafka_consumer_return(struct pt_regs *ctx)
 	__u8 tflags = 0;
 	if (tp && go_parse_traceparent(tp, sc.trace_id, parent_id, &tflags) == 0) {
 		have_parent = 1;
-		/* trace-flags bit 0: sampled (W3C Trace Context) */
-		flags |= REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT | REC_SPAN_F_TRACE_FLAGS_KNOWN |
-			 ((tflags & 1) ? REC_SPAN_F_SAMPLED : 0);
+		/* trace-flags bit 0: sampled (W3C Trace Context); the sampler decides what it means */
+		flags |= REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT | bee_remote_flags(sc.trace_id, tflags & 1);
 	} else {
 		int by_ctx = 0;
 		struct span_ctx *parent = bee_find_parent(g, st.ctx, &by_ctx);
@@ -429,6 +430,7 @@ int kafka_consumer_return(struct pt_regs *ctx)
 			flags |= REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
 		} else {
 			bee_new_trace_id(&sc);
+			flags |= sc.trace_flags; /* the sampler's root decision */
 		}
 	}
 	bee_new_span_id(&sc);
