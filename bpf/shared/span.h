@@ -71,6 +71,16 @@ enum bee_sampler {
 	BEE_SAMPLER_PARENT_BASED = 1 << 2,
 };
 
+/* What go_errors.bpf.h made of an error (user space turns it into error.type). */
+enum go_err_cause {
+	GO_ERR_NONE = 0,
+	GO_ERR_OTHER = 1,   /* a type outside the walk */
+	GO_ERR_ERRNO = 2,   /* a syscall.Errno was found: its value says (refused, reset, ...) */
+	GO_ERR_TIMEOUT = 3, /* a deadline passed (poll or context) */
+	GO_ERR_DNS = 4,     /* *net.DNSError */
+	GO_ERR_TLS = 5,     /* certificate verification failed */
+};
+
 struct rec_span {
 	__u16 type;      /* enum rec_type */
 	__u16 size;      /* bytes in this record: this header, the probe's fields, its strings */
