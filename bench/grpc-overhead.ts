@@ -1,0 +1,121 @@
+/**
+ * @module bench/grpc-overhead — the service CPU the gRPC probes add per call.
+ *
+ *   node_modules/.bin/bun bench/grpc-overhead.ts [--calls 20000] [--kind unary|bidi] [--rounds 3]
+ *                                                [--fixture grpc-1.85] [--beetrace dist/beetrace|source]
+ *
+ * Root (uprobes). The workload is tests/fixtures/go/grpc (its server and its own client in one
+ * process): one GET /bench?n=CALLS&kind=KIND makes CALLS calls in a row from one goroutine, each
+ * a unary call ("unary": newClientStream + finish on the client, handleStream + WriteStatus +
+ * operateHeaders on the server) or a bidi stream with 2 round trips ("bidi"). So one call costs
+ * the traced service one CLIENT and one SERVER span: 3 + 3 emulated uprobe hits (see
+ * docs/probe-placement.md, "gRPC"), and no single-stepped RET. The service's CPU (utime + stime
+ * of all its threads, /proc/PID/stat) is read just before and just after the request, for the
+ * same workload untraced and traced (attach --pid), in alternating rounds on a fresh process
+ * each; the difference per call is printed, next to the HTTP figure of bench/hotpath.sh.
+ * /proc/PID/stat counts in clock ticks (10 ms): keep calls × per-call cost well above it.
+ *
+ * Prints numbers, asserts nothing (bench/lib.ts). Bounded: every wait has a deadline.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readCaptureFile } from "../src/capture/reader.ts";
+import { buildFixture } from "../tests/harness/go.ts";
+import { ROOT, intOption, machineLine, parseOptions, summarize } from "./lib.ts";
+
+const opts = parseOptions(process.argv.slice(2), { calls: "20000", kind: "unary", rounds: "3", fixture: "grpc-1.85", beetrace: join(ROOT, "dist", "beetrace") });
+const CALLS = intOption(opts.calls, "calls");
+const ROUNDS = Math.max(1, intOption(opts.rounds, "rounds"));
+const KIND = opts.kind === "bidi" ? "bidi" : "unary";
+/** The fixture variants and the toolchain each is built with (as tests/e2e/grpc.test.ts). */
+const TOOLCHAINS: Record<string, string> = { "grpc-1.40": "go1.21.13", "grpc-1.62": "go1.23.12", "grpc-1.85": "go1.26.11" };
+const toolchain = TOOLCHAINS[opts.fixture];
+if (toolchain === undefined) throw new Error(`--fixture: one of ${Object.keys(TOOLCHAINS).join(", ")}`);
+/** Clock ticks per second for /proc/PID/stat (sysconf(_SC_CLK_TCK)). */
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+/** utime + stime of the whole process (fields 14 and 15 of /proc/PID/stat, after the comm field), in ms. */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
+}
+
+async function until<T>(cond: () => T | undefined | false, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = cond();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function watch(p: ChildProcess): { out: () => string; err: () => string } {
+  let out = "";
+  let err = "";
+  p.stdout?.setEncoding("utf8").on("data", (d: string) => (out += d));
+  p.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
+  return { out: () => out, err: () => err };
+}
+
+async function oneRun(bin: string, traced: boolean, round: number): Promise<{ cpuMs: number; spans: number }> {
+  const fx = spawn(bin, ["-addr", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+  const fxo = watch(fx);
+  const capture = join(tmpdir(), `beetrace-bench-grpc-${process.pid}-${round}.cbor`);
+  let tracer: ChildProcess | undefined;
+  try {
+    const port = Number((await until(() => /listening on 127\.0\.0\.1:(\d+)/.exec(fxo.out()) ?? undefined, 15_000, "the fixture"))[1]);
+    const base = `http://127.0.0.1:${port}`;
+    // Warm up (connection, first-call allocations) before measuring, untraced and traced alike.
+    await (await fetch(`${base}/bench?n=50&kind=${KIND}`)).text();
+    if (traced) {
+      // --beetrace source: the tracer from this checkout's sources (bun src/main.ts).
+      const [cmd, pre] = opts.beetrace === "source" ? [join(ROOT, "node_modules", ".bin", "bun"), [join(ROOT, "src", "main.ts")]] : [opts.beetrace, []];
+      const tr = spawn(cmd, [...pre, "attach", "--pid", String(fx.pid), "--out", capture], { stdio: ["ignore", "pipe", "pipe"] });
+      tracer = tr;
+      const tro = watch(tr);
+      await until(() => {
+        if (tr.exitCode !== null) throw new Error(`tracer exited: ${tro.err()}`);
+        return /beetrace: tracing pid/.test(tro.err());
+      }, 60_000, "the tracer's 'tracing pid' line");
+    }
+    const before = processCpuMs(fx.pid!);
+    const r = await fetch(`${base}/bench?n=${CALLS}&kind=${KIND}`, { signal: AbortSignal.timeout(600_000) });
+    const body = await r.text();
+    if (r.status !== 200) throw new Error(`/bench: ${r.status} ${body}`);
+    const cpuMs = processCpuMs(fx.pid!) - before;
+    let spans = 0;
+    const tr = tracer;
+    if (tr) {
+      tr.kill("SIGINT");
+      await until(() => tr.exitCode !== null, 60_000, "the tracer to exit");
+      spans = readCaptureFile(capture).records.filter((x) => x.type === "span").length;
+    }
+    return { cpuMs, spans };
+  } finally {
+    if (tracer && tracer.exitCode === null) tracer.kill("SIGKILL");
+    fx.kill("SIGTERM");
+    rmSync(capture, { force: true });
+  }
+}
+
+console.log(`grpc-overhead: ${machineLine()}`);
+console.log(`workload: ${CALLS} ${KIND} calls (${opts.fixture}, ${toolchain}), client and server in one process; ${ROUNDS} rounds`);
+const bin = await buildFixture({ dir: `tests/fixtures/go/grpc/${opts.fixture}`, toolchain, mode: "default" });
+const untraced: number[] = [];
+const traced: number[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  // Alternate the order so drift (load, CPU frequency) hits both sides alike.
+  for (const t of round % 2 === 0 ? [false, true] : [true, false]) {
+    const r = await oneRun(bin, t, round);
+    (t ? traced : untraced).push(r.cpuMs);
+    console.log(`round ${round + 1} ${t ? "traced  " : "untraced"}: service CPU ${r.cpuMs.toFixed(0)} ms${t ? `, ${r.spans} spans` : ""}`);
+  }
+}
+const u = summarize(untraced).median;
+const t = summarize(traced).median;
+console.log(`service CPU per call: untraced ${((u * 1000) / CALLS).toFixed(1)} µs, traced ${((t * 1000) / CALLS).toFixed(1)} µs`);
+console.log(`added by tracing: ${(((t - u) * 1000) / CALLS).toFixed(1)} µs per call = one CLIENT + one SERVER span (median of ${ROUNDS} rounds)`);
