@@ -292,16 +292,30 @@ static __always_inline void put_str(struct otel_span *s, __u64 ptr, __s64 len, _
 	}
 }
 
-/* The elements of a slice value: attribute.Value.slice holds an array value [N]T as `any`
- * (attribute/value.go, internal/attribute SliceValue), so N is the array type's Len. */
+/* The elements of a slice value. attribute.Value.slice (`any`) holds, by release:
+ *   an array value [N]T (newer: attribute/value.go via internal/attribute SliceValue): N is
+ *     the array type's Len, the interface's data points at the elements;
+ *   a *[]T (1.0.x: `slice: &cp`): the data points at the slice header {ptr, len, cap}.
+ * Told apart by the dynamic type's kind, so no version switch is needed. */
 static __always_inline void put_slice(struct otel_span *s, __u64 slice_addr, __u8 vt)
 {
 	struct go_iface arr = {};
 	__u64 n = 0;
-	if (bpf_probe_read_user(&arr, sizeof(arr), (const void *)slice_addr) == 0 && arr.tab && arr.data &&
-	    go_type_kind(arr.tab) == GO_KIND_ARRAY) {
-		if (bpf_probe_read_user(&n, sizeof(n), (const void *)(arr.tab + GO_ARRAYTYPE_LEN_OFF)) != 0)
-			n = 0;
+	if (bpf_probe_read_user(&arr, sizeof(arr), (const void *)slice_addr) == 0 && arr.tab && arr.data) {
+		__u8 kind = go_type_kind(arr.tab);
+		if (kind == GO_KIND_ARRAY) {
+			if (bpf_probe_read_user(&n, sizeof(n), (const void *)(arr.tab + GO_ARRAYTYPE_LEN_OFF)) != 0)
+				n = 0;
+		} else if (kind == GO_KIND_POINTER) {
+			int err = 0;
+			__u64 elem = go_read_u64(arr.tab + GO_PTRTYPE_ELEM_OFF, &err);
+			struct go_string hdr = {}; /* {ptr, len} of the slice */
+			if (!err && go_type_kind(elem) == GO_KIND_SLICE &&
+			    bpf_probe_read_user(&hdr, sizeof(hdr), (const void *)arr.data) == 0 && hdr.len > 0) {
+				arr.data = hdr.ptr;
+				n = (__u64)hdr.len;
+			}
+		}
 	}
 	if (n > OTELAPI_SLICE_MAX) {
 		s->cut = 1;
