@@ -102,7 +102,19 @@ export interface ClockRecord extends Pick<ClockAnchor, "realtimeNs" | "boottimeN
   type: "clock";
 }
 
-export type CaptureRecord = SpanRecord | StatsRecord | EndRecord | ClockRecord;
+/**
+ * Starts a section (`beetrace merge` output, which joins the captures of several processes):
+ * the items after it, up to the next section, come from the capture this header describes
+ * (its target and resource, clock anchor and record layouts). The file's own header describes
+ * the first section. Readers that predate sections skip the item (an unknown type) and read
+ * the records on with the previous section's layouts.
+ */
+export interface SectionRecord {
+  type: "section";
+  header: CaptureHeader;
+}
+
+export type CaptureRecord = SpanRecord | StatsRecord | EndRecord | ClockRecord | SectionRecord;
 
 /** The anchor fields a clock item and the header carry. */
 export type ClockFields = Pick<ClockAnchor, "realtimeNs" | "boottimeNs" | "offsetNs">;

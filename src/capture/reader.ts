@@ -114,7 +114,7 @@ const CHUNK_HEAD_PEEK = 256;
 /** Largest candidate item checked while resynchronising: items the writer writes are far smaller. */
 const RESYNC_ITEM_MAX = 1024 * 1024;
 /** Item types the writer produces, which resynchronisation may land on. */
-const KNOWN_ITEM_TYPES = new Set(["span", "stats", "end", "clock", "records"]);
+const KNOWN_ITEM_TYPES = new Set(["span", "stats", "end", "clock", "records", "section"]);
 /** `"type"` as a CBOR text string: every item starts with it, right after its map head. */
 const TYPE_KEY = Buffer.from([0x64, 0x74, 0x79, 0x70, 0x65]);
 
@@ -361,10 +361,15 @@ export function formatDamage(d: Damage): string {
  */
 export function* decodeRecords(scanner: CaptureScanner, decoder = new SpanDecoder(scanner.header.records), from?: ResumePoint): Generator<CaptureRecord> {
   const builtin = builtinTypes();
-  const fileTypes = scanner.header.records?.types ?? {};
+  let fileTypes = scanner.header.records?.types ?? {};
   let saidWhy = false;
   for (const it of scanner.items(from)) {
     if (it.type !== "raw") {
+      if (it.type === "section") {
+        // The records after it were written with that capture's layouts.
+        decoder = new SpanDecoder(it.header.records);
+        fileTypes = it.header.records?.types ?? {};
+      }
       yield it;
       continue;
     }
@@ -565,9 +570,12 @@ export class CaptureScanner {
       if (out === "skip") this.skipped++;
       else {
         for (const [k, it] of out.entries()) {
-          if (it.type === "clock") {
-            clockOffsetNs = it.offsetNs;
+          if (it.type === "clock" || it.type === "section") {
+            clockOffsetNs = it.type === "clock" ? it.offsetNs : it.header.clock.offsetNs;
             toEpoch = epochFrom(clockOffsetNs);
+          }
+          if (it.type === "section" && this.#types !== undefined) {
+            for (const t of Object.keys(it.header.records?.types ?? {})) this.#types.add(Number(t));
           }
           if (k === out.length - 1 && it.type !== "raw") this.#resume = { pos: end, clockOffsetNs };
           yield it;
@@ -609,6 +617,17 @@ export class CaptureScanner {
       }
       case "header":
         throw bad(`${where} is a second header`);
+      case "section": {
+        // `beetrace merge` output: the records after this item come from another capture, with
+        // its own target, clock and layouts (format.ts SectionRecord).
+        let header: CaptureHeader;
+        try {
+          header = parseHeader(r.header, new Uint8Array(0));
+        } catch (e) {
+          throw bad(`${where}: section header: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        return [{ type: "section", header }];
+      }
       default:
         if (typeof r.type !== "string") throw bad(`${where} has no record type`);
         return "skip";

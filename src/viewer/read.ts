@@ -35,13 +35,18 @@ export function readSpans(file: string, onSpan: (span: Span, clock: number, head
     const clocks: ClockFields[] = [{ realtimeNs: header.clock.realtimeNs, boottimeNs: header.clock.boottimeNs, offsetNs: header.clock.offsetNs }];
     // Format 1 stores epoch times; format 2 stores boot-time stamps that the clock item before
     // each records chunk (or the header's anchor) converts.
-    const stored = header.format < 2;
+    // A merged capture (`beetrace merge`) has sections, each with its own header (service).
+    let section = header;
     for (const r of stream.records()) {
       if (r.type === "span") {
         const { type: _t, ...span } = r;
-        onSpan(span, stored ? -1 : clocks.length - 1, header);
+        onSpan(span, section.format < 2 ? -1 : clocks.length - 1, section);
       } else if (r.type === "clock") {
         clocks.push({ realtimeNs: r.realtimeNs, boottimeNs: r.boottimeNs, offsetNs: r.offsetNs });
+      } else if (r.type === "section") {
+        section = r.header;
+        const c = r.header.clock;
+        clocks.push({ realtimeNs: c.realtimeNs, boottimeNs: c.boottimeNs, offsetNs: c.offsetNs });
       }
     }
     const s = stream.summary;
