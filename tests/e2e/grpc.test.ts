@@ -47,6 +47,8 @@ const WORK_RESULTS = [
   "Unary/slow DeadlineExceeded",
   "ServerStream OK",
   "Bidi OK",
+  "ServerStream/cancel Canceled",
+  "Missing Unimplemented",
   "Unary/nested OK",
   "Unary/traced OK",
 ];
@@ -109,9 +111,11 @@ async function traceRun(bin: string, env: Record<string, string> = {}): Promise<
 }
 
 type Semconv = "default" | "stable";
+/** gRPC code names by number (grpc doc/statuscodes.md), typed out here rather than imported. */
+const CODE_NAMES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED"];
 
 function rpcAttrs(method: string, code: number, semconv: Semconv, error: boolean): Record<string, unknown> {
-  const names = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND"];
+  const names = CODE_NAMES;
   if (semconv === "stable") {
     return {
       "rpc.system.name": "grpc",
@@ -137,11 +141,11 @@ function checkCapture(t: Traced, peer: boolean, contextIn: boolean, semconv: Sem
   const grpcSpans = cap.spans.filter((s) => s.scope.name === "beetrace/google.golang.org/grpc");
   const codeOf = (s: SpanRecord): number => {
     const v = semconv === "stable" ? s.attributes["rpc.response.status_code"] : s.attributes["rpc.grpc.status_code"];
-    if (semconv === "stable") return ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND"].indexOf(String(v));
+    if (semconv === "stable") return CODE_NAMES.indexOf(String(v));
     return Number(v);
   };
-  // Exact counts by kind, name, code and status: 10 calls from /work (the nested one makes an
-  // 11th from its handler) and 1 from /proxy, each seen by the client and by the server.
+  // Exact counts by kind, name, code and status: 12 calls from /work (the nested one makes a
+  // 13th from its handler) and 1 from /proxy, each seen by the client and by the server.
   const counts: Record<string, number> = {};
   for (const s of grpcSpans) {
     const k = `${s.kind} ${s.name} ${codeOf(s)} ${s.status.code}`;
@@ -153,12 +157,18 @@ function checkCapture(t: Traced, peer: boolean, contextIn: boolean, semconv: Sem
     [`client ${SERVICE}/Unary 4 error`]: 1,
     [`client ${SERVICE}/ServerStream 0 unset`]: 1,
     [`client ${SERVICE}/Bidi 0 unset`]: 1,
+    // cancelled: ended by grpc's context watcher goroutine, not the caller's
+    [`client ${SERVICE}/ServerStream 1 error`]: 1,
+    [`client ${SERVICE}/Missing 12 error`]: 1,
     [`server ${SERVICE}/Unary 0 unset`]: 7,
     // NOT_FOUND is the caller's doing: not an error on the server (semconv gRPC status)
     [`server ${SERVICE}/Unary 5 unset`]: 2,
     [`server ${SERVICE}/Unary 4 error`]: 1,
     [`server ${SERVICE}/ServerStream 0 unset`]: 1,
     [`server ${SERVICE}/Bidi 0 unset`]: 1,
+    [`server ${SERVICE}/ServerStream 1 unset`]: 1,
+    // an unknown method: handleStream writes UNIMPLEMENTED itself, a server error
+    [`server ${SERVICE}/Missing 12 error`]: 1,
   });
 
   // Attributes, exactly.
