@@ -16,8 +16,13 @@
  *   client: the entry of (*clientStream).finish(err), which grpc calls exactly once per stream
  *           when it ends: the last message received, an error, or the context cancelled (then
  *           on the goroutine that watches the context, so the call state is keyed by the
- *           *clientStream, not the goroutine). newClientStream's RETs hand the state over from
- *           the goroutine to the stream pointer (and end a call whose stream was never made).
+ *           *clientStream, not the goroutine). (*clientStream).newAttemptLocked(cs), called on the
+ *           calling goroutine while the stream is made, hands the state over from the goroutine
+ *           to the stream pointer; endOfClientStream (newer releases) ends a call whose stream
+ *           could not be made. newClientStream's RETs are the fallback.
+ * Context in: (*http2Server).operateHeaders, on the transport's reader goroutine, finds a W3C
+ * traceparent in the request's HEADERS frame and keeps it under (transport, stream id) for
+ * handleStream: one more emulated hit per RPC.
  *
  * One record per span, emitted at the end; entries tolerate the morestack re-run (same stream /
  * same method and conn: ignored); an end with no state is a no-op.
