@@ -2,7 +2,8 @@
  * @module tests/unit/probes/databasesql — the database/sql probe's user-space half: the SQL lexer
  * (operation, collection, sanitizing), the driver and error-type mapping, `--db-statement`, the
  * switches handed to BPF, and the decoder, from records written through the layout generated
- * from the object's BTF (record-writer.ts). No root needed.
+ * from the object's BTF (record-writer.ts), and the plan on real binaries (optional functions). No
+ * root needed.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { SpanDecoder } from "../../../src/probes/decode.ts";
@@ -15,6 +16,11 @@ import { parseStatement, sanitize, tokenize } from "../../../src/probes/database
 import { isTracerError } from "../../../src/errors.ts";
 import type { Span } from "../../../src/spans/model.ts";
 import { RecordWriter, type RecordInput } from "./record-writer.ts";
+import { readFileSync } from "node:fs";
+import { openGoBinary } from "../../../src/binary/analyze.ts";
+import { embeddedSnapshot } from "../../../src/offsets/snapshot.ts";
+import { planProbes } from "../../../src/trace/plan.ts";
+import { buildFixture, goMatrixUnavailable, newestToolchain } from "../../harness/go.ts";
 
 describe("SQL lexer", () => {
   test("tokens give the input back, whatever it is", () => {
@@ -269,4 +275,38 @@ describe("decoder", () => {
       expect(typeof decode(rec({}, { query: q })).name).toBe("string");
     }
   });
+});
+
+describe("planning on a real binary (optional functions)", () => {
+  const why = goMatrixUnavailable();
+  test.skipIf(why !== undefined)(`only the linked functions are probed; the others do not disable the probe${why ? ` (skipped: ${why})` : ""}`, async () => {
+    // tests/fixtures/go/untraced calls DB.QueryContext and DB.ExecContext only (the build is
+    // shared with tests/unit/probes/protocols.test.ts through the fixture cache).
+    const exe = await buildFixture({ dir: "tests/fixtures/go/untraced", toolchain: newestToolchain(), mode: "ldflags-s-w" });
+    const a = openGoBinary(new Uint8Array(readFileSync(exe)), exe);
+    const [plan] = planProbes(a, [databaseSql], { snapshot: embeddedSnapshot(), allowNearest: false });
+    expect(plan!.reason).toBeUndefined();
+    expect(plan!.enabled).toBe(true);
+    const entries = plan!.points.filter((p) => p.role === "entry");
+    expect(entries.map((p) => [p.symbol, p.program, p.emulated])).toEqual([
+      ["database/sql.(*DB).QueryContext", "databasesql_db_query", true],
+      ["database/sql.(*DB).ExecContext", "databasesql_db_exec", true],
+    ]);
+    // No end marker: each ends at its RETs, with the return program of its result shape.
+    const rets = plan!.points.filter((p) => p.role === "return");
+    expect(rets.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(rets.map((p) => `${p.symbol} ${p.program}`))).toEqual(
+      new Set(["database/sql.(*DB).QueryContext databasesql_return_ptr_err", "database/sql.(*DB).ExecContext databasesql_return_result_err"]),
+    );
+    // The statement mode is always set; no known driver is linked, so no code-address deltas.
+    expect(plan!.consts["statement_mode"]).toBe(E.DATABASESQL_STATEMENT_SANITIZED);
+    expect(Object.keys(plan!.consts).filter((k) => k.startsWith("delta_"))).toEqual([]);
+  }, 300_000);
+
+  test.skipIf(why !== undefined)(`a binary without database/sql: not linked, nothing to warn about${why ? ` (skipped: ${why})` : ""}`, async () => {
+    const exe = await buildFixture({ dir: "tests/fixtures/go/sample", toolchain: newestToolchain(), mode: "default" });
+    const a = openGoBinary(new Uint8Array(readFileSync(exe)), exe);
+    const [plan] = planProbes(a, [databaseSql], { snapshot: embeddedSnapshot(), allowNearest: false });
+    expect({ enabled: plan!.enabled, notLinked: plan!.notLinked }).toEqual({ enabled: false, notLinked: true });
+  }, 300_000);
 });
