@@ -34,7 +34,15 @@ install() {
   if bindir >/dev/null && command -v psql >/dev/null 2>&1 && id postgres >/dev/null 2>&1; then return 0; fi
   log "installing PostgreSQL (Debian package postgresql)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql postgresql-client >/dev/null
+  # policy-rc.d: the package must not start Debian's own cluster (ours runs on another port).
+  local policy=/usr/sbin/policy-rc.d added=0
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && added=1; fi
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql postgresql-client >/dev/null || {
+    [ "$added" = 1 ] && rm -f "$policy"
+    log "apt-get install postgresql failed"
+    exit 1
+  }
+  [ "$added" = 1 ] && rm -f "$policy"
   bindir >/dev/null || { log "the postgresql package left no /usr/lib/postgresql/*/bin"; exit 1; }
 }
 
