@@ -43,7 +43,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * OTELAPI_ITEM_MAX bytes; positions are masked with OTELAPI_ITEMS_MASK. */
 #define OTELAPI_ITEMS_SIZE 2048
 #define OTELAPI_ITEMS_MASK (OTELAPI_ITEMS_SIZE - 1)
-_Static_assert(OTELAPI_ITEMS_CAP + OTELAPI_ITEM_MAX + 2 * OTELAPI_KEY_CAP < OTELAPI_ITEMS_SIZE, "items fit their buffer");
+/* The largest single copy into items (a string value). */
+#define OTELAPI_WRITE_MAX OTELAPI_VALUE_CAP
+_Static_assert(OTELAPI_ITEMS_CAP + OTELAPI_ITEM_MAX <= OTELAPI_ITEMS_SIZE - OTELAPI_WRITE_MAX, "items fit their buffer");
+_Static_assert(4 + OTELAPI_KEY_CAP + 1 + OTELAPI_SLICE_MAX * (1 + OTELAPI_ELEM_CAP) <= OTELAPI_ITEM_MAX, "a string-slice attribute fits an item");
+_Static_assert(1 + 8 + 1 + OTELAPI_VALUE_CAP + 2 * (1 + OTELAPI_TYPE_CAP) <= OTELAPI_ITEM_MAX, "an exception fits an item");
 /* The record is built in its own per-CPU buffer (bigger than record.bpf.h's). */
 #define OTELAPI_REC_SIZE 8192
 #define OTELAPI_REC_MASK 4095
@@ -267,7 +271,7 @@ static __always_inline int put_user(struct otel_span *s, __u64 ptr, __u32 n, __u
 		n = cap;
 	/* keeps the clamped n in the register the helper gets (the verifier checks its bound) */
 	asm volatile("" : "+r"(n));
-	if (p > OTELAPI_ITEMS_SIZE - OTELAPI_ITEM_MAX)
+	if (p > OTELAPI_ITEMS_SIZE - OTELAPI_WRITE_MAX)
 		return -1;
 	if (n > 0 && bpf_probe_read_user(&s->items[p], n, (const void *)ptr) != 0)
 		return -1;
@@ -705,6 +709,83 @@ int otelapi_add_event(struct pt_regs *ctx)
 	return 0;
 }
 
+/*
+ * Go runtime type descriptors for an exception's type name (internal/abi/type.go; runtime/type.go
+ * before Go 1.21; the same on 64-bit in 1.17-1.27): Type.TFlag at 20 (TFlagUncommon 1,
+ * TFlagExtraStar 2), Type.Str at 40 (a nameOff: an offset from the module's `types` base);
+ * StructType.PkgPath at 48 (an absolute *byte to a Name); a struct's UncommonType follows the
+ * 80-byte StructType, its PkgPath (a nameOff) first. A Name (internal/abi.Name, Go >= 1.17) is a
+ * flags byte, a varint length, the bytes.
+ */
+#define GO_TYPE_TFLAG_OFF 20
+#define GO_TYPE_STR_OFF 40
+#define GO_TFLAG_UNCOMMON 1
+#define GO_TFLAG_EXTRA_STAR 2
+#define GO_STRUCTTYPE_PKGPATH_OFF 48
+#define GO_STRUCTTYPE_SIZE 80
+
+/* Where the bytes of the Name at addr are, and how many. */
+static __always_inline __u64 go_name_bytes(__u64 addr, __u32 *len)
+{
+	__u8 b[3] = {};
+	*len = 0;
+	if (!addr || bpf_probe_read_user(b, sizeof(b), (const void *)addr) != 0)
+		return 0;
+	if (b[1] < 0x80) {
+		*len = b[1];
+		return addr + 2;
+	}
+	*len = (b[1] & 0x7f) | ((__u32)b[2] << 7);
+	return addr + 3;
+}
+
+/*
+ * The error's type name, appended as two length-prefixed strings (type, package path). A
+ * nameOff needs the module's `types` base, which no register or argument gives: a named struct
+ * type carries its package path twice, as an absolute pointer (StructType.PkgPath) and as a
+ * nameOff (UncommonType.PkgPath) to the same Name, so base = pointer - offset. Errors that are
+ * (pointers to) named structs with unexported fields — errors.New, fmt.Errorf, most custom
+ * errors — have both; for others both strings are stored empty.
+ */
+static __always_inline void put_error_type(struct otel_span *s, __u64 type)
+{
+	int err = 0;
+	__u8 kind = go_type_kind(type);
+	__u64 st = type;
+	if (kind == GO_KIND_POINTER)
+		st = go_read_u64(type + GO_PTRTYPE_ELEM_OFF, &err);
+	__u8 tflag = 0;
+	__s32 pkg_off = 0;
+	__u64 pkg_abs = 0;
+	__u64 base = 0;
+	if (!err && st && go_type_kind(st) == GO_KIND_STRUCT &&
+	    bpf_probe_read_user(&tflag, 1, (const void *)(st + GO_TYPE_TFLAG_OFF)) == 0 && (tflag & GO_TFLAG_UNCOMMON) &&
+	    bpf_probe_read_user(&pkg_off, sizeof(pkg_off), (const void *)(st + GO_STRUCTTYPE_SIZE)) == 0 && pkg_off > 0) {
+		pkg_abs = go_read_u64(st + GO_STRUCTTYPE_PKGPATH_OFF, &err);
+		if (!err && pkg_abs > (__u64)pkg_off)
+			base = pkg_abs - (__u64)pkg_off;
+		/* type descriptors lie above the base, within the module */
+		if (base && (st < base || st - base > (1ull << 31)))
+			base = 0;
+	}
+	__u32 n = 0;
+	__u64 str = 0;
+	__s32 str_off = 0;
+	if (base && bpf_probe_read_user(&str_off, sizeof(str_off), (const void *)(type + GO_TYPE_STR_OFF)) == 0 && str_off > 0 &&
+	    bpf_probe_read_user(&tflag, 1, (const void *)(type + GO_TYPE_TFLAG_OFF)) == 0) {
+		str = go_name_bytes(base + (__u64)str_off, &n);
+		if (str && (tflag & GO_TFLAG_EXTRA_STAR) && n > 0) {
+			str++;
+			n--;
+		}
+	}
+	put_str(s, str, n, OTELAPI_TYPE_CAP);
+	/* reflect: a pointer type has no name (PkgPath "" and Name ""), so the SDK uses String() */
+	n = 0;
+	__u64 pkg = (str && kind != GO_KIND_POINTER) ? go_name_bytes(pkg_abs, &n) : 0;
+	put_str(s, pkg, n, OTELAPI_TYPE_CAP);
+}
+
 /* func (nonRecordingSpan) RecordError(err error, opts ...trace.EventOption): err = itab RBX,
  * data RCX; opts = RDI, RSI. A nil error records nothing (as the SDK). */
 SEC("uprobe")
@@ -720,7 +801,8 @@ int otelapi_record_error(struct pt_regs *ctx)
 	if (!s || !items_room(s))
 		return 0;
 	int err = 0;
-	__u64 text = go_any_text(go_read_u64(tab + GO_ITAB_TYPE_OFF, &err), data);
+	__u64 type = go_read_u64(tab + GO_ITAB_TYPE_OFF, &err);
+	__u64 text = go_any_text(type, data);
 	struct go_string msg = {};
 	if (text)
 		bpf_probe_read_user(&msg, sizeof(msg), (const void *)text);
@@ -729,6 +811,7 @@ int otelapi_record_error(struct pt_regs *ctx)
 	put_u8(s, OTELAPI_ITEM_EXCEPTION);
 	put_u64(s, now);
 	put_str(s, msg.ptr, msg.len, OTELAPI_VALUE_CAP);
+	put_error_type(s, type);
 	if (s->cut)
 		s->truncated_values++;
 	s->items_len = (__u16)s->cursor;

@@ -19,7 +19,10 @@
  *   OTELAPI_ITEM_EVENT:     u64 time (CLOCK_BOOTTIME), u8 name_len, name bytes
  *   OTELAPI_ITEM_EXCEPTION: u64 time, u8 msg_len, message bytes (RecordError: the error's text
  *                           when it is a string or the first string field of the struct a pointer
- *                           points at, as errors.New and fmt.Errorf make)
+ *                           points at, as errors.New and fmt.Errorf make), u8 type_len, type bytes
+ *                           (the error's Go type as reflect's String() names it, "*errors.errorString"),
+ *                           u8 pkg_len, pkg bytes (its package path when the type is named and not a
+ *                           pointer: the SDK then writes "pkgpath.Name"); both empty when unknown
  *   OTELAPI_ITEM_LINK:      u8 trace_id[16], u8 span_id[8]
  * Attributes with owner EVENT/LINK belong to the nearest event/link item before them.
  */
@@ -36,13 +39,15 @@
 #define OTELAPI_SCHEMA_URL_CAP 128
 #define OTELAPI_STATUS_CAP 128
 /* Items: a new item starts only below OTELAPI_ITEMS_CAP; one item is at most
- * OTELAPI_ITEM_MAX bytes, so items_len < OTELAPI_ITEMS_CAP + OTELAPI_ITEM_MAX. */
-#define OTELAPI_ITEMS_CAP 1536
+ * OTELAPI_ITEM_MAX bytes (a string-slice attribute: 4 + key + 8 × (1 + element)), so
+ * items_len < OTELAPI_ITEMS_CAP + OTELAPI_ITEM_MAX. */
+#define OTELAPI_ITEMS_CAP 1500
 #define OTELAPI_KEY_CAP 64
 #define OTELAPI_VALUE_CAP 128     /* a string value */
 #define OTELAPI_SLICE_MAX 8       /* elements kept of a slice value */
 #define OTELAPI_ELEM_CAP 32       /* bytes kept of each string in a string slice */
-#define OTELAPI_ITEM_MAX (4 + OTELAPI_KEY_CAP + 1 + OTELAPI_VALUE_CAP + 8)
+#define OTELAPI_TYPE_CAP 64       /* an exception's type name and package path */
+#define OTELAPI_ITEM_MAX 400
 /* Per call: attributes kept of one SetAttributes / WithAttributes, options looked at. */
 #define OTELAPI_ATTRS_PER_CALL 16
 #define OTELAPI_OPTS_PER_CALL 4

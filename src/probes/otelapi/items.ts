@@ -154,11 +154,19 @@ export function parseItems(bytes: Uint8Array): Items {
         const bootNs = c.u64();
         const text = c.str();
         const exception = tag === E.OTELAPI_ITEM_EXCEPTION;
-        // RecordError's event (semconv "exception"): exception.message is the error's text when
-        // BPF could read it; exception.type needs the Go type's name, which is not captured.
-        event = exception
-          ? { name: "exception", bootNs, exception, attributes: text === "" ? {} : { "exception.message": text } }
-          : { name: text, bootNs, exception, attributes: {} };
+        if (exception) {
+          // RecordError's event (semconv "exception"), as the SDK writes it (sdk/trace/span.go
+          // typeStr): exception.type is reflect's String() of the error's type, or for a named
+          // non-pointer type "pkgpath.Name"; either part is absent when BPF could not read it.
+          const type = c.str();
+          const pkg = c.str();
+          const attributes: SpanAttributes = {};
+          if (type !== "") attributes["exception.type"] = pkg !== "" ? `${pkg}.${type.slice(type.lastIndexOf(".") + 1)}` : type;
+          if (text !== "") attributes["exception.message"] = text;
+          event = { name: "exception", bootNs, exception, attributes };
+        } else {
+          event = { name: text, bootNs, exception, attributes: {} };
+        }
         out.events.push(event);
       } else if (tag === E.OTELAPI_ITEM_LINK) {
         link = { traceId: c.hex(16), spanId: c.hex(8), attributes: {} };

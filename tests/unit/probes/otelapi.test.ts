@@ -43,8 +43,11 @@ class Items {
     value(this);
     return this;
   }
-  event(boot: bigint, name: string, exception = false): this {
-    return this.u8(exception ? E.OTELAPI_ITEM_EXCEPTION : E.OTELAPI_ITEM_EVENT).u64(boot).str(name);
+  event(boot: bigint, name: string): this {
+    return this.u8(E.OTELAPI_ITEM_EVENT).u64(boot).str(name);
+  }
+  exception(boot: bigint, message: string, type: string, pkg: string): this {
+    return this.u8(E.OTELAPI_ITEM_EXCEPTION).u64(boot).str(message).str(type).str(pkg);
   }
   link(trace: string, span: string): this {
     this.u8(E.OTELAPI_ITEM_LINK);
@@ -129,7 +132,9 @@ describe("otelapi decoder", () => {
       .attr(0, E.OTELAPI_VT_STRINGSLICE, "ss", (i) => i.u8(3).str("a").str("bc").str(""))
       .event(5_000n, "validated")
       .attr(E.OTELAPI_OWNER_EVENT, E.OTELAPI_VT_INT64, "rules", (i) => i.u64(7n))
-      .event(6_000n, "inventory timeout", true)
+      .exception(6_000n, "inventory timeout", "*errors.errorString", "")
+      .exception(6_500n, "", "errs.Timeout", "example.com/shop/errs")
+      .exception(6_700n, "opaque", "", "")
       .link("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
       .attr(E.OTELAPI_OWNER_LINK, E.OTELAPI_VT_STRING, "link.reason", (i) => i.str("batch"))
       .attr(0, E.OTELAPI_VT_STRING, "after", (i) => i.str("link"))
@@ -147,7 +152,9 @@ describe("otelapi decoder", () => {
       status: { code: "error", message: "inventory unavailable" },
       events: [
         { name: "validated", timeUnixNano: EPOCH + 5_000n, attributes: { rules: 7 } },
-        { name: "exception", timeUnixNano: EPOCH + 6_000n, attributes: { "exception.message": "inventory timeout" } },
+        { name: "exception", timeUnixNano: EPOCH + 6_000n, attributes: { "exception.type": "*errors.errorString", "exception.message": "inventory timeout" } },
+        { name: "exception", timeUnixNano: EPOCH + 6_500n, attributes: { "exception.type": "example.com/shop/errs.Timeout" } },
+        { name: "exception", timeUnixNano: EPOCH + 6_700n, attributes: { "exception.message": "opaque" } },
       ],
       links: [{ traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", attributes: { "link.reason": "batch" } }],
       scope: { name: "example.com/shop", version: "1.2.3", schemaUrl: "https://opentelemetry.io/schemas/1.26.0" },
