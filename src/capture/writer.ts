@@ -21,7 +21,7 @@ import * as fs from "node:fs";
 import { TracerError, fromSystemError } from "../errors.ts";
 import type { LossCounters, Span } from "../spans/model.ts";
 import { recordSize } from "../probes/decode.ts";
-import { type CaptureHeader, type ClockFields, type ClockRecord, type EndRecord, type StatsRecord, captureEncoder, spanRecord } from "./format.ts";
+import { type CaptureHeader, type ClockFields, type ClockRecord, type EndRecord, type SectionRecord, type StatsRecord, captureEncoder, spanRecord } from "./format.ts";
 
 export interface CaptureWriterOptions {
   /** Flush at least this often. Default 1000 ms. 0 = only by size, by flush() and at close. */
@@ -170,6 +170,12 @@ export class CaptureWriter {
   /** The BOOTTIME → epoch anchor changed: the records after this point use `anchor`. */
   clock(anchor: ClockFields): void {
     const r: ClockRecord = { type: "clock", realtimeNs: anchor.realtimeNs, boottimeNs: anchor.boottimeNs, offsetNs: anchor.offsetNs };
+    this.append(r);
+  }
+
+  /** Starts a section (`beetrace merge` output): the items after it belong to the capture `header` describes. */
+  section(header: CaptureHeader): void {
+    const r: SectionRecord = { type: "section", header };
     this.append(r);
   }
 

@@ -82,6 +82,16 @@ export function registerCommands(cli: CAC): void {
     });
 
   cli
+    .command("merge <...files>", "Join the captures of several processes/hosts into one: server spans become children of the client spans that caused them (matched by connection), clocks reconciled")
+    .option("-o, --out <file>", "Merged capture file to write")
+    .option("--json", "Print the summary as one JSON object")
+    .option("--skew <n=duration>", "Testing: shift file n's times (from 0, e.g. 1=2.5s or 1=-300ms) before joining, as if its clock were off (repeatable)")
+    .example("beetrace merge edge.cbor orders.cbor -o joined.cbor")
+    .action(async (files: string[], options) => {
+      await (await import("./merge.ts")).mergeCommand(files.map(String), { out: options.out === undefined ? undefined : String(options.out), skew: options.skew, json: Boolean(options.json) });
+    });
+
+  cli
     .command("doctor", "Check that this machine can trace: privileges, kernel features, a live uprobe")
     .option("--json", "Print one JSON object")
     .example("beetrace doctor")

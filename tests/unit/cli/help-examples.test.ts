@@ -23,7 +23,7 @@ const offline = examples.filter((e) => !isLive(e));
 test("the help texts have examples of both kinds, and each is run by one of the two tests", () => {
   expect(offline.length).toBeGreaterThan(5);
   expect(examples.filter(isLive).length).toBeGreaterThan(2);
-  for (const e of examples) expect(["inspect", "offsets", "view", "summary", "convert", "export", "attach", "run", "doctor"]).toContain(e.args[0] ?? "");
+  for (const e of examples) expect(["inspect", "offsets", "view", "summary", "convert", "export", "merge", "attach", "run", "doctor"]).toContain(e.args[0] ?? "");
   expect(shellWords(`beetrace x --header 'api-key=...' "a b" # note`)).toEqual(["beetrace", "x", "--header", "api-key=...", "a b"]);
 });
 
@@ -34,6 +34,8 @@ describe.skipIf(!haveGo())("offline examples run as written", () => {
   beforeAll(async () => {
     writeSampleCapture(dir, "cap.cbor");
     writeSampleCapture(dir, "spill.cbor");
+    writeSampleCapture(dir, "edge.cbor");
+    writeSampleCapture(dir, "orders.cbor");
     // An unstripped net/http program serves as both ./server and ./server-unstripped.
     const bin = await buildGoProgram({ source: FIXTURE.source, files: FIXTURE.files, mode: "default" });
     copyFileSync(bin, join(dir, "server"));

@@ -1,0 +1,442 @@
+/**
+ * @module merge/join — which server span each client span caused, across capture files, and
+ * how far apart the files' clocks are. Pure (numbers and strings in, decisions out): the
+ * command (src/cli/merge.ts) extracts the endpoints and rewrites the files.
+ *
+ * The key: a client span records the local end of its connection (network.local.address/port),
+ * a server span the peer of its connection (network.peer.address/port). On one TCP connection
+ * they are the same address:port. NAT and proxies change it: such spans match nothing and stay
+ * unjoined (counted), never guessed.
+ *
+ * Time: each file has its own clock (its host's CLOCK_REALTIME). A server span `s` caused by a
+ * client span `c` starts while `c` runs, so the correction `d` to add to the server file's times
+ * (relative to the client file's) satisfies  c.start <= s.start + d <= c.end,  i.e. d lies in
+ * the pair's feasible interval [c.start - s.start, c.end - s.start]. Only starts are compared:
+ * a server span may end after the client got its response headers (net/http flushes the
+ * response before the server's end marker runs).
+ *
+ * 1. Estimate: before the pairs are known, every client span of a connection key is paired with
+ *    every server span of the key (on long connections: with anchor spans spread over it, as
+ *    many as a fixed budget allows), each pair voting for the interval of corrections under
+ *    which the server span lies wholly inside the client span: the true pairs' intervals all hold the true
+ *    correction, wrong pairs' intervals are scattered (requests on one HTTP/1 connection follow
+ *    each other at irregular gaps). The correction is the middle of the range most intervals
+ *    cover; of the most-voted candidates, the one under which most server spans fit is kept.
+ *    Bounded by VOTE_BUDGET per connection. Perfectly periodic traffic with identical durations on a
+ *    connection whose captures cover different stretches cannot be aligned by time alone; real
+ *    traffic, and several connections, break that symmetry.
+ * 2. Offsets: file pairs are edges weighted by their votes; a maximum spanning tree from the
+ *    first file of each connected group gives every file its offset (the reference file: 0).
+ * 3. Match: with the offsets applied, each server span is matched to the client span of its key
+ *    whose corrected interval holds its corrected start. None: unjoined. Several (two hosts
+ *    behind NAT sharing an address): ambiguous, unjoined. HTTP/1 keep-alive carries one request
+ *    at a time, so each request of a connection finds its own span.
+ * 4. Refine: the matched pairs of a file pair give a feasible interval (the intersection of
+ *    theirs); its midpoint is the offset. If clocks drifted so that no single offset satisfies
+ *    every pair, the midpoint of the range most pairs allow is used, and pairs outside it are
+ *    dropped (counted as clock conflicts): a child never starts before its parent.
+ */
+
+/** A client or server span's connection endpoint, times in ns relative to a common base (the file's own clock). */
+export interface Endpoint {
+  /** Index of the capture file */
+  file: number;
+  /** "address|port", normalised (endpointKey) */
+  key: string;
+  start: number;
+  end: number;
+  traceId: string;
+  spanId: string;
+}
+
+export interface JoinOptions {
+  /** Known corrections (file → ns), e.g. from a test; a file given here is not estimated. */
+  fixedOffsets?: ReadonlyMap<number, number>;
+}
+
+export interface FileOffset {
+  file: number;
+  /** ns to add to this file's times */
+  offsetNs: number;
+  /** the file it was measured against (undefined: a reference file, or no pairs) */
+  against?: number;
+  /** matched pairs behind the estimate (between this file and `against`) */
+  pairs: number;
+  /** half the width of the feasible interval (how precise the estimate is), when it was measured */
+  uncertaintyNs?: number;
+  /** true when no single offset satisfied every pair (drift, or wrong pairs) */
+  conflicting?: boolean;
+}
+
+export interface Match {
+  client: Endpoint;
+  server: Endpoint;
+}
+
+export interface JoinResult {
+  offsets: FileOffset[];
+  matches: Match[];
+  /** server spans with a peer address that no client span matched (ambiguous and clockConflicts included) */
+  unmatchedServers: number;
+  /** client spans with a local address that no server span matched */
+  unmatchedClients: number;
+  /** of unmatchedServers: those more than one client span could have caused */
+  ambiguous: number;
+  /** of unmatchedServers: those whose likely client span the reconciled clocks rule out */
+  clockConflicts: number;
+}
+
+/** "address|port" with IPv4-mapped IPv6 addresses written as IPv4 and brackets removed. */
+export function endpointKey(address: string, port: number): string {
+  let a = address.trim().toLowerCase();
+  if (a.startsWith("[") && a.endsWith("]")) a = a.slice(1, -1);
+  if (a.startsWith("::ffff:") && /^\d+\.\d+\.\d+\.\d+$/.test(a.slice(7))) a = a.slice(7);
+  return `${a}|${port}`;
+}
+
+interface KeyGroup {
+  clients: Endpoint[];
+  servers: Endpoint[];
+}
+
+function byStart(a: Endpoint, b: Endpoint): number {
+  return a.start - b.start;
+}
+
+function groupByKey(clients: readonly Endpoint[], servers: readonly Endpoint[]): Map<string, KeyGroup> {
+  const groups = new Map<string, KeyGroup>();
+  const at = (k: string): KeyGroup => {
+    let g = groups.get(k);
+    if (g === undefined) groups.set(k, (g = { clients: [], servers: [] }));
+    return g;
+  };
+  for (const c of clients) at(c.key).clients.push(c);
+  for (const s of servers) at(s.key).servers.push(s);
+  for (const [k, g] of groups) {
+    if (g.clients.length === 0 || g.servers.length === 0) groups.delete(k);
+    else {
+      g.clients.sort(byStart);
+      g.servers.sort(byStart);
+    }
+  }
+  return groups;
+}
+
+/** The middle of the first range covered by the most intervals, and that count. */
+export function maxCoverage(lo: readonly number[], hi: readonly number[]): { at: number; count: number; from: number; to: number } | undefined {
+  const n = lo.length;
+  if (n === 0) return undefined;
+  // Events: starts before ends at the same point (closed intervals).
+  const ev = new Float64Array(2 * n);
+  const kind = new Int8Array(2 * n);
+  const order = new Uint32Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    ev[2 * i] = lo[i]!;
+    kind[2 * i] = 1;
+    ev[2 * i + 1] = hi[i]!;
+    kind[2 * i + 1] = -1;
+  }
+  for (let i = 0; i < 2 * n; i++) order[i] = i;
+  order.sort((a, b) => ev[a]! - ev[b]! || kind[b]! - kind[a]!);
+  let cur = 0;
+  let best = 0;
+  let from = 0;
+  let to = 0;
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!;
+    cur += kind[i]!;
+    if (kind[i] === 1 && cur > best) {
+      best = cur;
+      from = ev[i]!;
+      // The range ends at the next event (an end, or another start that raises the count).
+      to = k + 1 < order.length ? ev[order[k + 1]!]! : from;
+    }
+  }
+  return { at: from + (to - from) / 2, count: best, from, to };
+}
+
+/** Candidate corrections tried per file pair (the most-voted plateaus). */
+const CANDIDATES = 8;
+
+/** Up to `k` plateaus of the coverage of [lo, hi] intervals, most covered first: their middles. */
+export function peaks(lo: readonly number[], hi: readonly number[], k: number): { at: number; count: number }[] {
+  const n = lo.length;
+  if (n === 0) return [];
+  const ev = new Float64Array(2 * n);
+  const kind = new Int8Array(2 * n);
+  const order = new Uint32Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    ev[2 * i] = lo[i]!;
+    kind[2 * i] = 1;
+    ev[2 * i + 1] = hi[i]!;
+    kind[2 * i + 1] = -1;
+  }
+  for (let i = 0; i < 2 * n; i++) order[i] = i;
+  order.sort((a, b) => ev[a]! - ev[b]! || kind[b]! - kind[a]!);
+  // Local maxima: a start that raises the count, followed by an end.
+  const found: { at: number; count: number }[] = [];
+  let cur = 0;
+  for (let j = 0; j < order.length; j++) {
+    const i = order[j]!;
+    cur += kind[i]!;
+    const nxt = j + 1 < order.length ? order[j + 1]! : -1;
+    if (kind[i] === 1 && (nxt < 0 || kind[nxt] === -1)) {
+      const to = nxt < 0 ? ev[i]! : ev[nxt]!;
+      found.push({ at: ev[i]! + (to - ev[i]!) / 2, count: cur });
+    }
+  }
+  found.sort((x, y) => y.count - x.count);
+  return found.slice(0, k);
+}
+
+/** How many server spans of file `sf` lie wholly inside a client span of file `cf` of their connection, under correction `d`. */
+function fitCount(groups: Map<string, KeyGroup>, cf: number, sf: number, d: number): number {
+  let n = 0;
+  for (const g of groups.values()) {
+    const cs = g.clients;
+    let i = 0;
+    for (const s of g.servers) {
+      if (s.file !== sf) continue;
+      const t = s.start + d;
+      const e = s.end + d;
+      // Both lists are sorted by start, and HTTP/1 client spans of one connection do not overlap.
+      while (i < cs.length && (cs[i]!.file !== cf || cs[i]!.end < t)) i++;
+      if (i < cs.length && cs[i]!.start <= t && cs[i]!.end >= e) n++;
+    }
+  }
+  return n;
+}
+
+/** Votes for the correction of file `sf` relative to file `cf` (step 1). */
+function estimatePairs(groups: Map<string, KeyGroup>): Map<string, { lo: number[]; hi: number[] }> {
+  const out = new Map<string, { lo: number[]; hi: number[] }>();
+  const vote = (c: Endpoint, s: Endpoint) => {
+    if (c.file === s.file) return; // one clock: nothing to estimate
+    const k = `${c.file}>${s.file}`;
+    let v = out.get(k);
+    if (v === undefined) out.set(k, (v = { lo: [], hi: [] }));
+    // Votes use the narrow interval (the server span wholly inside the client span): true pairs'
+    // intervals then pile up tightly. A pair that does not fit that way (a streamed response the
+    // client returned from early) does not vote; matching (step 3) compares starts only.
+    const lo = c.start - s.start;
+    const hi = c.end - s.end;
+    if (hi < lo) return;
+    v.lo.push(lo);
+    v.hi.push(hi);
+  };
+  for (const g of groups.values()) {
+    // Per file: a few anchor spans spread over the connection, each against every span of the
+    // other side (anchors against anchors once).
+    // Every pair while that stays small; on long connections as many anchors as the budget allows.
+    const per = Math.max(MIN_ANCHORS, Math.floor(VOTE_BUDGET / (g.clients.length + g.servers.length)));
+    const serverAnchors = anchors(g.servers, per);
+    const clientAnchors = anchors(g.clients, per);
+    for (const c of g.clients) for (const s of serverAnchors) vote(c, s);
+    for (const s of g.servers) {
+      if (serverAnchors.has(s)) continue;
+      for (const c of clientAnchors) vote(c, s);
+    }
+  }
+  return out;
+}
+
+/** Votes per connection key at most (beyond MIN_ANCHORS per side): bounds the estimate's cost on long connections. */
+const VOTE_BUDGET = 100_000;
+/** Anchors per connection and file at least: enough that some have their partner in the other capture. */
+const MIN_ANCHORS = 16;
+
+/** Up to `ANCHORS` spans of each file, evenly spread over the (start-sorted) list. */
+function anchors(list: readonly Endpoint[], ANCHORS: number): Set<Endpoint> {
+  const byFile = new Map<number, Endpoint[]>();
+  for (const e of list) {
+    let l = byFile.get(e.file);
+    if (l === undefined) byFile.set(e.file, (l = []));
+    l.push(e);
+  }
+  const out = new Set<Endpoint>();
+  for (const l of byFile.values()) {
+    if (l.length <= ANCHORS) for (const e of l) out.add(e);
+    else for (let k = 0; k < ANCHORS; k++) out.add(l[Math.floor((k * (l.length - 1)) / (ANCHORS - 1))]!);
+  }
+  return out;
+}
+
+interface Edge {
+  a: number;
+  b: number;
+  /** correction of b relative to a */
+  d: number;
+  weight: number;
+  uncertainty?: number;
+  conflicting?: boolean;
+}
+
+/** Offsets from edges: a maximum spanning tree grown from the lowest file of each group (step 2). */
+function offsetsFrom(files: number, edges: readonly Edge[], fixed: ReadonlyMap<number, number> | undefined): FileOffset[] {
+  const out: FileOffset[] = Array.from({ length: files }, (_, file) => ({ file, offsetNs: 0, pairs: 0 }));
+  const known = new Array<boolean>(files).fill(false);
+  if (fixed) {
+    for (const [f, v] of fixed) {
+      if (f >= 0 && f < files) {
+        out[f]!.offsetNs = v;
+        known[f] = true;
+      }
+    }
+  }
+  const sorted = [...edges].sort((x, y) => y.weight - x.weight);
+  const grow = () => {
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (const e of sorted) {
+        if (known[e.a] === known[e.b]) continue;
+        const [from, to, d] = known[e.a] ? [e.a, e.b, e.d] : [e.b, e.a, -e.d];
+        out[to] = {
+          file: to,
+          offsetNs: out[from]!.offsetNs + d,
+          against: from,
+          pairs: e.weight,
+          ...(e.uncertainty !== undefined ? { uncertaintyNs: e.uncertainty } : {}),
+          ...(e.conflicting ? { conflicting: true } : {}),
+        };
+        known[to] = true;
+        changed = true;
+        break; // heaviest edge first, again
+      }
+    }
+  };
+  grow();
+  for (let f = 0; f < files; f++) {
+    if (known[f]) continue;
+    known[f] = true; // the reference of its group
+    grow();
+  }
+  return out;
+}
+
+/** Step 3: each server span → the one client span whose corrected interval holds its corrected start. */
+function matchAll(groups: Map<string, KeyGroup>, off: readonly FileOffset[]): { matches: Match[]; ambiguous: Set<Endpoint> } {
+  const matches: Match[] = [];
+  const ambiguous = new Set<Endpoint>();
+  for (const g of groups.values()) {
+    const cs = g.clients.map((c) => ({ c, s: c.start + off[c.file]!.offsetNs, e: c.end + off[c.file]!.offsetNs })).sort((x, y) => x.s - y.s);
+    let maxDur = 0;
+    for (const x of cs) maxDur = Math.max(maxDur, x.e - x.s);
+    const taken = new Set<Endpoint>();
+    for (const s of g.servers) {
+      const t = s.start + off[s.file]!.offsetNs;
+      // Last client starting at or before t (binary search), then back while one could still hold t.
+      let lo = 0;
+      let hi = cs.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (cs[mid]!.s <= t) lo = mid + 1;
+        else hi = mid;
+      }
+      let found: Endpoint | undefined;
+      let count = 0;
+      for (let i = lo - 1; i >= 0 && cs[i]!.s >= t - maxDur; i--) {
+        const x = cs[i]!;
+        if (x.e >= t) {
+          count++;
+          found ??= x.c;
+        }
+      }
+      if (count === 1 && found !== undefined && !taken.has(found)) {
+        taken.add(found);
+        matches.push({ client: found, server: s });
+      } else if (count > 1) ambiguous.add(s);
+    }
+  }
+  return { matches, ambiguous };
+}
+
+/** Step 4: per file pair, the offset the matched pairs allow. */
+function refineEdges(matches: readonly Match[]): Edge[] {
+  const per = new Map<string, { a: number; b: number; lo: number[]; hi: number[] }>();
+  for (const m of matches) {
+    if (m.client.file === m.server.file) continue;
+    const k = `${m.client.file}>${m.server.file}`;
+    let v = per.get(k);
+    if (v === undefined) per.set(k, (v = { a: m.client.file, b: m.server.file, lo: [], hi: [] }));
+    v.lo.push(m.client.start - m.server.start);
+    v.hi.push(m.client.end - m.server.start);
+  }
+  const edges: Edge[] = [];
+  for (const v of per.values()) {
+    let lo = -Infinity;
+    let hi = Infinity;
+    for (let i = 0; i < v.lo.length; i++) {
+      lo = Math.max(lo, v.lo[i]!);
+      hi = Math.min(hi, v.hi[i]!);
+    }
+    if (lo <= hi) {
+      edges.push({ a: v.a, b: v.b, d: lo + (hi - lo) / 2, weight: v.lo.length, uncertainty: (hi - lo) / 2 });
+    } else {
+      const m = maxCoverage(v.lo, v.hi)!;
+      edges.push({ a: v.a, b: v.b, d: m.at, weight: m.count, uncertainty: (m.to - m.from) / 2, conflicting: true });
+    }
+  }
+  return edges;
+}
+
+/** Joins the endpoints of `files` capture files (see the module comment). */
+export function join(files: number, clients: readonly Endpoint[], servers: readonly Endpoint[], opts: JoinOptions = {}): JoinResult {
+  const groups = groupByKey(clients, servers);
+  // 1-2: first estimate: of the most-voted candidates, the one under which most server spans
+  // fit wholly inside a client span of their connection.
+  const edges: Edge[] = [];
+  for (const [k, v] of estimatePairs(groups)) {
+    const [a, b] = k.split(">").map(Number) as [number, number];
+    let best: { d: number; fit: number; votes: number } | undefined;
+    for (const p of peaks(v.lo, v.hi, CANDIDATES)) {
+      const fit = fitCount(groups, a, b, p.at);
+      if (best === undefined || fit > best.fit) best = { d: p.at, fit, votes: p.count };
+    }
+    if (best !== undefined) edges.push({ a, b, d: best.d, weight: best.fit });
+  }
+  let offsets = offsetsFrom(files, edges, opts.fixedOffsets);
+  // 3-4: match, refine the offsets from the matched pairs, match again with them.
+  let { matches } = matchAll(groups, offsets);
+  offsets = offsetsFrom(files, refineEdges(matches), opts.fixedOffsets);
+  const final = matchAll(groups, offsets);
+  matches = final.matches;
+
+  // Pairs the refined offsets no longer allow were not matched again: count them.
+  const matchedServers = new Set(matches.map((m) => m.server));
+  const matchedClients = new Set(matches.map((m) => m.client));
+  let unmatchedServers = 0;
+  let unmatchedClients = 0;
+  for (const s of servers) if (!matchedServers.has(s)) unmatchedServers++;
+  for (const c of clients) if (!matchedClients.has(c)) unmatchedClients++;
+  const clockConflicts = countConflicts(groups, offsets, matchedServers, final.ambiguous);
+  return { offsets, matches, unmatchedServers, unmatchedClients, ambiguous: final.ambiguous.size, clockConflicts };
+}
+
+/**
+ * Unmatched server spans that start, once corrected, while their connection's client spans were
+ * being captured (between the first one's start and the last one's end): their caller was
+ * traced, yet no client span holds them, so the clocks could not be reconciled for them (drift,
+ * or a step of one host's clock). Marks their file's offset as conflicting. Spans outside that
+ * window are just outside the other capture.
+ */
+function countConflicts(groups: Map<string, KeyGroup>, offsets: FileOffset[], matched: ReadonlySet<Endpoint>, ambiguous: ReadonlySet<Endpoint>): number {
+  let n = 0;
+  for (const g of groups.values()) {
+    let first = Infinity;
+    let last = -Infinity;
+    for (const c of g.clients) {
+      const o = offsets[c.file]!.offsetNs;
+      first = Math.min(first, c.start + o);
+      last = Math.max(last, c.end + o);
+    }
+    for (const s of g.servers) {
+      if (matched.has(s) || ambiguous.has(s)) continue;
+      const t = s.start + offsets[s.file]!.offsetNs;
+      if (t < first || t > last) continue;
+      n++;
+      offsets[s.file]!.conflicting = true;
+    }
+  }
+  return n;
+}
