@@ -62,6 +62,7 @@ export const PLANNED_FIELDS: Readonly<Record<string, readonly string[]>> = {
     "net.netFD.laddr",
     "net.netFD.raddr",
     "net/http.persistConn.conn",
+    "crypto/tls.Conn.conn",
     "net/http.conn.rwc",
   ],
   "google.golang.org/grpc": [

@@ -49,6 +49,23 @@ export interface EndMarkerDecl {
   why: string;
 }
 
+/**
+ * A function the probed call runs on the same goroutine, between its entry and its end, where
+ * the BPF program reads something the entry cannot see yet (e.g. the connection the net/http
+ * client picks). Optional by nature: when no symbol resolves or a field offset is unknown, it is
+ * not placed, the probe runs without it (its spans lack what it reads) and the plan warns once.
+ */
+export interface ExtraSiteDecl {
+  /** Names of the function, best first (any that resolves is used; Go versions rename functions) */
+  symbols: string[];
+  /** BPF program attached at the function's entry site */
+  program: string;
+  /** Fields (declared in the manifest's `fields`) whose offsets must be known to place it */
+  fields?: string[];
+  /** What the spans lack without it (for the warning) */
+  why: string;
+}
+
 export interface UprobeDecl {
   /** Go symbol as in the symbol table / pclntab: "net/http.(*Transport).roundTrip" */
   symbol: string;
@@ -58,6 +75,8 @@ export interface UprobeDecl {
   returnProgram: string;
   /** End markers: used instead of the RET sites when every needed one resolves. */
   endMarkers?: EndMarkerDecl[];
+  /** Mid-call sites: one extra hit per call each (ExtraSiteDecl). */
+  extraSites?: ExtraSiteDecl[];
   /**
    * The linker may leave this function out (an exported method nothing in the program calls,
    * e.g. database/sql's (*Tx).PrepareContext): when it is not in the function table it is

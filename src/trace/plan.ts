@@ -10,21 +10,23 @@
  *
  * Where: the entry program at the function's entry site (the first emulated instruction of
  * the prologue, src/binary/probe-sites.ts); the end program at the entry sites of the
- * probe's end markers when every needed marker resolves, else at every RET of the function.
+ * probe's end markers when every needed marker resolves, else at every RET of the function;
+ * extra (mid-call) programs at the entry sites of their functions when those resolve and their
+ * fields are known, else the probe runs without them and `degraded` says what its spans lack.
  */
 import { GoTypeNames } from "../binary/go-typenames.ts";
 import type { BinaryAnalysis, SymbolReport } from "../binary/analyze.ts";
 import { resolveFields, resolveSymbol } from "../binary/analyze.ts";
 import type { FieldResolution } from "../offsets/resolve.ts";
 import type { OffsetsTable } from "../offsets/table.ts";
-import type { ProbeManifest, UprobeDecl } from "../probes/probe.ts";
+import type { ExtraSiteDecl, ProbeManifest, UprobeDecl } from "../probes/probe.ts";
 
 /** One uprobe to attach. */
 export interface AttachPoint {
   program: string;
   /** function the site belongs to */
   symbol: string;
-  role: "entry" | "end-marker" | "return";
+  role: "entry" | "end-marker" | "return" | "extra";
   vaddr: number;
   fileOffset: number;
   /** instruction the uprobe sits on ("jbe", "ret") and whether the kernel emulates it */
@@ -51,6 +53,8 @@ export interface ProbePlan {
   points: AttachPoint[];
   /** per UprobeDecl: how its calls end ("markers" or "returns" and why) */
   ends: string[];
+  /** What the probe runs without (an extra site not placed), one line each: warned once per target */
+  degraded?: string[];
 }
 
 export interface PlanOptions {
@@ -115,6 +119,7 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
     });
     const points: AttachPoint[] = [];
     const ends: string[] = [];
+    const degraded: string[] = [];
     if (reason === undefined) {
       Object.assign(
         consts,
@@ -132,6 +137,11 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
         const s = symbols[i]!;
         if (!s.resolved) return;
         points.push(siteOf(u.entryProgram, s, "entry"));
+        for (const x of u.extraSites ?? []) {
+          const site = extraSite(x, resolve, (field) => typeof resolved.get(field)?.offset === "number");
+          if (typeof site === "string") degraded.push(`${x.why} not recorded: ${site}`);
+          else points.push(site);
+        }
         const markers = endMarkers(a, u, resolve, (field) => typeof resolved.get(field)?.offset === "number");
         if (markers.ok) {
           for (const m of markers.points) points.push(m);
@@ -165,12 +175,22 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
       consts,
       points: reason === undefined ? points : [],
       ends,
+      ...(reason === undefined && degraded.length > 0 ? { degraded } : {}),
     };
   });
 }
 
 function siteOf(program: string, s: Extract<SymbolReport, { resolved: true }>, role: AttachPoint["role"]): AttachPoint {
   return { program, symbol: s.name, role, vaddr: s.site.addr, fileOffset: s.site.fileOffset, mnemonic: s.site.mnemonic, emulated: s.site.emulated };
+}
+
+/** The entry site of an extra (mid-call) site, or why it is not placed. */
+function extraSite(x: ExtraSiteDecl, resolve: (name: string) => SymbolReport, known: (field: string) => boolean): AttachPoint | string {
+  const unknown = (x.fields ?? []).filter((f) => !known(f));
+  if (unknown.length > 0) return `offset of ${unknown.join(", ")} unknown (pass --offsets FILE, or a newer beetrace)`;
+  const found = x.symbols.map(resolve).find((r) => r.resolved);
+  if (found === undefined || !found.resolved) return `${x.symbols[0] ?? "?"} not found`;
+  return siteOf(x.program, found, "extra");
 }
 
 /** The end-marker sites of a probed function, or why its RETs are used instead. */

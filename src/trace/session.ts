@@ -173,6 +173,7 @@ export class TraceSession implements Disposable {
         continue;
       }
       for (const e of p.ends) log.verbose(`probe ${p.probe.id}: ${e}`);
+      for (const d of p.degraded ?? []) log.warn(`probe ${p.probe.id}: ${d}`);
       for (const f of p.fields) {
         if (f.source === "guess") log.warn(`${f.field}: offset ${f.offset} is a guess (${f.note})`);
       }
