@@ -282,10 +282,12 @@ static __always_inline void server_peer(__u64 t, struct server_call *st, int *er
 	}
 	if (!addr.tab || !addr.data)
 		return;
-	/* Only a *net.TCPAddr (its first field, IP, is a slice; net.UnixAddr starts with a string). */
+	/* Only a *net.TCPAddr{IP, Port, Zone}: a pointer to a 3-field struct whose first field is a
+	 * slice (net.UnixAddr{Name, Net} starts with a string). Also what keeps a transport that is
+	 * not an *http2Server (grpc served through ServeHTTP) from giving a made-up address. */
 	int e = 0;
 	__u64 type = go_read_u64(addr.tab + GO_ITAB_TYPE_OFF, &e);
-	__u64 f0 = e ? 0 : ptr_struct_field0(type, 0, 0);
+	__u64 f0 = e ? 0 : ptr_struct_field0(type, 3, 0);
 	if (!f0 || go_type_kind(f0) != GO_KIND_SLICE)
 		return;
 	struct go_string ip = {}; /* a slice's first two words: ptr, len */
