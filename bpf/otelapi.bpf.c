@@ -43,8 +43,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * OTELAPI_ITEM_MAX bytes; positions are masked with OTELAPI_ITEMS_MASK. */
 #define OTELAPI_ITEMS_SIZE 2048
 #define OTELAPI_ITEMS_MASK (OTELAPI_ITEMS_SIZE - 1)
-/* The largest single copy into items (a string value). */
-#define OTELAPI_WRITE_MAX OTELAPI_VALUE_CAP
+/* A power of two above the largest single copy into items (a string value). */
+#define OTELAPI_WRITE_MAX 256 /* put_user masks copies with 255 */
+_Static_assert(OTELAPI_VALUE_CAP < OTELAPI_WRITE_MAX && OTELAPI_SLICE_MAX * 8 < OTELAPI_WRITE_MAX, "copies fit the write bound");
 _Static_assert(OTELAPI_ITEMS_CAP + OTELAPI_ITEM_MAX <= OTELAPI_ITEMS_SIZE - OTELAPI_WRITE_MAX, "items fit their buffer");
 _Static_assert(4 + OTELAPI_KEY_CAP + 1 + OTELAPI_SLICE_MAX * (1 + OTELAPI_ELEM_CAP) <= OTELAPI_ITEM_MAX, "a string-slice attribute fits an item");
 _Static_assert(1 + 8 + 1 + OTELAPI_VALUE_CAP + 2 * (1 + OTELAPI_TYPE_CAP) <= OTELAPI_ITEM_MAX, "an exception fits an item");
@@ -264,13 +265,14 @@ static __always_inline void put_u64(struct otel_span *s, __u64 v)
 
 /* Appends user memory [ptr, ptr+n) (n <= cap, a constant). An item starts below
  * OTELAPI_ITEMS_CAP and is at most OTELAPI_ITEM_MAX bytes, so p + n stays inside items. */
-static __always_inline int put_user(struct otel_span *s, __u64 ptr, __u32 n, __u32 cap)
+static __always_inline int put_user(struct otel_span *s, __u64 ptr, __u32 n32, __u32 cap)
 {
 	__u32 p = s->cursor & OTELAPI_ITEMS_MASK;
-	if (n > cap)
-		n = cap;
-	/* keeps the clamped n in the register the helper gets (the verifier checks its bound) */
-	asm volatile("" : "+r"(n));
+	__u64 n = n32 > cap ? cap : n32;
+	/* The bound as an instruction of its own on the register the helper gets: the compiler,
+	 * knowing n <= cap, would otherwise drop any clamp or mask and pass a copy the verifier
+	 * has no bound for. Caps are below OTELAPI_WRITE_MAX, so the mask changes nothing. */
+	asm volatile("%[n] &= 255" : [n] "+r"(n));
 	if (p > OTELAPI_ITEMS_SIZE - OTELAPI_WRITE_MAX)
 		return -1;
 	if (n > 0 && bpf_probe_read_user(&s->items[p], n, (const void *)ptr) != 0)

@@ -41,7 +41,7 @@
 /* Items: a new item starts only below OTELAPI_ITEMS_CAP; one item is at most
  * OTELAPI_ITEM_MAX bytes (a string-slice attribute: 4 + key + 8 × (1 + element)), so
  * items_len < OTELAPI_ITEMS_CAP + OTELAPI_ITEM_MAX. */
-#define OTELAPI_ITEMS_CAP 1500
+#define OTELAPI_ITEMS_CAP 1392
 #define OTELAPI_KEY_CAP 64
 #define OTELAPI_VALUE_CAP 128     /* a string value */
 #define OTELAPI_SLICE_MAX 8       /* elements kept of a slice value */
