@@ -7,7 +7,7 @@
  * through the file's own layouts (src/probes/record.ts), for the address a join needs:
  *  - a server span's peer: the address:port string the server recorded (`remote`, Go's
  *    Request.RemoteAddr: "10.0.0.2:51234", "[::1]:51234");
- *  - a client span's local end: `local_addr` (local_addr_len bytes, 4 or 16) and `local_port`.
+ *  - a client span's local end: `local_addr` (local_addr_size bytes, 4 or 16) and `local_port`.
  * Records of other types (and these without an address) join nothing; their ids are still
  * rewritten when their trace moves. Format-1 captures hold decoded spans: their attributes
  * (network.peer.* on server spans, network.local.* on client spans) are used instead.
@@ -109,7 +109,7 @@ export function hostPortKey(s: string): string | undefined {
 }
 
 function localKey(r: RecordReader): string | undefined {
-  const n = r.u8("local_addr_len");
+  const n = r.u8("local_addr_size");
   if (n !== 4 && n !== 16) return undefined;
   const f = r.layout.field("local_addr");
   if (f === undefined || f[1] < n || f[0] + n > r.length) return undefined;

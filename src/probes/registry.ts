@@ -25,10 +25,14 @@ export const PROBES: readonly ProbeManifest[] = [nethttpServer, nethttpClient, g
   }
 }
 
-/** Every symbol any probe attaches to (probed functions and end markers), deduplicated (for `inspect`). */
+/** Every symbol any probe attaches to (probed functions, end markers, extra sites), deduplicated (for `inspect`). */
 export function probeSymbols(): string[] {
   return [
-    ...new Set(PROBES.flatMap((p) => p.uprobes.flatMap((u) => [u.symbol, ...(u.endMarkers ?? []).flatMap((m) => m.choices.flatMap((c) => c.symbols))]))),
+    ...new Set(
+      PROBES.flatMap((p) =>
+        p.uprobes.flatMap((u) => [u.symbol, ...(u.endMarkers ?? []).flatMap((m) => m.choices.flatMap((c) => c.symbols)), ...(u.extraSites ?? []).flatMap((x) => x.symbols)]),
+      ),
+    ),
   ];
 }
 

@@ -226,7 +226,9 @@ export class TraceSession implements Disposable {
       this.#objects.push({ spec, object });
       const variants = spec.cookieVariants ?? {};
       const programs = new Set([
-        ...plans.flatMap((p) => p.probe.uprobes.flatMap((u) => [u.entryProgram, u.returnProgram, ...(u.endMarkers ?? []).flatMap((m) => m.choices.map((c) => c.program))])),
+        ...plans.flatMap((p) =>
+          p.probe.uprobes.flatMap((u) => [u.entryProgram, u.returnProgram, ...(u.endMarkers ?? []).flatMap((m) => m.choices.map((c) => c.program)), ...(u.extraSites ?? []).map((x) => x.program)]),
+        ),
         ...Object.values(variants).map((v) => v.program),
       ]);
       // Where the kernel has attach cookies, one cookie-switched program replaces its variants.
