@@ -163,7 +163,7 @@ describe.skipIf(reason !== undefined)(`OTel API spans without an SDK${reason ? `
           spans.flatMap((x) => (x.events ?? []).filter((e) => e.name === "exception").map((e) => e.attributes["exception.type"]));
         const sdkTypes = types(theirs);
         expect(sdkTypes).toEqual(["*errors.errorString"]);
-        for (const t of types(mine)) if (t !== undefined) expect(t).toBe(sdkTypes[0]);
+        for (const t of types(mine)) if (t !== undefined) expect(t).toBe(sdkTypes[0] as string);
 
         // Joined with the automatic spans both ways: the root is the server span's child, the
         // HTTP client call made under call-upstream's context is call-upstream's child.
