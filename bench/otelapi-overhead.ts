@@ -103,7 +103,7 @@ console.log(`otelapi-overhead: ${machineLine()}`);
 console.log(`workload: ${REQUESTS} requests × ${SPANS} manual spans (Start, SetAttributes ×2, End), otel ${opts.otel === "old" ? "v1.0.1" : "newest"}; ${ROUNDS} rounds`);
 const toolchain = (spawnSync("go", ["env", "GOVERSION"], { encoding: "utf8", env: { ...process.env, GOTOOLCHAIN: "local" } }).stdout ?? "").trim();
 const dir = opts.otel === "old" ? "tests/fixtures/go/otelapi/v1.0.1" : "tests/fixtures/go/otelapi";
-const bin = await buildFixture({ dir, toolchain, mode: "strip" });
+const bin = await buildFixture({ dir, toolchain, mode: "strip", tags: opts.otel === "old" ? ["otel_legacy"] : [] });
 const untraced: number[] = [];
 const traced: number[] = [];
 for (let round = 0; round < ROUNDS; round++) {

@@ -106,6 +106,7 @@ struct start_call {
 	struct span_ctx sc;
 	__u8 parent_span_id[BEE_SPAN_ID_SIZE];
 	__u16 flags;
+	__u8 delegated; /* the tracer forwards to an SDK: Start's RET does nothing */
 };
 
 struct otel_span {
@@ -540,14 +541,17 @@ int otelapi_start_entry(struct pt_regs *ctx)
 	struct start_call *old = bpf_map_lookup_elem(&otelapi_start_calls, &g);
 	if (old && old->tracer == t && old->name_ptr == name_ptr)
 		return 0; /* morestack re-ran the prologue */
-	/* A tracer with a delegate forwards to a registered SDK, which records the span itself. */
-	if (tracer_delegate_off != GO_OFF_UNSET && go_read_u64(t + tracer_delegate_off, &err) != 0)
-		return 0;
-
 	struct start_call st = {};
 	st.start_ns = now;
 	st.tracer = t;
 	st.name_ptr = name_ptr;
+	/* A tracer with a delegate (atomic.Value's interface set) forwards to a registered SDK,
+	 * which records the span itself; the RET must know, not count a missing entry. */
+	if (tracer_delegate_off != GO_OFF_UNSET && go_read_u64(t + tracer_delegate_off, &err) != 0) {
+		st.delegated = 1;
+		bpf_map_update_elem(&otelapi_start_calls, &g, &st, BPF_ANY);
+		return 0;
+	}
 	st.name_len = (__s64)GO_PARAM5(ctx);
 	st.opts_ptr = GO_PARAM6(ctx);
 	st.opts_len = (__s64)GO_PARAM7(ctx);
@@ -626,7 +630,7 @@ int otelapi_start_return(struct pt_regs *ctx)
 	}
 	struct start_call st = *stp;
 	bpf_map_delete_elem(&otelapi_start_calls, &g);
-	if (!span || !span_tab)
+	if (st.delegated || !span || !span_tab)
 		return 0;
 
 	struct otelapi_scratch *sc = scratch();
