@@ -31,7 +31,7 @@
  */
 import { Buffer } from "node:buffer";
 import { TracerError, fromSystemError } from "../errors.ts";
-import type { Attributes, LossCounters, SpanKind } from "../spans/model.ts";
+import type { AttrValue, LossCounters, SpanAttributes, SpanKind } from "../spans/model.ts";
 import { type RecordLayout, type RecordSchema, SpanDecoder, builtinRecordSchema, recordSize } from "../probes/decode.ts";
 import { closeQuietly, openRegularFile, readFully } from "../target/input.ts";
 import {
@@ -1169,6 +1169,32 @@ const KINDS = new Set<SpanKind>(["server", "client", "internal", "producer", "co
 const TRACE_ID = /^[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;
 
+/** One attribute value of a stored span: a primitive, or an array of them (OTel API slices). */
+function attrValue(v: unknown): AttrValue | AttrValue[] | undefined {
+  if (typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))) return v;
+  if (typeof v === "bigint" && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+  if (Array.isArray(v)) {
+    const out: AttrValue[] = [];
+    for (const x of v) {
+      const e = attrValue(x);
+      if (e === undefined || Array.isArray(e)) return undefined;
+      out.push(e);
+    }
+    return out;
+  }
+  return undefined;
+}
+
+function parseAttributes(v: unknown, where: string): SpanAttributes {
+  const attributes: SpanAttributes = {};
+  for (const [k, x] of Object.entries(obj(v, where))) {
+    const a = attrValue(x);
+    if (a === undefined) throw bad(`${where}: attribute '${k}' has an unsupported value`);
+    attributes[k] = a;
+  }
+  return attributes;
+}
+
 function parseSpan(r: Obj, where: string): SpanRecord {
   const traceId = str(r, "traceId", where);
   const spanId = str(r, "spanId", where);
@@ -1176,13 +1202,7 @@ function parseSpan(r: Obj, where: string): SpanRecord {
   if (!SPAN_ID.test(spanId)) throw bad(`${where}: spanId '${spanId.slice(0, 40)}' is not 16 lowercase hex digits`);
   const kind = str(r, "kind", where);
   if (!KINDS.has(kind as SpanKind)) throw bad(`${where}: unknown span kind '${kind.slice(0, 40)}'`);
-  const attrsIn = obj(r.attributes, `${where}.attributes`);
-  const attributes: Attributes = {};
-  for (const [k, v] of Object.entries(attrsIn)) {
-    if (typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))) attributes[k] = v;
-    else if (typeof v === "bigint" && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) attributes[k] = Number(v);
-    else throw bad(`${where}: attribute '${k}' has an unsupported value`);
-  }
+  const attributes = parseAttributes(r.attributes, `${where}.attributes`);
   const st = obj(r.status, `${where}.status`);
   const code = str(st, "code", `${where}.status`);
   if (code !== "unset" && code !== "ok" && code !== "error") throw bad(`${where}: unknown status code '${code.slice(0, 40)}'`);
@@ -1199,6 +1219,7 @@ function parseSpan(r: Obj, where: string): SpanRecord {
     status: st.message === undefined ? { code } : { code, message: str(st, "message", `${where}.status`) },
     scope: { name: str(scope, "name", `${where}.scope`), version: str(scope, "version", `${where}.scope`) },
   };
+  if (scope.schemaUrl !== undefined && scope.schemaUrl !== null) span.scope.schemaUrl = str(scope, "schemaUrl", `${where}.scope`);
   if (r.parentSpanId !== undefined && r.parentSpanId !== null) {
     const parent = str(r, "parentSpanId", where);
     if (!SPAN_ID.test(parent)) throw bad(`${where}: parentSpanId '${parent.slice(0, 40)}' is not 16 lowercase hex digits`);
@@ -1209,12 +1230,17 @@ function parseSpan(r: Obj, where: string): SpanRecord {
     span.events = arr(r, "events", where).map((ev, i) => {
       const ew = `${where}.events[${i}]`;
       const e = obj(ev, ew);
-      const attributes: Attributes = {};
-      for (const [k, v] of Object.entries(obj(e.attributes, `${ew}.attributes`))) {
-        if (typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))) attributes[k] = v;
-        else throw bad(`${ew}: attribute '${k}' has an unsupported value`);
-      }
-      return { name: str(e, "name", ew), timeUnixNano: big(e, "timeUnixNano", ew), attributes };
+      return { name: str(e, "name", ew), timeUnixNano: big(e, "timeUnixNano", ew), attributes: parseAttributes(e.attributes, `${ew}.attributes`) };
+    });
+  }
+  if (r.links !== undefined && r.links !== null) {
+    span.links = arr(r, "links", where).map((lv, i) => {
+      const lw = `${where}.links[${i}]`;
+      const l = obj(lv, lw);
+      const traceId = str(l, "traceId", lw);
+      const spanId = str(l, "spanId", lw);
+      if (!TRACE_ID.test(traceId) || !SPAN_ID.test(spanId)) throw bad(`${lw}: ids are not lowercase hex of 32 and 16 digits`);
+      return { traceId, spanId, attributes: parseAttributes(l.attributes, `${lw}.attributes`) };
     });
   }
   return span;

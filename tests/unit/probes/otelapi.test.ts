@@ -13,6 +13,13 @@ import { SCHEMA_URL, toOtlpProtobufReference } from "../../../src/export/otlp.ts
 import { PROBES } from "../../../src/probes/registry.ts";
 import type { Span } from "../../../src/spans/model.ts";
 import { RecordWriter } from "./record-writer.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CaptureWriter } from "../../../src/capture/writer.ts";
+import { readCaptureFile } from "../../../src/capture/reader.ts";
+import { zeroLosses } from "../../../src/spans/model.ts";
+import { T0, sampleHeader } from "../capture/fixture.ts";
 
 const LAYOUT = recordLayoutOf("otelapi", "rec_otelapi_span");
 const TRACE = "0102030405060708090a0b0c0d0e0f10";
@@ -212,5 +219,27 @@ describe("otelapi decoder", () => {
     const ours = encodeTraceRequestProtobuf(spans, resource, SCHEMA_URL);
     const ref = toOtlpProtobufReference(spans, resource);
     expect(Buffer.from(ours).toString("hex")).toBe(Buffer.from(ref).toString("hex"));
+  });
+
+  test("decoded spans with arrays, links and a schema URL survive a spill file (format-1 span items)", () => {
+    const items = new Items()
+      .attr(0, E.OTELAPI_VT_STRINGSLICE, "ss", (i) => i.u8(2).str("a").str("b"))
+      .event(5_000n, "e")
+      .attr(E.OTELAPI_OWNER_EVENT, E.OTELAPI_VT_INT64SLICE, "is", (i) => i.u8(1).u64(7n))
+      .link("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+      .attr(E.OTELAPI_OWNER_LINK, E.OTELAPI_VT_BOOL, "ok", (i) => i.u64(1n))
+      .done();
+    const span = decode(record({ items }));
+    const dir = mkdtempSync(join(tmpdir(), "beetrace-otelapi-spill-"));
+    try {
+      const path = join(dir, "spill.cbor");
+      const w = CaptureWriter.open(path, sampleHeader(), { flushIntervalMs: 0 });
+      w.span(span);
+      w.close("duration", T0, zeroLosses());
+      const back = readCaptureFile(path).records.filter((r) => r.type === "span");
+      expect(back).toEqual([{ type: "span", ...span }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
