@@ -21,6 +21,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { Buffer } from "node:buffer";
 import { TracerError, fromSystemError } from "../errors.ts";
 import { log } from "../log.ts";
 import { CaptureScanner, FileSource, damageError } from "../capture/reader.ts";
@@ -102,6 +103,7 @@ export async function mergeCommand(files: string[], opts: MergeOptions = {}, wri
   checkOutputDir(out);
 
   // Pass 1: endpoints.
+  const t0 = performance.now();
   let origin: bigint | undefined;
   const inputs: Input[] = [];
   const clients: Endpoint[] = [];
@@ -111,14 +113,19 @@ export async function mergeCommand(files: string[], opts: MergeOptions = {}, wri
     const got = scanEndpoints(file, i, skewNs, () => origin, (o) => (origin ??= o), clients, servers);
     inputs.push({ file, header: got.header, spans: got.spans, skewNs });
   }
+  const t1 = performance.now();
   const result = join(files.length, clients, servers);
+  const t2 = performance.now();
 
   // Trace and parent rewrites.
   const rw = rewrites(result, files.length);
 
   // Pass 2: write.
   const corrections = result.offsets.map((o, i) => BigInt(Math.round(o.offsetNs)) + inputs[i]!.skewNs);
+  const t3 = performance.now();
   const damaged = writeMerged(out, inputs, corrections, rw);
+  const t4 = performance.now();
+  log.verbose(`merge: read ${(t1 - t0).toFixed(0)} ms (${clients.length} client, ${servers.length} server endpoints), join ${(t2 - t1).toFixed(0)} ms, rewrites ${(t3 - t2).toFixed(0)} ms, write ${(t4 - t3).toFixed(0)} ms`);
 
   const report: MergeReport = {
     out,
@@ -203,23 +210,32 @@ function scanEndpoints(
     const origin = getOrigin() ?? setOrigin(header.createdAt);
     let types = new RecordTypes(header.records);
     let spans = 0;
+    // epoch - origin for boot time 0 under the clock in force (one per records chunk's clock).
+    let lastToEpoch: ((b: bigint) => bigint) | undefined;
+    let zero = 0;
     for (const it of scanner.items()) {
       if (it.type === "raw") {
         spans++;
-        const info = types.get(it.bytes[0]! | (it.bytes[1]! << 8));
-        if (info.endpoint === undefined) continue;
         const b = it.bytes;
-        const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-        const key = recordEndpoint(info, b, view, 0, b.byteLength);
+        const info = types.get(b[0]! | (b[1]! << 8));
+        if (info.endpoint === undefined) continue;
+        const key = recordEndpoint(info, b, 0, b.byteLength);
         if (key === undefined) continue;
         const h = info.header;
+        if (h.end + 8 > b.byteLength || h.spanId + 8 > b.byteLength || h.traceId + 16 > b.byteLength) continue;
+        if (it.toEpoch !== lastToEpoch) {
+          lastToEpoch = it.toEpoch;
+          zero = Number(it.toEpoch(0n) + skewNs - origin);
+        }
+        const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
         const ep: Endpoint = {
           file: index,
           key,
-          start: Number(it.toEpoch(view.getBigUint64(h.start, true)) + skewNs - origin),
-          end: Number(it.toEpoch(view.getBigUint64(h.end, true)) + skewNs - origin),
-          traceId: hexOf(b, h.traceId, 16),
-          spanId: hexOf(b, h.spanId, 8),
+          // Boot-time stamps as doubles: exact below 2^53 ns (104 days of uptime), within a few ns after.
+          start: zero + u64(b, h.start),
+          end: zero + u64(b, h.end),
+          traceId: buf.toString("hex", h.traceId, h.traceId + 16),
+          spanId: buf.toString("hex", h.spanId, h.spanId + 8),
         };
         (info.endpoint.role === "client" ? clients : servers).push(ep);
       } else if (it.type === "span") {
@@ -255,10 +271,22 @@ interface Rewrites {
   conflicts: number;
 }
 
+/** Lowercase hex digit → value (the ids are lowercase hex from hexOf / Buffer#toString). */
+const HEX_VALUE = new Int8Array(128).fill(0);
+for (let i = 0; i < 10; i++) HEX_VALUE[0x30 + i] = i;
+for (let i = 0; i < 6; i++) HEX_VALUE[0x61 + i] = 10 + i;
+
 function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = (HEX_VALUE[hex.charCodeAt(2 * i) & 0x7f]! << 4) | HEX_VALUE[hex.charCodeAt(2 * i + 1) & 0x7f]!;
   return out;
+}
+
+/** A little-endian u64 as a double. */
+function u64(b: Uint8Array, at: number): number {
+  const lo = (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x1000000;
+  const hi = (b[at + 4]! | (b[at + 5]! << 8) | (b[at + 6]! << 16)) + b[at + 7]! * 0x1000000;
+  return hi * 4294967296 + lo;
 }
 
 /** Trace and parent rewrites from the matches; a trace joins at most one other trace (see the module comment). */
@@ -293,7 +321,13 @@ export function rewrites(result: JoinResult, files: number): Rewrites {
     joined++;
   }
   const traces = new Map<string, Uint8Array>();
-  for (const t of next.keys()) traces.set(t, hexBytes(root(t)));
+  const rootBytes = new Map<string, Uint8Array>();
+  for (const t of next.keys()) {
+    const r = root(t);
+    let b = rootBytes.get(r);
+    if (b === undefined) rootBytes.set(r, (b = hexBytes(r)));
+    traces.set(t, b);
+  }
   return { traces, parents, joined, conflicts };
 }
 
@@ -337,8 +371,13 @@ function writeMerged(out: string, inputs: Input[], corrections: bigint[], rw: Re
               const b = it.bytes;
               const h = types.get(b[0]! | (b[1]! << 8)).header;
               let rec: Uint8Array = b;
-              const newTrace = traces.size > 0 ? traces.get(hexOf(b, h.traceId, 16)) : undefined;
-              const parent = parents.size > 0 ? parents.get(hexOf(b, h.spanId, 8)) : undefined;
+              let newTrace: Uint8Array | undefined;
+              let parent: Uint8Array | undefined;
+              if ((traces.size > 0 || parents.size > 0) && h.traceId + 16 <= b.byteLength && h.spanId + 8 <= b.byteLength && h.parent + 8 <= b.byteLength && h.flags + 2 <= b.byteLength) {
+                const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+                if (traces.size > 0) newTrace = traces.get(buf.toString("hex", h.traceId, h.traceId + 16));
+                if (parents.size > 0) parent = parents.get(buf.toString("hex", h.spanId, h.spanId + 8));
+              }
               if ((newTrace !== undefined || parent !== undefined) && b.byteLength <= scratch.byteLength) {
                 rec = scratch.subarray(0, b.byteLength);
                 rec.set(b);

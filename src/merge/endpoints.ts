@@ -13,16 +13,16 @@
  * (network.peer.* on server spans, network.local.* on client spans) are used instead.
  */
 import type { Span } from "../spans/model.ts";
-import { CompiledLayout, RecordReader, type RecordSchema } from "../probes/record.ts";
+import type { RecordSchema } from "../probes/record.ts";
 import { formatIp } from "../probes/grpc/semconv.ts";
 import { endpointKey } from "./join.ts";
 
 export type EndpointRole = "client" | "server";
 
 /** Where a record type keeps its endpoint (by C struct name: layouts are per file). */
-const BY_STRUCT: Readonly<Record<string, { role: EndpointRole; read: (r: RecordReader) => string | undefined }>> = {
-  rec_nethttp_server: { role: "server", read: (r) => hostPortKey(r.str("remote")) },
-  rec_nethttp_client: { role: "client", read: localKey },
+const BY_STRUCT: Readonly<Record<string, EndpointRole>> = {
+  rec_nethttp_server: "server",
+  rec_nethttp_client: "client",
 };
 
 /** The common header's fields (bpf/shared/span.h struct rec_span), as every layout names them. */
@@ -37,10 +37,19 @@ export interface HeaderOffsets {
 
 const DEFAULT_HEADER: HeaderOffsets = { flags: 4, start: 8, end: 16, traceId: 24, spanId: 40, parent: 48 };
 
+/**
+ * Where one record type keeps its endpoint, resolved once from its layout:
+ *  - "peer": a host:port string, the `index`-th packed string (its length fields, in packing order, are `lens`);
+ *  - "local": an address of `sizeAt` bytes at `addrAt` (4 or 16) and a u16 port at `portAt`.
+ */
+export type EndpointReader =
+  | { role: EndpointRole; kind: "peer"; fixed: number; lens: (readonly [number, number])[]; index: number }
+  | { role: EndpointRole; kind: "local"; addrAt: number; addrMax: number; sizeAt: number; portAt: number };
+
 export interface TypeInfo {
   header: HeaderOffsets;
   /** how to read the endpoint, for the types that have one */
-  endpoint?: { role: EndpointRole; layout: CompiledLayout; read: (r: RecordReader) => string | undefined };
+  endpoint?: EndpointReader;
 }
 
 /** Per record type of one file (or section): header offsets and endpoint reader. */
@@ -65,20 +74,83 @@ export class RecordTypes {
       spanId: at("span_id", 8, DEFAULT_HEADER.spanId),
       parent: at("parent_span_id", 8, DEFAULT_HEADER.parent),
     };
-    const ep = layout !== undefined ? BY_STRUCT[layout.struct] : undefined;
-    t = { header, ...(ep !== undefined && layout !== undefined ? { endpoint: { role: ep.role, layout: new CompiledLayout(layout), read: ep.read } } : {}) };
+    t = { header };
+    const role = layout !== undefined ? BY_STRUCT[layout.struct] : undefined;
+    if (layout !== undefined && role === "server") {
+      const index = layout.strings.indexOf("remote");
+      const lens = layout.strings.slice(0, index + 1).map((s) => f[`${s}_len`]);
+      if (index >= 0 && lens.every((l) => l !== undefined && (l[1] === 1 || l[1] === 2))) {
+        t.endpoint = { role, kind: "peer", fixed: layout.fixed, lens: lens as (readonly [number, number])[], index };
+      }
+    } else if (layout !== undefined && role === "client") {
+      const addr = f["local_addr"];
+      const size = f["local_addr_size"];
+      const port = f["local_port"];
+      if (addr !== undefined && size !== undefined && size[1] === 1 && port !== undefined && port[1] === 2) {
+        t.endpoint = { role, kind: "local", addrAt: addr[0], addrMax: addr[1], sizeAt: size[0], portAt: port[0] };
+      }
+    }
     this.#types.set(type, t);
     return t;
   }
 }
 
-/** The endpoint key of a record of a type that has one, or undefined (no address, or a bad record). */
-export function recordEndpoint(info: TypeInfo, bytes: Uint8Array, view: DataView, base: number, size: number): string | undefined {
+/**
+ * The endpoint key of the record at bytes[base, base + size), or undefined (no address, or a
+ * field outside the record: the file's layouts are untrusted input).
+ */
+export function recordEndpoint(info: TypeInfo, bytes: Uint8Array, base: number, size: number): string | undefined {
   const ep = info.endpoint;
   if (ep === undefined) return undefined;
-  const r = new RecordReader(bytes, view, base, size, ep.layout);
-  if (r.check() !== undefined) return undefined;
-  return ep.read(r);
+  if (ep.kind === "local") {
+    if (ep.sizeAt + 1 > size || ep.portAt + 2 > size) return undefined;
+    const n = bytes[base + ep.sizeAt]!;
+    if ((n !== 4 && n !== 16) || n > ep.addrMax || ep.addrAt + n > size) return undefined;
+    const a = base + ep.addrAt;
+    const port = bytes[base + ep.portAt]! | (bytes[base + ep.portAt + 1]! << 8);
+    if (n === 4) return `${bytes[a]}.${bytes[a + 1]}.${bytes[a + 2]}.${bytes[a + 3]}|${port}`;
+    const ip = formatIp(bytes.subarray(a, a + 16));
+    return ip === undefined ? undefined : endpointKey(ip, port);
+  }
+  let pos = ep.fixed;
+  let n = 0;
+  for (let i = 0; i <= ep.index; i++) {
+    const [off, w] = ep.lens[i]!;
+    if (off + w > size) return undefined;
+    n = w === 1 ? bytes[base + off]! : bytes[base + off]! | (bytes[base + off + 1]! << 8);
+    if (i < ep.index) pos += n;
+  }
+  if (n === 0 || pos + n > size) return undefined;
+  return hostPortBytes(bytes, base + pos, n);
+}
+
+/** hostPortKey over ASCII bytes, without building the whole string first. */
+function hostPortBytes(b: Uint8Array, at: number, n: number): string | undefined {
+  let colon = -1;
+  for (let i = n - 1; i >= 0; i--) {
+    if (b[at + i] === 0x3a) {
+      colon = i;
+      break;
+    }
+  }
+  if (colon <= 0 || colon === n - 1 || n - colon - 1 > 5) return undefined;
+  let port = 0;
+  for (let i = colon + 1; i < n; i++) {
+    const d = b[at + i]! - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    port = port * 10 + d;
+  }
+  if (port > 65535) return undefined;
+  let host = "";
+  let plain = true;
+  for (let i = 0; i < colon; i++) {
+    const c = b[at + i]!;
+    // Digits and dots: an IPv4 address, the key as is; anything else goes the slow way.
+    if (!((c >= 0x30 && c <= 0x39) || c === 0x2e)) plain = false;
+    host += String.fromCharCode(c);
+  }
+  if (plain) return `${host}|${port}`;
+  return hostPortKey(`${host}:${port}`);
 }
 
 /** A decoded span's endpoint (format-1 captures). */
@@ -106,13 +178,4 @@ export function hostPortKey(s: string): string | undefined {
   // An unbracketed IPv6 address has more colons: "::1:80" is ambiguous, not ours to split.
   if (host.includes(":") && !(host.startsWith("[") && host.endsWith("]"))) return undefined;
   return endpointKey(host, Number(port));
-}
-
-function localKey(r: RecordReader): string | undefined {
-  const n = r.u8("local_addr_size");
-  if (n !== 4 && n !== 16) return undefined;
-  const f = r.layout.field("local_addr");
-  if (f === undefined || f[1] < n || f[0] + n > r.length) return undefined;
-  const ip = formatIp(r.bytes.subarray(r.base + f[0], r.base + f[0] + n));
-  return ip === undefined ? undefined : endpointKey(ip, r.u16("local_port"));
 }

@@ -22,7 +22,8 @@
  *    correction, wrong pairs' intervals are scattered (requests on one HTTP/1 connection follow
  *    each other at irregular gaps). The correction is the middle of the range most intervals
  *    cover; of the most-voted candidates, the one under which most server spans fit is kept.
- *    Bounded by VOTE_BUDGET per connection. Perfectly periodic traffic with identical durations on a
+ *    Bounded by KEY_BUDGET per connection and TOTAL_BUDGET per estimate (connections sampled
+ *    evenly beyond it). Perfectly periodic traffic with identical durations on a
  *    connection whose captures cover different stretches cannot be aligned by time alone; real
  *    traffic, and several connections, break that symmetry.
  * 2. Offsets: file pairs are edges weighted by their votes; a maximum spanning tree from the
@@ -162,27 +163,23 @@ const CANDIDATES = 8;
 export function peaks(lo: readonly number[], hi: readonly number[], k: number): { at: number; count: number }[] {
   const n = lo.length;
   if (n === 0) return [];
-  const ev = new Float64Array(2 * n);
-  const kind = new Int8Array(2 * n);
-  const order = new Uint32Array(2 * n);
-  for (let i = 0; i < n; i++) {
-    ev[2 * i] = lo[i]!;
-    kind[2 * i] = 1;
-    ev[2 * i + 1] = hi[i]!;
-    kind[2 * i + 1] = -1;
-  }
-  for (let i = 0; i < 2 * n; i++) order[i] = i;
-  order.sort((a, b) => ev[a]! - ev[b]! || kind[b]! - kind[a]!);
-  // Local maxima: a start that raises the count, followed by an end.
+  // Starts and ends sorted apart (native numeric sorts), then swept together; on a tie a start
+  // comes first (closed intervals).
+  const starts = Float64Array.from(lo).sort();
+  const ends = Float64Array.from(hi).sort();
   const found: { at: number; count: number }[] = [];
   let cur = 0;
-  for (let j = 0; j < order.length; j++) {
-    const i = order[j]!;
-    cur += kind[i]!;
-    const nxt = j + 1 < order.length ? order[j + 1]! : -1;
-    if (kind[i] === 1 && (nxt < 0 || kind[nxt] === -1)) {
-      const to = nxt < 0 ? ev[i]! : ev[nxt]!;
-      found.push({ at: ev[i]! + (to - ev[i]!) / 2, count: cur });
+  let i = 0;
+  let j = 0;
+  while (i < n) {
+    if (starts[i]! <= ends[j]!) {
+      cur++;
+      const x = starts[i++]!;
+      // A local maximum: the next event is an end.
+      if (i >= n || starts[i]! > ends[j]!) found.push({ at: x + (ends[j]! - x) / 2, count: cur });
+    } else {
+      cur--;
+      j++;
     }
   }
   found.sort((x, y) => y.count - x.count);
@@ -190,9 +187,9 @@ export function peaks(lo: readonly number[], hi: readonly number[], k: number): 
 }
 
 /** How many server spans of file `sf` lie wholly inside a client span of file `cf` of their connection, under correction `d`. */
-function fitCount(groups: Map<string, KeyGroup>, cf: number, sf: number, d: number): number {
+function fitCount(groups: readonly KeyGroup[], cf: number, sf: number, d: number): number {
   let n = 0;
-  for (const g of groups.values()) {
+  for (const g of groups) {
     const cs = g.clients;
     let i = 0;
     for (const s of g.servers) {
@@ -207,43 +204,54 @@ function fitCount(groups: Map<string, KeyGroup>, cf: number, sf: number, d: numb
   return n;
 }
 
-/** Votes for the correction of file `sf` relative to file `cf` (step 1). */
-function estimatePairs(groups: Map<string, KeyGroup>): Map<string, { lo: number[]; hi: number[] }> {
-  const out = new Map<string, { lo: number[]; hi: number[] }>();
+/** Votes for the correction of file `sf` relative to file `cf` (step 1), keyed cf * FILE_KEY + sf, and the connections that voted. */
+function estimatePairs(groups: Map<string, KeyGroup>): { votes: Map<number, { lo: number[]; hi: number[] }>; sampled: KeyGroup[] } {
+  const votes = new Map<number, { lo: number[]; hi: number[] }>();
   const vote = (c: Endpoint, s: Endpoint) => {
     if (c.file === s.file) return; // one clock: nothing to estimate
-    const k = `${c.file}>${s.file}`;
-    let v = out.get(k);
-    if (v === undefined) out.set(k, (v = { lo: [], hi: [] }));
     // Votes use the narrow interval (the server span wholly inside the client span): true pairs'
     // intervals then pile up tightly. A pair that does not fit that way (a streamed response the
     // client returned from early) does not vote; matching (step 3) compares starts only.
     const lo = c.start - s.start;
     const hi = c.end - s.end;
     if (hi < lo) return;
+    const k = c.file * FILE_KEY + s.file;
+    let v = votes.get(k);
+    if (v === undefined) votes.set(k, (v = { lo: [], hi: [] }));
     v.lo.push(lo);
     v.hi.push(hi);
   };
-  for (const g of groups.values()) {
-    // Per file: a few anchor spans spread over the connection, each against every span of the
-    // other side (anchors against anchors once).
-    // Every pair while that stays small; on long connections as many anchors as the budget allows.
-    const per = Math.max(MIN_ANCHORS, Math.floor(VOTE_BUDGET / (g.clients.length + g.servers.length)));
-    const serverAnchors = anchors(g.servers, per);
-    const clientAnchors = anchors(g.clients, per);
+  // Anchors per side of each connection, and the votes that makes; connections are sampled
+  // evenly when all of them would exceed the budget (the offset is one number per file pair).
+  const all = [...groups.values()];
+  const per = all.map((g) => Math.max(MIN_ANCHORS, Math.floor(KEY_BUDGET / (g.clients.length + g.servers.length))));
+  let planned = 0;
+  all.forEach((g, i) => (planned += Math.min(g.clients.length * g.servers.length, per[i]! * (g.clients.length + g.servers.length))));
+  const stride = Math.max(1, Math.ceil(planned / TOTAL_BUDGET));
+  const sampled: KeyGroup[] = [];
+  for (let i = 0; i < all.length; i += stride) {
+    const g = all[i]!;
+    sampled.push(g);
+    // Each anchor against every span of the other side (anchors against anchors once).
+    const serverAnchors = anchors(g.servers, per[i]!);
+    const clientAnchors = anchors(g.clients, per[i]!);
     for (const c of g.clients) for (const s of serverAnchors) vote(c, s);
     for (const s of g.servers) {
       if (serverAnchors.has(s)) continue;
       for (const c of clientAnchors) vote(c, s);
     }
   }
-  return out;
+  return { votes, sampled };
 }
 
-/** Votes per connection key at most (beyond MIN_ANCHORS per side): bounds the estimate's cost on long connections. */
-const VOTE_BUDGET = 100_000;
+/** File pairs as numbers: client file * FILE_KEY + server file. */
+const FILE_KEY = 1 << 20;
+/** Votes per connection at most (beyond MIN_ANCHORS per side): all pairs of short connections. */
+const KEY_BUDGET = 4096;
+/** Votes per estimate at most: connections are sampled beyond it (bounds the cost on big inputs). */
+const TOTAL_BUDGET = 200_000;
 /** Anchors per connection and file at least: enough that some have their partner in the other capture. */
-const MIN_ANCHORS = 16;
+const MIN_ANCHORS = 8;
 
 /** Up to `ANCHORS` spans of each file, evenly spread over the (start-sorted) list. */
 function anchors(list: readonly Endpoint[], ANCHORS: number): Set<Endpoint> {
@@ -386,11 +394,13 @@ export function join(files: number, clients: readonly Endpoint[], servers: reado
   // 1-2: first estimate: of the most-voted candidates, the one under which most server spans
   // fit wholly inside a client span of their connection.
   const edges: Edge[] = [];
-  for (const [k, v] of estimatePairs(groups)) {
-    const [a, b] = k.split(">").map(Number) as [number, number];
+  const est = estimatePairs(groups);
+  for (const [k, v] of est.votes) {
+    const a = Math.floor(k / FILE_KEY);
+    const b = k % FILE_KEY;
     let best: { d: number; fit: number; votes: number } | undefined;
     for (const p of peaks(v.lo, v.hi, CANDIDATES)) {
-      const fit = fitCount(groups, a, b, p.at);
+      const fit = fitCount(est.sampled, a, b, p.at);
       if (best === undefined || fit > best.fit) best = { d: p.at, fit, votes: p.count };
     }
     if (best !== undefined) edges.push({ a, b, d: best.d, weight: best.fit });
