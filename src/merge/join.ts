@@ -33,7 +33,8 @@
  *    behind NAT sharing an address): ambiguous, unjoined. HTTP/1 keep-alive carries one request
  *    at a time, so each request of a connection finds its own span.
  * 4. Refine: the matched pairs of a file pair give a feasible interval (the intersection of
- *    theirs); its midpoint is the offset. If clocks drifted so that no single offset satisfies
+ *    theirs: the server span wholly inside the client span where the pair allows it, else its
+ *    start inside); its midpoint is the offset. If clocks drifted so that no single offset satisfies
  *    every pair, the midpoint of the range most pairs allow is used, and pairs outside it are
  *    dropped (counted as clock conflicts): a child never starts before its parent.
  */
@@ -367,8 +368,12 @@ function refineEdges(matches: readonly Match[]): Edge[] {
     const k = `${m.client.file}>${m.server.file}`;
     let v = per.get(k);
     if (v === undefined) per.set(k, (v = { a: m.client.file, b: m.server.file, lo: [], hi: [] }));
-    v.lo.push(m.client.start - m.server.start);
-    v.hi.push(m.client.end - m.server.start);
+    // The narrow bound (the server span ends inside the client span) where the pair allows it,
+    // else the start-only one (a response streamed after the client returned).
+    const lo = m.client.start - m.server.start;
+    const narrow = m.client.end - m.server.end;
+    v.lo.push(lo);
+    v.hi.push(narrow >= lo ? narrow : m.client.end - m.server.start);
   }
   const edges: Edge[] = [];
   for (const v of per.values()) {
