@@ -20,6 +20,8 @@ import { CaptureWriter } from "../../../src/capture/writer.ts";
 import { readCaptureFile } from "../../../src/capture/reader.ts";
 import { zeroLosses } from "../../../src/spans/model.ts";
 import { T0, sampleHeader } from "../capture/fixture.ts";
+import { OffsetsTable } from "../../../src/offsets/table.ts";
+import { resolveField } from "../../../src/offsets/resolve.ts";
 
 const LAYOUT = recordLayoutOf("otelapi", "rec_otelapi_span");
 const TRACE = "0102030405060708090a0b0c0d0e0f10";
@@ -241,5 +243,36 @@ describe("otelapi decoder", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("trace.* fields resolve through the otel entry the tracker files them under (otel/trace is its own module)", () => {
+    const OTEL = "go.opentelemetry.io/otel";
+    const snapshot = new OffsetsTable(
+      {
+        schema: 1,
+        modules: {
+          [OTEL]: {
+            versions: ["1.46.0", "1.47.0"],
+            fields: { [`${OTEL}/trace.Link.Attributes`]: [{ from: "1.46.0", to: "1.47.0", offset: 64 }] },
+          },
+        },
+      } as never,
+      "embedded snapshot",
+    );
+    const same = new Map([
+      [OTEL, "v1.47.0"],
+      [`${OTEL}/trace`, "v1.47.0"],
+    ]);
+    expect(resolveField(`${OTEL}/trace.Link.Attributes`, { goVersion: "go1.26.0", modules: same, snapshot, allowNearest: false })).toMatchObject({
+      offset: 64,
+      source: "snapshot",
+      module: `${OTEL}/trace`,
+    });
+    // Released apart (another version): not borrowed.
+    const apart = new Map([
+      [OTEL, "v1.47.0"],
+      [`${OTEL}/trace`, "v1.46.0"],
+    ]);
+    expect(resolveField(`${OTEL}/trace.Link.Attributes`, { goVersion: "go1.26.0", modules: apart, snapshot, allowNearest: false }).offset).toBeUndefined();
   });
 });
