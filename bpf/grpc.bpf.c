@@ -18,8 +18,9 @@
  *           on the goroutine that watches the context, so the call state is keyed by the
  *           *clientStream, not the goroutine). (*clientStream).newAttemptLocked(cs), called on the
  *           calling goroutine while the stream is made, hands the state over from the goroutine
- *           to the stream pointer; endOfClientStream (newer releases) ends a call whose stream
- *           could not be made. newClientStream's RETs are the fallback.
+ *           to the stream pointer; endOfClientStream (grpc >= 1.78) ends a call whose stream
+ *           could not be made. Before 1.78 such a call is seen only by newClientStream's return,
+ *           so there its RETs hand the state over instead (and end the calls that failed).
  * Context in: (*http2Server).operateHeaders, on the transport's reader goroutine, finds a W3C
  * traceparent in the request's HEADERS frame and keeps it under (transport, stream id) for
  * handleStream: one more emulated hit per RPC.
@@ -694,8 +695,17 @@ int grpc_client_end(struct pt_regs *ctx)
 	__u64 cs = GO_PARAM1(ctx);
 	__u64 g = GO_GOROUTINE(ctx);
 	struct client_call *stp = bpf_map_lookup_elem(&grpc_client_streams, &cs);
-	if (!stp)
+	if (!stp) {
+		/* A stream that failed while newClientStream was still making it, on this goroutine,
+		 * before its state was handed over (grpc < 1.78 hands over at newClientStream's RET). */
+		stp = bpf_map_lookup_elem(&grpc_client_starts, &g);
+		if (!stp || (stp->cs && stp->cs != cs))
+			return 0;
+		struct client_call st = *stp;
+		bpf_map_delete_elem(&grpc_client_starts, &g);
+		client_emit(&st, now, GO_PARAM2(ctx), GO_PARAM3(ctx), 0);
 		return 0;
+	}
 	struct client_call st = *stp;
 	bpf_map_delete_elem(&grpc_client_streams, &cs);
 	forget_start(st.g, cs);
@@ -735,20 +745,29 @@ int grpc_client_failed(struct pt_regs *ctx)
 	return 0;
 }
 
-/* At each RET of newClientStream, for binaries where the markers cannot be placed: the span
- * then covers making the stream only. ClientStream = itab RAX / data RBX, error = RCX / RDI. */
+/*
+ * At each RET of newClientStream, where endOfClientStream does not exist (grpc < 1.78: a stream
+ * that fails while being made, e.g. UNAVAILABLE with no connection ready, is not finished, and
+ * nothing but the return tells): ClientStream = itab RAX / data RBX, error = itab RCX / data RDI.
+ * A stream made: its state moves to the *clientStream for finish. None: the call ends here.
+ */
 SEC("uprobe")
 int grpc_client_return(struct pt_regs *ctx)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 g = GO_GOROUTINE(ctx);
+	__u64 cs = GO_PARAM2(ctx);
 	struct client_call *stp = bpf_map_lookup_elem(&grpc_client_starts, &g);
-	if (!stp) {
-		bee_count(&return_without_entry);
-		return 0;
-	}
+	if (!stp)
+		return 0; /* finish already ended it (it failed inside), or the entry was missed */
 	struct client_call st = *stp;
 	bpf_map_delete_elem(&grpc_client_starts, &g);
-	client_emit(&st, now, GO_PARAM3(ctx), GO_PARAM4(ctx), REC_SPAN_F_END_AT_RET | (GO_PARAM2(ctx) ? 0 : GRPC_CLIENT_F_NOT_STARTED));
+	if (cs && !GO_PARAM3(ctx)) {
+		st.cs = cs;
+		if (bpf_map_update_elem(&grpc_client_streams, &cs, &st, BPF_ANY) != 0)
+			bee_count(&inflight_full);
+		return 0;
+	}
+	client_emit(&st, now, GO_PARAM3(ctx), GO_PARAM4(ctx), GRPC_CLIENT_F_NOT_STARTED | REC_SPAN_F_END_AT_RET);
 	return 0;
 }

@@ -78,6 +78,11 @@ export interface UprobeDecl {
   /** Mid-call sites: one extra hit per call each (ExtraSiteDecl). */
   extraSites?: ExtraSiteDecl[];
   /**
+   * No end of its own: only the entry program is attached, neither markers nor RETs (the calls
+   * it sees are ended by another of the probe's uprobes, or it ends theirs: a stream's finish).
+   */
+  entryOnly?: boolean;
+  /**
    * The linker may leave this function out (an exported method nothing in the program calls,
    * e.g. database/sql's (*Tx).PrepareContext): when it is not in the function table it is
    * skipped, as long as another function of the probe is there.

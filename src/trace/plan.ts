@@ -142,6 +142,10 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
           if (typeof site === "string") degraded.push(`${x.why} not recorded: ${site}`);
           else points.push(site);
         }
+        if (u.entryOnly) {
+          ends.push(`${u.symbol}: entry only`);
+          return;
+        }
         const markers = endMarkers(a, u, resolve, (field) => typeof resolved.get(field)?.offset === "number");
         if (markers.ok) {
           for (const m of markers.points) points.push(m);

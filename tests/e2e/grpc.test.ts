@@ -49,6 +49,7 @@ const WORK_RESULTS = [
   "Bidi OK",
   "ServerStream/cancel Canceled",
   "Missing Unimplemented",
+  "Unavailable Unavailable",
   "Unary/nested OK",
   "Unary/traced OK",
 ];
@@ -112,7 +113,7 @@ async function traceRun(bin: string, env: Record<string, string> = {}): Promise<
 
 type Semconv = "default" | "stable";
 /** gRPC code names by number (grpc doc/statuscodes.md), typed out here rather than imported. */
-const CODE_NAMES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED"];
+const CODE_NAMES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE"];
 
 function rpcAttrs(method: string, code: number, semconv: Semconv, error: boolean): Record<string, unknown> {
   const names = CODE_NAMES;
@@ -144,8 +145,9 @@ function checkCapture(t: Traced, peer: boolean, contextIn: boolean, semconv: Sem
     if (semconv === "stable") return CODE_NAMES.indexOf(String(v));
     return Number(v);
   };
-  // Exact counts by kind, name, code and status: 12 calls from /work (the nested one makes a
-  // 13th from its handler) and 1 from /proxy, each seen by the client and by the server.
+  // Exact counts by kind, name, code and status: 13 calls from /work (the nested one makes a
+  // 14th from its handler) and 1 from /proxy, each seen by the client and (but the UNAVAILABLE
+  // one) by the server.
   const counts: Record<string, number> = {};
   for (const s of grpcSpans) {
     const k = `${s.kind} ${s.name} ${codeOf(s)} ${s.status.code}`;
@@ -160,6 +162,8 @@ function checkCapture(t: Traced, peer: boolean, contextIn: boolean, semconv: Sem
     // cancelled: ended by grpc's context watcher goroutine, not the caller's
     [`client ${SERVICE}/ServerStream 1 error`]: 1,
     [`client ${SERVICE}/Missing 12 error`]: 1,
+    // a server that is not there: the call fails before grpc makes its stream (no server span)
+    [`client ${SERVICE}/Unary 14 error`]: 1,
     [`server ${SERVICE}/Unary 0 unset`]: 7,
     // NOT_FOUND is the caller's doing: not an error on the server (semconv gRPC status)
     [`server ${SERVICE}/Unary 5 unset`]: 2,
@@ -178,7 +182,10 @@ function checkCapture(t: Traced, peer: boolean, contextIn: boolean, semconv: Sem
     const code = codeOf(s);
     const base = rpcAttrs(method, code, semconv, s.status.code === "error");
     if (s.kind === "client") {
-      expect(s.attributes).toEqual({ ...base, "server.address": "127.0.0.1", "server.port": grpcPort });
+      // The UNAVAILABLE call dials a port nobody listens on (its own ClientConn).
+      const port = code === 14 ? s.attributes["server.port"] : grpcPort;
+      expect(typeof port).toBe("number");
+      expect(s.attributes).toEqual({ ...base, "server.address": "127.0.0.1", "server.port": port });
     } else {
       const { ["network.peer.port"]: port, ...rest } = s.attributes;
       expect(rest).toEqual({ ...base, ...(peer ? { "network.peer.address": "127.0.0.1" } : {}) });

@@ -3,7 +3,8 @@
  * (*ClientConn).Invoke (unary, through grpc's invoke) and (*ClientConn).NewStream (streams) both
  * make their stream in google.golang.org/grpc.newClientStream; the span runs from there to
  * (*clientStream).finish, which grpc calls when the stream ends: the reply received, an error,
- * or the context cancelled (bpf/grpc.bpf.c).
+ * or the context cancelled — or, for a call whose stream could not be made, to
+ * endOfClientStream (grpc >= 1.78) or newClientStream's return (bpf/grpc.bpf.c).
  */
 import type { Attributes, Span } from "../../spans/model.ts";
 import type { DecodeContext, ProbeManifest } from "../probe.ts";
@@ -57,6 +58,8 @@ export const grpcClient: ProbeManifest = {
     {
       symbol: `${GRPC}.newClientStream`,
       entryProgram: "grpc_client_entry",
+      // Where endOfClientStream is missing (grpc < 1.78), the RETs hand the call over to its
+      // *clientStream, and end it when no stream was made.
       returnProgram: "grpc_client_return",
       endMarkers: [
         {
@@ -67,17 +70,22 @@ export const grpcClient: ProbeManifest = {
           why: "ties the call to its *clientStream (finish may run on another goroutine)",
         },
         {
-          choices: [{ symbols: [`${GRPC}.(*clientStream).finish`], program: "grpc_client_end" }],
-          neededIf: "always",
-          why: "grpc ends every stream there: reply received, error, or context cancelled (grpc/stream.go)",
-        },
-        {
-          // Newer releases end a stream that failed while being made here instead of in finish.
+          // grpc >= 1.78: newClientStream's deferred cleanup ends here a call whose stream could
+          // not be made (earlier releases from 1.4x return such calls without any call to
+          // finish: only the RETs see them).
           choices: [{ symbols: [`${GRPC}.endOfClientStream`], program: "grpc_client_failed" }],
-          neededIf: "if-linked",
+          neededIf: "always",
           why: "a call whose stream could not be made (newClientStream's deferred cleanup)",
         },
       ],
+    },
+    {
+      // grpc ends every stream here: reply received, error, or context cancelled. Placed in
+      // every release, whichever way newClientStream's calls are handed over.
+      symbol: `${GRPC}.(*clientStream).finish`,
+      entryProgram: "grpc_client_end",
+      returnProgram: "grpc_client_end",
+      entryOnly: true,
     },
   ],
   fields: CLIENT_FIELDS,
