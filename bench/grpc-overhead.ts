@@ -8,8 +8,10 @@
  * process): one GET /bench?n=CALLS&kind=KIND makes CALLS calls in a row from one goroutine, each
  * a unary call ("unary": newClientStream + finish on the client, handleStream + WriteStatus +
  * operateHeaders on the server) or a bidi stream with 2 round trips ("bidi"). So one call costs
- * the traced service one CLIENT and one SERVER span: 3 + 3 emulated uprobe hits (see
- * docs/probe-placement.md, "gRPC"), and no single-stepped RET. The service's CPU (utime + stime
+ * the traced service one CLIENT and one SERVER span: 3 + 3 emulated uprobe hits with grpc >= 1.78
+ * (the default fixture, grpc-1.85); before 1.78 the client hands over at newClientStream's RETs,
+ * so --fixture grpc-1.62 / grpc-1.40 measures 2 + 3 emulated hits and 1 single-stepped RET
+ * (docs/probe-placement.md, "gRPC"). The service's CPU (utime + stime
  * of all its threads, /proc/PID/stat) is read just before and just after the request, for the
  * same workload untraced and traced (attach --pid), in alternating rounds on a fresh process
  * each; the difference per call is printed, next to the HTTP figure of bench/hotpath.sh.
