@@ -133,6 +133,8 @@ describe.skipIf(reason !== undefined)(`OTel API spans without an SDK${reason ? `
       try {
         const tr = runTracer(["attach", "--pid", String(app.pid), "--out", out]);
         await tr.started();
+        // A stripped build needs the otel offsets in offsets.json (the tracker, --only go.opentelemetry.io/otel).
+        expect(/probe otelapi[^\n]*disabled[^\n]*/.exec(tr.stderr())?.[0]).toBeUndefined();
         expect(tr.stderr()).toContain("otelapi");
         for (let n = 1; n <= RUNS; n++) expect((await httpGet(app.port, `/work?n=${n}`)).status).toBe(200);
         tr.signal("SIGINT");
