@@ -564,6 +564,7 @@ int otelapi_start_entry(struct pt_regs *ctx)
 		st.flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
 	} else {
 		bee_new_trace_id(&st.sc);
+		st.flags = st.sc.trace_flags; /* the sampler's root decision */
 	}
 	bee_new_span_id(&st.sc);
 	if (bpf_map_update_elem(&otelapi_start_calls, &g, &st, BPF_ANY) != 0)
@@ -954,7 +955,11 @@ int otelapi_end(struct pt_regs *ctx)
 
 	__u64 c = s->ctx;
 	__u64 alias = s->alias;
-	if (bpf_ringbuf_output(&events, buf, pos & OTELAPI_REC_MASK, BPF_RB_NO_WAKEUP) != 0)
+	/* A decided, unsampled trace is not emitted (as record.bpf.h's bee_emit does for the others). */
+	if (bee_sampler != BEE_SAMPLER_ALWAYS_ON &&
+	    (flags & (REC_SPAN_F_TRACE_FLAGS_KNOWN | REC_SPAN_F_SAMPLED)) == REC_SPAN_F_TRACE_FLAGS_KNOWN)
+		bee_count(&unsampled);
+	else if (bpf_ringbuf_output(&events, buf, pos & OTELAPI_REC_MASK, BPF_RB_NO_WAKEUP) != 0)
 		bee_count(&ringbuf_full);
 	if (c)
 		bpf_map_delete_elem(&bee_ctx_spans, &c);
