@@ -9,7 +9,8 @@
  *
  * The type data starts at the symbol runtime.types: the first bytes of .rodata up to Go 1.26
  * (cmd/link lays the STYPE symbols out first in the read-only data), its own section .go.type
- * from Go 1.27. An unstripped binary names runtime.types, and that is preferred.
+ * from Go 1.27, and in .data.rel.ro for PIE builds. An unstripped binary names runtime.types,
+ * and that is preferred.
  *
  * A name is encoded (internal/abi/type.go, Name) as one flags byte, the length as a varint
  * (Go >= 1.17) and the bytes. Type names of T and *T share one name, "*T": T's descriptor has
@@ -61,16 +62,19 @@ export class GoTypeNames {
   }
 }
 
-/** The bytes of the module's type data (moduledata.types onwards), or undefined. */
+/**
+ * The bytes of the module's type data (moduledata.types onwards), or undefined. Where the linker
+ * puts it: non-PIE, the start of .rodata (Go <= 1.26) or .go.type (1.27); PIE (descriptors hold
+ * pointers to relocate), the start of .data.rel.ro or .data.rel.ro.go.type (1.27).
+ */
 function typesRegion(elf: ElfFile): Uint8Array | undefined {
-  const own = elf.section(".go.type");
-  if (own) return elf.sectionBytes(own);
-  const rodata = elf.section(".rodata");
-  if (!rodata) return undefined;
-  const bytes = elf.sectionBytes(rodata);
   const sym = elf.symbols().find((s) => s.name === "runtime.types");
+  const names = elf.isPIE ? [".data.rel.ro.go.type", ".data.rel.ro"] : [".go.type", ".rodata"];
+  const sec = names.map((n) => elf.section(n)).find((x) => x !== undefined);
+  if (!sec) return undefined;
+  const bytes = elf.sectionBytes(sec);
   if (sym === undefined) return bytes;
-  const skip = sym.value - rodata.addr;
+  const skip = sym.value - sec.addr;
   return skip >= 0 && skip < bytes.length ? bytes.subarray(skip) : undefined;
 }
 

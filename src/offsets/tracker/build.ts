@@ -97,7 +97,8 @@ export async function buildAndRead(job: BuildJob): Promise<TrackerResult> {
     writeFileSync(join(dir, "main.go"), job.template.main);
     const env = goEnv({ GOTOOLCHAIN: job.toolchain, GOCACHE: ownCache ?? job.goCache }, job.toolchain);
     if (module !== "std") await runCommand("go", ["get", `${module}@${job.version}`], { cwd: dir, env });
-    await runCommand("go", ["build", "-o", "probe", "."], { cwd: dir, env });
+    const tags = job.template.buildTags?.length ? ["-tags", job.template.buildTags.join(",")] : [];
+    await runCommand("go", ["build", ...tags, "-o", "probe", "."], { cwd: dir, env });
     const fields = readOffsets(join(dir, "probe"), job);
     return { ...base, ok: true, fields, seconds: round1((performance.now() - started) / 1000) };
   } catch (e) {

@@ -18,6 +18,8 @@ export interface ModuleTemplate {
   anchors: string[];
   /** main.go of the program */
   main: string;
+  /** `go build -tags` (e.g. to compile a module's code that the pinned toolchain would leave out) */
+  buildTags?: string[];
 }
 
 const GUARD = `	// Never true when built by the tracker; the code below only has to be linked, not run.
@@ -121,11 +123,17 @@ ${GUARD}
     module: "golang.org/x/net",
     // v0.1.0 is the first tagged release (before it, only pseudo-versions).
     since: "v0.1.0",
+    // Not an anchor: golang.org/x/net/http2.responseWriterState. Recent releases built by Go 1.27
+    // wrap net/http's own HTTP/2 server (http2/server_wrap.go) and lack the type; http2legacy
+    // compiles x/net's own server, as every build by Go <= 1.26 has it (same layout).
     anchors: ["golang.org/x/net/http2.FrameHeader", "golang.org/x/net/http2.MetaHeadersFrame"],
+    buildTags: ["http2legacy"],
     main: `package main
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 
 	"golang.org/x/net/http2"
@@ -134,6 +142,10 @@ import (
 
 func main() {
 ${GUARD}
+	// The server (its responseWriter and responseWriterState) through ServeConn.
+	if c, err := net.Dial("tcp", os.Args[1]); err == nil {
+		(&http2.Server{}).ServeConn(c, &http2.ServeConnOpts{Handler: http.NotFoundHandler()})
+	}
 	fr := http2.NewFramer(os.Stdout, os.Stdin)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	f, err := fr.ReadFrame()
