@@ -14,6 +14,11 @@ import { PROBES } from "../../../src/probes/registry.ts";
 import type { Span } from "../../../src/spans/model.ts";
 import { formatIp, isError, rpcSemconvFrom, setRpcSemconv, splitFullMethod, targetAddress, type RpcSemconv } from "../../../src/probes/grpc/semconv.ts";
 import { RecordWriter, type RecordInput } from "./record-writer.ts";
+import { readFileSync } from "node:fs";
+import { openGoBinary } from "../../../src/binary/analyze.ts";
+import { embeddedSnapshot } from "../../../src/offsets/snapshot.ts";
+import { planProbes } from "../../../src/trace/plan.ts";
+import { buildFixture, goMatrixUnavailable } from "../../harness/go.ts";
 
 const SERVER = recordLayoutOf("grpc", "rec_grpc_server");
 const CLIENT = recordLayoutOf("grpc", "rec_grpc_client");
@@ -276,4 +281,54 @@ describe("rpc semantic conventions helpers", () => {
     expect(isError("server", 5)).toBe(false);
     expect(isError("server", 13)).toBe(true);
   });
+});
+
+/** The fixture variants of tests/e2e/grpc.test.ts. */
+const VARIANTS = [
+  { dir: "grpc-1.40", toolchain: "go1.21.13" },
+  { dir: "grpc-1.62", toolchain: "go1.23.12" },
+  { dir: "grpc-1.85", toolchain: "go1.26.11" },
+] as const;
+const why = goMatrixUnavailable();
+
+describe(`the plan on real binaries (stripped: offsets.json alone)${why ? ` (skipped: ${why})` : ""}`, () => {
+  for (const v of VARIANTS) {
+    test.skipIf(why !== undefined)(`${v.dir}: every site emulated; the client hands over at newClientStream's RETs only before grpc 1.78`, async () => {
+      const exe = await buildFixture({ dir: `tests/fixtures/go/grpc/${v.dir}`, toolchain: v.toolchain, mode: "ldflags-s-w" });
+      const a = openGoBinary(new Uint8Array(readFileSync(exe)), exe);
+      const [server, client] = planProbes(a, [grpcServer, grpcClient], { snapshot: embeddedSnapshot(), allowNearest: false });
+      for (const p of [server!, client!]) expect({ id: p.probe.id, reason: p.reason, enabled: p.enabled }).toEqual({ id: p.probe.id, reason: undefined, enabled: true });
+      const newest = v.dir === "grpc-1.85";
+      // Server: entry, the status writer as its end, and operateHeaders for context in where the
+      // HEADERS frame's offsets are known (grpc 1.40's x/net predates offsets.json's first release).
+      expect(server!.points.filter((p) => p.role !== "return").map((p) => [p.role, p.program, p.emulated])).toEqual([
+        ["entry", "grpc_server_entry", true],
+        ["end-marker", "grpc_server_end_status", true],
+        ...(v.dir === "grpc-1.40" ? [] : [["end-marker", "grpc_server_headers_v2", true]]),
+      ]);
+      expect(server!.points.some((p) => p.role === "return")).toBe(false);
+      // Client: finish is entry-only; >= 1.78 binds at newAttemptLocked and ends failures at
+      // endOfClientStream, older releases use newClientStream's RETs for both.
+      const nonRet = client!.points.filter((p) => p.role !== "return").map((p) => [p.role, p.program, p.emulated]);
+      const rets = client!.points.filter((p) => p.role === "return");
+      if (newest) {
+        expect(nonRet).toEqual([
+          ["entry", "grpc_client_entry", true],
+          ["end-marker", "grpc_client_bind", true],
+          ["end-marker", "grpc_client_failed", true],
+          ["entry", "grpc_client_end", true],
+        ]);
+        expect(rets).toEqual([]);
+      } else {
+        expect(nonRet).toEqual([
+          ["entry", "grpc_client_entry", true],
+          ["entry", "grpc_client_end", true],
+        ]);
+        expect(rets.length).toBeGreaterThan(0);
+        expect(new Set(rets.map((p) => `${p.symbol} ${p.program}`))).toEqual(new Set(["google.golang.org/grpc.newClientStream grpc_client_return"]));
+      }
+      // The status code's offset: genproto's layout (not in offsets.json), 40.
+      expect(client!.consts["spb_status_code_off"]).toBe(SPB_STATUS_CODE_DEFAULT);
+    }, 300_000);
+  }
 });
