@@ -25,10 +25,18 @@ const NAME_FLAG_LIMIT = 1 << 4;
 
 export class GoTypeNames {
   readonly #region: Uint8Array | undefined;
+  readonly #fileRange: { offset: number; size: number } | undefined;
   readonly #cache = new Map<string, number | undefined>();
 
   constructor(elf: ElfFile) {
-    this.#region = typesRegion(elf);
+    const r = typesRegion(elf);
+    this.#region = r?.bytes;
+    this.#fileRange = r ? { offset: r.fileOffset, size: r.bytes.length } : undefined;
+  }
+
+  /** Where the type data is in the file (to make it resident in the target: src/target/prefault.ts). */
+  get fileRange(): { offset: number; size: number } | undefined {
+    return this.#fileRange;
   }
 
   /** Whether the binary's type data was found (else every lookup is undefined). */
@@ -67,15 +75,14 @@ export class GoTypeNames {
  * puts it: non-PIE, the start of .rodata (Go <= 1.26) or .go.type (1.27); PIE (descriptors hold
  * pointers to relocate), the start of .data.rel.ro or .data.rel.ro.go.type (1.27).
  */
-function typesRegion(elf: ElfFile): Uint8Array | undefined {
+function typesRegion(elf: ElfFile): { bytes: Uint8Array; fileOffset: number } | undefined {
   const sym = elf.symbols().find((s) => s.name === "runtime.types");
   const names = elf.isPIE ? [".data.rel.ro.go.type", ".data.rel.ro"] : [".go.type", ".rodata"];
   const sec = names.map((n) => elf.section(n)).find((x) => x !== undefined);
   if (!sec) return undefined;
   const bytes = elf.sectionBytes(sec);
-  if (sym === undefined) return bytes;
-  const skip = sym.value - sec.addr;
-  return skip >= 0 && skip < bytes.length ? bytes.subarray(skip) : undefined;
+  const skip = sym === undefined ? 0 : sym.value - sec.addr;
+  return skip >= 0 && skip < bytes.length ? { bytes: bytes.subarray(skip), fileOffset: sec.offset + skip } : undefined;
 }
 
 /** Native substring search (node:buffer, in Bun and Deno): the type data is megabytes. */

@@ -28,6 +28,8 @@ import { BpfObject } from "../bpf/object.ts";
 import { attachUprobe, attachUprobeMulti, LinkSet } from "../bpf/link.ts";
 import { attachCookieSupport, uprobeMultiSupport } from "../bpf/features.ts";
 import { bpfSamplerConsts } from "../probes/common/sampling.ts";
+import { GoTypeNames } from "../binary/go-typenames.ts";
+import { prefaultFileRange } from "../target/prefault.ts";
 import type { SamplerConfig } from "../config/otel-env.ts";
 import { BPF_TRACE_UPROBE_MULTI } from "../bpf/syscall.ts";
 import { RingBufferReader } from "../bpf/ringbuf.ts";
@@ -184,6 +186,14 @@ export class TraceSession implements Disposable {
     } catch (e) {
       session[Symbol.dispose]();
       throw e;
+    }
+    // Type descriptors and names the probes read (error causes, exception types) may sit in
+    // pages the service never touched, which BPF cannot fault in: make them resident.
+    const types = new GoTypeNames(analysis.elf).fileRange;
+    if (types) {
+      const t0 = performance.now();
+      const n = prefaultFileRange(target.process.pid, target.readPath, types.offset, types.size);
+      log.verbose(`made ${n} bytes of the target's type data resident in ${(performance.now() - t0).toFixed(1)} ms`);
     }
     if (session.attachedProbes().length === 0) {
       const reasons = plans.map((p) => `${p.probe.id}: ${p.reason ?? "not attached"}`);
