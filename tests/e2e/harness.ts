@@ -370,7 +370,10 @@ export function bpfState(): BpfState {
 }
 
 /** Our programs: bpf/nethttp.bpf.c's are nethttp_* (the kernel keeps 15 characters of a name). */
-export const isOurProgram = (name: string): boolean => name.startsWith("nethttp_") || name.startsWith("calibrate_");
+/** A BPF program of ours, by name: every object's programs start with the object's name (bpf/<name>.bpf.c). */
+export const isOurProgram = (name: string): boolean => OUR_PROGRAM_PREFIXES.some((p) => name.startsWith(p));
+// The kernel shows at most 15 characters of a program's name: the prefixes fit.
+const OUR_PROGRAM_PREFIXES = ["nethttp_", "calibrate_", "grpc_", "databasesql_", "kafka_", "otelapi_"];
 
 /** A uprobe_multi link as its holder's /proc/PID/fdinfo shows it (kernel 6.6+; the uprobe list since 6.9). */
 export interface UprobeMultiLinkInfo {
