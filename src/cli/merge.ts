@@ -264,11 +264,74 @@ function scanEndpoints(
 
 interface Rewrites {
   /** old trace id → new trace id bytes (resolved to the root of its chain) */
-  traces: Map<string, Uint8Array>;
+  traces: IdMap;
   /** per file: server span id → the client span id bytes that becomes its parent */
-  parents: Map<string, Uint8Array>[];
+  parents: IdMap[];
   joined: number;
   conflicts: number;
+}
+
+/**
+ * Trace or span id → bytes, looked up straight from a record's bytes: keyed by 53 bits of the
+ * id as a number (no hex string per record), the whole id compared on a hit.
+ */
+export class IdMap {
+  readonly #map = new Map<number, { id: Uint8Array; to: Uint8Array }[]>();
+  #size = 0;
+  constructor(readonly idBytes: 8 | 16) {}
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** 53 bits of two FNV-1a-style hashes of the whole id (ids need not be random: tests and benches count). */
+  #key(b: Uint8Array, at: number): number {
+    let h1 = 0x811c9dc5;
+    let h2 = 0x01000193;
+    for (let i = 0; i < this.idBytes; i++) {
+      const x = b[at + i]!;
+      h1 = Math.imul(h1 ^ x, 0x01000193);
+      h2 = Math.imul(h2 ^ x, 0x5bd1e995);
+    }
+    return (h1 >>> 0) + (h2 & 0x1fffff) * 4294967296;
+  }
+
+  set(idHex: string, to: Uint8Array): void {
+    const id = hexBytes(idHex);
+    const k = this.#key(id, 0);
+    let l = this.#map.get(k);
+    if (l === undefined) this.#map.set(k, (l = []));
+    for (const e of l) {
+      if (equalAt(e.id, id, 0)) {
+        e.to = to;
+        return;
+      }
+    }
+    l.push({ id, to });
+    this.#size++;
+  }
+
+  /** The value for the id at b[at, at + idBytes). */
+  getAt(b: Uint8Array, at: number): Uint8Array | undefined {
+    const l = this.#map.get(this.#key(b, at));
+    if (l === undefined) return undefined;
+    for (const e of l) if (equalAt(e.id, b, at)) return e.to;
+    return undefined;
+  }
+
+  get(idHex: string): Uint8Array | undefined {
+    if (idHex.length !== 2 * this.idBytes) return undefined;
+    return this.getAt(hexBytes(idHex), 0);
+  }
+
+  has(idHex: string): boolean {
+    return this.get(idHex) !== undefined;
+  }
+}
+
+function equalAt(id: Uint8Array, b: Uint8Array, at: number): boolean {
+  for (let i = 0; i < id.length; i++) if (id[i] !== b[at + i]) return false;
+  return true;
 }
 
 /** Lowercase hex digit → value (the ids are lowercase hex from hexOf / Buffer#toString). */
@@ -301,12 +364,11 @@ export function rewrites(result: JoinResult, files: number): Rewrites {
     }
     return x;
   };
-  const parents: Map<string, Uint8Array>[] = Array.from({ length: files }, () => new Map());
+  const parents: IdMap[] = Array.from({ length: files }, () => new IdMap(8));
   let joined = 0;
   let conflicts = 0;
-  // Earliest first: with several claims on one trace, the first caller keeps it.
-  const matches = [...result.matches].sort((a, b) => a.client.start - b.client.start);
-  for (const m of matches) {
+  // With several claims on one trace, the first match found (by connection, then time) keeps it.
+  for (const m of result.matches) {
     const from = m.server.traceId;
     const to = root(m.client.traceId);
     if (root(from) !== to) {
@@ -320,7 +382,7 @@ export function rewrites(result: JoinResult, files: number): Rewrites {
     parents[m.server.file]!.set(m.server.spanId, hexBytes(m.client.spanId));
     joined++;
   }
-  const traces = new Map<string, Uint8Array>();
+  const traces = new IdMap(16);
   const rootBytes = new Map<string, Uint8Array>();
   for (const t of next.keys()) {
     const r = root(t);
@@ -353,7 +415,6 @@ function writeMerged(out: string, inputs: Input[], corrections: bigint[], rw: Re
   const w = CaptureWriter.open(out, header, { flushIntervalMs: 0, flushBytes: 4 * 1024 * 1024 });
   const losses = zeroLosses();
   let damaged: TracerError | undefined;
-  const scratch = new Uint8Array(65536);
   try {
     for (const [i, input] of inputs.entries()) {
       const shift = corrections[i]!;
@@ -370,25 +431,22 @@ function writeMerged(out: string, inputs: Input[], corrections: bigint[], rw: Re
             case "raw": {
               const b = it.bytes;
               const h = types.get(b[0]! | (b[1]! << 8)).header;
-              let rec: Uint8Array = b;
+              const rec = b;
               let newTrace: Uint8Array | undefined;
               let parent: Uint8Array | undefined;
               if ((traces.size > 0 || parents.size > 0) && h.traceId + 16 <= b.byteLength && h.spanId + 8 <= b.byteLength && h.parent + 8 <= b.byteLength && h.flags + 2 <= b.byteLength) {
-                const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-                if (traces.size > 0) newTrace = traces.get(buf.toString("hex", h.traceId, h.traceId + 16));
-                if (parents.size > 0) parent = parents.get(buf.toString("hex", h.spanId, h.spanId + 8));
+                if (traces.size > 0) newTrace = traces.getAt(b, h.traceId);
+                if (parents.size > 0) parent = parents.getAt(b, h.spanId);
               }
-              if ((newTrace !== undefined || parent !== undefined) && b.byteLength <= scratch.byteLength) {
-                rec = scratch.subarray(0, b.byteLength);
-                rec.set(b);
-                if (newTrace !== undefined) rec.set(newTrace, h.traceId);
-                if (parent !== undefined) {
-                  rec.set(parent, h.parent);
-                  // REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT (bpf/shared/span.h): the parent is in another process.
-                  const flags = (rec[h.flags]! | (rec[h.flags + 1]! << 8)) | 0x1 | 0x10;
-                  rec[h.flags] = flags & 0xff;
-                  rec[h.flags + 1] = flags >> 8;
-                }
+              // Rewritten in place: the record's bytes are the reader's copy of the file, and the
+              // scanner never reads them again once it has moved past them.
+              if (newTrace !== undefined) rec.set(newTrace, h.traceId);
+              if (parent !== undefined) {
+                rec.set(parent, h.parent);
+                // REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT (bpf/shared/span.h): the parent is in another process.
+                const flags = rec[h.flags]! | (rec[h.flags + 1]! << 8) | 0x1 | 0x10;
+                rec[h.flags] = flags & 0xff;
+                rec[h.flags + 1] = flags >> 8;
               }
               w.record(rec);
               break;
@@ -428,7 +486,7 @@ function writeMerged(out: string, inputs: Input[], corrections: bigint[], rw: Re
   return damaged;
 }
 
-function rewriteSpan(span: Span, shift: bigint, traces: Map<string, Uint8Array>, parents: Map<string, Uint8Array>): Span {
+function rewriteSpan(span: Span, shift: bigint, traces: IdMap, parents: IdMap): Span {
   const t = traces.get(span.traceId);
   const p = parents.get(span.spanId);
   const s: Span = { ...span, startTimeUnixNano: span.startTimeUnixNano + shift, endTimeUnixNano: span.endTimeUnixNano + shift };
