@@ -15,6 +15,7 @@ import { damageError, openCapture } from "../capture/reader.ts";
 import type { Span } from "../spans/model.ts";
 import { DEFAULT_BATCH, otlpJsonLines, toOtlpProtobuf, type ResourceInfo } from "../export/otlp.ts";
 import { writeStdout } from "./view.ts";
+import { sections } from "../merge/sections.ts";
 import { type FilterOptions, matchingTraceIds, parseFilters, serviceOf } from "./filters.ts";
 
 export const CONVERT_FORMATS = ["otlp-json", "otlp-proto"] as const;
@@ -42,24 +43,31 @@ export async function convertCommand(file: string, opts: ConvertOptions = {}, wr
   const stream = openCapture(file);
   const keep = filter === undefined ? undefined : matchingTraceIds(stream.spans(), filter, serviceOf(stream.header));
   let spans = 0;
-  const all = function* (): Generator<Span> {
-    for (const { type: _t, ...span } of stream.spans()) {
+  const kept = function* (section: Iterable<Span>): Generator<Span> {
+    for (const span of section) {
       if (keep !== undefined && !keep.has(span.traceId)) continue;
       spans++;
       yield span;
     }
   };
+  // A merged capture holds several processes: each section gets its own resource.
+  const json = function* (): Generator<string> {
+    for (const sec of sections(stream)) yield* otlpJsonLines(kept(sec.spans), sec.header, batch);
+  };
+  const proto = function* (): Generator<Uint8Array> {
+    for (const sec of sections(stream)) yield* otlpProtoMessages(kept(sec.spans), sec.header, batch);
+  };
   let count = 0;
   try {
     if (to === "otlp-proto") {
-      count = writeProtoMessages(opts.out, otlpProtoMessages(all(), stream.header, batch));
+      count = writeProtoMessages(opts.out, proto());
     } else if (opts.out === undefined || opts.out === "-") {
-      for (const line of otlpJsonLines(all(), stream.header, batch)) {
+      for (const line of json()) {
         await write(line + "\n");
         count++;
       }
     } else {
-      count = writeFileLines(opts.out, otlpJsonLines(all(), stream.header, batch));
+      count = writeFileLines(opts.out, json());
     }
   } finally {
     stream.close();

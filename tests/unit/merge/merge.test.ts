@@ -12,6 +12,7 @@ import { CaptureWriter } from "../../../src/capture/writer.ts";
 import type { CaptureHeader, SectionRecord } from "../../../src/capture/format.ts";
 import { readCaptureFile } from "../../../src/capture/reader.ts";
 import { mergeCommand, parseSkews } from "../../../src/cli/merge.ts";
+import { convertCommand } from "../../../src/cli/convert.ts";
 import { EXIT_CODES, TracerError } from "../../../src/errors.ts";
 import { builtinRecordSchema } from "../../../src/probes/decode.ts";
 import { recordLayoutOf } from "../../../src/probes/layouts.ts";
@@ -149,6 +150,19 @@ describe("merge", () => {
       // The correction: orders' span is back 1-1.2 ms after its caller started (true time).
       expect(Number(os.startTimeUnixNano - ec.startTimeUnixNano)).toBeLessThan(2 * Number(MS));
     }
+
+    // convert gives each section its own resource (service.name).
+    const lines: string[] = [];
+    await convertCommand(out, {}, async (l) => void lines.push(l));
+    const services = new Map<string, number>();
+    for (const l of lines) {
+      const req = JSON.parse(l) as { resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: unknown[] }[] }[] };
+      for (const rs of req.resourceSpans) {
+        const name = rs.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "?";
+        services.set(name, (services.get(name) ?? 0) + rs.scopeSpans.reduce((n, ss) => n + ss.spans.length, 0));
+      }
+    }
+    expect(Object.fromEntries(services)).toEqual({ edge: 24, orders: 24 });
   });
 
   test("--skew: a known shift added to one file is reported back", async () => {
