@@ -24,6 +24,7 @@ import { createOtlpExporter } from "../export/create.ts";
 import type { RetryPolicy } from "../export/exporter.ts";
 import { resourceAttributes } from "../export/otlp.ts";
 import { readSpillCursor } from "../export/spill.ts";
+import { sections } from "../merge/sections.ts";
 
 export interface ExportOptions extends OtelFlags {
   /** Spans per request (default 512) */
@@ -59,53 +60,67 @@ export async function exportCommand(files: string[], opts: ExportOptions = {}): 
   }
   const summary: ExportSummary = { files: files.length, spans: 0, sent: 0, skipped: 0, failed: 0 };
   let damage: TracerError | undefined;
+  const endpoint = cfg.endpoint;
   for (const { file, stream } of inputs) {
     const already = readSpillCursor(file);
-    const exporter = createOtlpExporter({
-      endpoint: cfg.endpoint,
-      protocol: cfg.protocol,
-      headers: cfg.headers,
-      compression: cfg.compression,
-      timeoutMs: cfg.timeoutMs,
-      resource: resourceAttributes(stream.header),
-      maxBatchSize: batch,
-      // Spans are read as fast as they are sent: no reason to wait for a batch to fill.
-      batchDelayMs: 0,
-      // Room for the batches held between flushes below (never reached: no span is dropped for room).
-      maxQueue: batch * 4,
-      ...(opts.retry ? { retry: opts.retry } : {}),
-    });
+    const exporterFor = (header: CaptureStream["header"]) =>
+      createOtlpExporter({
+        endpoint,
+        protocol: cfg.protocol,
+        headers: cfg.headers,
+        compression: cfg.compression,
+        timeoutMs: cfg.timeoutMs,
+        resource: resourceAttributes(header),
+        maxBatchSize: batch,
+        // Spans are read as fast as they are sent: no reason to wait for a batch to fill.
+        batchDelayMs: 0,
+        // Room for the batches held between flushes below (never reached: no span is dropped for room).
+        maxQueue: batch * 4,
+        ...(opts.retry ? { retry: opts.retry } : {}),
+      });
     // Generous: retries with backoff; the per-request timeout still applies.
     const deadline = Math.max(60_000, cfg.timeoutMs * 6);
     let index = 0;
     let fileSpans = 0;
     let notSent = 0;
     let stopped = false;
+    const r = { sent: 0, dropped: 0, spilled: 0, rejected: 0 };
     try {
-      for (const { type: _t, ...span } of stream.spans()) {
-        if (++index <= already) {
-          summary.skipped++;
-          continue;
-        }
-        fileSpans++;
-        if (stopped) {
-          notSent++;
-          continue;
-        }
-        exporter.add(span);
-        if (exporter.counts().inMemory >= batch * 2) {
-          await exporter.flush(deadline);
-          const c = exporter.counts();
-          if (c.dropped + c.spilled > 0 || c.inMemory > 0) {
-            stopped = true;
-            log.warn(`${file}: the collector is not taking spans; counting the rest of the file without sending it`);
+      // A merged capture (`beetrace merge`) holds several processes: one exporter (resource) per section.
+      for (const sec of sections(stream)) {
+        const exporter = exporterFor(sec.header);
+        try {
+          for (const span of sec.spans) {
+            if (++index <= already) {
+              summary.skipped++;
+              continue;
+            }
+            fileSpans++;
+            if (stopped) {
+              notSent++;
+              continue;
+            }
+            exporter.add(span);
+            if (exporter.counts().inMemory >= batch * 2) {
+              await exporter.flush(deadline);
+              const c = exporter.counts();
+              if (c.dropped + c.spilled > 0 || c.inMemory > 0) {
+                stopped = true;
+                log.warn(`${file}: the collector is not taking spans; counting the rest of the file without sending it`);
+              }
+            }
           }
+        } finally {
+          const x = await exporter.shutdown(deadline);
+          r.sent += x.sent;
+          r.dropped += x.dropped;
+          r.spilled += x.spilled;
+          r.rejected += x.rejected;
         }
       }
     } finally {
       stream.close();
     }
-    const r = await exporter.shutdown(deadline);
     const s = stream.summary;
     if (already > 0) log.info(`${file}: skipped the first ${Math.min(already, index)} spans, already delivered by the run that spilled them (${file}.sent)`);
     if (s.truncated) log.warn(`${file} is truncated (last ${s.trailingBytes} bytes incomplete); sent its complete spans`);

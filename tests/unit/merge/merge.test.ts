@@ -13,6 +13,8 @@ import type { CaptureHeader, SectionRecord } from "../../../src/capture/format.t
 import { readCaptureFile } from "../../../src/capture/reader.ts";
 import { mergeCommand, parseSkews } from "../../../src/cli/merge.ts";
 import { convertCommand } from "../../../src/cli/convert.ts";
+import { exportCommand } from "../../../src/cli/export.ts";
+import { startCollector } from "../export/collector.ts";
 import { EXIT_CODES, TracerError } from "../../../src/errors.ts";
 import { builtinRecordSchema } from "../../../src/probes/decode.ts";
 import { recordLayoutOf } from "../../../src/probes/layouts.ts";
@@ -163,6 +165,24 @@ describe("merge", () => {
       }
     }
     expect(Object.fromEntries(services)).toEqual({ edge: 24, orders: 24 });
+
+    // So does export: one resource per section.
+    const col = startCollector();
+    try {
+      const sent = await exportCommand([out], { otlp: col.url, protocol: "http/json", env: {} });
+      expect(sent.sent).toBe(48);
+      const exported = new Map<string, number>();
+      for (const req of col.requests) {
+        const body = JSON.parse(new TextDecoder().decode(req.body)) as { resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: unknown[] }[] }[] };
+        for (const rs of body.resourceSpans) {
+          const name = rs.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "?";
+          exported.set(name, (exported.get(name) ?? 0) + rs.scopeSpans.reduce((n, ss) => n + ss.spans.length, 0));
+        }
+      }
+      expect(Object.fromEntries(exported)).toEqual({ edge: 24, orders: 24 });
+    } finally {
+      col.stop();
+    }
   });
 
   test("--skew: a known shift added to one file is reported back", async () => {
