@@ -19,9 +19,14 @@ export async function summaryCommand(files: string[], opts: SummaryOptions = {},
   const builder = new SummaryBuilder();
   const captures: CaptureSummary[] = [];
   for (const file of files) {
-    let service: string | undefined;
+    // Per header: a merged capture's sections are different services.
+    let of: object | undefined;
+    let service = "";
     const c = readSpans(file, (span, _clock, header) => {
-      service ??= serviceOf(header);
+      if (header !== of) {
+        of = header;
+        service = serviceOf(header);
+      }
       if (filter === undefined || filter.matches(span, service)) builder.add(span, service);
     });
     captures.push(c);
