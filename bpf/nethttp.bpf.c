@@ -42,6 +42,7 @@
 #include "include/go_context.bpf.h"
 #include "include/record.bpf.h"
 #include "include/go_headers.bpf.h"
+#include "include/go_errors.bpf.h"
 #include "shared/span.h"
 #include "shared/nethttp.h"
 
@@ -74,6 +75,7 @@ enum nethttp_writer {
 	NETHTTP_WRITER_UNKNOWN = 0, /* at a RET: decided by Request.ProtoMajor */
 	NETHTTP_WRITER_HTTP1 = 1,   /* *http.response */
 	NETHTTP_WRITER_HTTP2 = 2,   /* *http.http2responseWriter */
+	NETHTTP_WRITER_XNET_H2 = 3, /* *golang.org/x/net/http2.responseWriter */
 };
 
 /*
@@ -120,6 +122,9 @@ volatile const __u32 response_status_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* stat
 volatile const __u32 h2_rw_rws_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* rws *http2responseWriterState */
 /* net/http.http2responseWriterState (optional) */
 volatile const __u32 h2_rws_status_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* status int */
+/* golang.org/x/net/http2.responseWriter / responseWriterState (the x/net HTTP/2 server; optional) */
+volatile const __u32 xnet_rw_rws_off = NETHTTP_DEFAULT_OPTIONAL_OFF;     /* rws *responseWriterState */
+volatile const __u32 xnet_rws_status_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* status int */
 /* net/http.Response */
 volatile const __u32 resp_status_code_off = GO_OFF_UNSET; /* StatusCode int */
 /* net/url.URL */
@@ -144,6 +149,14 @@ volatile const __u32 g_panic_off = NETHTTP_DEFAULT_OPTIONAL_OFF;   /* _panic *_p
 volatile const __u32 panic_arg_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* arg any */
 /* net/url.Userinfo */
 volatile const __u32 userinfo_password_set_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* passwordSet bool (optional) */
+/* The local address of a client request's connection (nethttp_client_conn; all optional: without
+ * them the client span lacks network.local.address/port). */
+volatile const __u32 pconn_conn_off = NETHTTP_DEFAULT_OPTIONAL_OFF;    /* net/http.persistConn.conn net.Conn */
+volatile const __u32 tls_conn_conn_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* crypto/tls.Conn.conn net.Conn */
+volatile const __u32 netconn_fd_off = NETHTTP_DEFAULT_OPTIONAL_OFF;    /* net.conn.fd *netFD */
+volatile const __u32 netfd_laddr_off = NETHTTP_DEFAULT_OPTIONAL_OFF;   /* net.netFD.laddr net.Addr */
+volatile const __u32 tcpaddr_ip_off = NETHTTP_DEFAULT_OPTIONAL_OFF;    /* net.TCPAddr.IP IP ([]byte) */
+volatile const __u32 tcpaddr_port_off = NETHTTP_DEFAULT_OPTIONAL_OFF;  /* net.TCPAddr.Port int */
 
 /* ---- feature switches ---- */
 volatile const __u32 pattern_mode = NETHTTP_PATTERN_NONE; /* enum nethttp_pattern_mode */
@@ -241,6 +254,10 @@ struct client_call {
 	struct span_ctx sc;
 	__u8 parent_span_id[BEE_SPAN_ID_SIZE];
 	__u16 flags; /* REC_SPAN_F_HAS_PARENT, REC_SPAN_F_PARENT_BY_CTX */
+	/* the connection's local end (nethttp_client_conn); local_addr_size 0 = unknown */
+	__u16 local_port;
+	__u8 local_addr_size;
+	__u8 local_addr[16];
 };
 
 /* LRU: a call that never ends (a panic unwinding the handler, a hijack on another goroutine)
@@ -272,6 +289,7 @@ const enum nethttp_end *nethttp_btf_end __attribute__((unused));
 const enum nethttp_writer *nethttp_btf_writer __attribute__((unused));
 const enum nethttp_end_cookie *nethttp_btf_end_cookie __attribute__((unused));
 const enum bee_sampler *nethttp_btf_sampler __attribute__((unused));
+const enum go_err_cause *nethttp_btf_err_cause __attribute__((unused));
 const enum go_map_mode *nethttp_btf_map_mode __attribute__((unused));
 
 static __always_inline __u16 clamp_status(__s64 v)
@@ -295,17 +313,10 @@ static __always_inline void put_ids(struct rec_span *h, const struct span_ctx *s
 		__builtin_memset(h->parent_span_id, 0, BEE_SPAN_ID_SIZE);
 }
 
-/*
- * func (sh serverHandler) ServeHTTP(rw ResponseWriter, req *Request)
- * serverHandler is a one-pointer struct (RAX); rw = itab RBX, data RCX; req = RDI.
- */
-SEC("uprobe")
-int nethttp_server_entry(struct pt_regs *ctx)
+/* A server span starts: rw is the ResponseWriter's data pointer, req the *http.Request. */
+static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw, __u64 req)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 g = GO_GOROUTINE(ctx);
-	__u64 rw = GO_PARAM3(ctx);
-	__u64 req = GO_PARAM4(ctx);
 	int err = 0;
 
 	struct server_call *old = bpf_map_lookup_elem(&nethttp_server_calls, &g);
@@ -342,6 +353,30 @@ int nethttp_server_entry(struct pt_regs *ctx)
 	return 0;
 }
 
+/*
+ * func (sh serverHandler) ServeHTTP(rw ResponseWriter, req *Request)
+ * serverHandler is a one-pointer struct (RAX); rw = itab RBX, data RCX; req = RDI.
+ */
+SEC("uprobe")
+int nethttp_server_entry(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return server_start(ctx, now, GO_PARAM3(ctx), GO_PARAM4(ctx));
+}
+
+/*
+ * golang.org/x/net/http2: func (sc *serverConn) runHandler(rw *responseWriter, req *http.Request,
+ * handler func(http.ResponseWriter, *http.Request)): sc = RAX, rw = RBX, req = RCX. The x/net
+ * server (h2c.NewHandler, http2.ConfigureServer, Server.ServeConn) calls the handler from here,
+ * never through serverHandler.ServeHTTP.
+ */
+SEC("uprobe")
+int nethttp_server_entry_xnet(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return server_start(ctx, now, GO_PARAM2(ctx), GO_PARAM3(ctx));
+}
+
 /* Status of the response being finished; *flags gets NETHTTP_SERVER_F_STATUS when read. */
 static __always_inline __u16 server_status(__u64 rw, __u32 writer, __u8 proto_major, __u16 *flags, int *err)
 {
@@ -355,6 +390,13 @@ static __always_inline __u16 server_status(__u64 rw, __u32 writer, __u8 proto_ma
 	if (writer == NETHTTP_WRITER_HTTP1 && response_status_off != GO_OFF_UNSET) {
 		*flags |= NETHTTP_SERVER_F_STATUS;
 		return clamp_status((__s64)go_read_u64(rw + response_status_off, err));
+	}
+	if (writer == NETHTTP_WRITER_XNET_H2 && xnet_rw_rws_off != GO_OFF_UNSET && xnet_rws_status_off != GO_OFF_UNSET) {
+		__u64 rws = go_read_u64(rw + xnet_rw_rws_off, err);
+		if (rws) {
+			*flags |= NETHTTP_SERVER_F_STATUS;
+			return clamp_status((__s64)go_read_u64(rws + xnet_rws_status_off, err));
+		}
 	}
 	/* The HTTP/2 writer's state (rws) stays valid until runHandler's deferred handlerDone. */
 	if (writer == NETHTTP_WRITER_HTTP2 && h2_rw_rws_off != GO_OFF_UNSET && h2_rws_status_off != GO_OFF_UNSET) {
@@ -510,6 +552,27 @@ int nethttp_server_end_hijack(struct pt_regs *ctx)
 	return server_end(ctx, GO_PARAM1(ctx), NETHTTP_WRITER_HTTP1, NETHTTP_END_MARKER, NETHTTP_SERVER_F_HIJACKED);
 }
 
+/* golang.org/x/net/http2: runHandler's deferred func (as nethttp_server_end_http2). */
+SEC("uprobe")
+int nethttp_server_end_xnet(struct pt_regs *ctx)
+{
+	return server_end(ctx, 0, NETHTTP_WRITER_XNET_H2, NETHTTP_END_DEFERRED, 0);
+}
+
+/* golang.org/x/net/http2: func (w *responseWriter) handlerDone(), w = RAX (as nethttp_server_end_http2_done). */
+SEC("uprobe")
+int nethttp_server_end_xnet_done(struct pt_regs *ctx)
+{
+	return server_end(ctx, GO_PARAM1(ctx), NETHTTP_WRITER_XNET_H2, NETHTTP_END_MARKER, 0);
+}
+
+/* At each RET of x/net's runHandler, when its markers cannot be used. */
+SEC("uprobe")
+int nethttp_server_return_xnet(struct pt_regs *ctx)
+{
+	return server_end(ctx, 0, NETHTTP_WRITER_XNET_H2, NETHTTP_END_RET, 0);
+}
+
 /* Every server end at once, told apart by the attach cookie (enum nethttp_end_cookie). */
 SEC("uprobe")
 int nethttp_server_end(struct pt_regs *ctx)
@@ -570,6 +633,88 @@ int nethttp_client_entry(struct pt_regs *ctx)
 	return 0;
 }
 
+/* Runtime type kinds (internal/abi Kind) the connection walk checks, beside go_types.bpf.h's. */
+#define NETHTTP_KIND_INTERFACE 20
+#define NETHTTP_KIND_SLICE 23
+/* runtime.itab / internal/abi.ITab: Inter *InterfaceType at 0, Type *Type at 8 */
+#define NETHTTP_ITAB_TYPE_OFF 8
+
+/* The kind of the first field of the struct that the pointer type behind `itab` points to
+ * (0 when the dynamic type is not a pointer to a struct, or a read fails). */
+static __always_inline __u8 iface_field0_kind(__u64 itab)
+{
+	int err = 0;
+	__u64 type = go_read_u64(itab + NETHTTP_ITAB_TYPE_OFF, &err);
+	if (err || go_type_kind(type) != GO_KIND_POINTER)
+		return 0;
+	__u64 elem = go_read_u64(type + GO_PTRTYPE_ELEM_OFF, &err);
+	if (err || go_type_kind(elem) != GO_KIND_STRUCT)
+		return 0;
+	__u64 fields = go_read_u64(elem + GO_STRUCTTYPE_FIELDS_OFF, &err);
+	__u64 n = go_read_u64(elem + GO_STRUCTTYPE_FIELDS_OFF + 8, &err);
+	if (err || !fields || !n)
+		return 0;
+	return go_type_kind(go_read_u64(fields + GO_STRUCTFIELD_TYP_OFF, &err));
+}
+
+/*
+ * func (pc *persistConn) roundTrip(req *transportRequest) (*Response, error); pc = RAX.
+ * Runs on the goroutine of (*Transport).roundTrip once it has chosen the connection (HTTP/1;
+ * HTTP/2 requests go to the http2 transport instead): records the connection's local address
+ * in the call state, for the client record. The connection is recognised by the shape of its
+ * dynamic type, not by an address (stripped and PIE binaries have no itab symbols to compare):
+ *   *net.TCPConn: a pointer to a struct whose first field is the struct net.conn {fd *netFD};
+ *   *crypto/tls.Conn: a pointer to a struct whose first field is an interface (its net.Conn),
+ *     unwrapped once;
+ * and netFD.laddr must be a *net.TCPAddr: a pointer to a struct whose first field (IP) is a
+ * slice (net.UnixAddr starts with a string), 4 or 16 bytes long, with a port in 0-65535.
+ * Anything else leaves the address unknown. A retried request (roundTrip picks another
+ * connection) records the connection it last went out on.
+ */
+SEC("uprobe")
+int nethttp_client_conn(struct pt_regs *ctx)
+{
+	if (pconn_conn_off == GO_OFF_UNSET || netconn_fd_off == GO_OFF_UNSET || netfd_laddr_off == GO_OFF_UNSET ||
+	    tcpaddr_ip_off == GO_OFF_UNSET || tcpaddr_port_off == GO_OFF_UNSET)
+		return 0;
+	__u64 g = GO_GOROUTINE(ctx);
+	struct client_call *st = bpf_map_lookup_elem(&nethttp_client_calls, &g);
+	if (!st)
+		return 0;
+	__u64 pc = GO_PARAM1(ctx);
+	int err = 0;
+	struct go_iface c = {};
+	if (!pc || bpf_probe_read_user(&c, sizeof(c), (const void *)(pc + pconn_conn_off)) != 0 || !c.tab || !c.data)
+		return 0;
+	__u8 kind = iface_field0_kind(c.tab);
+	if (kind == NETHTTP_KIND_INTERFACE && tls_conn_conn_off != GO_OFF_UNSET) {
+		if (bpf_probe_read_user(&c, sizeof(c), (const void *)(c.data + tls_conn_conn_off)) != 0 || !c.tab || !c.data)
+			return 0;
+		kind = iface_field0_kind(c.tab);
+	}
+	if (kind != GO_KIND_STRUCT)
+		return 0;
+	__u64 fd = go_read_u64(c.data + netconn_fd_off, &err);
+	if (err || !fd)
+		return 0;
+	struct go_iface laddr = {};
+	if (bpf_probe_read_user(&laddr, sizeof(laddr), (const void *)(fd + netfd_laddr_off)) != 0 || !laddr.tab || !laddr.data)
+		return 0;
+	if (iface_field0_kind(laddr.tab) != NETHTTP_KIND_SLICE)
+		return 0;
+	struct go_string ip = {}; /* a slice's first two words: ptr, len */
+	if (bpf_probe_read_user(&ip, sizeof(ip), (const void *)(laddr.data + tcpaddr_ip_off)) != 0)
+		return 0;
+	__s64 port = (__s64)go_read_u64(laddr.data + tcpaddr_port_off, &err);
+	if (err || (ip.len != 4 && ip.len != 16) || port < 0 || port > 65535)
+		return 0;
+	if (bpf_probe_read_user(st->local_addr, ip.len == 4 ? 4 : 16, (const void *)ip.ptr) != 0)
+		return 0;
+	st->local_addr_size = (__u8)ip.len;
+	st->local_port = (__u16)port;
+	return 0;
+}
+
 /* At each RET of roundTrip: *Response = RAX (nil on error), error = itab RBX, data RCX. */
 SEC("uprobe")
 int nethttp_client_return(struct pt_regs *ctx)
@@ -599,13 +744,19 @@ int nethttp_client_return(struct pt_regs *ctx)
 	r->h.end_ns = now;
 	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
 	r->status = 0;
-	r->err_itab = 0;
+	r->err_cause = GO_ERR_NONE;
+	r->err_errno = 0;
+	r->local_port = st.local_port;
+	r->local_addr_size = st.local_addr_size;
+	__builtin_memcpy(r->local_addr, st.local_addr, sizeof(r->local_addr));
 	if (resp) {
 		r->status = clamp_status((__s64)go_read_u64(resp + resp_status_code_off, &err));
 		flags |= NETHTTP_CLIENT_F_RESPONSE;
 	}
 	if (err_tab) {
-		r->err_itab = err_tab;
+		__u16 errno = 0;
+		r->err_cause = go_error_cause(err_tab, GO_PARAM3(ctx), &errno);
+		r->err_errno = errno;
 		flags |= NETHTTP_CLIENT_F_ERROR;
 	}
 

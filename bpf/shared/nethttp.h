@@ -66,7 +66,7 @@ _Static_assert(__builtin_offsetof(struct rec_nethttp_server, strings) == 67, "re
 /* rec_nethttp_client flags (bits 8-15 of rec_span.flags). */
 enum rec_nethttp_client_flags {
 	NETHTTP_CLIENT_F_RESPONSE = 1 << 8,  /* *Response != nil; status valid */
-	NETHTTP_CLIENT_F_ERROR = 1 << 9,     /* error != nil; err_itab valid */
+	NETHTTP_CLIENT_F_ERROR = 1 << 9,     /* error != nil; err_cause valid */
 	NETHTTP_CLIENT_F_QUERY = 1 << 10,    /* URL.RawQuery non-empty (values never recorded) */
 	NETHTTP_CLIENT_F_USER = 1 << 11,     /* URL.User != nil (userinfo never recorded) */
 	NETHTTP_CLIENT_F_PASSWORD = 1 << 12, /* URL.User has a password set */
@@ -74,11 +74,19 @@ enum rec_nethttp_client_flags {
 };
 
 /* One net/http client request ((*Transport).roundTrip). Strings: method, scheme,
- * url_host (URL.Host), path (URL.Path), req_host (Request.Host). */
+ * url_host (URL.Host), path (URL.Path), req_host (Request.Host).
+ * local_addr/local_port: the local end of the HTTP/1 connection the request went out on
+ * (network.local.address/port), read at (*persistConn).roundTrip; local_addr_size is 4 (IPv4),
+ * 16 (IPv6) or 0 (not known: HTTP/2, offsets unknown, not a TCP connection). They let
+ * `beetrace merge` find the server span this request caused (its network.peer.address/port). */
 struct rec_nethttp_client {
 	struct rec_span h;
-	__u64 err_itab; /* itab pointer of the returned error (names its dynamic type) */
-	__u16 status;   /* Response.StatusCode */
+	__u16 status;    /* Response.StatusCode */
+	__u16 err_errno; /* the syscall.Errno inside the returned error (err_cause GO_ERR_ERRNO) */
+	__u16 local_port;
+	__u8 local_addr[16];
+	__u8 local_addr_size;
+	__u8 err_cause;  /* enum go_err_cause of the returned error (go_errors.bpf.h) */
 	__u8 method_len;
 	__u8 scheme_len;
 	__u8 url_host_len;
@@ -86,6 +94,6 @@ struct rec_nethttp_client {
 	__u8 req_host_len;
 	__u8 strings[];
 };
-_Static_assert(__builtin_offsetof(struct rec_nethttp_client, strings) == 71, "rec_nethttp_client layout");
+_Static_assert(__builtin_offsetof(struct rec_nethttp_client, strings) == 85, "rec_nethttp_client layout");
 
 #endif /* BEETRACE_SHARED_NETHTTP_H */

@@ -229,6 +229,11 @@ function checkCapture(t: Traced): void {
   expect(inner.length).toBe(proxied);
   const proxies = cap.spans.filter((s) => mine.has(s.spanId) && s.name.startsWith("GET /proxy"));
   expect(proxies.length).toBe(proxied);
+  // The connection's local end is recorded when the offsets its site reads are known (DWARF, or a
+  // snapshot that covers this Go release); else the client probe runs without it and says so once.
+  const clientOffsets = new Set(cap.contents.header.probes.find((p) => p.id === "nethttp.client")?.offsets.map((o) => o.field));
+  const connKnown = ["net/http.persistConn.conn", "net.conn.fd", "net.netFD.laddr", "net.TCPAddr.IP", "net.TCPAddr.Port"].every((f) => clientOffsets.has(f));
+  if (!connKnown) expect(t.stderr.split("network.local.address/port of the request's connection not recorded").length).toBe(2);
   for (const parent of proxies) {
     const children = cap.spans.filter((s) => s.parentSpanId === parent.spanId);
     expect(children.length).toBe(1);
@@ -244,8 +249,11 @@ function checkCapture(t: Traced): void {
         "server.address": "127.0.0.1",
         "server.port": port,
         "http.response.status_code": 200,
+        ...(connKnown ? { "network.local.address": "127.0.0.1", "network.local.port": expect.any(Number) } : {}),
       },
     });
+    // The connection's local end is the inner server span's peer (what `beetrace merge` joins on).
+    if (connKnown) expect(inner.map((s) => s.attributes["network.peer.port"])).toContain(c.attributes["network.local.port"]!);
     expect(c.startTimeUnixNano).toBeGreaterThanOrEqual(parent.startTimeUnixNano);
     expect(c.endTimeUnixNano).toBeLessThanOrEqual(parent.endTimeUnixNano);
     // The inner server span it caused: inside the client's interval, a root of another trace.

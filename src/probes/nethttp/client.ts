@@ -11,8 +11,41 @@ import { baseSpan, noteTruncated } from "../common/span.ts";
 import { ENUMERATORS as E } from "./nethttp.gen.ts";
 import { NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
 import { defaultPort, escapePath, setMethod, splitHostPort } from "./semconv.ts";
+import { formatIp } from "../grpc/semconv.ts";
 
 export const CLIENT_PROBE_ID = "nethttp.client";
+
+/** The fields the connection walk of nethttp_client_conn reads (bpf/nethttp.bpf.c), by const. */
+const LOCAL_ADDR_FIELDS: readonly (readonly [NethttpField["const"], string])[] = [
+  ["pconn_conn_off", "net/http.persistConn.conn"],
+  ["tls_conn_conn_off", "crypto/tls.Conn.conn"],
+  ["netconn_fd_off", "net.conn.fd"],
+  ["netfd_laddr_off", "net.netFD.laddr"],
+  ["tcpaddr_ip_off", "net.TCPAddr.IP"],
+  ["tcpaddr_port_off", "net.TCPAddr.Port"],
+];
+
+/**
+ * Where an HTTP/1 request's connection is known: (*persistConn).roundTrip runs on the caller's
+ * goroutine with the chosen connection as receiver (net/http/transport.go). One extra emulated
+ * hit per request; crypto/tls.Conn.conn is needed only for TLS connections, so it is not required.
+ */
+const CONN_SITE = {
+  symbols: ["net/http.(*persistConn).roundTrip"],
+  program: "nethttp_client_conn",
+  fields: LOCAL_ADDR_FIELDS.map(([, f]) => f).filter((f) => f !== "crypto/tls.Conn.conn"),
+  why: "network.local.address/port of the request's connection",
+};
+
+/** The client record's local address (local_addr_size bytes of local_addr), as Go prints an IP. */
+function localAddress(r: RecordReader): string | undefined {
+  const n = r.u8("local_addr_size");
+  const hex = r.hex("local_addr");
+  if ((n !== 4 && n !== 16) || hex.length < 2 * n) return undefined;
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return formatIp(b);
+}
 
 const CLIENT_FIELDS: NethttpField[] = [
   REQ_METHOD,
@@ -32,7 +65,54 @@ const CLIENT_FIELDS: NethttpField[] = [
     why: "redacted userinfo shows whether a password was present",
   },
   { const: "resp_status_code_off", field: "net/http.Response.StatusCode", required: true, why: "http.response.status_code" },
+  // The connection's local end, read at (*persistConn).roundTrip (CONN_SITE): optional, without
+  // them the span lacks network.local.address/port and `beetrace merge` cannot join it.
+  ...LOCAL_ADDR_FIELDS.map(([c, field]) => ({ const: c, field, required: false, why: "network.local.address/port (joins the span to the server span it caused)" })),
+  { const: "op_error_err_off", field: "net.OpError.Err", required: false, why: "error.type: the cause inside a *net.OpError" },
+  { const: "syscall_error_err_off", field: "os.SyscallError.Err", required: false, why: "error.type: the errno inside an *os.SyscallError" },
 ];
+
+/** The error types bpf/include/go_errors.bpf.h tells apart, by their rodata const (name offsets). */
+const ERROR_TYPES: Record<string, string> = {
+  nameoff_net_op_error: "*net.OpError",
+  nameoff_os_syscall_error: "*os.SyscallError",
+  nameoff_syscall_errno: "syscall.Errno",
+  nameoff_net_dns_error: "*net.DNSError",
+  nameoff_poll_deadline: "*poll.DeadlineExceededError",
+  nameoff_context_deadline: "context.deadlineExceededError",
+  nameoff_tls_verification: "*tls.CertificateVerificationError",
+};
+
+/**
+ * Linux errno values (asm-generic/errno.h; the same on amd64 and arm64) a failed request ends
+ * with, as low-cardinality error.type values and the text Go prints for them (syscall.Errno.Error).
+ */
+const ERRNOS: Record<number, { type: string; text: string }> = {
+  104: { type: "connection_reset", text: "connection reset by peer" },
+  110: { type: "timeout", text: "connection timed out" },
+  111: { type: "connection_refused", text: "connection refused" },
+  113: { type: "host_unreachable", text: "no route to host" },
+  101: { type: "network_unreachable", text: "network is unreachable" },
+  32: { type: "broken_pipe", text: "broken pipe" },
+};
+
+/** error.type and status description of a transport error (the client record's err_cause/err_errno). */
+export function transportError(cause: number, errno: number): { type: string; message: string } {
+  switch (cause) {
+    case E.GO_ERR_ERRNO: {
+      const e = ERRNOS[errno];
+      return e ? { type: e.type, message: e.text } : { type: "_OTHER", message: `errno ${errno}` };
+    }
+    case E.GO_ERR_TIMEOUT:
+      return { type: "timeout", message: "deadline exceeded" };
+    case E.GO_ERR_DNS:
+      return { type: "name_resolution_error", message: "DNS lookup failed" };
+    case E.GO_ERR_TLS:
+      return { type: "tls_certificate_invalid", message: "TLS certificate verification failed" };
+    default:
+      return { type: "_OTHER", message: "transport error" };
+  }
+}
 
 /** What the client record says about its URL. */
 export interface ClientUrl {
@@ -84,6 +164,12 @@ export function decodeClient(r: RecordReader, ctx: DecodeContext): Span {
     if (port !== undefined) attrs["server.port"] = port;
   }
 
+  const local = localAddress(r);
+  if (local !== undefined) {
+    attrs["network.local.address"] = local;
+    attrs["network.local.port"] = r.u16("local_port");
+  }
+
   const span = baseSpan(r, ctx, SCOPE_NAME, name, "client", attrs);
 
   if (flags & E.NETHTTP_CLIENT_F_RESPONSE) {
@@ -96,10 +182,10 @@ export function decodeClient(r: RecordReader, ctx: DecodeContext): Span {
     }
   }
   if (flags & E.NETHTTP_CLIENT_F_ERROR) {
-    span.status = { code: "error", message: "transport error" };
-    // The error's Go type is known only by its itab address; without a symbol for it the
-    // semconv fallback applies.
-    attrs["error.type"] = "_OTHER";
+    // Classified in BPF (bpf/include/go_errors.bpf.h): refused, reset, timeout, DNS, TLS.
+    const t = transportError(r.u8("err_cause"), r.u16("err_errno"));
+    span.status = { code: "error", message: t.message };
+    attrs["error.type"] = t.type;
   }
   noteTruncated(attrs, r, { method: "http.request.method", scheme: "url.full", url_host: "server.address", path: "url.full", req_host: "server.address" });
   return span;
@@ -109,9 +195,10 @@ export const nethttpClient: ProbeManifest = {
   id: CLIENT_PROBE_ID,
   library: "net/http",
   object: NETHTTP_OBJECT,
-  uprobes: [{ symbol: "net/http.(*Transport).roundTrip", entryProgram: "nethttp_client_entry", returnProgram: "nethttp_client_return" }],
+  uprobes: [{ symbol: "net/http.(*Transport).roundTrip", entryProgram: "nethttp_client_entry", returnProgram: "nethttp_client_return", extraSites: [CONN_SITE] }],
   fields: CLIENT_FIELDS,
   record: { type: E.REC_NETHTTP_CLIENT, struct: "rec_nethttp_client" },
-  flags: () => ({}),
+  // Name offsets of the error types the client's error walk tells apart (-1: not in this binary).
+  flags: (ctx) => Object.fromEntries(Object.entries(ERROR_TYPES).map(([c, name]) => [c, ctx.typeNameOff?.(name) ?? -1])),
   decode: decodeClient,
 };

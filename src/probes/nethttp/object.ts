@@ -30,6 +30,9 @@ export const NETHTTP_OBJECT: BpfObjectSpec = {
     nethttp_server_end_conn: serverEnd(E.NETHTTP_WRITER_HTTP1, E.NETHTTP_END_DEFERRED),
     nethttp_server_end_hijack: serverEnd(E.NETHTTP_WRITER_HTTP1, E.NETHTTP_END_MARKER, { rwArg: true, hijacked: true }),
     nethttp_server_return: serverEnd(E.NETHTTP_WRITER_UNKNOWN, E.NETHTTP_END_RET),
+    nethttp_server_end_xnet: serverEnd(E.NETHTTP_WRITER_XNET_H2, E.NETHTTP_END_DEFERRED),
+    nethttp_server_end_xnet_done: serverEnd(E.NETHTTP_WRITER_XNET_H2, E.NETHTTP_END_MARKER, { rwArg: true }),
+    nethttp_server_return_xnet: serverEnd(E.NETHTTP_WRITER_XNET_H2, E.NETHTTP_END_RET),
   },
 };
 

@@ -56,6 +56,9 @@ const SERVER_FIELDS: NethttpField[] = [
   { const: "groups_mask_off", field: SWISS_GROUPS_MASK, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
   { const: "hmap_b_off", field: HMAP_B, required: false, goMax: "1.23", why: "walking Request.Header (Go < 1.24 maps)" },
   { const: "hmap_buckets_off", field: HMAP_BUCKETS, required: false, goMax: "1.23", why: "walking Request.Header (Go < 1.24 maps)" },
+  // The x/net HTTP/2 server's ResponseWriter: *responseWriter{rws} → responseWriterState.status.
+  { const: "xnet_rw_rws_off", field: "golang.org/x/net/http2.responseWriter.rws", required: false, why: "http.response.status_code on the x/net HTTP/2 server" },
+  { const: "xnet_rws_status_off", field: "golang.org/x/net/http2.responseWriterState.status", required: false, why: "http.response.status_code on the x/net HTTP/2 server" },
   // A panic in progress while net/http's deferred funcs run (runtime/runtime2.go, runtime/panic.go).
   { const: "g_panic_off", field: G_PANIC, required: false, why: "whether a handler panicked" },
   { const: "panic_arg_off", field: "runtime._panic.arg", required: false, why: "the panic value, for the span's exception event" },
@@ -194,6 +197,25 @@ export const nethttpServer: ProbeManifest = {
           // Not linked when nothing asserts http.Hijacker: then nothing can hijack either.
           neededIf: "if-linked",
           why: "a hijacked HTTP/1 connection never reaches finishRequest",
+        },
+      ],
+    },
+    {
+      // The golang.org/x/net/http2 server (h2c.NewHandler, http2.ConfigureServer,
+      // Server.ServeConn) calls handlers from runHandler on a goroutine of their own, never
+      // through serverHandler.ServeHTTP: the same span, from its own entry.
+      symbol: "golang.org/x/net/http2.(*serverConn).runHandler",
+      optional: true,
+      entryProgram: "nethttp_server_entry_xnet",
+      returnProgram: "nethttp_server_return_xnet",
+      endMarkers: [
+        {
+          choices: [
+            { symbols: ["golang.org/x/net/http2.(*serverConn).runHandler.func1"], program: "nethttp_server_end_xnet", fields: [G_PANIC] },
+            { symbols: ["golang.org/x/net/http2.(*responseWriter).handlerDone"], program: "nethttp_server_end_xnet_done" },
+          ],
+          neededIf: "always",
+          why: "x/net HTTP/2: the end of the handler, seen from runHandler (golang.org/x/net/http2/server.go)",
         },
       ],
     },

@@ -75,16 +75,17 @@ interface ClientOpts {
   urlFlags?: number;
   parent?: boolean;
   status?: number;
-  errItab?: bigint;
+  /** a transport error: enum go_err_cause and the errno it found */
+  err?: { cause: number; errno?: number };
 }
 
 function clientInput(o: ClientOpts = {}): RecordInput {
   let flags = o.urlFlags ?? 0;
   if (o.parent) flags |= E.REC_SPAN_F_HAS_PARENT | E.REC_SPAN_F_PARENT_BY_CTX;
   if (o.status !== undefined) flags |= E.NETHTTP_CLIENT_F_RESPONSE;
-  if (o.errItab !== undefined) flags |= E.NETHTTP_CLIENT_F_ERROR;
+  if (o.err !== undefined) flags |= E.NETHTTP_CLIENT_F_ERROR;
   return {
-    fields: { type: E.REC_NETHTTP_CLIENT, flags, start_ns: 2_000_000n, end_ns: 2_750_000n, status: o.status ?? 0, err_itab: o.errItab ?? 0n },
+    fields: { type: E.REC_NETHTTP_CLIENT, flags, start_ns: 2_000_000n, end_ns: 2_750_000n, status: o.status ?? 0, err_cause: o.err?.cause ?? 0, err_errno: o.err?.errno ?? 0 },
     hex: { trace_id: TRACE, span_id: SPAN, parent_span_id: o.parent ? PARENT : NO_PARENT },
     strings: {
       method: o.method ?? "GET",
@@ -322,14 +323,32 @@ describe("nethttp client spans", () => {
   const cases: { name: string; o: ClientOpts; url: string; address?: string; port?: number; status: Span["status"]; errorType?: string; code?: number }[] = [
     { name: "404 is a client error", o: { status: 404 }, url: "http://api.internal:9000/v1/users", address: "api.internal", port: 9000, status: { code: "error" }, errorType: "404", code: 404 },
     {
-      name: "transport error: no status, _OTHER error type",
-      o: { scheme: "https", urlHost: "pay.example", errItab: 0x55aa00n },
+      name: "transport error of a type outside the walk: no status, _OTHER error type",
+      o: { scheme: "https", urlHost: "pay.example", err: { cause: E.GO_ERR_OTHER } },
       url: "https://pay.example/v1/users",
       address: "pay.example",
       port: 443,
       status: { code: "error", message: "transport error" },
       errorType: "_OTHER",
     },
+    ...(
+      [
+        [{ cause: E.GO_ERR_ERRNO, errno: 111 }, "connection_refused", "connection refused"],
+        [{ cause: E.GO_ERR_ERRNO, errno: 104 }, "connection_reset", "connection reset by peer"],
+        [{ cause: E.GO_ERR_ERRNO, errno: 9999 }, "_OTHER", "errno 9999"],
+        [{ cause: E.GO_ERR_TIMEOUT }, "timeout", "deadline exceeded"],
+        [{ cause: E.GO_ERR_DNS }, "name_resolution_error", "DNS lookup failed"],
+        [{ cause: E.GO_ERR_TLS }, "tls_certificate_invalid", "TLS certificate verification failed"],
+      ] as const
+    ).map(([err, errorType, message]) => ({
+      name: `transport error classified in BPF: ${errorType} (${message})`,
+      o: { urlHost: "api.internal:9000", err },
+      url: "http://api.internal:9000/v1/users",
+      address: "api.internal",
+      port: 9000,
+      status: { code: "error" as const, message },
+      errorType,
+    })),
     {
       name: "userinfo with password and query are redacted; default port 80",
       o: { urlHost: "h.example", path: "/a b/%x", urlFlags: E.NETHTTP_CLIENT_F_USER | E.NETHTTP_CLIENT_F_PASSWORD | E.NETHTTP_CLIENT_F_QUERY, status: 302 },
@@ -537,7 +556,12 @@ describe("nethttp manifests", () => {
     // Offsets unknown: switched off rather than guessed.
     expect(nethttpServer.flags(ctx("go1.24.2", [])).pattern_mode).toBe(E.NETHTTP_PATTERN_NONE);
     expect(nethttpServer.flags(ctx("go1.22.5", ["net/http.Request.pat"])).pattern_mode).toBe(E.NETHTTP_PATTERN_NONE);
-    expect(nethttpClient.flags(ctx("go1.24.2", all))).toEqual({});
+    // The error walk's type name offsets: -1 (never matches) when the binary's type data is not read.
+    const noTypes = nethttpClient.flags(ctx("go1.24.2", all));
+    expect(Object.keys(noTypes).sort()).toEqual(["nameoff_context_deadline", "nameoff_net_dns_error", "nameoff_net_op_error", "nameoff_os_syscall_error", "nameoff_poll_deadline", "nameoff_syscall_errno", "nameoff_tls_verification"]);
+    expect(Object.values(noTypes).every((v) => v === -1)).toBe(true);
+    const withTypes = nethttpClient.flags({ ...ctx("go1.24.2", all), typeNameOff: (n) => (n === "*net.OpError" ? 0x2ee0 : n === "syscall.Errno" ? 0x38e0 : undefined) });
+    expect([withTypes.nameoff_net_op_error, withTypes.nameoff_syscall_errno, withTypes.nameoff_net_dns_error]).toEqual([0x2ee0, 0x38e0, -1]);
   });
 
   test("each const is declared once per probe and Go version range, and every field has a why", () => {
@@ -565,6 +589,8 @@ describe("nethttp manifests", () => {
       ["h2_rws_status_off", "net/http.http2responseWriterState.status", false],
       ["h2_rw_rws_off", "net/http/internal/http2.responseWriter.rws", false],
       ["h2_rws_status_off", "net/http/internal/http2.responseWriterState.status", false],
+      ["xnet_rw_rws_off", "golang.org/x/net/http2.responseWriter.rws", false],
+      ["xnet_rws_status_off", "golang.org/x/net/http2.responseWriterState.status", false],
     ]);
   });
 

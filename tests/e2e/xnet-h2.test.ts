@@ -1,0 +1,87 @@
+/**
+ * @module tests/e2e/xnet-h2 — HTTP/2 servers run by golang.org/x/net/http2 rather than net/http's
+ * own: cleartext (h2c.NewHandler) and TLS (http2.ConfigureServer). x/net's server calls handlers
+ * from (*serverConn).runHandler, never through serverHandler.ServeHTTP, so the net/http server
+ * probe has a second entry there (and ends at runHandler's deferred func). Every request gets
+ * its SERVER span with network.protocol.version 2, the status code (500 → Error) and panics.
+ *
+ * x/net v0.38 on Go 1.26 (its own server), unstripped and stripped (offsets.json for x/net);
+ * x/net v0.63 on Go 1.27, whose TLS server is net/http's own (http2/server_wrap.go) and whose
+ * client is net/http's Transport: server and client spans through the net/http probes.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { SpanRecord } from "../../src/capture/format.ts";
+import { buildFixture, newestToolchain } from "../harness/go.ts";
+import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample } from "./harness.ts";
+
+const reason = e2eSkipReason();
+const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-xnet-h2-"));
+afterAll(() => {
+  killAll();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function drive(bin: string, mode: "h2c" | "tls"): Promise<{ spans: SpanRecord[]; body: string; stderr: string }> {
+  const sample = await startSample(bin, ["-mode", mode]);
+  try {
+    const out = join(work, `x-${sample.pid}.cbor`);
+    const tr = runTracer(["attach", "--pid", String(sample.pid), "--out", out]);
+    await tr.started();
+    const ex = await httpGet(sample.port, "/drive");
+    tr.signal("SIGINT");
+    expect(await tr.exit()).toMatchObject({ code: 0, signal: null });
+    return { spans: readSpans(out).spans, body: ex.body, stderr: tr.stderr() };
+  } finally {
+    await sample.stop();
+  }
+}
+
+/** The HTTP/2 server spans of /hello, /fail and /panic, in that order. */
+function h2Servers(spans: SpanRecord[], scheme: string) {
+  return spans
+    .filter((s) => s.kind === "server" && s.attributes["network.protocol.version"] === "2" && s.name !== "HTTP")
+    .sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : 1))
+    .map((s) => ({
+      name: s.name,
+      scheme: s.attributes["url.scheme"],
+      status: s.attributes["http.response.status_code"],
+      error: s.attributes["error.type"],
+      code: s.status.code,
+    }))
+    .map((s) => (expect(s.scheme).toBe(scheme), s));
+}
+
+const WANT = [
+  { name: "GET /hello", status: 200, error: undefined, code: "unset" },
+  { name: "GET /fail", status: 500, error: "500", code: "error" },
+  { name: "GET /panic", status: undefined, error: "panic", code: "error" },
+];
+
+describe.skipIf(reason !== undefined)(`x/net HTTP/2 servers${reason ? ` (skipped: ${reason})` : ""}`, () => {
+  for (const stripped of [false, true]) {
+    for (const mode of ["h2c", "tls"] as const) {
+      test(`x/net v0.38, go1.26.11, ${mode}${stripped ? ", stripped (offsets.json)" : ""}: one server span per request with status`, async () => {
+        const bin = await buildFixture({ dir: "tests/fixtures/go/xnet-h2/xnet-0.38", toolchain: "go1.26.11", mode: stripped ? "ldflags-s-w" : "default" });
+        const { spans, body } = await drive(bin, mode);
+        expect(body).toBe("/hello=200/HTTP/2.0 /fail=500/HTTP/2.0 /panic=error");
+        expect(h2Servers(spans, mode === "tls" ? "https" : "http").map(({ scheme: _s, ...r }) => r) as unknown).toEqual(WANT);
+      }, 300_000);
+    }
+  }
+
+  test("x/net v0.63 on Go 1.27 (TLS): net/http's own server and client carry the spans", async () => {
+    const bin = await buildFixture({ dir: "tests/fixtures/go/xnet-h2/xnet-0.63", toolchain: newestToolchain(), mode: "default" });
+    const { spans, body } = await drive(bin, "tls");
+    expect(body).toBe("/hello=200/HTTP/2.0 /fail=500/HTTP/2.0 /panic=error");
+    expect(h2Servers(spans, "https").map(({ scheme: _s, ...r }) => r) as unknown).toEqual(WANT);
+    const clients = spans.filter((s) => s.kind === "client").sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : 1));
+    expect(clients.map((s) => [s.attributes["url.full"]?.toString().replace(/:\d+\//, ":PORT/"), s.attributes["http.response.status_code"]])).toEqual([
+      ["https://127.0.0.1:PORT/hello", 200],
+      ["https://127.0.0.1:PORT/fail", 500],
+      ["https://127.0.0.1:PORT/panic", undefined],
+    ]);
+  }, 300_000);
+});
