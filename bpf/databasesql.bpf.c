@@ -169,6 +169,7 @@ static __always_inline int dbsql_entry(struct pt_regs *ctx, __u8 op, __u8 kind, 
 		st.flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
 	} else {
 		bee_new_trace_id(&st.sc);
+		st.flags = st.sc.trace_flags; /* the sampler's root decision */
 	}
 	bee_new_span_id(&st.sc);
 	if (err)

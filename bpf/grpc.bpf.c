@@ -326,7 +326,7 @@ static __always_inline void server_context_in(__u64 t, __u64 stream, struct serv
 	__builtin_memcpy(st->parent_span_id, in->parent_span_id, BEE_SPAN_ID_SIZE);
 	st->flags |= REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT;
 	/* trace-flags bit 0: sampled (W3C Trace Context) */
-	st->sc.trace_flags = REC_SPAN_F_TRACE_FLAGS_KNOWN | ((in->flags & 1) ? REC_SPAN_F_SAMPLED : 0);
+	st->sc.trace_flags = bee_remote_flags(st->sc.trace_id, in->flags & 1);
 	st->tracestate_ptr = in->tracestate_ptr;
 	st->tracestate_len = in->tracestate_len;
 	bpf_map_delete_elem(&grpc_incoming, &k);
@@ -600,6 +600,7 @@ int grpc_client_entry(struct pt_regs *ctx)
 		st.flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
 	} else {
 		bee_new_trace_id(&st.sc);
+		st.flags = st.sc.trace_flags; /* the sampler's root decision */
 	}
 	bee_new_span_id(&st.sc);
 	if (bpf_map_update_elem(&grpc_client_starts, &g, &st, BPF_ANY) != 0)
