@@ -258,6 +258,7 @@ struct client_call {
 	__u16 local_port;
 	__u8 local_addr_size;
 	__u8 local_addr[16];
+	__u8 xnet; /* begun by x/net's ClientConn: 1 RoundTrip, 2 roundTrip (only that function's RETs end it) */
 };
 
 /* LRU: a call that never ends (a panic unwinding the handler, a hijack on another goroutine)
@@ -594,10 +595,8 @@ int nethttp_server_return(struct pt_regs *ctx)
  * func (t *Transport) roundTrip(req *Request) (*Response, error)
  * t = RAX, req = RBX.
  */
-SEC("uprobe")
-int nethttp_client_entry(struct pt_regs *ctx)
+static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 xnet)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 g = GO_GOROUTINE(ctx);
 	__u64 req = GO_PARAM2(ctx);
 	int err = 0;
@@ -612,6 +611,7 @@ int nethttp_client_entry(struct pt_regs *ctx)
 	struct client_call st = {};
 	st.start_ns = now;
 	st.req = req;
+	st.xnet = xnet;
 	__u64 ctx_data = 0;
 	if (req_ctx_off != GO_OFF_UNSET)
 		ctx_data = go_read_u64(req + req_ctx_off + 8, &err);
@@ -631,6 +631,36 @@ int nethttp_client_entry(struct pt_regs *ctx)
 	if (bpf_map_update_elem(&nethttp_client_calls, &g, &st, BPF_ANY) != 0)
 		bee_count(&inflight_full);
 	return 0;
+}
+
+SEC("uprobe")
+int nethttp_client_entry(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return client_start(ctx, now, 0);
+}
+
+/*
+ * golang.org/x/net/http2: func (cc *ClientConn) RoundTrip(req *http.Request) (*http.Response, error)
+ * and, in releases where RoundTrip is a one-line wrapper the compiler inlines,
+ * func (cc *ClientConn) roundTrip(req *http.Request, ...) (*http.Response, error): cc = RAX,
+ * req = RBX, the registers of net/http's roundTrip. Reached directly (an http2.Transport as the
+ * client's RoundTripper) or from net/http's roundTrip (http2.ConfigureTransport); when a call
+ * nests in another, the same request is already traced on this goroutine and client_start leaves
+ * it alone.
+ */
+SEC("uprobe")
+int nethttp_client_entry_xnet(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return client_start(ctx, now, 1);
+}
+
+SEC("uprobe")
+int nethttp_client_entry_xnet_inner(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return client_start(ctx, now, 2);
 }
 
 /* Runtime type kinds (internal/abi Kind) the connection walk checks, beside go_types.bpf.h's. */
@@ -715,11 +745,9 @@ int nethttp_client_conn(struct pt_regs *ctx)
 	return 0;
 }
 
-/* At each RET of roundTrip: *Response = RAX (nil on error), error = itab RBX, data RCX. */
-SEC("uprobe")
-int nethttp_client_return(struct pt_regs *ctx)
+/* A client span ends at a RET: *Response = RAX (nil on error), error = itab RBX, data RCX. */
+static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 g = GO_GOROUTINE(ctx);
 	__u64 resp = GO_PARAM1(ctx);
 	__u64 err_tab = GO_PARAM2(ctx);
@@ -730,6 +758,10 @@ int nethttp_client_return(struct pt_regs *ctx)
 		bee_count(&return_without_entry);
 		return 0;
 	}
+	/* An x/net call nested in another (net/http's roundTrip, or RoundTrip around roundTrip):
+	 * the outer call's RETs end the span. */
+	if (xnet && stp->xnet != xnet)
+		return 0;
 	struct client_call st = *stp;
 	bpf_map_delete_elem(&nethttp_client_calls, &g);
 
@@ -798,4 +830,27 @@ int nethttp_client_return(struct pt_regs *ctx)
 	r->h.size = (__u16)(pos & BEE_POS_MASK);
 	bee_emit(buf, pos);
 	return 0;
+}
+
+/* At each RET of roundTrip: *Response = RAX (nil on error), error = itab RBX, data RCX. */
+SEC("uprobe")
+int nethttp_client_return(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return client_end(ctx, now, 0);
+}
+
+/* At each RET of x/net's ClientConn.RoundTrip / roundTrip (the same results in the same registers). */
+SEC("uprobe")
+int nethttp_client_return_xnet(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return client_end(ctx, now, 1);
+}
+
+SEC("uprobe")
+int nethttp_client_return_xnet_inner(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return client_end(ctx, now, 2);
 }

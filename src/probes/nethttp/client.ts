@@ -195,7 +195,27 @@ export const nethttpClient: ProbeManifest = {
   id: CLIENT_PROBE_ID,
   library: "net/http",
   object: NETHTTP_OBJECT,
-  uprobes: [{ symbol: "net/http.(*Transport).roundTrip", entryProgram: "nethttp_client_entry", returnProgram: "nethttp_client_return", extraSites: [CONN_SITE] }],
+  uprobes: [
+    { symbol: "net/http.(*Transport).roundTrip", entryProgram: "nethttp_client_entry", returnProgram: "nethttp_client_return", extraSites: [CONN_SITE] },
+    // The golang.org/x/net/http2 client (an http2.Transport as the RoundTripper) never runs
+    // net/http's roundTrip. Nested under it (http2.ConfigureTransport) the same request is
+    // traced once: its entry finds the call begun, its RETs leave the outer call's span alone.
+    {
+      symbol: "golang.org/x/net/http2.(*ClientConn).RoundTrip",
+      optional: true,
+      entryProgram: "nethttp_client_entry_xnet",
+      returnProgram: "nethttp_client_return_xnet",
+    },
+    // Where RoundTrip is a wrapper the compiler inlines into its callers (return
+    // cc.roundTrip(req, nil)), the work is in roundTrip: nested under an out-of-line RoundTrip,
+    // the outer call's span stands.
+    {
+      symbol: "golang.org/x/net/http2.(*ClientConn).roundTrip",
+      optional: true,
+      entryProgram: "nethttp_client_entry_xnet_inner",
+      returnProgram: "nethttp_client_return_xnet_inner",
+    },
+  ],
   fields: CLIENT_FIELDS,
   record: { type: E.REC_NETHTTP_CLIENT, struct: "rec_nethttp_client" },
   // Name offsets of the error types the client's error walk tells apart (-1: not in this binary).
