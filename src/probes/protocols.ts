@@ -1,7 +1,8 @@
 /**
  * @module probes/protocols — what a binary speaks that beetrace does not trace (yet), so that an
- * operator is told instead of seeing silently missing spans: an x/net/http2 server's requests never pass through
- * net/http.serverHandler, an HTTP/3 server's never touch net/http at all.
+ * operator is told instead of seeing silently missing spans: an HTTP/3 server's requests never
+ * touch net/http at all; x/net's h2c server as Go 1.27 builds it hands requests to net/http's
+ * own HTTP/2 server without passing through serverHandler.
  *
  * Detected from the build info (modules) and the function table (is the server/client code
  * linked, not just the module). Each entry says what is missing; `inspect` lists them and the
@@ -23,15 +24,20 @@ interface Detector {
   module: string;
   /** any of these linked means the protocol is used (not only the module present) */
   linked: string[];
+  /** ...unless one of these is linked too (the code path beetrace does trace) */
+  tracedIfLinked?: string[];
   what: string;
 }
 
 const DETECTORS: readonly Detector[] = [
   {
-    name: "HTTP/2 (golang.org/x/net/http2)",
+    // x/net >= v0.62 built by Go >= 1.27 wraps net/http's HTTP/2 server (http2/server_wrap.go):
+    // its own runHandler (traced) is gone; TLS requests still reach serverHandler, h2c ones not.
+    name: "HTTP/2 h2c (golang.org/x/net/http2 on net/http's server)",
     module: "golang.org/x/net",
-    linked: ["golang.org/x/net/http2.(*serverConn).runHandler"],
-    what: "requests served by x/net/http2's own server bypass net/http's handler path and have no spans yet",
+    linked: ["golang.org/x/net/http2.(*Server).ServeConn", "golang.org/x/net/http2.(*Server).serveConn"],
+    tracedIfLinked: ["golang.org/x/net/http2.(*serverConn).runHandler"],
+    what: "cleartext (h2c) requests served through x/net's ServeConn/h2c.NewHandler have no server spans yet (TLS ones do)",
   },
   {
     name: "HTTP/3 (quic-go)",
@@ -48,6 +54,7 @@ export function untracedProtocols(a: BinaryAnalysis): UntracedProtocol[] {
     const version = d.module === "std" ? a.goVersion : a.modules.get(d.module);
     if (version === undefined) continue;
     if (!d.linked.some((name) => a.pcln.find(name) !== undefined)) continue;
+    if (d.tracedIfLinked?.some((name) => a.pcln.find(name) !== undefined)) continue;
     out.push({ name: d.name, via: d.module === "std" ? `the standard library (${a.goVersion})` : `${d.module} ${version}`, what: d.what });
   }
   return out;
