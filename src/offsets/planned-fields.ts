@@ -128,5 +128,12 @@ export function trackedModuleOf(field: string): string {
  */
 export function trackedFields(module?: string): string[] {
   const all = new Set<string>([...probeFields(), ...Object.values(PLANNED_FIELDS).flat()]);
-  return [...all].filter((f) => module === undefined || trackedModuleOf(f) === module).sort();
+  return [...all].filter((f) => !NOT_YET_TRACKED.has(f) && (module === undefined || trackedModuleOf(f) === module)).sort();
 }
+
+/**
+ * Fields probes read that offsets.json does not have yet: a std field added after the last
+ * full std run (it rebuilds every release, ~1 h). Until the next run they come from DWARF only;
+ * their probes treat them as optional. Remove an entry when the tracker has run with it.
+ */
+export const NOT_YET_TRACKED: ReadonlySet<string> = new Set(["crypto/tls.Conn.conn"]);

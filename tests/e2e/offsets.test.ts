@@ -57,6 +57,10 @@ const STD_UNREACHABLE = new Set([
   "internal/runtime/maps.table.groups",
   "internal/runtime/maps.groupsReference.data",
   "internal/runtime/maps.groupsReference.lengthMask",
+  // Unexported types no exported value or field leads to: sql.Open's connector (an interface
+  // field's dynamic type) and the Transport's connections (map values).
+  "database/sql.dsnConnector.driver",
+  "net/http.persistConn.conn",
   // Go 1.27's HTTP/2 server types are unexported in an internal package.
   "net/http/internal/http2.responseWriter.rws",
   "net/http/internal/http2.responseWriterState.status",
