@@ -37,7 +37,9 @@ export function attachNoop(objectBytes: Uint8Array, pid: number): NoopProbes {
   const links = new LinkSet();
   try {
     object.load();
-    for (const name of PROBES.flatMap((p) => p.uprobes.map((u) => u.symbol))) {
+    // The floor is the net/http spine's: the functions the sample runs per request (other
+    // probes' libraries and the optional x/net entries are not in it).
+    for (const name of PROBES.filter((p) => p.object.name === "nethttp").flatMap((p) => p.uprobes.filter((u) => !u.optional).map((u) => u.symbol))) {
       const s = resolveSymbol(analysis, name);
       if (!s.resolved) throw new Error(`${name}: ${s.reason}`);
       links.add(attachUprobe(object.program("noop_entry"), { binaryPath: exe, fileOffset: s.fileOffset, pid }));

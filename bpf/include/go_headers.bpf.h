@@ -6,7 +6,7 @@
  * A Go map cannot be looked up from BPF (the hash is seeded and may be AES-based), so the map's
  * slots are walked and keys compared; request header maps are small (a handful of groups or
  * buckets), and the walk is bounded (GO_MAP_MAX_GROUPS groups of 8 slots, through bpf_loop so
- * the verifier checks one group, not 8): a header beyond the bound is not found.
+ * the verifier checks one slot, not 64): a header beyond the bound is not found.
  *
  * Two layouts, chosen by user space (map_mode) from the Go version:
  *  - Swiss tables, Go >= 1.24 (internal/runtime/maps): Map{dirPtr, dirLen}; dirLen == 0 means
@@ -43,7 +43,7 @@ enum go_map_mode {
 #define GO_MIN_TOPHASH 5
 /* At most this many groups (swiss) or buckets (classic, overflow included) are walked: 64 slots,
  * more headers than real requests carry. */
-#define GO_MAP_MAX_GROUPS 8 /* a power of two: go_header_group masks with it */
+#define GO_MAP_MAX_GROUPS 8
 
 /* Header names as net/http canonicalises them (textproto.CanonicalMIMEHeaderKey). */
 #define HDR_TRACEPARENT_LEN 11 /* "Traceparent" */
@@ -63,73 +63,62 @@ struct go_header_walk {
 	struct go_found_headers found;
 };
 
-/* One group (swiss) or bucket (classic) at a time, read whole: its control bytes, keys and
- * value headers are one 328-byte bpf_probe_read_user instead of two reads per slot (each a
- * page-table walk in the kernel); only a key of the right length costs one more read. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u8[GO_SWISS_GROUP_SIZE]);
-} bee_header_group SEC(".maps");
-
-_Static_assert(GO_SWISS_GROUP_SIZE == GO_BUCKET_ELEMS_OFF + 8 * 24, "a group and a bucket without its overflow pointer are the same size");
-
-/* Compares the key of a slot (its string header copied at k) with "Traceparent"/"Tracestate";
- * v is the slot's []string header {ptr, len, cap}: the header's first value is *ptr. */
-static __always_inline void go_check_slot(const struct go_string *k, const __u64 *v, struct go_found_headers *f)
+/* Compares the key string (header at key_addr) with "Traceparent"/"Tracestate". */
+static __always_inline void go_check_key(__u64 key_addr, __u64 elem_addr, struct go_found_headers *f)
 {
-	if (k->len != HDR_TRACEPARENT_LEN && k->len != HDR_TRACESTATE_LEN)
+	struct go_string k = {};
+	if (bpf_probe_read_user(&k, sizeof(k), (const void *)key_addr) != 0)
 		return;
-	if ((__s64)v[1] < 1 || v[0] == 0)
+	if (k.len != HDR_TRACEPARENT_LEN && k.len != HDR_TRACESTATE_LEN)
 		return;
 	char b[12] = {};
-	if (bpf_probe_read_user(b, 11, (const void *)k->ptr) != 0)
+	if (bpf_probe_read_user(b, 11, (const void *)k.ptr) != 0)
 		return;
-	if (k->len == HDR_TRACEPARENT_LEN && b[0] == 'T' && b[1] == 'r' && b[2] == 'a' && b[3] == 'c' && b[4] == 'e' &&
+	/* elem is a []string {ptr, len, cap}: the header's first value is *ptr. */
+	struct {
+		__u64 ptr;
+		__s64 len;
+		__s64 cap;
+	} v = {};
+	if (bpf_probe_read_user(&v, sizeof(v), (const void *)elem_addr) != 0 || v.len < 1 || v.ptr == 0)
+		return;
+	if (k.len == HDR_TRACEPARENT_LEN && b[0] == 'T' && b[1] == 'r' && b[2] == 'a' && b[3] == 'c' && b[4] == 'e' &&
 	    b[5] == 'p' && b[6] == 'a' && b[7] == 'r' && b[8] == 'e' && b[9] == 'n' && b[10] == 't')
-		f->traceparent = v[0];
-	else if (k->len == HDR_TRACESTATE_LEN && b[0] == 'T' && b[1] == 'r' && b[2] == 'a' && b[3] == 'c' && b[4] == 'e' &&
+		f->traceparent = v.ptr;
+	else if (k.len == HDR_TRACESTATE_LEN && b[0] == 'T' && b[1] == 'r' && b[2] == 'a' && b[3] == 'c' && b[4] == 'e' &&
 		 b[5] == 's' && b[6] == 't' && b[7] == 'a' && b[8] == 't' && b[9] == 'e')
-		f->tracestate = v[0];
+		f->tracestate = v.ptr;
 }
 
-/* One group or bucket of the walk (bpf_loop callback, verified once whatever the map's size). */
-static long go_header_group(__u32 gi, void *arg)
+/* One slot of the walk (bpf_loop callback, verified once whatever the map's size). */
+static long go_header_slot(__u32 i, void *arg)
 {
 	struct go_header_walk *w = arg;
+	__u32 gi = i / GO_MAP_SLOTS;
+	__u32 slot = i % GO_MAP_SLOTS;
 	if (gi >= w->ngroups || gi >= GO_MAP_MAX_GROUPS)
 		return 1; /* stop */
-	/* clang drops a C mask it can prove redundant and the verifier does not see the check above
-	 * on the register it indexes with: mask in asm (GO_MAP_MAX_GROUPS is 8). */
-	__u64 idx = gi;
-	asm volatile("%[i] &= 7" : [i] "+r"(idx));
-	__u64 group = w->groups[idx];
-	__u32 zero = 0;
-	__u8 *g = bpf_map_lookup_elem(&bee_header_group, &zero);
-	if (!g)
-		return 1;
-	if (bpf_probe_read_user(g, GO_SWISS_GROUP_SIZE, (const void *)group) != 0)
+	__u64 group = w->groups[gi];
+	__u8 ctrl = 0;
+	if (bpf_probe_read_user(&ctrl, 1, (const void *)(group + slot)) != 0)
 		return 0;
-	int swiss = w->mode == GO_MAP_SWISS;
-#pragma unroll
-	for (int slot = 0; slot < GO_MAP_SLOTS; slot++) {
-		__u8 ctrl = g[slot];
-		/* swiss: control byte i is slot i, high bit set = empty or deleted; buckets: tophash
-		 * byte i, below minTopHash = empty or evacuated */
-		if (swiss ? (ctrl & 0x80) : (ctrl < GO_MIN_TOPHASH))
-			continue;
-		__u32 key = swiss ? GO_SWISS_SLOTS_OFF + slot * GO_SWISS_SLOT_SIZE : GO_BUCKET_KEYS_OFF + slot * 16;
-		__u32 elem = swiss ? key + 16 : GO_BUCKET_ELEMS_OFF + slot * 24;
-		go_check_slot((const struct go_string *)(g + key), (const __u64 *)(g + elem), &w->found);
+	if (w->mode == GO_MAP_SWISS) {
+		if (ctrl & 0x80) /* ctrlEmpty / ctrlDeleted: the control word's byte i is slot i */
+			return 0;
+		__u64 s = group + GO_SWISS_SLOTS_OFF + (__u64)slot * GO_SWISS_SLOT_SIZE;
+		go_check_key(s, s + 16, &w->found);
+	} else {
+		if (ctrl < GO_MIN_TOPHASH) /* tophash byte i: empty or evacuated */
+			return 0;
+		go_check_key(group + GO_BUCKET_KEYS_OFF + (__u64)slot * 16, group + GO_BUCKET_ELEMS_OFF + (__u64)slot * 24, &w->found);
 	}
 	return (w->found.traceparent && w->found.tracestate) ? 1 : 0;
 }
 
-/* Walks the groups (or buckets) collected in w. */
+/* Walks the slots of the groups (or buckets) collected in w. */
 static __always_inline void go_walk_headers(struct go_header_walk *w)
 {
-	bpf_loop(GO_MAP_MAX_GROUPS, go_header_group, w, 0);
+	bpf_loop(GO_MAP_MAX_GROUPS * GO_MAP_SLOTS, go_header_slot, w, 0);
 }
 
 /* Parses one lowercase hex digit; -1 otherwise (W3C Trace Context: lowercase only). */
