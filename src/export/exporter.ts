@@ -202,7 +202,12 @@ export class OtlpExporter {
       this.#warnedClosed = true;
       return;
     }
-    if ((this.#offline && this.#spill && !this.#spill.failed) || this.#queue.length >= this.#cfg.maxQueue) {
+    // Offline, or a spill backlog still being resent: new spans go behind it on disk, which keeps
+    // them in order and keeps memory flat (held in the queue they piled up during the resend:
+    // +140 MiB at 3000 spans/s in the soak).
+    const spill = this.#spill;
+    const behindBacklog = spill !== undefined && !spill.failed && (this.#offline || (spill.pending > 0 && !this.#resendBlocked));
+    if (behindBacklog || this.#queue.length >= this.#cfg.maxQueue) {
       this.#toSpillOrDrop([span]);
       return;
     }
