@@ -66,8 +66,7 @@ volatile const __s64 delta_mysql = 0;
 /* ---- switches ---- */
 volatile const __u32 statement_mode = DATABASESQL_STATEMENT_SANITIZED; /* enum databasesql_statement */
 
-/* runtime.itab (runtime/runtime2.go; internal/abi.ITab from Go 1.22): Inter 0, Type 8, Hash 16, Fun 24. */
-#define GO_ITAB_TYPE_OFF 8
+/* runtime.itab's Fun (GO_ITAB_TYPE_OFF, go_types.bpf.h, has the layout). */
 #define GO_ITAB_FUN_OFF 24
 /* internal/abi.StructType.PkgPath (a Name: one *byte), see go_types.bpf.h */
 #define GO_STRUCTTYPE_PKGPATH_OFF 48

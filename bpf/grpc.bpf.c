@@ -181,11 +181,8 @@ static __always_inline void put_ids(struct rec_span *h, const struct span_ctx *s
 
 /* Go runtime type descriptors (go_types.bpf.h): the kind of a struct type's first field, and
  * its field count. */
-#define GO_KIND_SLICE 23
 #define GO_TYPE_SIZE_OFF 0
 #define GO_STRUCTFIELD_SIZE 24 /* internal/abi.StructField: Name, Typ, Offset */
-/* runtime itab / internal/abi.ITab: Inter *InterfaceType at 0, Type *Type at 8 */
-#define GO_ITAB_TYPE_OFF 8
 
 /* The type of the first field of the struct a pointer type points to; 0 unless `ptr_type` is a
  * pointer to a struct of `nfields` fields and `size` bytes (0 = any size). */

@@ -663,18 +663,12 @@ int nethttp_client_entry_xnet_inner(struct pt_regs *ctx)
 	return client_start(ctx, now, 2);
 }
 
-/* Runtime type kinds (internal/abi Kind) the connection walk checks, beside go_types.bpf.h's. */
-#define NETHTTP_KIND_INTERFACE 20
-#define NETHTTP_KIND_SLICE 23
-/* runtime.itab / internal/abi.ITab: Inter *InterfaceType at 0, Type *Type at 8 */
-#define NETHTTP_ITAB_TYPE_OFF 8
-
 /* The kind of the first field of the struct that the pointer type behind `itab` points to
  * (0 when the dynamic type is not a pointer to a struct, or a read fails). */
 static __always_inline __u8 iface_field0_kind(__u64 itab)
 {
 	int err = 0;
-	__u64 type = go_read_u64(itab + NETHTTP_ITAB_TYPE_OFF, &err);
+	__u64 type = go_read_u64(itab + GO_ITAB_TYPE_OFF, &err);
 	if (err || go_type_kind(type) != GO_KIND_POINTER)
 		return 0;
 	__u64 elem = go_read_u64(type + GO_PTRTYPE_ELEM_OFF, &err);
@@ -717,7 +711,7 @@ int nethttp_client_conn(struct pt_regs *ctx)
 	if (!pc || bpf_probe_read_user(&c, sizeof(c), (const void *)(pc + pconn_conn_off)) != 0 || !c.tab || !c.data)
 		return 0;
 	__u8 kind = iface_field0_kind(c.tab);
-	if (kind == NETHTTP_KIND_INTERFACE && tls_conn_conn_off != GO_OFF_UNSET) {
+	if (kind == GO_KIND_INTERFACE && tls_conn_conn_off != GO_OFF_UNSET) {
 		if (bpf_probe_read_user(&c, sizeof(c), (const void *)(c.data + tls_conn_conn_off)) != 0 || !c.tab || !c.data)
 			return 0;
 		kind = iface_field0_kind(c.tab);
@@ -730,7 +724,7 @@ int nethttp_client_conn(struct pt_regs *ctx)
 	struct go_iface laddr = {};
 	if (bpf_probe_read_user(&laddr, sizeof(laddr), (const void *)(fd + netfd_laddr_off)) != 0 || !laddr.tab || !laddr.data)
 		return 0;
-	if (iface_field0_kind(laddr.tab) != NETHTTP_KIND_SLICE)
+	if (iface_field0_kind(laddr.tab) != GO_KIND_SLICE)
 		return 0;
 	struct go_string ip = {}; /* a slice's first two words: ptr, len */
 	if (bpf_probe_read_user(&ip, sizeof(ip), (const void *)(laddr.data + tcpaddr_ip_off)) != 0)

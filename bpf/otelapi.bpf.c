@@ -79,13 +79,9 @@ volatile const __u32 sc_span_id_off = GO_OFF_UNSET;      /* trace.SpanContext.sp
  *   internal/abi/type.go ArrayType: Type, Elem 48, Slice 56, Len 64; Type.Size_ at 0
  *   internal/abi Kind: Bool 1, Array 17, Func 19, Slice 23, Struct 25
  */
-#define GO_ITAB_TYPE_OFF 8
 #define GO_VALUECTX_VAL_OFF 32
 #define GO_ARRAYTYPE_LEN_OFF 64
 #define GO_SLICETYPE_ELEM_OFF 48
-#define GO_KIND_ARRAY 17
-#define GO_KIND_FUNC 19
-#define GO_KIND_SLICE 23
 
 /* The stack pointer at a probe (stack-assigned arguments start 8 bytes above it at entry:
  * the return address on amd64, the reserved LR slot on arm64; Go's abi-internal.md). */

@@ -17,8 +17,6 @@
 #include <bpf/bpf_helpers.h>
 #include "go_types.bpf.h"
 
-/* internal/abi.ITab: Inter *InterfaceType, Type *Type (runtime/runtime2.go itab before 1.22). */
-#define GO_ITAB_TYPE_OFF 8
 /* internal/abi.Type.Str (a NameOff, int32) on 64-bit: Size_, PtrBytes, Hash, TFlag, Align_,
  * FieldAlign_, Kind_, Equal, GCData, then Str (runtime/type.go _type.str before 1.21). */
 #define GO_TYPE_STR_OFF 40

@@ -81,13 +81,20 @@ static __always_inline __u64 go_string_len(__u64 hdr_addr, int *err)
  *   PtrType:     Type, Elem *Type at 48
  *   StructType:  Type, PkgPath Name at 48, Fields []StructField at 56
  *   StructField: Name 0, Typ *Type 8, Offset 16 (Go <= 1.18: offsetAnon = offset<<1 | embedded)
- * Kind_ & 0x1f is the kind (internal/abi Kind: Pointer 22, String 24, Struct 25).
+ * Kind_ & 0x1f is the kind (internal/abi/type.go Kind).
  */
 #define GO_TYPE_KIND_OFF 23
 #define GO_TYPE_KIND_MASK 0x1f
+#define GO_KIND_ARRAY 17
+#define GO_KIND_FUNC 19
+#define GO_KIND_INTERFACE 20
 #define GO_KIND_POINTER 22
+#define GO_KIND_SLICE 23
 #define GO_KIND_STRING 24
 #define GO_KIND_STRUCT 25
+/* runtime.itab (runtime/runtime2.go; internal/abi.ITab from Go 1.22): Inter *InterfaceType at 0,
+ * Type *Type at 8, Hash 16, Fun 24. */
+#define GO_ITAB_TYPE_OFF 8
 #define GO_PTRTYPE_ELEM_OFF 48
 #define GO_STRUCTTYPE_FIELDS_OFF 56
 #define GO_STRUCTFIELD_TYP_OFF 8

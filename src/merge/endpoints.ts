@@ -14,7 +14,7 @@
  */
 import type { Span } from "../spans/model.ts";
 import type { RecordSchema } from "../probes/record.ts";
-import { formatIp } from "../probes/grpc/semconv.ts";
+import { formatIp } from "../probes/common/net.ts";
 import { endpointKey } from "./join.ts";
 
 export type EndpointRole = "client" | "server";

@@ -9,11 +9,10 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
-import { buildSample, e2eSkipReason, killAll, readSpans, runTracer, startSample } from "./harness.ts";
+import { buildSample, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample } from "./harness.ts";
 
 const reason = e2eSkipReason();
 const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-context-in-"));
@@ -22,20 +21,8 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** One GET with extra header lines; resolves with the status when the server closes. */
-function get(port: number, path: string, headers: [string, string][]): Promise<number> {
-  return new Promise((res, rej) => {
-    const sock = connect({ host: "127.0.0.1", port });
-    let data = "";
-    sock.setEncoding("utf8");
-    sock.on("connect", () =>
-      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join("")}Connection: close\r\n\r\n`),
-    );
-    sock.on("data", (d: string) => (data += d));
-    sock.on("error", rej);
-    sock.on("close", () => res(Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0)));
-  });
-}
+/** The status of one GET with extra header lines (harness httpGet). */
+const get = (port: number, path: string, headers: [string, string][] = []): Promise<number> => httpGet(port, path, headers).then((e) => e.status);
 
 const TRACE = "0af7651916cd43dd8448eb211c80319c";
 const PARENT = "b7ad6b7169203331";

@@ -319,9 +319,10 @@ export function nowNs(): bigint {
 
 /**
  * One HTTP/1.1 GET on a fresh connection (raw TCP, so the local port is known and the request
- * is exactly what we wrote). Resolves when the server closes the connection.
+ * is exactly what we wrote, extra header lines included). Resolves when the server closes the
+ * connection.
  */
-export function httpGet(port: number, path: string): Promise<Exchange> {
+export function httpGet(port: number, path: string, headers: [string, string][] = []): Promise<Exchange> {
   return new Promise((res, rej) => {
     const t0 = nowNs();
     const sock = connect({ host: "127.0.0.1", port });
@@ -330,7 +331,8 @@ export function httpGet(port: number, path: string): Promise<Exchange> {
     sock.setEncoding("utf8");
     sock.on("connect", () => {
       localPort = sock.localPort ?? 0;
-      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: beetrace-e2e\r\nConnection: close\r\n\r\n`);
+      const extra = headers.map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: beetrace-e2e\r\n${extra}Connection: close\r\n\r\n`);
     });
     sock.on("data", (d: string) => (data += d));
     sock.on("error", rej);

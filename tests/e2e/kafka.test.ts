@@ -13,12 +13,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, newestToolchain, type BuildMode } from "../harness/go.ts";
-import { ROOT, e2eSkipReason, killAll, listeningAddress, readSpans, runTracer, waitFor } from "./harness.ts";
+import { ROOT, e2eSkipReason, httpGet, killAll, listeningAddress, readSpans, runTracer, waitFor } from "./harness.ts";
 
 // Java and Maven are not required up front: scripts/services/kafka.sh installs them (Debian packages).
 const reason = e2eSkipReason();
@@ -50,20 +49,8 @@ function startBroker(topic: string): Promise<void> {
   });
 }
 
-/** One GET with extra headers on a fresh connection; resolves with the status. */
-function get(port: number, path: string, headers: [string, string][] = []): Promise<number> {
-  return new Promise((res, rej) => {
-    const sock = connect({ host: "127.0.0.1", port });
-    let data = "";
-    sock.setEncoding("utf8");
-    sock.on("connect", () =>
-      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join("")}Connection: close\r\n\r\n`),
-    );
-    sock.on("data", (d: string) => (data += d));
-    sock.on("error", rej);
-    sock.on("close", () => res(Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0)));
-  });
-}
+/** The status of one GET with extra header lines (harness httpGet). */
+const get = (port: number, path: string, headers: [string, string][] = []): Promise<number> => httpGet(port, path, headers).then((e) => e.status);
 
 interface Fixture {
   pid: number;

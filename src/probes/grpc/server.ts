@@ -9,7 +9,8 @@ import type { RecordReader } from "../record.ts";
 import { baseSpan, noteTruncated } from "../common/span.ts";
 import { ENUMERATORS as E } from "./grpc.gen.ts";
 import { GRPC_OBJECT, LIBRARY, SCOPE_NAME, SPB_CODE, SPB_STATUS_CODE, SPB_STATUS_CODE_DEFAULT, STATUS_STATUS_S, type GrpcField } from "./object.ts";
-import { formatIp, isError, rpcAttributes, rpcSemconv, type RpcSemconv } from "./semconv.ts";
+import { isError, rpcAttributes, rpcSemconv, type RpcSemconv } from "./semconv.ts";
+import { formatIp } from "../common/net.ts";
 
 export const SERVER_PROBE_ID = "grpc.server";
 

@@ -11,7 +11,7 @@ import { baseSpan, noteTruncated } from "../common/span.ts";
 import { ENUMERATORS as E } from "./nethttp.gen.ts";
 import { NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
 import { defaultPort, escapePath, setMethod, splitHostPort } from "./semconv.ts";
-import { formatIp } from "../grpc/semconv.ts";
+import { formatIp } from "../common/net.ts";
 
 export const CLIENT_PROBE_ID = "nethttp.client";
 
