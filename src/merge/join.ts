@@ -17,11 +17,13 @@
  *
  * 1. Estimate: before the pairs are known, every client span of a connection key is paired with
  *    every server span of the key (on long connections: with anchor spans spread over it, as
- *    many as a fixed budget allows), each pair voting for the interval of corrections under
- *    which the server span lies wholly inside the client span: the true pairs' intervals all hold the true
- *    correction, wrong pairs' intervals are scattered (requests on one HTTP/1 connection follow
- *    each other at irregular gaps). The correction is the middle of the range most intervals
- *    cover; of the most-voted candidates, the one under which most server spans fit is kept.
+ *    many as a fixed budget allows), each pair voting twice: for the corrections under which the
+ *    server span starts inside the client span (always true of a true pair), and for those under
+ *    which it lies wholly inside (tighter, and true unless the server ended after the client had
+ *    its response). True pairs' intervals pile up around the true correction, wrong pairs' are
+ *    scattered (requests on one HTTP/1 connection follow each other at irregular gaps). The
+ *    most-covered ranges of both kinds are the candidates; the one under which most server spans
+ *    start inside a client span of their connection (one each) is kept, then most wholly inside.
  *    Bounded by KEY_BUDGET per connection and TOTAL_BUDGET per estimate (connections sampled
  *    evenly beyond it). Perfectly periodic traffic with identical durations on a
  *    connection whose captures cover different stretches cannot be aligned by time alone; real
@@ -33,8 +35,8 @@
  *    behind NAT sharing an address): ambiguous, unjoined. HTTP/1 keep-alive carries one request
  *    at a time, so each request of a connection finds its own span.
  * 4. Refine: the matched pairs of a file pair give a feasible interval (the intersection of
- *    theirs: the server span wholly inside the client span where the pair allows it, else its
- *    start inside); its midpoint is the offset. If clocks drifted so that no single offset satisfies
+ *    theirs: each server span starts inside its client span); the offset is placed in it where
+ *    the pairs whose server span also ends inside agree. If clocks drifted so that no single offset satisfies
  *    every pair, the midpoint of the range most pairs allow is used, and pairs outside it are
  *    dropped (counted as clock conflicts): a child never starts before its parent.
  */
@@ -187,40 +189,55 @@ export function peaks(lo: readonly number[], hi: readonly number[], k: number): 
   return found.slice(0, k);
 }
 
-/** How many server spans of file `sf` lie wholly inside a client span of file `cf` of their connection, under correction `d`. */
-function fitCount(groups: readonly KeyGroup[], cf: number, sf: number, d: number): number {
-  let n = 0;
+/**
+ * Under correction `d`: how many server spans of file `sf` start inside a client span of file
+ * `cf` of their connection (`starts`), and how many of those also end inside it (`wholly`), each
+ * client span holding at most one (a request causes one server span): a long client span (the
+ * first request of a connection waits for the TLS handshake) must not make a wrong correction
+ * look as good as the right one by holding several.
+ */
+function fitCount(groups: readonly KeyGroup[], cf: number, sf: number, d: number): { starts: number; wholly: number } {
+  let starts = 0;
+  let wholly = 0;
   for (const g of groups) {
     const cs = g.clients;
     let i = 0;
     for (const s of g.servers) {
       if (s.file !== sf) continue;
       const t = s.start + d;
-      const e = s.end + d;
       // Both lists are sorted by start, and HTTP/1 client spans of one connection do not overlap.
       while (i < cs.length && (cs[i]!.file !== cf || cs[i]!.end < t)) i++;
-      if (i < cs.length && cs[i]!.start <= t && cs[i]!.end >= e) n++;
+      if (i < cs.length && cs[i]!.start <= t) {
+        starts++;
+        if (cs[i]!.end >= s.end + d) wholly++;
+        i++;
+      }
     }
   }
-  return n;
+  return { starts, wholly };
 }
 
 /** Votes for the correction of file `sf` relative to file `cf` (step 1), keyed cf * FILE_KEY + sf, and the connections that voted. */
-function estimatePairs(groups: Map<string, KeyGroup>): { votes: Map<number, { lo: number[]; hi: number[] }>; sampled: KeyGroup[] } {
-  const votes = new Map<number, { lo: number[]; hi: number[] }>();
+function estimatePairs(groups: Map<string, KeyGroup>): { votes: Map<number, Votes>; sampled: KeyGroup[] } {
+  const votes = new Map<number, Votes>();
   const vote = (c: Endpoint, s: Endpoint) => {
     if (c.file === s.file) return; // one clock: nothing to estimate
-    // Votes use the narrow interval (the server span wholly inside the client span): true pairs'
-    // intervals then pile up tightly. A pair that does not fit that way (a streamed response the
-    // client returned from early) does not vote; matching (step 3) compares starts only.
+    // Two kinds of votes. The narrow interval (the server span wholly inside the client span):
+    // true pairs' intervals pile up tightly, but a server span that ends after its client
+    // returned (a streamed response, or a server descheduled before its end marker) votes off
+    // the mark. The wide interval (its start inside): always holds the truth, but long client
+    // spans make broad plateaus. Candidates come from both; the fit decides.
     const lo = c.start - s.start;
-    const hi = c.end - s.end;
-    if (hi < lo) return;
     const k = c.file * FILE_KEY + s.file;
     let v = votes.get(k);
-    if (v === undefined) votes.set(k, (v = { lo: [], hi: [] }));
+    if (v === undefined) votes.set(k, (v = { lo: [], hi: [], nlo: [], nhi: [] }));
     v.lo.push(lo);
-    v.hi.push(hi);
+    v.hi.push(c.end - s.start);
+    const narrow = c.end - s.end;
+    if (narrow >= lo) {
+      v.nlo.push(lo);
+      v.nhi.push(narrow);
+    }
   };
   // Anchors per side of each connection, and the votes that makes; connections are sampled
   // evenly when all of them would exceed the budget (the offset is one number per file pair).
@@ -243,6 +260,15 @@ function estimatePairs(groups: Map<string, KeyGroup>): { votes: Map<number, { lo
     }
   }
   return { votes, sampled };
+}
+
+interface Votes {
+  /** wide intervals (start inside) */
+  lo: number[];
+  hi: number[];
+  /** narrow intervals (wholly inside), of the pairs that allow one */
+  nlo: number[];
+  nhi: number[];
 }
 
 /** File pairs as numbers: client file * FILE_KEY + server file. */
@@ -360,20 +386,25 @@ function matchAll(groups: Map<string, KeyGroup>, off: readonly FileOffset[]): { 
   return { matches, ambiguous };
 }
 
-/** Step 4: per file pair, the offset the matched pairs allow. */
+/**
+ * Step 4: per file pair, the offset the matched pairs allow. Only the start-only intervals are
+ * hard constraints: a server span starts inside its client span, always, but it may end after
+ * the client returned (the client span ends when the response headers arrive; the server's end
+ * marker runs after the flush, later still on a loaded host). Within the range every pair's start
+ * allows, the point is placed where the pairs whose server span fits wholly inside agree (the
+ * narrow bounds), which centres it on the network's real latency; a pair whose server span
+ * cannot fit there is simply not consulted.
+ */
 function refineEdges(matches: readonly Match[]): Edge[] {
-  const per = new Map<string, { a: number; b: number; lo: number[]; hi: number[] }>();
+  const per = new Map<string, { a: number; b: number; lo: number[]; hi: number[]; narrow: number[] }>();
   for (const m of matches) {
     if (m.client.file === m.server.file) continue;
     const k = `${m.client.file}>${m.server.file}`;
     let v = per.get(k);
-    if (v === undefined) per.set(k, (v = { a: m.client.file, b: m.server.file, lo: [], hi: [] }));
-    // The narrow bound (the server span ends inside the client span) where the pair allows it,
-    // else the start-only one (a response streamed after the client returned).
-    const lo = m.client.start - m.server.start;
-    const narrow = m.client.end - m.server.end;
-    v.lo.push(lo);
-    v.hi.push(narrow >= lo ? narrow : m.client.end - m.server.start);
+    if (v === undefined) per.set(k, (v = { a: m.client.file, b: m.server.file, lo: [], hi: [], narrow: [] }));
+    v.lo.push(m.client.start - m.server.start);
+    v.hi.push(m.client.end - m.server.start);
+    v.narrow.push(m.client.end - m.server.end);
   }
   const edges: Edge[] = [];
   for (const v of per.values()) {
@@ -384,7 +415,11 @@ function refineEdges(matches: readonly Match[]): Edge[] {
       hi = Math.min(hi, v.hi[i]!);
     }
     if (lo <= hi) {
-      edges.push({ a: v.a, b: v.b, d: lo + (hi - lo) / 2, weight: v.lo.length, uncertainty: (hi - lo) / 2 });
+      // Every narrow interval clipped to [lo, hi] starts at lo (lo is the largest of their
+      // starts), so the most pairs fit wholly inside on [lo, the smallest narrow bound >= lo].
+      let top = hi;
+      for (const n of v.narrow) if (n >= lo && n < top) top = n;
+      edges.push({ a: v.a, b: v.b, d: lo + (top - lo) / 2, weight: v.lo.length, uncertainty: (hi - lo) / 2 });
     } else {
       const m = maxCoverage(v.lo, v.hi)!;
       edges.push({ a: v.a, b: v.b, d: m.at, weight: m.count, uncertainty: (m.to - m.from) / 2, conflicting: true });
@@ -397,18 +432,18 @@ function refineEdges(matches: readonly Match[]): Edge[] {
 export function join(files: number, clients: readonly Endpoint[], servers: readonly Endpoint[], opts: JoinOptions = {}): JoinResult {
   const groups = groupByKey(clients, servers);
   // 1-2: first estimate: of the most-voted candidates, the one under which most server spans
-  // fit wholly inside a client span of their connection.
+  // start inside a client span of their connection (one each), then most end inside it too.
   const edges: Edge[] = [];
   const est = estimatePairs(groups);
   for (const [k, v] of est.votes) {
     const a = Math.floor(k / FILE_KEY);
     const b = k % FILE_KEY;
-    let best: { d: number; fit: number; votes: number } | undefined;
-    for (const p of peaks(v.lo, v.hi, CANDIDATES)) {
+    let best: { d: number; starts: number; wholly: number } | undefined;
+    for (const p of [...peaks(v.nlo, v.nhi, CANDIDATES), ...peaks(v.lo, v.hi, CANDIDATES)]) {
       const fit = fitCount(est.sampled, a, b, p.at);
-      if (best === undefined || fit > best.fit) best = { d: p.at, fit, votes: p.count };
+      if (best === undefined || fit.starts > best.starts || (fit.starts === best.starts && fit.wholly > best.wholly)) best = { d: p.at, ...fit };
     }
-    if (best !== undefined) edges.push({ a, b, d: best.d, weight: best.fit });
+    if (best !== undefined) edges.push({ a, b, d: best.d, weight: best.starts });
   }
   let offsets = offsetsFrom(files, edges, opts.fixedOffsets);
   // 3-4: match, refine the offsets from the matched pairs, match again with them.

@@ -197,6 +197,31 @@ describe("join", () => {
     expect(r.clockConflicts).toBeGreaterThan(0);
   });
 
+  test("TLS keep-alive as measured: a long first request (handshake), and server spans that end after their client span", () => {
+    // [server start delay, client duration, client end − server end] in µs, from a TLS run of
+    // tests/e2e/merge.test.ts; on a loaded host a server's end marker runs after the client already
+    // has the response headers (negative margin). Only starts bound the offset; the handshake's
+    // long client span holds several shifted server spans and must not win the estimate.
+    const US = 1000;
+    const measured = [[5783, 8209, 70], [117, 548, 130], [181, 429, -40], [89, 382, 100], [126, 436, 74], [78, 393, 65]];
+    for (let round = 0; round < 200; round++) {
+      const rows = round === 0 ? measured : measured.map(([d, c], i) => [d!, c!, i === 0 ? 70 : Math.round(-150 + rnd() * 400)]);
+      const skew = 2_500 * MS;
+      const clients: Endpoint[] = [];
+      const servers: Endpoint[] = [];
+      let at = 1_000 * MS;
+      for (const [d, cd, m] of rows) {
+        clients.push(client(0, "127.0.0.1|33820", at, cd! * US));
+        servers.push({ file: 1, key: "127.0.0.1|33820", start: at + d! * US + skew, end: at + (cd! - m!) * US + skew, traceId: id(32), spanId: id(16) });
+        at += cd! * US + (200 + rnd() * 400) * US;
+      }
+      const r = join(2, clients, servers);
+      expect({ round, matches: r.matches.length, conflicts: r.clockConflicts }).toEqual({ round, matches: 6, conflicts: 0 });
+      expectRightPairs(r, clients, servers);
+      expect(Math.abs(r.offsets[1]!.offsetNs + skew)).toBeLessThan(1 * MS);
+    }
+  });
+
   test("spans of one file match without any offset (a process calling itself)", () => {
     const { clients, servers } = connection("127.0.0.1|45000", 3, 0, 0, 0, 0);
     const r = join(1, clients, servers);
