@@ -11,6 +11,7 @@
  * link, with calls from the main thread and from new native threads, because some kernels'
  * filter matched only one thread (see judgeUprobeMultiTrial).
  */
+import { spawnSync } from "node:child_process";
 import { readFileSync, existsSync, statSync, mkdirSync, writeFileSync, renameSync } from "node:fs";
 import { TracerError } from "../errors.ts";
 import { errnoText } from "./call.ts";
@@ -702,5 +703,196 @@ function readErrnoSafe(): number {
     return readErrno();
   } catch {
     return 0;
+  }
+}
+
+// ---- trace context out (--propagate) ---------------------------------------------------------
+
+/**
+ * The cgroup v2 mount point from /proc/self/mountinfo text ("36 25 0:31 / /sys/fs/cgroup
+ * rw,... - cgroup2 cgroup2 rw"; proc(5)): fields before " - " are id, parent, dev, root, mount
+ * point, options, optional fields; the one after is the filesystem type. A mount of the
+ * hierarchy's root ("/") wins over a bind mount of a sub-cgroup. Octal escapes (\040) are undone.
+ */
+export function parseCgroup2Mount(mountinfo: string): string | undefined {
+  let found: string | undefined;
+  for (const line of mountinfo.split("\n")) {
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    const fstype = line.slice(sep + 3).split(" ")[0];
+    if (fstype !== "cgroup2") continue;
+    const f = line.slice(0, sep).split(" ");
+    if (f.length < 5) continue;
+    const mount = f[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (f[3] === "/") return mount;
+    found ??= mount;
+  }
+  return found;
+}
+
+/** uapi/linux/bpf.h enum bpf_prog_type and enum bpf_func_id (the __BPF_FUNC_MAPPER order). */
+const BPF_PROG_TYPE_SOCK_OPS = 13;
+const BPF_PROG_TYPE_SK_MSG = 16;
+const BPF_FUNC_probe_write_user = 36;
+const BPF_FUNC_msg_pull_data = 63;
+const BPF_FUNC_sock_hash_update = 70;
+const BPF_FUNC_msg_push_data = 90;
+const BPF_FUNC_msg_pop_data = 91;
+const BPF_FUNC_sk_storage_get = 107;
+const BPF_FUNC_loop = 181;
+
+export interface PropagationMode {
+  ok: boolean;
+  /** what was found, or why not (one line) */
+  detail: string;
+  fix?: string;
+}
+
+export interface SocketPropagationSupport extends PropagationMode {
+  /** where the sock_ops program is attached: the cgroup v2 mount (its root covers every process) */
+  cgroupPath?: string;
+}
+
+function probeProgType(type: number): number {
+  return libbpf().sym.libbpf_probe_bpf_prog_type(type, null);
+}
+
+/**
+ * struct bpf_prog_load_opts, libbpf 1.1.2 (checked with offsetof): sz@0, log_level@88,
+ * log_size@92, log_buf@96; sizeof = 104.
+ */
+const PROG_LOAD_OPTS_SIZE = 104;
+const HELPER_LOG_SIZE = 16384;
+
+/**
+ * Whether programs of `type` may call helper `helper`: 1 yes, 0 no, < 0 a negative errno when
+ * the kernel refused for another reason (no privileges). libbpf 1.1's libbpf_probe_bpf_helper
+ * recognises only the verifier's "unknown func"/"invalid func" messages and calls every other
+ * refusal support; kernels since 6.x say "program of this type cannot use helper" (so a helper
+ * lockdown removed looked available). Here a program calling the helper with zero arguments
+ * is loaded: the verifier either rejects the call itself (not available) or gets past it and
+ * complains about the arguments, or accepts it (available).
+ */
+function probeHelper(type: number, helper: number): number {
+  // r1 = 0; r2 = 0; r3 = 0; call helper; r0 = 0; exit (uapi/linux/bpf_common.h encodings:
+  // BPF_ALU64|BPF_MOV|BPF_K = 0xb7, BPF_JMP|BPF_CALL = 0x85, BPF_JMP|BPF_EXIT = 0x95).
+  const insns = new Uint8Array(6 * 8);
+  const dv = new DataView(insns.buffer);
+  const put = (i: number, code: number, dst: number, imm: number) => {
+    dv.setUint8(i * 8, code);
+    dv.setUint8(i * 8 + 1, dst & 0xf);
+    dv.setInt32(i * 8 + 4, imm, true);
+  };
+  put(0, 0xb7, 1, 0);
+  put(1, 0xb7, 2, 0);
+  put(2, 0xb7, 3, 0);
+  put(3, 0x85, 0, helper);
+  put(4, 0xb7, 0, 0);
+  put(5, 0x95, 0, 0);
+  const log = new Uint8Array(HELPER_LOG_SIZE);
+  const opts = new Uint8Array(PROG_LOAD_OPTS_SIZE);
+  const o = new DataView(opts.buffer);
+  o.setBigUint64(0, BigInt(PROG_LOAD_OPTS_SIZE), true);
+  o.setUint32(88, 1, true);
+  o.setUint32(92, log.length, true);
+  o.setBigUint64(96, BigInt(addr(log)), true);
+  const license = cstr("GPL");
+  const fd = libbpf().sym.bpf_prog_load(type, null, addr(license), addr(insns), 6, addr(opts));
+  if (fd >= 0) {
+    closeFd(fd);
+    return 1;
+  }
+  const text = new TextDecoder().decode(log.subarray(0, Math.max(0, log.indexOf(0))));
+  if (/unknown func|invalid func|cannot use helper/.test(text)) return 0;
+  if (text.length === 0) return fd; // refused before the verifier ran (EPERM, ...)
+  return 1;
+}
+
+/**
+ * Socket-layer HTTP/1 propagation (bpf/propagate.bpf.c): a cgroup v2 hierarchy to attach
+ * sock_ops to, sock_ops and sk_msg programs, and the helpers they call (msg push/pull/pop data
+ * 4.17–5.0, socket storage 5.2, bpf_loop 5.17). Probed with libbpf's feature probes, which
+ * load tiny programs: needs BPF privileges. `mountinfo` is /proc/self/mountinfo's text.
+ */
+export function socketPropagationSupport(mountinfo: string | undefined = readText("/proc/self/mountinfo")): SocketPropagationSupport {
+  const cgroupPath = mountinfo === undefined ? undefined : parseCgroup2Mount(mountinfo);
+  if (cgroupPath === undefined) {
+    return { ok: false, detail: "no cgroup v2 hierarchy is mounted", fix: "mount -t cgroup2 none /sys/fs/cgroup/unified (or boot with systemd's unified or hybrid cgroup layout)" };
+  }
+  try {
+    for (const [type, name] of [
+      [BPF_PROG_TYPE_SOCK_OPS, "sock_ops"],
+      [BPF_PROG_TYPE_SK_MSG, "sk_msg"],
+    ] as const) {
+      const r = probeProgType(type);
+      if (r !== 1) {
+        return {
+          ok: false,
+          detail: `${name} programs cannot be loaded${r < 0 ? ` (${errnoText(-r)})` : ""}`,
+          fix: r === -1 || r === -13 ? "run as root or grant CAP_BPF,CAP_NET_ADMIN" : "use a kernel built with CONFIG_BPF_STREAM_PARSER=y and cgroup BPF (CONFIG_CGROUP_BPF=y)",
+        };
+      }
+    }
+    const helpers: [number, number, string][] = [
+      [BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_sock_hash_update, "bpf_sock_hash_update"],
+      [BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_sk_storage_get, "bpf_sk_storage_get"],
+      [BPF_PROG_TYPE_SK_MSG, BPF_FUNC_msg_pull_data, "bpf_msg_pull_data"],
+      [BPF_PROG_TYPE_SK_MSG, BPF_FUNC_msg_push_data, "bpf_msg_push_data"],
+      [BPF_PROG_TYPE_SK_MSG, BPF_FUNC_msg_pop_data, "bpf_msg_pop_data"],
+      [BPF_PROG_TYPE_SK_MSG, BPF_FUNC_sk_storage_get, "bpf_sk_storage_get"],
+      [BPF_PROG_TYPE_SK_MSG, BPF_FUNC_loop, "bpf_loop"],
+    ];
+    for (const [type, helper, name] of helpers) {
+      const r = probeHelper(type, helper);
+      if (r !== 1) {
+        return {
+          ok: false,
+          detail: `${name} is not available to ${type === BPF_PROG_TYPE_SK_MSG ? "sk_msg" : "sock_ops"} programs${r < 0 ? ` (${errnoText(-r)})` : ""}`,
+          fix: "use a kernel >= 5.17 (bpf_loop) with sockmap support",
+        };
+      }
+    }
+  } catch (e) {
+    const err = e instanceof TracerError ? e : undefined;
+    return { ok: false, detail: `not checked: ${err?.message ?? String(e)}`, fix: err?.hint ?? "fix libbpf first" };
+  }
+  return { ok: true, detail: `sock_ops on cgroup v2 ${cgroupPath}, sk_msg with bpf_msg_push_data`, cgroupPath };
+}
+
+/**
+ * Whether bpf_probe_write_user (writing into a traced process's memory, the other way to send
+ * a traceparent) would be allowed: the kernel refuses the helper under lockdown "integrity"
+ * and "confidentiality" (security/lockdown, LOCKDOWN_BPF_WRITE_USER), so it is probed, and the
+ * lockdown mode named when known. beetrace does not use the helper; doctor only reports it.
+ */
+export function probeWriteUserSupport(lockdownText: string | undefined = readLockdown()): { allowed: boolean; detail: string } {
+  const mode = lockdownText === undefined ? undefined : parseLockdown(lockdownText);
+  let r: number;
+  try {
+    r = probeHelper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_probe_write_user);
+  } catch (e) {
+    return { allowed: false, detail: `not checked: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  const lock = mode === undefined ? "lockdown state unknown" : `lockdown ${mode}`;
+  if (r === 1) return { allowed: true, detail: lock };
+  return { allowed: false, detail: r < 0 ? `${errnoText(-r)}; ${lock}` : lock };
+}
+
+/**
+ * /sys/kernel/security/lockdown; when securityfs is not mounted, read through a private mount
+ * of it in a new mount namespace (`unshare --mount`), so the host's mounts stay as they were.
+ */
+function readLockdown(): string | undefined {
+  const path = "/sys/kernel/security/lockdown";
+  const direct = readText(path);
+  if (direct !== undefined || !existsSync("/sys/kernel/security")) return direct;
+  try {
+    const r = spawnSync("unshare", ["--mount", "--propagation", "private", "sh", "-c", `mount -t securityfs securityfs /sys/kernel/security && cat ${path}`], {
+      encoding: "utf8",
+      timeout: 5000,
+    });
+    return r.status === 0 && r.stdout.length > 0 ? r.stdout : undefined;
+  } catch {
+    return undefined;
   }
 }

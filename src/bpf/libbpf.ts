@@ -48,6 +48,16 @@ const LIBBPF_DEFS = {
   bpf_map__initial_value: { args: ["ptr", "ptr"], returns: "ptr" },
   bpf_map__set_initial_value: { args: ["ptr", "ptr", "usize"], returns: "i32" },
   bpf_map_create: { args: ["u32", "ptr", "u32", "u32", "u32", "ptr"], returns: "i32" },
+  // --propagate (src/trace/propagate.ts): sock_ops on a cgroup (a link), sk_msg on a sockhash
+  // (bpf_prog_attach: libbpf 1.1 has no sockmap links), a map entry written from user space.
+  bpf_program__attach_cgroup: { args: ["ptr", "i32"], returns: "ptr" },
+  bpf_prog_attach: { args: ["i32", "i32", "u32", "u32"], returns: "i32" },
+  bpf_prog_detach2: { args: ["i32", "i32", "u32"], returns: "i32" },
+  // (enum bpf_prog_type, const void *opts): 1 supported, 0 not, < 0 error.
+  libbpf_probe_bpf_prog_type: { args: ["u32", "ptr"], returns: "i32" },
+  bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
+  // (prog_type, name, license, insns, insn_cnt, opts): a program fd or a negative errno (helper probes, features.ts).
+  bpf_prog_load: { args: ["u32", "ptr", "ptr", "ptr", "usize", "ptr"], returns: "i32" },
   btf__find_by_name_kind: { args: ["ptr", "ptr", "u32"], returns: "i32" },
   btf__type_by_id: { args: ["ptr", "u32"], returns: "ptr" },
   btf__name_by_offset: { args: ["ptr", "u32"], returns: "ptr" },

@@ -14,14 +14,14 @@
  *    with that expected attach type (BpfProgram.setExpectedAttachType), which in turn rules out
  *    `attachUprobe` for it; features.ts `uprobeMultiSupport()` decides before load.
  */
-import { statSync } from "node:fs";
+import { closeSync, constants, openSync, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { TracerError, fromSystemError } from "../errors.ts";
 import { checkPtr, errnoError, libbpfMark } from "./call.ts";
 import { releaseHandle, trackHandle } from "./handles.ts";
 import { addr, closeFd, cstr } from "./libc.ts";
 import { libbpf } from "./libbpf.ts";
-import type { BpfProgram } from "./object.ts";
+import type { BpfMap, BpfProgram } from "./object.ts";
 import { BPF_TRACE_UPROBE_MULTI, linkCreateUprobeMulti, MAX_UPROBE_MULTI_CNT } from "./syscall.ts";
 
 /**
@@ -271,4 +271,105 @@ export class LinkSet implements Disposable {
     }
     if (first !== undefined) throw first;
   }
+}
+
+/**
+ * A program attached to a cgroup v2 directory through a bpf_link (sock_ops for --propagate):
+ * the attachment lives exactly as long as the link — nothing pinned, and a beetrace that dies
+ * takes it with it when the kernel closes its fds. Several links on one cgroup run side by
+ * side (link attachments are multi-attach), so tracers do not displace each other.
+ */
+export class CgroupLink implements Disposable {
+  #ptr: number;
+  readonly #handle: number;
+
+  constructor(
+    readonly program: BpfProgram,
+    ptr: number,
+    readonly cgroupPath: string,
+  ) {
+    this.#ptr = ptr;
+    this.#handle = trackHandle(`cgroup link ${program.name} → ${cgroupPath}`);
+  }
+
+  get attached(): boolean {
+    return this.#ptr !== 0;
+  }
+
+  [Symbol.dispose](): void {
+    if (this.#ptr === 0) return;
+    const p = this.#ptr;
+    this.#ptr = 0;
+    this.program.object.disown(this);
+    releaseHandle(this.#handle);
+    libbpf().sym.bpf_link__destroy(p);
+  }
+}
+
+/** Attach `prog` (SEC("sockops") and the like) to the cgroup v2 directory `cgroupPath`. */
+export function attachCgroup(prog: BpfProgram, cgroupPath: string): CgroupLink {
+  prog.object.assertLoaded(`attach ${prog.name}`);
+  const what = `attach ${prog.name} to cgroup ${cgroupPath}`;
+  let fd: number;
+  try {
+    fd = openSync(cgroupPath, constants.O_RDONLY | constants.O_DIRECTORY); // libuv adds O_CLOEXEC
+  } catch (e) {
+    throw fromSystemError(e, what);
+  }
+  try {
+    const mark = libbpfMark();
+    const link = checkPtr(libbpf().sym.bpf_program__attach_cgroup(prog.ptr, fd), what, "attach_failed", mark);
+    const l = new CgroupLink(prog, link, cgroupPath);
+    prog.object.adopt(l);
+    return l;
+  } finally {
+    // The link holds its own reference to the cgroup.
+    closeSync(fd);
+  }
+}
+
+/**
+ * A program attached to a map with bpf_prog_attach (sk_msg on a sockhash): detached with
+ * bpf_prog_detach2 on dispose. The map (owned by the same object) also drops the program when
+ * it is freed, so even a beetrace killed before dispose leaves nothing attached.
+ */
+export class MapProgAttachment implements Disposable {
+  #attached = true;
+  readonly #handle: number;
+
+  constructor(
+    readonly program: BpfProgram,
+    readonly map: BpfMap,
+    readonly attachType: number,
+  ) {
+    this.#handle = trackHandle(`map attachment ${program.name} → ${map.name}`);
+  }
+
+  get attached(): boolean {
+    return this.#attached;
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.#attached) return;
+    this.#attached = false;
+    this.program.object.disown(this);
+    releaseHandle(this.#handle);
+    // A failure means it is already gone (the map was freed): nothing left to release.
+    libbpf().sym.bpf_prog_detach2(this.program.fd, this.map.fd, this.attachType);
+  }
+}
+
+/** uapi/linux/bpf.h enum bpf_attach_type: BPF_CGROUP_SOCK_OPS 3, BPF_SK_MSG_VERDICT 7. */
+export const BPF_CGROUP_SOCK_OPS = 3;
+export const BPF_SK_MSG_VERDICT = 7;
+
+/** Attach `prog` to `map` (both of one loaded object) as `attachType` (e.g. BPF_SK_MSG_VERDICT). */
+export function attachToMap(prog: BpfProgram, map: BpfMap, attachType: number): MapProgAttachment {
+  prog.object.assertLoaded(`attach ${prog.name}`);
+  const what = `attach ${prog.name} to map ${map.name}`;
+  const r = libbpf().sym.bpf_prog_attach(prog.fd, map.fd, attachType, 0);
+  if (r < 0) throw errnoError(what, -r, "attach_failed");
+  const a = new MapProgAttachment(prog, map, attachType);
+  prog.object.adopt(a);
+  return a;
 }

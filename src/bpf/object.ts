@@ -104,6 +104,11 @@ export class BpfMap {
   get maxEntries(): number {
     return libbpf().sym.bpf_map__max_entries(this.ptr);
   }
+
+  /** Write one entry from user space (BPF_ANY): key and value bytes exactly the map's sizes. */
+  update(key: Uint8Array, value: Uint8Array): void {
+    checkInt(libbpf().sym.bpf_map_update_elem(this.fd, addr(key), addr(value), 0), `map ${this.name}: update`);
+  }
 }
 
 export class BpfObject implements Disposable {
@@ -297,6 +302,14 @@ export class BpfObject implements Disposable {
     const p = libbpf().sym.bpf_object__find_program_by_name(this.#ptr, addr(n));
     if (p === null || p === 0) throw new TracerError("internal", `BPF object ${this.name} has no program '${name}'`);
     return new BpfProgram(this, p, name);
+  }
+
+  /** Whether the object declares a map `name` (shared headers give some objects more maps). */
+  hasMap(name: string): boolean {
+    this.assertOpen(`hasMap(${name})`);
+    const n = cstr(name);
+    const p = libbpf().sym.bpf_object__find_map_by_name(this.#ptr, addr(n));
+    return p !== null && p !== 0;
   }
 
   /** A map by name (internal maps by their section: ".rodata", ".bss"). */
