@@ -131,6 +131,7 @@ export function registerCommands(cli: CAC): void {
       .option("--rotate-size <size>", "Start a new capture file when the current one reaches this size")
       .option("--ringbuf-size <bytes>", "Ring buffer size, a power of two (default 4M)")
       .option("--db-statement <mode>", "db.query.text of database/sql spans: sanitized (default: literals replaced by ?), raw or off")
+      .option("--propagate", "Insert a W3C traceparent into the plain HTTP/1 requests the target sends (socket layer: sock_ops+sk_msg, cgroup v2; exit 22 where unsupported); the application's own is kept, HTTP/2 and TLS are not rewritten")
       .option("--dry-run", "Load and attach every probe, then detach and exit")
       .option("-q, --quiet", "Print only warnings and errors (for cron)");
 

@@ -30,6 +30,7 @@ import type { CaptureHeader } from "../capture/format.ts";
 import type { LossCounters } from "../spans/model.ts";
 import { unknownVersionsPolicy } from "./inspect.ts";
 import { parseStatementMode, setStatementMode } from "../probes/databasesql/options.ts";
+import { requirePropagation } from "../trace/propagate.ts";
 
 export interface TraceCliOptions {
   pid?: string | number;
@@ -51,6 +52,7 @@ export interface TraceCliOptions {
   compression?: string;
   spillDir?: string;
   dbStatement?: string;
+  propagate?: boolean;
 }
 
 /** "60", "60s", "500ms", "2m", "1h" → milliseconds. */
@@ -121,6 +123,8 @@ export function parsePlan(o: TraceCliOptions): Plan {
   const sampler = makeSampler(otel.sampler);
   // Read by the database/sql probe's flags() when the session plans its probes.
   setStatementMode(parseStatementMode(o.dbStatement === undefined ? undefined : String(o.dbStatement)));
+  // Before anything is touched: a host that cannot propagate fails now (exit 22, with the reason).
+  if (o.propagate) requirePropagation();
   return {
     otel,
     opts: {
@@ -135,6 +139,7 @@ export function parsePlan(o: TraceCliOptions): Plan {
       allowNearest: unknownVersionsPolicy(o.unknownVersions === undefined ? undefined : String(o.unknownVersions)),
       ringbufBytes: o.ringbufSize === undefined ? undefined : parseSize(o.ringbufSize, "--ringbuf-size"),
       dryRun: Boolean(o.dryRun),
+      propagate: Boolean(o.propagate),
     },
     template,
     limits,

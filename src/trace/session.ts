@@ -42,6 +42,7 @@ import { CAPTURE_FORMAT, type CaptureHeader, type ProbeInfo } from "../capture/f
 import { BEETRACE_VERSION } from "../version.ts";
 import { isAlive, readEnviron, type TargetProcess } from "../target/process.ts";
 import { targetResource } from "../config/otel-env.ts";
+import { Propagator } from "./propagate.ts";
 
 /** The fields each probe uses with a guessed offset, for the record schema (marks its spans). */
 function guessedOffsets(plans: ProbePlan[]): { guessedOffsets?: Record<string, string[]> } {
@@ -87,6 +88,8 @@ export interface TraceOptions {
   statsIntervalMs?: number;
   /** load and attach, then stop at once (checks everything without tracing) */
   dryRun?: boolean;
+  /** --propagate: traceparent into the target's plain HTTP/1 requests (trace/propagate.ts) */
+  propagate?: boolean;
 }
 
 /** Where the uprobes go: the file to attach to and the process to filter on. */
@@ -127,6 +130,7 @@ export class TraceSession implements Disposable {
   readonly #links = new LinkSet();
   readonly #objects: LoadedObject[] = [];
   #ring: RingBufferReader | undefined;
+  #propagator: Propagator | undefined;
   #disposed = false;
   uprobeCount = 0;
   /**
@@ -267,6 +271,8 @@ export class TraceSession implements Disposable {
       this.#ring ??= new RingBufferReader(object.map(RING_MAP));
       for (const p of plans) if (p.enabled) this.#attachProbe(object, p);
     }
+    // --propagate: the socket-layer programs read the client probe's bee_conn_spans.
+    if (this.opts.propagate) this.#propagator = Propagator.start({ tgid: this.target.process.pid, connSpansFd: shared.get("bee_conn_spans") });
     log.verbose(`attached ${this.uprobeCount} uprobes (${this.attachMode}) in ${(performance.now() - started).toFixed(0)} ms, including load`);
   }
 
@@ -532,9 +538,14 @@ export class TraceSession implements Disposable {
     this.#disposed = true;
     let first: unknown;
     try {
-      this.#links[Symbol.dispose]();
+      this.#propagator?.[Symbol.dispose]();
     } catch (e) {
       first = e;
+    }
+    try {
+      this.#links[Symbol.dispose]();
+    } catch (e) {
+      first ??= e;
     }
     try {
       this.#ring?.[Symbol.dispose]();
