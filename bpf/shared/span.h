@@ -38,6 +38,8 @@ enum rec_type {
 	REC_KAFKA_PRODUCER = 0x0141,
 	REC_KAFKA_CONSUMER = 0x0142,
 	REC_OTELAPI_SPAN = 0x0151,
+	REC_HTTP3_SERVER = 0x0161,
+	REC_HTTP3_CLIENT = 0x0162,
 };
 
 /* rec_span.flags, bits 0-7: common to every probe. Bits 8-15 belong to the probe. */

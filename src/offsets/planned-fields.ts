@@ -14,7 +14,7 @@ import { probeFields } from "../probes/registry.ts";
 import { moduleOfField } from "./resolve.ts";
 
 /** Modules (besides the standard library, "std") whose fields are tracked. */
-export const TRACKED_MODULES = ["google.golang.org/grpc", "golang.org/x/net", "github.com/segmentio/kafka-go", "go.opentelemetry.io/otel"] as const;
+export const TRACKED_MODULES = ["google.golang.org/grpc", "golang.org/x/net", "github.com/segmentio/kafka-go", "go.opentelemetry.io/otel", "github.com/quic-go/quic-go"] as const;
 
 /** For probes not yet written, grouped by the module that defines the type. */
 export const PLANNED_FIELDS: Readonly<Record<string, readonly string[]>> = {

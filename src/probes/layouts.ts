@@ -10,6 +10,7 @@ import * as grpc from "./grpc/grpc.gen.ts";
 import * as kafka from "./kafka/kafka.gen.ts";
 import * as databasesql from "./databasesql/databasesql.gen.ts";
 import * as otelapi from "./otelapi/otelapi.gen.ts";
+import * as http3 from "./http3/http3.gen.ts";
 
 interface MemberGen {
   readonly offset: number;
@@ -20,7 +21,7 @@ interface GeneratedBindings {
   readonly STRUCTS: Readonly<Record<string, { readonly size: number; readonly members: Readonly<Record<string, MemberGen>> }>>;
 }
 
-const GENERATED: Readonly<Record<string, GeneratedBindings>> = { nethttp, grpc, kafka, databasesql, otelapi };
+const GENERATED: Readonly<Record<string, GeneratedBindings>> = { nethttp, grpc, kafka, databasesql, otelapi, http3 };
 
 /**
  * The RecordLayout of struct `struct` in object `object`: nested structs (the rec_span header)

@@ -1,7 +1,7 @@
 /**
  * @module probes/protocols — what a binary speaks that beetrace does not trace (yet), so that an
- * operator is told instead of seeing silently missing spans: an HTTP/3 server's requests never
- * touch net/http at all; x/net's h2c server as Go 1.27 builds it hands requests to net/http's
+ * operator is told instead of seeing silently missing spans: an HTTP/3 server of a quic-go
+ * release whose handler call the HTTP/3 probe does not know; x/net's h2c server as Go 1.27 builds it hands requests to net/http's
  * own HTTP/2 server without passing through serverHandler.
  *
  * Detected from the build info (modules) and the function table (is the server/client code
@@ -40,10 +40,22 @@ const DETECTORS: readonly Detector[] = [
     what: "cleartext (h2c) requests served through x/net's ServeConn/h2c.NewHandler have no server spans yet (TLS ones do)",
   },
   {
-    name: "HTTP/3 (quic-go)",
+    // The HTTP/3 server probe (src/probes/http3/server.ts) knows the handler call of quic-go
+    // v0.59 … v0.65 (RawServerConn.handleRequestStream's closure); older releases served
+    // requests from (*Server).handleRequest, and a release that renames the closure is not known.
+    name: "HTTP/3 server (quic-go)",
     module: "github.com/quic-go/quic-go",
-    linked: ["github.com/quic-go/quic-go/http3.(*Server).handleRequest", "github.com/quic-go/quic-go/http3.(*Server).handleConn", "github.com/quic-go/quic-go/http3.(*RoundTripper).RoundTrip", "github.com/quic-go/quic-go/http3.(*Transport).RoundTrip"],
-    what: "HTTP/3 requests have no spans yet",
+    linked: ["github.com/quic-go/quic-go/http3.(*Server).handleRequest", "github.com/quic-go/quic-go/http3.(*Server).handleConn", "github.com/quic-go/quic-go/http3.(*RawServerConn).handleRequestStream"],
+    tracedIfLinked: ["github.com/quic-go/quic-go/http3.(*RawServerConn).handleRequestStream.func2"],
+    what: "HTTP/3 requests served have no spans: the handler call of this quic-go release is not the one the probe knows (v0.59 … v0.65)",
+  },
+  {
+    // Before the Transport (quic-go < v0.48) the client was http3.RoundTripper.
+    name: "HTTP/3 client (quic-go)",
+    module: "github.com/quic-go/quic-go",
+    linked: ["github.com/quic-go/quic-go/http3.(*RoundTripper).RoundTrip", "github.com/quic-go/quic-go/http3.(*SingleDestinationRoundTripper).RoundTrip"],
+    tracedIfLinked: ["github.com/quic-go/quic-go/http3.(*Transport).RoundTrip", "github.com/quic-go/quic-go/http3.(*Transport).RoundTripOpt", "github.com/quic-go/quic-go/http3.(*ClientConn).RoundTrip"],
+    what: "HTTP/3 requests sent have no spans (quic-go's RoundTripper before the Transport is not probed)",
   },
 ];
 

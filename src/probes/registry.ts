@@ -12,8 +12,9 @@ import { kafkaProducer } from "./kafka/producer.ts";
 import { kafkaConsumer } from "./kafka/consumer.ts";
 import { databaseSql } from "./databasesql/manifest.ts";
 import { otelApi } from "./otelapi/manifest.ts";
+import { http3Server, http3Client } from "./http3/index.ts";
 
-export const PROBES: readonly ProbeManifest[] = [nethttpServer, nethttpClient, grpcServer, grpcClient, kafkaProducer, kafkaConsumer, databaseSql, otelApi];
+export const PROBES: readonly ProbeManifest[] = [nethttpServer, nethttpClient, grpcServer, grpcClient, kafkaProducer, kafkaConsumer, databaseSql, otelApi, http3Server, http3Client];
 
 // Two probes claiming one record tag would send records to the wrong decoder.
 {

@@ -210,6 +210,34 @@ ${GUARD}
 }
 `,
   },
+  {
+    module: "github.com/quic-go/quic-go",
+    // v0.59.1 is the oldest release whose server runs handlers from
+    // RawServerConn.handleRequestStream's closure, which the HTTP/3 probe knows (src/probes/http3/).
+    since: "v0.59.1",
+    anchors: ["github.com/quic-go/quic-go/http3.responseWriter"],
+    main: `package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+
+	"github.com/quic-go/quic-go/http3"
+)
+
+func main() {
+${GUARD}
+	// The server (its responseWriter) and the client Transport.
+	if c, err := net.ListenPacket("udp", os.Args[1]); err == nil {
+		fmt.Println((&http3.Server{Handler: http.NotFoundHandler()}).Serve(c))
+	}
+	resp, err := (&http.Client{Transport: &http3.Transport{}}).Get(os.Args[2])
+	fmt.Println(resp, err)
+}
+`,
+  },
 ];
 
 export function templateFor(module: string): ModuleTemplate | undefined {

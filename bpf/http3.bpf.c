@@ -1,0 +1,548 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * http3.bpf.c — spans for HTTP/3 servers and clients built with github.com/quic-go/quic-go/http3
+ * (what Caddy serves HTTP/3 with). quic-go never goes through net/http's server or Transport:
+ * it builds a std *http.Request itself and calls the Handler, and its client is a RoundTripper
+ * of its own, so the net/http probes see none of it.
+ *
+ * Server: (*RawServerConn).handleRequestStream (http3/server_conn.go, v0.59 … v0.65) decodes
+ * the request, then runs the handler inside an immediately-called closure that recovers panics:
+ *
+ *	var panicked bool
+ *	func() { defer func() { if p := recover(); p != nil { panicked = true; … } }(); handler.ServeHTTP(r, req) }()
+ *
+ * The compiler turns that direct closure call into a plain call of
+ * handleRequestStream.func2 with the captured variables as arguments, in the order the closure
+ * body first uses them (cmd/compile walk: directClosureCall): &panicked, c, handler (itab,
+ * data), r (*responseWriter), &req — in registers AX, BX, CX+DI, SI, R8 by the register ABI.
+ * That call is the span: its entry is the handler's start, with the final *http.Request (after
+ * WithContext) and the ResponseWriter; its RETs are the handler's end, panic or not (the
+ * deferred recover makes func2 return normally). quic-go calls nothing on this goroutine right
+ * after it that every path reaches (a panic or a hijacked stream skip responseWriter.Finish), so
+ * the end is at the RETs (single-stepped; the entry site is an emulated JBE).
+ * The argument registers are a compiler convention, not an API: the entry checks that the
+ * request it found has ProtoMajor 3 (requestFromHeaders sets it, http3/headers.go) and
+ * counts unexpected_args otherwise, so a release that reorders the closure leaves no span
+ * rather than a wrong one.
+ *
+ * Client: (*Transport).RoundTrip → RoundTripOpt → … → (*ClientConn).RoundTrip (http3/transport.go,
+ * http3/client.go); all take (receiver, req *http.Request) and return (*http.Response, error).
+ * Each is probed (an application may call any of them); a call nested in one already running
+ * on the goroutine is the same request and is left to the outer one, whose RETs end the span.
+ *
+ * One record per span; per-call state keyed by goroutine; a morestack re-run of a prologue
+ * (same request) is ignored. Struct offsets are `volatile const`s set by user space
+ * (src/probes/http3/ names the Go field behind each).
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "include/go_abi.bpf.h"
+#include "include/events.bpf.h"
+#include "include/go_types.bpf.h"
+#include "include/span.bpf.h"
+#include "include/go_context.bpf.h"
+#include "include/record.bpf.h"
+#include "include/go_headers.bpf.h"
+#include "shared/span.h"
+#include "shared/http3.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+_Static_assert(__builtin_offsetof(struct rec_http3_server, strings) + HTTP3_METHOD_CAP + HTTP3_PATH_CAP + HTTP3_HOST_CAP +
+			       HTTP3_REMOTE_CAP + HTTP3_PATTERN_CAP + HTTP3_TRACESTATE_CAP <= BEE_POS_MASK,
+	       "server record fits the scratch bounds");
+_Static_assert(__builtin_offsetof(struct rec_http3_client, strings) + HTTP3_METHOD_CAP + HTTP3_SCHEME_CAP + HTTP3_HOST_CAP +
+			       HTTP3_PATH_CAP + HTTP3_HOST_CAP <= BEE_POS_MASK,
+	       "client record fits the scratch bounds");
+
+/* Which client function began a call (only that function's RETs end it); outer first. */
+enum http3_client_level {
+	HTTP3_CLIENT_TRANSPORT_RT = 1,  /* (*Transport).RoundTrip */
+	HTTP3_CLIENT_TRANSPORT_RTO = 2, /* (*Transport).RoundTripOpt */
+	HTTP3_CLIENT_CONN_RT = 3,       /* (*ClientConn).RoundTrip */
+};
+
+/* The request quic-go's server builds says HTTP/3 (http3/headers.go: ProtoMajor = 3). */
+#define HTTP3_PROTO_MAJOR 3
+
+/* ---- offsets of Go struct fields (bytes from the struct start) ---- */
+/* net/http.Request */
+volatile const __u32 req_method_off = GO_OFF_UNSET;      /* Method string */
+volatile const __u32 req_url_off = GO_OFF_UNSET;         /* URL *url.URL */
+volatile const __u32 req_proto_major_off = GO_OFF_UNSET; /* ProtoMajor int */
+volatile const __u32 req_proto_minor_off = GO_OFF_UNSET; /* ProtoMinor int */
+volatile const __u32 req_host_off = GO_OFF_UNSET;        /* Host string */
+volatile const __u32 req_remote_addr_off = GO_OFF_UNSET; /* RemoteAddr string */
+volatile const __u32 req_ctx_off = GO_OFF_UNSET;         /* ctx context.Context (optional) */
+volatile const __u32 req_pattern_off = GO_OFF_UNSET;     /* Pattern string (Go >= 1.23; optional) */
+volatile const __u32 req_header_off = GO_OFF_UNSET;      /* Header Header (optional: context in) */
+/* net/http.Response */
+volatile const __u32 resp_status_code_off = GO_OFF_UNSET; /* StatusCode int */
+/* net/url.URL */
+volatile const __u32 url_scheme_off = GO_OFF_UNSET;    /* Scheme string */
+volatile const __u32 url_opaque_off = GO_OFF_UNSET;    /* Opaque string */
+volatile const __u32 url_user_off = GO_OFF_UNSET;      /* User *Userinfo */
+volatile const __u32 url_host_off = GO_OFF_UNSET;      /* Host string */
+volatile const __u32 url_path_off = GO_OFF_UNSET;      /* Path string */
+volatile const __u32 url_raw_query_off = GO_OFF_UNSET; /* RawQuery string */
+/* net/url.Userinfo */
+volatile const __u32 userinfo_password_set_off = GO_OFF_UNSET; /* passwordSet bool (optional) */
+/* github.com/quic-go/quic-go/http3.responseWriter */
+volatile const __u32 rw_status_off = GO_OFF_UNSET;   /* status int (optional) */
+volatile const __u32 rw_hijacked_off = GO_OFF_UNSET; /* hijacked bool (optional) */
+/* the runtime's map layout, to walk Request.Header (go_headers.bpf.h) */
+volatile const __u32 map_mode = GO_MAP_NONE;           /* enum go_map_mode */
+volatile const __u32 map_dirptr_off = GO_OFF_UNSET;   /* internal/runtime/maps.Map.dirPtr */
+volatile const __u32 map_dirlen_off = GO_OFF_UNSET;   /* internal/runtime/maps.Map.dirLen */
+volatile const __u32 table_groups_off = GO_OFF_UNSET; /* internal/runtime/maps.table.groups */
+volatile const __u32 groups_data_off = GO_OFF_UNSET;  /* internal/runtime/maps.groupsReference.data */
+volatile const __u32 groups_mask_off = GO_OFF_UNSET;  /* internal/runtime/maps.groupsReference.lengthMask */
+volatile const __u32 hmap_b_off = GO_OFF_UNSET;       /* runtime.hmap.B */
+volatile const __u32 hmap_buckets_off = GO_OFF_UNSET; /* runtime.hmap.buckets */
+
+/* The handler closure's arguments did not look like quic-go's (see the header comment). */
+__u64 unexpected_args = 0;
+
+/* ---- per-call state ---- */
+struct server_call {
+	__u64 req;      /* *http.Request handed to the handler: identifies the call */
+	__u64 rw;       /* *responseWriter */
+	__u64 panicked; /* &panicked (a bool the deferred recover sets) */
+	__u64 ctx;      /* Request.ctx data pointer registered in bee_ctx_spans, or 0 */
+	__u64 start_ns;
+	__u64 tracestate; /* string header of the tracestate value that came with a traceparent, or 0 */
+	struct span_ctx sc;
+	__u8 parent_span_id[BEE_SPAN_ID_SIZE];
+	__u16 flags; /* REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT when a traceparent came in */
+};
+
+struct client_call {
+	__u64 req;
+	__u64 start_ns;
+	struct span_ctx sc;
+	__u8 parent_span_id[BEE_SPAN_ID_SIZE];
+	__u16 flags;
+	__u8 level; /* enum http3_client_level */
+};
+
+/* LRU: a call that never ends (the goroutine died mid-handler) must not fill the map for good. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* goroutine */
+	__type(value, struct server_call);
+} http3_server_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* goroutine */
+	__type(value, struct client_call);
+} http3_client_calls SEC(".maps");
+
+/* Makes the record structs and enums appear in the object's BTF (user space generates its
+ * decoders from it). */
+const struct rec_http3_server *http3_btf_server __attribute__((unused));
+const struct rec_http3_client *http3_btf_client __attribute__((unused));
+const enum rec_type *http3_btf_type __attribute__((unused));
+const enum rec_span_flags *http3_btf_span_flags __attribute__((unused));
+const enum rec_http3_server_flags *http3_btf_server_flags __attribute__((unused));
+const enum rec_http3_client_flags *http3_btf_client_flags __attribute__((unused));
+const enum http3_client_level *http3_btf_client_level __attribute__((unused));
+const enum bee_sampler *http3_btf_sampler __attribute__((unused));
+const enum go_map_mode *http3_btf_map_mode __attribute__((unused));
+
+static __always_inline __u16 clamp_status(__s64 v)
+{
+	/* Status codes are three digits (RFC 9110 §15); anything else is clamped and user space decides. */
+	return v < 0 ? 0 : v > 0xffff ? 0xffff : (__u16)v;
+}
+
+static __always_inline void put_ids(struct rec_span *h, const struct span_ctx *sc, const __u8 *parent)
+{
+	__builtin_memcpy(h->trace_id, sc->trace_id, BEE_TRACE_ID_SIZE);
+	__builtin_memcpy(h->span_id, sc->span_id, BEE_SPAN_ID_SIZE);
+	if (parent)
+		__builtin_memcpy(h->parent_span_id, parent, BEE_SPAN_ID_SIZE);
+	else
+		__builtin_memset(h->parent_span_id, 0, BEE_SPAN_ID_SIZE);
+}
+
+/* The groups (Swiss tables) or buckets (classic maps, overflow chains followed) of the header
+ * map m that go_walk_headers looks at; small maps only (go_headers.bpf.h says why). */
+static __always_inline void header_groups(__u64 m, struct go_header_walk *w)
+{
+	int err = 0;
+	w->mode = map_mode;
+	w->ngroups = 0;
+	if (map_mode == GO_MAP_SWISS) {
+		if (map_dirptr_off == GO_OFF_UNSET || map_dirlen_off == GO_OFF_UNSET)
+			return;
+		__u64 dir = go_read_u64(m + map_dirptr_off, &err);
+		__s64 dirlen = (__s64)go_read_u64(m + map_dirlen_off, &err);
+		if (!dir || err)
+			return;
+		if (dirlen == 0) { /* dirPtr is the map's one group */
+			w->groups[0] = dir;
+			w->ngroups = 1;
+			return;
+		}
+		if (dirlen != 1 || table_groups_off == GO_OFF_UNSET || groups_data_off == GO_OFF_UNSET || groups_mask_off == GO_OFF_UNSET)
+			return;
+		__u64 table = go_read_u64(dir, &err);
+		if (!table)
+			return;
+		__u64 groups = go_read_u64(table + table_groups_off + groups_data_off, &err);
+		__u64 mask = go_read_u64(table + table_groups_off + groups_mask_off, &err);
+		if (!groups || err)
+			return;
+		for (int g = 0; g < GO_MAP_MAX_GROUPS; g++) {
+			if ((__u64)g > mask)
+				break;
+			w->groups[g] = groups + (__u64)g * GO_SWISS_GROUP_SIZE;
+			w->ngroups = g + 1;
+		}
+	} else if (map_mode == GO_MAP_BUCKETS) {
+		if (hmap_b_off == GO_OFF_UNSET || hmap_buckets_off == GO_OFF_UNSET)
+			return;
+		__u8 b = 0;
+		if (bpf_probe_read_user(&b, 1, (const void *)(m + hmap_b_off)) != 0)
+			return;
+		__u64 buckets = go_read_u64(m + hmap_buckets_off, &err);
+		__u64 n = 1ull << (b & 7);
+		__u32 k = 0;
+		for (int i = 0; i < GO_MAP_MAX_GROUPS; i++) {
+			if ((__u64)i >= n || !buckets || k >= GO_MAP_MAX_GROUPS)
+				break;
+			__u64 bucket = buckets + (__u64)i * GO_BUCKET_SIZE;
+			for (int o = 0; o < 2 && bucket && k < GO_MAP_MAX_GROUPS; o++) {
+				w->groups[k & (GO_MAP_MAX_GROUPS - 1)] = bucket;
+				k++;
+				bucket = go_read_u64(bucket + GO_BUCKET_OVERFLOW_OFF, &err);
+			}
+		}
+		w->ngroups = k;
+	}
+}
+
+/* Context in: a valid W3C traceparent in Request.Header gives the span the caller's trace, its
+ * span as parent and its sampled flag; an invalid one is ignored (W3C Trace Context). */
+static __always_inline void server_context_in(__u64 req, struct server_call *st)
+{
+	if (map_mode == GO_MAP_NONE || req_header_off == GO_OFF_UNSET)
+		return;
+	int err = 0;
+	__u64 m = go_read_u64(req + req_header_off, &err);
+	if (!m)
+		return;
+	struct go_header_walk w = {};
+	header_groups(m, &w);
+	if (w.ngroups == 0)
+		return;
+	go_walk_headers(&w);
+	struct go_found_headers f = w.found;
+	if (!f.traceparent)
+		return;
+	__u8 flags = 0;
+	struct span_ctx in = {};
+	__u8 parent[BEE_SPAN_ID_SIZE] = {};
+	if (go_parse_traceparent(f.traceparent, in.trace_id, parent, &flags) != 0)
+		return;
+	__builtin_memcpy(st->sc.trace_id, in.trace_id, BEE_TRACE_ID_SIZE);
+	__builtin_memcpy(st->parent_span_id, parent, BEE_SPAN_ID_SIZE);
+	st->flags = REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT;
+	/* trace-flags bit 0: sampled (W3C Trace Context) */
+	st->sc.trace_flags = bee_remote_flags(st->sc.trace_id, flags & 1);
+	st->tracestate = f.tracestate;
+}
+
+/*
+ * handleRequestStream.func2(&panicked, c, handler, r *responseWriter, &req): AX, BX, CX+DI, SI, R8
+ * (the direct closure call described at the top).
+ */
+SEC("uprobe")
+int http3_server_entry(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 g = GO_GOROUTINE(ctx);
+	__u64 panicked = GO_PARAM1(ctx);
+	__u64 rw = GO_PARAM5(ctx);
+	__u64 reqp = GO_PARAM6(ctx);
+	int err = 0;
+
+	__u64 req = reqp ? go_read_u64(reqp, &err) : 0;
+	if (!req || !rw || !panicked || err || (__s64)go_read_u64(req + req_proto_major_off, &err) != HTTP3_PROTO_MAJOR || err) {
+		bee_count(&unexpected_args);
+		return 0;
+	}
+
+	struct server_call *old = bpf_map_lookup_elem(&http3_server_calls, &g);
+	if (old) {
+		if (old->req == req)
+			return 0; /* morestack re-ran the prologue: already recorded */
+		bee_count(&entry_replaced);
+		__u64 stale_ctx = old->ctx;
+		if (stale_ctx)
+			bpf_map_delete_elem(&bee_ctx_spans, &stale_ctx);
+	}
+
+	struct server_call st = {};
+	st.start_ns = now;
+	st.req = req;
+	st.rw = rw;
+	st.panicked = panicked;
+	bee_new_trace_id(&st.sc);
+	bee_new_span_id(&st.sc);
+	server_context_in(req, &st);
+	/* Request.ctx is an interface {tab, data}; the data pointer identifies the context. */
+	if (req_ctx_off != GO_OFF_UNSET)
+		st.ctx = go_read_u64(req + req_ctx_off + 8, &err);
+	if (err)
+		bee_count(&read_errors);
+
+	if (bpf_map_update_elem(&http3_server_calls, &g, &st, BPF_ANY) != 0) {
+		bee_count(&inflight_full);
+		return 0;
+	}
+	bpf_map_update_elem(&bee_goroutine_spans, &g, &st.sc, BPF_ANY);
+	if (st.ctx && bpf_map_update_elem(&bee_ctx_spans, &st.ctx, &st.sc, BPF_ANY) != 0)
+		bee_count(&ctx_map_full);
+	return 0;
+}
+
+/* At each RET of handleRequestStream.func2: the handler returned, or panicked and was recovered. */
+SEC("uprobe")
+int http3_server_return(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 g = GO_GOROUTINE(ctx);
+	int err = 0;
+
+	struct server_call *stp = bpf_map_lookup_elem(&http3_server_calls, &g);
+	if (!stp) {
+		bee_count(&return_without_entry);
+		return 0;
+	}
+	struct server_call st = *stp;
+	bpf_map_delete_elem(&http3_server_calls, &g);
+	bpf_map_delete_elem(&bee_goroutine_spans, &g);
+	if (st.ctx)
+		bpf_map_delete_elem(&bee_ctx_spans, &st.ctx);
+
+	__u8 *buf = bee_scratch_buf();
+	if (!buf)
+		return 0;
+	struct rec_http3_server *r = (struct rec_http3_server *)buf;
+	__u16 flags = REC_SPAN_F_END_AT_RET | st.flags | st.sc.trace_flags;
+	__u16 truncated = 0;
+	r->h.type = REC_HTTP3_SERVER;
+	r->h.start_ns = st.start_ns;
+	r->h.end_ns = now;
+	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
+
+	__u64 req = st.req;
+	__s64 major = (__s64)go_read_u64(req + req_proto_major_off, &err);
+	__s64 minor = (__s64)go_read_u64(req + req_proto_minor_off, &err);
+	r->proto_major = major < 0 ? 0 : major > 0xff ? 0xff : (__u8)major;
+	r->proto_minor = minor < 0 ? 0 : minor > 0xff ? 0xff : (__u8)minor;
+	r->status = 0;
+	if (rw_status_off != GO_OFF_UNSET) {
+		r->status = clamp_status((__s64)go_read_u64(st.rw + rw_status_off, &err));
+		flags |= HTTP3_SERVER_F_STATUS;
+	}
+	__u8 b = 0;
+	if (bpf_probe_read_user(&b, 1, (const void *)st.panicked) == 0 && b)
+		flags |= HTTP3_SERVER_F_PANIC;
+	if (rw_hijacked_off != GO_OFF_UNSET) {
+		b = 0;
+		if (bpf_probe_read_user(&b, 1, (const void *)(st.rw + rw_hijacked_off)) == 0 && b)
+			flags |= HTTP3_SERVER_F_HIJACKED;
+	}
+
+	__u32 pos = __builtin_offsetof(struct rec_http3_server, strings);
+	r->method_len = bee_put_go_string(buf, &pos, req + req_method_off, HTTP3_METHOD_CAP, &truncated, 0, &err);
+	__u64 url = go_read_u64(req + req_url_off, &err);
+	r->path_len = url ? bee_put_go_string(buf, &pos, url + url_path_off, HTTP3_PATH_CAP, &truncated, 1, &err) : 0;
+	r->host_len = bee_put_go_string(buf, &pos, req + req_host_off, HTTP3_HOST_CAP, &truncated, 2, &err);
+	r->remote_len = bee_put_go_string(buf, &pos, req + req_remote_addr_off, HTTP3_REMOTE_CAP, &truncated, 3, &err);
+	/* ServeMux stores the matched pattern in the Request while serving it: read it now. */
+	r->pattern_len = 0;
+	if (req_pattern_off != GO_OFF_UNSET) {
+		r->pattern_len = bee_put_go_string(buf, &pos, req + req_pattern_off, HTTP3_PATTERN_CAP, &truncated, 4, &err);
+		flags |= HTTP3_SERVER_F_PATTERN;
+	}
+	r->tracestate_len = 0;
+	if (st.tracestate)
+		r->tracestate_len = bee_put_go_string(buf, &pos, st.tracestate, HTTP3_TRACESTATE_CAP, &truncated, 5, &err);
+	if (err) {
+		flags |= REC_SPAN_F_READ_ERROR;
+		bee_count(&read_errors);
+	}
+	r->h.flags = flags;
+	r->h.truncated = truncated;
+	r->h.size = (__u16)(pos & BEE_POS_MASK);
+	bee_emit(buf, pos);
+	return 0;
+}
+
+/* (*Transport).RoundTrip, RoundTripOpt, (*ClientConn).RoundTrip: receiver = AX, req = BX. */
+static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 level)
+{
+	__u64 g = GO_GOROUTINE(ctx);
+	__u64 req = GO_PARAM2(ctx);
+	int err = 0;
+
+	struct client_call *old = bpf_map_lookup_elem(&http3_client_calls, &g);
+	if (old) {
+		/* morestack re-ran the prologue, or a call nested in an outer one (the same request,
+		 * or the outer one's copy of it): the outer call's span covers it. */
+		if (old->req == req || old->level < level)
+			return 0;
+		bee_count(&entry_replaced);
+	}
+
+	struct client_call st = {};
+	st.start_ns = now;
+	st.req = req;
+	st.level = level;
+	__u64 ctx_data = 0;
+	if (req_ctx_off != GO_OFF_UNSET)
+		ctx_data = go_read_u64(req + req_ctx_off + 8, &err);
+	int by_ctx = 0;
+	struct span_ctx *parent = bee_find_parent(g, ctx_data, &by_ctx);
+	if (parent) {
+		__builtin_memcpy(st.sc.trace_id, parent->trace_id, BEE_TRACE_ID_SIZE);
+		__builtin_memcpy(st.parent_span_id, parent->span_id, BEE_SPAN_ID_SIZE);
+		st.flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
+	} else {
+		bee_new_trace_id(&st.sc);
+		st.flags = st.sc.trace_flags; /* the sampler's root decision */
+	}
+	bee_new_span_id(&st.sc);
+	if (err)
+		bee_count(&read_errors);
+	if (bpf_map_update_elem(&http3_client_calls, &g, &st, BPF_ANY) != 0)
+		bee_count(&inflight_full);
+	return 0;
+}
+
+/* A client span ends at a RET of the function that began it: *Response = AX (nil on error),
+ * error = itab BX, data CX. */
+static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 level)
+{
+	__u64 g = GO_GOROUTINE(ctx);
+	__u64 resp = GO_PARAM1(ctx);
+	__u64 err_tab = GO_PARAM2(ctx);
+	int err = 0;
+
+	struct client_call *stp = bpf_map_lookup_elem(&http3_client_calls, &g);
+	if (!stp) {
+		bee_count(&return_without_entry);
+		return 0;
+	}
+	if (stp->level != level)
+		return 0; /* a nested call returning: the outer one ends the span */
+	struct client_call st = *stp;
+	bpf_map_delete_elem(&http3_client_calls, &g);
+
+	__u8 *buf = bee_scratch_buf();
+	if (!buf)
+		return 0;
+	struct rec_http3_client *r = (struct rec_http3_client *)buf;
+	__u16 flags = st.flags | REC_SPAN_F_END_AT_RET;
+	__u16 truncated = 0;
+	r->h.type = REC_HTTP3_CLIENT;
+	r->h.start_ns = st.start_ns;
+	r->h.end_ns = now;
+	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
+	r->status = 0;
+	if (resp) {
+		r->status = clamp_status((__s64)go_read_u64(resp + resp_status_code_off, &err));
+		flags |= HTTP3_CLIENT_F_RESPONSE;
+	}
+	if (err_tab)
+		flags |= HTTP3_CLIENT_F_ERROR;
+
+	__u64 req = st.req;
+	__u32 pos = __builtin_offsetof(struct rec_http3_client, strings);
+	r->method_len = bee_put_go_string(buf, &pos, req + req_method_off, HTTP3_METHOD_CAP, &truncated, 0, &err);
+	r->scheme_len = 0;
+	r->url_host_len = 0;
+	r->path_len = 0;
+	__u64 url = go_read_u64(req + req_url_off, &err);
+	if (url) {
+		r->scheme_len = bee_put_go_string(buf, &pos, url + url_scheme_off, HTTP3_SCHEME_CAP, &truncated, 1, &err);
+		r->url_host_len = bee_put_go_string(buf, &pos, url + url_host_off, HTTP3_HOST_CAP, &truncated, 2, &err);
+		r->path_len = bee_put_go_string(buf, &pos, url + url_path_off, HTTP3_PATH_CAP, &truncated, 3, &err);
+		/* Only whether these exist: query values and userinfo never leave the process. */
+		if (go_string_len(url + url_raw_query_off, &err) != 0)
+			flags |= HTTP3_CLIENT_F_QUERY;
+		if (go_string_len(url + url_opaque_off, &err) != 0)
+			flags |= HTTP3_CLIENT_F_OPAQUE;
+		__u64 user = go_read_u64(url + url_user_off, &err);
+		if (user) {
+			flags |= HTTP3_CLIENT_F_USER;
+			if (userinfo_password_set_off != GO_OFF_UNSET) {
+				__u8 set = 0;
+				if (bpf_probe_read_user(&set, 1, (const void *)(user + userinfo_password_set_off)) != 0)
+					err = 1;
+				else if (set)
+					flags |= HTTP3_CLIENT_F_PASSWORD;
+			}
+		}
+	}
+	r->req_host_len = bee_put_go_string(buf, &pos, req + req_host_off, HTTP3_HOST_CAP, &truncated, 4, &err);
+	if (err) {
+		flags |= REC_SPAN_F_READ_ERROR;
+		bee_count(&read_errors);
+	}
+	r->h.flags = flags;
+	r->h.truncated = truncated;
+	r->h.size = (__u16)(pos & BEE_POS_MASK);
+	bee_emit(buf, pos);
+	return 0;
+}
+
+SEC("uprobe")
+int http3_client_entry(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return client_start(ctx, now, HTTP3_CLIENT_TRANSPORT_RT);
+}
+
+SEC("uprobe")
+int http3_client_return(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return client_end(ctx, now, HTTP3_CLIENT_TRANSPORT_RT);
+}
+
+SEC("uprobe")
+int http3_client_entry_opt(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return client_start(ctx, now, HTTP3_CLIENT_TRANSPORT_RTO);
+}
+
+SEC("uprobe")
+int http3_client_return_opt(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return client_end(ctx, now, HTTP3_CLIENT_TRANSPORT_RTO);
+}
+
+SEC("uprobe")
+int http3_client_entry_conn(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return client_start(ctx, now, HTTP3_CLIENT_CONN_RT);
+}
+
+SEC("uprobe")
+int http3_client_return_conn(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return client_end(ctx, now, HTTP3_CLIENT_CONN_RT);
+}

@@ -1,0 +1,95 @@
+/**
+ * @module probes/http3/client — manifest of the HTTP/3 client probe: one CLIENT span per request
+ * sent through github.com/quic-go/quic-go/http3's Transport or ClientConn (bpf/http3.bpf.c). The
+ * span ends when the RoundTrip returns: the response headers have arrived (or the request
+ * failed); the body is read later by the caller.
+ */
+import type { Attributes, Span } from "../../spans/model.ts";
+import type { DecodeContext, ProbeManifest } from "../probe.ts";
+import type { RecordReader } from "../record.ts";
+import { baseSpan, noteTruncated } from "../common/span.ts";
+import { defaultPort, setMethod, splitHostPort } from "../nethttp/semconv.ts";
+import { redactedUrl, type ClientUrl } from "../nethttp/client.ts";
+import { ENUMERATORS as E } from "./http3.gen.ts";
+import { HTTP3_OBJECT, LIBRARY, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type Http3Field } from "./object.ts";
+
+export const CLIENT_PROBE_ID = "http3.client";
+
+const Q = "github.com/quic-go/quic-go/http3";
+
+const CLIENT_FIELDS: Http3Field[] = [
+  REQ_METHOD,
+  REQ_URL,
+  URL_PATH,
+  REQ_HOST,
+  REQ_CTX,
+  { const: "url_scheme_off", field: "net/url.URL.Scheme", required: true, why: "url.full, default server.port" },
+  { const: "url_host_off", field: "net/url.URL.Host", required: true, why: "url.full, server.address/port" },
+  { const: "url_raw_query_off", field: "net/url.URL.RawQuery", required: true, why: "whether url.full has a (redacted) query" },
+  { const: "url_opaque_off", field: "net/url.URL.Opaque", required: true, why: "whether the URL is opaque" },
+  { const: "url_user_off", field: "net/url.URL.User", required: true, why: "whether url.full has (redacted) userinfo" },
+  { const: "userinfo_password_set_off", field: "net/url.Userinfo.passwordSet", required: false, why: "redacted userinfo shows whether a password was present" },
+  { const: "resp_status_code_off", field: "net/http.Response.StatusCode", required: true, why: "http.response.status_code" },
+];
+
+/** Builds the client span (semconv v1.37 "HTTP client span"). */
+export function decodeClient(r: RecordReader, ctx: DecodeContext): Span {
+  const flags = r.flags;
+  const attrs: Attributes = {};
+  const name = setMethod(attrs, r.str("method"));
+  const url: ClientUrl = {
+    scheme: r.str("scheme"),
+    urlHost: r.str("url_host"),
+    reqHost: r.str("req_host"),
+    path: r.str("path"),
+    hasQuery: (flags & E.HTTP3_CLIENT_F_QUERY) !== 0,
+    hasUser: (flags & E.HTTP3_CLIENT_F_USER) !== 0,
+    hasPassword: (flags & E.HTTP3_CLIENT_F_PASSWORD) !== 0,
+    opaque: (flags & E.HTTP3_CLIENT_F_OPAQUE) !== 0,
+  };
+  attrs["url.full"] = redactedUrl(url);
+  const hp = splitHostPort(url.urlHost || url.reqHost);
+  if (hp) {
+    attrs["server.address"] = hp.host;
+    const port = hp.port ?? defaultPort(url.scheme);
+    if (port !== undefined) attrs["server.port"] = port;
+  }
+  attrs["network.transport"] = "udp";
+  attrs["network.protocol.name"] = "http";
+  attrs["network.protocol.version"] = "3";
+
+  const span = baseSpan(r, ctx, SCOPE_NAME, name, "client", attrs);
+  if (flags & E.HTTP3_CLIENT_F_RESPONSE) {
+    const status = r.u16("status");
+    attrs["http.response.status_code"] = status;
+    // Client spans: 4xx and 5xx are errors (semconv "Status").
+    if (status >= 400 && status <= 599) {
+      span.status = { code: "error" };
+      attrs["error.type"] = String(status);
+    }
+  }
+  if (flags & E.HTTP3_CLIENT_F_ERROR) {
+    span.status = { code: "error", message: "request failed" };
+    attrs["error.type"] = "_OTHER";
+  }
+  noteTruncated(attrs, r, { method: "http.request.method", scheme: "url.full", url_host: "server.address", path: "url.full", req_host: "server.address" });
+  return span;
+}
+
+export const http3Client: ProbeManifest = {
+  id: CLIENT_PROBE_ID,
+  library: LIBRARY,
+  object: HTTP3_OBJECT,
+  uprobes: [
+    // Transport.RoundTrip → RoundTripOpt → … → ClientConn.RoundTrip (http3/transport.go,
+    // http3/client.go): each may be an application's entry point, so each is probed; a call
+    // nested in a running one is left to the outer one (bpf/http3.bpf.c, client_start).
+    { symbol: `${Q}.(*Transport).RoundTrip`, optional: true, entryProgram: "http3_client_entry", returnProgram: "http3_client_return" },
+    { symbol: `${Q}.(*Transport).RoundTripOpt`, optional: true, entryProgram: "http3_client_entry_opt", returnProgram: "http3_client_return_opt" },
+    { symbol: `${Q}.(*ClientConn).RoundTrip`, optional: true, entryProgram: "http3_client_entry_conn", returnProgram: "http3_client_return_conn" },
+  ],
+  fields: CLIENT_FIELDS,
+  record: { type: E.REC_HTTP3_CLIENT, struct: "rec_http3_client" },
+  flags: () => ({}),
+  decode: decodeClient,
+};

@@ -1,0 +1,138 @@
+/**
+ * @module probes/http3/server — manifest of the HTTP/3 server probe: one SERVER span per request
+ * that a github.com/quic-go/quic-go/http3 server (v0.59 … v0.65) hands to its Handler
+ * (bpf/http3.bpf.c; the probed function is the closure around Handler.ServeHTTP in
+ * (*RawServerConn).handleRequestStream, http3/server_conn.go).
+ */
+import type { Attributes, Span } from "../../spans/model.ts";
+import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
+import { goAtLeast } from "../probe.ts";
+import type { RecordReader } from "../record.ts";
+import { baseSpan, noteTruncated } from "../common/span.ts";
+import { protocolVersion, routeFromPattern, setMethod, splitHostPort } from "../nethttp/semconv.ts";
+import { ENUMERATORS as E } from "./http3.gen.ts";
+import { HTTP3_OBJECT, LIBRARY, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_PROTO_MAJOR, REQ_URL, SCOPE_NAME, URL_PATH, type Http3Field } from "./object.ts";
+
+export const SERVER_PROBE_ID = "http3.server";
+
+const Q = "github.com/quic-go/quic-go/http3";
+/** The closure quic-go runs the handler in (its RETs end the span). */
+export const HANDLER_CLOSURE = `${Q}.(*RawServerConn).handleRequestStream.func2`;
+
+const SWISS = ["internal/runtime/maps.Map.dirPtr", "internal/runtime/maps.Map.dirLen", "internal/runtime/maps.table.groups", "internal/runtime/maps.groupsReference.data", "internal/runtime/maps.groupsReference.lengthMask"];
+const BUCKETS = ["runtime.hmap.B", "runtime.hmap.buckets"];
+const REQ_HEADER = "net/http.Request.Header";
+
+const SERVER_FIELDS: Http3Field[] = [
+  REQ_METHOD,
+  REQ_URL,
+  URL_PATH,
+  REQ_HOST,
+  REQ_CTX,
+  REQ_PROTO_MAJOR,
+  { const: "req_proto_minor_off", field: "net/http.Request.ProtoMinor", required: true, why: "network.protocol.version" },
+  { const: "req_remote_addr_off", field: "net/http.Request.RemoteAddr", required: true, why: "network.peer.address/port" },
+  { const: "req_pattern_off", field: "net/http.Request.Pattern", required: false, goMin: "1.23", why: "http.route (ServeMux pattern)" },
+  { const: "rw_status_off", field: `${Q}.responseWriter.status`, required: false, why: "http.response.status_code" },
+  { const: "rw_hijacked_off", field: `${Q}.responseWriter.hijacked`, required: false, why: "a stream the handler took over (HTTPStream) has no status" },
+  // Context in: the W3C traceparent/tracestate headers, found by walking the header map.
+  { const: "req_header_off", field: REQ_HEADER, required: false, why: "traceparent in: the caller's trace and span" },
+  { const: "map_dirptr_off", field: SWISS[0]!, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
+  { const: "map_dirlen_off", field: SWISS[1]!, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
+  { const: "table_groups_off", field: SWISS[2]!, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
+  { const: "groups_data_off", field: SWISS[3]!, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
+  { const: "groups_mask_off", field: SWISS[4]!, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
+  { const: "hmap_b_off", field: BUCKETS[0]!, required: false, goMax: "1.23", why: "walking Request.Header (Go < 1.24 maps)" },
+  { const: "hmap_buckets_off", field: BUCKETS[1]!, required: false, goMax: "1.23", why: "walking Request.Header (Go < 1.24 maps)" },
+];
+
+function serverFlags(ctx: FlagContext): Record<string, number | bigint> {
+  const known = (field: string): boolean => typeof ctx.offset(field) === "number";
+  // A header walk needs every offset of the runtime's map layout (Swiss tables from Go 1.24).
+  let mapMode: number = E.GO_MAP_NONE;
+  if (known(REQ_HEADER)) {
+    if (goAtLeast(ctx.goVersion, "1.24") && SWISS.every(known)) mapMode = E.GO_MAP_SWISS;
+    else if (!goAtLeast(ctx.goVersion, "1.24") && BUCKETS.every(known)) mapMode = E.GO_MAP_BUCKETS;
+  }
+  return { map_mode: mapMode };
+}
+
+/** Builds the server span (semconv v1.37 "HTTP server span"). */
+export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
+  const flags = r.flags;
+  const attrs: Attributes = {};
+  const method = setMethod(attrs, r.str("method"));
+  const path = r.str("path");
+  if (path !== "") attrs["url.path"] = path;
+  // HTTP/3 runs over QUIC, which is always TLS 1.3 (RFC 9114 §3.1).
+  attrs["url.scheme"] = "https";
+
+  let name = method;
+  const route = flags & E.HTTP3_SERVER_F_PATTERN ? routeFromPattern(r.str("pattern")) : undefined;
+  if (route !== undefined) {
+    attrs["http.route"] = route;
+    name = `${method} ${route}`;
+  }
+  const host = splitHostPort(r.str("host"));
+  if (host) {
+    attrs["server.address"] = host.host;
+    if (host.port !== undefined) attrs["server.port"] = host.port;
+  }
+  const peer = splitHostPort(r.str("remote"));
+  if (peer) {
+    attrs["network.peer.address"] = peer.host;
+    if (peer.port !== undefined) attrs["network.peer.port"] = peer.port;
+  }
+  attrs["network.transport"] = "udp";
+  attrs["network.protocol.name"] = "http";
+  attrs["network.protocol.version"] = protocolVersion(r.u8("proto_major"), r.u8("proto_minor")) ?? "3";
+
+  const span = baseSpan(r, ctx, SCOPE_NAME, name, "server", attrs);
+  const traceState = r.str("tracestate");
+  if (traceState !== "" && span.parentSpanId !== undefined) span.traceState = traceState;
+
+  const hijacked = (flags & E.HTTP3_SERVER_F_HIJACKED) !== 0;
+  const panicked = (flags & E.HTTP3_SERVER_F_PANIC) !== 0;
+  if (hijacked) attrs["beetrace.hijacked"] = true;
+  if (flags & E.HTTP3_SERVER_F_STATUS && !panicked) {
+    let status = r.u16("status");
+    // status 0: the handler wrote no header; quic-go then sends 200 once it returns
+    // (http3/response_writer.go: Finish → FlushError → WriteHeader(http.StatusOK)). A hijacked
+    // stream's response is whatever the handler wrote on it: unknown.
+    if (status === 0 && !hijacked) status = 200;
+    if (status !== 0) {
+      attrs["http.response.status_code"] = status;
+      // Server spans: only 5xx is an error; 4xx is the client's fault (semconv "Status").
+      if (status >= 500 && status <= 599) {
+        span.status = { code: "error" };
+        attrs["error.type"] = String(status);
+      }
+    }
+  }
+  if (panicked) {
+    // quic-go recovered the panic and reset the stream (H3_INTERNAL_ERROR), whatever status had been set.
+    span.status = { code: "error", message: "panic" };
+    attrs["error.type"] = "panic";
+  }
+  noteTruncated(attrs, r, { method: "http.request.method", path: "url.path", host: "server.address", remote: "network.peer.address", pattern: "http.route", tracestate: "tracestate" });
+  return span;
+}
+
+export const http3Server: ProbeManifest = {
+  id: SERVER_PROBE_ID,
+  library: LIBRARY,
+  object: HTTP3_OBJECT,
+  uprobes: [
+    {
+      // No end marker: quic-go calls nothing that every path reaches right after the handler
+      // (a panic and a hijacked stream skip responseWriter.Finish), so the end is at the RETs.
+      symbol: HANDLER_CLOSURE,
+      entryProgram: "http3_server_entry",
+      returnProgram: "http3_server_return",
+    },
+  ],
+  fields: SERVER_FIELDS,
+  record: { type: E.REC_HTTP3_SERVER, struct: "rec_http3_server" },
+  flags: serverFlags,
+  decode: decodeServer,
+};
