@@ -43,6 +43,7 @@
 #include "include/record.bpf.h"
 #include "include/go_headers.bpf.h"
 #include "include/go_errors.bpf.h"
+#include "include/conn_ctx.bpf.h"
 #include "shared/span.h"
 #include "shared/nethttp.h"
 
@@ -248,6 +249,196 @@ static __always_inline void server_context_in(__u64 req, struct server_call *st)
 	st->tracestate = f.tracestate;
 }
 
+/*
+ * Live connection-matched join (bpf/include/conn_ctx.bpf.h): a request that came without a
+ * traceparent, on an HTTP/1 connection whose peer end is the local end of a client request
+ * another process traced by this beetrace has in flight, is that client span's child.
+ *
+ * The peer end is Request.RemoteAddr, the text net/http made of the connection's remote
+ * address (net/http/server.go: c.remoteAddr = c.rwc.RemoteAddr().String(); net.TCPAddr.String
+ * is net.JoinHostPort(IP.String(), port)): "a.b.c.d:port" for IPv4 and IPv4-mapped addresses,
+ * "[x:x::x]:port" for IPv6 (RFC 5952 text, "%zone" inside the brackets for a zoned address).
+ * It is parsed here into the key's form, one character per bpf_loop step (verified once).
+ */
+/* Server requests given a parent by connection (not a loss: a count for -v). */
+__u64 conn_joins = 0;
+
+#define CONN_TEXT_MAX 64 /* ≥ "[" + 39 (IPv6 text) + "%" + 15 (IFNAMSIZ-1) + "]:" + 5 digits */
+
+enum conn_text_phase {
+	CONN_TEXT_HOST = 0,
+	CONN_TEXT_ZONE = 1,     /* inside "%zone]" */
+	CONN_TEXT_BRACKET = 2,  /* after "]": ':' follows */
+	CONN_TEXT_PORT = 3,
+};
+
+struct conn_text {
+	__u8 s[CONN_TEXT_MAX];
+	__u32 len;
+	__u32 cur;  /* the number being read (octet, hex group, port) */
+	__u32 port;
+	__u16 g[8]; /* IPv6 groups, or the IPv4 octets in g[0..3] */
+	__u8 phase; /* enum conn_text_phase */
+	__u8 v6;
+	__u8 n;     /* groups (octets) stored */
+	__u8 nd;    /* digits in cur */
+	__s8 gap;   /* IPv6: index in g where "::" stands, -1 none */
+	__u8 colon; /* IPv6: the previous character was a ':' that ended nothing */
+	__u8 bad;
+};
+
+static __always_inline int hex_val(__u8 c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static long conn_text_step(__u64 i, void *arg)
+{
+	struct conn_text *p = arg;
+	if (i >= p->len || i >= CONN_TEXT_MAX)
+		return 1;
+	__u8 c = p->s[i & (CONN_TEXT_MAX - 1)];
+	if (p->phase == CONN_TEXT_PORT) {
+		if (c < '0' || c > '9' || p->nd >= 5)
+			goto bad;
+		p->port = p->port * 10 + (c - '0');
+		p->nd++;
+		return p->port > 65535 ? (p->bad = 1) : 0;
+	}
+	if (p->phase == CONN_TEXT_BRACKET) {
+		if (c != ':')
+			goto bad;
+		p->phase = CONN_TEXT_PORT;
+		p->nd = 0;
+		return 0;
+	}
+	if (p->phase == CONN_TEXT_ZONE) {
+		if (c == ']')
+			p->phase = CONN_TEXT_BRACKET;
+		return 0;
+	}
+	if (i == 0 && c == '[') {
+		p->v6 = 1;
+		return 0;
+	}
+	if (!p->v6) {
+		if (c >= '0' && c <= '9') {
+			p->cur = p->cur * 10 + (c - '0');
+			p->nd++;
+			if (p->nd > 3 || p->cur > 255)
+				goto bad;
+			return 0;
+		}
+		if ((c != '.' && c != ':') || p->nd == 0 || p->n > 3 || (c == '.') != (p->n < 3))
+			goto bad;
+		p->g[p->n & 7] = (__u16)p->cur;
+		p->n++;
+		p->cur = 0;
+		p->nd = 0;
+		if (c == ':')
+			p->phase = CONN_TEXT_PORT;
+		return 0;
+	}
+	int h = hex_val(c);
+	if (h >= 0) {
+		p->cur = (p->cur << 4) | (__u32)h;
+		p->nd++;
+		p->colon = 0;
+		return p->nd > 4 ? (p->bad = 1) : 0;
+	}
+	if (c == ':' || c == ']' || c == '%') {
+		if (p->nd > 0) {
+			if (p->n >= 8)
+				goto bad;
+			p->g[p->n & 7] = (__u16)p->cur;
+			p->n++;
+			p->cur = 0;
+			p->nd = 0;
+			p->colon = c == ':';
+		} else if (c == ':') {
+			if (p->colon) {
+				if (p->gap >= 0)
+					goto bad;
+				p->gap = (__s8)p->n; /* "::" */
+				p->colon = 0;
+			} else {
+				p->colon = 1; /* the first ':' of a leading "::" */
+			}
+		}
+		if (c == ']')
+			p->phase = CONN_TEXT_BRACKET;
+		else if (c == '%')
+			p->phase = CONN_TEXT_ZONE;
+		return 0;
+	}
+bad:
+	p->bad = 1;
+	return 1;
+}
+
+/* Request.RemoteAddr as a bee_conn_key (stream_id 0); 0 when it is not an IP:port text. */
+static __always_inline int remote_addr_key(__u64 req, struct bee_conn_key *key)
+{
+	struct conn_text p = {};
+	struct go_string hdr = {};
+	if (bpf_probe_read_user(&hdr, sizeof(hdr), (const void *)(req + req_remote_addr_off)) != 0)
+		return 0;
+	if (hdr.len < 9 || hdr.len >= CONN_TEXT_MAX) /* "1.2.3.4:5" is the shortest */
+		return 0;
+	__u32 n = (__u32)hdr.len & (CONN_TEXT_MAX - 1);
+	if (bpf_probe_read_user(p.s, n, (const void *)hdr.ptr) != 0)
+		return 0;
+	p.len = n;
+	p.gap = -1;
+	bpf_loop(CONN_TEXT_MAX, conn_text_step, &p, 0);
+	if (p.bad || p.phase != CONN_TEXT_PORT || p.nd == 0)
+		return 0;
+	if (!p.v6) {
+		if (p.n != 4)
+			return 0;
+		__u8 v4[4] = {(__u8)p.g[0], (__u8)p.g[1], (__u8)p.g[2], (__u8)p.g[3]};
+		bee_conn_key_addr(key, v4, 4);
+	} else {
+		if ((p.gap < 0 && p.n != 8) || (p.gap >= 0 && p.n > 7))
+			return 0;
+		/* "::" stands for the 8 - n zero groups at gap */
+		__u32 zeros = p.gap < 0 ? 0 : 8 - p.n;
+		__u32 gap = p.gap < 0 ? 8 : (__u32)p.gap;
+		for (__u32 i = 0; i < 8; i++) {
+			__u16 v = i < gap ? p.g[i & 7] : i < gap + zeros ? 0 : p.g[(i - zeros) & 7];
+			key->addr[(2 * i) & 15] = (__u8)(v >> 8);
+			key->addr[(2 * i + 1) & 15] = (__u8)v;
+		}
+	}
+	key->port = (__u16)p.port;
+	return 1;
+}
+
+static __always_inline void server_conn_join(__u64 req, __u64 now, struct server_call *st)
+{
+	struct bee_conn_key key = {};
+	if (req_remote_addr_off == GO_OFF_UNSET || !remote_addr_key(req, &key))
+		return;
+	struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, &key);
+	/* Another process's request that began before this one arrived: a process's calls to
+	 * itself, and a stale entry of an earlier connection on the same port, are not joined. */
+	if (!c || c->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32) || c->start_ns > now)
+		return;
+	__builtin_memcpy(st->sc.trace_id, c->sc.trace_id, BEE_TRACE_ID_SIZE);
+	__builtin_memcpy(st->parent_span_id, c->sc.span_id, BEE_SPAN_ID_SIZE);
+	st->flags = REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT | NETHTTP_SERVER_F_CONN_JOINED;
+	/* As a traceparent would carry it: sampled unless the client's trace was decided unsampled */
+	__u16 tf = c->sc.trace_flags;
+	st->sc.trace_flags = bee_remote_flags(st->sc.trace_id, !(tf & REC_SPAN_F_TRACE_FLAGS_KNOWN) || (tf & REC_SPAN_F_SAMPLED));
+	bee_count(&conn_joins);
+}
+
 struct client_call {
 	__u64 req; /* *http.Request */
 	__u64 start_ns;
@@ -315,7 +506,7 @@ static __always_inline void put_ids(struct rec_span *h, const struct span_ctx *s
 }
 
 /* A server span starts: rw is the ResponseWriter's data pointer, req the *http.Request. */
-static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw, __u64 req)
+static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw, __u64 req, int http1)
 {
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
@@ -338,6 +529,8 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	bee_new_trace_id(&st.sc);
 	bee_new_span_id(&st.sc);
 	server_context_in(req, &st);
+	if (!(st.flags & REC_SPAN_F_HAS_PARENT) && http1)
+		server_conn_join(req, now, &st);
 	/* Request.ctx is an interface {tab, data}; the data pointer identifies the context. */
 	if (req_ctx_off != GO_OFF_UNSET)
 		st.ctx = go_read_u64(req + req_ctx_off + 8, &err);
@@ -362,7 +555,12 @@ SEC("uprobe")
 int nethttp_server_entry(struct pt_regs *ctx)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
-	return server_start(ctx, now, GO_PARAM3(ctx), GO_PARAM4(ctx));
+	__u64 req = GO_PARAM4(ctx);
+	/* serverHandler.ServeHTTP also serves net/http's own HTTP/2 requests (ProtoMajor 2): only
+	 * HTTP/1 connections carry one request at a time, so only they are joined by connection. */
+	int err = 0;
+	int http1 = req_proto_major_off != GO_OFF_UNSET && go_read_u64(req + req_proto_major_off, &err) == 1 && !err;
+	return server_start(ctx, now, GO_PARAM3(ctx), req, http1);
 }
 
 /*
@@ -375,7 +573,7 @@ SEC("uprobe")
 int nethttp_server_entry_xnet(struct pt_regs *ctx)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
-	return server_start(ctx, now, GO_PARAM2(ctx), GO_PARAM3(ctx));
+	return server_start(ctx, now, GO_PARAM2(ctx), GO_PARAM3(ctx), 0);
 }
 
 /* Status of the response being finished; *flags gets NETHTTP_SERVER_F_STATUS when read. */
@@ -663,6 +861,29 @@ int nethttp_client_entry_xnet_inner(struct pt_regs *ctx)
 	return client_start(ctx, now, 2);
 }
 
+/* The bee_conn_spans key of the connection a client call went out on (local_addr_size != 0). */
+static __always_inline void client_conn_key(const struct client_call *st, struct bee_conn_key *key)
+{
+	bee_conn_key_addr(key, st->local_addr, st->local_addr_size);
+	key->port = st->local_port;
+}
+
+/* Removes the connection's entry if it still names this call's span (a later request on the
+ * connection has replaced it otherwise; an entry that stays is bounded by the LRU). */
+static __always_inline void client_conn_forget(const struct client_call *st)
+{
+	struct bee_conn_key key = {};
+	client_conn_key(st, &key);
+	struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, &key);
+	if (!c)
+		return;
+	__u64 theirs, ours; /* span ids as 8-byte words (BPF has no memcmp) */
+	__builtin_memcpy(&theirs, c->sc.span_id, sizeof(theirs));
+	__builtin_memcpy(&ours, st->sc.span_id, sizeof(ours));
+	if (theirs == ours)
+		bpf_map_delete_elem(&bee_conn_spans, &key);
+}
+
 /* The kind of the first field of the struct that the pointer type behind `itab` points to
  * (0 when the dynamic type is not a pointer to a struct, or a read fails). */
 static __always_inline __u8 iface_field0_kind(__u64 itab)
@@ -732,10 +953,28 @@ int nethttp_client_conn(struct pt_regs *ctx)
 	__s64 port = (__s64)go_read_u64(laddr.data + tcpaddr_port_off, &err);
 	if (err || (ip.len != 4 && ip.len != 16) || port < 0 || port > 65535)
 		return 0;
-	if (bpf_probe_read_user(st->local_addr, ip.len == 4 ? 4 : 16, (const void *)ip.ptr) != 0)
+	/* A retried request (another connection): the earlier connection's entry is not its any more. */
+	if (st->local_addr_size)
+		client_conn_forget(st);
+	if (bpf_probe_read_user(st->local_addr, ip.len == 4 ? 4 : 16, (const void *)ip.ptr) != 0) {
+		st->local_addr_size = 0;
 		return 0;
+	}
 	st->local_addr_size = (__u8)ip.len;
 	st->local_port = (__u16)port;
+
+	/* This request is the one in flight on the connection (HTTP/1: one at a time): a server
+	 * traced by this beetrace that receives it joins it by its peer end (server_conn_join). */
+	struct bee_conn_key key = {};
+	struct bee_conn_span v = {};
+	client_conn_key(st, &key);
+	__builtin_memcpy(v.sc.trace_id, st->sc.trace_id, BEE_TRACE_ID_SIZE);
+	__builtin_memcpy(v.sc.span_id, st->sc.span_id, BEE_SPAN_ID_SIZE);
+	/* a root's sampler decision, or the flags inherited from its parent (client_start) */
+	v.sc.trace_flags = st->flags & (REC_SPAN_F_TRACE_FLAGS_KNOWN | REC_SPAN_F_SAMPLED);
+	v.start_ns = st->start_ns;
+	v.tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+	bpf_map_update_elem(&bee_conn_spans, &key, &v, BPF_ANY);
 	return 0;
 }
 
@@ -758,6 +997,8 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 		return 0;
 	struct client_call st = *stp;
 	bpf_map_delete_elem(&nethttp_client_calls, &g);
+	if (st.local_addr_size)
+		client_conn_forget(&st);
 
 	__u8 *buf = bee_scratch_buf();
 	if (!buf)

@@ -40,6 +40,9 @@ enum rec_nethttp_server_flags {
 	NETHTTP_SERVER_F_PANIC = 1 << 13,
 	/* the handler did not return and no panic could be seen (runtime.Goexit, or g._panic unknown) */
 	NETHTTP_SERVER_F_ABORTED = 1 << 14,
+	/* no traceparent came: the parent is the client span another traced process has in flight
+	 * on this connection (its local end is this request's peer end; bpf/include/conn_ctx.bpf.h) */
+	NETHTTP_SERVER_F_CONN_JOINED = 1 << 15,
 };
 
 /* One net/http server request (serverHandler.ServeHTTP). Strings: method, path (URL.Path),

@@ -10,6 +10,7 @@ const LIBC_DEFS = {
   memfd_create: { args: ["ptr", "u32"], returns: "i32" },
   write: { args: ["i32", "ptr", "usize"], returns: "isize" },
   close: { args: ["i32"], returns: "i32" },
+  dup: { args: ["i32"], returns: "i32" },
   // mmap returns MAP_FAILED ((void *)-1) on error; as i64 that is -1n, which a pointer type
   // would turn into a meaningless huge double.
   mmap: { args: ["ptr", "usize", "i32", "i32", "i32", "i64"], returns: "i64" },
@@ -98,6 +99,11 @@ export function munmap(address: number, length: number): void {
 
 export function closeFd(fd: number): void {
   if (fd >= 0) libcSymbols().close(fd);
+}
+
+/** A second fd for the same open file (a BPF map that must outlive the object that created it); -1 on failure (errno set). */
+export function dupFd(fd: number): number {
+  return libcSymbols().dup(fd);
 }
 
 const DL_DEFS = { dlsym: { args: ["ptr", "ptr"], returns: "ptr" } } as const;

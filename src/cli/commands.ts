@@ -138,7 +138,7 @@ export function registerCommands(cli: CAC): void {
   traceOptions(
     cli
       .command("attach", "Trace a running Go process (root)")
-      .option("--pid <pid>", "Process id of the Go service")
+      .option("--pid <pid>", "Process id of the Go service; repeat (or 12,34) to trace several at once, each into its own file, joined live by connection")
       .option("--exe <path>", "Trace every process executing this file, following restarts (exit 25 if none could be traced)"),
   )
     .example("beetrace attach --pid 1234 --out cap.cbor --duration 60s")

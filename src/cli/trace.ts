@@ -24,6 +24,7 @@ import { log } from "../log.ts";
 import { describeProcess, findProcessesByExe, parsePid, readState, type TargetProcess } from "../target/process.ts";
 import { TargetLock } from "../target/lock.ts";
 import { TraceSession, type AttachTarget, type TraceOptions, type TraceSummary } from "../trace/session.ts";
+import { ProcessMaps } from "../trace/process-maps.ts";
 import { CaptureSink, FanOutSink, expandTemplate, formatStart, type CaptureLimits, type SpanSink, type TemplateValues } from "../trace/output.ts";
 import { makeSampler, mergeFlags, parseOtelEnv, type OtelConfig } from "../config/otel-env.ts";
 import type { CaptureHeader } from "../capture/format.ts";
@@ -33,7 +34,8 @@ import { parseStatementMode, setStatementMode } from "../probes/databasesql/opti
 import { requirePropagation } from "../trace/propagate.ts";
 
 export interface TraceCliOptions {
-  pid?: string | number;
+  /** repeatable (cac gives an array), and each may list several: "12,34" */
+  pid?: string | number | (string | number)[];
   exe?: string;
   out?: string;
   duration?: string | number;
@@ -53,6 +55,21 @@ export interface TraceCliOptions {
   spillDir?: string;
   dbStatement?: string;
   propagate?: boolean;
+}
+
+/**
+ * `--pid` as given: once, several times (`--pid 12 --pid 34`) or as a list (`--pid 12,34`);
+ * each pid once, in the order given.
+ */
+export function parsePids(v: string | number | (string | number)[]): number[] {
+  const out: number[] = [];
+  for (const item of Array.isArray(v) ? v : [v]) {
+    for (const part of String(item).split(",")) {
+      const pid = parsePid(part.trim());
+      if (!out.includes(pid)) out.push(pid);
+    }
+  }
+  return out;
 }
 
 /** "60", "60s", "500ms", "2m", "1h" → milliseconds. */
@@ -374,28 +391,59 @@ export async function attachCommand(o: TraceCliOptions): Promise<number> {
     else if (env.exe !== undefined) o = { ...o, exe: env.exe };
   }
   if ((o.pid === undefined) === (o.exe === undefined)) {
-    throw new TracerError("usage", "attach needs exactly one of --pid N or --exe PATH", { hint: "beetrace attach --pid 1234 --out cap.cbor" });
+    throw new TracerError("usage", "attach needs --pid N (one or more) or --exe PATH, not both", { hint: "beetrace attach --pid 1234 --out cap.cbor" });
   }
   const plan = parsePlan(o);
   // Reading /proc and checking paths does not touch the target: both come before the lock.
-  const proc = o.pid !== undefined ? describeProcess(parsePid(String(o.pid))) : undefined;
+  const procs = o.pid !== undefined ? parsePids(o.pid).map((pid) => describeProcess(pid)) : [];
   const exe = o.exe !== undefined ? checkExe(String(o.exe)) : undefined;
-  checkOutputs(plan, proc ? { pid: proc.pid, exe: proc.exePath } : { exe });
+  // Several processes: each into its own file, as with --exe.
+  const template = procs.length > 1 ? perProcessTemplate(plan.template) : plan.template;
+  if (procs.length > 0) for (const proc of procs) checkOutputs({ ...plan, template }, { pid: proc.pid, exe: proc.exePath });
+  else checkOutputs(plan, { exe });
   const stop = stopSignal(plan.durationMs);
   const live: Live = { spans: 0, losses: undefined, probes: 0, uprobes: 0, outputs: "" };
   const status = new StatusLine(plan.quiet, liveDescribe(live));
+  // One set of cross-process maps for every session of this command (live joins between the
+  // traced processes); closed once they have all ended.
+  using processMaps = new ProcessMaps();
+  const shared: Plan = { ...plan, opts: { ...plan.opts, processMaps } };
   try {
-    if (proc !== undefined) {
-      const summary = await traceOne({ process: proc, binaryPath: proc.exeLink, readPath: proc.exeLink }, plan, plan.template, stop.signal, live);
-      status.stop();
-      report(summary, proc.pid, plan.quiet);
+    if (procs.length > 0) {
+      await tracePids(procs, shared, template, stop.signal, live, status);
       return 0;
     }
-    return await followExe(exe!, plan, stop.signal, live, status);
+    return await followExe(exe!, shared, stop.signal, live, status);
   } finally {
     status.stop();
     stop.cleanup();
   }
+}
+
+/**
+ * `attach --pid A [--pid B …]`: every process traced at once, each into its own session and
+ * output. Any of them failing to start tracing stops the others and is the command's error, as
+ * it is for a single pid; a process that exits ends only its own session.
+ */
+async function tracePids(procs: TargetProcess[], plan: Plan, template: string | undefined, signal: AbortSignal, live: Live, status: StatusLine): Promise<void> {
+  const failed = new AbortController();
+  const both = AbortSignal.any([signal, failed.signal]);
+  let first: unknown;
+  await Promise.all(
+    procs.map((proc) =>
+      traceOne({ process: proc, binaryPath: proc.exeLink, readPath: proc.exeLink }, plan, template, both, live).then(
+        (summary) => {
+          status.stop();
+          report(summary, proc.pid, plan.quiet);
+        },
+        (e) => {
+          first ??= e;
+          failed.abort(`pid ${proc.pid} could not be traced`);
+        },
+      ),
+    ),
+  );
+  if (first !== undefined) throw first;
 }
 
 /** `attach --exe PATH`: the file must exist now (a typo must not wait silently forever). */

@@ -42,6 +42,7 @@ import { CAPTURE_FORMAT, type CaptureHeader, type ProbeInfo } from "../capture/f
 import { BEETRACE_VERSION } from "../version.ts";
 import { isAlive, readEnviron, type TargetProcess } from "../target/process.ts";
 import { targetResource } from "../config/otel-env.ts";
+import { ProcessMaps } from "./process-maps.ts";
 import { Propagator } from "./propagate.ts";
 
 /** The fields each probe uses with a guessed offset, for the record schema (marks its spans). */
@@ -90,6 +91,8 @@ export interface TraceOptions {
   dryRun?: boolean;
   /** --propagate: traceparent into the target's plain HTTP/1 requests (trace/propagate.ts) */
   propagate?: boolean;
+  /** Maps shared with the other sessions of this beetrace (process-maps.ts); none: this session's own. */
+  processMaps?: ProcessMaps;
 }
 
 /** Where the uprobes go: the file to attach to and the process to filter on. */
@@ -118,11 +121,12 @@ interface LoadedObject {
 }
 
 /**
- * Maps every probe object declares and shares with the first one loaded (bpf/include/
- * events.bpf.h, go_context.bpf.h): one ring buffer for all records, one view of which span a
- * goroutine or context belongs to, so a probe in one object finds its parent in another's.
+ * Maps probe objects declare and share with the first one loaded (bpf/include/events.bpf.h,
+ * go_context.bpf.h, conn_ctx.bpf.h): one ring buffer for all records, one view of which span a
+ * goroutine or context belongs to, so a probe in one object finds its parent in another's, and
+ * the client spans in flight per connection (also shared across sessions: process-maps.ts).
  */
-const SHARED_MAPS = ["events", "bee_goroutine_spans", "bee_ctx_spans"] as const;
+const SHARED_MAPS = ["events", "bee_goroutine_spans", "bee_ctx_spans", "bee_conn_spans"] as const;
 const RING_MAP = "events";
 
 /** Everything prepared but not yet running; `start` begins tracing. */
@@ -262,12 +266,17 @@ export class TraceSession implements Disposable {
       if (this.opts.inflightEntries !== undefined) {
         for (const m of spec.callMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);
       }
-      for (const m of SHARED_MAPS) {
-        const fd = shared.get(m);
+      const declared = SHARED_MAPS.filter((m) => object.hasMap(m));
+      for (const m of declared) {
+        const fd = shared.get(m) ?? (ProcessMaps.shares(m) ? this.opts.processMaps?.get(m) : undefined);
         if (fd !== undefined) object.reuseMap(m, fd);
       }
       object.load();
-      for (const m of SHARED_MAPS) if (!shared.has(m)) shared.set(m, object.map(m).fd);
+      for (const m of declared) {
+        if (shared.has(m)) continue;
+        shared.set(m, object.map(m).fd);
+        if (ProcessMaps.shares(m)) this.opts.processMaps?.adopt(m, object.map(m).fd);
+      }
       this.#ring ??= new RingBufferReader(object.map(RING_MAP));
       for (const p of plans) if (p.enabled) this.#attachProbe(object, p);
     }

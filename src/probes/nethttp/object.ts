@@ -22,6 +22,7 @@ export const NETHTTP_OBJECT: BpfObjectSpec = {
     counter("read_errors", { what: "failed reads of target memory (fields left empty)" }),
     counter("entry_replaced", { what: "stale call state replaced (earlier call never ended: panic/Goexit)" }),
     counter("ctx_map_full", { what: "context map full: cross-goroutine children lose their parent" }),
+    counter("conn_joins", { what: "server requests without traceparent given a traced client span as parent by their connection" }),
   ],
   cookieVariants: {
     nethttp_server_end_http1: serverEnd(E.NETHTTP_WRITER_HTTP1, E.NETHTTP_END_MARKER, { rwArg: true }),

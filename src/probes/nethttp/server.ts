@@ -110,8 +110,15 @@ export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
   if (proto !== undefined) attrs["network.protocol.version"] = proto;
 
   const span = baseSpan(r, ctx, SCOPE_NAME, name, "server", attrs);
-  const traceState = r.str("tracestate");
-  if (traceState !== "" && span.parentSpanId !== undefined) span.traceState = traceState;
+  // No traceparent came: BPF gave the span the client span that another process traced by the
+  // same beetrace had in flight on this connection (bpf/include/conn_ctx.bpf.h). Said on the
+  // span, since no header names that parent; a tracestate only comes with a traceparent.
+  if (flags & E.NETHTTP_SERVER_F_CONN_JOINED) {
+    if (span.parentSpanId !== undefined) attrs["beetrace.parent_by_connection"] = true;
+  } else {
+    const traceState = r.str("tracestate");
+    if (traceState !== "" && span.parentSpanId !== undefined) span.traceState = traceState;
+  }
 
   const hijacked = (flags & E.NETHTTP_SERVER_F_HIJACKED) !== 0;
   const panicked = (flags & E.NETHTTP_SERVER_F_PANIC) !== 0;

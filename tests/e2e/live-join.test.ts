@@ -1,0 +1,260 @@
+/**
+ * @module tests/e2e/live-join — connection-matched joins made live, in BPF, by ONE beetrace
+ * tracing several processes: a chain of three Go services (edge → orders → stock,
+ * tests/fixtures/go/chain; no service sends a traceparent) each in its own network namespace,
+ * joined by veth pairs, so every hop has its own addresses:
+ *
+ *   test (root ns) 10.X.0.1 ── 10.X.0.2 edge ns 10.X.1.1 ── 10.X.1.2 orders ns 10.X.2.1 ── 10.X.2.2 stock ns
+ *
+ * The tracer runs in the root namespaces; `ip netns exec` keeps the pid (it execs) and only
+ * the network and mount namespaces differ, so /proc/PID/exe and pid-filtered uprobes work as usual.
+ *
+ * A client span records the local end of its HTTP/1 connection in bee_conn_spans
+ * (bpf/include/conn_ctx.bpf.h); the next service's server probe finds it by its request's
+ * peer end and takes that client span as parent. Each request is then one trace across the
+ * three processes: edge server → edge client → orders server → orders client → stock server.
+ * A request that arrives with a traceparent keeps it (the trace id and parent it names).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { SpanRecord } from "../../src/capture/format.ts";
+import { buildFixture, FIXTURES_GO, newestToolchain } from "../harness/go.ts";
+import { e2eSkipReason, killAll, readSpans, runTracer, waitFor, type TracerRun } from "./harness.ts";
+
+const reason = e2eSkipReason(["ip"]);
+const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-live-join-"));
+
+/** Requests per test (a prime: a count that happens to come out right by accident is unlikely). */
+const REQUESTS = 7;
+const NAMES = ["edge", "orders", "stock"] as const;
+
+// Unique per run: names fit IFNAMSIZ (15), the /24s are picked at random in 10.0.0.0/8.
+const tag = Math.random().toString(16).slice(2, 7);
+const netA = 200 + Math.floor(Math.random() * 50);
+const netB = Math.floor(Math.random() * 250);
+const ns = { edge: `bt-lj-${tag}-e`, orders: `bt-lj-${tag}-o`, stock: `bt-lj-${tag}-s` };
+/** Each service's address (where it listens) and the address its caller connects from. */
+const addr = (hop: 0 | 1 | 2, side: 1 | 2) => `10.${netA}.${netB + hop}.${side}`;
+const SERVICE = { edge: addr(0, 2), orders: addr(1, 2), stock: addr(2, 2) };
+const CALLER = { edge: addr(0, 1), orders: addr(1, 1), stock: addr(2, 1) };
+
+function ip(...args: string[]): void {
+  const r = spawnSync("ip", args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr}`);
+}
+
+let topology = false;
+function setUpNetwork(): void {
+  for (const n of Object.values(ns)) {
+    ip("netns", "add", n);
+    ip("-n", n, "link", "set", "lo", "up");
+  }
+  topology = true;
+  // One veth pair per hop: root ↔ edge, edge ↔ orders, orders ↔ stock (no routing needed: each
+  // caller is on the link of the service it calls).
+  const hops: [string | undefined, string, 0 | 1 | 2][] = [
+    [undefined, ns.edge, 0],
+    [ns.edge, ns.orders, 1],
+    [ns.orders, ns.stock, 2],
+  ];
+  for (const [a, b, hop] of hops) {
+    const va = `blj${tag}${hop}a`;
+    const vb = `blj${tag}${hop}b`;
+    ip("link", "add", va, "type", "veth", "peer", "name", vb);
+    if (a !== undefined) ip("link", "set", va, "netns", a);
+    ip("link", "set", vb, "netns", b);
+    const inA = a !== undefined ? ["-n", a] : [];
+    ip(...inA, "addr", "add", `${addr(hop, 1)}/30`, "dev", va);
+    ip(...inA, "link", "set", va, "up");
+    ip("-n", b, "addr", "add", `${addr(hop, 2)}/30`, "dev", vb);
+    ip("-n", b, "link", "set", vb, "up");
+  }
+}
+
+function tearDownNetwork(): void {
+  if (!topology) return;
+  // Deleting a namespace deletes its veth ends, and with them their peers (the root's too).
+  for (const n of Object.values(ns)) spawnSync("ip", ["netns", "delete", n]);
+  spawnSync("ip", ["link", "delete", `blj${tag}0a`]);
+}
+
+const services: ChildProcess[] = [];
+beforeAll(() => {
+  if (reason === undefined) setUpNetwork();
+});
+afterAll(() => {
+  for (const s of services) if (s.exitCode === null && s.signalCode === null) s.kill("SIGKILL");
+  killAll();
+  tearDownNetwork();
+  rmSync(work, { recursive: true, force: true });
+});
+
+interface Service {
+  pid: number;
+  proc: ChildProcess;
+}
+
+/** Start one chain service in its namespace; resolves once it listens. */
+async function startService(bin: string, name: (typeof NAMES)[number], port: number, next?: string): Promise<Service> {
+  const args = ["netns", "exec", ns[name], bin, "-addr", `${SERVICE[name]}:${port}`, ...(next ? ["-next", next] : [])];
+  // `ip netns exec` execs the command: the pid is the service's.
+  const proc = spawn("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
+  services.push(proc);
+  let out = "";
+  let err = "";
+  proc.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+  proc.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
+  await waitFor(() => out.includes("listening on") || (proc.exitCode !== null ? Promise.reject(new Error(`${name} exited: ${err}`)) : undefined), 15_000, `${name} listening`);
+  return { pid: proc.pid!, proc };
+}
+
+async function stopService(s: Service): Promise<void> {
+  if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
+  const exited = new Promise<void>((r) => s.proc.on("exit", () => r()));
+  s.proc.kill("SIGTERM");
+  await exited;
+}
+
+/** One HTTP/1.1 GET to edge from the root namespace, with optional extra header lines. */
+function get(port: number, path: string, headers: [string, string][] = []): Promise<{ status: number; body: string }> {
+  return new Promise((res, rej) => {
+    const sock = connect({ host: SERVICE.edge, port, localAddress: CALLER.edge });
+    let data = "";
+    sock.setEncoding("utf8");
+    sock.on("connect", () => {
+      const extra = headers.map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: ${SERVICE.edge}:${port}\r\n${extra}Connection: close\r\n\r\n`);
+    });
+    sock.on("data", (d: string) => (data += d));
+    sock.on("error", rej);
+    sock.on("close", () => {
+      const m = /^HTTP\/1\.1 (\d{3}) /.exec(data);
+      if (!m) return rej(new Error(`GET ${path}: no HTTP response (${JSON.stringify(data.slice(0, 80))})`));
+      res({ status: Number(m[1]), body: data.slice(data.indexOf("\r\n\r\n") + 4) });
+    });
+  });
+}
+
+/** Waits until the tracer says it traces each of `pids` ("beetrace: tracing pid N"). */
+async function tracing(t: TracerRun, pids: number[]): Promise<void> {
+  let exited = false;
+  void t.exited.then(() => (exited = true));
+  await waitFor(
+    () => {
+      const seen = new Set([...t.stderr().matchAll(/beetrace: tracing pid (\d+) /g)].map((m) => Number(m[1])));
+      if (pids.every((p) => seen.has(p))) return true;
+      return exited ? Promise.reject(new Error(`tracer exited before tracing:\n${t.stderr()}`)) : undefined;
+    },
+    60_000,
+    `tracing lines for pids ${pids.join(", ")}`,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}\ntracer stderr:\n${t.stderr()}`);
+  });
+}
+
+const TRACEPARENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
+const TRACEPARENT_PARENT = "00f067aa0ba902b7";
+
+/** Runs REQUESTS plain requests and one with a traceparent, then checks the joined traces. */
+async function exercise(port: number, tracer: TracerRun, outs: string[], pids: number[]): Promise<void> {
+  for (let i = 0; i < REQUESTS; i++) expect(await get(port, "/work")).toEqual({ status: 200, body: "ok 2" });
+  expect(await get(port, "/work", [["traceparent", `00-${TRACEPARENT_TRACE}-${TRACEPARENT_PARENT}-01`]])).toEqual({ status: 200, body: "ok 2" });
+  tracer.signal("SIGINT");
+  const exit = await tracer.exit();
+  expect({ code: exit.code, stderr: exit.code === 0 ? "" : tracer.stderr() }).toEqual({ code: 0, stderr: "" });
+
+  const caps = outs.map((o) => readSpans(o).spans);
+  const owner = new Map<string, number>();
+  for (const [i, spans] of caps.entries()) for (const s of spans) owner.set(s.spanId, i);
+  const all = caps.flat();
+  const byId = new Map<string, SpanRecord>(all.map((s) => [s.spanId, s]));
+  for (const [i, spans] of caps.entries()) {
+    expect({ who: NAMES[i], servers: spans.filter((s) => s.kind === "server").length }).toEqual({ who: NAMES[i], servers: REQUESTS + 1 });
+    expect({ who: NAMES[i], clients: spans.filter((s) => s.kind === "client").length }).toEqual({ who: NAMES[i], clients: i < 2 ? REQUESTS + 1 : 0 });
+  }
+  const parentOf = (s: SpanRecord, kind: SpanRecord["kind"], file: number): SpanRecord => {
+    const p = byId.get(s.parentSpanId ?? "");
+    expect({ span: s.name, parentFound: p !== undefined }).toEqual({ span: s.name, parentFound: true });
+    expect({ kind: p!.kind, file: owner.get(p!.spanId), trace: p!.traceId }).toEqual({ kind, file, trace: s.traceId });
+    return p!;
+  };
+  const traces = new Set<string>();
+  let withTraceparent = 0;
+  for (const leaf of caps[2]!.filter((s) => s.kind === "server")) {
+    // stock server ← orders client ← orders server ← edge client ← edge server
+    expect(leaf.attributes["beetrace.parent_by_connection"]).toBe(true);
+    expect(leaf.attributes["network.peer.address"]).toBe(CALLER.stock);
+    const oc = parentOf(leaf, "client", 1);
+    expect(oc.attributes["network.local.address"]).toBe(CALLER.stock);
+    expect(oc.attributes["network.local.port"]).toBe(leaf.attributes["network.peer.port"]!);
+    const os = parentOf(oc, "server", 1);
+    expect(os.attributes["beetrace.parent_by_connection"]).toBe(true);
+    expect(os.attributes["network.peer.address"]).toBe(CALLER.orders);
+    const ec = parentOf(os, "client", 0);
+    expect(ec.attributes["network.local.port"]).toBe(os.attributes["network.peer.port"]!);
+    const es = parentOf(ec, "server", 0);
+    expect(es.attributes["beetrace.parent_by_connection"]).toBeUndefined();
+    if (es.traceId === TRACEPARENT_TRACE) {
+      withTraceparent++;
+      expect(es.parentSpanId).toBe(TRACEPARENT_PARENT);
+    } else {
+      expect(es.parentSpanId).toBeUndefined();
+    }
+    traces.add(leaf.traceId);
+  }
+  // One trace per request, each across the three processes; the traceparent's trace kept.
+  expect({ traces: traces.size, withTraceparent }).toEqual({ traces: REQUESTS + 1, withTraceparent: 1 });
+  // Every span belongs to one of those traces (nothing left over as a root of its own).
+  expect(all.filter((s) => !traces.has(s.traceId)).map((s) => s.name)).toEqual([]);
+  expect(pids.length).toBe(3);
+}
+
+describe.skipIf(reason !== undefined)(`live connection-matched joins${reason ? ` (skipped: ${reason})` : ""}`, () => {
+  test("attach --pid A --pid B --pid C: each request is one trace across the three, parents right", async () => {
+    const bin = await buildFixture({ dir: join(FIXTURES_GO, "chain"), toolchain: newestToolchain(), mode: "default" });
+    const port = 18000 + Math.floor(Math.random() * 1000);
+    const started: Service[] = [];
+    try {
+      const stock = await startService(bin, "stock", port);
+      started.push(stock);
+      const orders = await startService(bin, "orders", port, `http://${SERVICE.stock}:${port}`);
+      started.push(orders);
+      const edge = await startService(bin, "edge", port, `http://${SERVICE.orders}:${port}`);
+      started.push(edge);
+      const pids = [edge.pid, orders.pid, stock.pid];
+      const tracer = runTracer(["attach", ...pids.flatMap((p) => ["--pid", String(p)]), "--out", join(work, "pids-{pid}.cbor")]);
+      await tracing(tracer, pids);
+      await exercise(port, tracer, pids.map((p) => join(work, `pids-${p}.cbor`)), pids);
+    } finally {
+      for (const s of started) await stopService(s);
+    }
+  }, 300_000);
+
+  test("attach --exe covering three processes of one executable: the same joins", async () => {
+    const built = await buildFixture({ dir: join(FIXTURES_GO, "chain"), toolchain: newestToolchain(), mode: "default" });
+    // A copy of its own: --exe must not pick up other tests' processes of the cached binary.
+    const bin = join(work, "chain");
+    copyFileSync(built, bin);
+    spawnSync("chmod", ["755", bin]);
+    const port = 19000 + Math.floor(Math.random() * 1000);
+    const started: Service[] = [];
+    try {
+      const stock = await startService(bin, "stock", port);
+      started.push(stock);
+      const orders = await startService(bin, "orders", port, `http://${SERVICE.stock}:${port}`);
+      started.push(orders);
+      const edge = await startService(bin, "edge", port, `http://${SERVICE.orders}:${port}`);
+      started.push(edge);
+      const pids = [edge.pid, orders.pid, stock.pid];
+      const tracer = runTracer(["attach", "--exe", bin, "--out", join(work, "exe-{pid}.cbor")]);
+      await tracing(tracer, pids);
+      await exercise(port, tracer, pids.map((p) => join(work, `exe-${p}.cbor`)), pids);
+    } finally {
+      for (const s of started) await stopService(s);
+    }
+  }, 300_000);
+});
