@@ -9,7 +9,9 @@
  * to us, must count calls from our main thread and from other threads; advice only, as tracing
  * falls back to one perf uprobe per instruction). Prints each check with what was found and how to fix it, the
  * origin of the assets this beetrace carries (libbpf bundle, BPF objects, offsets snapshot) and
- * which Go versions the offsets snapshot covers.
+ * which Go versions the offsets snapshot covers, and one line on sending trace context out:
+ * whether `--propagate`'s socket-layer HTTP/1 insertion works here, and whether the kernel
+ * would allow bpf_probe_write_user (lockdown refuses it; beetrace does not use it).
  *
  * Each failed check either blocks tracing (and names the error code it stands for) or is
  * advice only. The command returns normally when nothing blocks, and otherwise throws the
@@ -23,8 +25,11 @@ import {
   calibrateUprobe,
   checkFeatures,
   measureUprobeCost,
+  probeWriteUserSupport,
+  socketPropagationSupport,
   uprobeMultiSupport,
   type FeatureCheck,
+  type PropagationMode,
   type UprobeCost,
   type UprobeMultiSupport,
 } from "../bpf/features.ts";
@@ -64,6 +69,16 @@ export interface DoctorFacts {
   };
   /** The measured per-hit uprobe costs (absent when not measured). */
   uprobeCost?: UprobeCost;
+  /**
+   * Which ways of sending trace context out (`--propagate`) this host allows; advice only
+   * (absent when not checked: no BPF privileges or no libbpf).
+   */
+  propagation?: {
+    /** socket-layer HTTP/1 insertion (sock_ops + sk_msg on cgroup v2): what --propagate uses */
+    socketHttp1: PropagationMode;
+    /** bpf_probe_write_user into the process (refused under lockdown): reported, not used */
+    probeWriteUser: { allowed: boolean; detail: string };
+  };
 }
 
 /** The BPF object calibrateUprobe() loads (bpf/calibrate.bpf.c) and its program and .bss counter. */
@@ -212,13 +227,28 @@ export function gatherDoctorFacts(): DoctorFacts {
     uprobeCost = cost.cost;
     checks.push(verifierCheck(), calibrationCheck(), cost.check, uprobeMultiCheck(uprobeMultiSupport()));
   }
+  const propagation = priv && lib ? { socketHttp1: socketPropagationSupport(), probeWriteUser: probeWriteUserSupport() } : undefined;
   return {
     version: BEETRACE_VERSION,
     checks,
     assets: { origin: embedded.origin, libbpf: libbpfDescription(), bpfObjects: Object.keys(embedded.bpfObjects).sort() },
     offsets: { module: "std", coverage: embeddedSnapshot().coverage("std") },
     ...(uprobeCost ? { uprobeCost } : {}),
+    ...(propagation ? { propagation } : {}),
   };
+}
+
+/**
+ * The one line on trace context out: "propagation: socket-layer HTTP/1 (sock_ops+sk_msg) yes
+ * (…); bpf_probe_write_user: refused (lockdown integrity)".
+ */
+export function propagationLine(p: NonNullable<DoctorFacts["propagation"]>): string {
+  const s = p.socketHttp1;
+  const w = p.probeWriteUser;
+  return (
+    `propagation: socket-layer HTTP/1 (sock_ops+sk_msg) ${s.ok ? "yes" : "no"} (${s.detail}${!s.ok && s.fix ? `; fix: ${s.fix}` : ""}); ` +
+    `bpf_probe_write_user: ${w.allowed ? "allowed" : "refused"} (${w.detail})`
+  );
 }
 
 /** The first check that blocks tracing, as the error the command throws; undefined when tracing can work. */
@@ -263,6 +293,8 @@ export function renderDoctorText(f: DoctorFacts): string {
     `  ${coverageText(f)}`,
     "",
   );
+  // Advice only: --propagate is opt-in, and fails by itself (exit 22) where it cannot work.
+  if (f.propagation) lines.push(propagationLine(f.propagation), "");
   const problem = blockingProblem(f);
   lines.push(problem === undefined ? "verdict: tracing can work on this machine" : `verdict: tracing cannot work here (exit ${EXIT_CODES[problem.code]}, ${problem.code})`);
   return lines.join("\n") + "\n";
