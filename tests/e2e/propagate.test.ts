@@ -1,0 +1,137 @@
+/**
+ * @module tests/e2e/propagate — trace context out (`--propagate`): a traceparent inserted at the
+ * socket layer (bpf/propagate.bpf.c: sock_ops + sk_msg with bpf_msg_push_data) into the plain
+ * HTTP/1 requests of a traced Go client, so a downstream traced by a SEPARATE beetrace (its own
+ * process, its own capture, no shared maps) joins the trace.
+ *
+ * Two Go services on loopback (tests/fixtures/go/propagate): A calls B through
+ * http.DefaultClient (one keep-alive connection, opened after tracing began), B echoes the
+ * traceparent values it received. beetrace #1 traces A with --propagate, beetrace #2 traces B.
+ * Checked, per request, with the real net/http client probe writing bee_conn_spans:
+ *   - plain GETs (three on the same connection): B receives exactly one traceparent naming
+ *     A's client span, and B's server span is that span's child in A's trace;
+ *   - a request whose application set its own traceparent: it arrives unchanged, and B's span
+ *     continues the application's trace;
+ *   - a POST whose 16 KiB body is made of HTTP/1 request lines (several writes): one header,
+ *     the body byte-for-byte as sent;
+ *   - a header block longer than the first 4 KiB write: left alone (it could hold a
+ *     traceparent further on), counted;
+ * then, after beetrace #1 detached and a new one traces A without --propagate, the same
+ * connection carries no header (the socket is back to plain TCP) and nothing of ours is left
+ * in the kernel. HTTP/2 (h2c, gRPC) and TLS requests are never rewritten (not tested here: the
+ * first message of such a request is no HTTP/1 request line, which the program requires).
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { SpanRecord } from "../../src/capture/format.ts";
+import { buildFixture, FIXTURES_GO, newestToolchain } from "../harness/go.ts";
+import { bpfState, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, waitFor, type RunningSample } from "./harness.ts";
+
+const reason = e2eSkipReason();
+const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-propagate-"));
+afterAll(() => {
+  killAll();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** The fixture's OWN traceparent (W3C Trace Context's example). */
+const OWN = { trace: "0af7651916cd43dd8448eb211c80319c", parent: "b7ad6b7169203331" };
+const OWN_HEADER = `00-${OWN.trace}-${OWN.parent}-01`;
+/** The fixture's POST body: 600 HTTP/1 request heads. */
+const POST_BODY = "GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(600);
+
+interface Echo {
+  traceparent: string[];
+  bodyLen: number;
+  bodySha256: string;
+}
+
+async function call(a: RunningSample, path: string): Promise<Echo> {
+  const r = await httpGet(a.port, path);
+  expect({ path, status: r.status }).toEqual({ path, status: 200 });
+  return JSON.parse(r.body) as Echo;
+}
+
+const CALLS = ["/call?n=0", "/call?n=1", "/call?n=2", "/call-own", "/call-post", "/call-big"] as const;
+
+describe.skipIf(reason !== undefined)(`trace context out${reason ? ` (skipped: ${reason})` : ""}`, () => {
+  test("--propagate: B, traced by a second beetrace, joins A's traces; the application's own traceparent, a body of request lines and a long header block are left alone; without it nothing is sent", async () => {
+    const bin = await buildFixture({ dir: join(FIXTURES_GO, "propagate"), toolchain: newestToolchain(), mode: "default" });
+    const started: RunningSample[] = [];
+    try {
+      const b = await startSample(bin);
+      started.push(b);
+      const a = await startSample(bin, ["-next", b.base]);
+      started.push(a);
+      const aOut = join(work, "a.cbor");
+      const bOut = join(work, "b.cbor");
+      const tracerB = runTracer(["attach", "--pid", String(b.pid), "--out", bOut]);
+      const tracerA = runTracer(["-v", "attach", "--pid", String(a.pid), "--propagate", "--out", aOut]);
+      await Promise.all([tracerA.started(), tracerB.started()]);
+
+      // One at a time, in order: B's server spans then come in the same order.
+      const echoes: Echo[] = [];
+      for (const path of CALLS) echoes.push(await call(a, path));
+      tracerA.signal("SIGINT");
+      expect((await tracerA.exit()).code).toBe(0);
+      // What the sk_msg program counted (trace/propagate.ts describePropagation, at -v).
+      expect(tracerA.stderr()).toContain("propagation: 4 traceparent headers inserted, 1 request kept the application's own, 1 with a header block too long to search (left alone); 1 connection watched");
+
+      // Without --propagate (a new beetrace on A): the same keep-alive connection, no header.
+      const aOut2 = join(work, "a2.cbor");
+      const tracerA2 = runTracer(["attach", "--pid", String(a.pid), "--out", aOut2]);
+      await tracerA2.started();
+      const plain = await call(a, "/call?n=9");
+      tracerA2.signal("SIGINT");
+      tracerB.signal("SIGINT");
+      expect((await tracerA2.exit()).code).toBe(0);
+      expect((await tracerB.exit()).code).toBe(0);
+      expect(plain.traceparent).toEqual([]);
+      // Every program of ours is gone: the cgroup link, the sockhash and its sk_msg program.
+      await waitFor(() => !bpfState().progs.some((p) => p.name.startsWith("propagate_")), 10_000, "the propagate programs to be released");
+
+      const aSpans = readSpans(aOut).spans;
+      const bSpans = readSpans(bOut).spans;
+      const byParent = new Map<string, SpanRecord>(aSpans.filter((s) => s.kind === "client").map((s) => [s.parentSpanId ?? "", s]));
+      const aServers = aSpans.filter((s) => s.kind === "server").sort((x, y) => Number(x.startTimeUnixNano - y.startTimeUnixNano));
+      const bServers = bSpans.filter((s) => s.kind === "server").sort((x, y) => Number(x.startTimeUnixNano - y.startTimeUnixNano));
+      expect({ a: aServers.map((s) => s.attributes["url.path"]), b: bServers.length }).toEqual({ a: CALLS.map((c) => c.split("?")[0]), b: CALLS.length + 1 });
+
+      for (const [i, path] of CALLS.entries()) {
+        const client = byParent.get(aServers[i]!.spanId);
+        expect(client).toBeDefined();
+        const c = client!;
+        const e = echoes[i]!;
+        const bs = bServers[i]!;
+        const got = { path, traceparent: e.traceparent, trace: bs.traceId, parent: bs.parentSpanId };
+        if (path === "/call-own") {
+          // The application's header arrived as it set it; B continues the application's trace.
+          expect(got).toEqual({ path, traceparent: [OWN_HEADER], trace: OWN.trace, parent: OWN.parent });
+        } else if (path === "/call-big") {
+          // The header block ran past the first write: nothing inserted, B starts its own trace.
+          expect(got.traceparent).toEqual([]);
+          expect(bs.parentSpanId).toBeUndefined();
+          expect(bs.traceId).not.toBe(c.traceId);
+        } else {
+          // Exactly one header, naming A's client span; B's span is its child, in A's trace.
+          expect(got).toEqual({ path, traceparent: [`00-${c.traceId}-${c.spanId}-01`], trace: c.traceId, parent: c.spanId });
+          expect(c.traceId).toBe(aServers[i]!.traceId);
+        }
+        if (path === "/call-post") {
+          // Only the first write of the request was looked at: the body is as sent.
+          expect({ len: e.bodyLen, sha: e.bodySha256 }).toEqual({ len: POST_BODY.length, sha: createHash("sha256").update(POST_BODY).digest("hex") });
+        }
+      }
+      // Keep-alive: every request went out on the one connection (the sockhash saw it once).
+      const ports = new Set(aSpans.filter((s) => s.kind === "client").map((s) => s.attributes["network.local.port"]));
+      expect(ports.size).toBe(1);
+      // The request sent without --propagate started a trace of B's own.
+      expect(bServers[CALLS.length]!.parentSpanId).toBeUndefined();
+    } finally {
+      for (const p of started) await p.stop();
+    }
+  }, 300_000);
+});
