@@ -30,6 +30,9 @@ const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-live-join-"));
 
 /** Requests per test (a prime: a count that happens to come out right by accident is unlikely). */
 const REQUESTS = 7;
+/** Then this many at once: several connections per hop, each request still matched to its own caller. */
+const CONCURRENT = 5;
+const TOTAL = REQUESTS + CONCURRENT + 1;
 const NAMES = ["edge", "orders", "stock"] as const;
 
 // Unique per run: names fit IFNAMSIZ (15), the /24s are picked at random in 10.0.0.0/8.
@@ -39,8 +42,19 @@ const netB = Math.floor(Math.random() * 250);
 const ns = { edge: `bt-lj-${tag}-e`, orders: `bt-lj-${tag}-o`, stock: `bt-lj-${tag}-s` };
 /** Each service's address (where it listens) and the address its caller connects from. */
 const addr = (hop: 0 | 1 | 2, side: 1 | 2) => `10.${netA}.${netB + hop}.${side}`;
-const SERVICE = { edge: addr(0, 2), orders: addr(1, 2), stock: addr(2, 2) };
-const CALLER = { edge: addr(0, 1), orders: addr(1, 1), stock: addr(2, 1) };
+/** The same links in IPv6 (ULA fdXX:YYYY:0:HOP::SIDE): Go writes these with a "::" gap, the case the BPF parser expands. */
+const ula = `fd${Math.floor(Math.random() * 256).toString(16).padStart(2, "0")}:1${tag.slice(0, 3)}`;
+const addr6 = (hop: 0 | 1 | 2, side: 1 | 2) => `${ula}:0:${hop + 1}::${side}`;
+type Family = "ipv4" | "ipv6";
+const hosts = (f: Family) => {
+  const a = f === "ipv4" ? addr : addr6;
+  return {
+    SERVICE: { edge: a(0, 2), orders: a(1, 2), stock: a(2, 2) },
+    CALLER: { edge: a(0, 1), orders: a(1, 1), stock: a(2, 1) },
+  };
+};
+/** host:port as a URL or listen address writes it */
+const hostPort = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`);
 
 function ip(...args: string[]): void {
   const r = spawnSync("ip", args, { encoding: "utf8" });
@@ -69,8 +83,10 @@ function setUpNetwork(): void {
     ip("link", "set", vb, "netns", b);
     const inA = a !== undefined ? ["-n", a] : [];
     ip(...inA, "addr", "add", `${addr(hop, 1)}/30`, "dev", va);
+    ip(...inA, "-6", "addr", "add", `${addr6(hop, 1)}/64`, "dev", va, "nodad");
     ip(...inA, "link", "set", va, "up");
     ip("-n", b, "addr", "add", `${addr(hop, 2)}/30`, "dev", vb);
+    ip("-n", b, "-6", "addr", "add", `${addr6(hop, 2)}/64`, "dev", vb, "nodad");
     ip("-n", b, "link", "set", vb, "up");
   }
 }
@@ -99,8 +115,9 @@ interface Service {
 }
 
 /** Start one chain service in its namespace; resolves once it listens. */
-async function startService(bin: string, name: (typeof NAMES)[number], port: number, next?: string): Promise<Service> {
-  const args = ["netns", "exec", ns[name], bin, "-addr", `${SERVICE[name]}:${port}`, ...(next ? ["-next", next] : [])];
+async function startService(f: Family, bin: string, name: (typeof NAMES)[number], port: number, next?: (typeof NAMES)[number]): Promise<Service> {
+  const { SERVICE } = hosts(f);
+  const args = ["netns", "exec", ns[name], bin, "-addr", hostPort(SERVICE[name], port), ...(next ? ["-next", `http://${hostPort(SERVICE[next], port)}`] : [])];
   // `ip netns exec` execs the command: the pid is the service's.
   const proc = spawn("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
   services.push(proc);
@@ -120,14 +137,15 @@ async function stopService(s: Service): Promise<void> {
 }
 
 /** One HTTP/1.1 GET to edge from the root namespace, with optional extra header lines. */
-function get(port: number, path: string, headers: [string, string][] = []): Promise<{ status: number; body: string }> {
+function get(f: Family, port: number, path: string, headers: [string, string][] = []): Promise<{ status: number; body: string }> {
+  const { SERVICE, CALLER } = hosts(f);
   return new Promise((res, rej) => {
     const sock = connect({ host: SERVICE.edge, port, localAddress: CALLER.edge });
     let data = "";
     sock.setEncoding("utf8");
     sock.on("connect", () => {
       const extra = headers.map(([k, v]) => `${k}: ${v}\r\n`).join("");
-      sock.write(`GET ${path} HTTP/1.1\r\nHost: ${SERVICE.edge}:${port}\r\n${extra}Connection: close\r\n\r\n`);
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: ${hostPort(SERVICE.edge, port)}\r\n${extra}Connection: close\r\n\r\n`);
     });
     sock.on("data", (d: string) => (data += d));
     sock.on("error", rej);
@@ -160,9 +178,12 @@ const TRACEPARENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT_PARENT = "00f067aa0ba902b7";
 
 /** Runs REQUESTS plain requests and one with a traceparent, then checks the joined traces. */
-async function exercise(port: number, tracer: TracerRun, outs: string[], pids: number[]): Promise<void> {
-  for (let i = 0; i < REQUESTS; i++) expect(await get(port, "/work")).toEqual({ status: 200, body: "ok 2" });
-  expect(await get(port, "/work", [["traceparent", `00-${TRACEPARENT_TRACE}-${TRACEPARENT_PARENT}-01`]])).toEqual({ status: 200, body: "ok 2" });
+async function exercise(f: Family, port: number, tracer: TracerRun, outs: string[], pids: number[]): Promise<void> {
+  const { CALLER } = hosts(f);
+  for (let i = 0; i < REQUESTS; i++) expect(await get(f, port, "/work")).toEqual({ status: 200, body: "ok 2" });
+  const together = await Promise.all(Array.from({ length: CONCURRENT }, () => get(f, port, "/work")));
+  expect(together).toEqual(Array.from({ length: CONCURRENT }, () => ({ status: 200, body: "ok 2" })));
+  expect(await get(f, port, "/work", [["traceparent", `00-${TRACEPARENT_TRACE}-${TRACEPARENT_PARENT}-01`]])).toEqual({ status: 200, body: "ok 2" });
   tracer.signal("SIGINT");
   const exit = await tracer.exit();
   expect({ code: exit.code, stderr: exit.code === 0 ? "" : tracer.stderr() }).toEqual({ code: 0, stderr: "" });
@@ -173,9 +194,13 @@ async function exercise(port: number, tracer: TracerRun, outs: string[], pids: n
   const all = caps.flat();
   const byId = new Map<string, SpanRecord>(all.map((s) => [s.spanId, s]));
   for (const [i, spans] of caps.entries()) {
-    expect({ who: NAMES[i], servers: spans.filter((s) => s.kind === "server").length }).toEqual({ who: NAMES[i], servers: REQUESTS + 1 });
-    expect({ who: NAMES[i], clients: spans.filter((s) => s.kind === "client").length }).toEqual({ who: NAMES[i], clients: i < 2 ? REQUESTS + 1 : 0 });
+    expect({ who: NAMES[i], servers: spans.filter((s) => s.kind === "server").length }).toEqual({ who: NAMES[i], servers: TOTAL });
+    expect({ who: NAMES[i], clients: spans.filter((s) => s.kind === "client").length }).toEqual({ who: NAMES[i], clients: i < 2 ? TOTAL : 0 });
   }
+  // Keep-alive and the concurrent burst: fewer connections than requests, but more than one.
+  const ports = new Set(caps[0]!.filter((s) => s.kind === "client").map((s) => s.attributes["network.local.port"]));
+  expect(ports.size).toBeGreaterThan(1);
+  expect(ports.size).toBeLessThan(TOTAL);
   const parentOf = (s: SpanRecord, kind: SpanRecord["kind"], file: number): SpanRecord => {
     const p = byId.get(s.parentSpanId ?? "");
     expect({ span: s.name, parentFound: p !== undefined }).toEqual({ span: s.name, parentFound: true });
@@ -207,32 +232,34 @@ async function exercise(port: number, tracer: TracerRun, outs: string[], pids: n
     traces.add(leaf.traceId);
   }
   // One trace per request, each across the three processes; the traceparent's trace kept.
-  expect({ traces: traces.size, withTraceparent }).toEqual({ traces: REQUESTS + 1, withTraceparent: 1 });
+  expect({ traces: traces.size, withTraceparent }).toEqual({ traces: TOTAL, withTraceparent: 1 });
   // Every span belongs to one of those traces (nothing left over as a root of its own).
   expect(all.filter((s) => !traces.has(s.traceId)).map((s) => s.name)).toEqual([]);
   expect(pids.length).toBe(3);
 }
 
 describe.skipIf(reason !== undefined)(`live connection-matched joins${reason ? ` (skipped: ${reason})` : ""}`, () => {
-  test("attach --pid A --pid B --pid C: each request is one trace across the three, parents right", async () => {
-    const bin = await buildFixture({ dir: join(FIXTURES_GO, "chain"), toolchain: newestToolchain(), mode: "default" });
-    const port = 18000 + Math.floor(Math.random() * 1000);
-    const started: Service[] = [];
-    try {
-      const stock = await startService(bin, "stock", port);
-      started.push(stock);
-      const orders = await startService(bin, "orders", port, `http://${SERVICE.stock}:${port}`);
-      started.push(orders);
-      const edge = await startService(bin, "edge", port, `http://${SERVICE.orders}:${port}`);
-      started.push(edge);
-      const pids = [edge.pid, orders.pid, stock.pid];
-      const tracer = runTracer(["attach", ...pids.flatMap((p) => ["--pid", String(p)]), "--out", join(work, "pids-{pid}.cbor")]);
-      await tracing(tracer, pids);
-      await exercise(port, tracer, pids.map((p) => join(work, `pids-${p}.cbor`)), pids);
-    } finally {
-      for (const s of started) await stopService(s);
-    }
-  }, 300_000);
+  for (const f of ["ipv4", "ipv6"] as const) {
+    test(`attach --pid A --pid B --pid C (${f}): each request is one trace across the three, parents right`, async () => {
+      const bin = await buildFixture({ dir: join(FIXTURES_GO, "chain"), toolchain: newestToolchain(), mode: "default" });
+      const port = 18000 + Math.floor(Math.random() * 1000);
+      const started: Service[] = [];
+      try {
+        const stock = await startService(f, bin, "stock", port);
+        started.push(stock);
+        const orders = await startService(f, bin, "orders", port, "stock");
+        started.push(orders);
+        const edge = await startService(f, bin, "edge", port, "orders");
+        started.push(edge);
+        const pids = [edge.pid, orders.pid, stock.pid];
+        const tracer = runTracer(["attach", ...pids.flatMap((p) => ["--pid", String(p)]), "--out", join(work, `pids-${f}-{pid}.cbor`)]);
+        await tracing(tracer, pids);
+        await exercise(f, port, tracer, pids.map((p) => join(work, `pids-${f}-${p}.cbor`)), pids);
+      } finally {
+        for (const s of started) await stopService(s);
+      }
+    }, 300_000);
+  }
 
   test("attach --exe covering three processes of one executable: the same joins", async () => {
     const built = await buildFixture({ dir: join(FIXTURES_GO, "chain"), toolchain: newestToolchain(), mode: "default" });
@@ -243,16 +270,16 @@ describe.skipIf(reason !== undefined)(`live connection-matched joins${reason ? `
     const port = 19000 + Math.floor(Math.random() * 1000);
     const started: Service[] = [];
     try {
-      const stock = await startService(bin, "stock", port);
+      const stock = await startService("ipv4", bin, "stock", port);
       started.push(stock);
-      const orders = await startService(bin, "orders", port, `http://${SERVICE.stock}:${port}`);
+      const orders = await startService("ipv4", bin, "orders", port, "stock");
       started.push(orders);
-      const edge = await startService(bin, "edge", port, `http://${SERVICE.orders}:${port}`);
+      const edge = await startService("ipv4", bin, "edge", port, "orders");
       started.push(edge);
       const pids = [edge.pid, orders.pid, stock.pid];
       const tracer = runTracer(["attach", "--exe", bin, "--out", join(work, "exe-{pid}.cbor")]);
       await tracing(tracer, pids);
-      await exercise(port, tracer, pids.map((p) => join(work, `exe-${p}.cbor`)), pids);
+      await exercise("ipv4", port, tracer, pids.map((p) => join(work, `exe-${p}.cbor`)), pids);
     } finally {
       for (const s of started) await stopService(s);
     }
