@@ -5,7 +5,7 @@
  * it builds a std *http.Request itself and calls the Handler, and its client is a RoundTripper
  * of its own, so the net/http probes see none of it.
  *
- * Server: (*RawServerConn).handleRequestStream (http3/server_conn.go, v0.59 … v0.65) decodes
+ * Server: (*RawServerConn).handleRequestStream (http3/server_conn.go, v0.59 … v0.66) decodes
  * the request, then runs the handler inside an immediately-called closure that recovers panics:
  *
  *	var panicked bool
@@ -15,6 +15,12 @@
  * handleRequestStream.func2 with the captured variables as arguments, in the order the closure
  * body first uses them (cmd/compile walk: directClosureCall): &panicked, c, handler (itab,
  * data), r (*responseWriter), &req — in registers AX, BX, CX+DI, SI, R8 by the register ABI.
+ * (v0.59 … v0.65, where the closure before it — func1, the trailer callback — captures req by
+ * reference too). From v0.66 that trailer closure is gone: the handler closure is func1 and takes
+ * req itself in R8 (captured by value, as nothing assigns it after the closure is made). Each
+ * shape has its own programs (enum http3_server_shape), and a RET ends only a span its own
+ * function began (in v0.59 … v0.65, func1 is the trailer callback, which can run during the
+ * handler on its goroutine).
  * That call is the span: its entry is the handler's start, with the final *http.Request (after
  * WithContext) and the ResponseWriter; its RETs are the handler's end, panic or not (the
  * deferred recover makes func2 return normally). quic-go calls nothing on this goroutine right
@@ -23,7 +29,8 @@
  * The argument registers are a compiler convention, not an API: the entry checks that the
  * request it found has ProtoMajor 3 (requestFromHeaders sets it, http3/headers.go) and
  * counts unexpected_args otherwise, so a release that reorders the closure leaves no span
- * rather than a wrong one.
+ * rather than a wrong one (v0.59 … v0.65's trailer callback, probed as a v0.66 handler closure
+ * because it has that name, is turned away the same way).
  *
  * Client: (*Transport).RoundTrip → RoundTripOpt → … → (*ClientConn).RoundTrip (http3/transport.go,
  * http3/client.go); all take (receiver, req *http.Request) and return (*http.Response, error).
@@ -56,6 +63,12 @@ _Static_assert(__builtin_offsetof(struct rec_http3_server, strings) + HTTP3_METH
 _Static_assert(__builtin_offsetof(struct rec_http3_client, strings) + HTTP3_METHOD_CAP + HTTP3_SCHEME_CAP + HTTP3_HOST_CAP +
 			       HTTP3_PATH_CAP + HTTP3_HOST_CAP <= BEE_POS_MASK,
 	       "client record fits the scratch bounds");
+
+/* Which handler closure a server span began in (its RETs end it). */
+enum http3_server_shape {
+	HTTP3_SERVER_REQ_BY_REF = 1, /* handleRequestStream.func2(&panicked, c, handler, r, &req): v0.59 … v0.65 */
+	HTTP3_SERVER_REQ_BY_VAL = 2, /* handleRequestStream.func1(&panicked, c, handler, r, req): v0.66 */
+};
 
 /* Which client function began a call (only that function's RETs end it); outer first. */
 enum http3_client_level {
@@ -116,6 +129,7 @@ struct server_call {
 	struct span_ctx sc;
 	__u8 parent_span_id[BEE_SPAN_ID_SIZE];
 	__u16 flags; /* REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT when a traceparent came in */
+	__u8 shape;  /* enum http3_server_shape */
 };
 
 struct client_call {
@@ -151,6 +165,7 @@ const enum rec_span_flags *http3_btf_span_flags __attribute__((unused));
 const enum rec_http3_server_flags *http3_btf_server_flags __attribute__((unused));
 const enum rec_http3_client_flags *http3_btf_client_flags __attribute__((unused));
 const enum http3_client_level *http3_btf_client_level __attribute__((unused));
+const enum http3_server_shape *http3_btf_server_shape __attribute__((unused));
 const enum bee_sampler *http3_btf_sampler __attribute__((unused));
 const enum go_map_mode *http3_btf_map_mode __attribute__((unused));
 
@@ -259,20 +274,18 @@ static __always_inline void server_context_in(__u64 req, struct server_call *st)
 }
 
 /*
- * handleRequestStream.func2(&panicked, c, handler, r *responseWriter, &req): AX, BX, CX+DI, SI, R8
- * (the direct closure call described at the top).
+ * The handler closure's entry: &panicked = AX, r (*responseWriter) = SI, and in R8 &req (shape
+ * HTTP3_SERVER_REQ_BY_REF) or req (HTTP3_SERVER_REQ_BY_VAL); see the top of the file.
  */
-SEC("uprobe")
-int http3_server_entry(struct pt_regs *ctx)
+static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u8 shape)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 g = GO_GOROUTINE(ctx);
 	__u64 panicked = GO_PARAM1(ctx);
 	__u64 rw = GO_PARAM5(ctx);
-	__u64 reqp = GO_PARAM6(ctx);
+	__u64 r8 = GO_PARAM6(ctx);
 	int err = 0;
 
-	__u64 req = reqp ? go_read_u64(reqp, &err) : 0;
+	__u64 req = shape == HTTP3_SERVER_REQ_BY_REF ? (r8 ? go_read_u64(r8, &err) : 0) : r8;
 	if (!req || !rw || !panicked || err || (__s64)go_read_u64(req + req_proto_major_off, &err) != HTTP3_PROTO_MAJOR || err) {
 		bee_count(&unexpected_args);
 		return 0;
@@ -293,6 +306,7 @@ int http3_server_entry(struct pt_regs *ctx)
 	st.req = req;
 	st.rw = rw;
 	st.panicked = panicked;
+	st.shape = shape;
 	bee_new_trace_id(&st.sc);
 	bee_new_span_id(&st.sc);
 	server_context_in(req, &st);
@@ -312,19 +326,37 @@ int http3_server_entry(struct pt_regs *ctx)
 	return 0;
 }
 
-/* At each RET of handleRequestStream.func2: the handler returned, or panicked and was recovered. */
+/* handleRequestStream.func2 (v0.59 … v0.65). */
 SEC("uprobe")
-int http3_server_return(struct pt_regs *ctx)
+int http3_server_entry(struct pt_regs *ctx)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
+	return server_start(ctx, now, HTTP3_SERVER_REQ_BY_REF);
+}
+
+/* handleRequestStream.func1 (v0.66; in older releases the trailer callback, turned away). */
+SEC("uprobe")
+int http3_server_entry_byval(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return server_start(ctx, now, HTTP3_SERVER_REQ_BY_VAL);
+}
+
+/* At each RET of the handler closure: the handler returned, or panicked and was recovered. */
+static __always_inline int server_end(struct pt_regs *ctx, __u64 now, __u8 shape)
+{
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
 
 	struct server_call *stp = bpf_map_lookup_elem(&http3_server_calls, &g);
 	if (!stp) {
-		bee_count(&return_without_entry);
+		/* Expected at the trailer callback's RETs (v0.59 … v0.65: same name as v0.66's handler closure). */
+		if (shape == HTTP3_SERVER_REQ_BY_REF)
+			bee_count(&return_without_entry);
 		return 0;
 	}
+	if (stp->shape != shape)
+		return 0; /* another function's RET on the handler's goroutine (the trailer callback) */
 	struct server_call st = *stp;
 	bpf_map_delete_elem(&http3_server_calls, &g);
 	bpf_map_delete_elem(&bee_goroutine_spans, &g);
@@ -385,6 +417,20 @@ int http3_server_return(struct pt_regs *ctx)
 	r->h.size = (__u16)(pos & BEE_POS_MASK);
 	bee_emit(buf, pos);
 	return 0;
+}
+
+SEC("uprobe")
+int http3_server_return(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return server_end(ctx, now, HTTP3_SERVER_REQ_BY_REF);
+}
+
+SEC("uprobe")
+int http3_server_return_byval(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return server_end(ctx, now, HTTP3_SERVER_REQ_BY_VAL);
 }
 
 /* (*Transport).RoundTrip, RoundTripOpt, (*ClientConn).RoundTrip: receiver = AX, req = BX. */

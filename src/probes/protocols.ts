@@ -41,13 +41,13 @@ const DETECTORS: readonly Detector[] = [
   },
   {
     // The HTTP/3 server probe (src/probes/http3/server.ts) knows the handler call of quic-go
-    // v0.59 … v0.65 (RawServerConn.handleRequestStream's closure); older releases served
+    // v0.59 … v0.66 (RawServerConn.handleRequestStream's closure); older releases served
     // requests from (*Server).handleRequest, and a release that renames the closure is not known.
     name: "HTTP/3 server (quic-go)",
     module: "github.com/quic-go/quic-go",
     linked: ["github.com/quic-go/quic-go/http3.(*Server).handleRequest", "github.com/quic-go/quic-go/http3.(*Server).handleConn", "github.com/quic-go/quic-go/http3.(*RawServerConn).handleRequestStream"],
-    tracedIfLinked: ["github.com/quic-go/quic-go/http3.(*RawServerConn).handleRequestStream.func2"],
-    what: "HTTP/3 requests served have no spans: the handler call of this quic-go release is not the one the probe knows (v0.59 … v0.65)",
+    tracedIfLinked: ["github.com/quic-go/quic-go/http3.(*RawServerConn).handleRequestStream.func2", "github.com/quic-go/quic-go/http3.(*RawServerConn).handleRequestStream.func1"],
+    what: "HTTP/3 requests served have no spans: the handler call of this quic-go release is not the one the probe knows (v0.59 … v0.66)",
   },
   {
     // Before the Transport (quic-go < v0.48) the client was http3.RoundTripper.

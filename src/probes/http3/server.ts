@@ -1,6 +1,6 @@
 /**
  * @module probes/http3/server — manifest of the HTTP/3 server probe: one SERVER span per request
- * that a github.com/quic-go/quic-go/http3 server (v0.59 … v0.65) hands to its Handler
+ * that a github.com/quic-go/quic-go/http3 server (v0.59 … v0.66) hands to its Handler
  * (bpf/http3.bpf.c; the probed function is the closure around Handler.ServeHTTP in
  * (*RawServerConn).handleRequestStream, http3/server_conn.go).
  */
@@ -16,8 +16,11 @@ import { HTTP3_OBJECT, LIBRARY, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_PROTO_MAJOR, 
 export const SERVER_PROBE_ID = "http3.server";
 
 const Q = "github.com/quic-go/quic-go/http3";
-/** The closure quic-go runs the handler in (its RETs end the span). */
-export const HANDLER_CLOSURE = `${Q}.(*RawServerConn).handleRequestStream.func2`;
+/**
+ * The closure quic-go runs the handler in (its RETs end the span): func2 in v0.59 … v0.65 (func1
+ * is the trailer callback there), func1 from v0.66, which dropped that callback.
+ */
+export const HANDLER_CLOSURES = [`${Q}.(*RawServerConn).handleRequestStream.func2`, `${Q}.(*RawServerConn).handleRequestStream.func1`] as const;
 
 const SWISS = ["internal/runtime/maps.Map.dirPtr", "internal/runtime/maps.Map.dirLen", "internal/runtime/maps.table.groups", "internal/runtime/maps.groupsReference.data", "internal/runtime/maps.groupsReference.lengthMask"];
 const BUCKETS = ["runtime.hmap.B", "runtime.hmap.buckets"];
@@ -123,13 +126,12 @@ export const http3Server: ProbeManifest = {
   library: LIBRARY,
   object: HTTP3_OBJECT,
   uprobes: [
-    {
-      // No end marker: quic-go calls nothing that every path reaches right after the handler
-      // (a panic and a hijacked stream skip responseWriter.Finish), so the end is at the RETs.
-      symbol: HANDLER_CLOSURE,
-      entryProgram: "http3_server_entry",
-      returnProgram: "http3_server_return",
-    },
+    // No end marker: quic-go calls nothing that every path reaches right after the handler (a
+    // panic and a hijacked stream skip responseWriter.Finish), so the end is at the RETs. The
+    // closure's arguments differ between the two (req by reference, then by value): each has its
+    // programs, and a RET ends only a span its own closure began (bpf/http3.bpf.c).
+    { symbol: HANDLER_CLOSURES[0], optional: true, entryProgram: "http3_server_entry", returnProgram: "http3_server_return" },
+    { symbol: HANDLER_CLOSURES[1], optional: true, entryProgram: "http3_server_entry_byval", returnProgram: "http3_server_return_byval" },
   ],
   fields: SERVER_FIELDS,
   record: { type: E.REC_HTTP3_SERVER, struct: "rec_http3_server" },
