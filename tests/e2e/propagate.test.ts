@@ -10,8 +10,9 @@
  * Checked, per request, with the real net/http client probe writing bee_conn_spans:
  *   - plain GETs (three on the same connection): B receives exactly one traceparent naming
  *     A's client span, and B's server span is that span's child in A's trace;
- *   - a request whose application set its own traceparent: it arrives unchanged, and B's span
- *     continues the application's trace;
+ *   - requests whose application set its own traceparent (Go's canonical "Traceparent", and
+ *     "traceparent" put into Request.Header directly): it arrives unchanged and alone, and B's
+ *     span continues the application's trace;
  *   - a POST whose 16 KiB body is made of HTTP/1 request lines (several writes): one header,
  *     the body byte-for-byte as sent;
  *   - a header block longer than the first 4 KiB write: left alone (it could hold a
@@ -40,6 +41,9 @@ afterAll(() => {
 /** The fixture's OWN traceparent (W3C Trace Context's example). */
 const OWN = { trace: "0af7651916cd43dd8448eb211c80319c", parent: "b7ad6b7169203331" };
 const OWN_HEADER = `00-${OWN.trace}-${OWN.parent}-01`;
+/** The fixture's LOWER traceparent, sent under the name "traceparent" (not Go's canonical form). */
+const LOWER = { trace: "1bf7651916cd43dd8448eb211c80319c", parent: "c7ad6b7169203331" };
+const LOWER_HEADER = `00-${LOWER.trace}-${LOWER.parent}-01`;
 /** The fixture's POST body: 600 HTTP/1 request heads. */
 const POST_BODY = "GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(600);
 
@@ -55,7 +59,7 @@ async function call(a: RunningSample, path: string): Promise<Echo> {
   return JSON.parse(r.body) as Echo;
 }
 
-const CALLS = ["/call?n=0", "/call?n=1", "/call?n=2", "/call-own", "/call-post", "/call-big"] as const;
+const CALLS = ["/call?n=0", "/call?n=1", "/call?n=2", "/call-own", "/call-lower", "/call-post", "/call-big"] as const;
 
 describe.skipIf(reason !== undefined)(`trace context out${reason ? ` (skipped: ${reason})` : ""}`, () => {
   test("--propagate: B, traced by a second beetrace, joins A's traces; the application's own traceparent, a body of request lines and a long header block are left alone; without it nothing is sent", async () => {
@@ -78,7 +82,7 @@ describe.skipIf(reason !== undefined)(`trace context out${reason ? ` (skipped: $
       tracerA.signal("SIGINT");
       expect((await tracerA.exit()).code).toBe(0);
       // What the sk_msg program counted (trace/propagate.ts describePropagation, at -v).
-      expect(tracerA.stderr()).toContain("propagation: 4 traceparent headers inserted, 1 request kept the application's own, 1 with a header block too long to search (left alone); 1 connection watched");
+      expect(tracerA.stderr()).toContain("propagation: 4 traceparent headers inserted, 2 requests kept the application's own, 1 with a header block too long to search (left alone); 1 connection watched");
 
       // Without --propagate (a new beetrace on A): the same keep-alive connection, no header.
       const aOut2 = join(work, "a2.cbor");
@@ -110,6 +114,9 @@ describe.skipIf(reason !== undefined)(`trace context out${reason ? ` (skipped: $
         if (path === "/call-own") {
           // The application's header arrived as it set it; B continues the application's trace.
           expect(got).toEqual({ path, traceparent: [OWN_HEADER], trace: OWN.trace, parent: OWN.parent });
+        } else if (path === "/call-lower") {
+          // The name is matched case-insensitively (RFC 9110 §5.1): no second header.
+          expect(got).toEqual({ path, traceparent: [LOWER_HEADER], trace: LOWER.trace, parent: LOWER.parent });
         } else if (path === "/call-big") {
           // The header block ran past the first write: nothing inserted, B starts its own trace.
           expect(got.traceparent).toEqual([]);
