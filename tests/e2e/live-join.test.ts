@@ -1,7 +1,7 @@
 /**
  * @module tests/e2e/live-join — connection-matched joins made live, in BPF, by ONE beetrace
  * tracing several processes: a chain of three Go services (edge → orders → stock,
- * tests/fixtures/go/chain; no service sends a traceparent) each in its own network namespace,
+ * tests/fixtures/go/livejoin; no service sends a traceparent) each in its own network namespace,
  * joined by veth pairs, so every hop has its own addresses:
  *
  *   test (root ns) 10.X.0.1 ── 10.X.0.2 edge ns 10.X.1.1 ── 10.X.1.2 orders ns 10.X.2.1 ── 10.X.2.2 stock ns
@@ -181,7 +181,7 @@ const TRACEPARENT_PARENT = "00f067aa0ba902b7";
 async function exercise(f: Family, port: number, tracer: TracerRun, outs: string[], pids: number[]): Promise<void> {
   const { CALLER } = hosts(f);
   for (let i = 0; i < REQUESTS; i++) expect(await get(f, port, "/work")).toEqual({ status: 200, body: "ok 2" });
-  const together = await Promise.all(Array.from({ length: CONCURRENT }, () => get(f, port, "/work")));
+  const together = await Promise.all(Array.from({ length: CONCURRENT }, () => get(f, port, "/work?hold=300")));
   expect(together).toEqual(Array.from({ length: CONCURRENT }, () => ({ status: 200, body: "ok 2" })));
   expect(await get(f, port, "/work", [["traceparent", `00-${TRACEPARENT_TRACE}-${TRACEPARENT_PARENT}-01`]])).toEqual({ status: 200, body: "ok 2" });
   tracer.signal("SIGINT");
@@ -241,7 +241,7 @@ async function exercise(f: Family, port: number, tracer: TracerRun, outs: string
 describe.skipIf(reason !== undefined)(`live connection-matched joins${reason ? ` (skipped: ${reason})` : ""}`, () => {
   for (const f of ["ipv4", "ipv6"] as const) {
     test(`attach --pid A --pid B --pid C (${f}): each request is one trace across the three, parents right`, async () => {
-      const bin = await buildFixture({ dir: join(FIXTURES_GO, "chain"), toolchain: newestToolchain(), mode: "default" });
+      const bin = await buildFixture({ dir: join(FIXTURES_GO, "livejoin"), toolchain: newestToolchain(), mode: "default" });
       const port = 18000 + Math.floor(Math.random() * 1000);
       const started: Service[] = [];
       try {
@@ -262,9 +262,9 @@ describe.skipIf(reason !== undefined)(`live connection-matched joins${reason ? `
   }
 
   test("attach --exe covering three processes of one executable: the same joins", async () => {
-    const built = await buildFixture({ dir: join(FIXTURES_GO, "chain"), toolchain: newestToolchain(), mode: "default" });
+    const built = await buildFixture({ dir: join(FIXTURES_GO, "livejoin"), toolchain: newestToolchain(), mode: "default" });
     // A copy of its own: --exe must not pick up other tests' processes of the cached binary.
-    const bin = join(work, "chain");
+    const bin = join(work, "livejoin");
     copyFileSync(built, bin);
     spawnSync("chmod", ["755", bin]);
     const port = 19000 + Math.floor(Math.random() * 1000);
