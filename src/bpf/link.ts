@@ -17,9 +17,9 @@
 import { closeSync, constants, openSync, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { TracerError, fromSystemError } from "../errors.ts";
-import { checkPtr, errnoError, libbpfMark } from "./call.ts";
+import { checkPtr, errnoError, errnoText, libbpfMark } from "./call.ts";
 import { releaseHandle, trackHandle } from "./handles.ts";
-import { addr, closeFd, cstr } from "./libc.ts";
+import { addr, closeFd, cstr, libcSymbols, readErrno } from "./libc.ts";
 import { libbpf } from "./libbpf.ts";
 import type { BpfMap, BpfProgram } from "./object.ts";
 import { BPF_TRACE_UPROBE_MULTI, linkCreateUprobeMulti, MAX_UPROBE_MULTI_CNT } from "./syscall.ts";
@@ -372,4 +372,50 @@ export function attachToMap(prog: BpfProgram, map: BpfMap, attachType: number): 
   const a = new MapProgAttachment(prog, map, attachType);
   prog.object.adopt(a);
   return a;
+}
+
+/** Syscall numbers of pidfd_open and pidfd_getfd: 434 and 438 on every architecture (include/uapi/asm-generic/unistd.h, arch/x86/entry/syscalls/syscall_64.tbl). */
+const SYS_PIDFD_OPEN = 434;
+const SYS_PIDFD_GETFD = 438;
+/** uapi/linux/bpf.h: BPF_NOEXIST. */
+const BPF_NOEXIST = 1;
+
+/**
+ * Put sockets that process `pid` already holds into sockhash `map` (one of a loaded object):
+ * each `fd` (the process's own number) is duplicated into this process with pidfd_getfd
+ * (Linux 5.6+, ptrace access: root) and given to the map under `key` (8 bytes, little-endian);
+ * our copy is closed again, the map holds the socket itself. A socket that closed meanwhile,
+ * or is not an established TCP socket, is skipped. Returns how many went in and why others did not.
+ */
+export function addProcessSockets(map: BpfMap, pid: number, sockets: readonly { fd: number; key: bigint }[]): { added: number; skipped: string[] } {
+  const c = libcSymbols();
+  const skipped: string[] = [];
+  if (sockets.length === 0) return { added: 0, skipped };
+  const pidfd = Number(c.syscall(SYS_PIDFD_OPEN, pid, null, 0));
+  if (pidfd < 0) return { added: 0, skipped: [`pidfd_open(${pid}): ${errnoText(readErrno())}`] };
+  let added = 0;
+  try {
+    const key = new BigUint64Array(1);
+    const value = new Uint32Array(1);
+    for (const s of sockets) {
+      // The fd travels in the pointer-typed argument slot of our fixed syscall binding (libc.ts).
+      const fd = Number(c.syscall(SYS_PIDFD_GETFD, pidfd, s.fd === 0 ? null : s.fd, 0));
+      if (fd < 0) {
+        skipped.push(`fd ${s.fd}: pidfd_getfd: ${errnoText(readErrno())}`);
+        continue;
+      }
+      try {
+        key[0] = BigInt.asUintN(64, s.key);
+        value[0] = fd;
+        const r = libbpf().sym.bpf_map_update_elem(map.fd, addr(key), addr(value), BPF_NOEXIST);
+        if (r < 0) skipped.push(`fd ${s.fd}: ${errnoText(-r)}`);
+        else added++;
+      } finally {
+        closeFd(fd);
+      }
+    }
+  } finally {
+    closeFd(pidfd);
+  }
+  return { added, skipped };
 }

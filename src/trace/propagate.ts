@@ -13,11 +13,11 @@
  * sockhash attachment are released on dispose (the sockhash, freed with the object, puts its
  * sockets back to plain TCP); nothing is pinned.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { TracerError } from "../errors.ts";
 import { log } from "../log.ts";
 import { BpfObject } from "../bpf/object.ts";
-import { attachCgroup, attachToMap, BPF_SK_MSG_VERDICT, LinkSet } from "../bpf/link.ts";
+import { addProcessSockets, attachCgroup, attachToMap, BPF_SK_MSG_VERDICT, LinkSet } from "../bpf/link.ts";
 import { bpfObjectPath } from "../bpf/embedded.ts";
 import { socketPropagationSupport, type SocketPropagationSupport } from "../bpf/features.ts";
 import type { CounterName, MapName, RodataName } from "../probes/propagate/propagate.gen.ts";
@@ -70,6 +70,74 @@ export function requirePropagation(support: SocketPropagationSupport = socketPro
   });
 }
 
+/** One socket line of /proc/PID/net/tcp or tcp6 (proc(5)): its local port, TCP state and inode. */
+export interface ProcTcpSocket {
+  localPort: number;
+  /** include/net/tcp_states.h: 1 ESTABLISHED, 10 LISTEN */
+  state: number;
+  inode: number;
+}
+
+const TCP_ESTABLISHED = 1;
+const TCP_LISTEN = 10;
+
+/** The sockets of /proc/net/tcp{,6} text ("sl local_address rem_address st ... uid timeout inode"). */
+export function parseProcNetTcp(text: string): ProcTcpSocket[] {
+  const out: ProcTcpSocket[] = [];
+  for (const line of text.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || !/^\d+:$/.test(f[0]!)) continue;
+    const port = /:([0-9A-Fa-f]{4})$/.exec(f[1]!)?.[1];
+    const state = /^[0-9A-Fa-f]{2}$/.test(f[3]!) ? parseInt(f[3]!, 16) : undefined;
+    const inode = /^\d+$/.test(f[9]!) ? Number(f[9]) : undefined;
+    if (port === undefined || state === undefined || inode === undefined || inode === 0) continue;
+    out.push({ localPort: parseInt(port, 16), state, inode });
+  }
+  return out;
+}
+
+/**
+ * The process's TCP client connections already open: established sockets among its fds
+ * (`fdInodes`: socket inode → fd) whose local port is none of its listening ports (a connection
+ * a server accepted has the listening port as its local port).
+ */
+export function clientSockets(fdInodes: ReadonlyMap<number, number>, sockets: readonly ProcTcpSocket[]): { fd: number; inode: number }[] {
+  const listening = new Set(sockets.filter((s) => s.state === TCP_LISTEN && fdInodes.has(s.inode)).map((s) => s.localPort));
+  const out: { fd: number; inode: number }[] = [];
+  const seen = new Set<number>();
+  for (const s of sockets) {
+    if (s.state !== TCP_ESTABLISHED || listening.has(s.localPort) || seen.has(s.inode)) continue;
+    const fd = fdInodes.get(s.inode);
+    if (fd === undefined) continue;
+    seen.add(s.inode);
+    out.push({ fd, inode: s.inode });
+  }
+  return out;
+}
+
+/** socket inode → fd of process `pid` (/proc/PID/fd links read "socket:[INODE]"). */
+function socketInodes(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let names: string[] = [];
+  try {
+    names = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${n}`));
+      if (m) out.set(Number(m[1]), Number(n));
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return out;
+}
+
+/** Keys user space gives sockets it adds: the inode with bit 62 set, apart from BPF's socket cookies (small counters). */
+const ADOPTED_KEY_BIT = 1n << 62n;
+
 export interface PropagatorOptions {
   /** the traced process: only its sockets are rewritten */
   tgid: number;
@@ -85,6 +153,8 @@ export class Propagator implements Disposable {
   readonly #object: BpfObject;
   readonly #links = new LinkSet();
   #disposed = false;
+  /** connections already open at start that were added to the sockhash */
+  #adopted = 0;
 
   private constructor(
     object: BpfObject,
@@ -108,12 +178,38 @@ export class Propagator implements Disposable {
       object.load();
       p.#links.add(attachToMap(object.program(PROPAGATE_OBJECT.msg), object.map(PROPAGATE_OBJECT.sockhash), BPF_SK_MSG_VERDICT));
       p.#links.add(attachCgroup(object.program(PROPAGATE_OBJECT.sockops), cgroupPath));
+      p.#adoptOpenConnections(o.tgid);
     } catch (e) {
       p[Symbol.dispose]();
       throw e instanceof TracerError ? e.withContext("--propagate") : e;
     }
     log.verbose(`propagation: traceparent into HTTP/1 requests of pid ${o.tgid} (sock_ops on ${cgroupPath}, sk_msg on its sockets)`);
     return p;
+  }
+
+  /**
+   * Connections the process opened before the sock_ops program was attached (a keep-alive pool
+   * of a service traced with `attach`) go into the sockhash too. After the cgroup link, so a
+   * connection made meanwhile is in one of the two ways (or both: the second is refused).
+   */
+  #adoptOpenConnections(tgid: number): void {
+    const fds = socketInodes(tgid);
+    const text = ["tcp", "tcp6"].map((f) => {
+      try {
+        return readFileSync(`/proc/${tgid}/net/${f}`, "utf8");
+      } catch {
+        return "";
+      }
+    });
+    const clients = clientSockets(fds, text.flatMap(parseProcNetTcp));
+    const r = addProcessSockets(
+      this.#object.map(PROPAGATE_OBJECT.sockhash),
+      tgid,
+      clients.map((c) => ({ fd: c.fd, key: ADOPTED_KEY_BIT | BigInt(c.inode) })),
+    );
+    this.#adopted = r.added;
+    if (clients.length > 0) log.verbose(`propagation: ${r.added} of the ${clients.length} client connections pid ${tgid} already had are watched too`);
+    for (const why of r.skipped) log.debug(`propagation: an open connection of pid ${tgid} is not watched: ${why}`);
   }
 
   /** The object (tests write bee_conn_spans through it when no client probe shares the map). */
@@ -124,6 +220,7 @@ export class Propagator implements Disposable {
   counts(): PropagationCounts {
     const out = {} as PropagationCounts;
     for (const [k, name] of Object.entries(PROPAGATE_COUNTERS) as [keyof PropagationCounts, string][]) out[k] = Number(this.#object.readBss(name));
+    out.sockets += this.#adopted;
     return out;
   }
 

@@ -19,7 +19,8 @@
  *     traceparent further on), counted;
  * then, after beetrace #1 detached and a new one traces A without --propagate, the same
  * connection carries no header (the socket is back to plain TCP) and nothing of ours is left
- * in the kernel. HTTP/2 (h2c, gRPC) and TLS requests are never rewritten (not tested here: the
+ * in the kernel; and a third one with --propagate takes that connection, opened before it
+ * started, over from A's open sockets: its request joins again. HTTP/2 (h2c, gRPC) and TLS requests are never rewritten (not tested here: the
  * first message of such a request is no HTTP/1 request line, which the program requires).
  */
 import { afterAll, describe, expect, test } from "bun:test";
@@ -90,10 +91,24 @@ describe.skipIf(reason !== undefined)(`trace context out${reason ? ` (skipped: $
       await tracerA2.started();
       const plain = await call(a, "/call?n=9");
       tracerA2.signal("SIGINT");
-      tracerB.signal("SIGINT");
       expect((await tracerA2.exit()).code).toBe(0);
-      expect((await tracerB.exit()).code).toBe(0);
       expect(plain.traceparent).toEqual([]);
+
+      // --propagate again, on a connection opened before this tracer started (A's keep-alive
+      // pool): it is taken over from the process's open sockets.
+      const aOut3 = join(work, "a3.cbor");
+      const tracerA3 = runTracer(["-v", "attach", "--pid", String(a.pid), "--propagate", "--out", aOut3]);
+      await tracerA3.started();
+      const adopted = await call(a, "/call?n=10");
+      tracerA3.signal("SIGINT");
+      tracerB.signal("SIGINT");
+      expect((await tracerA3.exit()).code).toBe(0);
+      expect((await tracerB.exit()).code).toBe(0);
+      expect(tracerA3.stderr()).toContain(`propagation: 1 of the 1 client connections pid ${a.pid} already had are watched too`);
+      const a3Client = readSpans(aOut3).spans.find((s) => s.kind === "client");
+      expect(a3Client).toBeDefined();
+      expect(adopted.traceparent).toEqual([`00-${a3Client!.traceId}-${a3Client!.spanId}-01`]);
+
       // Every program of ours is gone: the cgroup link, the sockhash and its sk_msg program.
       await waitFor(() => !bpfState().progs.some((p) => p.name.startsWith("propagate_")), 10_000, "the propagate programs to be released");
 
@@ -102,7 +117,7 @@ describe.skipIf(reason !== undefined)(`trace context out${reason ? ` (skipped: $
       const byParent = new Map<string, SpanRecord>(aSpans.filter((s) => s.kind === "client").map((s) => [s.parentSpanId ?? "", s]));
       const aServers = aSpans.filter((s) => s.kind === "server").sort((x, y) => Number(x.startTimeUnixNano - y.startTimeUnixNano));
       const bServers = bSpans.filter((s) => s.kind === "server").sort((x, y) => Number(x.startTimeUnixNano - y.startTimeUnixNano));
-      expect({ a: aServers.map((s) => s.attributes["url.path"]), b: bServers.length }).toEqual({ a: CALLS.map((c) => c.split("?")[0]), b: CALLS.length + 1 });
+      expect({ a: aServers.map((s) => s.attributes["url.path"]), b: bServers.length }).toEqual({ a: CALLS.map((c) => c.split("?")[0]), b: CALLS.length + 2 });
 
       for (const [i, path] of CALLS.entries()) {
         const client = byParent.get(aServers[i]!.spanId);
@@ -135,8 +150,10 @@ describe.skipIf(reason !== undefined)(`trace context out${reason ? ` (skipped: $
       // Keep-alive: every request went out on the one connection (the sockhash saw it once).
       const ports = new Set(aSpans.filter((s) => s.kind === "client").map((s) => s.attributes["network.local.port"]));
       expect(ports.size).toBe(1);
-      // The request sent without --propagate started a trace of B's own.
+      // The request sent without --propagate started a trace of B's own; the one on the
+      // taken-over connection continued A's.
       expect(bServers[CALLS.length]!.parentSpanId).toBeUndefined();
+      expect({ trace: bServers[CALLS.length + 1]!.traceId, parent: bServers[CALLS.length + 1]!.parentSpanId }).toEqual({ trace: a3Client!.traceId, parent: a3Client!.spanId });
     } finally {
       for (const p of started) await p.stop();
     }

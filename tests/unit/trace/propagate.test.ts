@@ -1,7 +1,7 @@
 /** @module tests/unit/trace/propagate — `--propagate`'s pure parts: the cgroup v2 mount, the host verdict (exit 22), the counters line and doctor's line (no root, no kernel). */
 import { describe, expect, test } from "bun:test";
 import { parseCgroup2Mount } from "../../../src/bpf/features.ts";
-import { describePropagation, requirePropagation } from "../../../src/trace/propagate.ts";
+import { clientSockets, describePropagation, parseProcNetTcp, requirePropagation } from "../../../src/trace/propagate.ts";
 import { propagationLine } from "../../../src/cli/doctor.ts";
 import { EXIT_CODES, TracerError } from "../../../src/errors.ts";
 
@@ -77,5 +77,49 @@ describe("lines", () => {
     expect(propagationLine({ socketHttp1: { ok: false, detail: "no cgroup v2 hierarchy is mounted", fix: "mount it" }, probeWriteUser: { allowed: true, detail: "lockdown none" } })).toBe(
       "propagation: socket-layer HTTP/1 (sock_ops+sk_msg) no (no cgroup v2 hierarchy is mounted; fix: mount it); bpf_probe_write_user: allowed (lockdown none)",
     );
+  });
+});
+
+/** /proc/PID/net/tcp (proc(5)): a listener on 8080, a connection it accepted, two client connections, one socket of another process. */
+const TCP = [
+  "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+  "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0",
+  "   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 1002 1 0000000000000000 20 4 30 10 -1",
+  "   2: 0100007F:D432 0100007F:0050 01 00000000:00000000 00:00000000 00000000     0        0 1003 1 0000000000000000 20 4 30 10 -1",
+  "   3: 0100007F:D433 0100007F:0050 06 00000000:00000000 03:00000000 00000000     0        0 0 3 0000000000000000",
+  "   4: 0100007F:D434 0100007F:0051 01 00000000:00000000 00:00000000 00000000     0        0 1005 1 0000000000000000 20 4 30 10 -1",
+  "   5: 0100007F:D435 0100007F:0051 01 00000000:00000000 00:00000000 00000000     0        0 2000 1 0000000000000000 20 4 30 10 -1",
+].join("\n");
+const TCP6 = [
+  "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+  "   0: 0000000000000000FFFF00000100007F:D436 0000000000000000FFFF00000100007F:0050 01 00000000:00000000 00:00000000 00000000     0        0 1006 1 0000000000000000 20 4 30 10 -1",
+].join("\n");
+
+describe("connections already open", () => {
+  test("/proc/net/tcp and tcp6 lines: local port, state, inode (TIME_WAIT entries without an inode skipped)", () => {
+    expect(parseProcNetTcp(TCP)).toEqual([
+      { localPort: 8080, state: 10, inode: 1001 },
+      { localPort: 8080, state: 1, inode: 1002 },
+      { localPort: 0xd432, state: 1, inode: 1003 },
+      { localPort: 0xd434, state: 1, inode: 1005 },
+      { localPort: 0xd435, state: 1, inode: 2000 },
+    ]);
+    expect(parseProcNetTcp(TCP6)).toEqual([{ localPort: 0xd436, state: 1, inode: 1006 }]);
+    expect(parseProcNetTcp("garbage\n 1: x y z\n")).toEqual([]);
+  });
+  test("the process's client connections: established, its own, not on a port it listens on", () => {
+    const fds = new Map([
+      [1001, 3],
+      [1002, 7],
+      [1003, 8],
+      [1005, 9],
+      [1006, 10],
+    ]);
+    expect(clientSockets(fds, [...parseProcNetTcp(TCP), ...parseProcNetTcp(TCP6)])).toEqual([
+      { fd: 8, inode: 1003 },
+      { fd: 9, inode: 1005 },
+      { fd: 10, inode: 1006 },
+    ]);
+    expect(clientSockets(new Map(), parseProcNetTcp(TCP))).toEqual([]);
   });
 });
