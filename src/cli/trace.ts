@@ -24,6 +24,7 @@ import { log } from "../log.ts";
 import { describeProcess, findProcessesByExe, parsePid, readState, type TargetProcess } from "../target/process.ts";
 import { TargetLock } from "../target/lock.ts";
 import { TraceSession, type AttachTarget, type TraceOptions, type TraceSummary } from "../trace/session.ts";
+import { trimAfterAttach } from "../trace/footprint.ts";
 import { ProcessMaps } from "../trace/process-maps.ts";
 import { CaptureSink, FanOutSink, expandTemplate, formatStart, type CaptureLimits, type SpanSink, type TemplateValues } from "../trace/output.ts";
 import { makeSampler, mergeFlags, parseOtelEnv, type OtelConfig } from "../config/otel-env.ts";
@@ -357,6 +358,7 @@ async function traceOne(target: AttachTarget, plan: Plan, template: string | und
   live.uprobes += session.uprobeCount;
   live.outputs = first;
   onAttached?.();
+  trimAfterAttach(); // start-up's memory back before the first drain (trace/footprint.ts)
   const base = { spans: live.spans };
   try {
     return await session.run(

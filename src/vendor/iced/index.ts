@@ -51,6 +51,8 @@ interface Loaded {
 
 let loaded: Loaded | undefined;
 let preparing: Promise<void> | undefined;
+/** True once the prepareIced() promise has finished (releaseIced must not race it). */
+let prepareSettled = false;
 /** Set by prepareIced once WebAssembly.compile has finished. */
 let compiled: WebAssembly.Module | undefined;
 
@@ -80,6 +82,8 @@ export function prepareIced(): Promise<void> {
       warmUp(loaded.iced);
     } catch {
       // Deliberately dropped: iced() redoes the failed step synchronously and reports it.
+    } finally {
+      prepareSettled = true;
     }
   })();
   return preparing;
@@ -101,6 +105,22 @@ function warmUp(x: Iced): void {
     decoder.free();
     ins.free();
   }
+}
+
+/**
+ * Drop the decoder: its WebAssembly instance (a linear memory of ~2 MiB that never shrinks while
+ * referenced, plus ~700 exported functions) and the compiled module become garbage. A trace
+ * session calls this once its probes are placed (src/trace/footprint.ts): decoding happens only
+ * while planning, and a long-running tracer should not keep it. The next iced() (e.g. `attach
+ * --exe` planning a restarted service) loads it again, synchronously, the same way.
+ * Not while a prepareIced() is in flight: its result is kept (dropping it then would race).
+ */
+export function releaseIced(): void {
+  if (preparing !== undefined && !prepareSettled) return;
+  loaded = undefined;
+  compiled = undefined;
+  preparing = undefined;
+  prepareSettled = false;
 }
 
 /** Where the wasm was read from, and how long the first load took on the main thread (for `inspect`/benchmarks). */

@@ -1,0 +1,211 @@
+/**
+ * @module bench/memory — the tracer's resident memory: idle after start-up, and under a fixed
+ * load. Run through bench/memory.sh (builds the sample and the load generator, copies the
+ * executables so a rebuild during the run cannot switch them).
+ *
+ * Per configuration and round, on a freshly started sample service (tests/fixtures/go/sample):
+ * 1. `beetrace attach --pid PID --out TMP` (+ --ringbuf-size when given); start-up peak =
+ *    VmHWM once the "tracing pid" line is out (parsing the target, the decoder, libbpf's load);
+ * 2. idle: VmRSS sampled every 250 ms for --idle seconds after that line, reported as the last
+ *    value and the maximum after the first second, with a breakdown from /proc/PID/smaps
+ *    (bench/smaps.ts): the executable's own pages, anonymous memory (JS heap, malloc), the BPF
+ *    ring buffer (kernel memory mapped in: its data pages are mapped twice, so a 4 MiB ring
+ *    shows as 8 MiB) and the rest;
+ * 3. load: bench/loadgen at --rate req/s on --route for --duration s (after 2 s warm-up),
+ *    VmRSS sampled every 200 ms: max and median over the run, VmHWM at the end (includes
+ *    start-up), spans written (from the tracer's exit line) and achieved request rate.
+ *
+ * Configurations: `beetrace` (the executable under test), `notrim` (the same with
+ * BEETRACE_NO_TRIM=1: start-up memory kept, src/trace/footprint.ts), `before` (--before PATH).
+ *
+ *   bun bench/memory.bench.ts --beetrace PATH [--before PATH] [--configs beetrace,notrim,before]
+ *       [--rate 20000] [--duration 10] [--idle 5] [--conns 16] [--route /hello] [--rounds 1]
+ *       [--ringbuf ""]
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { BENCH_CACHE, intOption, machineLine, parseOptions, percentile } from "./lib.ts";
+import { readSmaps } from "./smaps.ts";
+
+type Config = "beetrace" | "notrim" | "before";
+
+const o = parseOptions(process.argv.slice(2), {
+  beetrace: join(BENCH_CACHE, "beetrace"),
+  before: "",
+  configs: "beetrace,notrim",
+  rate: "20000",
+  duration: "10",
+  idle: "5",
+  conns: "16",
+  route: "/hello",
+  rounds: "1",
+  ringbuf: "",
+  sample: join(BENCH_CACHE, "sample"),
+  loadgen: join(BENCH_CACHE, "loadgen"),
+});
+const configs = o.configs.split(",").filter(Boolean) as Config[];
+for (const c of configs) if (!["beetrace", "notrim", "before"].includes(c)) throw new Error(`unknown config ${c}`);
+if (configs.includes("before") && !o.before) throw new Error("--configs before needs --before PATH");
+
+const mib = (kb: number) => kb / 1024;
+const f1 = (x: number) => x.toFixed(1);
+
+function statusKb(pid: number, key: string): number {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : 0;
+}
+
+function waitForLine(child: ChildProcess, stream: "stdout" | "stderr", re: RegExp, ms: number): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const src = child[stream]!;
+    const timer = setTimeout(() => done(new Error(`no line matching ${re} within ${ms} ms; got:\n${buf}`)), ms);
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const m = buf.match(re);
+      if (m) done(undefined, m);
+    };
+    const onExit = (code: number | null) => done(new Error(`process exited (${code}) before printing ${re}; output:\n${buf}`));
+    function done(err?: Error, m?: RegExpMatchArray) {
+      clearTimeout(timer);
+      src.off("data", onData);
+      child.off("exit", onExit);
+      if (err) reject(err);
+      else resolve(m!);
+    }
+    src.on("data", onData);
+    child.once("exit", onExit);
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+/** VmRSS every `everyMs` until `stop` resolves. */
+async function sampleRss(pid: number, everyMs: number, stop: Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  let done = false;
+  void stop.then(() => (done = true));
+  while (!done) {
+    try {
+      out.push(statusKb(pid, "VmRSS"));
+    } catch {
+      break; // exited
+    }
+    await Bun.sleep(everyMs);
+  }
+  return out;
+}
+
+/** The smaps breakdown, in KiB: the executable's pages, anonymous, the BPF ring (bpf-map mappings), the rest. */
+function breakdown(pid: number, exePath: string): { exe: number; anon: number; ring: number; other: number; total: number } {
+  const maps = readSmaps(pid);
+  let exe = 0, anon = 0, ring = 0, total = 0;
+  for (const m of maps) {
+    total += m.rssKb;
+    if (m.name === exePath || m.name === `${exePath} (deleted)`) exe += m.rssKb - m.anonKb;
+    else if (m.name.includes("bpf-map") || m.name.includes("bpf-ringbuf")) ring += m.rssKb;
+    else anon += m.anonKb;
+  }
+  // Anonymous copies inside the executable's mappings (.data, relocations) count as anonymous.
+  for (const m of maps) if (m.name === exePath) anon += m.anonKb;
+  return { exe, anon, ring, other: total - exe - anon - ring, total };
+}
+
+interface Row {
+  config: Config;
+  round: number;
+  startPeak: number;
+  idleLast: number;
+  idleMax: number;
+  idle: ReturnType<typeof breakdown>;
+  loadMax: number;
+  loadMedian: number;
+  hwmEnd: number;
+  loaded: ReturnType<typeof breakdown>;
+  spans: number;
+  achieved: number;
+}
+
+async function measure(config: Config, round: number): Promise<Row> {
+  const sample = spawn(o.sample, [], { stdio: ["ignore", "pipe", "inherit"] });
+  const addr = (await waitForLine(sample, "stdout", /listening on (\S+)/, 10_000))[1]!;
+  const exe = config === "before" ? o.before : o.beetrace;
+  const capture = join(tmpdir(), `beetrace-bench-memory-${process.pid}.cbor`);
+  const args = ["attach", "--pid", String(sample.pid), "--out", capture, ...(o.ringbuf ? ["--ringbuf-size", o.ringbuf] : [])];
+  const env = { ...process.env, ...(config === "notrim" ? { BEETRACE_NO_TRIM: "1" } : {}) };
+  const tracer = spawn(exe, args, { stdio: ["ignore", "ignore", "pipe"], env });
+  try {
+    await waitForLine(tracer, "stderr", /tracing pid \d+/, 60_000);
+    const tp = tracer.pid!;
+    const startPeak = statusKb(tp, "VmHWM");
+    const idleMs = intOption(o.idle, "idle") * 1000;
+    const idleSamples = await sampleRss(tp, 250, Bun.sleep(idleMs));
+    const idle = breakdown(tp, realpathSync(exe));
+    const afterFirst = idleSamples.slice(4);
+    const loadgen = spawn(o.loadgen, ["-url", `http://${addr}${o.route}`, "-rate", o.rate, "-duration", `${o.duration}s`, "-warmup", "2s", "-conns", o.conns], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    loadgen.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    const loadSamples = await sampleRss(tp, 200, exited(loadgen));
+    const loaded = breakdown(tp, realpathSync(exe));
+    const hwmEnd = statusKb(tp, "VmHWM");
+    const load = JSON.parse(out) as { achievedRate: number };
+    const summary = waitForLine(tracer, "stderr", /wrote (\d+) spans?/, 30_000);
+    tracer.kill("SIGINT");
+    const spans = Number((await summary)[1]);
+    await exited(tracer);
+    const sorted = [...loadSamples].sort((a, b) => a - b);
+    return {
+      config,
+      round,
+      startPeak,
+      idleLast: idleSamples.at(-1) ?? 0,
+      idleMax: Math.max(...(afterFirst.length ? afterFirst : idleSamples)),
+      idle,
+      loadMax: Math.max(...loadSamples),
+      loadMedian: percentile(sorted, 50),
+      hwmEnd,
+      loaded,
+      spans,
+      achieved: load.achievedRate,
+    };
+  } finally {
+    if (tracer.exitCode === null && tracer.signalCode === null) {
+      tracer.kill("SIGINT");
+      await exited(tracer);
+    }
+    sample.kill("SIGTERM");
+    await exited(sample);
+    if (existsSync(capture)) rmSync(capture);
+  }
+}
+
+console.log(machineLine());
+console.log(`memory: ${o.route} at ${o.rate} req/s for ${o.duration} s (+2 s warm-up), ${o.conns} connections, idle ${o.idle} s; ring ${o.ringbuf || "default"}; configs ${configs.join(",")}`);
+const rows: Row[] = [];
+for (let r = 1; r <= intOption(o.rounds, "rounds"); r++) {
+  for (const c of configs) {
+    const row = await measure(c, r);
+    rows.push(row);
+    const b = (x: ReturnType<typeof breakdown>) => `exe ${f1(mib(x.exe))} + anon ${f1(mib(x.anon))} + ring ${f1(mib(x.ring))} + other ${f1(mib(x.other))}`;
+    console.log(
+      `${c.padEnd(8)} round ${r}: start-up peak ${f1(mib(row.startPeak))} MiB | idle ${f1(mib(row.idleLast))} (max ${f1(mib(row.idleMax))}) MiB = ${b(row.idle)} | ` +
+        `load: max ${f1(mib(row.loadMax))}, median ${f1(mib(row.loadMedian))} MiB = ${b(row.loaded)}; VmHWM ${f1(mib(row.hwmEnd))} MiB; ` +
+        `${row.spans} spans, ${row.achieved.toFixed(0)} req/s achieved`,
+    );
+  }
+}
+console.log("\nmedians over rounds (MiB): config | start-up peak | idle | idle excl. ring | load max | load max excl. ring | VmHWM at end");
+for (const c of configs) {
+  const rs = rows.filter((r) => r.config === c);
+  const med = (f: (r: Row) => number) => f1(mib(percentile([...rs.map(f)].sort((a, b) => a - b), 50)));
+  console.log(
+    `${c.padEnd(8)} | ${med((r) => r.startPeak)} | ${med((r) => r.idleLast)} | ${med((r) => r.idleLast - r.idle.ring)} | ${med((r) => r.loadMax)} | ${med((r) => r.loadMax - r.loaded.ring)} | ${med((r) => r.hwmEnd)}`,
+  );
+}
