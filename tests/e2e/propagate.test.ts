@@ -24,13 +24,14 @@
  * first message of such a request is no HTTP/1 request line, which the program requires).
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, FIXTURES_GO, newestToolchain } from "../harness/go.ts";
-import { bpfState, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, waitFor, type RunningSample } from "./harness.ts";
+import { bpfState, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, tracerCommand, waitFor, type RunningSample } from "./harness.ts";
 
 const reason = e2eSkipReason();
 const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-propagate-"));
@@ -158,4 +159,23 @@ describe.skipIf(reason !== undefined)(`trace context out${reason ? ` (skipped: $
       for (const p of started) await p.stop();
     }
   }, 300_000);
+
+  test("a host without a cgroup v2 hierarchy: --propagate fails at once with exit 22 and the reason, and run never starts the program", async () => {
+    const bin = await buildFixture({ dir: join(FIXTURES_GO, "propagate"), toolchain: newestToolchain(), mode: "default" });
+    // Such a host, made for this one command: a private mount namespace without the cgroup2 mounts.
+    const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .filter((l) => / - cgroup2 /.test(l))
+      .map((l) => l.split(" ")[4]!);
+    expect(mounts.length).toBeGreaterThan(0);
+    const [cmd, pre] = tracerCommand();
+    const r = spawnSync(
+      "unshare",
+      ["--mount", "--propagation", "private", "sh", "-c", 'for m in $BEE_CGROUP2; do umount -l "$m" || exit 99; done; exec "$@"', "sh", cmd, ...pre, "run", "--propagate", "--out", join(work, "never.cbor"), "--", bin, "-next", "http://127.0.0.1:9"],
+      { encoding: "utf8", timeout: 60_000, env: { ...process.env, BEE_CGROUP2: mounts.join(" ") } },
+    );
+    expect({ code: r.status, stdout: r.stdout }).toEqual({ code: 22, stdout: "" });
+    expect(r.stderr).toContain("--propagate: this host supports no way to send trace context: socket-layer HTTP/1 (sock_ops+sk_msg): no cgroup v2 hierarchy is mounted");
+    expect(r.stderr).toContain("hint: ");
+  }, 120_000);
 });
