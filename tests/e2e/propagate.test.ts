@@ -19,8 +19,9 @@
  *     traceparent further on), counted;
  * then, after beetrace #1 detached and a new one traces A without --propagate, the same
  * connection carries no header (the socket is back to plain TCP) and nothing of ours is left
- * in the kernel; and a third one with --propagate takes that connection, opened before it
- * started, over from A's open sockets: its request joins again. HTTP/2 (h2c, gRPC) and TLS requests are never rewritten (not tested here: the
+ * in the kernel; a third one with --propagate takes that connection, opened before it
+ * started, over from A's open sockets: its request joins again; and under a sampler that
+ * keeps nothing the header says so (flags 00), which B's parent-based sampler follows. HTTP/2 (h2c, gRPC) and TLS requests are never rewritten (not tested here: the
  * first message of such a request is no HTTP/1 request line, which the program requires).
  */
 import { afterAll, describe, expect, test } from "bun:test";
@@ -102,9 +103,19 @@ describe.skipIf(reason !== undefined)(`trace context out${reason ? ` (skipped: $
       await tracerA3.started();
       const adopted = await call(a, "/call?n=10");
       tracerA3.signal("SIGINT");
-      tracerB.signal("SIGINT");
       expect((await tracerA3.exit()).code).toBe(0);
+
+      // A sampler that keeps nothing: the header still goes out, with the sampled flag off, and
+      // B (default parentbased_always_on) follows it: no span of B's for that request.
+      const tracerA4 = runTracer(["attach", "--pid", String(a.pid), "--propagate", "--out", join(work, "a4.cbor")], { OTEL_TRACES_SAMPLER: "always_off" });
+      await tracerA4.started();
+      const unsampled = await call(a, "/call?n=11");
+      tracerA4.signal("SIGINT");
+      tracerB.signal("SIGINT");
+      expect((await tracerA4.exit()).code).toBe(0);
       expect((await tracerB.exit()).code).toBe(0);
+      expect(unsampled.traceparent).toHaveLength(1);
+      expect(unsampled.traceparent[0]).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
       expect(tracerA3.stderr()).toContain(`propagation: 1 of the 1 client connections pid ${a.pid} already had are watched too`);
       const a3Client = readSpans(aOut3).spans.find((s) => s.kind === "client");
       expect(a3Client).toBeDefined();
