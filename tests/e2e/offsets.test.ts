@@ -101,7 +101,9 @@ describe.skipIf(!haveGo)(`offsets snapshot vs reflect${haveGo ? "" : " — skipp
   for (const module of TEMPLATES.map((t) => t.module).filter((m) => m !== "std")) {
     const versions = sampleOf(covered(module));
     const toolchain = snapshot.file.generated?.builtWith?.[module]?.split(", ").pop();
-    const skip = versions.length === 0 ? "the snapshot covers no version yet" : !toolchain ? "the snapshot does not say which toolchain built it" : undefined;
+    // github.com/quic-go/quic-go: the one tracked type (http3.responseWriter) is unexported and no
+    // exported API returns it, so reflect cannot reach it; DWARF (the tracker) is its only source.
+    const skip = !MODULE_ORACLES[module] ? "no reflect oracle: its tracked types are unexported and unreachable" : versions.length === 0 ? "the snapshot covers no version yet" : !toolchain ? "the snapshot does not say which toolchain built it" : undefined;
     test.skipIf(skip !== undefined)(`${module} at ${versions.join(", ") || "-"}${skip ? ` — skipped: ${skip}` : ""}`, async () => {
       const oracle = MODULE_ORACLES[module]!;
       const fields = trackedFields(module).filter((f) => oracle.types.some((t) => f.startsWith(t.name + ".") && !f.slice(t.name.length + 1).includes(".")));
