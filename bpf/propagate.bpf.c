@@ -27,8 +27,11 @@
  *     bytes) and no header is named traceparent (case-insensitive), the header is inserted
  *     right after the request line (bpf_msg_push_data). An application's own traceparent is
  *     never replaced, and a header block longer than the scan window is not touched (it might
- *     carry one further on). HTTP/2 (h2c, gRPC) and TLS are not rewritten: their first message
- *     is no HTTP/1 request line.
+ *     carry one further on). HTTP/2 (h2c, gRPC) and TLS are not rewritten: the HTTP/2 client
+ *     keys its entries with a stream id, which this program never looks up, and neither's
+ *     first message is an HTTP/1 request line.
+ * Connections the process opened before the sock_ops program was attached are added to
+ * bee_prop_socks by user space (src/trace/propagate.ts, from the process's open sockets).
  * Counters in .bss say what happened to each request start (src/trace/propagate.ts reads them).
  */
 #include <linux/types.h>
@@ -287,6 +290,8 @@ int propagate_msg(struct sk_msg_md *msg)
 		prop_count(&prop_failed);
 		return SK_PASS;
 	}
+	/* Scanned from a copy: a bpf_loop callback cannot hold packet pointers, and a plain
+	 * bounded loop over 4 KiB of packet bytes costs the verifier far more. */
 	if (bpf_probe_read_kernel(buf->b, n, data) != 0) {
 		prop_count(&prop_failed);
 		return SK_PASS;
