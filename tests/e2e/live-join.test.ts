@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, FIXTURES_GO, newestToolchain } from "../harness/go.ts";
-import { e2eSkipReason, killAll, readSpans, runTracer, waitFor, type TracerRun } from "./harness.ts";
+import { e2eSkipReason, killAll, readSpans, runTracer, runTracerToEnd, waitFor, type TracerRun } from "./harness.ts";
 
 const reason = e2eSkipReason(["ip"]);
 const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-live-join-"));
@@ -236,6 +236,16 @@ async function exercise(f: Family, port: number, tracer: TracerRun, outs: string
   // Every span belongs to one of those traces (nothing left over as a root of its own).
   expect(all.filter((s) => !traces.has(s.traceId)).map((s) => s.name)).toEqual([]);
   expect(pids.length).toBe(3);
+
+  // `beetrace merge` over the same captures agrees with what BPF joined: it finds the same pairs
+  // and leaves every trace id and parent as it was.
+  const merged = join(work, `merged-${f}-${pids[0]}.cbor`);
+  const m = await runTracerToEnd(["merge", ...outs, "-o", merged, "--json"]);
+  expect({ code: m.exit.code, stderr: m.stderr }).toEqual({ code: 0, stderr: "" });
+  const report = JSON.parse(m.stdout) as { joined: number };
+  expect(report.joined).toBe(2 * TOTAL);
+  const after = new Map(readSpans(merged).spans.map((s) => [s.spanId, `${s.traceId}/${s.parentSpanId ?? ""}`]));
+  expect(after).toEqual(new Map(all.map((s) => [s.spanId, `${s.traceId}/${s.parentSpanId ?? ""}`])));
 }
 
 describe.skipIf(reason !== undefined)(`live connection-matched joins${reason ? ` (skipped: ${reason})` : ""}`, () => {
