@@ -21,7 +21,9 @@
  * connection carries no header (the socket is back to plain TCP) and nothing of ours is left
  * in the kernel; a third one with --propagate takes that connection, opened before it
  * started, over from A's open sockets: its request joins again; and under a sampler that
- * keeps nothing the header says so (flags 00), which B's parent-based sampler follows. HTTP/2 (h2c, gRPC) and TLS requests are never rewritten (not tested here: the
+ * keeps nothing the header says so (flags 00), which B's parent-based sampler follows.
+ * A second case has a downstream instrumented with the OpenTelemetry Go SDK instead
+ * (tests/fixtures/go/propagate/sdk: propagation.TraceContext + the SDK's TracerProvider). HTTP/2 (h2c, gRPC) and TLS requests are never rewritten (not tested here: the
  * first message of such a request is no HTTP/1 request line, which the program requires).
  */
 import { afterAll, describe, expect, test } from "bun:test";
@@ -166,6 +168,41 @@ describe.skipIf(reason !== undefined)(`trace context out${reason ? ` (skipped: $
       // taken-over connection continued A's.
       expect(bServers[CALLS.length]!.parentSpanId).toBeUndefined();
       expect({ trace: bServers[CALLS.length + 1]!.traceId, parent: bServers[CALLS.length + 1]!.parentSpanId }).toEqual({ trace: a3Client!.traceId, parent: a3Client!.spanId });
+    } finally {
+      for (const p of started) await p.stop();
+    }
+  }, 300_000);
+
+  test("--propagate: a downstream instrumented with the OpenTelemetry Go SDK (propagation.TraceContext) continues A's trace", async () => {
+    const bin = await buildFixture({ dir: join(FIXTURES_GO, "propagate"), toolchain: newestToolchain(), mode: "default" });
+    const sdkBin = await buildFixture({ dir: join(FIXTURES_GO, "propagate", "sdk"), toolchain: newestToolchain(), mode: "default" });
+    const started: RunningSample[] = [];
+    try {
+      const c = await startSample(sdkBin);
+      started.push(c);
+      const a = await startSample(bin, ["-next", c.base]);
+      started.push(a);
+      const out = join(work, "a-sdk.cbor");
+      const tracer = runTracer(["attach", "--pid", String(a.pid), "--propagate", "--out", out]);
+      await tracer.started();
+      interface SdkEcho {
+        traceparent: string[];
+        traceId: string;
+        parentSpanId: string;
+        remote: boolean;
+        sampled: boolean;
+      }
+      const plain = (await call(a, "/call")) as unknown as SdkEcho;
+      const own = (await call(a, "/call-own")) as unknown as SdkEcho;
+      tracer.signal("SIGINT");
+      expect((await tracer.exit()).code).toBe(0);
+      const spans = readSpans(out).spans;
+      const server = spans.find((s) => s.kind === "server" && s.attributes["url.path"] === "/call");
+      const client = spans.find((s) => s.kind === "client" && s.parentSpanId === server?.spanId);
+      expect(client).toBeDefined();
+      // What the SDK recorded for its own span: A's trace, A's client span as the remote parent.
+      expect(plain).toEqual({ traceparent: [`00-${client!.traceId}-${client!.spanId}-01`], traceId: client!.traceId, parentSpanId: client!.spanId, remote: true, sampled: true });
+      expect(own).toEqual({ traceparent: [OWN_HEADER], traceId: OWN.trace, parentSpanId: OWN.parent, remote: true, sampled: true });
     } finally {
       for (const p of started) await p.stop();
     }
