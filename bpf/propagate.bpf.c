@@ -247,6 +247,10 @@ int propagate_msg(struct sk_msg_md *msg)
 	key.port = (__u16)msg->local_port; /* sk_msg_md.local_port is in host byte order */
 
 	struct bee_conn_span *cs = bpf_map_lookup_elem(&bee_conn_spans, &key);
+	/* Only this process's own spans: the map is shared by every process one beetrace traces,
+	 * and processes in different network namespaces can have the same local end. */
+	if (cs && cs->tgid != bee_prop_tgid)
+		cs = 0;
 	if (!cs) {
 		/* Only counted: a request this beetrace did not see start (no client probe on it). */
 		__u8 *d = msg->data, *e = msg->data_end;
