@@ -22,6 +22,12 @@
  * instead (never a uretprobe: it rewrites the return address on the goroutine stack, and Go
  * moves stacks, golang/go#22008). The client has no such marker and ends at its RETs.
  *
+ * Live joins (one beetrace tracing several processes): the client records which span is in
+ * flight on each HTTP/1 connection, by the connection's local end (bee_conn_spans,
+ * include/conn_ctx.bpf.h); a server request that comes without a traceparent looks its peer
+ * end up there and, when another traced process has a client span in flight on it, continues
+ * that span's trace as its child (server_conn_join). One map lookup per such request.
+ *
  * One record per span: the entry keeps the start time, ids and pointers in a per-call map
  * entry keyed by goroutine; the end reads the clock first, then the request and response
  * fields, and emits the whole span (bpf/shared/nethttp.h). Go's stack-growth prologue calls
@@ -906,7 +912,9 @@ static __always_inline __u8 iface_field0_kind(__u64 itab)
  * func (pc *persistConn) roundTrip(req *transportRequest) (*Response, error); pc = RAX.
  * Runs on the goroutine of (*Transport).roundTrip once it has chosen the connection (HTTP/1;
  * HTTP/2 requests go to the http2 transport instead): records the connection's local address
- * in the call state, for the client record. The connection is recognised by the shape of its
+ * in the call state, for the client record, and the span under that address in bee_conn_spans
+ * (the request in flight on the connection: live joins, socket-layer propagation; removed at
+ * the span's end if no later request replaced it). The connection is recognised by the shape of its
  * dynamic type, not by an address (stripped and PIE binaries have no itab symbols to compare):
  *   *net.TCPConn: a pointer to a struct whose first field is the struct net.conn {fd *netFD};
  *   *crypto/tls.Conn: a pointer to a struct whose first field is an interface (its net.Conn),
