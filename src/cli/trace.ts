@@ -1,5 +1,5 @@
 /**
- * @module cli/trace — `beetrace attach --pid N | --exe PATH` and `beetrace run -- CMD ARGS…`.
+ * @module cli/trace — `beetrace attach --pid N [--pid M …] | --exe PATH` and `beetrace run -- CMD ARGS…`.
  *
  * `run` starts the program stopped — a /bin/sh that SIGSTOPs itself and then execs the command,
  * so the pid never changes — attaches the pid-filtered uprobes to the Go executable, and only
@@ -8,6 +8,9 @@
  *
  * `attach --exe PATH` follows the service: it waits for a process executing PATH, traces every
  * such process (each into its own file), and attaches again when the service restarts.
+ * `attach --pid` given several times (or as 12,34) traces those processes at once, likewise.
+ * All sessions of one command share the map of client spans in flight per connection
+ * (trace/process-maps.ts), so a request from one traced process to another is joined live.
  *
  * Exit status (cron and systemd read it): everything a session writes is checked before the
  * target is touched; `attach --exe` that traced nothing in the whole session exits 25; `run`
