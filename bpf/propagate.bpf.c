@@ -77,7 +77,11 @@ struct {
 	__type(value, __u32);
 } bee_prop_socks SEC(".maps");
 
+/* The per-CPU copy the scan reads. An sk_msg program runs with migration, not preemption,
+ * disabled (bpf_prog_run_pin_on_cpu), so another sender on the same CPU can take the buffer
+ * mid-scan: `owner` (the thread that filled it) says whether the copy is still ours. */
 struct prop_buf {
+	__u64 owner;
 	__u8 b[PROP_SCAN_MAX];
 };
 
@@ -296,6 +300,8 @@ int propagate_msg(struct sk_msg_md *msg)
 	}
 	/* Scanned from a copy: a bpf_loop callback cannot hold packet pointers, and a plain
 	 * bounded loop over 4 KiB of packet bytes costs the verifier far more. */
+	__u64 self = bpf_get_current_pid_tgid();
+	buf->owner = self;
 	if (bpf_probe_read_kernel(buf->b, n, data) != 0) {
 		prop_count(&prop_failed);
 		return SK_PASS;
@@ -318,6 +324,11 @@ int propagate_msg(struct sk_msg_md *msg)
 
 	struct prop_scan s = { .buf = buf, .n = n };
 	bpf_loop(PROP_SCAN_MAX, prop_scan_byte, &s, 0);
+	if (buf->owner != self) {
+		/* another sender used the copy meanwhile: its verdict is not this message's */
+		prop_count(&prop_failed);
+		return SK_PASS;
+	}
 	if (s.bad) {
 		prop_count(&prop_not_http1);
 		return SK_PASS;
@@ -351,6 +362,16 @@ int propagate_msg(struct sk_msg_md *msg)
 	hdr[69] = '\n';
 
 	__u32 at = s.reqline_end;
+	/* The insertion point, checked on the message itself: right after the request line's CRLF. */
+	if (at < 2 || at > n) {
+		prop_count(&prop_failed);
+		return SK_PASS;
+	}
+	__u8 *crlf = (__u8 *)data + (at - 2);
+	if ((void *)(crlf + 2) > data_end || crlf[0] != '\r' || crlf[1] != '\n') {
+		prop_count(&prop_failed);
+		return SK_PASS;
+	}
 	if (bpf_msg_push_data(msg, at, PROP_HDR_LEN, 0) != 0) {
 		prop_count(&prop_failed);
 		return SK_PASS;
