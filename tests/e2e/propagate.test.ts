@@ -173,6 +173,36 @@ describe.skipIf(reason !== undefined)(`trace context out${reason ? ` (skipped: $
     }
   }, 300_000);
 
+  test("--propagate under concurrency (several connections, opened and closed): every request's header names its own client span", async () => {
+    const bin = await buildFixture({ dir: join(FIXTURES_GO, "propagate"), toolchain: newestToolchain(), mode: "default" });
+    const started: RunningSample[] = [];
+    try {
+      const b = await startSample(bin);
+      started.push(b);
+      const a = await startSample(bin, ["-next", b.base]);
+      started.push(a);
+      const out = join(work, "a-concurrent.cbor");
+      const tracer = runTracer(["-v", "attach", "--pid", String(a.pid), "--propagate", "--out", out]);
+      await tracer.started();
+      const TOTAL = 64;
+      const AT_ONCE = 8;
+      const echoes: Echo[] = [];
+      // Eight at a time: the transport keeps two idle connections per host (DefaultMaxIdleConnsPerHost),
+      // so connections are opened and closed as it goes.
+      for (let i = 0; i < TOTAL; i += AT_ONCE) echoes.push(...(await Promise.all(Array.from({ length: AT_ONCE }, (_, k) => call(a, `/call?n=${i + k}`)))));
+      tracer.signal("SIGINT");
+      expect((await tracer.exit()).code).toBe(0);
+      const clients = readSpans(out).spans.filter((x) => x.kind === "client");
+      expect(clients.length).toBe(TOTAL);
+      const want = clients.map((c) => `00-${c.traceId}-${c.spanId}-01`).sort();
+      expect(echoes.map((e) => e.traceparent.join(",")).sort()).toEqual(want);
+      expect(new Set(clients.map((c) => c.attributes["network.local.port"])).size).toBeGreaterThan(1);
+      expect(tracer.stderr()).toContain(`propagation: ${TOTAL} traceparent headers inserted, 0 requests kept the application's own;`);
+    } finally {
+      for (const p of started) await p.stop();
+    }
+  }, 300_000);
+
   test("--propagate: a downstream instrumented with the OpenTelemetry Go SDK (propagation.TraceContext) continues A's trace", async () => {
     const bin = await buildFixture({ dir: join(FIXTURES_GO, "propagate"), toolchain: newestToolchain(), mode: "default" });
     const sdkBin = await buildFixture({ dir: join(FIXTURES_GO, "propagate", "sdk"), toolchain: newestToolchain(), mode: "default" });
