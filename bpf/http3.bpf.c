@@ -23,9 +23,11 @@
  * handler on its goroutine).
  * That call is the span: its entry is the handler's start, with the final *http.Request (after
  * WithContext) and the ResponseWriter; its RETs are the handler's end, panic or not (the
- * deferred recover makes func2 return normally). quic-go calls nothing on this goroutine right
- * after it that every path reaches (a panic or a hijacked stream skip responseWriter.Finish), so
- * the end is at the RETs (single-stepped; the entry site is an emulated JBE).
+ * deferred recover makes func2 return normally). The end is the entry of that deferred recover
+ * (func2.1; func1.1 from v0.66), which runs on the handler's goroutine as soon as the handler
+ * returns or panics: an emulated JBE like the entry, two emulated hits per request. Without
+ * runtime.g._panic's offset (a panic cannot be told there) the end is at the closure's RETs
+ * (single-stepped), reading the panicked flag the recover set.
  * The argument registers are a compiler convention, not an API: the entry checks that the
  * request it found has ProtoMajor 3 (requestFromHeaders sets it, http3/headers.go) and
  * counts unexpected_args otherwise, so a release that reorders the closure leaves no span
@@ -70,6 +72,12 @@ enum http3_server_shape {
 	HTTP3_SERVER_REQ_BY_VAL = 2, /* handleRequestStream.func1(&panicked, c, handler, r, req): v0.66 */
 };
 
+/* Where a server span ends (the end program says). */
+enum http3_server_end {
+	HTTP3_END_RET = 0,      /* a RET of the handler closure */
+	HTTP3_END_DEFERRED = 1, /* the closure's deferred recover: the handler returned or is panicking */
+};
+
 /* Which client function began a call (only that function's RETs end it); outer first. */
 enum http3_client_level {
 	HTTP3_CLIENT_TRANSPORT_RT = 1,  /* (*Transport).RoundTrip */
@@ -79,6 +87,15 @@ enum http3_client_level {
 
 /* The request quic-go's server builds says HTTP/3 (http3/headers.go: ProtoMajor = 3). */
 #define HTTP3_PROTO_MAJOR 3
+
+/* Stack pointer at a uprobe. */
+#if defined(__TARGET_ARCH_x86)
+#define HTTP3_SP(ctx) ((__u64)(ctx)->rsp)
+#elif defined(__TARGET_ARCH_arm64)
+#define HTTP3_SP(ctx) ((__u64)((const struct user_pt_regs *)(ctx))->sp)
+#endif
+/* &panicked farther than this from SP is not on the goroutine's stack (kept as an address). */
+#define HTTP3_STACK_SPAN (1ull << 30)
 
 /* ---- offsets of Go struct fields (bytes from the struct start) ---- */
 /* net/http.Request */
@@ -105,6 +122,8 @@ volatile const __u32 userinfo_password_set_off = GO_OFF_UNSET; /* passwordSet bo
 /* github.com/quic-go/quic-go/http3.responseWriter */
 volatile const __u32 rw_status_off = GO_OFF_UNSET;   /* status int (optional) */
 volatile const __u32 rw_hijacked_off = GO_OFF_UNSET; /* hijacked bool (optional) */
+/* runtime.g: a panic in progress while the deferred recover runs (runtime/runtime2.go) */
+volatile const __u32 g_panic_off = GO_OFF_UNSET; /* _panic *_panic */
 /* the runtime's map layout, to walk Request.Header (go_headers.bpf.h) */
 volatile const __u32 map_mode = GO_MAP_NONE;           /* enum go_map_mode */
 volatile const __u32 map_dirptr_off = GO_OFF_UNSET;   /* internal/runtime/maps.Map.dirPtr */
@@ -122,7 +141,9 @@ __u64 unexpected_args = 0;
 struct server_call {
 	__u64 req;      /* *http.Request handed to the handler: identifies the call */
 	__u64 rw;       /* *responseWriter */
-	__u64 panicked; /* &panicked (a bool the deferred recover sets) */
+	__s64 panicked; /* where the bool the deferred recover sets lives: its distance from SP at the
+	                 * closure's entry, or its address when it is not on the stack (panicked_abs) */
+	__u8 panicked_abs;
 	__u64 ctx;      /* Request.ctx data pointer registered in bee_ctx_spans, or 0 */
 	__u64 start_ns;
 	__u64 tracestate; /* string header of the tracestate value that came with a traceparent, or 0 */
@@ -166,6 +187,7 @@ const enum rec_http3_server_flags *http3_btf_server_flags __attribute__((unused)
 const enum rec_http3_client_flags *http3_btf_client_flags __attribute__((unused));
 const enum http3_client_level *http3_btf_client_level __attribute__((unused));
 const enum http3_server_shape *http3_btf_server_shape __attribute__((unused));
+const enum http3_server_end *http3_btf_server_end __attribute__((unused));
 const enum bee_sampler *http3_btf_sampler __attribute__((unused));
 const enum go_map_mode *http3_btf_map_mode __attribute__((unused));
 
@@ -305,7 +327,16 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u8 sha
 	st.start_ns = now;
 	st.req = req;
 	st.rw = rw;
-	st.panicked = panicked;
+	/* The handler may grow the goroutine's stack, which moves it: handleRequestStream's frame, where
+	 * panicked lives, keeps its distance from SP at this entry (the same SP as at the closure's
+	 * RETs, both being the caller's SP less its return address). */
+	__u64 sp = HTTP3_SP(ctx);
+	if (panicked - sp < HTTP3_STACK_SPAN) {
+		st.panicked = (__s64)(panicked - sp);
+	} else {
+		st.panicked = (__s64)panicked;
+		st.panicked_abs = 1;
+	}
 	st.shape = shape;
 	bee_new_trace_id(&st.sc);
 	bee_new_span_id(&st.sc);
@@ -342,21 +373,37 @@ int http3_server_entry_byval(struct pt_regs *ctx)
 	return server_start(ctx, now, HTTP3_SERVER_REQ_BY_VAL);
 }
 
-/* At each RET of the handler closure: the handler returned, or panicked and was recovered. */
-static __always_inline int server_end(struct pt_regs *ctx, __u64 now, __u8 shape)
+/*
+ * Ends the server span of this goroutine: at the entry of the handler closure's deferred recover
+ * (quic-go's `defer func() { if p := recover(); … }()`, on the handler's goroutine right after
+ * the handler returned, or while it panics: runtime.g._panic tells, as for net/http's HTTP/2
+ * server), or, where that cannot be used, at a RET of the closure (shape: which closure the RET
+ * belongs to), after the recover set panicked.
+ */
+static __always_inline int server_end(struct pt_regs *ctx, __u64 now, __u8 shape, __u32 how)
 {
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
 
 	struct server_call *stp = bpf_map_lookup_elem(&http3_server_calls, &g);
 	if (!stp) {
-		/* Expected at the trailer callback's RETs (v0.59 … v0.65: same name as v0.66's handler closure). */
-		if (shape == HTTP3_SERVER_REQ_BY_REF)
+		/* Normal at a marker's second hit after morestack, and at the trailer callback's RETs
+		 * (v0.59 … v0.65: v0.66's handler closure's name). */
+		if (how == HTTP3_END_RET && shape == HTTP3_SERVER_REQ_BY_REF)
 			bee_count(&return_without_entry);
 		return 0;
 	}
-	if (stp->shape != shape)
+	if (how == HTTP3_END_RET && stp->shape != shape)
 		return 0; /* another function's RET on the handler's goroutine (the trailer callback) */
+	__u8 panicked = 0;
+	if (how == HTTP3_END_DEFERRED) {
+		if (g_panic_off != GO_OFF_UNSET && go_read_u64(g + g_panic_off, &err) != 0)
+			panicked = 1;
+	} else {
+		__u64 at = stp->panicked_abs ? (__u64)stp->panicked : HTTP3_SP(ctx) + (__u64)stp->panicked;
+		if (bpf_probe_read_user(&panicked, 1, (const void *)at) != 0)
+			panicked = 0;
+	}
 	struct server_call st = *stp;
 	bpf_map_delete_elem(&http3_server_calls, &g);
 	bpf_map_delete_elem(&bee_goroutine_spans, &g);
@@ -367,7 +414,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 now, __u8 shape
 	if (!buf)
 		return 0;
 	struct rec_http3_server *r = (struct rec_http3_server *)buf;
-	__u16 flags = REC_SPAN_F_END_AT_RET | st.flags | st.sc.trace_flags;
+	__u16 flags = (how == HTTP3_END_RET ? REC_SPAN_F_END_AT_RET : 0) | st.flags | st.sc.trace_flags;
 	__u16 truncated = 0;
 	r->h.type = REC_HTTP3_SERVER;
 	r->h.start_ns = st.start_ns;
@@ -384,11 +431,10 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 now, __u8 shape
 		r->status = clamp_status((__s64)go_read_u64(st.rw + rw_status_off, &err));
 		flags |= HTTP3_SERVER_F_STATUS;
 	}
-	__u8 b = 0;
-	if (bpf_probe_read_user(&b, 1, (const void *)st.panicked) == 0 && b)
+	if (panicked)
 		flags |= HTTP3_SERVER_F_PANIC;
 	if (rw_hijacked_off != GO_OFF_UNSET) {
-		b = 0;
+		__u8 b = 0;
 		if (bpf_probe_read_user(&b, 1, (const void *)(st.rw + rw_hijacked_off)) == 0 && b)
 			flags |= HTTP3_SERVER_F_HIJACKED;
 	}
@@ -423,14 +469,22 @@ SEC("uprobe")
 int http3_server_return(struct pt_regs *ctx)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
-	return server_end(ctx, now, HTTP3_SERVER_REQ_BY_REF);
+	return server_end(ctx, now, HTTP3_SERVER_REQ_BY_REF, HTTP3_END_RET);
 }
 
 SEC("uprobe")
 int http3_server_return_byval(struct pt_regs *ctx)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
-	return server_end(ctx, now, HTTP3_SERVER_REQ_BY_VAL);
+	return server_end(ctx, now, HTTP3_SERVER_REQ_BY_VAL, HTTP3_END_RET);
+}
+
+/* The handler closure's deferred recover (a closure: its arguments are not read). */
+SEC("uprobe")
+int http3_server_end_deferred(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	return server_end(ctx, now, 0, HTTP3_END_DEFERRED);
 }
 
 /* (*Transport).RoundTrip, RoundTripOpt, (*ClientConn).RoundTrip: receiver = AX, req = BX. */

@@ -16,7 +16,7 @@
  * stripped (-ldflags="-s -w": offsets.json alone).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
@@ -47,11 +47,11 @@ const TRACEPARENT = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", parent: "00f0
 const byStart = (a: SpanRecord, b: SpanRecord): number => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : 0);
 const isHttp3 = (s: SpanRecord): boolean => s.scope.name === "beetrace/github.com/quic-go/quic-go/http3";
 
-async function drive(bin: string): Promise<{ spans: SpanRecord[]; body: string }> {
+async function drive(bin: string, extra: string[] = []): Promise<{ spans: SpanRecord[]; body: string }> {
   const sample = await startSample(bin);
   try {
     const out = join(work, `h3-${sample.pid}.cbor`);
-    const tr = runTracer(["attach", "--pid", String(sample.pid), "--out", out]);
+    const tr = runTracer(["attach", "--pid", String(sample.pid), "--out", out, ...extra]);
     await tr.started();
     const ex = await httpGet(sample.port, "/drive");
     tr.signal("SIGINT");
@@ -165,4 +165,16 @@ describe.skipIf(reason !== undefined)(`HTTP/3 (quic-go)${reason ? ` (skipped: ${
       }, TIMEOUT_MS);
     }
   }
+
+  test("quic-go v0.65.0, stripped, runtime.g._panic unknown: the span ends at the closure's RETs (panicked read from the caller's frame)", async () => {
+    const bin = await buildFixture({ dir: "tests/fixtures/go/http3/quic-0.65", toolchain: "go1.26.11", mode: "ldflags-s-w" });
+    // An --offsets file that says this Go release has no g._panic: the deferred recover cannot
+    // tell a panic, so the planner puts the end on the RETs (everything else from offsets.json).
+    const offsets = join(work, "no-g-panic.json");
+    writeFileSync(offsets, JSON.stringify({ schema: 1, generated: { by: "e2e test" }, modules: { std: { versions: ["1.26.11"], fields: { "runtime.g._panic": [{ from: "1.26.11", to: "1.26.11", offset: null }] } } } }));
+    const { spans, body } = await drive(bin, ["--offsets", offsets]);
+    expect(body).toBe(BODY);
+    const control = spans.find((s) => s.kind === "server" && s.name === "GET /drive");
+    check(spans, Number(control?.attributes["server.port"]));
+  }, TIMEOUT_MS);
 });

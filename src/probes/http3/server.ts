@@ -25,6 +25,7 @@ export const HANDLER_CLOSURES = [`${Q}.(*RawServerConn).handleRequestStream.func
 const SWISS = ["internal/runtime/maps.Map.dirPtr", "internal/runtime/maps.Map.dirLen", "internal/runtime/maps.table.groups", "internal/runtime/maps.groupsReference.data", "internal/runtime/maps.groupsReference.lengthMask"];
 const BUCKETS = ["runtime.hmap.B", "runtime.hmap.buckets"];
 const REQ_HEADER = "net/http.Request.Header";
+const G_PANIC = "runtime.g._panic";
 
 const SERVER_FIELDS: Http3Field[] = [
   REQ_METHOD,
@@ -38,6 +39,8 @@ const SERVER_FIELDS: Http3Field[] = [
   { const: "req_pattern_off", field: "net/http.Request.Pattern", required: false, goMin: "1.23", why: "http.route (ServeMux pattern)" },
   { const: "rw_status_off", field: `${Q}.responseWriter.status`, required: false, why: "http.response.status_code" },
   { const: "rw_hijacked_off", field: `${Q}.responseWriter.hijacked`, required: false, why: "a stream the handler took over (HTTPStream) has no status" },
+  // A panic in progress while the closure's deferred recover runs (runtime/runtime2.go).
+  { const: "g_panic_off", field: G_PANIC, required: false, why: "whether a handler panicked (ends the span at the deferred recover)" },
   // Context in: the W3C traceparent/tracestate headers, found by walking the header map.
   { const: "req_header_off", field: REQ_HEADER, required: false, why: "traceparent in: the caller's trace and span" },
   { const: "map_dirptr_off", field: SWISS[0]!, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
@@ -126,12 +129,24 @@ export const http3Server: ProbeManifest = {
   library: LIBRARY,
   object: HTTP3_OBJECT,
   uprobes: [
-    // No end marker: quic-go calls nothing that every path reaches right after the handler (a
-    // panic and a hijacked stream skip responseWriter.Finish), so the end is at the RETs. The
-    // closure's arguments differ between the two (req by reference, then by value): each has its
-    // programs, and a RET ends only a span its own closure began (bpf/http3.bpf.c).
-    { symbol: HANDLER_CLOSURES[0], optional: true, entryProgram: "http3_server_entry", returnProgram: "http3_server_return" },
-    { symbol: HANDLER_CLOSURES[1], optional: true, entryProgram: "http3_server_entry_byval", returnProgram: "http3_server_return_byval" },
+    // The end: the closure's deferred recover, which runs on the handler's goroutine as soon as
+    // the handler returns or panics (g._panic tells which); without g._panic's offset, the
+    // closure's RETs. The closure's arguments differ between the two releases' closures (req by
+    // reference, then by value): each has its programs, and a RET ends only a span its own closure
+    // began (bpf/http3.bpf.c).
+    ...HANDLER_CLOSURES.map((symbol, i) => ({
+      symbol,
+      optional: true,
+      entryProgram: i === 0 ? "http3_server_entry" : "http3_server_entry_byval",
+      returnProgram: i === 0 ? "http3_server_return" : "http3_server_return_byval",
+      endMarkers: [
+        {
+          choices: [{ symbols: [`${symbol}.1`], program: "http3_server_end_deferred", fields: [G_PANIC] }],
+          neededIf: "always" as const,
+          why: "the handler returned or panicked: the closure's deferred recover (http3/server_conn.go)",
+        },
+      ],
+    })),
   ],
   fields: SERVER_FIELDS,
   record: { type: E.REC_HTTP3_SERVER, struct: "rec_http3_server" },
