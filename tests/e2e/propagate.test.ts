@@ -22,7 +22,8 @@
  * in the kernel; a third one with --propagate takes that connection, opened before it
  * started, over from A's open sockets: its request joins again; and under a sampler that
  * keeps nothing the header says so (flags 00), which B's parent-based sampler follows.
- * A second case has a downstream instrumented with the OpenTelemetry Go SDK instead
+ * Then 64 concurrent requests over connections the transport opens and closes: each header
+ * names its own client span. A further case has a downstream instrumented with the OpenTelemetry Go SDK instead
  * (tests/fixtures/go/propagate/sdk: propagation.TraceContext + the SDK's TracerProvider). HTTP/2 (h2c, gRPC) and TLS requests are never rewritten (not tested here: the
  * first message of such a request is no HTTP/1 request line, which the program requires).
  */
