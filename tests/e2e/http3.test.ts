@@ -57,7 +57,7 @@ async function drive(bin: string, extra: string[] = []): Promise<{ spans: SpanRe
     tr.signal("SIGINT");
     expect(await tr.exit()).toMatchObject({ code: 0, signal: null });
     const cap = readSpans(out);
-    // Nested client calls (Transport.RoundTrip → RoundTripOpt → ClientConn.RoundTrip) end once.
+    // Nested client calls (Transport.RoundTripOpt → ClientConn.RoundTrip) end once.
     expect(cap.end?.totals.losses).toMatchObject({ returnWithoutEntry: 0, incomplete: 0 });
     return { spans: cap.spans, body: ex.body };
   } finally {

@@ -82,10 +82,12 @@ export const http3Client: ProbeManifest = {
   object: HTTP3_OBJECT,
   uprobes: [
     // Transport.RoundTrip → RoundTripOpt → … → ClientConn.RoundTrip (http3/transport.go,
-    // http3/client.go): each may be an application's entry point, so each is probed; a call
-    // nested in a running one is left to the outer one (bpf/http3.bpf.c, client_start).
-    { symbol: `${Q}.(*Transport).RoundTrip`, optional: true, entryProgram: "http3_client_entry", returnProgram: "http3_client_return" },
-    { symbol: `${Q}.(*Transport).RoundTripOpt`, optional: true, entryProgram: "http3_client_entry_opt", returnProgram: "http3_client_return_opt" },
+    // http3/client.go). RoundTrip is a one-line call of RoundTripOpt (a real call in every build
+    // checked, go1.25 … go1.27), so RoundTripOpt sees every Transport request, dialling
+    // included; ClientConn.RoundTrip covers a ClientConn used on its own. Inside a Transport's
+    // call it is nested and left to the outer one (bpf/http3.bpf.c, client_start); should a
+    // toolchain inline RoundTripOpt into RoundTrip, the ClientConn's call still makes the span.
+    { symbol: `${Q}.(*Transport).RoundTripOpt`, optional: true, entryProgram: "http3_client_entry", returnProgram: "http3_client_return" },
     { symbol: `${Q}.(*ClientConn).RoundTrip`, optional: true, entryProgram: "http3_client_entry_conn", returnProgram: "http3_client_return_conn" },
   ],
   fields: CLIENT_FIELDS,

@@ -230,7 +230,7 @@ const why = goMatrixUnavailable();
 
 describe(`the plan on real binaries (stripped: offsets.json alone)${why ? ` (skipped: ${why})` : ""}`, () => {
   for (const v of VARIANTS) {
-    test.skipIf(why !== undefined)(`${v.dir}: the handler closure ${v.closure} and the client's three RoundTrips, every entry emulated; HTTP/3 not listed as untraced`, async () => {
+    test.skipIf(why !== undefined)(`${v.dir}: the handler closure ${v.closure} and the client's RoundTripOpt and ClientConn.RoundTrip, every entry emulated; HTTP/3 not listed as untraced`, async () => {
       const exe = await buildFixture({ dir: `tests/fixtures/go/http3/${v.dir}`, toolchain: v.toolchain, mode: "ldflags-s-w" });
       const a = openGoBinary(new Uint8Array(readFileSync(exe)), exe);
       const [server, client] = planProbes(a, [http3Server, http3Client], { snapshot: embeddedSnapshot(), allowNearest: false });
@@ -246,8 +246,7 @@ describe(`the plan on real binaries (stripped: offsets.json alone)${why ? ` (ski
         ["end-marker", `${closure}.1`, "http3_server_end_deferred", true],
       ]);
       expect(entries(client)).toEqual([
-        [`${Q}.(*Transport).RoundTrip`, "http3_client_entry", true],
-        [`${Q}.(*Transport).RoundTripOpt`, "http3_client_entry_opt", true],
+        [`${Q}.(*Transport).RoundTripOpt`, "http3_client_entry", true],
         [`${Q}.(*ClientConn).RoundTrip`, "http3_client_entry_conn", true],
       ]);
       expect(untracedProtocols(a).filter((u) => u.name.startsWith("HTTP/3"))).toEqual([]);
