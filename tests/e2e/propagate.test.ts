@@ -258,3 +258,93 @@ describe.skipIf(reason !== undefined)(`trace context out${reason ? ` (skipped: $
     expect(r.stderr).toContain("hint: ");
   }, 120_000);
 });
+
+/**
+ * The sk_msg program itself, on bytes this test writes: the propagate object loaded in this
+ * process for this process (tgid = ours), a loopback server that records what arrives, and the
+ * bee_conn_spans entry written from user space as the net/http client probe would write it.
+ * Each message is one write(2) on one connection; a new span id stands for a new request.
+ */
+describe.skipIf(reason !== undefined)(`propagate.bpf.c on crafted messages${reason ? ` (skipped: ${reason})` : ""}`, () => {
+  test("inserts after the request line only at a request's first write with a complete header block and no traceparent", async () => {
+    const { compileBpfObject, bpfIncludeDirs } = await import("../../build.ts");
+    const { Propagator, PROPAGATE_OBJECT } = await import("../../src/trace/propagate.ts");
+    const net = await import("node:net");
+    const objPath = join(work, "propagate.bpf.o");
+    compileBpfObject(join(import.meta.dir, "..", "..", "bpf", "propagate.bpf.c"), objPath, bpfIncludeDirs());
+
+    let received = "";
+    const server = net.createServer((c) => c.setEncoding("latin1").on("data", (d: string) => (received += d)));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    using prop = Propagator.start({ tgid: process.pid, objectBytes: new Uint8Array(readFileSync(objPath)) });
+    const sock = net.connect({ host: "127.0.0.1", port });
+    await new Promise<void>((r) => sock.once("connect", () => r()));
+    sock.setNoDelay(true);
+    try {
+      const connSpans = prop.object.map(PROPAGATE_OBJECT.connSpans);
+      // struct bee_conn_key {u8 addr[16]; u16 port; u16 pad; u32 stream_id} (IPv4-mapped, host-order port)
+      const key = new Uint8Array(24);
+      key.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1]);
+      new DataView(key.buffer).setUint16(16, sock.localPort!, true);
+      const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
+      let span = 0x00f067aa0ba90200n;
+      /** struct bee_conn_span {span_ctx {trace_id[16], span_id[8], u16 trace_flags, pad[6]}, u64 start_ns, u32 tgid, pad} */
+      const newSpan = (flags = 0): string => {
+        span++;
+        const v = new Uint8Array(48);
+        const dv = new DataView(v.buffer);
+        v.set(Buffer.from(TRACE, "hex"), 0);
+        v.set(Buffer.from(span.toString(16).padStart(16, "0"), "hex"), 16);
+        dv.setUint16(24, flags, true);
+        dv.setUint32(40, process.pid, true);
+        connSpans.update(key, v);
+        return `traceparent: 00-${TRACE}-${span.toString(16).padStart(16, "0")}-${flags === 0x20 ? "00" : "01"}\r\n`;
+      };
+      /** Writes `msg`; resolves with what the server got for it (waits for `expectLen` bytes). */
+      const send = async (msg: string, expectLen: number): Promise<string> => {
+        const start = received.length;
+        sock.write(Buffer.from(msg, "latin1"));
+        await waitFor(() => received.length - start >= expectLen || undefined, 5_000, `${expectLen} bytes at the server`);
+        return received.slice(start);
+      };
+      const expectInserted = async (msg: string, header: string) => {
+        const at = msg.indexOf("\r\n") + 2;
+        expect(await send(msg, msg.length + header.length)).toBe(msg.slice(0, at) + header + msg.slice(at));
+      };
+      const expectUntouched = async (msg: string) => {
+        expect(await send(msg, msg.length)).toBe(msg);
+      };
+
+      // The smallest request: inserted.
+      await expectInserted("GET / HTTP/1.1\r\n\r\n", newSpan());
+      // The same span again (a later write of that request, even one that looks like a request): untouched.
+      await expectUntouched("GET /again HTTP/1.1\r\nHost: x\r\n\r\n");
+      // A traceparent already there, any letter case: untouched.
+      newSpan();
+      await expectUntouched("POST /p HTTP/1.1\r\nHost: x\r\nTRACEPARENT: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\nbody");
+      // A header whose name only ends in traceparent, and "traceparent:" in the body: inserted.
+      await expectInserted("PUT /q HTTP/1.1\r\nX-Traceparent: no\r\nHost: x\r\n\r\ntraceparent: in the body", newSpan());
+      // Unsampled trace (flags known, sampled off): flags 00.
+      await expectInserted("GET /u HTTP/1.1\r\nHost: x\r\n\r\n", newSpan(0x20));
+      // Not an HTTP/1 request line: HTTP/2, a lower-case method, no method at all.
+      newSpan();
+      await expectUntouched("GET / HTTP/2.0\r\nHost: x\r\n\r\n");
+      newSpan();
+      await expectUntouched("get / HTTP/1.1\r\nHost: x\r\n\r\n");
+      newSpan();
+      await expectUntouched("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 a TLS ClientHello, say");
+      // The header block does not end in this write: untouched, and so is the rest of it.
+      newSpan();
+      await expectUntouched("GET /long HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n");
+      await expectUntouched("X-B: 2\r\n\r\n");
+      // A next request on the same connection: inserted again, with its own span.
+      await expectInserted("DELETE /d?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", newSpan());
+      const c = prop.counts();
+      expect(c).toEqual({ inserted: 4, existing: 1, noSpan: 0, unscanned: 1, notHttp1: 3, failed: 0, sockets: 1 });
+    } finally {
+      sock.destroy();
+      server.close();
+    }
+  }, 120_000);
+});
