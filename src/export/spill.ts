@@ -22,6 +22,7 @@ import { log } from "../log.ts";
 import type { CaptureHeader } from "../capture/format.ts";
 import { CaptureWriter } from "../capture/writer.ts";
 import { openCapture, type ResumePoint } from "../capture/reader.ts";
+import { collectGarbage } from "../runtime.ts";
 
 /** Unsent spans read back from the spill file at a time (bounded memory during a long outage). */
 const RESEND_WINDOW = 4096;
@@ -89,6 +90,8 @@ export class SpillFile {
   /** Where the last read-back stopped (after span record `index`-1), so the next one reads on from there. */
   #resume: { point: ResumePoint; index: number } | undefined;
   #closed = false;
+  /** The cursor when the resend last collected garbage */
+  #ackedAtGc = 0;
 
   constructor(
     private readonly wantedPath: string,
@@ -217,6 +220,15 @@ export class SpillFile {
   #reload(): void {
     const path = this.#path;
     if (path === undefined || this.#writer === undefined) return;
+    // The window just sent (decoded spans, their OTLP encoding, request bodies) is garbage now.
+    // Resending makes it as fast as the collector answers, and the runtime let it pile up until
+    // the whole backlog was through (heap 30 → 115 MB, RSS +140 MiB in the soak bench). One full
+    // collection per RESEND_WINDOW spans sent keeps the heap at about a window's worth; counted
+    // in spans, not read-backs, because near the end of a backlog read-backs are small and many.
+    if (this.#acked - this.#ackedAtGc >= RESEND_WINDOW) {
+      collectGarbage();
+      this.#ackedAtGc = this.#acked;
+    }
     try {
       this.#writer.flush();
     } catch (e) {

@@ -1,0 +1,18 @@
+/**
+ * @module runtime — the runtime-specific calls that are not FFI (FFI is src/bpf/ffi.ts), behind
+ * one neutral name each, so the rest of the code runs under Bun and under Deno alike.
+ */
+
+/**
+ * Collect garbage now, synchronously (a full collection). For a burst of allocation whose
+ * objects outlive the young generation (a spill backlog being resent: each batch waits for the
+ * collector's answer) and which the runtime otherwise lets pile up until the burst ends: Bun's
+ * `gc(true)` runs a full JavaScriptCore collection and has mimalloc return freed pages. Deno
+ * exposes no such call unless started with --v8-flags=--expose-gc (then `globalThis.gc`);
+ * without it this is a no-op.
+ */
+export function collectGarbage(): void {
+  const g = globalThis as { Bun?: { gc?: (force?: boolean) => void }; gc?: () => void };
+  if (typeof g.Bun?.gc === "function") g.Bun.gc(true);
+  else if (typeof g.gc === "function") g.gc();
+}
