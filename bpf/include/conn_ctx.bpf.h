@@ -36,7 +36,9 @@ struct bee_conn_span {
 	struct span_ctx sc; /* the client span: its trace id, its own span id, trace flags */
 	__u64 start_ns;     /* the client span's start (bpf_ktime_get_ns) */
 	__u32 tgid;         /* the client process */
-	__u32 _pad;
+	/* inode of the client's network namespace (/proc/PID/ns/net; 0 unknown): loopback ends
+	 * repeat in every namespace, so a loopback peer is joined only within one */
+	__u32 netns;
 };
 
 struct {

@@ -10,7 +10,7 @@
  * Stops on the caller's AbortSignal (SIGINT/SIGTERM, --duration) or when the target exits;
  * on every path the final drain runs, the file is closed and every link and object released.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { hostname, arch as osArch, release } from "node:os";
 import { TracerError, isTracerError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -53,6 +53,16 @@ function guessedOffsets(plans: ProbePlan[]): { guessedOffsets?: Record<string, s
     if (g.length > 0) out[p.probe.id] = g;
   }
   return Object.keys(out).length > 0 ? { guessedOffsets: out } : {};
+}
+
+/** The inode of a process's network namespace (/proc/PID/ns/net), 0 when it cannot be read. */
+function netnsInode(pid: number): number {
+  try {
+    const ino = statSync(`/proc/${pid}/ns/net`).ino;
+    return ino > 0 && ino <= 0xffffffff ? ino : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Offsets of rec_span.trace_id and .flags (bpf/shared/span.h), for sampling without decoding. */
@@ -262,6 +272,8 @@ export class TraceSession implements Disposable {
       }
       for (const p of plans) if (p.enabled) for (const [k, v] of Object.entries(p.consts)) object.setConst(k, v);
       if (this.opts.sampler) for (const [k, v] of Object.entries(bpfSamplerConsts(this.opts.sampler))) if (object.hasConst(k)) object.setConst(k, v);
+      // The target's network namespace: loopback connections are joined only within one (conn_ctx.bpf.h).
+      if (object.hasConst("bee_netns")) object.setConst("bee_netns", netnsInode(this.target.process.pid));
       if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(RING_MAP, this.opts.ringbufBytes);
       if (this.opts.inflightEntries !== undefined) {
         for (const m of spec.callMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);

@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, FIXTURES_GO, newestToolchain } from "../harness/go.ts";
-import { e2eSkipReason, killAll, readSpans, runTracer, runTracerToEnd, waitFor, type TracerRun } from "./harness.ts";
+import { e2eSkipReason, killAll, readSpans, ROOT, runTracer, runTracerToEnd, waitFor, type TracerRun } from "./harness.ts";
 
 const reason = e2eSkipReason(["ip"]);
 const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-live-join-"));
@@ -115,11 +115,15 @@ interface Service {
 }
 
 /** Start one chain service in its namespace; resolves once it listens. */
-async function startService(f: Family, bin: string, name: (typeof NAMES)[number], port: number, next?: (typeof NAMES)[number]): Promise<Service> {
+function startService(f: Family, bin: string, name: (typeof NAMES)[number], port: number, next?: (typeof NAMES)[number]): Promise<Service> {
   const { SERVICE } = hosts(f);
-  const args = ["netns", "exec", ns[name], bin, "-addr", hostPort(SERVICE[name], port), ...(next ? ["-next", `http://${hostPort(SERVICE[next], port)}`] : [])];
+  return startIn(ns[name], name, [bin, "-addr", hostPort(SERVICE[name], port), ...(next ? ["-next", `http://${hostPort(SERVICE[next], port)}`] : [])]);
+}
+
+/** Start `argv` in network namespace `netns`; resolves once it says it listens. */
+async function startIn(netns: string, name: string, argv: string[]): Promise<Service> {
   // `ip netns exec` execs the command: the pid is the service's.
-  const proc = spawn("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn("ip", ["netns", "exec", netns, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
   services.push(proc);
   let out = "";
   let err = "";
@@ -270,6 +274,58 @@ describe.skipIf(reason !== undefined)(`live connection-matched joins${reason ? `
       }
     }, 300_000);
   }
+
+  test("loopback: joined within one network namespace, never with a client in another that has the same local end", async () => {
+    const bin = await buildFixture({ dir: join(FIXTURES_GO, "livejoin"), toolchain: newestToolchain(), mode: "default" });
+    const port = 20000 + Math.floor(Math.random() * 1000);
+    const { SERVICE } = hosts("ipv4");
+    const started: Service[] = [];
+    try {
+      // In the edge namespace: A (reachable from here) calls B on that namespace's loopback.
+      const b = await startIn(ns.edge, "B", [bin, "-addr", `127.0.0.1:${port + 1}`]);
+      started.push(b);
+      const a = await startIn(ns.edge, "A", [bin, "-addr", `${SERVICE.edge}:${port}`, "-next", `http://127.0.0.1:${port + 1}`]);
+      started.push(a);
+      // In the orders namespace: S, on ITS loopback.
+      const sv = await startIn(ns.orders, "S", [bin, "-addr", `127.0.0.1:${port + 2}`]);
+      started.push(sv);
+      const pids = [a.pid, b.pid, sv.pid];
+      const tracer = runTracer(["attach", ...pids.flatMap((p) => ["--pid", String(p)]), "--out", join(work, "lo-{pid}.cbor")]);
+      await tracing(tracer, pids);
+
+      // A's request to B is held at B; meanwhile a client in the orders namespace calls S from
+      // the very local end A's request uses in the edge namespace (127.0.0.1:L).
+      const held = get("ipv4", port, "/work?hold=1500");
+      const local = await waitFor(
+        () => {
+          const r = spawnSync("ip", ["netns", "exec", ns.edge, "ss", "-Htn", "state", "established", `( dport = :${port + 1} )`], { encoding: "utf8" });
+          const m = /127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:/.exec(r.stdout);
+          return m ? Number(m[1]) : undefined;
+        },
+        10_000,
+        "A's connection to B",
+      );
+      const script = `const s=require("node:net").connect({host:"127.0.0.1",port:${port + 2},localAddress:"127.0.0.1",localPort:${local}},()=>s.write("GET /work HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n"));let d="";s.on("data",(c)=>d+=c);s.on("close",()=>{console.log(d.split("\\r\\n")[0]);});`;
+      const other = spawnSync("ip", ["netns", "exec", ns.orders, join(ROOT, "node_modules", ".bin", "bun"), "-e", script], { encoding: "utf8", timeout: 10_000 });
+      expect({ out: other.stdout.trim(), err: other.stderr }).toEqual({ out: "HTTP/1.1 200 OK", err: "" });
+      expect(await held).toEqual({ status: 200, body: "ok 1" });
+      tracer.signal("SIGINT");
+      expect((await tracer.exit()).code).toBe(0);
+
+      const [aSpans, bSpans, sSpans] = pids.map((p) => readSpans(join(work, `lo-${p}.cbor`)).spans);
+      const aClient = aSpans!.find((s) => s.kind === "client")!;
+      expect(aClient.attributes["network.local.port"]).toBe(local);
+      // B (same namespace as A): A's client span is its parent.
+      const bServer = bSpans!.find((s) => s.kind === "server")!;
+      expect({ trace: bServer.traceId, parent: bServer.parentSpanId, by: bServer.attributes["beetrace.parent_by_connection"] }).toEqual({ trace: aClient.traceId, parent: aClient.spanId, by: true });
+      // S (another namespace, same peer end 127.0.0.1:L): a root of its own.
+      const sServer = sSpans!.find((s) => s.kind === "server")!;
+      expect(sServer.attributes["network.peer.port"]).toBe(local);
+      expect({ parent: sServer.parentSpanId, by: sServer.attributes["beetrace.parent_by_connection"], sameTrace: sServer.traceId === aClient.traceId }).toEqual({ parent: undefined, by: undefined, sameTrace: false });
+    } finally {
+      for (const s of started) await stopService(s);
+    }
+  }, 300_000);
 
   test("attach --exe covering three processes of one executable: the same joins", async () => {
     const built = await buildFixture({ dir: join(FIXTURES_GO, "livejoin"), toolchain: newestToolchain(), mode: "default" });
