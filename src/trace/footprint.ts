@@ -1,30 +1,45 @@
 /**
- * @module trace/footprint — shrink the tracer once its probes are attached.
+ * @module trace/footprint — keep the tracer's resident memory down through start-up and after.
  *
  * Start-up needs far more memory than tracing: the target's ELF, DWARF and function table, the
  * iced-x86 decoder (a WebAssembly instance whose memory never shrinks while referenced), the
  * compilers that ran the bundle and the wasm, libbpf's loader. Tracing needs the ring buffer,
- * the outputs and the drain loop. So, once per attach (measured in bench/RESULTS.md, memory):
- * 1. the decoder is dropped (vendor/iced releaseIced; a later plan loads it again);
- * 2. one full, synchronous garbage collection frees what planning left (the session keeps
- *    nothing of the analysis: trace/session.ts);
- * 3. the executable's own file pages start-up touched are reclaimed (bpf/pageout.ts); the drain
- *    loop reads back the few it uses.
- * Costs a few milliseconds after the "tracing" line, none per span.
- * `BEETRACE_NO_TRIM=1` skips it (to measure what it saves: bench/memory.sh).
+ * the outputs and the drain loop. What is given back, and when (measured in bench/RESULTS.md,
+ * memory; bench/memory.sh):
+ * - "analysed" (the target is open, before planning): the code pages start-up touched — of
+ *   the executable itself above all (bpf/pageout.ts): Bun's start-up, the bundle's bytecode and
+ *   the wasm compiler are done with. Page tables only, ~5 ms.
+ * - "planned" (before the BPF objects load): the decoder is dropped (vendor/iced releaseIced; a
+ *   later plan loads it again), one full collection, the code pages again — so libbpf's loader
+ *   (which parses the kernel's BTF) and the ring buffer's mapping do not come on top of
+ *   planning's memory (start-up peak 105 → ~82 MiB on the sample).
+ * - "attached" (after the "tracing" line): the same once more; what planning left is garbage by
+ *   then (the session keeps nothing of the analysis: trace/session.ts).
+ * Each step takes ~5–20 ms on the 2-core test machine (the collection most); nothing runs per span. `BEETRACE_NO_TRIM=1` skips all of it
+ * (to measure what it saves: bench/memory.sh `notrim`).
  */
 import { releaseIced } from "../vendor/iced/index.ts";
-import { pageOutExecutable } from "../bpf/pageout.ts";
+import { releaseCodePages } from "../bpf/pageout.ts";
 import { log } from "../log.ts";
 
-export function trimAfterAttach(): void {
+export type StartupStage = "analysed" | "planned" | "attached";
+
+export function trimStartup(stage: StartupStage): void {
   if (process.env.BEETRACE_NO_TRIM === "1") return;
   const t0 = performance.now();
-  releaseIced();
-  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
-  bun?.gc(true);
-  const p = pageOutExecutable();
-  const ms = (performance.now() - t0).toFixed(1);
-  if (p.error) log.verbose(`start-up memory: collected in ${ms} ms; executable pages kept (${p.error})`);
-  else log.verbose(`start-up memory: collected and ${(p.advisedBytes / 1048576).toFixed(1)} MiB of executable pages reclaimed in ${ms} ms`);
+  if (stage !== "analysed") {
+    releaseIced();
+    (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
+  }
+  const t1 = performance.now();
+  const p = releaseCodePages();
+  const t2 = performance.now();
+  const ms = stage === "analysed" ? `${(t2 - t1).toFixed(1)} ms` : `${(t1 - t0).toFixed(1)} ms collecting + ${(t2 - t1).toFixed(1)} ms`;
+  if (p.error) log.verbose(`memory (${stage}): code pages kept (${p.error}); ${ms}`);
+  else log.verbose(`memory (${stage}): ${(p.advisedBytes / 1048576).toFixed(1)} MiB of code pages released in ${ms}`);
+}
+
+/** After attach (cli/trace.ts). */
+export function trimAfterAttach(): void {
+  trimStartup("attached");
 }

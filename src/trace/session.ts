@@ -16,6 +16,7 @@ import { TracerError, isTracerError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { BinaryAnalysis } from "../binary/analyze.ts";
 import { openTarget } from "../target/executable.ts";
+import { trimStartup } from "./footprint.ts";
 import { embeddedSnapshot, loadOffsetsFile } from "../offsets/snapshot.ts";
 import { PROBES } from "../probes/registry.ts";
 import { untracedProtocols, type UntracedProtocol } from "../probes/protocols.ts";
@@ -176,6 +177,7 @@ export class TraceSession implements Disposable {
   /** Analyze, plan, load and attach. Throws nothing_attached if no probe could run. */
   static async prepare(target: AttachTarget, opts: TraceOptions): Promise<TraceSession> {
     const analysis = await openTarget(target.readPath, `${target.process.exePath} (pid ${target.process.pid})`);
+    trimStartup("analysed"); // start-up's memory back as soon as it is done with (trace/footprint.ts)
     const plans = planProbes(analysis, PROBES, {
       snapshot: embeddedSnapshot(),
       file: opts.offsetsFile ? loadOffsetsFile(opts.offsetsFile) : undefined,
@@ -199,6 +201,7 @@ export class TraceSession implements Disposable {
       }
     }
     const session = new TraceSession(target, analysis, plans, opts);
+    trimStartup("planned");
     try {
       session.#loadAndAttach();
     } catch (e) {
