@@ -11,23 +11,21 @@
  *	var panicked bool
  *	func() { defer func() { if p := recover(); p != nil { panicked = true; … } }(); handler.ServeHTTP(r, req) }()
  *
- * The compiler turns that direct closure call into a plain call of
- * handleRequestStream.func2 with the captured variables as arguments, in the order the closure
- * body first uses them (cmd/compile walk: directClosureCall): &panicked, c, handler (itab,
- * data), r (*responseWriter), &req — in registers AX, BX, CX+DI, SI, R8 by the register ABI.
- * (v0.59 … v0.65, where the closure before it — func1, the trailer callback — captures req by
- * reference too). From v0.66 that trailer closure is gone: the handler closure is func1 and takes
- * req itself in R8 (captured by value, as nothing assigns it after the closure is made). Each
- * shape has its own programs (enum http3_server_shape), and a RET ends only a span its own
- * function began (in v0.59 … v0.65, func1 is the trailer callback, which can run during the
- * handler on its goroutine).
+ * The compiler turns that direct closure call into a plain call with the captured variables as
+ * arguments, in the order the closure body first uses them (cmd/compile, directClosureCall):
+ * &panicked, c, handler (itab, data), r (*responseWriter), req — in AX, BX, CX+DI, SI, R8 by the
+ * register ABI. Two shapes (enum http3_server_shape), each with its own programs:
+ *   v0.59 … v0.65: handleRequestStream.func2, R8 = &req (func1, the trailer callback made before
+ *                  it, also captures req, which is assigned after: captured by reference);
+ *   v0.66:         handleRequestStream.func1, R8 = req (the trailer callback is gone).
  * That call is the span: its entry is the handler's start, with the final *http.Request (after
- * WithContext) and the ResponseWriter; its RETs are the handler's end, panic or not (the
- * deferred recover makes func2 return normally). The end is the entry of that deferred recover
- * (func2.1; func1.1 from v0.66), which runs on the handler's goroutine as soon as the handler
- * returns or panics: an emulated JBE like the entry, two emulated hits per request. Without
- * runtime.g._panic's offset (a panic cannot be told there) the end is at the closure's RETs
- * (single-stepped), reading the panicked flag the recover set.
+ * WithContext: children derive their contexts from its ctx) and the ResponseWriter. The end is
+ * the entry of the closure's deferred recover (func2.1; func1.1 from v0.66), which runs on the
+ * handler's goroutine as soon as the handler returns or panics (runtime.g._panic tells which):
+ * an emulated JBE like the entry, two emulated hits per request. Without g._panic's offset the
+ * end is at the closure's RETs (single-stepped; the recover makes the closure return normally),
+ * reading the panicked flag the recover set; a RET ends only a span its own closure began (in
+ * v0.59 … v0.65 func1 is the trailer callback, which can run during the handler on its goroutine).
  * The argument registers are a compiler convention, not an API: the entry checks that the
  * request it found has ProtoMajor 3 (requestFromHeaders sets it, http3/headers.go) and
  * counts unexpected_args otherwise, so a release that reorders the closure leaves no span
