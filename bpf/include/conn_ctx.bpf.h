@@ -4,7 +4,8 @@
  * connection, keyed by the connection's local end (the client's address and port).
  *
  * Written by client probes when a request has picked its connection (net/http:
- * persistConn.roundTrip; an HTTP/2 client also fills stream_id). Read by:
+ * persistConn.roundTrip; HTTP/1 only: HTTP/2 would need the stream id, which the client learns
+ * on another goroutine after the request starts, so stream_id is 0 for now). Read by:
  *   - server entry probes of another process traced by the same beetrace: a request that
  *     arrives without a traceparent, on a connection whose peer end is a key here, is that
  *     client span's child (live connection-matched join, no write into any process);
@@ -29,12 +30,12 @@ struct bee_conn_key {
 	__u8 addr[16];
 	__u16 port; /* host byte order */
 	__u16 _pad;
-	__u32 stream_id; /* HTTP/2 stream id; 0 for HTTP/1 */
+	__u32 stream_id; /* HTTP/2 stream id; 0 for HTTP/1 (the only kind written so far) */
 };
 
 struct bee_conn_span {
 	struct span_ctx sc; /* the client span: its trace id, its own span id, trace flags */
-	__u64 start_ns;     /* the client span's start (bpf_ktime_get_ns) */
+	__u64 start_ns;     /* the client span's start (bpf_ktime_get_boot_ns, like every span time) */
 	__u32 tgid;         /* the client process */
 	/* inode of the client's network namespace (/proc/PID/ns/net; 0 unknown): loopback ends
 	 * repeat in every namespace, so a loopback peer is joined only within one */

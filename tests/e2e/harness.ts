@@ -375,7 +375,7 @@ export function bpfState(): BpfState {
 /** A BPF program of ours, by name: every object's programs start with the object's name (bpf/<name>.bpf.c). */
 export const isOurProgram = (name: string): boolean => OUR_PROGRAM_PREFIXES.some((p) => name.startsWith(p));
 // The kernel shows at most 15 characters of a program's name: the prefixes fit.
-const OUR_PROGRAM_PREFIXES = ["nethttp_", "calibrate_", "grpc_", "databasesql_", "kafka_", "otelapi_", "http3_"];
+const OUR_PROGRAM_PREFIXES = ["nethttp_", "calibrate_", "grpc_", "databasesql_", "kafka_", "otelapi_", "http3_", "propagate_"];
 
 /** A uprobe_multi link as its holder's /proc/PID/fdinfo shows it (kernel 6.6+; the uprobe list since 6.9). */
 export interface UprobeMultiLinkInfo {
