@@ -32,9 +32,12 @@ import { readErrno, systemPageSize } from "./libc.ts";
 const MADV_RANDOM = 1;
 const MADV_DONTNEED = 4;
 const MADV_PAGEOUT = 21;
-/** Documentation/admin-guide/mm/pagemap.rst */
-const PM_PRESENT = 1n << 63n;
-const PM_FILE = 1n << 61n;
+/**
+ * Documentation/admin-guide/mm/pagemap.rst: bit 63 present, bit 61 file-page or shared-anon —
+ * bits 31 and 29 of each entry's high 32-bit word (entries are little-endian u64s).
+ */
+const PM_HIGH_PRESENT = 1 << 31;
+const PM_HIGH_FILE = 1 << 29;
 
 const DEFS = { madvise: { args: ["ptr", "usize", "i32"], returns: "i32" } } as const;
 let lib: Bound<typeof DEFS> | undefined;
@@ -86,13 +89,15 @@ function fileRuns(fd: number, r: Range, page: number): Range[] {
     if (n <= 0) break;
     got += n;
   }
-  const view = new DataView(buf.buffer, 0, got - (got % 8));
+  // High words only, no BigInt per page: entries are native u64s, and on the little-endian
+  // machines beetrace runs on (x86-64, arm64) an entry's high word is its second.
+  const words = new Uint32Array(buf.buffer, 0, (got - (got % 8)) / 4);
   const runs: Range[] = [];
   let runStart = -1;
-  const n = view.byteLength / 8;
+  const n = words.length / 2;
   for (let i = 0; i <= n; i++) {
-    const e = i < n ? view.getBigUint64(i * 8, true) : 0n;
-    const file = (e & PM_PRESENT) !== 0n && (e & PM_FILE) !== 0n;
+    const hi = i < n ? words[2 * i + 1]! : 0;
+    const file = (hi & PM_HIGH_PRESENT) !== 0 && (hi & PM_HIGH_FILE) !== 0;
     if (file && runStart < 0) runStart = i;
     if (!file && runStart >= 0) {
       runs.push({ start: r.start + runStart * page, end: r.start + i * page });
