@@ -23,41 +23,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readCaptureFile } from "../src/capture/reader.ts";
 import { buildFixture } from "../tests/harness/go.ts";
-import { ROOT, intOption, machineLine, parseOptions, summarize } from "./lib.ts";
+import { alternatingRounds, intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, summarize, until, watch } from "./lib.ts";
 
 const opts = parseOptions(process.argv.slice(2), { queries: "20000", "per-request": "100", rounds: "3", driver: "sqlite", beetrace: join(ROOT, "dist", "beetrace") });
 const PER_REQUEST = Math.max(1, intOption(opts["per-request"], "per-request"));
 const REQUESTS = Math.ceil(intOption(opts.queries, "queries") / PER_REQUEST);
 const TOTAL = REQUESTS * PER_REQUEST;
 const ROUNDS = Math.max(1, intOption(opts.rounds, "rounds"));
-/** Clock ticks per second for /proc/PID/stat (sysconf(_SC_CLK_TCK)). */
-const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
-
-/** utime + stime of the whole process (fields 14 and 15 of /proc/PID/stat, after the comm field), in ms. */
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
-}
-
-async function until<T>(cond: () => T | undefined | false, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = cond();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function watch(p: ChildProcess): { out: () => string; err: () => string } {
-  let out = "";
-  let err = "";
-  p.stdout?.setEncoding("utf8").on("data", (d: string) => (out += d));
-  p.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
-  return { out: () => out, err: () => err };
-}
-
 /** The fixture's -dsn for the chosen driver (starting the database server when it needs one). */
 function dsnFor(driver: string): string {
   if (driver === "sqlite") return ":memory:";
@@ -77,15 +49,9 @@ async function oneRun(bin: string, dsn: string, traced: boolean, round: number):
   try {
     const port = Number((await until(() => /listening on 127\.0\.0\.1:(\d+)/.exec(fxo.out()) ?? (fx.exitCode !== null ? (() => { throw new Error(`fixture exited: ${fxo.err()}`); })() : undefined), 30_000, "the fixture"))[1]);
     if (traced) {
-      // --beetrace source: the tracer from this checkout's sources (bun src/main.ts).
-      const [cmd, pre] = opts.beetrace === "source" ? [join(ROOT, "node_modules", ".bin", "bun"), [join(ROOT, "src", "main.ts")]] : [opts.beetrace, []];
-      const tr = spawn(cmd, [...pre, "attach", "--pid", String(fx.pid), "--out", capture], { stdio: ["ignore", "pipe", "pipe"] });
-      tracer = tr;
-      const tro = watch(tr);
-      await until(() => {
-        if (tr.exitCode !== null) throw new Error(`tracer exited: ${tro.err()}`);
-        return /beetrace: tracing pid/.test(tro.err());
-      }, 60_000, "the tracer's 'tracing pid' line");
+      const tr = await startTracer(opts.beetrace, ["attach", "--pid", String(fx.pid), "--out", capture]);
+      tracer = tr.proc;
+      const tro = tr;
     }
     const base = `http://127.0.0.1:${port}`;
     // Warm-up outside the measurement: the connection pool's first connection, the statement path.
@@ -98,10 +64,8 @@ async function oneRun(bin: string, dsn: string, traced: boolean, round: number):
     }
     const cpuMs = processCpuMs(fx.pid!) - before;
     let spans = 0;
-    const tr = tracer;
-    if (tr) {
-      tr.kill("SIGINT");
-      await until(() => tr.exitCode !== null, 60_000, "the tracer to exit");
+    if (tracer) {
+      await stopTracer(tracer);
       spans = readCaptureFile(capture).records.filter((r) => r.type === "span").length;
     }
     return { cpuMs, spans };
@@ -117,17 +81,6 @@ console.log(`workload: ${TOTAL} queries (${opts.driver}), ${PER_REQUEST} per req
 const goVersion = spawnSync("go", ["env", "GOVERSION"], { encoding: "utf8", env: { ...process.env, GOTOOLCHAIN: "local" } }).stdout.trim();
 const bin = await buildFixture({ dir: "tests/fixtures/go/databasesql", toolchain: goVersion, mode: "default" });
 const dsn = dsnFor(opts.driver);
-const untraced: number[] = [];
-const traced: number[] = [];
-for (let round = 0; round < ROUNDS; round++) {
-  // Alternate the order so drift (load, database caches) hits both sides alike.
-  for (const t of round % 2 === 0 ? [false, true] : [true, false]) {
-    const r = await oneRun(bin, dsn, t, round);
-    (t ? traced : untraced).push(r.cpuMs);
-    console.log(`round ${round + 1} ${t ? "traced  " : "untraced"}: service CPU ${r.cpuMs.toFixed(0)} ms${t ? `, ${r.spans} spans` : ""}`);
-  }
-}
-const u = summarize(untraced).median;
-const t = summarize(traced).median;
+const { untracedMs: u, tracedMs: t } = await alternatingRounds(ROUNDS, (traced, round) => oneRun(bin, dsn, traced, round));
 console.log(`service CPU per query: untraced ${((u * 1000) / TOTAL).toFixed(1)} µs, traced ${((t * 1000) / TOTAL).toFixed(1)} µs`);
 console.log(`added by tracing: ${(((t - u) * 1000) / TOTAL).toFixed(1)} µs per query (median of ${ROUNDS} rounds; includes 1/${PER_REQUEST} HTTP server span per query)`);

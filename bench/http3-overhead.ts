@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readCaptureFile } from "../src/capture/reader.ts";
 import { buildFixture } from "../tests/harness/go.ts";
-import { ROOT, intOption, machineLine, parseOptions, summarize } from "./lib.ts";
+import { alternatingRounds, intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, summarize, until, watch } from "./lib.ts";
 
 const opts = parseOptions(process.argv.slice(2), { requests: "5000", rounds: "3", fixture: "quic-0.66", beetrace: join(ROOT, "dist", "beetrace") });
 const REQUESTS = intOption(opts.requests, "requests");
@@ -32,37 +32,9 @@ const ROUNDS = Math.max(1, intOption(opts.rounds, "rounds"));
 const TOOLCHAINS: Record<string, string> = { "quic-0.59": "go1.25.14", "quic-0.65": "go1.26.11", "quic-0.66": "go1.27.4" };
 const toolchain = TOOLCHAINS[opts.fixture];
 if (toolchain === undefined) throw new Error(`--fixture: one of ${Object.keys(TOOLCHAINS).join(", ")}`);
-/** Clock ticks per second for /proc/PID/stat (sysconf(_SC_CLK_TCK)). */
-const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
-
-/** utime + stime of the whole process (fields 14 and 15 of /proc/PID/stat, after the comm field), in ms. */
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
-}
-
-async function until<T>(cond: () => T | undefined | false, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = cond();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function collect(p: ChildProcess): { out: () => string; err: () => string } {
-  let out = "";
-  let err = "";
-  p.stdout?.setEncoding("utf8").on("data", (d: string) => (out += d));
-  p.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
-  return { out: () => out, err: () => err };
-}
-
 async function measure(bin: string, traced: boolean, round: number): Promise<{ cpuMs: number; spans: number }> {
   const fx = spawn(bin, ["-addr", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
-  const fxo = collect(fx);
+  const fxo = watch(fx);
   const capture = join(tmpdir(), `beetrace-bench-http3-${process.pid}-${round}.cbor`);
   let tracer: ChildProcess | undefined;
   try {
@@ -71,15 +43,9 @@ async function measure(bin: string, traced: boolean, round: number): Promise<{ c
     // Warm up (the QUIC connection, first-request allocations) before measuring, untraced and traced alike.
     await (await fetch(`${base}/bench?n=50`)).text();
     if (traced) {
-      // --beetrace source: the tracer from this checkout's sources (bun src/main.ts).
-      const [cmd, pre] = opts.beetrace === "source" ? [join(ROOT, "node_modules", ".bin", "bun"), [join(ROOT, "src", "main.ts")]] : [opts.beetrace, []];
-      const tr = spawn(cmd, [...pre, "attach", "--pid", String(fx.pid), "--out", capture], { stdio: ["ignore", "pipe", "pipe"] });
-      tracer = tr;
-      const tro = collect(tr);
-      await until(() => {
-        if (tr.exitCode !== null) throw new Error(`tracer exited: ${tro.err()}`);
-        return /beetrace: tracing pid/.test(tro.err());
-      }, 60_000, "the tracer's 'tracing pid' line");
+      const tr = await startTracer(opts.beetrace, ["attach", "--pid", String(fx.pid), "--out", capture]);
+      tracer = tr.proc;
+      const tro = tr;
     }
     const before = processCpuMs(fx.pid!);
     const r = await fetch(`${base}/bench?n=${REQUESTS}`, { signal: AbortSignal.timeout(600_000) });
@@ -87,10 +53,8 @@ async function measure(bin: string, traced: boolean, round: number): Promise<{ c
     if (r.status !== 200) throw new Error(`/bench: ${r.status} ${body}`);
     const cpuMs = processCpuMs(fx.pid!) - before;
     let spans = 0;
-    const tr = tracer;
-    if (tr) {
-      tr.kill("SIGINT");
-      await until(() => tr.exitCode !== null, 60_000, "the tracer to exit");
+    if (tracer) {
+      await stopTracer(tracer);
       spans = readCaptureFile(capture).records.filter((x) => x.type === "span").length;
     }
     return { cpuMs, spans };
@@ -104,17 +68,6 @@ async function measure(bin: string, traced: boolean, round: number): Promise<{ c
 console.log(`http3-overhead: ${machineLine()}`);
 console.log(`workload: ${REQUESTS} HTTP/3 requests (${opts.fixture}, ${toolchain}), client and server in one process; ${ROUNDS} rounds`);
 const bin = await buildFixture({ dir: `tests/fixtures/go/http3/${opts.fixture}`, toolchain, mode: "default" });
-const untraced: number[] = [];
-const traced: number[] = [];
-for (let round = 0; round < ROUNDS; round++) {
-  // Alternate the order so drift (load, CPU frequency) hits both sides alike.
-  for (const t of round % 2 === 0 ? [false, true] : [true, false]) {
-    const r = await measure(bin, t, round);
-    (t ? traced : untraced).push(r.cpuMs);
-    console.log(`round ${round + 1} ${t ? "traced  " : "untraced"}: service CPU ${r.cpuMs.toFixed(0)} ms${t ? `, ${r.spans} spans` : ""}`);
-  }
-}
-const u = summarize(untraced).median;
-const t = summarize(traced).median;
+const { untracedMs: u, tracedMs: t } = await alternatingRounds(ROUNDS, (traced, round) => measure(bin, traced, round));
 console.log(`service CPU per request: untraced ${((u * 1000) / REQUESTS).toFixed(1)} µs, traced ${((t * 1000) / REQUESTS).toFixed(1)} µs`);
 console.log(`added by tracing: ${(((t - u) * 1000) / REQUESTS).toFixed(1)} µs per request = one CLIENT + one SERVER span (median of ${ROUNDS} rounds)`);

@@ -5,7 +5,8 @@
  * Benchmarks print numbers; they never assert speed (targets live in bench/RESULTS.md, not in
  * timed tests, because these machines are shared and noisy).
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 
@@ -92,4 +93,79 @@ export function machineLine(): string {
 export function selfCpuMs(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service-CPU benches (bench/*-overhead.ts): a fixture process, a tracer attached to it or
+// not, the fixture's CPU time around a workload.
+
+/** Clock ticks per second for /proc/PID/stat (sysconf(_SC_CLK_TCK)). */
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+/** utime + stime of a whole process (fields 14 and 15 of /proc/PID/stat, after the comm field), in ms; counted in clock ticks (10 ms). */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
+}
+
+/** Polls `cond` every 20 ms until it gives a value (not undefined/false); throws after `ms`. */
+export async function until<T>(cond: () => T | undefined | false, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = cond();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** What a child process has printed so far. */
+export function watch(p: ChildProcess): { out: () => string; err: () => string } {
+  let out = "";
+  let err = "";
+  p.stdout?.setEncoding("utf8").on("data", (d: string) => (out += d));
+  p.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
+  return { out: () => out, err: () => err };
+}
+
+/**
+ * `beetrace ARGS` started and past its "tracing pid" line. `beetrace` is an executable, or
+ * "source" for this checkout's sources (bun src/main.ts).
+ */
+export async function startTracer(beetrace: string, args: string[]): Promise<{ proc: ChildProcess; err: () => string }> {
+  const [cmd, pre] = beetrace === "source" ? [join(ROOT, "node_modules", ".bin", "bun"), [join(ROOT, "src", "main.ts")]] : [beetrace, []];
+  const proc = spawn(cmd, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const o = watch(proc);
+  await until(() => {
+    if (proc.exitCode !== null) throw new Error(`tracer exited: ${o.err()}`);
+    return /beetrace: tracing pid/.test(o.err());
+  }, 60_000, "the tracer's 'tracing pid' line");
+  return { proc, err: o.err };
+}
+
+/** SIGINT, then wait (bounded) for the tracer to exit. */
+export async function stopTracer(proc: ChildProcess): Promise<void> {
+  proc.kill("SIGINT");
+  await until(() => proc.exitCode !== null || proc.signalCode !== null, 60_000, "the tracer to exit");
+}
+
+/**
+ * Untraced and traced runs of one workload, `rounds` times each, the order alternating so drift
+ * (load, CPU frequency) hits both sides alike; prints each run; returns the medians.
+ */
+export async function alternatingRounds(
+  rounds: number,
+  run: (traced: boolean, round: number) => Promise<{ cpuMs: number; spans?: number }>,
+): Promise<{ untracedMs: number; tracedMs: number }> {
+  const untraced: number[] = [];
+  const traced: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const t of round % 2 === 0 ? [false, true] : [true, false]) {
+      const r = await run(t, round);
+      (t ? traced : untraced).push(r.cpuMs);
+      console.log(`round ${round + 1} ${t ? "traced  " : "untraced"}: service CPU ${r.cpuMs.toFixed(0)} ms${t && r.spans !== undefined ? `, ${r.spans} spans` : ""}`);
+    }
+  }
+  return { untracedMs: summarize(untraced).median, tracedMs: summarize(traced).median };
 }

@@ -23,36 +23,12 @@ import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildFixture } from "../tests/harness/go.ts";
-import { ROOT, intOption, machineLine, parseOptions, summarize } from "./lib.ts";
+import { intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, summarize, until, watch } from "./lib.ts";
 
 const opts = parseOptions(process.argv.slice(2), { requests: "20000", rounds: "3", beetrace: join(ROOT, "dist", "beetrace"), path: "/call" });
 const REQUESTS = Math.max(1, intOption(opts.requests, "requests"));
 const ROUNDS = Math.max(1, intOption(opts.rounds, "rounds"));
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
-
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
-}
-
-async function until<T>(cond: () => T | undefined | false, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = cond();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function watch(p: ChildProcess): { out: () => string; err: () => string } {
-  let out = "";
-  let err = "";
-  p.stdout?.setEncoding("utf8").on("data", (d: string) => (out += d));
-  p.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
-  return { out: () => out, err: () => err };
-}
 
 async function start(bin: string, args: string[]): Promise<{ proc: ChildProcess; port: number }> {
   const proc = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -68,14 +44,8 @@ async function oneRun(bin: string, propagate: boolean, round: number): Promise<{
   const capture = join(tmpdir(), `beetrace-bench-propagate-${process.pid}-${round}.cbor`);
   try {
     a = await start(bin, ["-next", `http://127.0.0.1:${b.port}`]);
-    const [cmd, pre] = opts.beetrace === "source" ? [join(ROOT, "node_modules", ".bin", "bun"), [join(ROOT, "src", "main.ts")]] : [opts.beetrace, []];
-    const tr = spawn(cmd, [...pre, "-v", "attach", "--pid", String(a.proc.pid), "--out", capture, ...(propagate ? ["--propagate"] : [])], { stdio: ["ignore", "pipe", "pipe"] });
-    tracer = tr;
-    const tro = watch(tr);
-    await until(() => {
-      if (tr.exitCode !== null) throw new Error(`tracer exited: ${tro.err()}`);
-      return /beetrace: tracing pid/.test(tro.err());
-    }, 60_000, "the tracer's 'tracing pid' line");
+    const tr = await startTracer(opts.beetrace, ["-v", "attach", "--pid", String(a.proc.pid), "--out", capture, ...(propagate ? ["--propagate"] : [])]);
+    tracer = tr.proc;
     const base = `http://127.0.0.1:${a.port}`;
     // Warm-up outside the measurement: both keep-alive connections exist (and are watched).
     await (await fetch(`${base}${opts.path}`)).text();
@@ -87,9 +57,8 @@ async function oneRun(bin: string, propagate: boolean, round: number): Promise<{
       await r.text();
     }
     const cpuMs = processCpuMs(pid) - before;
-    tr.kill("SIGINT");
-    await until(() => tr.exitCode !== null, 60_000, "the tracer to exit");
-    return { cpuMs, log: tro.err().split("\n").filter((l) => l.startsWith("propagation: ") && !l.includes("traceparent into")).join("; ") };
+    await stopTracer(tr.proc);
+    return { cpuMs, log: tr.err().split("\n").filter((l) => l.startsWith("propagation: ") && !l.includes("traceparent into")).join("; ") };
   } finally {
     if (tracer && tracer.exitCode === null) tracer.kill("SIGKILL");
     a?.proc.kill("SIGTERM");
