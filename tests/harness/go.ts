@@ -210,6 +210,11 @@ export interface BuildFixtureOptions {
   mode: BuildMode;
   /** Extra build tags; the cgo mode adds CGO_FIXTURE_TAG itself. */
   tags?: string[];
+  /**
+   * An alternate go.mod in `dir` (`go build -modfile`; its go.sum is the same name with .sum):
+   * one fixture's sources built against several releases of a module, without a copy per release.
+   */
+  modfile?: string;
 }
 
 function listFiles(dir: string, root = dir, out: string[] = []): string[] {
@@ -223,9 +228,9 @@ function listFiles(dir: string, root = dir, out: string[] = []): string[] {
 }
 
 /** Hash of everything that changes the binary: sources, go.mod/go.sum, toolchain, mode, tags. */
-function buildKey(dir: string, toolchain: string, mode: BuildMode, tags: string[]): string {
+function buildKey(dir: string, toolchain: string, mode: BuildMode, tags: string[], modfile: string | undefined): string {
   const h = createHash("sha256");
-  h.update(JSON.stringify({ HARNESS_VERSION, toolchain, mode, tags, arch: goArch() }));
+  h.update(JSON.stringify({ HARNESS_VERSION, toolchain, mode, tags, arch: goArch(), ...(modfile !== undefined ? { modfile } : {}) }));
   for (const f of listFiles(dir)) {
     h.update(`\0${f}\0`);
     h.update(readFileSync(join(dir, f)));
@@ -243,8 +248,9 @@ export function buildFixture(opts: BuildFixtureOptions): Promise<string> {
   const dir = resolve(REPO_ROOT, opts.dir);
   const name = basename(dir);
   const tags = [...new Set([...(opts.tags ?? []), ...(opts.mode === "cgo" ? [CGO_FIXTURE_TAG] : [])])].sort();
-  const key = buildKey(dir, opts.toolchain, opts.mode, tags);
-  const outDir = join(MATRIX_CACHE, name, `${opts.toolchain}-${opts.mode}-${key}`);
+  const key = buildKey(dir, opts.toolchain, opts.mode, tags, opts.modfile);
+  const variant = opts.modfile !== undefined ? `${basename(opts.modfile, ".mod")}-` : "";
+  const outDir = join(MATRIX_CACHE, name, `${variant}${opts.toolchain}-${opts.mode}-${key}`);
   const exe = join(outDir, name);
   const pending = inFlight.get(exe);
   if (pending) return pending;
@@ -267,6 +273,7 @@ export function buildFixture(opts: BuildFixtureOptions): Promise<string> {
         if (opts.mode === "pie") args.push("-buildmode=pie");
         if (opts.mode === "cgo") args.push("-ldflags=-linkmode=external");
         if (opts.mode === "trimpath") args.push("-trimpath");
+        if (opts.modfile !== undefined) args.push(`-modfile=${opts.modfile}`);
         args.push(".");
         const env = goEnv({ GOTOOLCHAIN: "local", CGO_ENABLED: opts.mode === "cgo" ? "1" : "0" }, opts.toolchain);
         await heavy.use(() => run(go, args, { cwd: dir, env }));
@@ -353,4 +360,13 @@ export async function objdumpReturns(binary: string, start: bigint, end: bigint)
     rets.push(BigInt(`0x${m[1]}`));
   }
   return rets;
+}
+
+/**
+ * The HTTP/3 fixture (tests/fixtures/go/http3) for a quic-go release line: its go.mod names the
+ * newest (quic-0.66), `<variant>.mod` files the others.
+ */
+export function http3Fixture(variant: string): { dir: string; modfile?: string } {
+  const dir = join(FIXTURES_GO, "http3");
+  return variant === "quic-0.66" ? { dir } : { dir, modfile: `${variant}.mod` };
 }
