@@ -21,7 +21,8 @@ done
 # build.ts fetches the libbpf/elfutils Debian source packages (dpkg-source unpacks them; the
 # Debian tarballs are .tar.xz); the e2e smoke test chroots with util-linux's unshare.
 # elfutils' configure needs flex/bison/gawk only in maintainer mode, which we do not use.
-for pkg_cmd in dpkg-dev:dpkg-source xz-utils:xz util-linux:unshare; do
+# The live-join e2e test puts services in network namespaces joined by veth pairs (iproute2's ip).
+for pkg_cmd in dpkg-dev:dpkg-source xz-utils:xz util-linux:unshare iproute2:ip; do
   pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
