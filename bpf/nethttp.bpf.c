@@ -164,6 +164,24 @@ volatile const __u32 netconn_fd_off = NETHTTP_DEFAULT_OPTIONAL_OFF;    /* net.co
 volatile const __u32 netfd_laddr_off = NETHTTP_DEFAULT_OPTIONAL_OFF;   /* net.netFD.laddr net.Addr */
 volatile const __u32 tcpaddr_ip_off = NETHTTP_DEFAULT_OPTIONAL_OFF;    /* net.TCPAddr.IP IP ([]byte) */
 volatile const __u32 tcpaddr_port_off = NETHTTP_DEFAULT_OPTIONAL_OFF;  /* net.TCPAddr.Port int */
+/* An HTTP/2 client request's stream and connection, read at the stream's encodeAndWriteHeaders
+ * (nethttp_client_h2*; all optional: without them HTTP/2 client spans lack the stream id and the
+ * local end). net/http's bundled client (Go <= 1.26: http2clientStream, http2ClientConn; Go 1.27:
+ * net/http/internal/http2.clientStream, ClientConn) and golang.org/x/net/http2's. */
+volatile const __u32 h2_cs_id_off = NETHTTP_DEFAULT_OPTIONAL_OFF;      /* clientStream.ID uint32 */
+volatile const __u32 h2_cs_cc_off = NETHTTP_DEFAULT_OPTIONAL_OFF;      /* clientStream.cc *ClientConn */
+volatile const __u32 h2_cc_tconn_off = NETHTTP_DEFAULT_OPTIONAL_OFF;   /* ClientConn.tconn net.Conn */
+/* URL *url.URL of the request encodeAndWriteHeaders receives: net/http.Request.URL (Go <= 1.26),
+ * net/http/internal/http2.ClientRequest.URL (Go 1.27, which copies it from the Request) */
+volatile const __u32 h2_creq_url_off = NETHTTP_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 xnet_cs_id_off = NETHTTP_DEFAULT_OPTIONAL_OFF;    /* golang.org/x/net/http2.clientStream.ID */
+volatile const __u32 xnet_cs_cc_off = NETHTTP_DEFAULT_OPTIONAL_OFF;    /* golang.org/x/net/http2.clientStream.cc */
+volatile const __u32 xnet_cc_tconn_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* golang.org/x/net/http2.ClientConn.tconn */
+/* An HTTP/2 server request's stream id: ResponseWriter → rws → stream → id (optional). */
+volatile const __u32 h2_rws_stream_off = NETHTTP_DEFAULT_OPTIONAL_OFF;   /* (http2)responseWriterState.stream */
+volatile const __u32 h2_stream_id_off = NETHTTP_DEFAULT_OPTIONAL_OFF;    /* (http2)stream.id uint32 */
+volatile const __u32 xnet_rws_stream_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* golang.org/x/net/http2.responseWriterState.stream */
+volatile const __u32 xnet_stream_id_off = NETHTTP_DEFAULT_OPTIONAL_OFF;  /* golang.org/x/net/http2.stream.id */
 
 /* ---- feature switches ---- */
 volatile const __u32 pattern_mode = NETHTTP_PATTERN_NONE; /* enum nethttp_pattern_mode */
@@ -178,6 +196,7 @@ struct server_call {
 	struct span_ctx sc;
 	__u8 parent_span_id[BEE_SPAN_ID_SIZE];
 	__u16 flags; /* REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT when a traceparent came in */
+	__u32 h2_stream_id; /* HTTP/2 stream id (0: HTTP/1, or unknown) */
 };
 
 /*
@@ -447,6 +466,9 @@ static __always_inline void server_conn_join(__u64 req, __u64 now, struct server
 	struct bee_conn_key key = {};
 	if (req_remote_addr_off == GO_OFF_UNSET || !remote_addr_key(req, &key))
 		return;
+	/* HTTP/2: the client's entry names its stream (nethttp_client_h2*), written before the
+	 * stream's HEADERS go out, so before this server can have read them. */
+	key.stream_id = st->h2_stream_id;
 	struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, &key);
 	/* Another process's request that began before this one arrived: a process's calls to
 	 * itself, and a stale entry of an earlier connection on the same port, are not joined. */
@@ -475,6 +497,8 @@ struct client_call {
 	__u8 local_addr_size;
 	__u8 local_addr[16];
 	__u8 xnet; /* begun by x/net's ClientConn: 1 RoundTrip, 2 roundTrip (only that function's RETs end it) */
+	__u32 h2_stream_id; /* HTTP/2: the request's stream (nethttp_client_h2*); 0 HTTP/1 or unknown */
+	__u64 url;          /* Request.URL: finds the call from the HTTP/2 stream's goroutine */
 };
 
 /* LRU: a call that never ends (a panic unwinding the handler, a hijack on another goroutine)
@@ -492,6 +516,20 @@ struct {
 	__type(key, __u64); /* goroutine */
 	__type(value, struct client_call);
 } nethttp_client_calls SEC(".maps");
+
+/*
+ * Request.URL pointer → the goroutine of the client call that sends it. HTTP/2 writes a request
+ * from a goroutine of its own (clientStream.doRequest), which knows the request, not the caller:
+ * the URL pointer is what every copy of the request on the way there shares (net/http's
+ * setupRewindBody/rewindBody and http2's retry make shallow copies; Go 1.27's ClientRequest
+ * copies the pointer), while distinct requests parse their own URL.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);   /* *url.URL */
+	__type(value, __u64); /* goroutine */
+} nethttp_client_urls SEC(".maps");
 
 /* Makes every record struct and enum of nethttp.h appear in the object's BTF (user space
  * generates its decoders from it): a pointer is enough for clang to emit the full types. */
@@ -530,8 +568,25 @@ static __always_inline void put_ids(struct rec_span *h, const struct span_ctx *s
 		__builtin_memset(h->parent_span_id, 0, BEE_SPAN_ID_SIZE);
 }
 
-/* A server span starts: rw is the ResponseWriter's data pointer, req the *http.Request. */
-static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw, __u64 req, int http1)
+/* An HTTP/2 server request's stream id: ResponseWriter → rws → stream → id (0 unknown). The
+ * state is the handler's for the whole request (runHandler hands it out before the handler runs). */
+static __always_inline __u32 h2_server_stream(__u64 rw, __u32 rws_off, __u32 stream_off, __u32 id_off)
+{
+	if (rws_off == GO_OFF_UNSET || stream_off == GO_OFF_UNSET || id_off == GO_OFF_UNSET || !rw)
+		return 0;
+	int err = 0;
+	__u64 rws = go_read_u64(rw + rws_off, &err);
+	__u64 stream = rws ? go_read_u64(rws + stream_off, &err) : 0;
+	__u32 id = 0;
+	if (err || !stream || bpf_probe_read_user(&id, sizeof(id), (const void *)(stream + id_off)) != 0)
+		return 0;
+	return id;
+}
+
+/* A server span starts: rw is the ResponseWriter's data pointer, req the *http.Request; http1:
+ * an HTTP/1 request; sid: an HTTP/2 request's stream id (0 unknown). Both can be joined by
+ * connection (one request at a time on HTTP/1; the stream names the request on HTTP/2). */
+static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw, __u64 req, int http1, __u32 sid)
 {
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
@@ -551,10 +606,11 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	st.start_ns = now;
 	st.req = req;
 	st.rw = rw;
+	st.h2_stream_id = sid;
 	bee_new_trace_id(&st.sc);
 	bee_new_span_id(&st.sc);
 	server_context_in(req, &st);
-	if (!(st.flags & REC_SPAN_F_HAS_PARENT) && http1)
+	if (!(st.flags & REC_SPAN_F_HAS_PARENT) && (http1 || sid))
 		server_conn_join(req, now, &st);
 	/* Request.ctx is an interface {tab, data}; the data pointer identifies the context. */
 	if (req_ctx_off != GO_OFF_UNSET)
@@ -581,11 +637,15 @@ int nethttp_server_entry(struct pt_regs *ctx)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 req = GO_PARAM4(ctx);
-	/* serverHandler.ServeHTTP also serves net/http's own HTTP/2 requests (ProtoMajor 2): only
-	 * HTTP/1 connections carry one request at a time, so only they are joined by connection. */
+	/* serverHandler.ServeHTTP also serves net/http's own HTTP/2 requests (ProtoMajor 2), whose
+	 * ResponseWriter is an *http2responseWriter (Go 1.27: pointer-shaped http2ResponseWriter
+	 * around *internal/http2.responseWriter): the stream id is read from it. */
 	int err = 0;
-	int http1 = req_proto_major_off != GO_OFF_UNSET && go_read_u64(req + req_proto_major_off, &err) == 1 && !err;
-	return server_start(ctx, now, GO_PARAM3(ctx), req, http1);
+	__u64 major = req_proto_major_off != GO_OFF_UNSET ? go_read_u64(req + req_proto_major_off, &err) : 0;
+	int http1 = major == 1 && !err;
+	__u64 rw = GO_PARAM3(ctx);
+	__u32 sid = major == 2 && !err ? h2_server_stream(rw, h2_rw_rws_off, h2_rws_stream_off, h2_stream_id_off) : 0;
+	return server_start(ctx, now, rw, req, http1, sid);
 }
 
 /*
@@ -598,7 +658,8 @@ SEC("uprobe")
 int nethttp_server_entry_xnet(struct pt_regs *ctx)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
-	return server_start(ctx, now, GO_PARAM2(ctx), GO_PARAM3(ctx), 0);
+	__u64 rw = GO_PARAM2(ctx);
+	return server_start(ctx, now, rw, GO_PARAM3(ctx), 0, h2_server_stream(rw, xnet_rw_rws_off, xnet_rws_stream_off, xnet_stream_id_off));
 }
 
 /* Status of the response being finished; *flags gets NETHTTP_SERVER_F_STATUS when read. */
@@ -691,6 +752,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	r->h.start_ns = st.start_ns;
 	r->h.end_ns = now;
 	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
+	r->h2_stream_id = st.h2_stream_id;
 
 	__u64 req = st.req;
 	r->proto_major = clamp_u8((__s64)go_read_u64(req + req_proto_major_off, &err));
@@ -849,10 +911,15 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 xne
 		st.flags = st.sc.trace_flags; /* the sampler's root decision */
 	}
 	bee_new_span_id(&st.sc);
+	st.url = go_read_u64(req + req_url_off, &err);
 	if (err)
 		bee_count(&read_errors);
-	if (bpf_map_update_elem(&nethttp_client_calls, &g, &st, BPF_ANY) != 0)
+	if (bpf_map_update_elem(&nethttp_client_calls, &g, &st, BPF_ANY) != 0) {
 		bee_count(&inflight_full);
+		return 0;
+	}
+	if (st.url)
+		bpf_map_update_elem(&nethttp_client_urls, &st.url, &g, BPF_ANY);
 	return 0;
 }
 
@@ -891,6 +958,7 @@ static __always_inline void client_conn_key(const struct client_call *st, struct
 {
 	bee_conn_key_addr(key, st->local_addr, st->local_addr_size);
 	key->port = st->local_port;
+	key->stream_id = st->h2_stream_id;
 }
 
 /* Removes the connection's entry if it still names this call's span (a later request on the
@@ -943,20 +1011,14 @@ static __always_inline __u8 iface_field0_kind(__u64 itab)
  * Anything else leaves the address unknown. A retried request (roundTrip picks another
  * connection) records the connection it last went out on.
  */
-SEC("uprobe")
-int nethttp_client_conn(struct pt_regs *ctx)
+/*
+ * The local end of a connection `c` (a net.Conn interface value) into st's local_addr/port:
+ * *net.TCPConn, or a *crypto/tls.Conn around one (see nethttp_client_conn). 1 when found.
+ */
+static __always_inline int conn_local_end(struct go_iface c, struct client_call *st)
 {
-	if (pconn_conn_off == GO_OFF_UNSET || netconn_fd_off == GO_OFF_UNSET || netfd_laddr_off == GO_OFF_UNSET ||
-	    tcpaddr_ip_off == GO_OFF_UNSET || tcpaddr_port_off == GO_OFF_UNSET)
-		return 0;
-	__u64 g = GO_GOROUTINE(ctx);
-	struct client_call *st = bpf_map_lookup_elem(&nethttp_client_calls, &g);
-	if (!st)
-		return 0;
-	__u64 pc = GO_PARAM1(ctx);
 	int err = 0;
-	struct go_iface c = {};
-	if (!pc || bpf_probe_read_user(&c, sizeof(c), (const void *)(pc + pconn_conn_off)) != 0 || !c.tab || !c.data)
+	if (!c.tab || !c.data)
 		return 0;
 	__u8 kind = iface_field0_kind(c.tab);
 	if (kind == GO_KIND_INTERFACE && tls_conn_conn_off != GO_OFF_UNSET) {
@@ -980,18 +1042,20 @@ int nethttp_client_conn(struct pt_regs *ctx)
 	__s64 port = (__s64)go_read_u64(laddr.data + tcpaddr_port_off, &err);
 	if (err || (ip.len != 4 && ip.len != 16) || port < 0 || port > 65535)
 		return 0;
-	/* A retried request (another connection): the earlier connection's entry is not its any more. */
-	if (st->local_addr_size)
-		client_conn_forget(st);
 	if (bpf_probe_read_user(st->local_addr, ip.len == 4 ? 4 : 16, (const void *)ip.ptr) != 0) {
 		st->local_addr_size = 0;
 		return 0;
 	}
 	st->local_addr_size = (__u8)ip.len;
 	st->local_port = (__u16)port;
+	return 1;
+}
 
-	/* This request is the one in flight on the connection (HTTP/1: one at a time): a server
-	 * traced by this beetrace that receives it joins it by its peer end (server_conn_join). */
+/* This request is the one in flight on the connection (HTTP/1: one at a time) or on its stream
+ * (HTTP/2): a server traced by this beetrace that receives it joins it by its peer end and
+ * stream (server_conn_join). */
+static __always_inline void client_conn_publish(const struct client_call *st)
+{
 	struct bee_conn_key key = {};
 	struct bee_conn_span v = {};
 	client_conn_key(st, &key);
@@ -1003,7 +1067,110 @@ int nethttp_client_conn(struct pt_regs *ctx)
 	v.tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
 	v.netns = bee_netns;
 	bpf_map_update_elem(&bee_conn_spans, &key, &v, BPF_ANY);
+}
+
+static __always_inline int local_end_known(void)
+{
+	return netconn_fd_off != GO_OFF_UNSET && netfd_laddr_off != GO_OFF_UNSET && tcpaddr_ip_off != GO_OFF_UNSET &&
+	       tcpaddr_port_off != GO_OFF_UNSET;
+}
+
+/*
+ * func (pc *persistConn) roundTrip(req *transportRequest) (*Response, error); pc = RAX.
+ * Runs on the goroutine of (*Transport).roundTrip once it has chosen the connection (HTTP/1;
+ * HTTP/2 requests go to the http2 transport instead): records the connection's local address
+ * in the call state, for the client record, and the span under that address in bee_conn_spans
+ * (the request in flight on the connection: live joins, socket-layer propagation; removed at
+ * the span's end if no later request replaced it). The connection is recognised by the shape of its
+ * dynamic type, not by an address (stripped and PIE binaries have no itab symbols to compare):
+ *   *net.TCPConn: a pointer to a struct whose first field is the struct net.conn {fd *netFD};
+ *   *crypto/tls.Conn: a pointer to a struct whose first field is an interface (its net.Conn),
+ *     unwrapped once;
+ * and netFD.laddr must be a *net.TCPAddr: a pointer to a struct whose first field (IP) is a
+ * slice (net.UnixAddr starts with a string), 4 or 16 bytes long, with a port in 0-65535.
+ * Anything else leaves the address unknown. A retried request (roundTrip picks another
+ * connection) records the connection it last went out on.
+ */
+SEC("uprobe")
+int nethttp_client_conn(struct pt_regs *ctx)
+{
+	if (pconn_conn_off == GO_OFF_UNSET || !local_end_known())
+		return 0;
+	__u64 g = GO_GOROUTINE(ctx);
+	struct client_call *st = bpf_map_lookup_elem(&nethttp_client_calls, &g);
+	if (!st)
+		return 0;
+	__u64 pc = GO_PARAM1(ctx);
+	struct go_iface c = {};
+	if (!pc || bpf_probe_read_user(&c, sizeof(c), (const void *)(pc + pconn_conn_off)) != 0)
+		return 0;
+	/* A retried request (another connection): the earlier connection's entry is not its any more. */
+	if (st->local_addr_size)
+		client_conn_forget(st);
+	if (!conn_local_end(c, st))
+		return 0;
+	client_conn_publish(st);
 	return 0;
+}
+
+/*
+ * func (cs *clientStream) encodeAndWriteHeaders(req) error; cs = RAX, req = RBX (an *http.Request;
+ * Go 1.27's internal http2: a *ClientRequest). Runs on the stream's own goroutine
+ * (clientStream.doRequest, started by ClientConn.roundTrip) right after addStreamLocked gave the
+ * stream its id and before its HEADERS frame is written (net/http/h2_bundle.go writeRequest;
+ * golang.org/x/net/http2/transport.go; net/http/internal/http2/transport.go). The caller's span is
+ * found by the request's URL pointer (nethttp_client_urls); it gets the stream id and the local
+ * end of ClientConn.tconn, and is published under (local end, stream id) for live joins before
+ * the server can have read the request. A retried stream (another connection, or another stream
+ * after a refused one) records the last.
+ */
+static __always_inline int client_h2_stream(struct pt_regs *ctx, __u32 id_off, __u32 cc_off, __u32 tconn_off, __u32 url_off)
+{
+	if (id_off == GO_OFF_UNSET || cc_off == GO_OFF_UNSET || tconn_off == GO_OFF_UNSET || url_off == GO_OFF_UNSET)
+		return 0;
+	__u64 cs = GO_PARAM1(ctx);
+	__u64 req = GO_PARAM2(ctx);
+	int err = 0;
+	__u64 url = go_read_u64(req + url_off, &err);
+	if (err || !url)
+		return 0;
+	__u64 *gp = bpf_map_lookup_elem(&nethttp_client_urls, &url);
+	if (!gp)
+		return 0;
+	__u64 g = *gp;
+	struct client_call *st = bpf_map_lookup_elem(&nethttp_client_calls, &g);
+	if (!st || st->url != url)
+		return 0;
+	__u32 id = 0;
+	if (bpf_probe_read_user(&id, sizeof(id), (const void *)(cs + id_off)) != 0 || id == 0)
+		return 0;
+	if (st->local_addr_size)
+		client_conn_forget(st);
+	st->h2_stream_id = id;
+	__u64 cc = go_read_u64(cs + cc_off, &err);
+	struct go_iface c = {};
+	if (err || !cc || !local_end_known() || bpf_probe_read_user(&c, sizeof(c), (const void *)(cc + tconn_off)) != 0 ||
+	    !conn_local_end(c, st)) {
+		st->local_addr_size = 0;
+		return 0;
+	}
+	client_conn_publish(st);
+	return 0;
+}
+
+/* net/http's bundled HTTP/2 client (Go <= 1.26: (*http2clientStream).encodeAndWriteHeaders;
+ * Go 1.27: net/http/internal/http2.(*clientStream).encodeAndWriteHeaders). */
+SEC("uprobe")
+int nethttp_client_h2(struct pt_regs *ctx)
+{
+	return client_h2_stream(ctx, h2_cs_id_off, h2_cs_cc_off, h2_cc_tconn_off, h2_creq_url_off);
+}
+
+/* golang.org/x/net/http2.(*clientStream).encodeAndWriteHeaders (req: an *http.Request). */
+SEC("uprobe")
+int nethttp_client_h2_xnet(struct pt_regs *ctx)
+{
+	return client_h2_stream(ctx, xnet_cs_id_off, xnet_cs_cc_off, xnet_cc_tconn_off, req_url_off);
 }
 
 /* A client span ends at a RET: *Response = RAX (nil on error), error = itab RBX, data RCX. */
@@ -1027,6 +1194,11 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 	bpf_map_delete_elem(&nethttp_client_calls, &g);
 	if (st.local_addr_size)
 		client_conn_forget(&st);
+	if (st.url) {
+		__u64 *owner = bpf_map_lookup_elem(&nethttp_client_urls, &st.url);
+		if (owner && *owner == g)
+			bpf_map_delete_elem(&nethttp_client_urls, &st.url);
+	}
 
 	__u8 *buf = bee_scratch_buf();
 	if (!buf)
@@ -1043,6 +1215,7 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 	r->err_errno = 0;
 	r->local_port = st.local_port;
 	r->local_addr_size = st.local_addr_size;
+	r->h2_stream_id = st.h2_stream_id;
 	__builtin_memcpy(r->local_addr, st.local_addr, sizeof(r->local_addr));
 	if (resp) {
 		r->status = clamp_status((__s64)go_read_u64(resp + resp_status_code_off, &err));

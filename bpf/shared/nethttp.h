@@ -61,10 +61,15 @@ struct rec_nethttp_server {
 	__u8 pattern_len;
 	__u8 panic_len;
 	__u8 tracestate_len;
+	/* HTTP/2: the request's stream id on its connection (RFC 9113 §5.1.1; odd, from 1), read at
+	 * the entry from the ResponseWriter's state; 0 for HTTP/1 or when its offsets are unknown.
+	 * With network.peer.address/port it names the client span exactly (`beetrace merge`). Added
+	 * after the fields above: older captures' layouts lack it and read it as 0. */
+	__u32 h2_stream_id;
 	__u8 strings[];
 };
 /* Strings start at offsetof(strings), not sizeof (which rounds up to the 8-byte alignment). */
-_Static_assert(__builtin_offsetof(struct rec_nethttp_server, strings) == 67, "rec_nethttp_server layout");
+_Static_assert(__builtin_offsetof(struct rec_nethttp_server, strings) == 72, "rec_nethttp_server layout");
 
 /* rec_nethttp_client flags (bits 8-15 of rec_span.flags). */
 enum rec_nethttp_client_flags {
@@ -78,9 +83,10 @@ enum rec_nethttp_client_flags {
 
 /* One net/http client request ((*Transport).roundTrip). Strings: method, scheme,
  * url_host (URL.Host), path (URL.Path), req_host (Request.Host).
- * local_addr/local_port: the local end of the HTTP/1 connection the request went out on
- * (network.local.address/port), read at (*persistConn).roundTrip; local_addr_size is 4 (IPv4),
- * 16 (IPv6) or 0 (not known: HTTP/2, offsets unknown, not a TCP connection). They let
+ * local_addr/local_port: the local end of the connection the request went out on
+ * (network.local.address/port), read at (*persistConn).roundTrip (HTTP/1) or at the HTTP/2
+ * clientStream's encodeAndWriteHeaders (from ClientConn.tconn); local_addr_size is 4 (IPv4),
+ * 16 (IPv6) or 0 (not known: offsets unknown, not a TCP connection). With h2_stream_id they let
  * `beetrace merge` find the server span this request caused (its network.peer.address/port). */
 struct rec_nethttp_client {
 	struct rec_span h;
@@ -95,8 +101,12 @@ struct rec_nethttp_client {
 	__u8 url_host_len;
 	__u8 path_len;
 	__u8 req_host_len;
+	/* HTTP/2: the request's stream id (clientStream.ID, assigned on the stream's own goroutine
+	 * right before its HEADERS are written); 0 for HTTP/1 or unknown. Added after the fields
+	 * above: older captures' layouts lack it and read it as 0. */
+	__u32 h2_stream_id;
 	__u8 strings[];
 };
-_Static_assert(__builtin_offsetof(struct rec_nethttp_client, strings) == 85, "rec_nethttp_client layout");
+_Static_assert(__builtin_offsetof(struct rec_nethttp_client, strings) == 92, "rec_nethttp_client layout");
 
 #endif /* BEETRACE_SHARED_NETHTTP_H */

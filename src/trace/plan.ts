@@ -140,7 +140,8 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
         for (const x of u.extraSites ?? []) {
           const site = extraSite(x, resolve, (field) => typeof resolved.get(field)?.offset === "number");
           if (typeof site === "string") degraded.push(`${x.why} not recorded: ${site}`);
-          else points.push(site);
+          // Two uprobes of a probe may share a site (x/net's RoundTrip and roundTrip): placed once.
+          else if (!points.some((p) => p.program === site.program && p.vaddr === site.vaddr)) points.push(site);
         }
         if (u.entryOnly) {
           ends.push(`${u.symbol}: entry only`);

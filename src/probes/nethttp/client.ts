@@ -9,7 +9,7 @@ import type { DecodeContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
 import { baseSpan, noteTruncated } from "../common/span.ts";
 import { ENUMERATORS as E } from "./nethttp.gen.ts";
-import { NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
+import { H2_STREAM_ID, NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
 import { defaultPort, escapePath, setMethod, splitHostPort } from "./semconv.ts";
 import { formatIp } from "../common/net.ts";
 
@@ -36,6 +36,45 @@ const CONN_SITE = {
   fields: LOCAL_ADDR_FIELDS.map(([, f]) => f).filter((f) => f !== "crypto/tls.Conn.conn"),
   why: "network.local.address/port of the request's connection",
 };
+
+/**
+ * Where an HTTP/2 request's stream id is known: the clientStream's encodeAndWriteHeaders(req),
+ * on the stream's own goroutine (started by ClientConn.roundTrip), right after addStreamLocked
+ * assigned the id and before the HEADERS frame is written (net/http/h2_bundle.go writeRequest;
+ * Go 1.27: net/http/internal/http2/transport.go). A real call in Go 1.21 … 1.27 and x/net v0.1.0 …
+ * v0.63. One extra emulated hit per HTTP/2 request, none for HTTP/1. No `fields`: the versions
+ * name them differently, so the program checks its offsets itself (an unplaced site would warn on
+ * every binary; one without offsets costs the hit and records nothing).
+ */
+const H2_SITE = {
+  symbols: ["net/http.(*http2clientStream).encodeAndWriteHeaders", "net/http/internal/http2.(*clientStream).encodeAndWriteHeaders"],
+  program: "nethttp_client_h2",
+  why: "the HTTP/2 stream id and local end of the request's connection",
+};
+const XNET_H2_SITE = {
+  symbols: ["golang.org/x/net/http2.(*clientStream).encodeAndWriteHeaders"],
+  program: "nethttp_client_h2_xnet",
+  why: "the HTTP/2 stream id and local end of the request's connection (x/net client)",
+};
+
+/** The HTTP/2 client's stream and connection (H2_SITE), per Go version, then x/net's. */
+const H2_FIELDS: NethttpField[] = [
+  ...(
+    [
+      ["h2_cs_id_off", "clientStream.ID", "http2clientStream.ID"],
+      ["h2_cs_cc_off", "clientStream.cc", "http2clientStream.cc"],
+      ["h2_cc_tconn_off", "ClientConn.tconn", "http2ClientConn.tconn"],
+    ] as const
+  ).flatMap(([c, internal, bundled]) => [
+    { const: c, field: `net/http.${bundled}`, required: false, goMax: "1.26", why: "beetrace.http2.stream_id, network.local.address/port on HTTP/2" },
+    { const: c, field: `net/http/internal/http2.${internal}`, required: false, goMin: "1.27", why: "beetrace.http2.stream_id, network.local.address/port on HTTP/2 (Go >= 1.27)" },
+  ]),
+  { const: "h2_creq_url_off", field: "net/http.Request.URL", required: false, goMax: "1.26", why: "finds an HTTP/2 stream's client span (its request's URL)" },
+  { const: "h2_creq_url_off", field: "net/http/internal/http2.ClientRequest.URL", required: false, goMin: "1.27", why: "finds an HTTP/2 stream's client span (Go >= 1.27)" },
+  { const: "xnet_cs_id_off", field: "golang.org/x/net/http2.clientStream.ID", required: false, why: "beetrace.http2.stream_id (x/net client)" },
+  { const: "xnet_cs_cc_off", field: "golang.org/x/net/http2.clientStream.cc", required: false, why: "network.local.address/port (x/net client)" },
+  { const: "xnet_cc_tconn_off", field: "golang.org/x/net/http2.ClientConn.tconn", required: false, why: "network.local.address/port (x/net client)" },
+];
 
 /** The client record's local address (local_addr_size bytes of local_addr), as Go prints an IP. */
 function localAddress(r: RecordReader): string | undefined {
@@ -68,6 +107,7 @@ const CLIENT_FIELDS: NethttpField[] = [
   // The connection's local end, read at (*persistConn).roundTrip (CONN_SITE): optional, without
   // them the span lacks network.local.address/port and `beetrace merge` cannot join it.
   ...LOCAL_ADDR_FIELDS.map(([c, field]) => ({ const: c, field, required: false, why: "network.local.address/port (joins the span to the server span it caused)" })),
+  ...H2_FIELDS,
   { const: "op_error_err_off", field: "net.OpError.Err", required: false, why: "error.type: the cause inside a *net.OpError" },
   { const: "syscall_error_err_off", field: "os.SyscallError.Err", required: false, why: "error.type: the errno inside an *os.SyscallError" },
 ];
@@ -169,6 +209,8 @@ export function decodeClient(r: RecordReader, ctx: DecodeContext): Span {
     attrs["network.local.address"] = local;
     attrs["network.local.port"] = r.u16("local_port");
   }
+  const sid = r.u32("h2_stream_id");
+  if (sid !== 0) attrs[H2_STREAM_ID] = sid;
 
   const span = baseSpan(r, ctx, SCOPE_NAME, name, "client", attrs);
 
@@ -196,7 +238,7 @@ export const nethttpClient: ProbeManifest = {
   library: "net/http",
   object: NETHTTP_OBJECT,
   uprobes: [
-    { symbol: "net/http.(*Transport).roundTrip", entryProgram: "nethttp_client_entry", returnProgram: "nethttp_client_return", extraSites: [CONN_SITE] },
+    { symbol: "net/http.(*Transport).roundTrip", entryProgram: "nethttp_client_entry", returnProgram: "nethttp_client_return", extraSites: [CONN_SITE, H2_SITE] },
     // The golang.org/x/net/http2 client (an http2.Transport as the RoundTripper) never runs
     // net/http's roundTrip. Nested under it (http2.ConfigureTransport) the same request is
     // traced once: its entry finds the call begun, its RETs leave the outer call's span alone.
@@ -205,6 +247,7 @@ export const nethttpClient: ProbeManifest = {
       optional: true,
       entryProgram: "nethttp_client_entry_xnet",
       returnProgram: "nethttp_client_return_xnet",
+      extraSites: [XNET_H2_SITE],
     },
     // Where RoundTrip is a wrapper the compiler inlines into its callers (return
     // cc.roundTrip(req, nil)), the work is in roundTrip: nested under an out-of-line RoundTrip,
@@ -214,6 +257,8 @@ export const nethttpClient: ProbeManifest = {
       optional: true,
       entryProgram: "nethttp_client_entry_xnet_inner",
       returnProgram: "nethttp_client_return_xnet_inner",
+      // The same site as RoundTrip's (placed once when both are linked).
+      extraSites: [XNET_H2_SITE],
     },
   ],
   fields: CLIENT_FIELDS,

@@ -55,3 +55,10 @@ export const REQ_CTX: NethttpField = {
 };
 
 export const SCOPE_NAME = "beetrace/net/http";
+
+/**
+ * An HTTP/2 request's stream id on its connection (RFC 9113 §5.1.1), on client and server spans.
+ * Semantic conventions have no attribute for it (v1.37): this one is beetrace's own. With the
+ * connection's ends it names the one client span a server span answers (`beetrace merge`).
+ */
+export const H2_STREAM_ID = "beetrace.http2.stream_id";

@@ -8,7 +8,7 @@ import { goAtLeast } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
 import { baseSpan, noteTruncated } from "../common/span.ts";
 import { ENUMERATORS as E } from "./nethttp.gen.ts";
-import { NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
+import { H2_STREAM_ID, NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
 import { protocolVersion, routeFromPattern, setMethod, splitHostPort } from "./semconv.ts";
 
 export const SERVER_PROBE_ID = "nethttp.server";
@@ -47,6 +47,12 @@ const SERVER_FIELDS: NethttpField[] = [
   { const: "h2_rws_status_off", field: "net/http.http2responseWriterState.status", required: false, goMax: "1.26", why: "http.response.status_code on HTTP/2" },
   { const: "h2_rw_rws_off", field: "net/http/internal/http2.responseWriter.rws", required: false, goMin: "1.27", why: "http.response.status_code on HTTP/2 (Go >= 1.27)" },
   { const: "h2_rws_status_off", field: "net/http/internal/http2.responseWriterState.status", required: false, goMin: "1.27", why: "http.response.status_code on HTTP/2 (Go >= 1.27)" },
+  // The HTTP/2 stream id: rws.stream.id (h2_bundle.go http2responseWriterState.stream,
+  // http2stream.id; Go 1.27: net/http/internal/http2.responseWriterState.stream, stream.id).
+  { const: "h2_rws_stream_off", field: "net/http.http2responseWriterState.stream", required: false, goMax: "1.26", why: "beetrace.http2.stream_id (joins to the client span)" },
+  { const: "h2_stream_id_off", field: "net/http.http2stream.id", required: false, goMax: "1.26", why: "beetrace.http2.stream_id (joins to the client span)" },
+  { const: "h2_rws_stream_off", field: "net/http/internal/http2.responseWriterState.stream", required: false, goMin: "1.27", why: "beetrace.http2.stream_id (Go >= 1.27)" },
+  { const: "h2_stream_id_off", field: "net/http/internal/http2.stream.id", required: false, goMin: "1.27", why: "beetrace.http2.stream_id (Go >= 1.27)" },
   // Context in: the W3C traceparent/tracestate headers, found by walking the header map.
   { const: "req_header_off", field: "net/http.Request.Header", required: false, why: "traceparent in: the caller's trace and span" },
   { const: "map_dirptr_off", field: SWISS_DIRPTR, required: false, goMin: "1.24", why: "walking Request.Header (Go >= 1.24 maps)" },
@@ -59,6 +65,8 @@ const SERVER_FIELDS: NethttpField[] = [
   // The x/net HTTP/2 server's ResponseWriter: *responseWriter{rws} → responseWriterState.status.
   { const: "xnet_rw_rws_off", field: "golang.org/x/net/http2.responseWriter.rws", required: false, why: "http.response.status_code on the x/net HTTP/2 server" },
   { const: "xnet_rws_status_off", field: "golang.org/x/net/http2.responseWriterState.status", required: false, why: "http.response.status_code on the x/net HTTP/2 server" },
+  { const: "xnet_rws_stream_off", field: "golang.org/x/net/http2.responseWriterState.stream", required: false, why: "beetrace.http2.stream_id on the x/net HTTP/2 server" },
+  { const: "xnet_stream_id_off", field: "golang.org/x/net/http2.stream.id", required: false, why: "beetrace.http2.stream_id on the x/net HTTP/2 server" },
   // A panic in progress while net/http's deferred funcs run (runtime/runtime2.go, runtime/panic.go).
   { const: "g_panic_off", field: G_PANIC, required: false, why: "whether a handler panicked" },
   { const: "panic_arg_off", field: "runtime._panic.arg", required: false, why: "the panic value, for the span's exception event" },
@@ -108,6 +116,8 @@ export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
   }
   const proto = protocolVersion(r.u8("proto_major"), r.u8("proto_minor"));
   if (proto !== undefined) attrs["network.protocol.version"] = proto;
+  const sid = r.u32("h2_stream_id");
+  if (sid !== 0) attrs[H2_STREAM_ID] = sid;
 
   const span = baseSpan(r, ctx, SCOPE_NAME, name, "server", attrs);
   // No traceparent came: BPF gave the span the client span that another process traced by the

@@ -582,15 +582,21 @@ describe("nethttp manifests", () => {
     expect(shared).toEqual(["net/http.Request.Method", "net/http.Request.URL", "net/url.URL.Path", "net/http.Request.Host", "net/http.Request.ctx"]);
   });
 
-  test("HTTP/2 writer status fields are optional (no status rather than no probe)", () => {
+  test("HTTP/2 writer status and stream id fields are optional (no status or stream id rather than no probe)", () => {
     const h2 = nethttpServer.fields.filter((f) => f.field.includes("http2"));
     expect(h2.map((f) => [f.const, f.field, f.required])).toEqual([
       ["h2_rw_rws_off", "net/http.http2responseWriter.rws", false],
       ["h2_rws_status_off", "net/http.http2responseWriterState.status", false],
       ["h2_rw_rws_off", "net/http/internal/http2.responseWriter.rws", false],
       ["h2_rws_status_off", "net/http/internal/http2.responseWriterState.status", false],
+      ["h2_rws_stream_off", "net/http.http2responseWriterState.stream", false],
+      ["h2_stream_id_off", "net/http.http2stream.id", false],
+      ["h2_rws_stream_off", "net/http/internal/http2.responseWriterState.stream", false],
+      ["h2_stream_id_off", "net/http/internal/http2.stream.id", false],
       ["xnet_rw_rws_off", "golang.org/x/net/http2.responseWriter.rws", false],
       ["xnet_rws_status_off", "golang.org/x/net/http2.responseWriterState.status", false],
+      ["xnet_rws_stream_off", "golang.org/x/net/http2.responseWriterState.stream", false],
+      ["xnet_stream_id_off", "golang.org/x/net/http2.stream.id", false],
     ]);
   });
 
