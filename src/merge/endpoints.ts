@@ -7,10 +7,14 @@
  * through the file's own layouts (src/probes/record.ts), for the address a join needs:
  *  - a server span's peer: the address:port string the server recorded (`remote`, Go's
  *    Request.RemoteAddr: "10.0.0.2:51234", "[::1]:51234");
- *  - a client span's local end: `local_addr` (local_addr_size bytes, 4 or 16) and `local_port`.
+ *  - a client span's local end: `local_addr` (local_addr_size bytes, 4 or 16) and `local_port`;
+ *  - on HTTP/2, both sides' `h2_stream_id` (u32, 0 = HTTP/1 or unknown): many requests share an
+ *    HTTP/2 connection at once, and the stream id names the one request (streamKey). Layouts
+ *    without the field (captures from before it) read as HTTP/1.
  * Records of other types (and these without an address) join nothing; their ids are still
  * rewritten when their trace moves. Format-1 captures hold decoded spans: their attributes
- * (network.peer.* on server spans, network.local.* on client spans) are used instead.
+ * (network.peer.* on server spans, network.local.* on client spans, beetrace.http2.stream_id)
+ * are used instead.
  */
 import type { Span } from "../spans/model.ts";
 import type { RecordSchema } from "../probes/record.ts";
@@ -18,6 +22,19 @@ import { formatIp } from "../probes/common/net.ts";
 import { endpointKey } from "./join.ts";
 
 export type EndpointRole = "client" | "server";
+
+/** The decoded spans' stream id attribute (src/probes/nethttp/object.ts H2_STREAM_ID). */
+const H2_STREAM_ID = "beetrace.http2.stream_id";
+
+/**
+ * The join key of an HTTP/2 request: its connection's key and its stream id ("addr|port#sid").
+ * A stream id is used once per connection (RFC 9113 §5.1.1), so client and server spans of one
+ * request share the key and nothing else on the connection does; 0 (HTTP/1) keeps the
+ * connection's key, whose requests follow each other and are told apart by time.
+ */
+export function streamKey(key: string, streamId: number): string {
+  return streamId === 0 ? key : `${key}#${streamId}`;
+}
 
 /** Where a record type keeps its endpoint (by C struct name: layouts are per file). */
 const BY_STRUCT: Readonly<Record<string, EndpointRole>> = {
@@ -43,8 +60,8 @@ const DEFAULT_HEADER: HeaderOffsets = { flags: 4, start: 8, end: 16, traceId: 24
  *  - "local": an address of `sizeAt` bytes at `addrAt` (4 or 16) and a u16 port at `portAt`.
  */
 export type EndpointReader =
-  | { role: EndpointRole; kind: "peer"; fixed: number; lens: (readonly [number, number])[]; index: number }
-  | { role: EndpointRole; kind: "local"; addrAt: number; addrMax: number; sizeAt: number; portAt: number };
+  | { role: EndpointRole; kind: "peer"; fixed: number; lens: (readonly [number, number])[]; index: number; sidAt: number }
+  | { role: EndpointRole; kind: "local"; addrAt: number; addrMax: number; sizeAt: number; portAt: number; sidAt: number };
 
 export interface TypeInfo {
   header: HeaderOffsets;
@@ -76,18 +93,21 @@ export class RecordTypes {
     };
     t = { header };
     const role = layout !== undefined ? BY_STRUCT[layout.struct] : undefined;
+    // The HTTP/2 stream id (u32; -1: the layout lacks it).
+    const sid = f["h2_stream_id"];
+    const sidAt = sid !== undefined && sid[1] === 4 ? sid[0] : -1;
     if (layout !== undefined && role === "server") {
       const index = layout.strings.indexOf("remote");
       const lens = layout.strings.slice(0, index + 1).map((s) => f[`${s}_len`]);
       if (index >= 0 && lens.every((l) => l !== undefined && (l[1] === 1 || l[1] === 2))) {
-        t.endpoint = { role, kind: "peer", fixed: layout.fixed, lens: lens as (readonly [number, number])[], index };
+        t.endpoint = { role, kind: "peer", fixed: layout.fixed, lens: lens as (readonly [number, number])[], index, sidAt };
       }
     } else if (layout !== undefined && role === "client") {
       const addr = f["local_addr"];
       const size = f["local_addr_size"];
       const port = f["local_port"];
       if (addr !== undefined && size !== undefined && size[1] === 1 && port !== undefined && port[1] === 2) {
-        t.endpoint = { role, kind: "local", addrAt: addr[0], addrMax: addr[1], sizeAt: size[0], portAt: port[0] };
+        t.endpoint = { role, kind: "local", addrAt: addr[0], addrMax: addr[1], sizeAt: size[0], portAt: port[0], sidAt };
       }
     }
     this.#types.set(type, t);
@@ -100,6 +120,15 @@ export class RecordTypes {
  * field outside the record: the file's layouts are untrusted input).
  */
 export function recordEndpoint(info: TypeInfo, bytes: Uint8Array, base: number, size: number): string | undefined {
+  const key = connectionEndpoint(info, bytes, base, size);
+  const at = info.endpoint?.sidAt ?? -1;
+  if (key === undefined || at < 0 || at + 4 > size) return key;
+  const p = base + at;
+  return streamKey(key, (bytes[p]! | (bytes[p + 1]! << 8) | (bytes[p + 2]! << 16)) + bytes[p + 3]! * 0x1000000);
+}
+
+/** The connection part of recordEndpoint's key ("address|port"). */
+function connectionEndpoint(info: TypeInfo, bytes: Uint8Array, base: number, size: number): string | undefined {
   const ep = info.endpoint;
   if (ep === undefined) return undefined;
   if (ep.kind === "local") {
@@ -156,14 +185,16 @@ function hostPortBytes(b: Uint8Array, at: number, n: number): string | undefined
 /** A decoded span's endpoint (format-1 captures). */
 export function spanEndpoint(span: Span): { role: EndpointRole; key: string } | undefined {
   const a = span.attributes;
+  const s = a[H2_STREAM_ID];
+  const sid = typeof s === "number" && Number.isInteger(s) && s > 0 ? s : 0;
   if (span.kind === "server") {
     const host = a["network.peer.address"];
     const port = a["network.peer.port"];
-    if (typeof host === "string" && typeof port === "number") return { role: "server", key: endpointKey(host, port) };
+    if (typeof host === "string" && typeof port === "number") return { role: "server", key: streamKey(endpointKey(host, port), sid) };
   } else if (span.kind === "client") {
     const host = a["network.local.address"];
     const port = a["network.local.port"];
-    if (typeof host === "string" && typeof port === "number") return { role: "client", key: endpointKey(host, port) };
+    if (typeof host === "string" && typeof port === "number") return { role: "client", key: streamKey(endpointKey(host, port), sid) };
   }
   return undefined;
 }
