@@ -33,6 +33,7 @@ import { Buffer } from "node:buffer";
 import { TracerError, fromSystemError } from "../errors.ts";
 import type { AttrValue, LossCounters, SpanAttributes, SpanKind } from "../spans/model.ts";
 import { type RecordLayout, type RecordSchema, SpanDecoder, builtinRecordSchema, recordSize } from "../probes/decode.ts";
+import { SPAN_HEADER_SIZE } from "../probes/record.ts";
 import { closeQuietly, openRegularFile, readFully } from "../target/input.ts";
 import {
   CAPTURE_FORMAT,
@@ -90,6 +91,27 @@ export interface RawRecord {
   /** BOOTTIME ns → epoch ns with the clock item in force for this record's chunk */
   toEpoch: (bootNs: bigint) => bigint;
   /** Byte offset of the record in the file */
+  offset: number;
+}
+
+/**
+ * Consecutive span records of one records chunk, for readers that go through millions of them
+ * (`beetrace merge`): one item per run instead of one per record, and no view per record. Record
+ * k is bytes[at[k], at[k] + size) (its size field); the run is contiguous: it covers
+ * bytes[at[0], end). Valid only until the next item is requested (`bytes` is the source's
+ * window and `at` is reused); the records may be changed in place meanwhile.
+ */
+export interface RawRun {
+  type: "raws";
+  bytes: Uint8Array;
+  /** Start of each record in `bytes` (the first `count` entries are valid) */
+  at: Int32Array;
+  count: number;
+  /** End of the last record in `bytes` */
+  end: number;
+  /** BOOTTIME ns → epoch ns with the clock item in force for these records */
+  toEpoch: (bootNs: bigint) => bigint;
+  /** Byte offset of bytes[0] in the file */
   offset: number;
 }
 
@@ -426,6 +448,10 @@ export class CaptureScanner {
   readonly #headerEnd: number;
   /** Record types the file's layouts describe (undefined: format 1, any type) */
   readonly #types: Set<number> | undefined;
+  /** The same as a table by type (1: known), for the record walk's fast path; undefined: any type */
+  readonly #known: Uint8Array | undefined;
+  /** Record starts of the current RawRun (reused; at most one per SPAN_HEADER_SIZE bytes of a window) */
+  #runAt = new Int32Array(0);
 
   constructor(input: Uint8Array | CaptureSource) {
     const src = input instanceof Uint8Array ? new MemorySource(input) : input;
@@ -459,6 +485,10 @@ export class CaptureScanner {
     this.#headerEnd = got.end;
     const types = this.header.records?.types;
     this.#types = types === undefined ? undefined : new Set(Object.keys(types).map(Number));
+    if (this.#types !== undefined) {
+      this.#known = new Uint8Array(65536);
+      for (const t of this.#types) if (t >= 0 && t <= 0xffff) this.#known[t] = 1;
+    }
   }
 
   /** Record a damaged region [start, end) (also used by decodeRecords for undecodable records). */
@@ -495,7 +525,20 @@ export class CaptureScanner {
   #resume: ResumePoint | undefined;
 
   /** Items from the start, or from a resume point a pass over the same file gave. */
-  *items(from?: ResumePoint): Generator<CaptureItem> {
+  items(from?: ResumePoint): Generator<CaptureItem> {
+    return this.#items(from, false) as Generator<CaptureItem>;
+  }
+
+  /**
+   * Items as items() gives them, except that the span records of a chunk come as runs (RawRun:
+   * one item per window of consecutive records; a record the fast path does not take, such as
+   * one next to damage, still comes as a RawRecord).
+   */
+  runs(): Generator<CaptureItem | RawRun> {
+    return this.#items(undefined, true);
+  }
+
+  *#items(from: ResumePoint | undefined, runs: boolean): Generator<CaptureItem | RawRun> {
     const src = this.#src;
     this.#resume = undefined;
     // A second walk starts the counts over.
@@ -518,7 +561,7 @@ export class CaptureScanner {
         const dataStart = pos + chunk.start;
         const dataEnd = pos + chunk.declaredEnd;
         const cut = dataEnd > src.size;
-        const w = this.#walk(dataStart, Math.min(dataEnd, src.size), toEpoch, cut);
+        const w = this.#walk(dataStart, Math.min(dataEnd, src.size), toEpoch, cut, runs);
         let r = w.next();
         while (!r.done) {
           yield r.value;
@@ -575,7 +618,10 @@ export class CaptureScanner {
             toEpoch = epochFrom(clockOffsetNs);
           }
           if (it.type === "section" && this.#types !== undefined) {
-            for (const t of Object.keys(it.header.records?.types ?? {})) this.#types.add(Number(t));
+            for (const t of Object.keys(it.header.records?.types ?? {})) {
+              this.#types.add(Number(t));
+              if (this.#known !== undefined && Number(t) >= 0 && Number(t) <= 0xffff) this.#known[Number(t)] = 1;
+            }
           }
           if (k === out.length - 1 && it.type !== "raw") this.#resume = { pos: end, clockOffsetNs };
           yield it;
@@ -648,7 +694,7 @@ export class CaptureScanner {
       const w = this.#walk(run, next, toEpoch, false);
       let r = w.next();
       while (!r.done) {
-        yield r.value;
+        yield r.value as RawRecord; // runs = false: single records only
         r = w.next();
       }
     }
@@ -661,10 +707,34 @@ export class CaptureScanner {
    * chunk's end (or, for a cut chunk, the end of the last complete record); `atItem` when
    * damage inside the chunk was followed by an item (the chunk's length was itself damaged).
    */
-  *#walk(start: number, end: number, toEpoch: (b: bigint) => bigint, cut: boolean): Generator<RawRecord, { next: number; atItem: boolean }> {
+  *#walk(start: number, end: number, toEpoch: (b: bigint) => bigint, cut: boolean, runs = false): Generator<RawRecord | RawRun, { next: number; atItem: boolean }> {
     const src = this.#src;
     let p = start;
     while (p < end) {
+      if (runs) {
+        // Fast path: the whole records of a known type in one window, as one run. Anything
+        // else (a size that does not fit, an unknown type, the window's last partial record)
+        // goes through the checks below, one record at a time.
+        const w = src.view(p, Math.min(end - p, READ_SIZE));
+        const n = w.byteLength;
+        const known = this.#known;
+        let at = this.#runAt;
+        if (at.length < Math.floor(n / SPAN_HEADER_SIZE) + 1) at = this.#runAt = new Int32Array(Math.floor(n / SPAN_HEADER_SIZE) + 1);
+        let count = 0;
+        let q = 0;
+        while (q + 4 <= n) {
+          const size = w[q + 2]! | (w[q + 3]! << 8);
+          if (size < SPAN_HEADER_SIZE || q + size > n) break;
+          if (known !== undefined && known[w[q]! | (w[q + 1]! << 8)] !== 1) break;
+          at[count++] = q;
+          q += size;
+        }
+        if (count > 0) {
+          yield { type: "raws", bytes: w, at, count, end: q, toEpoch, offset: p };
+          p += q;
+          continue;
+        }
+      }
       const h = src.view(p, 4);
       if (h.byteLength < 4) {
         if (cut) return { next: p, atItem: false };

@@ -167,6 +167,59 @@ export class CaptureWriter {
     return true;
   }
 
+  /**
+   * Consecutive whole span records, as record() would take them one by one (the same bytes in
+   * the file, flushes included), with one copy per flush instead of one per record: record k is
+   * bytes[at[k], at[k + 1]), the last one ends at `end`. The caller has checked their framing
+   * (a capture reader's RawRun).
+   */
+  records(bytes: Uint8Array, at: Int32Array, count: number, end: number): void {
+    this.checkOpen();
+    if (!this.raw) throw new TracerError("internal", `capture file ${this.path}: raw records need a format-2 header with record layouts`);
+    let k = 0;
+    while (k < count) {
+      if (this.chunkData < 0) {
+        this.reserve(CHUNK_HEAD_SIZE);
+        this.buf.set(CHUNK_HEAD, this.len);
+        this.len += CHUNK_HEAD_SIZE;
+        this.chunkData = this.len;
+        this.chunkSpans = 0;
+      }
+      // Records up to the one that reaches flushBytes (record() flushes right after it) or the
+      // chunk's size limit (record() starts a new chunk before it).
+      const from = at[k]!;
+      let j = k;
+      let to = from;
+      let grown = this.len;
+      let full = false;
+      while (j < count) {
+        const next = j + 1 < count ? at[j + 1]! : end;
+        const size = next - at[j]!;
+        if (grown + size - this.chunkData > CHUNK_MAX) {
+          full = j === k ? false : true;
+          break;
+        }
+        grown += size;
+        to = next;
+        j++;
+        if (grown >= this.flushBytes) break;
+      }
+      if (j === k) {
+        // The chunk is full before this record: close it, the next round opens another.
+        this.closeChunk();
+        continue;
+      }
+      this.reserve(to - from);
+      this.buf.set(bytes.subarray(from, to), this.len);
+      this.len += to - from;
+      this.chunkSpans += j - k;
+      this.spansQueued += j - k;
+      k = j;
+      if (full) this.closeChunk();
+      else if (this.len >= this.flushBytes) this.flush();
+    }
+  }
+
   /** The BOOTTIME → epoch anchor changed: the records after this point use `anchor`. */
   clock(anchor: ClockFields): void {
     const r: ClockRecord = { type: "clock", realtimeNs: anchor.realtimeNs, boottimeNs: anchor.boottimeNs, offsetNs: anchor.offsetNs };

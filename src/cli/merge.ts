@@ -24,14 +24,15 @@ import * as path from "node:path";
 import { Buffer } from "node:buffer";
 import { TracerError, fromSystemError } from "../errors.ts";
 import { log } from "../log.ts";
-import { CaptureScanner, FileSource, damageError } from "../capture/reader.ts";
+import { CaptureScanner, FileSource, type RawRecord, damageError } from "../capture/reader.ts";
 import { CaptureWriter } from "../capture/writer.ts";
 import type { CaptureHeader, ClockFields } from "../capture/format.ts";
 import { builtinRecordSchema } from "../probes/decode.ts";
 import { hexOf } from "../probes/record.ts";
 import { type LossCounters, type Span, zeroLosses } from "../spans/model.ts";
 import { type Endpoint, type JoinResult, join } from "../merge/join.ts";
-import { RecordTypes, recordEndpoint, spanEndpoint } from "../merge/endpoints.ts";
+import { RecordTypes, type TypeInfo, recordEndpoint, spanEndpoint } from "../merge/endpoints.ts";
+import { IdMap, IdTable, hexBytes, wordAt, wordsHex } from "../merge/ids.ts";
 import { parseDurationNs, serviceOf } from "./filters.ts";
 import { writeStdout } from "./view.ts";
 
@@ -108,9 +109,11 @@ export async function mergeCommand(files: string[], opts: MergeOptions = {}, wri
   const inputs: Input[] = [];
   const clients: Endpoint[] = [];
   const servers: Endpoint[] = [];
+  // IPv4 endpoint keys by address and port (recordEndpoint): one string per connection.
+  const keys = new Map<number, string>();
   for (const [i, file] of files.entries()) {
     const skewNs = skews.get(i) ?? 0n;
-    const got = scanEndpoints(file, i, skewNs, () => origin, (o) => (origin ??= o), clients, servers);
+    const got = scanEndpoints(file, i, skewNs, () => origin, (o) => (origin ??= o), clients, servers, keys);
     inputs.push({ file, header: got.header, spans: got.spans, skewNs });
   }
   const t1 = performance.now();
@@ -186,6 +189,43 @@ function checkOutputDir(out: string): void {
   if (!st.isDirectory()) throw new TracerError("output_failed", `${dir} is not a directory`, { hint: "choose another -o path" });
 }
 
+/**
+ * An endpoint of pass 1: the ids stay little-endian 32-bit words of the record's bytes (a hex
+ * string is made only if something asks for traceId/spanId; the join never does).
+ */
+export class RecordEndpoint implements Endpoint {
+  constructor(
+    readonly file: number,
+    readonly key: string,
+    readonly start: number,
+    readonly end: number,
+    /** trace id words */
+    readonly t0: number,
+    readonly t1: number,
+    readonly t2: number,
+    readonly t3: number,
+    /** span id words */
+    readonly s0: number,
+    readonly s1: number,
+  ) {}
+
+  get traceId(): string {
+    return wordsHex([this.t0, this.t1, this.t2, this.t3], 0, 4);
+  }
+
+  get spanId(): string {
+    return wordsHex([this.s0, this.s1], 0, 2);
+  }
+}
+
+function idWords(hex: string, n: number): Int32Array {
+  const b = new Uint8Array(4 * n);
+  b.set(hexBytes(hex).subarray(0, 4 * n));
+  const w = new Int32Array(n);
+  for (let k = 0; k < n; k++) w[k] = wordAt(b, 4 * k);
+  return w;
+}
+
 /** Pass 1 over one file: its endpoints, spans counted. */
 function scanEndpoints(
   file: string,
@@ -195,6 +235,7 @@ function scanEndpoints(
   setOrigin: (o: bigint) => bigint,
   clients: Endpoint[],
   servers: Endpoint[],
+  keys: Map<number, string>,
 ): { header: CaptureHeader; spans: number } {
   const src = new FileSource(file);
   try {
@@ -213,46 +254,76 @@ function scanEndpoints(
     // epoch - origin for boot time 0 under the clock in force (one per records chunk's clock).
     let lastToEpoch: ((b: bigint) => bigint) | undefined;
     let zero = 0;
-    for (const it of scanner.items()) {
-      if (it.type === "raw") {
-        spans++;
+    // The type of the last record and its info (a file's records are mostly of a few types).
+    let lastType = -1;
+    let info: TypeInfo | undefined;
+    /** The record at b[q, q + size). */
+    const one = (b: Uint8Array, q: number, size: number, toEpoch: (b: bigint) => bigint): void => {
+      const type = b[q]! | (b[q + 1]! << 8);
+      if (type !== lastType || info === undefined) {
+        info = types.get(type);
+        lastType = type;
+      }
+      if (info.endpoint === undefined) return;
+      const key = recordEndpoint(info, b, q, size, keys);
+      if (key === undefined) return;
+      const h = info.header;
+      if (h.end + 8 > size || h.spanId + 8 > size || h.traceId + 16 > size) return;
+      if (toEpoch !== lastToEpoch) {
+        lastToEpoch = toEpoch;
+        zero = Number(toEpoch(0n) + skewNs - origin);
+      }
+      const t = q + h.traceId;
+      const s = q + h.spanId;
+      const ep = new RecordEndpoint(
+        index,
+        key,
+        // Boot-time stamps as doubles: exact below 2^53 ns (104 days of uptime), within a few ns after.
+        zero + u64(b, q + h.start),
+        zero + u64(b, q + h.end),
+        wordAt(b, t),
+        wordAt(b, t + 4),
+        wordAt(b, t + 8),
+        wordAt(b, t + 12),
+        wordAt(b, s),
+        wordAt(b, s + 4),
+      );
+      (info.endpoint.role === "client" ? clients : servers).push(ep);
+    };
+    for (const it of scanner.runs()) {
+      if (it.type === "raws") {
         const b = it.bytes;
-        const info = types.get(b[0]! | (b[1]! << 8));
-        if (info.endpoint === undefined) continue;
-        const key = recordEndpoint(info, b, 0, b.byteLength);
-        if (key === undefined) continue;
-        const h = info.header;
-        if (h.end + 8 > b.byteLength || h.spanId + 8 > b.byteLength || h.traceId + 16 > b.byteLength) continue;
-        if (it.toEpoch !== lastToEpoch) {
-          lastToEpoch = it.toEpoch;
-          zero = Number(it.toEpoch(0n) + skewNs - origin);
+        const at = it.at;
+        spans += it.count;
+        for (let k = 0; k < it.count; k++) {
+          const q = at[k]!;
+          one(b, q, k + 1 < it.count ? at[k + 1]! - q : it.end - q, it.toEpoch);
         }
-        const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-        const ep: Endpoint = {
-          file: index,
-          key,
-          // Boot-time stamps as doubles: exact below 2^53 ns (104 days of uptime), within a few ns after.
-          start: zero + u64(b, h.start),
-          end: zero + u64(b, h.end),
-          traceId: buf.toString("hex", h.traceId, h.traceId + 16),
-          spanId: buf.toString("hex", h.spanId, h.spanId + 8),
-        };
-        (info.endpoint.role === "client" ? clients : servers).push(ep);
+      } else if (it.type === "raw") {
+        spans++;
+        one(it.bytes, 0, it.bytes.byteLength, it.toEpoch);
       } else if (it.type === "span") {
         spans++;
         const e = spanEndpoint(it);
         if (e === undefined) continue;
-        const ep: Endpoint = {
-          file: index,
-          key: e.key,
-          start: Number(it.startTimeUnixNano + skewNs - origin),
-          end: Number(it.endTimeUnixNano + skewNs - origin),
-          traceId: it.traceId,
-          spanId: it.spanId,
-        };
+        const t = idWords(it.traceId, 4);
+        const sp = idWords(it.spanId, 2);
+        const ep = new RecordEndpoint(
+          index,
+          e.key,
+          Number(it.startTimeUnixNano + skewNs - origin),
+          Number(it.endTimeUnixNano + skewNs - origin),
+          t[0]!,
+          t[1]!,
+          t[2]!,
+          t[3]!,
+          sp[0]!,
+          sp[1]!,
+        );
         (e.role === "client" ? clients : servers).push(ep);
       } else if (it.type === "section") {
         types = new RecordTypes(it.header.records);
+        lastType = -1;
       }
     }
     if (scanner.truncated) log.warn(`${file} is truncated (last ${scanner.trailingBytes} bytes incomplete); its complete spans are merged`);
@@ -263,82 +334,15 @@ function scanEndpoints(
 }
 
 interface Rewrites {
-  /** old trace id → new trace id bytes (resolved to the root of its chain) */
+  /** old trace id → new trace id (resolved to the root of its chain) */
   traces: IdMap;
-  /** per file: server span id → the client span id bytes that becomes its parent */
+  /** per file: server span id → the client span id that becomes its parent */
   parents: IdMap[];
   joined: number;
   conflicts: number;
 }
 
-/**
- * Trace or span id → bytes, looked up straight from a record's bytes: keyed by a 30-bit hash of
- * the id (no hex string per record), the whole id compared on a hit.
- */
-export class IdMap {
-  readonly #map = new Map<number, { id: Uint8Array; to: Uint8Array }[]>();
-  #size = 0;
-  constructor(readonly idBytes: 8 | 16) {}
-
-  get size(): number {
-    return this.#size;
-  }
-
-  /** 30 bits of an FNV-1a hash of the whole id: a small integer key, which Maps hash fastest (ids need not be random: tests and benches count). */
-  #key(b: Uint8Array, at: number): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < this.idBytes; i++) h = Math.imul(h ^ b[at + i]!, 0x01000193);
-    return (h ^ (h >>> 30)) & 0x3fffffff;
-  }
-
-  set(idHex: string, to: Uint8Array): void {
-    const id = hexBytes(idHex);
-    const k = this.#key(id, 0);
-    let l = this.#map.get(k);
-    if (l === undefined) this.#map.set(k, (l = []));
-    for (const e of l) {
-      if (equalAt(e.id, id, 0)) {
-        e.to = to;
-        return;
-      }
-    }
-    l.push({ id, to });
-    this.#size++;
-  }
-
-  /** The value for the id at b[at, at + idBytes). */
-  getAt(b: Uint8Array, at: number): Uint8Array | undefined {
-    const l = this.#map.get(this.#key(b, at));
-    if (l === undefined) return undefined;
-    for (const e of l) if (equalAt(e.id, b, at)) return e.to;
-    return undefined;
-  }
-
-  get(idHex: string): Uint8Array | undefined {
-    if (idHex.length !== 2 * this.idBytes) return undefined;
-    return this.getAt(hexBytes(idHex), 0);
-  }
-
-  has(idHex: string): boolean {
-    return this.get(idHex) !== undefined;
-  }
-}
-
-function equalAt(id: Uint8Array, b: Uint8Array, at: number): boolean {
-  for (let i = 0; i < id.length; i++) if (id[i] !== b[at + i]) return false;
-  return true;
-}
-
-/** Lowercase hex digit → value (the ids are lowercase hex from hexOf / Buffer#toString). */
-const HEX_VALUE = new Int8Array(128).fill(0);
-for (let i = 0; i < 10; i++) HEX_VALUE[0x30 + i] = i;
-for (let i = 0; i < 6; i++) HEX_VALUE[0x61 + i] = 10 + i;
-
-function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = (HEX_VALUE[hex.charCodeAt(2 * i) & 0x7f]! << 4) | HEX_VALUE[hex.charCodeAt(2 * i + 1) & 0x7f]!;
-  return out;
-}
+export { IdMap } from "../merge/ids.ts";
 
 /** A little-endian u64 as a double. */
 function u64(b: Uint8Array, at: number): number {
@@ -347,44 +351,71 @@ function u64(b: Uint8Array, at: number): number {
   return hi * 4294967296 + lo;
 }
 
+/** An endpoint's trace and span id words (RecordEndpoint's own, else from its hex). */
+function traceWords(e: Endpoint, out: Int32Array): void {
+  if (e instanceof RecordEndpoint) {
+    out[0] = e.t0;
+    out[1] = e.t1;
+    out[2] = e.t2;
+    out[3] = e.t3;
+  } else out.set(idWords(e.traceId, 4));
+}
+
+function spanWords(e: Endpoint, out: Int32Array, at: number): void {
+  if (e instanceof RecordEndpoint) {
+    out[at] = e.s0;
+    out[at + 1] = e.s1;
+  } else out.set(idWords(e.spanId, 2), at);
+}
+
 /** Trace and parent rewrites from the matches; a trace joins at most one other trace (see the module comment). */
 export function rewrites(result: JoinResult, files: number): Rewrites {
-  const next = new Map<string, string>();
-  const root = (t: string): string => {
+  // Trace ids as indices of one table; next[t]: the trace t moves into (-1: none).
+  const ids = new IdTable(16, 2 * result.matches.length);
+  const w = new Int32Array(4);
+  const from = new Int32Array(result.matches.length);
+  const to = new Int32Array(result.matches.length);
+  for (const [i, m] of result.matches.entries()) {
+    traceWords(m.server, w);
+    from[i] = ids.internWords(w, 0);
+    traceWords(m.client, w);
+    to[i] = ids.internWords(w, 0);
+  }
+  const next = new Int32Array(ids.size).fill(-1);
+  const root = (t: number): number => {
     let x = t;
     for (let i = 0; i < 10_000; i++) {
-      const n = next.get(x);
-      if (n === undefined) return x;
+      const n = next[x]!;
+      if (n === -1) return x;
       x = n;
     }
     return x;
   };
   const parents: IdMap[] = Array.from({ length: files }, () => new IdMap(8));
+  const moved: number[] = [];
+  const sw = new Int32Array(4);
   let joined = 0;
   let conflicts = 0;
   // With several claims on one trace, the first match found (by connection, then time) keeps it.
-  for (const m of result.matches) {
-    const from = m.server.traceId;
-    const to = root(m.client.traceId);
-    if (root(from) !== to) {
-      // `to` is a root and differs from `from`: no cycle. A trace already joined elsewhere stays there.
-      if (next.has(from)) {
+  for (const [i, m] of result.matches.entries()) {
+    const f = from[i]!;
+    const r = root(to[i]!);
+    if (root(f) !== r) {
+      // `r` is a root and differs from `f`'s: no cycle. A trace already joined elsewhere stays there.
+      if (next[f] !== -1) {
         conflicts++;
         continue;
       }
-      next.set(from, to);
+      next[f] = r;
+      moved.push(f);
     }
-    parents[m.server.file]!.set(m.server.spanId, hexBytes(m.client.spanId));
+    spanWords(m.server, sw, 0);
+    spanWords(m.client, sw, 2);
+    parents[m.server.file]!.setWordsWords(sw, 0, sw, 2);
     joined++;
   }
   const traces = new IdMap(16);
-  const rootBytes = new Map<string, Uint8Array>();
-  for (const t of next.keys()) {
-    const r = root(t);
-    let b = rootBytes.get(r);
-    if (b === undefined) rootBytes.set(r, (b = hexBytes(r)));
-    traces.set(t, b);
-  }
+  for (const t of moved) traces.setWordsWords(ids.keys, 4 * t, ids.keys, 4 * root(t));
   return { traces, parents, joined, conflicts };
 }
 
@@ -421,28 +452,45 @@ function writeMerged(out: string, inputs: Input[], corrections: bigint[], rw: Re
         if (i > 0) w.section(shiftedHeader(scanner.header, shift));
         let types = new RecordTypes(scanner.header.records);
         let fileLosses: LossCounters | undefined;
-        for (const it of scanner.items()) {
+        const rewrite = traces.size > 0 || parents.size > 0;
+        let lastType = -1;
+        let info: TypeInfo | undefined;
+        /** Rewrites the record at b[q, q + size) in place (see below). */
+        const patch = (b: Uint8Array, q: number, size: number): void => {
+          const type = b[q]! | (b[q + 1]! << 8);
+          if (type !== lastType || info === undefined) {
+            info = types.get(type);
+            lastType = type;
+          }
+          const h = info.header;
+          if (h.traceId + 16 > size || h.spanId + 8 > size || h.parent + 8 > size || h.flags + 2 > size) return;
+          // Both looked up before either is written: untrusted layouts may overlap the fields.
+          const t = traces.size > 0 ? traces.indexAt(b, q + h.traceId) : -1;
+          const p = parents.size > 0 ? parents.indexAt(b, q + h.spanId) : -1;
+          if (t >= 0) traces.writeValue(t, b, q + h.traceId);
+          if (p >= 0) {
+            parents.writeValue(p, b, q + h.parent);
+            // REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT (bpf/shared/span.h): the parent is in another process.
+            const f = q + h.flags;
+            const flags = b[f]! | (b[f + 1]! << 8) | 0x1 | 0x10;
+            b[f] = flags & 0xff;
+            b[f + 1] = flags >> 8;
+          }
+        };
+        for (const it of scanner.runs()) {
           switch (it.type) {
-            case "raw": {
-              const b = it.bytes;
-              const h = types.get(b[0]! | (b[1]! << 8)).header;
-              const rec = b;
-              let newTrace: Uint8Array | undefined;
-              let parent: Uint8Array | undefined;
-              if ((traces.size > 0 || parents.size > 0) && h.traceId + 16 <= b.byteLength && h.spanId + 8 <= b.byteLength && h.parent + 8 <= b.byteLength && h.flags + 2 <= b.byteLength) {
-                if (traces.size > 0) newTrace = traces.getAt(b, h.traceId);
-                if (parents.size > 0) parent = parents.getAt(b, h.spanId);
-              }
-              // Rewritten in place: the record's bytes are the reader's copy of the file, and the
+            case "raws": {
+              // Rewritten in place: the records' bytes are the reader's copy of the file, and the
               // scanner never reads them again once it has moved past them.
-              if (newTrace !== undefined) rec.set(newTrace, h.traceId);
-              if (parent !== undefined) {
-                rec.set(parent, h.parent);
-                // REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT (bpf/shared/span.h): the parent is in another process.
-                const flags = rec[h.flags]! | (rec[h.flags + 1]! << 8) | 0x1 | 0x10;
-                rec[h.flags] = flags & 0xff;
-                rec[h.flags + 1] = flags >> 8;
-              }
+              const b = it.bytes;
+              const at = it.at;
+              if (rewrite) for (let k = 0; k < it.count; k++) patch(b, at[k]!, (k + 1 < it.count ? at[k + 1]! : it.end) - at[k]!);
+              w.records(b, at, it.count, it.end);
+              break;
+            }
+            case "raw": {
+              const rec = (it as RawRecord).bytes;
+              if (rewrite) patch(rec, 0, rec.byteLength);
               w.record(rec);
               break;
             }
@@ -457,6 +505,7 @@ function writeMerged(out: string, inputs: Input[], corrections: bigint[], rw: Re
             case "section":
               // A merged capture merged again: its sections stay sections.
               types = new RecordTypes(it.header.records);
+              lastType = -1;
               w.section(shiftedHeader(it.header, shift));
               break;
             case "stats":

@@ -119,8 +119,8 @@ export class RecordTypes {
  * The endpoint key of the record at bytes[base, base + size), or undefined (no address, or a
  * field outside the record: the file's layouts are untrusted input).
  */
-export function recordEndpoint(info: TypeInfo, bytes: Uint8Array, base: number, size: number): string | undefined {
-  const key = connectionEndpoint(info, bytes, base, size);
+export function recordEndpoint(info: TypeInfo, bytes: Uint8Array, base: number, size: number, keys?: Map<number, string>): string | undefined {
+  const key = connectionEndpoint(info, bytes, base, size, keys);
   const at = info.endpoint?.sidAt ?? -1;
   if (key === undefined || at < 0 || at + 4 > size) return key;
   const p = base + at;
@@ -128,7 +128,7 @@ export function recordEndpoint(info: TypeInfo, bytes: Uint8Array, base: number, 
 }
 
 /** The connection part of recordEndpoint's key ("address|port"). */
-function connectionEndpoint(info: TypeInfo, bytes: Uint8Array, base: number, size: number): string | undefined {
+function connectionEndpoint(info: TypeInfo, bytes: Uint8Array, base: number, size: number, keys?: Map<number, string>): string | undefined {
   const ep = info.endpoint;
   if (ep === undefined) return undefined;
   if (ep.kind === "local") {
@@ -137,7 +137,10 @@ function connectionEndpoint(info: TypeInfo, bytes: Uint8Array, base: number, siz
     if ((n !== 4 && n !== 16) || n > ep.addrMax || ep.addrAt + n > size) return undefined;
     const a = base + ep.addrAt;
     const port = bytes[base + ep.portAt]! | (bytes[base + ep.portAt + 1]! << 8);
-    if (n === 4) return `${bytes[a]}.${bytes[a + 1]}.${bytes[a + 2]}.${bytes[a + 3]}|${port}`;
+    if (n === 4) {
+      if (keys !== undefined) return v4Key(keys, ((bytes[a]! << 24) | (bytes[a + 1]! << 16) | (bytes[a + 2]! << 8) | bytes[a + 3]!) >>> 0, port);
+      return `${bytes[a]}.${bytes[a + 1]}.${bytes[a + 2]}.${bytes[a + 3]}|${port}`;
+    }
     const ip = formatIp(bytes.subarray(a, a + 16));
     return ip === undefined ? undefined : endpointKey(ip, port);
   }
@@ -150,7 +153,63 @@ function connectionEndpoint(info: TypeInfo, bytes: Uint8Array, base: number, siz
     if (i < ep.index) pos += n;
   }
   if (n === 0 || pos + n > size) return undefined;
+  if (keys !== undefined) {
+    const k = v4PortKey(keys, bytes, base + pos, n);
+    if (k !== undefined) return k;
+  }
   return hostPortBytes(bytes, base + pos, n);
+}
+
+/**
+ * The key of IPv4 address `addr` (a u32, first octet highest) and `port`, one string per
+ * endpoint: `keys` (address * 65536 + port → key, exact below 2^53) spares building the same
+ * string for every span of a connection, and equal keys are then one string (hashed once).
+ */
+function v4Key(keys: Map<number, string>, addr: number, port: number): string {
+  const id = addr * 65536 + port;
+  let k = keys.get(id);
+  if (k === undefined) keys.set(id, (k = `${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}|${port}`));
+  return k;
+}
+
+/**
+ * v4Key of "a.b.c.d:port" in ASCII bytes when the address is written the way v4Key writes it
+ * (decimal octets without leading zeros), so that it is the same key hostPortBytes gives;
+ * undefined for anything else.
+ */
+function v4PortKey(keys: Map<number, string>, b: Uint8Array, at: number, n: number): string | undefined {
+  let addr = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = b[at + i]!;
+    if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && part === 0) return undefined; // a leading zero
+      part = part * 10 + (c - 0x30);
+      if (++digits > 3 || part > 255) return undefined;
+    } else if (c === 0x2e && dots < 3 && digits > 0) {
+      addr = addr * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c === 0x3a && dots === 3 && digits > 0) break;
+    else return undefined;
+  }
+  if (i >= n) return undefined;
+  addr = addr * 256 + part;
+  // The port: 1-5 digits up to 65535 (leading zeros allowed, as hostPortBytes reads it).
+  const pd = n - i - 1;
+  if (pd < 1 || pd > 5) return undefined;
+  let port = 0;
+  for (let j = i + 1; j < n; j++) {
+    const d = b[at + j]! - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    port = port * 10 + d;
+  }
+  if (port > 65535) return undefined;
+  return v4Key(keys, addr, port);
 }
 
 /** hostPortKey over ASCII bytes, without building the whole string first. */
