@@ -4,14 +4,16 @@
  * connection, keyed by the connection's local end (the client's address and port).
  *
  * Written by client probes when a request has picked its connection (net/http:
- * persistConn.roundTrip; HTTP/1 only: HTTP/2 would need the stream id, which the client learns
- * on another goroutine after the request starts, so stream_id is 0 for now). Read by:
+ * persistConn.roundTrip for HTTP/1, stream_id 0; HTTP/2: the stream's encodeAndWriteHeaders, on
+ * the stream's goroutine once it has its id and before its HEADERS are written, keyed with that
+ * stream id). Read by:
  *   - server entry probes of another process traced by the same beetrace: a request that
  *     arrives without a traceparent, on a connection whose peer end is a key here, is that
  *     client span's child (live connection-matched join, no write into any process);
  *   - the socket-layer propagation program (--propagate): the traceparent it inserts into an
  *     outgoing HTTP/1 request names this span.
- * HTTP/1 sends one request at a time per connection, so the entry is always the current one.
+ * HTTP/1 sends one request at a time per connection, so the entry is always the current one;
+ * an HTTP/2 stream carries one request.
  * Like the parent maps in go_context.bpf.h, every object that includes this header declares
  * the map and user space makes later objects reuse the first one's fd (bpf_map__reuse_fd);
  * nothing is pinned.
@@ -30,7 +32,7 @@ struct bee_conn_key {
 	__u8 addr[16];
 	__u16 port; /* host byte order */
 	__u16 _pad;
-	__u32 stream_id; /* HTTP/2 stream id; 0 for HTTP/1 (the only kind written so far) */
+	__u32 stream_id; /* HTTP/2 stream id; 0 for HTTP/1 */
 };
 
 struct bee_conn_span {
