@@ -43,7 +43,7 @@ const DEFS = { madvise: { args: ["ptr", "usize", "i32"], returns: "i32" } } as c
 let lib: Bound<typeof DEFS> | undefined;
 
 export interface PageOutResult {
-  /** Bytes released (resident file pages of the executable at the time). */
+  /** Bytes released (resident file pages of the code mappings at the time). */
   advisedBytes: number;
   /** Set when madvise failed or /proc was unreadable; what was not released stays resident. */
   error?: string;
