@@ -24,6 +24,15 @@
  * Context in: (*http2Server).operateHeaders, on the transport's reader goroutine, finds a W3C
  * traceparent in the request's HEADERS frame and keeps it under (transport, stream id) for
  * handleStream: one more emulated hit per RPC.
+ * Served through (*Server).ServeHTTP (a grpc.Server as an http.Handler): handleStream runs too,
+ * with a serverHandlerTransport whose one stream has id 0; the span ends at that transport's
+ * WriteStatus and is the child of the net/http server span of the request (by context).
+ * Connections: server spans carry the peer end and HTTP/2 stream id; client spans the
+ * connection's remote and local ends and the stream id, read at finish through cs.attempt —
+ * what beetrace merge matches. Live joins (one beetrace, several processes; grpc >= 1.78 on the
+ * client): the loopy writer's HEADERS handler records the call's span under {local end, stream
+ * id} in bee_conn_spans (one more emulated hit per call) before the frame is written; a server
+ * RPC without a traceparent looks its {peer end, stream id} up there (server_conn_join).
  *
  * One record per span, emitted at the end; entries tolerate the morestack re-run (same stream /
  * same method and conn: ignored); an end with no state is a no-op.
@@ -42,6 +51,7 @@
 #include "include/go_context.bpf.h"
 #include "include/record.bpf.h"
 #include "include/go_headers.bpf.h"
+#include "include/conn_ctx.bpf.h"
 #include "shared/span.h"
 #include "shared/grpc.h"
 
@@ -68,6 +78,14 @@ enum grpc_end {
 volatile const __u32 stream_method_off = GO_OFF_UNSET; /* method string */
 volatile const __u32 stream_ctx_off = GRPC_DEFAULT_OPTIONAL_OFF; /* ctx context.Context */
 volatile const __u32 server_stream_stream_off = GRPC_DEFAULT_OPTIONAL_OFF; /* ServerStream.Stream (>= 1.69) */
+volatile const __u32 client_stream_stream_off = GRPC_DEFAULT_OPTIONAL_OFF; /* ClientStream.Stream (>= 1.69) */
+/* How those wrappers hold the Stream: 0 by value (>= 1.77) or no wrapper (< 1.69), 1 by pointer
+ * (*Stream, 1.69 … 1.76), 2 unknown (the stream's fields are not read). Set by user space. */
+volatile const __u32 server_stream_embed = 0;
+volatile const __u32 client_stream_embed = 0;
+/* Stream.readRequester: not read; its offset is known or known absent (user space decides the
+ * embedding from it). Declared so the manifest's field list checks against this object. */
+volatile const __u32 stream_read_requester_off = GRPC_DEFAULT_OPTIONAL_OFF;
 /* transport.http2Server: the remote address */
 volatile const __u32 h2server_peer_off = GRPC_DEFAULT_OPTIONAL_OFF;        /* peer peer.Peer (>= 1.60) */
 volatile const __u32 peer_addr_off = GRPC_DEFAULT_OPTIONAL_OFF;            /* peer.Peer.Addr net.Addr */
@@ -86,6 +104,33 @@ volatile const __u32 mhf_fields_off = GRPC_DEFAULT_OPTIONAL_OFF;
 volatile const __u32 fh_stream_id_off = GRPC_DEFAULT_OPTIONAL_OFF;
 /* grpc.ClientConn.target string */
 volatile const __u32 cc_target_off = GRPC_DEFAULT_OPTIONAL_OFF;
+/* The connection and stream of a client call, read at its end: clientStream.attempt
+ * (*csAttempt); csAttempt.t / .transport (transport.ClientTransport: *http2Client) and
+ * csAttempt.s / .transportStream (*Stream, *ClientStream from 1.69), renamed in 1.71;
+ * http2Client.remoteAddr / .localAddr (net.Addr). */
+volatile const __u32 cs_attempt_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 attempt_t_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 attempt_transport_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 attempt_s_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 attempt_transport_stream_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 h2client_remote_addr_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 h2client_local_addr_off = GRPC_DEFAULT_OPTIONAL_OFF;
+/* Live joins (client side, grpc >= 1.78): clientStream.ctx, Stream.wq (a writeQuota inside the
+ * stream from 1.77), ClientStream.ct (*http2Client), and the HEADERS frame the loopy writer
+ * handles: headerFrame.streamID/.wq (< 1.82.1), clientHeaders.streamID/.wq (>= 1.82.1). */
+volatile const __u32 cs_ctx_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 stream_wq_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 client_stream_ct_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 hf_stream_id_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 hf_wq_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 ch_stream_id_off = GRPC_DEFAULT_OPTIONAL_OFF;
+volatile const __u32 ch_wq_off = GRPC_DEFAULT_OPTIONAL_OFF;
+
+/* The inode of the traced process's network namespace (/proc/PID/ns/net), set by user space;
+ * 0 unknown (include/conn_ctx.bpf.h: loopback peers are joined only within one namespace). */
+volatile const __u32 bee_netns = 0;
+/* Server RPCs given a parent by connection (not a loss: a count for -v). */
+__u64 conn_joins = 0;
 
 /* ---- per-call state ---- */
 struct server_call {
@@ -98,6 +143,7 @@ struct server_call {
 	__u16 peer_port;
 	__u8 peer_ip_size;
 	__u8 peer_ip[16];
+	__u32 stream_id; /* HTTP/2 stream id; 0 through ServeHTTP (serverHandlerTransport) */
 	__u64 tracestate_ptr; /* the tracestate value that came with a valid traceparent */
 	__s64 tracestate_len;
 };
@@ -113,6 +159,9 @@ struct client_call {
 	__u8 parent_span_id[BEE_SPAN_ID_SIZE];
 	__u16 flags;
 	__u8 finishing; /* finish of another stream runs on this goroutine: its endOfClientStream is not ours */
+	__u8 conn_written; /* conn_key names this call in bee_conn_spans (live joins) */
+	__u64 cs_ctx;      /* clientStream.ctx data pointer registered in grpc_client_ctxs, or 0 */
+	struct bee_conn_key conn_key;
 };
 
 struct {
@@ -138,6 +187,15 @@ struct {
 	__type(key, __u64); /* *clientStream */
 	__type(value, struct client_call);
 } grpc_client_streams SEC(".maps");
+
+/* Calls being made, by their clientStream.ctx data pointer (-> *clientStream): the loopy writer
+ * finds the call of a HEADERS frame through its stream's context, which derives from it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} grpc_client_ctxs SEC(".maps");
 
 /* A traceparent read from a request's HEADERS frame, until the stream's handler starts. */
 struct incoming_key {
@@ -261,10 +319,50 @@ static __always_inline __u32 error_code(__u64 itab, __u64 data, __u16 *flags, in
 	return 0;
 }
 
-/* Copies the remote TCP address of the server transport (interface data `t`) into st. */
+/*
+ * A net.Addr interface at `at` that holds a *net.TCPAddr{IP, Port, Zone}: its IP (4 or 16 bytes)
+ * into ip, and its port. Recognised by shape — a pointer to a 3-field struct whose first field
+ * is a slice (net.UnixAddr{Name, Net} starts with a string) — since stripped and PIE binaries
+ * have no itab symbols to compare. 1 when read, else 0 (*err set on a failed read).
+ */
+static __always_inline int tcp_addr(__u64 at, __u8 *ip_out, __u8 *size_out, __u16 *port_out, int *err)
+{
+	if (tcpaddr_ip_off == GO_OFF_UNSET || tcpaddr_port_off == GO_OFF_UNSET)
+		return 0;
+	struct go_iface addr = {};
+	if (bpf_probe_read_user(&addr, sizeof(addr), (const void *)at) != 0) {
+		*err = 1;
+		return 0;
+	}
+	if (!addr.tab || !addr.data)
+		return 0;
+	int e = 0;
+	__u64 type = go_read_u64(addr.tab + GO_ITAB_TYPE_OFF, &e);
+	__u64 f0 = e ? 0 : ptr_struct_field0(type, 3, 0);
+	if (!f0 || go_type_kind(f0) != GO_KIND_SLICE)
+		return 0;
+	struct go_string ip = {}; /* a slice's first two words: ptr, len */
+	if (bpf_probe_read_user(&ip, sizeof(ip), (const void *)(addr.data + tcpaddr_ip_off)) != 0) {
+		*err = 1;
+		return 0;
+	}
+	__s64 port = (__s64)go_read_u64(addr.data + tcpaddr_port_off, err);
+	if ((ip.len != 4 && ip.len != 16) || port < 0 || port > 65535)
+		return 0;
+	if (bpf_probe_read_user(ip_out, ip.len == 4 ? 4 : 16, (const void *)ip.ptr) != 0) {
+		*err = 1;
+		return 0;
+	}
+	*size_out = (__u8)ip.len;
+	*port_out = (__u16)port;
+	return 1;
+}
+
+/* Copies the remote TCP address of the server transport (interface data `t`, an *http2Server)
+ * into st. */
 static __always_inline void server_peer(__u64 t, struct server_call *st, int *err)
 {
-	if (!t || tcpaddr_ip_off == GO_OFF_UNSET || tcpaddr_port_off == GO_OFF_UNSET)
+	if (!t)
 		return;
 	__u32 off = GO_OFF_UNSET;
 	if (h2server_peer_off != GO_OFF_UNSET && peer_addr_off != GO_OFF_UNSET)
@@ -273,52 +371,77 @@ static __always_inline void server_peer(__u64 t, struct server_call *st, int *er
 		off = h2server_remote_addr_off;
 	if (off == GO_OFF_UNSET)
 		return;
-	struct go_iface addr = {};
-	if (bpf_probe_read_user(&addr, sizeof(addr), (const void *)(t + off)) != 0) {
-		*err = 1;
-		return;
-	}
-	if (!addr.tab || !addr.data)
-		return;
-	/* Only a *net.TCPAddr{IP, Port, Zone}: a pointer to a 3-field struct whose first field is a
-	 * slice (net.UnixAddr{Name, Net} starts with a string). Also what keeps a transport that is
-	 * not an *http2Server (grpc served through ServeHTTP) from giving a made-up address. */
-	int e = 0;
-	__u64 type = go_read_u64(addr.tab + GO_ITAB_TYPE_OFF, &e);
-	__u64 f0 = e ? 0 : ptr_struct_field0(type, 3, 0);
-	if (!f0 || go_type_kind(f0) != GO_KIND_SLICE)
-		return;
-	struct go_string ip = {}; /* a slice's first two words: ptr, len */
-	if (bpf_probe_read_user(&ip, sizeof(ip), (const void *)(addr.data + tcpaddr_ip_off)) != 0) {
-		*err = 1;
-		return;
-	}
-	__s64 port = (__s64)go_read_u64(addr.data + tcpaddr_port_off, err);
-	if ((ip.len != 4 && ip.len != 16) || port < 0 || port > 65535)
-		return;
-	if (bpf_probe_read_user(st->peer_ip, ip.len == 4 ? 4 : 16, (const void *)ip.ptr) != 0) {
-		*err = 1;
-		return;
-	}
-	st->peer_ip_size = (__u8)ip.len;
-	st->peer_port = (__u16)port;
-	st->flags |= GRPC_SERVER_F_PEER;
+	if (tcp_addr(t + off, st->peer_ip, &st->peer_ip_size, &st->peer_port, err))
+		st->flags |= GRPC_SERVER_F_PEER;
 }
 
-/* The traceparent the request's HEADERS frame carried (grpc_server_headers_*), if any. */
-static __always_inline void server_context_in(__u64 t, __u64 stream, struct server_call *st, int *err)
+/*
+ * Where the transport.Stream sits in what handleStream / finish is handed: the pointer itself
+ * (< 1.69), inside the ServerStream/ClientStream (>= 1.77), or behind its first word (1.69 …
+ * 1.76 embed *Stream). 0 when unknown.
+ */
+static __always_inline __u64 stream_base(__u64 stream, __u32 wrapper_off, __u32 embed, int *err)
 {
-	if (stream_id_off == GO_OFF_UNSET || !t)
+	if (!stream || embed > 1)
+		return 0;
+	if (wrapper_off == GO_OFF_UNSET)
+		return stream;
+	if (embed == 1)
+		return go_read_u64(stream + wrapper_off, err);
+	return stream + wrapper_off;
+}
+
+/* 127.0.0.0/8 (as ::ffff:127.x.x.x) or ::1: an address every network namespace has. */
+static __always_inline int conn_key_loopback(const struct bee_conn_key *key)
+{
+	__u64 hi, lo;
+	__builtin_memcpy(&hi, key->addr, 8);
+	__builtin_memcpy(&lo, key->addr + 8, 8);
+	if (hi != 0)
+		return 0;
+	return (key->addr[8] == 0 && key->addr[9] == 0 && key->addr[10] == 0xff && key->addr[11] == 0xff && key->addr[12] == 127) ||
+	       (lo == 0x0100000000000000ULL); /* bytes 00..00 01, read little-endian */
+}
+
+/*
+ * Live join (one beetrace tracing several processes): an RPC that came without a traceparent,
+ * on a connection whose peer end and HTTP/2 stream id are those of a client call another traced
+ * process has in flight (bee_conn_spans, include/conn_ctx.bpf.h), is that call's child. Same
+ * rules as the net/http server's: not the process's own calls, not an entry older than the
+ * request, a loopback peer only within one network namespace.
+ */
+static __always_inline void server_conn_join(struct server_call *st, __u64 now)
+{
+	if (!(st->flags & GRPC_SERVER_F_PEER) || !st->stream_id)
 		return;
-	__u32 id = 0;
-	if (bpf_probe_read_user(&id, sizeof(id), (const void *)(stream + stream_id_off)) != 0) {
-		*err = 1;
+	struct bee_conn_key key = {};
+	bee_conn_key_addr(&key, st->peer_ip, st->peer_ip_size);
+	key.port = st->peer_port;
+	key.stream_id = st->stream_id;
+	struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, &key);
+	if (!c || c->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32) || c->start_ns > now)
 		return;
-	}
-	struct incoming_key k = {.transport = t, .stream_id = id};
+	if (conn_key_loopback(&key) && (c->netns != bee_netns || bee_netns == 0))
+		return;
+	__builtin_memcpy(st->sc.trace_id, c->sc.trace_id, BEE_TRACE_ID_SIZE);
+	__builtin_memcpy(st->parent_span_id, c->sc.span_id, BEE_SPAN_ID_SIZE);
+	st->flags |= REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT | GRPC_SERVER_F_CONN_JOINED;
+	/* As a traceparent would carry it: sampled unless the client's trace was decided unsampled */
+	__u16 tf = c->sc.trace_flags;
+	st->sc.trace_flags = bee_remote_flags(st->sc.trace_id, !(tf & REC_SPAN_F_TRACE_FLAGS_KNOWN) || (tf & REC_SPAN_F_SAMPLED));
+	bee_count(&conn_joins);
+}
+
+/* The traceparent the request's HEADERS frame carried (grpc_server_headers_*), if any: 1 when
+ * one was taken. */
+static __always_inline int server_context_in(__u64 t, struct server_call *st)
+{
+	if (!t || !st->stream_id)
+		return 0;
+	struct incoming_key k = {.transport = t, .stream_id = st->stream_id};
 	struct incoming_ctx *in = bpf_map_lookup_elem(&grpc_incoming, &k);
 	if (!in)
-		return;
+		return 0;
 	__builtin_memcpy(st->sc.trace_id, in->trace_id, BEE_TRACE_ID_SIZE);
 	__builtin_memcpy(st->parent_span_id, in->parent_span_id, BEE_SPAN_ID_SIZE);
 	st->flags |= REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT;
@@ -327,6 +450,7 @@ static __always_inline void server_context_in(__u64 t, __u64 stream, struct serv
 	st->tracestate_ptr = in->tracestate_ptr;
 	st->tracestate_len = in->tracestate_len;
 	bpf_map_delete_elem(&grpc_incoming, &k);
+	return 1;
 }
 
 /*
@@ -449,13 +573,37 @@ int grpc_server_entry(struct pt_regs *ctx)
 	struct server_call st = {};
 	st.start_ns = now;
 	st.stream = stream;
-	bee_new_trace_id(&st.sc);
-	bee_new_span_id(&st.sc);
-	__u64 base = stream + (server_stream_stream_off != GO_OFF_UNSET ? server_stream_stream_off : 0);
-	if (stream_ctx_off != GO_OFF_UNSET)
+	__u64 base = stream_base(stream, server_stream_stream_off, server_stream_embed, &err);
+	if (base && stream_ctx_off != GO_OFF_UNSET)
 		st.ctx = go_read_u64(base + stream_ctx_off + 8, &err);
-	server_peer(t, &st, &err);
-	server_context_in(t, base, &st, &err);
+	if (base && stream_id_off != GO_OFF_UNSET && bpf_probe_read_user(&st.stream_id, sizeof(st.stream_id), (const void *)(base + stream_id_off)) != 0)
+		err = 1;
+	if (st.stream_id) {
+		/* grpc's own HTTP/2 transport (*http2Server): its streams have odd ids from 1 */
+		st.flags |= GRPC_SERVER_F_STREAM_ID;
+		server_peer(t, &st, &err);
+		if (!server_context_in(t, &st)) {
+			bee_new_trace_id(&st.sc);
+			server_conn_join(&st, now);
+		}
+	} else {
+		/* Served through (*Server).ServeHTTP: the serverHandlerTransport makes the request's one
+		 * stream with id 0 (internal/transport/handler_server.go, HandleStreams), on a context
+		 * derived from the http.Request's, and runs handleStream on a goroutine of its own. The
+		 * net/http server span of that request (which read any traceparent header) is the
+		 * parent, found through the context. */
+		int by_ctx = 0;
+		struct span_ctx *parent = st.ctx ? bee_find_parent(g, st.ctx, &by_ctx) : 0;
+		if (parent && by_ctx) {
+			__builtin_memcpy(st.sc.trace_id, parent->trace_id, BEE_TRACE_ID_SIZE);
+			__builtin_memcpy(st.parent_span_id, parent->span_id, BEE_SPAN_ID_SIZE);
+			st.flags |= REC_SPAN_F_HAS_PARENT | REC_SPAN_F_PARENT_BY_CTX;
+			st.sc.trace_flags = parent->trace_flags;
+		} else {
+			bee_new_trace_id(&st.sc);
+		}
+	}
+	bee_new_span_id(&st.sc);
 	if (err)
 		bee_count(&read_errors);
 
@@ -503,6 +651,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_stream, 
 	r->h.end_ns = now;
 	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
 	r->code = 0;
+	r->stream_id = st.stream_id;
 	if (status && status_status_s_off != GO_OFF_UNSET && spb_status_code_off != GO_OFF_UNSET) {
 		r->code = status_code(status, &err);
 		flags |= GRPC_SERVER_F_STATUS;
@@ -511,9 +660,11 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_stream, 
 	r->peer_ip_size = st.peer_ip_size;
 	__builtin_memcpy(r->peer_ip, st.peer_ip, 16);
 
-	__u64 base = st.stream + (server_stream_stream_off != GO_OFF_UNSET ? server_stream_stream_off : 0);
+	__u64 base = stream_base(st.stream, server_stream_stream_off, server_stream_embed, &err);
 	__u32 pos = __builtin_offsetof(struct rec_grpc_server, strings);
-	r->method_len = bee_put_go_string(buf, &pos, base + stream_method_off, GRPC_METHOD_CAP, &truncated, 0, &err);
+	r->method_len = 0;
+	if (base)
+		r->method_len = bee_put_go_string(buf, &pos, base + stream_method_off, GRPC_METHOD_CAP, &truncated, 0, &err);
 	r->tracestate_len = 0;
 	if (st.tracestate_ptr && st.tracestate_len > 0) {
 		__u32 n = GRPC_TRACESTATE_CAP;
@@ -605,7 +756,49 @@ int grpc_client_entry(struct pt_regs *ctx)
 	return 0;
 }
 
-static __always_inline void client_emit(const struct client_call *st, __u64 now, __u64 err_itab, __u64 err_data, __u16 extra)
+/*
+ * The connection and HTTP/2 stream of a client call's attempt (cs: its *clientStream, at finish:
+ * cs.attempt is the last attempt, its transport and stream still referenced): the remote and
+ * local TCP ends of the *http2Client and the stream id. What the server's peer end and stream id
+ * match (beetrace merge). Fields stay unset (no flag) where an offset is unknown or the attempt
+ * had no transport or stream.
+ */
+static __always_inline void client_conn(__u64 cs, struct rec_grpc_client *r, __u16 *flags, int *err)
+{
+	if (!cs || cs_attempt_off == GO_OFF_UNSET)
+		return;
+	__u64 a = go_read_u64(cs + cs_attempt_off, err);
+	if (!a)
+		return;
+	__u32 t_off = attempt_transport_off != GO_OFF_UNSET ? attempt_transport_off : attempt_t_off;
+	if (t_off != GO_OFF_UNSET) {
+		__u64 t = go_read_u64(a + t_off + 8, err); /* interface data: the *http2Client */
+		if (t && h2client_remote_addr_off != GO_OFF_UNSET &&
+		    tcp_addr(t + h2client_remote_addr_off, r->peer_ip, &r->peer_ip_size, &r->peer_port, err))
+			*flags |= GRPC_CLIENT_F_PEER;
+		if (t && h2client_local_addr_off != GO_OFF_UNSET &&
+		    tcp_addr(t + h2client_local_addr_off, r->local_ip, &r->local_ip_size, &r->local_port, err))
+			*flags |= GRPC_CLIENT_F_LOCAL;
+	}
+	__u32 s_off = attempt_transport_stream_off != GO_OFF_UNSET ? attempt_transport_stream_off : attempt_s_off;
+	if (s_off == GO_OFF_UNSET || stream_id_off == GO_OFF_UNSET)
+		return;
+	__u64 base = stream_base(go_read_u64(a + s_off, err), client_stream_stream_off, client_stream_embed, err);
+	if (!base)
+		return;
+	__u32 id = 0;
+	if (bpf_probe_read_user(&id, sizeof(id), (const void *)(base + stream_id_off)) != 0) {
+		*err = 1;
+		return;
+	}
+	/* 0: the stream was made but never got its id (it waited for stream quota) */
+	if (id) {
+		r->stream_id = id;
+		*flags |= GRPC_CLIENT_F_STREAM_ID;
+	}
+}
+
+static __always_inline void client_emit(const struct client_call *st, __u64 cs, __u64 now, __u64 err_itab, __u64 err_data, __u16 extra)
 {
 	__u8 *buf = bee_scratch_buf();
 	if (!buf)
@@ -619,6 +812,14 @@ static __always_inline void client_emit(const struct client_call *st, __u64 now,
 	r->h.end_ns = now;
 	put_ids(&r->h, &st->sc, (st->flags & REC_SPAN_F_HAS_PARENT) ? st->parent_span_id : 0);
 	r->code = error_code(err_itab, err_data, &flags, &err);
+	r->stream_id = 0;
+	r->peer_port = 0;
+	r->local_port = 0;
+	r->peer_ip_size = 0;
+	r->local_ip_size = 0;
+	__builtin_memset(r->peer_ip, 0, 16);
+	__builtin_memset(r->local_ip, 0, 16);
+	client_conn(cs, r, &flags, &err);
 
 	__u32 pos = __builtin_offsetof(struct rec_grpc_client, strings);
 	/* The method string header came in registers: copy its bytes directly. */
@@ -670,6 +871,13 @@ int grpc_client_bind(struct pt_regs *ctx)
 	if (!stp || stp->cs)
 		return 0;
 	stp->cs = cs;
+	/* Live joins: the call's context, for the loopy writer (client_headers). */
+	if (cs_ctx_off != GO_OFF_UNSET && stream_wq_off != GO_OFF_UNSET) {
+		int err = 0;
+		__u64 c = go_read_u64(cs + cs_ctx_off + 8, &err);
+		if (c && bpf_map_update_elem(&grpc_client_ctxs, &c, &cs, BPF_ANY) == 0)
+			stp->cs_ctx = c;
+	}
 	struct client_call st = *stp;
 	if (bpf_map_update_elem(&grpc_client_streams, &cs, &st, BPF_ANY) != 0)
 		bee_count(&inflight_full);
@@ -682,6 +890,27 @@ static __always_inline void forget_start(__u64 g, __u64 cs)
 	struct client_call *p = bpf_map_lookup_elem(&grpc_client_starts, &g);
 	if (p && p->cs == cs)
 		bpf_map_delete_elem(&grpc_client_starts, &g);
+}
+
+/* Removes what live joins keep for a call that ended: its context's entry, and its span's entry
+ * in bee_conn_spans if that still names it. */
+static __always_inline void forget_conn(const struct client_call *st)
+{
+	if (st->cs_ctx) {
+		__u64 c = st->cs_ctx;
+		bpf_map_delete_elem(&grpc_client_ctxs, &c);
+	}
+	if (!st->conn_written)
+		return;
+	struct bee_conn_key key = st->conn_key;
+	struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, &key);
+	if (!c)
+		return;
+	__u64 theirs, ours; /* span ids as 8-byte words (BPF has no memcmp) */
+	__builtin_memcpy(&theirs, c->sc.span_id, sizeof(theirs));
+	__builtin_memcpy(&ours, st->sc.span_id, sizeof(ours));
+	if (theirs == ours)
+		bpf_map_delete_elem(&bee_conn_spans, &key);
 }
 
 /* func (cs *clientStream) finish(err error): cs = RAX, err = itab RBX / data RCX. grpc calls it
@@ -701,18 +930,19 @@ int grpc_client_end(struct pt_regs *ctx)
 			return 0;
 		struct client_call st = *stp;
 		bpf_map_delete_elem(&grpc_client_starts, &g);
-		client_emit(&st, now, GO_PARAM2(ctx), GO_PARAM3(ctx), 0);
+		client_emit(&st, cs, now, GO_PARAM2(ctx), GO_PARAM3(ctx), 0);
 		return 0;
 	}
 	struct client_call st = *stp;
 	bpf_map_delete_elem(&grpc_client_streams, &cs);
 	forget_start(st.g, cs);
+	forget_conn(&st);
 	/* finish calls endOfClientStream next (grpc >= 1.6x): on this goroutine, another call still
 	 * being made must not take it for its own failure. */
 	struct client_call *mine = bpf_map_lookup_elem(&grpc_client_starts, &g);
 	if (mine)
 		mine->finishing = 1;
-	client_emit(&st, now, GO_PARAM2(ctx), GO_PARAM3(ctx), 0);
+	client_emit(&st, cs, now, GO_PARAM2(ctx), GO_PARAM3(ctx), 0);
 	return 0;
 }
 
@@ -737,9 +967,16 @@ int grpc_client_failed(struct pt_regs *ctx)
 		return 0; /* not a failure: a finished stream's cleanup */
 	struct client_call st = *stp;
 	bpf_map_delete_elem(&grpc_client_starts, &g);
-	if (st.cs)
+	if (st.cs) {
+		/* the stream's copy knows whether its HEADERS frame went out */
+		struct client_call *sp = bpf_map_lookup_elem(&grpc_client_streams, &st.cs);
+		if (sp)
+			forget_conn(sp);
 		bpf_map_delete_elem(&grpc_client_streams, &st.cs);
-	client_emit(&st, now, GO_PARAM2(ctx), GO_PARAM3(ctx), GRPC_CLIENT_F_NOT_STARTED);
+	} else {
+		forget_conn(&st);
+	}
+	client_emit(&st, 0, now, GO_PARAM2(ctx), GO_PARAM3(ctx), GRPC_CLIENT_F_NOT_STARTED);
 	return 0;
 }
 
@@ -766,6 +1003,96 @@ int grpc_client_return(struct pt_regs *ctx)
 			bee_count(&inflight_full);
 		return 0;
 	}
-	client_emit(&st, now, GO_PARAM3(ctx), GO_PARAM4(ctx), GRPC_CLIENT_F_NOT_STARTED | REC_SPAN_F_END_AT_RET);
+	client_emit(&st, 0, now, GO_PARAM3(ctx), GO_PARAM4(ctx), GRPC_CLIENT_F_NOT_STARTED | REC_SPAN_F_END_AT_RET);
 	return 0;
+}
+
+/*
+ * Live joins, client side (grpc >= 1.78). The loopy writer goroutine of the call's transport
+ * handles the HEADERS frame that opens a stream here, before writing it
+ * (internal/transport/controlbuf.go: headerHandler → originateStream → writeHeader, from 1.82.1
+ * clientHeaderHandler → writeHeader): the stream id is assigned (http2Client.NewStream, under the
+ * control buffer's lock) and the server cannot have seen the stream yet. The frame's wq points to
+ * the writeQuota inside its stream (from 1.77: `wq: &s.wq`), whose context derives from the
+ * call's clientStream.ctx (registered by grpc_client_bind): that finds the call. Its span is
+ * written under {the connection's local end, stream id} for the server probe of another traced
+ * process (server_conn_join); finish removes it. A server's response headers (no wq) and frames
+ * of untraced calls are left alone.
+ */
+#define GRPC_CTX_WALK_MAX 8
+
+static __always_inline int client_headers(__u64 hdr, __u32 id_off, __u32 wq_off)
+{
+	if (!hdr || id_off == GO_OFF_UNSET || wq_off == GO_OFF_UNSET || stream_wq_off == GO_OFF_UNSET || stream_ctx_off == GO_OFF_UNSET ||
+	    client_stream_ct_off == GO_OFF_UNSET || client_stream_stream_off == GO_OFF_UNSET || client_stream_embed != 0 ||
+	    h2client_local_addr_off == GO_OFF_UNSET)
+		return 0;
+	int err = 0;
+	__u64 wq = go_read_u64(hdr + wq_off, &err);
+	if (err || !wq)
+		return 0;
+	__u32 id = 0;
+	if (bpf_probe_read_user(&id, sizeof(id), (const void *)(hdr + id_off)) != 0 || !id)
+		return 0;
+	__u64 base = wq - stream_wq_off;                    /* the Stream */
+	__u64 cstream = base - client_stream_stream_off;    /* the ClientStream embedding it */
+	__u64 c = go_read_u64(base + stream_ctx_off + 8, &err);
+	__u64 *csp = 0;
+	for (int i = 0; i < GRPC_CTX_WALK_MAX; i++) {
+		if (!c)
+			break;
+		csp = bpf_map_lookup_elem(&grpc_client_ctxs, &c);
+		if (csp)
+			break;
+		struct go_iface parent = {};
+		if (bpf_probe_read_user(&parent, sizeof(parent), (const void *)c) != 0 || !parent.tab)
+			break;
+		c = parent.data;
+	}
+	if (!csp)
+		return 0;
+	__u64 cs = *csp;
+	struct client_call *st = bpf_map_lookup_elem(&grpc_client_streams, &cs);
+	if (!st)
+		return 0;
+	__u64 t = go_read_u64(cstream + client_stream_ct_off, &err);
+	if (!t)
+		return 0;
+	__u8 ip[16] = {};
+	__u8 size = 0;
+	__u16 port = 0;
+	if (!tcp_addr(t + h2client_local_addr_off, ip, &size, &port, &err))
+		return 0;
+	struct bee_conn_key key = {};
+	bee_conn_key_addr(&key, ip, size);
+	key.port = port;
+	key.stream_id = id;
+	struct bee_conn_span v = {};
+	__builtin_memcpy(v.sc.trace_id, st->sc.trace_id, BEE_TRACE_ID_SIZE);
+	__builtin_memcpy(v.sc.span_id, st->sc.span_id, BEE_SPAN_ID_SIZE);
+	/* a root's sampler decision, or the flags inherited from its parent (grpc_client_entry) */
+	v.sc.trace_flags = st->flags & (REC_SPAN_F_TRACE_FLAGS_KNOWN | REC_SPAN_F_SAMPLED);
+	v.start_ns = st->start_ns;
+	v.tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+	v.netns = bee_netns;
+	if (bpf_map_update_elem(&bee_conn_spans, &key, &v, BPF_ANY) != 0)
+		return 0;
+	st->conn_key = key;
+	st->conn_written = 1;
+	return 0;
+}
+
+/* grpc 1.78 … 1.82.0: func (l *loopyWriter) headerHandler(h *headerFrame) error: h = RBX
+ * (also runs for a server's response headers, which have no wq). */
+SEC("uprobe")
+int grpc_client_headers_v1(struct pt_regs *ctx)
+{
+	return client_headers(GO_PARAM2(ctx), hf_stream_id_off, hf_wq_off);
+}
+
+/* grpc >= 1.82.1: func (l *loopyWriter) clientHeaderHandler(hdr *clientHeaders) error: hdr = RBX */
+SEC("uprobe")
+int grpc_client_headers_v2(struct pt_regs *ctx)
+{
+	return client_headers(GO_PARAM2(ctx), ch_stream_id_off, ch_wq_off);
 }

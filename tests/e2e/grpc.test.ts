@@ -131,6 +131,9 @@ function rpcAttrs(method: string, code: number, semconv: Semconv, error: boolean
 /**
  * Every assertion about one run's capture. `peer`: whether the server's peer offsets are known;
  * `contextIn`: whether the traceparent in the metadata can be read (the HEADERS frame's offsets).
+ * Every call that got a stream carries its connection (client: remote and local ends) and HTTP/2
+ * stream id (both sides), and each client span's {local port, stream id} is exactly one server
+ * span's {peer port, stream id}: what beetrace merge and live joins match on.
  */
 function checkCapture(t: Traced, peer: boolean, contextIn: boolean, semconv: Semconv = "default"): void {
   const { cap, grpcPort } = t;
@@ -177,27 +180,48 @@ function checkCapture(t: Traced, peer: boolean, contextIn: boolean, semconv: Sem
 
   // Attributes, exactly.
   const serverPeerPorts = new Set<unknown>();
+  const clientEnds: string[] = [];
+  const serverEnds: string[] = [];
   for (const s of grpcSpans) {
     const method = s.name.slice(SERVICE.length + 1);
     const code = codeOf(s);
     const base = rpcAttrs(method, code, semconv, s.status.code === "error");
     if (s.kind === "client") {
-      // The UNAVAILABLE call dials a port nobody listens on (its own ClientConn).
-      const port = code === 14 ? Number(s.attributes["server.port"]) : grpcPort;
-      expect(port).toBeGreaterThan(0);
-      expect(s.attributes).toEqual({ ...base, "server.address": "127.0.0.1", "server.port": port });
+      // The UNAVAILABLE call dials a port nobody listens on (its own ClientConn): no connection.
+      if (code === 14) {
+        expect(Number(s.attributes["server.port"])).toBeGreaterThan(0);
+        expect(s.attributes).toEqual({ ...base, "server.address": "127.0.0.1", "server.port": s.attributes["server.port"] });
+        continue;
+      }
+      const { ["network.local.port"]: local, ["beetrace.http2.stream_id"]: sid, ...rest } = s.attributes;
+      expect(rest).toEqual({
+        ...base,
+        "server.address": "127.0.0.1",
+        "server.port": grpcPort,
+        "network.peer.address": "127.0.0.1",
+        "network.peer.port": grpcPort,
+        "network.local.address": "127.0.0.1",
+      });
+      // client-initiated HTTP/2 streams have odd ids (RFC 9113 §5.1.1)
+      expect({ local: typeof local, sidOdd: Number(sid) % 2 }).toEqual({ local: "number", sidOdd: 1 });
+      clientEnds.push(`${local}/${sid}`);
     } else {
-      const { ["network.peer.port"]: port, ...rest } = s.attributes;
+      const { ["network.peer.port"]: port, ["beetrace.http2.stream_id"]: sid, ...rest } = s.attributes;
       expect(rest).toEqual({ ...base, ...(peer ? { "network.peer.address": "127.0.0.1" } : {}) });
+      expect(Number(sid) % 2).toBe(1);
       if (peer) {
         expect(typeof port).toBe("number");
         serverPeerPorts.add(port);
+        serverEnds.push(`${port}/${sid}`);
       } else expect(port).toBeUndefined();
     }
     expect(s.endTimeUnixNano).toBeGreaterThan(s.startTimeUnixNano);
   }
   // One connection from the fixture's client: one peer port for every server span.
   if (peer) expect(serverPeerPorts.size).toBe(1);
+  // Each call that reached the server: the same {client local port, stream id} on both sides.
+  if (peer) expect(clientEnds.sort()).toEqual(serverEnds.sort());
+  expect(new Set(clientEnds).size).toBe(clientEnds.length);
 
   // The deadline: the client span lasts at least the deadline (the server's span starts after
   // its deadline timer, so only the client's is bounded below).
@@ -269,6 +293,66 @@ describe.skipIf(reason !== undefined)(`gRPC tracing end to end${reason ? ` — s
       }
     }, TIMEOUT_MS);
   }
+
+  test("grpc 1.85 served through (*Server).ServeHTTP under net/http's HTTP/2 server: a gRPC SERVER span, child of the request's HTTP span", async () => {
+    const v = VARIANTS[VARIANTS.length - 1]!;
+    const bin = await buildFixture({ dir: `tests/fixtures/go/grpc/${v.dir}`, toolchain: v.toolchain, mode: "default" });
+    const out = join(work, `servehttp-${Date.now()}.cbor`);
+    const tr = runTracer(["run", "--out", out, "--", bin, "-addr", "127.0.0.1:0"]);
+    const { targetPid } = await tr.started();
+    let cap: Capture;
+    let shPort: number;
+    try {
+      const ports = await waitFor(
+        () => {
+          const h = /listening on 127\.0\.0\.1:(\d+)/.exec(tr.stdout());
+          const s = /servehttp on 127\.0\.0\.1:(\d+)/.exec(tr.stdout());
+          return h && s ? { http: Number(h[1]), sh: Number(s[1]) } : undefined;
+        },
+        30_000,
+        "the fixture's 'listening on' and 'servehttp on' lines (via the tracer)",
+      );
+      shPort = ports.sh;
+      const r = await httpGet(ports.http, "/servehttp");
+      expect({ status: r.status, lines: r.body.trim().split("\n") }).toEqual({ status: 200, lines: ["Unary/ok OK", "Unary/notfound NotFound"] });
+      tr.signal("SIGINT");
+      expect(await tr.exit()).toMatchObject({ code: 0, signal: null });
+      cap = readSpans(out);
+    } finally {
+      try {
+        process.kill(targetPid, "SIGKILL");
+      } catch {
+        // already gone with the tracer
+      }
+    }
+    const grpcSpans = cap.spans.filter((s) => s.scope.name === "beetrace/google.golang.org/grpc");
+    const servers = grpcSpans.filter((s) => s.kind === "server");
+    const clients = grpcSpans.filter((s) => s.kind === "client");
+    // The HTTP/2 requests grpc's client sent to the ServeHTTP port: net/http server spans.
+    const h2 = cap.spans.filter((s) => s.kind === "server" && s.scope.name === "beetrace/net/http" && s.attributes["url.path"] === `/${SERVICE}/Unary`);
+    expect(h2.map((s) => [s.attributes["http.request.method"], s.attributes["network.protocol.version"], s.attributes["http.response.status_code"]])).toEqual([
+      ["POST", "2", 200],
+      ["POST", "2", 200],
+    ]);
+    expect(clients.map((s) => [s.name, s.attributes["rpc.grpc.status_code"], s.attributes["server.port"], s.attributes["network.peer.port"]])).toEqual([
+      [`${SERVICE}/Unary`, 0, shPort, shPort],
+      [`${SERVICE}/Unary`, 5, shPort, shPort],
+    ]);
+    // One gRPC SERVER span per call, with its code and the RPC attributes (no peer end or stream
+    // id: the handler transport has no connection of its own), each the child of its request's
+    // HTTP span, inside it in time.
+    expect(servers.map((s) => [s.name, s.status.code, s.attributes])).toEqual([
+      [`${SERVICE}/Unary`, "unset", rpcAttrs("Unary", 0, "default", false)],
+      [`${SERVICE}/Unary`, "unset", rpcAttrs("Unary", 5, "default", false)],
+    ]);
+    const parents = servers.map((s) => h2.find((h) => h.spanId === s.parentSpanId));
+    expect(parents.every((p) => p !== undefined)).toBe(true);
+    expect(new Set(parents.map((p) => p!.spanId)).size).toBe(2);
+    servers.forEach((s, i) => {
+      const p = parents[i]!;
+      expect({ trace: s.traceId, inside: s.startTimeUnixNano >= p.startTimeUnixNano && s.endTimeUnixNano <= p.endTimeUnixNano }).toEqual({ trace: p.traceId, inside: true });
+    });
+  }, TIMEOUT_MS);
 
   test("OTEL_SEMCONV_STABILITY_OPT_IN=rpc: the stable RPC attribute names", async () => {
     const v = VARIANTS[VARIANTS.length - 1]!;

@@ -8,7 +8,23 @@ import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
 import { baseSpan, noteTruncated } from "../common/span.ts";
 import { ENUMERATORS as E } from "./grpc.gen.ts";
-import { GRPC_OBJECT, LIBRARY, SCOPE_NAME, SPB_CODE, SPB_STATUS_CODE, SPB_STATUS_CODE_DEFAULT, STATUS_STATUS_S, type GrpcField } from "./object.ts";
+import {
+  GRPC_OBJECT,
+  LIBRARY,
+  SCOPE_NAME,
+  SPB_CODE,
+  SPB_STATUS_CODE,
+  SPB_STATUS_CODE_DEFAULT,
+  STATUS_STATUS_S,
+  STREAM_ID,
+  STREAM_CTX_FIELD,
+  STREAM_ID_FIELD,
+  STREAM_READ_REQUESTER_FIELD,
+  TCPADDR_IP,
+  TCPADDR_PORT,
+  streamEmbedsPointer,
+  type GrpcField,
+} from "./object.ts";
 import { isError, rpcAttributes, rpcSemconv, type RpcSemconv } from "./semconv.ts";
 import { formatIp } from "../common/net.ts";
 
@@ -16,7 +32,7 @@ export const SERVER_PROBE_ID = "grpc.server";
 
 const T = "google.golang.org/grpc/internal/transport";
 
-const STREAM_ID = `${T}.Stream.id`;
+const SERVER_STREAM_STREAM = `${T}.ServerStream.Stream`;
 const MHF_FIELDS = "golang.org/x/net/http2.MetaHeadersFrame.Fields";
 const FH_STREAM_ID = "golang.org/x/net/http2.FrameHeader.StreamID";
 const H2SERVER_PEER = `${T}.http2Server.peer`;
@@ -24,18 +40,20 @@ const H2SERVER_REMOTE_ADDR = `${T}.http2Server.remoteAddr`;
 
 const SERVER_FIELDS: GrpcField[] = [
   { const: "stream_method_off", field: `${T}.Stream.method`, required: true, why: "span name, rpc.service, rpc.method" },
-  { const: "stream_ctx_off", field: `${T}.Stream.ctx`, required: false, why: "parent/child links across goroutines (the handler's context derives from it)" },
+  STREAM_CTX_FIELD,
   // grpc >= 1.69 hands handleStream a *ServerStream embedding the Stream.
-  { const: "server_stream_stream_off", field: `${T}.ServerStream.Stream`, required: false, goMin: "1.69", why: "where the Stream sits in a ServerStream" },
+  { const: "server_stream_stream_off", field: SERVER_STREAM_STREAM, required: false, goMin: "1.69", why: "where the Stream sits in a ServerStream" },
+  STREAM_READ_REQUESTER_FIELD,
   { const: "h2server_peer_off", field: H2SERVER_PEER, required: false, goMin: "1.60", why: "network.peer.address/port" },
   { const: "peer_addr_off", field: "google.golang.org/grpc/peer.Peer.Addr", required: false, why: "network.peer.address/port" },
   { const: "h2server_remote_addr_off", field: H2SERVER_REMOTE_ADDR, required: false, goMax: "1.59", why: "network.peer.address/port (grpc < 1.60)" },
-  { const: "tcpaddr_ip_off", field: "net.TCPAddr.IP", required: false, why: "network.peer.address" },
-  { const: "tcpaddr_port_off", field: "net.TCPAddr.Port", required: false, why: "network.peer.port" },
+  TCPADDR_IP,
+  TCPADDR_PORT,
   STATUS_STATUS_S,
   SPB_CODE,
-  // Context in: the traceparent of the request's HEADERS frame, joined to the stream by its id.
-  { const: "stream_id_off", field: STREAM_ID, required: false, why: "traceparent in: joins the HEADERS frame to its stream" },
+  // beetrace.http2.stream_id; context in: the traceparent of the request's HEADERS frame, joined
+  // to the stream by its id.
+  STREAM_ID_FIELD,
   { const: "mhf_fields_off", field: MHF_FIELDS, required: false, why: "traceparent in: the request's header fields" },
   { const: "fh_stream_id_off", field: FH_STREAM_ID, required: false, why: "traceparent in: the HEADERS frame's stream id" },
 ];
@@ -44,6 +62,12 @@ const SERVER_FIELDS: GrpcField[] = [
 export function spbCodeFlags(ctx: FlagContext): Record<string, number> {
   const off = ctx.offset(SPB_STATUS_CODE);
   return { spb_status_code_off: typeof off === "number" ? off : SPB_STATUS_CODE_DEFAULT };
+}
+
+/** The status offset, and how the ServerStream handed to handleStream holds its Stream
+ * (server_stream_embed: 0 by value or no wrapper, 1 by pointer, 2 unknown: stream fields unread). */
+export function serverFlags(ctx: FlagContext): Record<string, number> {
+  return { ...spbCodeFlags(ctx), server_stream_embed: streamEmbedsPointer(ctx, SERVER_STREAM_STREAM) ?? 2 };
 }
 
 function peerAddress(r: RecordReader): string | undefined {
@@ -69,7 +93,12 @@ export function decodeServerWith(r: RecordReader, ctx: DecodeContext, mode: RpcS
       attrs["network.peer.port"] = r.u16("peer_port");
     }
   }
+  // The HTTP/2 stream: with the peer end, what names the client span that sent the RPC (merge).
+  if (flags & E.GRPC_SERVER_F_STREAM_ID) attrs["beetrace.http2.stream_id"] = r.u32("stream_id");
+
   const span = baseSpan(r, ctx, SCOPE_NAME, name, "server", attrs);
+  // Parent found by the connection (a traced client's span in flight on the peer end and stream).
+  if (flags & E.GRPC_SERVER_F_CONN_JOINED && span.parentSpanId !== undefined) span.attributes["beetrace.parent_by_connection"] = true;
   const traceState = r.str("tracestate");
   if (traceState !== "" && span.parentSpanId !== undefined) span.traceState = traceState;
   if (error) span.status = { code: "error" };
@@ -106,6 +135,20 @@ export const grpcServer: ProbeManifest = {
           why: "the RPC's status is written (internal/transport/http2_server.go): the end of the RPC, and its code",
         },
         {
+          // A grpc.Server used as an http.Handler ((*Server).ServeHTTP, e.g. gRPC and REST on
+          // one port under net/http's HTTP/2 server): its RPCs enter handleStream too, and end
+          // when the serverHandlerTransport writes the status (handler_server.go), on the same
+          // goroutine, with the same arguments. Optional: without it that path cannot run.
+          choices: [
+            {
+              symbols: [`${T}.(*serverHandlerTransport).WriteStatus`, `${T}.(*serverHandlerTransport).writeStatus`],
+              program: "grpc_server_end_status",
+            },
+          ],
+          neededIf: "if-linked",
+          why: "the status of an RPC served through (*Server).ServeHTTP (internal/transport/handler_server.go)",
+        },
+        {
           // Not an end: the one extra probe context in takes. The transport's reader goroutine
           // decodes each request's HEADERS frame in operateHeaders before the handler's
           // goroutine exists; a traceparent found there is kept for handleStream, keyed by
@@ -123,6 +166,6 @@ export const grpcServer: ProbeManifest = {
   ],
   fields: SERVER_FIELDS,
   record: { type: E.REC_GRPC_SERVER, struct: "rec_grpc_server" },
-  flags: spbCodeFlags,
+  flags: serverFlags,
   decode: decodeServer,
 };

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { grpcServer, decodeServerWith, spbCodeFlags } from "../../../src/probes/grpc/server.ts";
 import { grpcClient, decodeClientWith } from "../../../src/probes/grpc/client.ts";
 import { ENUMERATORS as E } from "../../../src/probes/grpc/grpc.gen.ts";
-import { SPB_STATUS_CODE, SPB_STATUS_CODE_DEFAULT } from "../../../src/probes/grpc/object.ts";
+import { SPB_STATUS_CODE, SPB_STATUS_CODE_DEFAULT, streamEmbedsPointer } from "../../../src/probes/grpc/object.ts";
 import { recordLayoutOf } from "../../../src/probes/layouts.ts";
 import { SpanDecoder } from "../../../src/probes/decode.ts";
 import { CompiledLayout, RecordReader, type RecordLayout } from "../../../src/probes/record.ts";
@@ -44,6 +44,7 @@ interface ServerOpts {
   parent?: string;
   tracestate?: string;
   truncated?: number;
+  streamId?: number;
 }
 
 function serverInput(o: ServerOpts = {}): RecordInput {
@@ -57,6 +58,7 @@ function serverInput(o: ServerOpts = {}): RecordInput {
       code: o.code ?? 0,
       peer_port: o.port ?? 51234,
       peer_ip_size: o.ipSize ?? 4,
+      stream_id: o.streamId ?? 0,
     },
     hex: { trace_id: TRACE, span_id: SPAN, parent_span_id: o.parent ?? NO_PARENT, peer_ip: (o.ip ?? "0a000203").padEnd(32, "0") },
     strings: { method: o.method ?? METHOD, tracestate: o.tracestate ?? "" },
@@ -69,12 +71,26 @@ interface ClientOpts {
   flags?: number;
   method?: string;
   target?: string;
+  streamId?: number;
+  peer?: [string, number, number];
+  local?: [string, number, number];
 }
 
 function clientInput(o: ClientOpts = {}): RecordInput {
   return {
-    fields: { type: E.REC_GRPC_CLIENT, flags: o.flags ?? E.GRPC_CLIENT_F_STATUS, start_ns: 2_000_000n, end_ns: 2_500_000n, code: o.code ?? 0 },
-    hex: { trace_id: TRACE, span_id: SPAN, parent_span_id: NO_PARENT },
+    fields: {
+      type: E.REC_GRPC_CLIENT,
+      flags: o.flags ?? E.GRPC_CLIENT_F_STATUS,
+      start_ns: 2_000_000n,
+      end_ns: 2_500_000n,
+      code: o.code ?? 0,
+      stream_id: o.streamId ?? 0,
+      peer_ip_size: o.peer?.[1] ?? 0,
+      peer_port: o.peer?.[2] ?? 0,
+      local_ip_size: o.local?.[1] ?? 0,
+      local_port: o.local?.[2] ?? 0,
+    },
+    hex: { trace_id: TRACE, span_id: SPAN, parent_span_id: NO_PARENT, peer_ip: (o.peer?.[0] ?? "").padEnd(32, "0"), local_ip: (o.local?.[0] ?? "").padEnd(32, "0") },
     strings: { method: o.method ?? METHOD, target: o.target ?? "dns:///greeter.internal:50051" },
   };
 }
@@ -92,6 +108,27 @@ const server = (o: ServerOpts = {}, mode: RpcSemconv = "default"): Span => decod
 const client = (o: ClientOpts = {}, mode: RpcSemconv = "default"): Span => decodeClientWith(reader(CLIENT, clientInput(o)), { toEpoch }, mode);
 
 describe("grpc server spans", () => {
+  test("the HTTP/2 stream id, and a parent found by the connection", () => {
+    const s = server({ flags: E.GRPC_SERVER_F_STATUS | E.GRPC_SERVER_F_PEER | E.GRPC_SERVER_F_STREAM_ID, streamId: 5 });
+    expect(s.attributes["beetrace.http2.stream_id"]).toBe(5);
+    expect(s.attributes["beetrace.parent_by_connection"]).toBeUndefined();
+    const joined = server({ flags: E.GRPC_SERVER_F_STATUS | E.GRPC_SERVER_F_PEER | E.GRPC_SERVER_F_STREAM_ID | E.GRPC_SERVER_F_CONN_JOINED | E.REC_SPAN_F_HAS_PARENT | E.REC_SPAN_F_REMOTE_PARENT, streamId: 5, parent: PARENT });
+    expect({ parent: joined.parentSpanId, by: joined.attributes["beetrace.parent_by_connection"] }).toEqual({ parent: PARENT, by: true });
+    // Through ServeHTTP (stream id 0): no stream id attribute.
+    expect(server({ flags: E.GRPC_SERVER_F_STATUS }).attributes["beetrace.http2.stream_id"]).toBeUndefined();
+  });
+
+  test("how a ServerStream/ClientStream holds its Stream: by value (>= 1.77), by pointer (1.69 … 1.76), no wrapper", () => {
+    const T = "google.golang.org/grpc/internal/transport";
+    const ctx = (wrapper: number | null | undefined, rr: number | null | undefined) => ({
+      offset: (f: string) => (f === `${T}.ServerStream.Stream` ? wrapper : f === `${T}.Stream.readRequester` ? rr : undefined),
+    });
+    expect(streamEmbedsPointer(ctx(null, null), `${T}.ServerStream.Stream`)).toBe(0);
+    expect(streamEmbedsPointer(ctx(0, 40), `${T}.ServerStream.Stream`)).toBe(0);
+    expect(streamEmbedsPointer(ctx(0, null), `${T}.ServerStream.Stream`)).toBe(1);
+    expect(streamEmbedsPointer(ctx(0, undefined), `${T}.ServerStream.Stream`)).toBeUndefined();
+  });
+
   test("OK: name, kind, times, OTel Go auto attributes", () => {
     const s = server();
     expect(s).toMatchObject({
@@ -175,6 +212,30 @@ describe("grpc server spans", () => {
 });
 
 describe("grpc client spans", () => {
+  test("the connection: network.peer.*, network.local.*, the HTTP/2 stream id", () => {
+    const F = E.GRPC_CLIENT_F_STATUS | E.GRPC_CLIENT_F_PEER | E.GRPC_CLIENT_F_LOCAL | E.GRPC_CLIENT_F_STREAM_ID;
+    const s = client({ flags: F, streamId: 7, peer: ["0a000203", 4, 50051], local: ["fe800000000000000000000000000001", 16, 40000] });
+    expect(s.attributes).toEqual({
+      "rpc.system": "grpc",
+      "rpc.service": "helloworld.Greeter",
+      "rpc.method": "SayHello",
+      "rpc.grpc.status_code": 0,
+      "server.address": "greeter.internal",
+      "server.port": 50051,
+      "network.peer.address": "10.0.2.3",
+      "network.peer.port": 50051,
+      "network.local.address": "fe80::1",
+      "network.local.port": 40000,
+      "beetrace.http2.stream_id": 7,
+    });
+    // No address in the target (a unix socket would give one; an empty target none): the peer is the server.
+    const t = client({ flags: F, target: "", streamId: 1, peer: ["7f000001", 4, 9000], local: ["7f000001", 4, 41000] });
+    expect([t.attributes["server.address"], t.attributes["server.port"]]).toEqual(["127.0.0.1", 9000]);
+    // Flags unset: nothing from the connection, whatever the bytes.
+    const none = client({ streamId: 3, peer: ["0a000203", 4, 1], local: ["0a000203", 4, 2] });
+    expect(Object.keys(none.attributes).filter((k) => k.startsWith("network.") || k.startsWith("beetrace."))).toEqual([]);
+  });
+
   test("OK: attributes with server.address/port from the target", () => {
     const s = client();
     expect({ name: s.name, kind: s.kind, status: s.status }).toEqual({ name: "helloworld.Greeter/SayHello", kind: "client", status: { code: "unset" } });
@@ -300,10 +361,12 @@ describe(`the plan on real binaries (stripped: offsets.json alone)${why ? ` (ski
       const [server, client] = planProbes(a, [grpcServer, grpcClient], { snapshot: embeddedSnapshot(), allowNearest: false });
       for (const p of [server!, client!]) expect({ id: p.probe.id, reason: p.reason, enabled: p.enabled }).toEqual({ id: p.probe.id, reason: undefined, enabled: true });
       const newest = v.dir === "grpc-1.85";
-      // Server: entry, the status writer as its end, and operateHeaders for context in where the
-      // HEADERS frame's offsets are known (grpc 1.40's x/net predates offsets.json's first release).
+      // Server: entry, the status writers (grpc's HTTP/2 transport, and the ServeHTTP handler
+      // transport) as its end, and operateHeaders for context in where the HEADERS frame's
+      // offsets are known (grpc 1.40's x/net predates offsets.json's first release).
       expect(server!.points.filter((p) => p.role !== "return").map((p) => [p.role, p.program, p.emulated])).toEqual([
         ["entry", "grpc_server_entry", true],
+        ["end-marker", "grpc_server_end_status", true],
         ["end-marker", "grpc_server_end_status", true],
         ...(v.dir === "grpc-1.40" ? [] : [["end-marker", "grpc_server_headers_v2", true]]),
       ]);
@@ -317,6 +380,8 @@ describe(`the plan on real binaries (stripped: offsets.json alone)${why ? ` (ski
           ["entry", "grpc_client_entry", true],
           ["end-marker", "grpc_client_bind", true],
           ["end-marker", "grpc_client_failed", true],
+          // live joins: the loopy writer's HEADERS handler (clientHeaderHandler from 1.82.1)
+          ["end-marker", "grpc_client_headers_v2", true],
           ["entry", "grpc_client_end", true],
         ]);
         expect(rets).toEqual([]);
@@ -330,6 +395,8 @@ describe(`the plan on real binaries (stripped: offsets.json alone)${why ? ` (ski
       }
       // The status code's offset: genproto's layout (not in offsets.json), 40.
       expect(client!.consts["spb_status_code_off"]).toBe(SPB_STATUS_CODE_DEFAULT);
+      // How ServerStream/ClientStream hold the Stream: no wrapper before 1.69, by value from 1.77.
+      expect([server!.consts["server_stream_embed"], client!.consts["client_stream_embed"]]).toEqual([0, 0]);
     }, 300_000);
   }
 });
