@@ -105,6 +105,7 @@ export async function mergeCommand(files: string[], opts: MergeOptions = {}, wri
 
   // Pass 1: endpoints.
   const t0 = performance.now();
+  const c0 = cpuMs();
   let origin: bigint | undefined;
   const inputs: Input[] = [];
   const clients: Endpoint[] = [];
@@ -117,8 +118,10 @@ export async function mergeCommand(files: string[], opts: MergeOptions = {}, wri
     inputs.push({ file, header: got.header, spans: got.spans, skewNs });
   }
   const t1 = performance.now();
+  const c1 = cpuMs();
   const result = join(files.length, clients, servers);
   const t2 = performance.now();
+  const c2 = cpuMs();
 
   // Trace and parent rewrites.
   const rw = rewrites(result, files.length);
@@ -126,9 +129,14 @@ export async function mergeCommand(files: string[], opts: MergeOptions = {}, wri
   // Pass 2: write.
   const corrections = result.offsets.map((o, i) => BigInt(Math.round(o.offsetNs)) + inputs[i]!.skewNs);
   const t3 = performance.now();
+  const c3 = cpuMs();
   const damaged = writeMerged(out, inputs, corrections, rw);
   const t4 = performance.now();
-  log.verbose(`merge: read ${(t1 - t0).toFixed(0)} ms (${clients.length} client, ${servers.length} server endpoints), join ${(t2 - t1).toFixed(0)} ms, rewrites ${(t3 - t2).toFixed(0)} ms, write ${(t4 - t3).toFixed(0)} ms`);
+  const c4 = cpuMs();
+  const phase = (t: number, c: number) => `${t.toFixed(0)} ms (${c.toFixed(0)} ms CPU)`;
+  log.verbose(
+    `merge: read ${phase(t1 - t0, c1 - c0)} (${clients.length} client, ${servers.length} server endpoints), join ${phase(t2 - t1, c2 - c1)}, rewrites ${phase(t3 - t2, c3 - c2)}, write ${phase(t4 - t3, c4 - c3)}`,
+  );
 
   const report: MergeReport = {
     out,
@@ -161,6 +169,12 @@ export async function mergeCommand(files: string[], opts: MergeOptions = {}, wri
   await write(opts.json ? JSON.stringify(report) + "\n" : formatReport(report));
   if (damaged !== undefined) throw damaged;
   return report;
+}
+
+/** CPU time of this process so far (ms): the machine is often shared, wall time alone misleads. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 /** `--skew N=DURATION` → input index → ns (DURATION may be negative). */
