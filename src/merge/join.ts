@@ -101,6 +101,8 @@ export function endpointKey(address: string, port: number): string {
 interface KeyGroup {
   clients: Endpoint[];
   servers: Endpoint[];
+  /** matched[i]: servers[i] was matched by the last matchAll */
+  matched: Uint8Array;
 }
 
 function byStart(a: Endpoint, b: Endpoint): number {
@@ -111,7 +113,7 @@ function groupByKey(clients: readonly Endpoint[], servers: readonly Endpoint[]):
   const groups = new Map<string, KeyGroup>();
   const at = (k: string): KeyGroup => {
     let g = groups.get(k);
-    if (g === undefined) groups.set(k, (g = { clients: [], servers: [] }));
+    if (g === undefined) groups.set(k, (g = { clients: [], servers: [], matched: EMPTY }));
     return g;
   };
   for (const c of clients) at(c.key).clients.push(c);
@@ -119,11 +121,24 @@ function groupByKey(clients: readonly Endpoint[], servers: readonly Endpoint[]):
   for (const [k, g] of groups) {
     if (g.clients.length === 0 || g.servers.length === 0) groups.delete(k);
     else {
-      g.clients.sort(byStart);
-      g.servers.sort(byStart);
+      sortByStart(g.clients);
+      sortByStart(g.servers);
+      g.matched = new Uint8Array(g.servers.length);
     }
   }
   return groups;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Sorts by start (stable), unless already sorted: records mostly come in time order, and a stable sort leaves a sorted list as it is. */
+function sortByStart(l: Endpoint[]): void {
+  for (let i = 1; i < l.length; i++) {
+    if (l[i]!.start < l[i - 1]!.start) {
+      l.sort(byStart);
+      return;
+    }
+  }
 }
 
 /** The middle of the first range covered by the most intervals, and that count. */
@@ -170,7 +185,10 @@ export function peaks(lo: readonly number[], hi: readonly number[], k: number): 
   // comes first (closed intervals).
   const starts = Float64Array.from(lo).sort();
   const ends = Float64Array.from(hi).sort();
-  const found: { at: number; count: number }[] = [];
+  // The k most covered local maxima, most first, the earlier first on a tie (what a stable sort
+  // of all of them by count would begin with), kept as they are found.
+  const top: { at: number; count: number }[] = [];
+  if (k <= 0) return top;
   let cur = 0;
   let i = 0;
   let j = 0;
@@ -179,14 +197,18 @@ export function peaks(lo: readonly number[], hi: readonly number[], k: number): 
       cur++;
       const x = starts[i++]!;
       // A local maximum: the next event is an end.
-      if (i >= n || starts[i]! > ends[j]!) found.push({ at: x + (ends[j]! - x) / 2, count: cur });
+      if ((i >= n || starts[i]! > ends[j]!) && (top.length < k || cur > top[k - 1]!.count)) {
+        let at = top.length;
+        while (at > 0 && top[at - 1]!.count < cur) at--;
+        top.splice(at, 0, { at: x + (ends[j]! - x) / 2, count: cur });
+        if (top.length > k) top.pop();
+      }
     } else {
       cur--;
       j++;
     }
   }
-  found.sort((x, y) => y.count - x.count);
-  return found.slice(0, k);
+  return top;
 }
 
 /**
@@ -349,37 +371,74 @@ function offsetsFrom(files: number, edges: readonly Edge[], fixed: ReadonlyMap<n
   return out;
 }
 
-/** Step 3: each server span → the one client span whose corrected interval holds its corrected start. */
+/**
+ * Step 3: each server span → the one client span whose corrected interval holds its corrected
+ * start. Sets each group's `matched` flags.
+ */
 function matchAll(groups: Map<string, KeyGroup>, off: readonly FileOffset[]): { matches: Match[]; ambiguous: Set<Endpoint> } {
   const matches: Match[] = [];
   const ambiguous = new Set<Endpoint>();
+  let cs: Float64Array = new Float64Array(0);
+  let ce: Float64Array = new Float64Array(0);
+  let taken = new Uint8Array(0);
   for (const g of groups.values()) {
-    const cs = g.clients.map((c) => ({ c, s: c.start + off[c.file]!.offsetNs, e: c.end + off[c.file]!.offsetNs })).sort((x, y) => x.s - y.s);
+    const n = g.clients.length;
+    if (cs.length < n) {
+      cs = new Float64Array(2 * n);
+      ce = new Float64Array(2 * n);
+      taken = new Uint8Array(2 * n);
+    }
+    // Corrected intervals in corrected start order (a stable sort, needed only when the files' offsets interleave them).
+    let order: Endpoint[] = g.clients;
+    let sorted = true;
+    for (let i = 0; i < n; i++) {
+      const c = order[i]!;
+      const o = off[c.file]!.offsetNs;
+      cs[i] = c.start + o;
+      ce[i] = c.end + o;
+      if (i > 0 && cs[i]! < cs[i - 1]!) sorted = false;
+    }
+    if (!sorted) {
+      const idx = Array.from({ length: n }, (_, i) => i);
+      const s0 = cs.slice(0, n);
+      idx.sort((a, b) => s0[a]! - s0[b]! || a - b);
+      order = idx.map((i) => g.clients[i]!);
+      for (let i = 0; i < n; i++) {
+        const c = order[i]!;
+        const o = off[c.file]!.offsetNs;
+        cs[i] = c.start + o;
+        ce[i] = c.end + o;
+      }
+    }
     let maxDur = 0;
-    for (const x of cs) maxDur = Math.max(maxDur, x.e - x.s);
-    const taken = new Set<Endpoint>();
-    for (const s of g.servers) {
+    for (let i = 0; i < n; i++) maxDur = Math.max(maxDur, ce[i]! - cs[i]!);
+    taken.fill(0, 0, n);
+    const matched = g.matched;
+    matched.fill(0);
+    const servers = g.servers;
+    for (let j = 0; j < servers.length; j++) {
+      const s = servers[j]!;
       const t = s.start + off[s.file]!.offsetNs;
       // Last client starting at or before t (binary search), then back while one could still hold t.
       let lo = 0;
-      let hi = cs.length;
+      let hi = n;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (cs[mid]!.s <= t) lo = mid + 1;
+        if (cs[mid]! <= t) lo = mid + 1;
         else hi = mid;
       }
-      let found: Endpoint | undefined;
+      let found = -1;
       let count = 0;
-      for (let i = lo - 1; i >= 0 && cs[i]!.s >= t - maxDur; i--) {
-        const x = cs[i]!;
-        if (x.e >= t) {
+      for (let i = lo - 1; i >= 0 && cs[i]! >= t - maxDur; i--) {
+        if (ce[i]! >= t) {
           count++;
-          found ??= x.c;
+          if (found < 0) found = i;
         }
       }
-      if (count === 1 && found !== undefined && !taken.has(found)) {
-        taken.add(found);
-        matches.push({ client: found, server: s });
+      if (count === 1 && found >= 0 && taken[found] === 0) {
+        taken[found] = 1;
+        matched[j] = 1;
+        matches.push({ client: order[found]!, server: s });
       } else if (count > 1) ambiguous.add(s);
     }
   }
@@ -396,10 +455,10 @@ function matchAll(groups: Map<string, KeyGroup>, off: readonly FileOffset[]): { 
  * cannot fit there is simply not consulted.
  */
 function refineEdges(matches: readonly Match[]): Edge[] {
-  const per = new Map<string, { a: number; b: number; lo: number[]; hi: number[]; narrow: number[] }>();
+  const per = new Map<number, { a: number; b: number; lo: number[]; hi: number[]; narrow: number[] }>();
   for (const m of matches) {
     if (m.client.file === m.server.file) continue;
-    const k = `${m.client.file}>${m.server.file}`;
+    const k = m.client.file * FILE_KEY + m.server.file;
     let v = per.get(k);
     if (v === undefined) per.set(k, (v = { a: m.client.file, b: m.server.file, lo: [], hi: [], narrow: [] }));
     v.lo.push(m.client.start - m.server.start);
@@ -452,14 +511,11 @@ export function join(files: number, clients: readonly Endpoint[], servers: reado
   const final = matchAll(groups, offsets);
   matches = final.matches;
 
-  // Pairs the refined offsets no longer allow were not matched again: count them.
-  const matchedServers = new Set(matches.map((m) => m.server));
-  const matchedClients = new Set(matches.map((m) => m.client));
-  let unmatchedServers = 0;
-  let unmatchedClients = 0;
-  for (const s of servers) if (!matchedServers.has(s)) unmatchedServers++;
-  for (const c of clients) if (!matchedClients.has(c)) unmatchedClients++;
-  const clockConflicts = countConflicts(groups, offsets, matchedServers, final.ambiguous);
+  // Pairs the refined offsets no longer allow were not matched again: count them. Each match
+  // holds its own server span and its own client span (matchAll takes each once).
+  const unmatchedServers = servers.length - matches.length;
+  const unmatchedClients = clients.length - matches.length;
+  const clockConflicts = countConflicts(groups, offsets, final.ambiguous);
   return { offsets, matches, unmatchedServers, unmatchedClients, ambiguous: final.ambiguous.size, clockConflicts };
 }
 
@@ -470,9 +526,10 @@ export function join(files: number, clients: readonly Endpoint[], servers: reado
  * or a step of one host's clock). Marks their file's offset as conflicting. Spans outside that
  * window are just outside the other capture.
  */
-function countConflicts(groups: Map<string, KeyGroup>, offsets: FileOffset[], matched: ReadonlySet<Endpoint>, ambiguous: ReadonlySet<Endpoint>): number {
+function countConflicts(groups: Map<string, KeyGroup>, offsets: FileOffset[], ambiguous: ReadonlySet<Endpoint>): number {
   let n = 0;
   for (const g of groups.values()) {
+    const matched = g.matched;
     let first = Infinity;
     let last = -Infinity;
     for (const c of g.clients) {
@@ -480,8 +537,10 @@ function countConflicts(groups: Map<string, KeyGroup>, offsets: FileOffset[], ma
       first = Math.min(first, c.start + o);
       last = Math.max(last, c.end + o);
     }
-    for (const s of g.servers) {
-      if (matched.has(s) || ambiguous.has(s)) continue;
+    const servers = g.servers;
+    for (let j = 0; j < servers.length; j++) {
+      const s = servers[j]!;
+      if (matched[j] === 1 || (ambiguous.size > 0 && ambiguous.has(s))) continue;
       const t = s.start + offsets[s.file]!.offsetNs;
       if (t < first || t > last) continue;
       n++;
