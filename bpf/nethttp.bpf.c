@@ -183,6 +183,56 @@ volatile const __u32 h2_stream_id_off = NETHTTP_DEFAULT_OPTIONAL_OFF;    /* (htt
 volatile const __u32 xnet_rws_stream_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* golang.org/x/net/http2.responseWriterState.stream */
 volatile const __u32 xnet_stream_id_off = NETHTTP_DEFAULT_OPTIONAL_OFF;  /* golang.org/x/net/http2.stream.id */
 
+/* net/http/internal/http2.ServerRequest (Go 1.27): the request x/net >= v0.62's h2c server hands
+ * net/http's http2Handler.ServeHTTP, which builds a *Request from it for the handler alone
+ * (src/net/http/http2.go). Spans begun there read these instead of the Request fields above
+ * (all optional: without them those requests have no span). */
+volatile const __u32 srq_ctx_off = GO_OFF_UNSET;         /* Context context.Context */
+volatile const __u32 srq_proto_major_off = GO_OFF_UNSET; /* ProtoMajor int */
+volatile const __u32 srq_proto_minor_off = GO_OFF_UNSET; /* ProtoMinor int */
+volatile const __u32 srq_method_off = GO_OFF_UNSET;      /* Method string */
+volatile const __u32 srq_url_off = GO_OFF_UNSET;         /* URL *url.URL */
+volatile const __u32 srq_header_off = GO_OFF_UNSET;      /* Header Header (map) */
+volatile const __u32 srq_host_off = GO_OFF_UNSET;        /* Host string */
+volatile const __u32 srq_remote_addr_off = GO_OFF_UNSET; /* RemoteAddr string */
+volatile const __u32 srq_tls_off = GO_OFF_UNSET;         /* TLS *tls.ConnectionState */
+/* The name offset of net/http.serverHandler's type (go-typenames.ts; -1 unknown): an
+ * http2Handler around it is net/http's own server, traced at serverHandler.ServeHTTP. */
+volatile const __s32 nameoff_server_handler = -1;
+/* The name offset of *net/http.response (-1 unknown): an HTTP/1 connection's writer, also when
+ * the request says ProtoMajor 2 (h2c's "PRI * HTTP/2.0" preface reaches serverHandler over HTTP/1). */
+volatile const __s32 nameoff_http1_response = -1;
+
+/* Where a server call's request keeps its fields: an *http.Request, or (srq) a ServerRequest. */
+struct req_layout {
+	__u32 method, url, host, remote, major, minor, tls, header, ctx;
+};
+
+static __always_inline void req_layout_of(int srq, struct req_layout *l)
+{
+	if (srq) {
+		l->method = srq_method_off;
+		l->url = srq_url_off;
+		l->host = srq_host_off;
+		l->remote = srq_remote_addr_off;
+		l->major = srq_proto_major_off;
+		l->minor = srq_proto_minor_off;
+		l->tls = srq_tls_off;
+		l->header = srq_header_off;
+		l->ctx = srq_ctx_off;
+	} else {
+		l->method = req_method_off;
+		l->url = req_url_off;
+		l->host = req_host_off;
+		l->remote = req_remote_addr_off;
+		l->major = req_proto_major_off;
+		l->minor = req_proto_minor_off;
+		l->tls = req_tls_off;
+		l->header = req_header_off;
+		l->ctx = req_ctx_off;
+	}
+}
+
 /* ---- feature switches ---- */
 volatile const __u32 pattern_mode = NETHTTP_PATTERN_NONE; /* enum nethttp_pattern_mode */
 
@@ -197,6 +247,7 @@ struct server_call {
 	__u8 parent_span_id[BEE_SPAN_ID_SIZE];
 	__u16 flags; /* REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT when a traceparent came in */
 	__u32 h2_stream_id; /* HTTP/2 stream id (0: HTTP/1, or unknown) */
+	__u8 srq;           /* req is a net/http/internal/http2.ServerRequest (http2Handler.ServeHTTP) */
 };
 
 /*
@@ -205,12 +256,12 @@ struct server_call {
  * the caller's span as parent and the caller's sampled flag; an invalid one is ignored
  * (W3C Trace Context: start a new trace).
  */
-static __always_inline void server_context_in(__u64 req, struct server_call *st)
+static __always_inline void server_context_in(__u64 req, __u32 header_off, struct server_call *st)
 {
-	if (map_mode == GO_MAP_NONE || req_header_off == GO_OFF_UNSET)
+	if (map_mode == GO_MAP_NONE || header_off == GO_OFF_UNSET)
 		return;
 	int err = 0;
-	__u64 m = go_read_u64(req + req_header_off, &err);
+	__u64 m = go_read_u64(req + header_off, &err);
 	if (!m)
 		return;
 	/* Collect the groups (swiss) or buckets (classic, overflow chains followed) to walk. */
@@ -424,11 +475,11 @@ bad:
 }
 
 /* Request.RemoteAddr as a bee_conn_key (stream_id 0); 0 when it is not an IP:port text. */
-static __always_inline int remote_addr_key(__u64 req, struct bee_conn_key *key)
+static __always_inline int remote_addr_key(__u64 req, __u32 remote_off, struct bee_conn_key *key)
 {
 	struct conn_text p = {};
 	struct go_string hdr = {};
-	if (bpf_probe_read_user(&hdr, sizeof(hdr), (const void *)(req + req_remote_addr_off)) != 0)
+	if (bpf_probe_read_user(&hdr, sizeof(hdr), (const void *)(req + remote_off)) != 0)
 		return 0;
 	if (hdr.len < 9 || hdr.len >= CONN_TEXT_MAX) /* "1.2.3.4:5" is the shortest */
 		return 0;
@@ -461,10 +512,10 @@ static __always_inline int remote_addr_key(__u64 req, struct bee_conn_key *key)
 	return 1;
 }
 
-static __always_inline void server_conn_join(__u64 req, __u64 now, struct server_call *st)
+static __always_inline void server_conn_join(__u64 req, __u32 remote_off, __u64 now, struct server_call *st)
 {
 	struct bee_conn_key key = {};
-	if (req_remote_addr_off == GO_OFF_UNSET || !remote_addr_key(req, &key))
+	if (remote_off == GO_OFF_UNSET || !remote_addr_key(req, remote_off, &key))
 		return;
 	/* HTTP/2: the client's entry names its stream (nethttp_client_h2*), written before the
 	 * stream's HEADERS go out, so before this server can have read them. */
@@ -586,8 +637,10 @@ static __always_inline __u32 h2_server_stream(__u64 rw, __u32 rws_off, __u32 str
 /* A server span starts: rw is the ResponseWriter's data pointer, req the *http.Request; http1:
  * an HTTP/1 request; sid: an HTTP/2 request's stream id (0 unknown). Both can be joined by
  * connection (one request at a time on HTTP/1; the stream names the request on HTTP/2). */
-static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw, __u64 req, int http1, __u32 sid)
+static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw, __u64 req, int http1, __u32 sid, int srq)
 {
+	struct req_layout l = {};
+	req_layout_of(srq, &l);
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
 
@@ -596,7 +649,8 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 		if (old->req == req)
 			return 0; /* morestack re-ran the prologue: already recorded */
 		/* The earlier call on this goroutine never ended (panic, Goexit). */
-		bee_count(&entry_replaced);
+		if (!old->srq)
+			bee_count(&entry_replaced);
 		__u64 stale_ctx = old->ctx;
 		if (stale_ctx)
 			bpf_map_delete_elem(&bee_ctx_spans, &stale_ctx);
@@ -607,14 +661,16 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	st.req = req;
 	st.rw = rw;
 	st.h2_stream_id = sid;
+	st.srq = (__u8)srq;
 	bee_new_trace_id(&st.sc);
 	bee_new_span_id(&st.sc);
-	server_context_in(req, &st);
+	server_context_in(req, l.header, &st);
 	if (!(st.flags & REC_SPAN_F_HAS_PARENT) && (http1 || sid))
-		server_conn_join(req, now, &st);
-	/* Request.ctx is an interface {tab, data}; the data pointer identifies the context. */
-	if (req_ctx_off != GO_OFF_UNSET)
-		st.ctx = go_read_u64(req + req_ctx_off + 8, &err);
+		server_conn_join(req, l.remote, now, &st);
+	/* Request.ctx is an interface {tab, data}; the data pointer identifies the context (the
+	 * ServerRequest's Context is the one http2Handler gives the Request it builds). */
+	if (l.ctx != GO_OFF_UNSET)
+		st.ctx = go_read_u64(req + l.ctx + 8, &err);
 	if (err)
 		bee_count(&read_errors);
 
@@ -644,8 +700,10 @@ int nethttp_server_entry(struct pt_regs *ctx)
 	__u64 major = req_proto_major_off != GO_OFF_UNSET ? go_read_u64(req + req_proto_major_off, &err) : 0;
 	int http1 = major == 1 && !err;
 	__u64 rw = GO_PARAM3(ctx);
-	__u32 sid = major == 2 && !err ? h2_server_stream(rw, h2_rw_rws_off, h2_rws_stream_off, h2_stream_id_off) : 0;
-	return server_start(ctx, now, rw, req, http1, sid);
+	__u32 sid = 0;
+	if (major == 2 && !err && (nameoff_http1_response < 0 || go_error_type_nameoff(GO_PARAM2(ctx)) != nameoff_http1_response))
+		sid = h2_server_stream(rw, h2_rw_rws_off, h2_rws_stream_off, h2_stream_id_off);
+	return server_start(ctx, now, rw, req, http1, sid, 0);
 }
 
 /*
@@ -659,7 +717,33 @@ int nethttp_server_entry_xnet(struct pt_regs *ctx)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 rw = GO_PARAM2(ctx);
-	return server_start(ctx, now, rw, GO_PARAM3(ctx), 0, h2_server_stream(rw, xnet_rw_rws_off, xnet_rws_stream_off, xnet_stream_id_off));
+	return server_start(ctx, now, rw, GO_PARAM3(ctx), 0, h2_server_stream(rw, xnet_rw_rws_off, xnet_rws_stream_off, xnet_stream_id_off), 0);
+}
+
+/*
+ * Go 1.27: func (h http2Handler) ServeHTTP(w *http2.ResponseWriter, req *http2.ServerRequest)
+ * (src/net/http/http2.go): h is a one-interface struct (itab RAX, data RBX), w = RCX, req = RDI.
+ * net/http's HTTP/2 server (net/http/internal/http2) calls every handler through it; around
+ * serverHandler (net/http's own server, TLS or h2c) the request reaches serverHandler.ServeHTTP,
+ * which traces it, so nothing is done here. Around anything else — x/net >= v0.62's h2c server
+ * (golang.org/x/net/http2/server_wrap.go) hands the application's handler to net/http's server —
+ * the handler gets a *Request built here that no probe sees: the span begins here and reads the
+ * ServerRequest (the same method, URL, host, peer, TLS, headers and context; no route: ServeMux
+ * sets Request.Pattern on the copy). It ends at runHandler's deferred func like every HTTP/2
+ * request of net/http/internal/http2 (the markers of serverHandler.ServeHTTP's uprobe).
+ */
+SEC("uprobe")
+int nethttp_server_entry_h2handler(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	if (nameoff_server_handler < 0 || srq_method_off == GO_OFF_UNSET || srq_url_off == GO_OFF_UNSET || srq_host_off == GO_OFF_UNSET ||
+	    srq_remote_addr_off == GO_OFF_UNSET || srq_proto_major_off == GO_OFF_UNSET || srq_proto_minor_off == GO_OFF_UNSET)
+		return 0;
+	__u64 tab = GO_PARAM1(ctx);
+	if (!tab || go_error_type_nameoff(tab) == nameoff_server_handler)
+		return 0;
+	__u64 rw = GO_PARAM3(ctx);
+	return server_start(ctx, now, rw, GO_PARAM4(ctx), 0, h2_server_stream(rw, h2_rw_rws_off, h2_rws_stream_off, h2_stream_id_off), 1);
 }
 
 /* Status of the response being finished; *flags gets NETHTTP_SERVER_F_STATUS when read. */
@@ -755,25 +839,29 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	r->h2_stream_id = st.h2_stream_id;
 
 	__u64 req = st.req;
-	r->proto_major = clamp_u8((__s64)go_read_u64(req + req_proto_major_off, &err));
-	r->proto_minor = clamp_u8((__s64)go_read_u64(req + req_proto_minor_off, &err));
+	struct req_layout l = {};
+	req_layout_of(st.srq, &l);
+	r->proto_major = clamp_u8((__s64)go_read_u64(req + l.major, &err));
+	r->proto_minor = clamp_u8((__s64)go_read_u64(req + l.minor, &err));
 	/* The status is set by WriteHeader during the handler, so it is read at the end. */
 	r->status = server_status(st.rw, writer, r->proto_major, &flags, &err);
-	if (req_tls_off != GO_OFF_UNSET) {
+	if (l.tls != GO_OFF_UNSET) {
 		flags |= NETHTTP_SERVER_F_TLS_KNOWN;
-		if (go_read_u64(req + req_tls_off, &err) != 0)
+		if (go_read_u64(req + l.tls, &err) != 0)
 			flags |= NETHTTP_SERVER_F_TLS;
 	}
 
 	__u32 pos = __builtin_offsetof(struct rec_nethttp_server, strings);
-	r->method_len = bee_put_go_string(buf, &pos, req + req_method_off, NETHTTP_METHOD_CAP, &truncated, 0, &err);
-	__u64 url = go_read_u64(req + req_url_off, &err);
+	r->method_len = bee_put_go_string(buf, &pos, req + l.method, NETHTTP_METHOD_CAP, &truncated, 0, &err);
+	__u64 url = go_read_u64(req + l.url, &err);
 	r->path_len = url ? bee_put_go_string(buf, &pos, url + url_path_off, NETHTTP_PATH_CAP, &truncated, 1, &err) : 0;
-	r->host_len = bee_put_go_string(buf, &pos, req + req_host_off, NETHTTP_HOST_CAP, &truncated, 2, &err);
-	r->remote_len = bee_put_go_string(buf, &pos, req + req_remote_addr_off, NETHTTP_REMOTE_CAP, &truncated, 3, &err);
-	/* ServeMux stores the matched pattern in the Request during ServeHTTP: read it now. */
+	r->host_len = bee_put_go_string(buf, &pos, req + l.host, NETHTTP_HOST_CAP, &truncated, 2, &err);
+	r->remote_len = bee_put_go_string(buf, &pos, req + l.remote, NETHTTP_REMOTE_CAP, &truncated, 3, &err);
+	/* ServeMux stores the matched pattern in the Request during ServeHTTP: read it now (a
+	 * ServerRequest has none). */
 	r->pattern_len = 0;
-	if (pattern_mode == NETHTTP_PATTERN_FIELD) {
+	if (st.srq) {
+	} else if (pattern_mode == NETHTTP_PATTERN_FIELD) {
 		r->pattern_len = bee_put_go_string(buf, &pos, req + req_pattern_off, NETHTTP_PATTERN_CAP, &truncated, 4, &err);
 		flags |= NETHTTP_SERVER_F_PATTERN;
 	} else if (pattern_mode == NETHTTP_PATTERN_PAT_STR) {

@@ -150,4 +150,13 @@ export const NOT_YET_TRACKED: ReadonlySet<string> = new Set([
   "net/http/internal/http2.ClientRequest.URL",
   "net/http/internal/http2.responseWriterState.stream",
   "net/http/internal/http2.stream.id",
+  "net/http/internal/http2.ServerRequest.Context",
+  "net/http/internal/http2.ServerRequest.ProtoMajor",
+  "net/http/internal/http2.ServerRequest.ProtoMinor",
+  "net/http/internal/http2.ServerRequest.Method",
+  "net/http/internal/http2.ServerRequest.URL",
+  "net/http/internal/http2.ServerRequest.Header",
+  "net/http/internal/http2.ServerRequest.Host",
+  "net/http/internal/http2.ServerRequest.RemoteAddr",
+  "net/http/internal/http2.ServerRequest.TLS",
 ]);

@@ -1,8 +1,8 @@
 /**
  * @module probes/protocols — what a binary speaks that beetrace does not trace (yet), so that an
  * operator is told instead of seeing silently missing spans: an HTTP/3 server of a quic-go
- * release whose handler call the HTTP/3 probe does not know; x/net's h2c server as Go 1.27 builds it hands requests to net/http's
- * own HTTP/2 server without passing through serverHandler.
+ * release whose handler call the HTTP/3 probe does not know; an x/net h2c server whose handler
+ * call no probe sees (neither x/net's runHandler nor Go 1.27's http2Handler.ServeHTTP linked).
  *
  * Detected from the build info (modules) and the function table (is the server/client code
  * linked, not just the module). Each entry says what is missing; `inspect` lists them and the
@@ -32,11 +32,12 @@ interface Detector {
 const DETECTORS: readonly Detector[] = [
   {
     // x/net >= v0.62 built by Go >= 1.27 wraps net/http's HTTP/2 server (http2/server_wrap.go):
-    // its own runHandler (traced) is gone; TLS requests still reach serverHandler, h2c ones not.
+    // its own runHandler (traced) is gone; TLS requests still reach serverHandler, h2c ones reach
+    // only net/http's http2Handler.ServeHTTP, probed since (src/probes/nethttp/server.ts).
     name: "HTTP/2 h2c (golang.org/x/net/http2 on net/http's server)",
     module: "golang.org/x/net",
     linked: ["golang.org/x/net/http2.(*Server).ServeConn", "golang.org/x/net/http2.(*Server).serveConn"],
-    tracedIfLinked: ["golang.org/x/net/http2.(*serverConn).runHandler"],
+    tracedIfLinked: ["golang.org/x/net/http2.(*serverConn).runHandler", "net/http.http2Handler.ServeHTTP"],
     what: "cleartext (h2c) requests served through x/net's ServeConn/h2c.NewHandler have no server spans yet (TLS ones do)",
   },
   {

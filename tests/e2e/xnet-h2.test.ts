@@ -7,8 +7,12 @@
  *
  * x/net v0.38 on Go 1.26 (its own server), unstripped and stripped (offsets.json for x/net);
  * x/net v0.63 on Go 1.27, whose TLS server is net/http's own (http2/server_wrap.go) and whose
- * client is net/http's Transport: server and client spans through the net/http probes. The x/net
- * client's spans (its own in v0.38) are children of the request that made them, one per request.
+ * client is net/http's Transport: server and client spans through the net/http probes. With h2c
+ * that x/net hands the application's handler to net/http's server, which calls it through
+ * http2Handler.ServeHTTP: the span begins there (no http.route: the pattern is set on a Request
+ * no probe sees). The x/net client's spans (its own in v0.38) are children of the request that
+ * made them, one per request. Client and server spans of a request carry the same HTTP/2 stream
+ * id (beetrace.http2.stream_id) and connection ends.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -69,6 +73,19 @@ function expectClients(spans: SpanRecord[], scheme: string): void {
   ]);
 }
 
+/** Every HTTP/2 server span has a client span with its stream id on its connection. */
+function expectStreamPairs(spans: SpanRecord[]): void {
+  const sid = "beetrace.http2.stream_id";
+  // (Not h2c's "PRI * HTTP/2.0" preface, named HTTP, which arrives over HTTP/1: no stream.)
+  const servers = spans.filter((s) => s.kind === "server" && s.attributes["network.protocol.version"] === "2" && s.name !== "HTTP");
+  const clients = spans.filter((s) => s.kind === "client");
+  const key = (port: unknown, id: unknown) => `${String(port)}#${String(id)}`;
+  expect(servers.map((s) => typeof s.attributes[sid])).toEqual(servers.map(() => "number"));
+  expect(servers.map((s) => key(s.attributes["network.peer.port"], s.attributes[sid])).sort()).toEqual(
+    clients.map((c) => key(c.attributes["network.local.port"], c.attributes[sid])).sort(),
+  );
+}
+
 const WANT = [
   { name: "GET /hello", status: 200, error: undefined, code: "unset" },
   { name: "GET /fail", status: 500, error: "500", code: "error" },
@@ -85,6 +102,7 @@ describe.skipIf(reason !== undefined)(`x/net HTTP/2 servers${reason ? ` (skipped
         expect(h2Servers(spans, mode === "tls" ? "https" : "http").map(({ scheme: _s, ...r }) => r) as unknown).toEqual(WANT);
         // x/net's own client (an http2.Transport): ClientConn.roundTrip, RoundTrip being inlined.
         expectClients(spans, mode === "tls" ? "https" : "http");
+        if (!stripped) expectStreamPairs(spans);
       }, 300_000);
     }
   }
@@ -96,5 +114,23 @@ describe.skipIf(reason !== undefined)(`x/net HTTP/2 servers${reason ? ` (skipped
     expect(h2Servers(spans, "https").map(({ scheme: _s, ...r }) => r) as unknown).toEqual(WANT);
     // x/net's client wraps net/http's Transport here: one span per request all the same.
     expectClients(spans, "https");
+    expectStreamPairs(spans);
+  }, 300_000);
+
+  test("x/net v0.63 on Go 1.27 (h2c): net/http's http2Handler.ServeHTTP begins the server spans", async () => {
+    const bin = await buildFixture({ dir: "tests/fixtures/go/xnet-h2/xnet-0.63", toolchain: newestToolchain(), mode: "default" });
+    const { spans, body, stderr } = await drive(bin, "h2c");
+    expect(body).toBe("/hello=200/HTTP/2.0 /fail=500/HTTP/2.0 /panic=error");
+    // No route (the ServeMux pattern lands on the Request http2Handler builds): named by method.
+    expect(h2Servers(spans, "http").map(({ scheme: _s, ...r }) => r) as unknown).toEqual(WANT.map((w) => ({ ...w, name: "GET" })));
+    const paths = spans
+      .filter((s) => s.kind === "server" && s.attributes["network.protocol.version"] === "2" && s.name !== "HTTP")
+      .sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : 1))
+      .map((s) => s.attributes["url.path"]);
+    expect(paths).toEqual(["/hello", "/fail", "/panic"]);
+    expectClients(spans, "http");
+    expectStreamPairs(spans);
+    // Traced now: the start-up line no longer names h2c as untraced.
+    expect(stderr).not.toContain("h2c");
   }, 300_000);
 });

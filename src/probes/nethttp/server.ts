@@ -67,6 +67,21 @@ const SERVER_FIELDS: NethttpField[] = [
   { const: "xnet_rws_status_off", field: "golang.org/x/net/http2.responseWriterState.status", required: false, why: "http.response.status_code on the x/net HTTP/2 server" },
   { const: "xnet_rws_stream_off", field: "golang.org/x/net/http2.responseWriterState.stream", required: false, why: "beetrace.http2.stream_id on the x/net HTTP/2 server" },
   { const: "xnet_stream_id_off", field: "golang.org/x/net/http2.stream.id", required: false, why: "beetrace.http2.stream_id on the x/net HTTP/2 server" },
+  // Go 1.27's net/http/internal/http2.ServerRequest, read instead of the Request by the spans
+  // http2Handler.ServeHTTP begins (x/net >= v0.62's h2c server on net/http's own; nethttp.bpf.c).
+  ...(
+    [
+      ["srq_ctx_off", "Context"],
+      ["srq_proto_major_off", "ProtoMajor"],
+      ["srq_proto_minor_off", "ProtoMinor"],
+      ["srq_method_off", "Method"],
+      ["srq_url_off", "URL"],
+      ["srq_header_off", "Header"],
+      ["srq_host_off", "Host"],
+      ["srq_remote_addr_off", "RemoteAddr"],
+      ["srq_tls_off", "TLS"],
+    ] as const
+  ).map(([c, f]): NethttpField => ({ const: c, field: `net/http/internal/http2.ServerRequest.${f}`, required: false, goMin: "1.27", why: "spans of requests x/net's h2c server hands net/http's HTTP/2 server (Go >= 1.27)" })),
   // A panic in progress while net/http's deferred funcs run (runtime/runtime2.go, runtime/panic.go).
   { const: "g_panic_off", field: G_PANIC, required: false, why: "whether a handler panicked" },
   { const: "panic_arg_off", field: "runtime._panic.arg", required: false, why: "the panic value, for the span's exception event" },
@@ -84,7 +99,14 @@ function serverFlags(ctx: FlagContext): Record<string, number | bigint> {
     if (goAtLeast(ctx.goVersion, "1.24") && [SWISS_DIRPTR, SWISS_DIRLEN, SWISS_GROUPS, SWISS_GROUPS_DATA, SWISS_GROUPS_MASK].every(known)) mapMode = E.GO_MAP_SWISS;
     else if (!goAtLeast(ctx.goVersion, "1.24") && [HMAP_B, HMAP_BUCKETS].every(known)) mapMode = E.GO_MAP_BUCKETS;
   }
-  return { pattern_mode: patternMode, map_mode: mapMode };
+  // net/http.serverHandler's type name: http2Handler.ServeHTTP around it is net/http's own server.
+  // *http.response: an HTTP/1 writer (its request may still say HTTP/2: h2c's PRI preface).
+  return {
+    pattern_mode: patternMode,
+    map_mode: mapMode,
+    nameoff_server_handler: ctx.typeNameOff?.("http.serverHandler") ?? -1,
+    nameoff_http1_response: ctx.typeNameOff?.("*http.response") ?? -1,
+  };
 }
 
 /** Builds the server span (semconv v1.37 "HTTP server span"). */
@@ -216,6 +238,19 @@ export const nethttpServer: ProbeManifest = {
           why: "a hijacked HTTP/1 connection never reaches finishRequest",
         },
       ],
+    },
+    {
+      // Go 1.27: net/http's HTTP/2 server calls every handler through http2Handler.ServeHTTP,
+      // which builds the *Request. Around serverHandler (net/http's own server) the span is
+      // serverHandler.ServeHTTP's; around an application's handler (x/net >= v0.62's h2c server
+      // wraps net/http's, golang.org/x/net/http2/server_wrap.go) it begins here, from the
+      // ServerRequest. Ended by the markers above (runHandler.func1 / handlerDone of
+      // net/http/internal/http2, the same goroutine), so it has no end of its own.
+      symbol: "net/http.http2Handler.ServeHTTP",
+      optional: true,
+      entryOnly: true,
+      entryProgram: "nethttp_server_entry_h2handler",
+      returnProgram: "nethttp_server_return",
     },
     {
       // The golang.org/x/net/http2 server (h2c.NewHandler, http2.ConfigureServer,

@@ -549,7 +549,10 @@ describe("nethttp manifests", () => {
 
   test("pattern_mode follows the Go version and which offsets are known", () => {
     const all = ["net/http.Request.Pattern", "net/http.Request.pat", "net/http.pattern.str"];
-    expect(nethttpServer.flags(ctx("go1.24.2", all))).toEqual({ pattern_mode: E.NETHTTP_PATTERN_FIELD, map_mode: E.GO_MAP_NONE });
+    expect(nethttpServer.flags(ctx("go1.24.2", all))).toEqual({ pattern_mode: E.NETHTTP_PATTERN_FIELD, map_mode: E.GO_MAP_NONE, nameoff_server_handler: -1, nameoff_http1_response: -1 });
+    // The writer and handler type names the HTTP/2 entries compare (-1: type data not read).
+    const named = nethttpServer.flags({ ...ctx("go1.27.4", all), typeNameOff: (n) => (n === "http.serverHandler" ? 0x100 : n === "*http.response" ? 0x200 : undefined) });
+    expect([named.nameoff_server_handler, named.nameoff_http1_response]).toEqual([0x100, 0x200]);
     expect(nethttpServer.flags(ctx("go1.23rc1", all)).pattern_mode).toBe(E.NETHTTP_PATTERN_FIELD);
     expect(nethttpServer.flags(ctx("go1.22.5", all)).pattern_mode).toBe(E.NETHTTP_PATTERN_PAT_STR);
     expect(nethttpServer.flags(ctx("go1.21.13", all)).pattern_mode).toBe(E.NETHTTP_PATTERN_NONE);
@@ -583,7 +586,11 @@ describe("nethttp manifests", () => {
   });
 
   test("HTTP/2 writer status and stream id fields are optional (no status or stream id rather than no probe)", () => {
-    const h2 = nethttpServer.fields.filter((f) => f.field.includes("http2"));
+    const h2 = nethttpServer.fields.filter((f) => f.field.includes("http2") && !f.const.startsWith("srq_"));
+    // Go 1.27's ServerRequest (spans begun at http2Handler.ServeHTTP): optional too.
+    expect(nethttpServer.fields.filter((f) => f.const.startsWith("srq_")).map((f) => [f.field.replace(/.*\./, ""), f.required, f.goMin])).toEqual(
+      ["Context", "ProtoMajor", "ProtoMinor", "Method", "URL", "Header", "Host", "RemoteAddr", "TLS"].map((f) => [f, false, "1.27"]),
+    );
     expect(h2.map((f) => [f.const, f.field, f.required])).toEqual([
       ["h2_rw_rws_off", "net/http.http2responseWriter.rws", false],
       ["h2_rws_status_off", "net/http.http2responseWriterState.status", false],
