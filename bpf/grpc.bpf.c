@@ -197,6 +197,16 @@ struct {
 	__type(value, __u64);
 } grpc_client_ctxs SEC(".maps");
 
+/* Whether the dynamic type behind an itab is *net.TCPAddr (1) or not (2), by itab address: an
+ * itab never moves or changes (runtime itabs are persistent), so the shape check of tcp_addr —
+ * six reads of type descriptors — runs once per itab instead of once per address read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u8);
+} grpc_tcpaddr_itabs SEC(".maps");
+
 /* A traceparent read from a request's HEADERS frame, until the stream's handler starts. */
 struct incoming_key {
 	__u64 transport; /* *http2Server */
@@ -336,17 +346,41 @@ static __always_inline int tcp_addr(__u64 at, __u8 *ip_out, __u8 *size_out, __u1
 	}
 	if (!addr.tab || !addr.data)
 		return 0;
-	int e = 0;
-	__u64 type = go_read_u64(addr.tab + GO_ITAB_TYPE_OFF, &e);
-	__u64 f0 = e ? 0 : ptr_struct_field0(type, 3, 0);
-	if (!f0 || go_type_kind(f0) != GO_KIND_SLICE)
-		return 0;
-	struct go_string ip = {}; /* a slice's first two words: ptr, len */
-	if (bpf_probe_read_user(&ip, sizeof(ip), (const void *)(addr.data + tcpaddr_ip_off)) != 0) {
-		*err = 1;
+	__u64 itab = addr.tab;
+	__u8 *known = bpf_map_lookup_elem(&grpc_tcpaddr_itabs, &itab);
+	if (!known) {
+		int e = 0;
+		__u64 type = go_read_u64(addr.tab + GO_ITAB_TYPE_OFF, &e);
+		__u64 f0 = e ? 0 : ptr_struct_field0(type, 3, 0);
+		__u8 v = f0 && go_type_kind(f0) == GO_KIND_SLICE ? 1 : 2;
+		if (!e) /* a failed read is not a verdict */
+			bpf_map_update_elem(&grpc_tcpaddr_itabs, &itab, &v, BPF_ANY);
+		if (v != 1)
+			return 0;
+	} else if (*known != 1) {
 		return 0;
 	}
-	__s64 port = (__s64)go_read_u64(addr.data + tcpaddr_port_off, err);
+	/* IP []byte then Port int (net.TCPAddr in every Go release): one read when adjacent */
+	struct {
+		struct go_string ip; /* a slice's first two words: ptr, len */
+		__u64 cap;
+		__s64 port;
+	} a = {};
+	__s64 port;
+	if (tcpaddr_port_off == tcpaddr_ip_off + 24) {
+		if (bpf_probe_read_user(&a, sizeof(a), (const void *)(addr.data + tcpaddr_ip_off)) != 0) {
+			*err = 1;
+			return 0;
+		}
+		port = a.port;
+	} else {
+		if (bpf_probe_read_user(&a.ip, sizeof(a.ip), (const void *)(addr.data + tcpaddr_ip_off)) != 0) {
+			*err = 1;
+			return 0;
+		}
+		port = (__s64)go_read_u64(addr.data + tcpaddr_port_off, err);
+	}
+	struct go_string ip = a.ip;
 	if ((ip.len != 4 && ip.len != 16) || port < 0 || port > 65535)
 		return 0;
 	if (bpf_probe_read_user(ip_out, ip.len == 4 ? 4 : 16, (const void *)ip.ptr) != 0) {
