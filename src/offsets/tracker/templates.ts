@@ -146,6 +146,14 @@ ${GUARD}
 	if c, err := net.Dial("tcp", os.Args[1]); err == nil {
 		(&http2.Server{}).ServeConn(c, &http2.ServeConnOpts{Handler: http.NotFoundHandler()})
 	}
+	// The client (its ClientConn and clientStream) through a ClientConn on a connection.
+	if c, err := net.Dial("tcp", os.Args[1]); err == nil {
+		if cc, err := (&http2.Transport{}).NewClientConn(c); err == nil {
+			if req, err := http.NewRequest("GET", "http://"+os.Args[1]+"/", nil); err == nil {
+				fmt.Println(cc.RoundTrip(req))
+			}
+		}
+	}
 	fr := http2.NewFramer(os.Stdout, os.Stdin)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	f, err := fr.ReadFrame()

@@ -261,10 +261,15 @@ describe("tracked fields", () => {
       }
     }
     expect(trackedFields("golang.org/x/net")).toEqual([
+      "golang.org/x/net/http2.ClientConn.tconn",
       "golang.org/x/net/http2.FrameHeader.StreamID",
       "golang.org/x/net/http2.MetaHeadersFrame.Fields",
+      "golang.org/x/net/http2.clientStream.ID",
+      "golang.org/x/net/http2.clientStream.cc",
       "golang.org/x/net/http2.responseWriter.rws",
       "golang.org/x/net/http2.responseWriterState.status",
+      "golang.org/x/net/http2.responseWriterState.stream",
+      "golang.org/x/net/http2.stream.id",
     ]);
     for (const f of NOT_YET_TRACKED) expect(all).not.toContain(f);
   });
