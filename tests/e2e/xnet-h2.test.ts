@@ -102,7 +102,9 @@ describe.skipIf(reason !== undefined)(`x/net HTTP/2 servers${reason ? ` (skipped
         expect(h2Servers(spans, mode === "tls" ? "https" : "http").map(({ scheme: _s, ...r }) => r) as unknown).toEqual(WANT);
         // x/net's own client (an http2.Transport): ClientConn.roundTrip, RoundTrip being inlined.
         expectClients(spans, mode === "tls" ? "https" : "http");
-        if (!stripped) expectStreamPairs(spans);
+        // Stripped: the x/net fields come from offsets.json; a TLS connection's inner conn
+        // (crypto/tls.Conn.conn) is not tracked there yet, so only h2c has the client's local end.
+        if (!stripped || mode === "h2c") expectStreamPairs(spans);
       }, 300_000);
     }
   }
