@@ -1,6 +1,7 @@
 /**
  * @module tests/e2e/grpc — the tracer against real grpc-go programs (tests/fixtures/go/grpc/: one
- * server + client program built against the oldest supported grpc, one in the middle and the
+ * server + client program built against the oldest supported grpc, two in the middle (1.72: the
+ * releases whose ServerStream/ClientStream embed *Stream) and the
  * newest), unstripped (DWARF) and stripped (-ldflags="-s -w": offsets.json alone). One workload
  * per run: unary OK, NOT_FOUND, DEADLINE_EXCEEDED, server streaming, bidi streaming, a call made
  * inside a gRPC handler and one made inside an HTTP handler. Asserts exact span names, kinds,
@@ -27,6 +28,8 @@ afterAll(() => {
 const VARIANTS = [
   { dir: "grpc-1.40", grpc: "1.40.0", toolchain: "go1.21.13" },
   { dir: "grpc-1.62", grpc: "1.62.1", toolchain: "go1.23.12" },
+  // 1.69 … 1.76: ServerStream and ClientStream embed *Stream (a pointer), not the Stream itself
+  { dir: "grpc-1.72", grpc: "1.72.0", toolchain: "go1.23.12" },
   { dir: "grpc-1.85", grpc: "1.85.0", toolchain: "go1.26.11" },
 ] as const;
 type Variant = (typeof VARIANTS)[number];
