@@ -726,3 +726,22 @@ describe("hostile layouts", () => {
     expect(d.decodeAt(buf, new DataView(buf.buffer), 10, buf.length, { toEpoch })).toBeUndefined();
   });
 });
+
+describe("HTTP/2 stream ids", () => {
+  test("h2_stream_id becomes beetrace.http2.stream_id on server and client spans; 0 (HTTP/1) adds nothing", () => {
+    const s = serverInput({ major: 2, minor: 0 });
+    const c = clientInput({ status: 200 });
+    expect(mustDecode(SERVER, { ...s, fields: { ...s.fields, h2_stream_id: 7 } }).attributes["beetrace.http2.stream_id"]).toBe(7);
+    expect(mustDecode(CLIENT, { ...c, fields: { ...c.fields, h2_stream_id: 0x7fffffff } }).attributes["beetrace.http2.stream_id"]).toBe(0x7fffffff);
+    expect(server().attributes["beetrace.http2.stream_id"]).toBeUndefined();
+    expect(client({ status: 200 }).attributes["beetrace.http2.stream_id"]).toBeUndefined();
+  });
+  test("an older capture's layout (no h2_stream_id, strings right after the fixed fields) still decodes", () => {
+    const old: RecordLayout = structuredClone(SERVER);
+    delete (old.fields as Record<string, unknown>)["h2_stream_id"];
+    old.fixed = old.fields["tracestate_len"]![0] + 1; // 67, as before the field
+    const schema: RecordSchema = { ...builtinRecordSchema(), types: { ...builtinRecordSchema().types, [String(E.REC_NETHTTP_SERVER)]: old } };
+    const span = mustDecode(old, serverInput({ major: 2, minor: 0, path: "/old" }), new SpanDecoder(schema));
+    expect({ path: span.attributes["url.path"], sid: span.attributes["beetrace.http2.stream_id"] }).toEqual({ path: "/old", sid: undefined });
+  });
+});
