@@ -365,14 +365,14 @@ function u64(b: Uint8Array, at: number): number {
   return hi * 4294967296 + lo;
 }
 
-/** An endpoint's trace and span id words (RecordEndpoint's own, else from its hex). */
-function traceWords(e: Endpoint, out: Int32Array): void {
+/** An endpoint's trace id words into out[at, at + 4) (RecordEndpoint's own, else from its hex). */
+function traceWords(e: Endpoint, out: Int32Array, at: number): void {
   if (e instanceof RecordEndpoint) {
-    out[0] = e.t0;
-    out[1] = e.t1;
-    out[2] = e.t2;
-    out[3] = e.t3;
-  } else out.set(idWords(e.traceId, 4));
+    out[at] = e.t0;
+    out[at + 1] = e.t1;
+    out[at + 2] = e.t2;
+    out[at + 3] = e.t3;
+  } else out.set(idWords(e.traceId, 4), at);
 }
 
 function spanWords(e: Endpoint, out: Int32Array, at: number): void {
@@ -384,18 +384,62 @@ function spanWords(e: Endpoint, out: Int32Array, at: number): void {
 
 /** Trace and parent rewrites from the matches; a trace joins at most one other trace (see the module comment). */
 export function rewrites(result: JoinResult, files: number): Rewrites {
-  // Trace ids as indices of one table; next[t]: the trace t moves into (-1: none).
-  const ids = new IdTable(16, 2 * result.matches.length);
-  const w = new Int32Array(4);
-  const from = new Int32Array(result.matches.length);
-  const to = new Int32Array(result.matches.length);
-  for (const [i, m] of result.matches.entries()) {
-    traceWords(m.server, w);
-    from[i] = ids.internWords(w, 0);
-    traceWords(m.client, w);
-    to[i] = ids.internWords(w, 0);
+  const matches = result.matches;
+  const m2 = 2 * matches.length;
+  // The trace ids of the matches (server's, then client's, per match), as words.
+  const tw = new Int32Array(4 * m2);
+  const perFile = new Array<number>(files).fill(0);
+  for (let i = 0; i < matches.length; i++) {
+    traceWords(matches[i]!.server, tw, 8 * i);
+    traceWords(matches[i]!.client, tw, 8 * i + 4);
+    perFile[matches[i]!.server.file]!++;
   }
-  const next = new Int32Array(ids.size).fill(-1);
+  // Trace ids → indices. Only ids that may occur twice go through a hash table: a first sweep
+  // marks the hashes seen twice in a bitset small enough for the caches; an id whose hash was
+  // seen once occurs once and gets an index of its own (most ids of a merge are such).
+  let bits = 1024;
+  while (bits < 16 * m2) bits *= 2;
+  const shift = 32 - Math.log2(bits);
+  const seen = new Int32Array(bits >>> 5);
+  const twice = new Int32Array(bits >>> 5);
+  const hashBit = (k: number) => Math.imul(IdTable.hash(tw[4 * k]!, tw[4 * k + 1]!, tw[4 * k + 2]!, tw[4 * k + 3]!), 0x9e3779b1) >>> shift;
+  const bitOf = new Int32Array(m2);
+  let repeats = 0;
+  for (let k = 0; k < m2; k++) {
+    const b = (bitOf[k] = hashBit(k));
+    const mask = 1 << (b & 31);
+    if ((seen[b >>> 5]! & mask) !== 0) {
+      if ((twice[b >>> 5]! & mask) === 0) repeats++;
+      twice[b >>> 5] = twice[b >>> 5]! | mask;
+    } else seen[b >>> 5] = seen[b >>> 5]! | mask;
+  }
+  const table = new IdTable(16, 2 * repeats + 16);
+  let tableIndex = new Int32Array(64);
+  /** index → the position (in tw) of its first occurrence */
+  const firstAt = new Int32Array(m2);
+  const idx = new Int32Array(m2);
+  let count = 0;
+  for (let k = 0; k < m2; k++) {
+    const b = bitOf[k]!;
+    if ((twice[b >>> 5]! & (1 << (b & 31))) === 0) {
+      firstAt[count] = k;
+      idx[k] = count++;
+      continue;
+    }
+    const before = table.size;
+    const t = table.internWords(tw, 4 * k);
+    if (table.size > before) {
+      if (t >= tableIndex.length) {
+        const grown = new Int32Array(2 * tableIndex.length);
+        grown.set(tableIndex);
+        tableIndex = grown;
+      }
+      tableIndex[t] = count;
+      firstAt[count] = k;
+      idx[k] = count++;
+    } else idx[k] = tableIndex[t]!;
+  }
+  const next = new Int32Array(count).fill(-1);
   const root = (t: number): number => {
     let x = t;
     for (let i = 0; i < 10_000; i++) {
@@ -405,15 +449,16 @@ export function rewrites(result: JoinResult, files: number): Rewrites {
     }
     return x;
   };
-  const parents: IdMap[] = Array.from({ length: files }, () => new IdMap(8));
+  const parents: IdMap[] = Array.from({ length: files }, (_, f) => new IdMap(8, 8, perFile[f]));
   const moved: number[] = [];
   const sw = new Int32Array(4);
   let joined = 0;
   let conflicts = 0;
   // With several claims on one trace, the first match found (by connection, then time) keeps it.
-  for (const [i, m] of result.matches.entries()) {
-    const f = from[i]!;
-    const r = root(to[i]!);
+  for (let i = 0; i < matches.length; i++) {
+    const m = matches[i]!;
+    const f = idx[2 * i]!;
+    const r = root(idx[2 * i + 1]!);
     if (root(f) !== r) {
       // `r` is a root and differs from `f`'s: no cycle. A trace already joined elsewhere stays there.
       if (next[f] !== -1) {
@@ -428,8 +473,8 @@ export function rewrites(result: JoinResult, files: number): Rewrites {
     parents[m.server.file]!.setWordsWords(sw, 0, sw, 2);
     joined++;
   }
-  const traces = new IdMap(16);
-  for (const t of moved) traces.setWordsWords(ids.keys, 4 * t, ids.keys, 4 * root(t));
+  const traces = new IdMap(16, 16, moved.length);
+  for (const t of moved) traces.setWordsWords(tw, 4 * firstAt[t]!, tw, 4 * firstAt[root(t)]!);
   return { traces, parents, joined, conflicts };
 }
 

@@ -45,38 +45,63 @@ export function wordsHex(w: ArrayLike<number>, from: number, words: number): str
   return s;
 }
 
-/** Ids of 8 or 16 bytes → dense indices, by open addressing (linear probing, load ≤ 1/2). */
+/**
+ * Ids of 8 or 16 bytes → dense indices, by open addressing (linear probing, load ≤ 1/2). Each
+ * slot holds the index and the id's words side by side, so a lookup touches one place in memory
+ * (tables of a million ids do not fit in the caches).
+ */
 export class IdTable {
   /** 32-bit words per id (2 or 4) */
   readonly words: number;
   /** The ids by index, `words` words each */
   keys: Int32Array;
-  /** Hash slots: index + 1, 0 when empty */
+  /** Slots of words + 1 entries: index + 1 (0: empty), then the id's words */
   #slots: Int32Array;
   #mask: number;
+  /**
+   * With `filter`: a bit per hash, 16 bits per slot pair (about 6 % false positives when full),
+   * small enough to stay in the caches: a lookup of an absent id mostly ends there, without
+   * touching the slots.
+   */
+  #filter: Int32Array | undefined;
+  #filterShift = 32;
   size = 0;
-  /** Scratch words of the id being looked up */
-  readonly #w = new Int32Array(4);
 
   constructor(
     readonly idBytes: 8 | 16,
     expected = 16,
+    filter = false,
   ) {
     this.words = idBytes >> 2;
     let cap = 16;
     while (cap < 2 * expected) cap *= 2;
-    this.#slots = new Int32Array(cap);
+    this.#slots = new Int32Array(cap * (this.words + 1));
     this.#mask = cap - 1;
     this.keys = new Int32Array((cap >> 1) * this.words);
+    if (filter) this.#newFilter(cap);
   }
 
-  /** A 32-bit mix of the words (ids need not be random: tests and benches count up). */
-  static hash(w: Int32Array, words: number): number {
-    let h = 0x9e3779b9;
-    for (let k = 0; k < words; k++) {
-      h = Math.imul(h ^ w[k]!, 0x85ebca6b);
-      h ^= h >>> 15;
-    }
+  #newFilter(cap: number): void {
+    // 8 bits per slot: 2^(log2(cap) + 3) bits.
+    const bits = Math.log2(cap) + 3;
+    this.#filter = new Int32Array(Math.max(1, (1 << bits) >>> 5));
+    this.#filterShift = 32 - bits;
+  }
+
+  /** The filter's bit of hash h (other bits of it than the slot's). */
+  #bit(h: number): number {
+    return Math.imul(h, 0x9e3779b1) >>> this.#filterShift;
+  }
+
+  /** A 32-bit mix of the words (ids need not be random: tests and benches count up); c, d are 0 for 8-byte ids. */
+  static hash(a: number, b: number, c: number, d: number): number {
+    let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
+    h ^= h >>> 15;
+    h = Math.imul(h ^ b, 0x85ebca6b);
+    h ^= h >>> 15;
+    h = Math.imul(h ^ c, 0x85ebca6b);
+    h ^= h >>> 15;
+    h = Math.imul(h ^ d, 0x85ebca6b);
     // murmur3's finaliser (fmix32)
     h ^= h >>> 16;
     h = Math.imul(h, 0x85ebca6b);
@@ -85,33 +110,41 @@ export class IdTable {
     return h ^ (h >>> 16);
   }
 
-  #load(b: Uint8Array, at: number): void {
-    const w = this.#w;
-    for (let k = 0; k < this.words; k++) w[k] = wordAt(b, at + 4 * k);
-  }
-
-  /** Slot of the id in #w: its index + 1 there, or the empty slot where it would go (negative: -(slot + 1)). */
-  #probe(): number {
-    const w = this.#w;
-    const n = this.words;
-    const keys = this.keys;
+  /**
+   * Index of the id (a, b, c, d) (c, d: 0 for 8-byte ids); when absent, -1, or with `add` a new
+   * index.
+   */
+  #lookup(a: number, b: number, c: number, d: number, add: boolean): number {
     const slots = this.#slots;
-    let s = IdTable.hash(w, n) & this.#mask;
-    for (;;) {
-      const v = slots[s]!;
-      if (v === 0) return -(s + 1);
-      const base = (v - 1) * n;
-      let k = 0;
-      while (k < n && keys[base + k] === w[k]) k++;
-      if (k === n) return s;
-      s = (s + 1) & this.#mask;
+    const mask = this.#mask;
+    const h = IdTable.hash(a, b, c, d);
+    const filter = this.#filter;
+    if (filter !== undefined) {
+      const bit = this.#bit(h);
+      if ((filter[bit >>> 5]! & (1 << (bit & 31))) === 0) {
+        if (!add) return -1;
+        filter[bit >>> 5] = filter[bit >>> 5]! | (1 << (bit & 31));
+      }
     }
-  }
-
-  /** Index of the id in #w, added when new. */
-  #intern(): number {
-    const s = this.#probe();
-    if (s >= 0) return this.#slots[s]! - 1;
+    let s = h & mask;
+    if (this.words === 2) {
+      for (;;) {
+        const o = s * 3;
+        const v = slots[o]!;
+        if (v === 0) break;
+        if (slots[o + 1] === a && slots[o + 2] === b) return v - 1;
+        s = (s + 1) & mask;
+      }
+    } else {
+      for (;;) {
+        const o = s * 5;
+        const v = slots[o]!;
+        if (v === 0) break;
+        if (slots[o + 1] === a && slots[o + 2] === b && slots[o + 3] === c && slots[o + 4] === d) return v - 1;
+        s = (s + 1) & mask;
+      }
+    }
+    if (!add) return -1;
     const i = this.size++;
     const n = this.words;
     if ((i + 1) * n > this.keys.length) {
@@ -119,22 +152,47 @@ export class IdTable {
       k.set(this.keys);
       this.keys = k;
     }
-    for (let k = 0; k < n; k++) this.keys[i * n + k] = this.#w[k]!;
-    this.#slots[-s - 1] = i + 1;
-    if (2 * this.size > this.#slots.length) this.#grow();
+    const keys = this.keys;
+    const o = s * (n + 1);
+    slots[o] = i + 1;
+    slots[o + 1] = keys[i * n] = a;
+    slots[o + 2] = keys[i * n + 1] = b;
+    if (n === 4) {
+      slots[o + 3] = keys[i * n + 2] = c;
+      slots[o + 4] = keys[i * n + 3] = d;
+    }
+    if (2 * this.size > mask + 1) this.#grow();
     return i;
   }
 
   #grow(): void {
-    const slots = new Int32Array(this.#slots.length * 2);
-    const mask = slots.length - 1;
     const n = this.words;
-    const w = this.#w;
+    const cap = 2 * (this.#mask + 1);
+    const slots = new Int32Array(cap * (n + 1));
+    const mask = cap - 1;
+    const keys = this.keys;
+    if (this.#filter !== undefined) this.#newFilter(cap);
+    const filter = this.#filter;
     for (let i = 0; i < this.size; i++) {
-      for (let k = 0; k < n; k++) w[k] = this.keys[i * n + k]!;
-      let s = IdTable.hash(w, n) & mask;
-      while (slots[s] !== 0) s = (s + 1) & mask;
-      slots[s] = i + 1;
+      const a = keys[i * n]!;
+      const b = keys[i * n + 1]!;
+      const c = n === 4 ? keys[i * n + 2]! : 0;
+      const d = n === 4 ? keys[i * n + 3]! : 0;
+      const h = IdTable.hash(a, b, c, d);
+      if (filter !== undefined) {
+        const bit = this.#bit(h);
+        filter[bit >>> 5] = filter[bit >>> 5]! | (1 << (bit & 31));
+      }
+      let s = h & mask;
+      while (slots[s * (n + 1)] !== 0) s = (s + 1) & mask;
+      const o = s * (n + 1);
+      slots[o] = i + 1;
+      slots[o + 1] = a;
+      slots[o + 2] = b;
+      if (n === 4) {
+        slots[o + 3] = c;
+        slots[o + 4] = d;
+      }
     }
     this.#slots = slots;
     this.#mask = mask;
@@ -142,21 +200,25 @@ export class IdTable {
 
   /** Index of the id at b[at, at + idBytes), added when new. */
   internAt(b: Uint8Array, at: number): number {
-    this.#load(b, at);
-    return this.#intern();
+    const wide = this.words === 4;
+    return this.#lookup(wordAt(b, at), wordAt(b, at + 4), wide ? wordAt(b, at + 8) : 0, wide ? wordAt(b, at + 12) : 0, true);
   }
 
   /** Index of the id at b[at, at + idBytes), or -1. */
   findAt(b: Uint8Array, at: number): number {
-    this.#load(b, at);
-    const s = this.#probe();
-    return s >= 0 ? this.#slots[s]! - 1 : -1;
+    const wide = this.words === 4;
+    return this.#lookup(wordAt(b, at), wordAt(b, at + 4), wide ? wordAt(b, at + 8) : 0, wide ? wordAt(b, at + 12) : 0, false);
   }
 
   /** Index of the id given as words (w[from..]), added when new. */
   internWords(w: ArrayLike<number>, from: number): number {
-    for (let k = 0; k < this.words; k++) this.#w[k] = w[from + k]!;
-    return this.#intern();
+    const wide = this.words === 4;
+    return this.#lookup(w[from]!, w[from + 1]!, wide ? w[from + 2]! : 0, wide ? w[from + 3]! : 0, true);
+  }
+
+  /** Index of the id (a, b, c, d) (c, d: 0 for 8-byte ids), added when new. */
+  intern(a: number, b: number, c: number, d: number): number {
+    return this.#lookup(a, b, c, d, true);
   }
 
   internHex(hex: string): number {
@@ -197,10 +259,12 @@ export class IdMap {
   constructor(
     readonly idBytes: 8 | 16,
     readonly valueBytes: 8 | 16 = idBytes,
+    expected = 16,
   ) {
-    this.#keys = new IdTable(idBytes);
+    // Filtered: most records a merge looks up are not in the map.
+    this.#keys = new IdTable(idBytes, expected, true);
     this.#vw = valueBytes >> 2;
-    this.#values = new Int32Array(16 * this.#vw);
+    this.#values = new Int32Array(Math.max(16, expected) * this.#vw);
   }
 
   get size(): number {
