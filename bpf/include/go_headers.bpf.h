@@ -45,6 +45,11 @@ enum go_map_mode {
  * more headers than real requests carry. */
 #define GO_MAP_MAX_GROUPS 8
 
+/* Whether incoming trace context is read at all (user space clears it for OTEL_PROPAGATORS
+ * without "tracecontext", e.g. "none"): the header walk and the traceparent parse then return at
+ * once, and every span starts its own trace unless a parent is found in the process. */
+volatile const __u32 bee_context_in = 1;
+
 /* Header names as net/http canonicalises them (textproto.CanonicalMIMEHeaderKey). */
 #define HDR_TRACEPARENT_LEN 11 /* "Traceparent" */
 #define HDR_TRACESTATE_LEN 10  /* "Tracestate" */
@@ -118,6 +123,8 @@ static long go_header_slot(__u32 i, void *arg)
 /* Walks the slots of the groups (or buckets) collected in w. */
 static __always_inline void go_walk_headers(struct go_header_walk *w)
 {
+	if (!bee_context_in)
+		return;
 	bpf_loop(GO_MAP_MAX_GROUPS * GO_MAP_SLOTS, go_header_slot, w, 0);
 }
 
@@ -154,6 +161,8 @@ static __always_inline int parse_hex(const char *s, __u8 *out, int n)
 static __always_inline int go_parse_traceparent(__u64 str_hdr, __u8 trace_id[16], __u8 parent_id[8], __u8 *flags)
 {
 	struct go_string s = {};
+	if (!bee_context_in)
+		return -1;
 	if (bpf_probe_read_user(&s, sizeof(s), (const void *)str_hdr) != 0 || s.len < 55)
 		return -1;
 	char b[56] = {};

@@ -142,6 +142,9 @@ export function parsePlan(o: TraceCliOptions): Plan {
   // Expand once now so a bad placeholder is a usage error before anything is attached.
   if (template !== undefined) expandTemplate(template, { host: "h", pid: 1, exe: "x", start: new Date(0) }, 0);
   const sampler = makeSampler(otel.sampler);
+  if (otel.ignoredPropagators.length > 0) {
+    log.warn(`OTEL_PROPAGATORS: ${otel.ignoredPropagators.join(", ")} not read (beetrace reads W3C tracecontext${otel.contextIn ? "" : ", which the list leaves out: incoming trace context is ignored"})`);
+  }
   // Read by the database/sql probe's flags() when the session plans its probes.
   setStatementMode(parseStatementMode(o.dbStatement === undefined ? undefined : String(o.dbStatement)));
   // Before anything is touched: a host that cannot propagate fails now (exit 22, with the reason).
@@ -156,6 +159,7 @@ export function parsePlan(o: TraceCliOptions): Plan {
       sample: otel.sampler.name === "always_on" ? undefined : (traceId, parent) => sampler(traceId, parent),
       sampleRoots: otel.sampler.name !== "parentbased_always_on",
       sampler: otel.sampler,
+      contextIn: otel.contextIn,
       offsetsFile: o.offsets === undefined ? undefined : String(o.offsets),
       allowNearest: unknownVersionsPolicy(o.unknownVersions === undefined ? undefined : String(o.unknownVersions)),
       ringbufBytes: o.ringbufSize === undefined ? undefined : parseSize(o.ringbufSize, "--ringbuf-size"),

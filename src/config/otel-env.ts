@@ -53,6 +53,14 @@ export interface OtelConfig {
   /** OTEL_RESOURCE_ATTRIBUTES of the tracer's own environment. */
   resourceAttributes: Record<string, string>;
   sampler: SamplerConfig;
+  /**
+   * OTEL_PROPAGATORS: whether incoming W3C trace context (traceparent/tracestate) is read — true
+   * unless the list leaves out "tracecontext" (e.g. "none"). The spec's default list is
+   * "tracecontext,baggage".
+   */
+  contextIn: boolean;
+  /** Propagators named in OTEL_PROPAGATORS that beetrace does not read (b3, jaeger, …): the caller warns. */
+  ignoredPropagators: string[];
   target: { exe?: string; pid?: number };
 }
 
@@ -134,7 +142,22 @@ export function parseOtelEnv(env: Env = process.env): OtelConfig {
     serviceName,
     resourceAttributes,
     sampler: parseSampler(get(env, "OTEL_TRACES_SAMPLER"), get(env, "OTEL_TRACES_SAMPLER_ARG")),
+    ...parsePropagators(get(env, "OTEL_PROPAGATORS")),
     target,
+  };
+}
+
+/**
+ * OTEL_PROPAGATORS (OTel SDK environment variables: a comma-separated list, default
+ * "tracecontext,baggage", "none" for no propagator). beetrace reads W3C trace context only;
+ * baggage is not a trace context (nothing to read for a span), other formats are reported back.
+ */
+function parsePropagators(v: string | undefined): { contextIn: boolean; ignoredPropagators: string[] } {
+  if (v === undefined) return { contextIn: true, ignoredPropagators: [] };
+  const list = v.split(",").map((x) => x.trim().toLowerCase()).filter((x) => x !== "");
+  return {
+    contextIn: list.includes("tracecontext"),
+    ignoredPropagators: list.filter((x) => x !== "tracecontext" && x !== "baggage" && x !== "none"),
   };
 }
 

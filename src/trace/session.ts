@@ -89,6 +89,8 @@ export interface TraceOptions {
   sampleRoots?: boolean;
   /** The sampler the BPF programs apply before a span reaches the ring (default parentbased_always_on). */
   sampler?: SamplerConfig;
+  /** false: incoming traceparent/tracestate are not read (OTEL_PROPAGATORS without tracecontext) */
+  contextIn?: boolean;
   serviceName?: string;
   offsetsFile?: string;
   allowNearest: boolean;
@@ -139,6 +141,8 @@ interface LoadedObject {
  */
 const SHARED_MAPS = ["events", "bee_goroutine_spans", "bee_ctx_spans", "bee_conn_spans"] as const;
 const RING_MAP = "events";
+/** bpf/include/go_headers.bpf.h: 0 turns the header walk and the traceparent parse off */
+const CONTEXT_IN_CONST = "bee_context_in";
 
 /** Everything prepared but not yet running; `start` begins tracing. */
 export class TraceSession implements Disposable {
@@ -275,6 +279,7 @@ export class TraceSession implements Disposable {
       }
       for (const p of plans) if (p.enabled) for (const [k, v] of Object.entries(p.consts)) object.setConst(k, v);
       if (this.opts.sampler) for (const [k, v] of Object.entries(bpfSamplerConsts(this.opts.sampler))) if (object.hasConst(k)) object.setConst(k, v);
+      if (this.opts.contextIn === false && object.hasConst(CONTEXT_IN_CONST)) object.setConst(CONTEXT_IN_CONST, 0);
       // The target's network namespace: loopback connections are joined only within one (conn_ctx.bpf.h).
       if (object.hasConst("bee_netns")) object.setConst("bee_netns", netnsInode(this.target.process.pid));
       if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(RING_MAP, this.opts.ringbufBytes);

@@ -93,4 +93,24 @@ describe.skipIf(reason !== undefined)(`traceparent in${reason ? ` (skipped: ${re
       }
     }, 300_000);
   }
+
+  test("OTEL_PROPAGATORS=none: incoming traceparents are not read (each request its own root, the unsampled one kept); a warning names the formats not read", async () => {
+    const sample = await startSample(await buildSample({ mode: "default" }));
+    try {
+      const out = join(work, `ctx-none-${sample.pid}.cbor`);
+      const tr = runTracer(["attach", "--pid", String(sample.pid), "--out", out], { OTEL_PROPAGATORS: "none,b3" });
+      await tr.started();
+      expect(tr.stderr()).toContain("OTEL_PROPAGATORS: b3 not read");
+      const sent = [CASES[0]!, CASES[1]!, CASES[3]!];
+      for (const c of sent) expect(await get(sample.port, c.path, c.headers)).toBe(200);
+      tr.signal("SIGINT");
+      expect(await tr.exit()).toMatchObject({ code: 0, signal: null });
+      const servers = readSpans(out).spans.filter((s) => s.kind === "server");
+      // All three, the one whose caller did not sample included: nothing came in to follow.
+      expect(servers.length).toBe(sent.length);
+      for (const s of servers) expect({ parent: s.parentSpanId, fromHeader: s.traceId.endsWith(TRACE.slice(2)) }).toEqual({ parent: undefined, fromHeader: false });
+    } finally {
+      await sample.stop();
+    }
+  }, 300_000);
 });

@@ -38,8 +38,25 @@ describe("parseOtelEnv", () => {
       serviceName: undefined,
       resourceAttributes: {},
       sampler: { name: "parentbased_always_on", ratio: 1 },
+      contextIn: true,
+      ignoredPropagators: [],
       target: {},
     });
+  });
+
+  test("OTEL_PROPAGATORS: trace context is read unless the list leaves out tracecontext; other formats are named back", () => {
+    const p = (v: string) => {
+      const c = parseOtelEnv({ OTEL_PROPAGATORS: v });
+      return { contextIn: c.contextIn, ignored: c.ignoredPropagators };
+    };
+    expect(p("tracecontext,baggage")).toEqual({ contextIn: true, ignored: [] });
+    expect(p(" TraceContext ")).toEqual({ contextIn: true, ignored: [] });
+    expect(p("none")).toEqual({ contextIn: false, ignored: [] });
+    expect(p("baggage")).toEqual({ contextIn: false, ignored: [] });
+    expect(p("tracecontext,b3")).toEqual({ contextIn: true, ignored: ["b3"] });
+    expect(p("b3multi,jaeger")).toEqual({ contextIn: false, ignored: ["b3multi", "jaeger"] });
+    // Empty counts as unset (the spec's default list).
+    expect(p("")).toEqual({ contextIn: true, ignored: [] });
   });
 
   test("base endpoint gets /v1/traces appended; the traces endpoint is used as is and wins", () => {
