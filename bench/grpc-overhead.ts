@@ -3,15 +3,21 @@
  *
  *   node_modules/.bin/bun bench/grpc-overhead.ts [--calls 20000] [--kind unary|bidi] [--rounds 3]
  *                                                [--fixture grpc-1.85] [--beetrace dist/beetrace|source]
+ *                                                [--bpf-stats]
  *
  * Root (uprobes). The workload is tests/fixtures/go/grpc (its server and its own client in one
  * process): one GET /bench?n=CALLS&kind=KIND makes CALLS calls in a row from one goroutine, each
- * a unary call ("unary": newClientStream + finish on the client, handleStream + WriteStatus +
- * operateHeaders on the server) or a bidi stream with 2 round trips ("bidi"). So one call costs
- * the traced service one CLIENT and one SERVER span: 3 + 3 emulated uprobe hits with grpc >= 1.78
- * (the default fixture, grpc-1.85); before 1.78 the client hands over at newClientStream's RETs,
- * so --fixture grpc-1.62 / grpc-1.40 measures 2 + 3 emulated hits and 1 single-stepped RET
- * (docs/probe-placement.md, "gRPC"). The service's CPU (utime + stime
+ * a unary call ("unary") or a bidi stream with 2 round trips ("bidi"). So one call costs
+ * the traced service one CLIENT and one SERVER span: with grpc >= 1.78 (the default fixture,
+ * grpc-1.85) 8 emulated uprobe hits — client newClientStream, newAttemptLocked, the loopy
+ * writer's HEADERS handler (live joins), finish, endOfClientStream (finish calls it); server
+ * operateHeaders, handleStream, writeStatus — and no single-stepped one; before 1.78 the client
+ * hands over at newClientStream's RETs and places no HEADERS handler, so --fixture grpc-1.72 /
+ * grpc-1.62 / grpc-1.40 measures 2 + 3 emulated hits and 1 single-stepped RET
+ * (docs/probe-placement.md, "gRPC"). --bpf-stats also prints, for the traced runs, each BPF
+ * program's runs per call and its run time per run (kernel.bpf_stats_enabled on during the
+ * measured request, restored after; needs bpftool): no single-stepped RET shows there, only
+ * program runs. The service's CPU (utime + stime
  * of all its threads, /proc/PID/stat) is read just before and just after the request, for the
  * same workload untraced and traced (attach --pid), in alternating rounds on a fresh process
  * each; the difference per call is printed, next to the HTTP figure of bench/hotpath.sh.
@@ -27,12 +33,17 @@ import { readCaptureFile } from "../src/capture/reader.ts";
 import { buildFixture } from "../tests/harness/go.ts";
 import { ROOT, intOption, machineLine, parseOptions, summarize } from "./lib.ts";
 
-const opts = parseOptions(process.argv.slice(2), { calls: "20000", kind: "unary", rounds: "3", fixture: "grpc-1.85", beetrace: join(ROOT, "dist", "beetrace") });
+const argv = process.argv.slice(2);
+const BPF_STATS = argv.includes("--bpf-stats");
+const opts = parseOptions(
+  argv.filter((a) => a !== "--bpf-stats"),
+  { calls: "20000", kind: "unary", rounds: "3", fixture: "grpc-1.85", beetrace: join(ROOT, "dist", "beetrace") },
+);
 const CALLS = intOption(opts.calls, "calls");
 const ROUNDS = Math.max(1, intOption(opts.rounds, "rounds"));
 const KIND = opts.kind === "bidi" ? "bidi" : "unary";
 /** The fixture variants and the toolchain each is built with (as tests/e2e/grpc.test.ts). */
-const TOOLCHAINS: Record<string, string> = { "grpc-1.40": "go1.21.13", "grpc-1.62": "go1.23.12", "grpc-1.85": "go1.26.11" };
+const TOOLCHAINS: Record<string, string> = { "grpc-1.40": "go1.21.13", "grpc-1.62": "go1.23.12", "grpc-1.72": "go1.23.12", "grpc-1.85": "go1.26.11" };
 const toolchain = TOOLCHAINS[opts.fixture];
 if (toolchain === undefined) throw new Error(`--fixture: one of ${Object.keys(TOOLCHAINS).join(", ")}`);
 /** Clock ticks per second for /proc/PID/stat (sysconf(_SC_CLK_TCK)). */
@@ -63,6 +74,25 @@ function watch(p: ChildProcess): { out: () => string; err: () => string } {
   return { out: () => out, err: () => err };
 }
 
+interface ProgStat {
+  name: string;
+  run_cnt?: number;
+  run_time_ns?: number;
+}
+
+/** The BPF programs' counters (bpftool prog show), by program id. */
+function progStats(): Map<number, ProgStat> {
+  const r = spawnSync("bpftool", ["prog", "show", "-j"], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`--bpf-stats: bpftool prog show failed: ${r.stderr || r.error}`);
+  return new Map((JSON.parse(r.stdout) as (ProgStat & { id: number })[]).map((p) => [p.id, p]));
+}
+
+function setBpfStats(v: string): string {
+  const old = readFileSync("/proc/sys/kernel/bpf_stats_enabled", "utf8").trim();
+  spawnSync("sysctl", ["-q", `kernel.bpf_stats_enabled=${v}`]);
+  return old;
+}
+
 async function oneRun(bin: string, traced: boolean, round: number): Promise<{ cpuMs: number; spans: number }> {
   const fx = spawn(bin, ["-addr", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
   const fxo = watch(fx);
@@ -84,11 +114,26 @@ async function oneRun(bin: string, traced: boolean, round: number): Promise<{ cp
         return /beetrace: tracing pid/.test(tro.err());
       }, 60_000, "the tracer's 'tracing pid' line");
     }
+    const stats = traced && BPF_STATS;
+    const oldStats = stats ? setBpfStats("1") : "";
+    const progsBefore = stats ? progStats() : undefined;
     const before = processCpuMs(fx.pid!);
     const r = await fetch(`${base}/bench?n=${CALLS}&kind=${KIND}`, { signal: AbortSignal.timeout(600_000) });
     const body = await r.text();
     if (r.status !== 200) throw new Error(`/bench: ${r.status} ${body}`);
     const cpuMs = processCpuMs(fx.pid!) - before;
+    if (stats) {
+      const progsAfter = progStats();
+      setBpfStats(oldStats);
+      // This tracer's programs: the grpc object's (other beetraces on the host count too if they
+      // run grpc programs at the same time: run the bench alone).
+      for (const [id, p] of progsAfter) {
+        if (!p.name.startsWith("grpc_")) continue;
+        const runs = (p.run_cnt ?? 0) - (progsBefore!.get(id)?.run_cnt ?? 0);
+        const ns = (p.run_time_ns ?? 0) - (progsBefore!.get(id)?.run_time_ns ?? 0);
+        if (runs > 0) console.log(`  bpf ${p.name.padEnd(24)} ${(runs / CALLS).toFixed(2)} runs/call  ${(ns / runs).toFixed(0)} ns/run`);
+      }
+    }
     let spans = 0;
     const tr = tracer;
     if (tr) {
