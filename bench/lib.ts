@@ -133,9 +133,9 @@ export function watch(p: ChildProcess): { out: () => string; err: () => string }
  * `beetrace ARGS` started and past its "tracing pid" line. `beetrace` is an executable, or
  * "source" for this checkout's sources (bun src/main.ts).
  */
-export async function startTracer(beetrace: string, args: string[]): Promise<{ proc: ChildProcess; err: () => string }> {
+export async function startTracer(beetrace: string, args: string[], env?: Record<string, string>): Promise<{ proc: ChildProcess; err: () => string }> {
   const [cmd, pre] = beetrace === "source" ? [join(ROOT, "node_modules", ".bin", "bun"), [join(ROOT, "src", "main.ts")]] : [beetrace, []];
-  const proc = spawn(cmd, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(cmd, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"], ...(env ? { env: { ...process.env, ...env } } : {}) });
   const o = watch(proc);
   await until(() => {
     if (proc.exitCode !== null) throw new Error(`tracer exited: ${o.err()}`);
