@@ -88,6 +88,11 @@ export interface UprobeDecl {
    * skipped, as long as another function of the probe is there.
    */
   optional?: boolean;
+  /**
+   * Placed only when one of these functions is linked too (with `optional`: skipped otherwise),
+   * for an entry that sees the calls of interest only in programs that link them.
+   */
+  onlyIfLinked?: string[];
 }
 
 /** Maps a .bss counter of a BPF object to the loss it counts. */

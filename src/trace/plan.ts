@@ -79,7 +79,11 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
   const allFields = [...new Set(probes.flatMap((p) => p.fields.map((f) => f.field)))];
   const resolved = new Map(resolveFields(a, allFields, opts).map((r) => [r.field, r]));
   return probes.map((probe) => {
-    const symbols = probe.uprobes.map((u) => resolve(u.symbol));
+    const symbols = probe.uprobes.map((u): SymbolReport =>
+      u.onlyIfLinked && !u.onlyIfLinked.some((n) => a.pcln.find(n) !== undefined)
+        ? { name: u.symbol, resolved: false, reason: `${NOT_LINKED} (placed only with ${u.onlyIfLinked.join(" or ")})` }
+        : resolve(u.symbol),
+    );
     const fields = probe.fields.map((f) => resolved.get(f.field)!);
     const consts: Record<string, number | bigint> = {};
     let reason: string | undefined;

@@ -249,6 +249,10 @@ export const nethttpServer: ProbeManifest = {
       symbol: "net/http.http2Handler.ServeHTTP",
       optional: true,
       entryOnly: true,
+      // Only x/net's wrapper hands it handlers other than serverHandler (through the
+      // ServeConnFunc hook): without x/net's server linked, every request it sees is traced at
+      // serverHandler.ServeHTTP, so the hit would be wasted on every HTTP/2 request.
+      onlyIfLinked: ["golang.org/x/net/http2.(*Server).ServeConn", "golang.org/x/net/http2.(*Server).serveConn"],
       entryProgram: "nethttp_server_entry_h2handler",
       returnProgram: "nethttp_server_return",
     },
