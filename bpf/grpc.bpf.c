@@ -969,13 +969,19 @@ int grpc_client_end(struct pt_regs *ctx)
 	}
 	struct client_call st = *stp;
 	bpf_map_delete_elem(&grpc_client_streams, &cs);
-	forget_start(st.g, cs);
 	forget_conn(&st);
 	/* finish calls endOfClientStream next (grpc >= 1.6x): on this goroutine, another call still
-	 * being made must not take it for its own failure. */
+	 * being made must not take it for its own failure. The usual case — finish on the goroutine
+	 * that made the call, whose entry is still this call's — is one lookup. */
 	struct client_call *mine = bpf_map_lookup_elem(&grpc_client_starts, &g);
-	if (mine)
-		mine->finishing = 1;
+	if (mine && mine->cs == cs) {
+		bpf_map_delete_elem(&grpc_client_starts, &g);
+	} else {
+		if (mine)
+			mine->finishing = 1;
+		if (st.g != g)
+			forget_start(st.g, cs);
+	}
 	client_emit(&st, cs, now, GO_PARAM2(ctx), GO_PARAM3(ctx), 0);
 	return 0;
 }
