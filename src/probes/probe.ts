@@ -64,6 +64,8 @@ export interface ExtraSiteDecl {
   fields?: string[];
   /** What the spans lack without it (for the warning) */
   why: string;
+  /** Not linked is normal (another site covers those calls): skipped without a warning. */
+  optional?: boolean;
 }
 
 export interface UprobeDecl {

@@ -142,6 +142,7 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
         if (!s.resolved) return;
         points.push(siteOf(u.entryProgram, s, "entry"));
         for (const x of u.extraSites ?? []) {
+          if (x.optional && !x.symbols.some((n) => resolve(n).resolved)) continue;
           const site = extraSite(x, resolve, (field) => typeof resolved.get(field)?.offset === "number");
           if (typeof site === "string") degraded.push(`${x.why} not recorded: ${site}`);
           // Two uprobes of a probe may share a site (x/net's RoundTrip and roundTrip): placed once.

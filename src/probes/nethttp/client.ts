@@ -55,6 +55,9 @@ const XNET_H2_SITE = {
   symbols: ["golang.org/x/net/http2.(*clientStream).encodeAndWriteHeaders"],
   program: "nethttp_client_h2_xnet",
   why: "the HTTP/2 stream id and local end of the request's connection (x/net client)",
+  // x/net >= v0.62 built by Go 1.27 wraps net/http's client (golang.org/x/net/http2/
+  // transport_wrap.go): its ClientConn hands requests to net/http, whose stream site is H2_SITE.
+  optional: true,
 };
 
 /** The HTTP/2 client's stream and connection (H2_SITE), per Go version, then x/net's. */

@@ -8,15 +8,16 @@ import { readFileSync } from "node:fs";
 import { openGoBinary } from "../../../src/binary/analyze.ts";
 import { embeddedSnapshot } from "../../../src/offsets/snapshot.ts";
 import { nethttpServer } from "../../../src/probes/nethttp/server.ts";
+import { nethttpClient } from "../../../src/probes/nethttp/client.ts";
 import { planProbes } from "../../../src/trace/plan.ts";
 import { buildFixture, goMatrixUnavailable, newestToolchain } from "../../harness/go.ts";
 
 const why = goMatrixUnavailable();
 const H2HANDLER = "nethttp_server_entry_h2handler";
 
-async function plan(dir: string) {
+async function plan(dir: string, probe = nethttpServer) {
   const exe = await buildFixture({ dir, toolchain: newestToolchain(), mode: "default" });
-  const [p] = planProbes(openGoBinary(new Uint8Array(readFileSync(exe)), exe), [nethttpServer], { snapshot: embeddedSnapshot(), allowNearest: false });
+  const [p] = planProbes(openGoBinary(new Uint8Array(readFileSync(exe)), exe), [probe], { snapshot: embeddedSnapshot(), allowNearest: false });
   return p!;
 }
 
@@ -37,5 +38,14 @@ describe.skipIf(why !== undefined)(`http2Handler.ServeHTTP entry${why ? ` (skipp
     expect(p.enabled).toBe(true);
     expect(p.points.some((x) => x.program === H2HANDLER)).toBe(false);
     expect(p.points.some((x) => x.program === "nethttp_server_entry")).toBe(true);
+  }, 300_000);
+
+  test("x/net v0.63 on Go 1.27, client: x/net's ClientConn wraps net/http's, whose stream site is placed; x/net's own (not linked) is skipped without a warning", async () => {
+    const p = await plan("tests/fixtures/go/xnet-h2/xnet-0.63", nethttpClient);
+    expect(p.degraded).toBeUndefined();
+    expect(p.points.filter((x) => x.role === "extra").map((x) => [x.program, x.symbol])).toEqual([
+      ["nethttp_client_conn", "net/http.(*persistConn).roundTrip"],
+      ["nethttp_client_h2", "net/http/internal/http2.(*clientStream).encodeAndWriteHeaders"],
+    ]);
   }, 300_000);
 });
