@@ -17,10 +17,12 @@
  *
  * Configurations: `beetrace` (the executable under test), `notrim` (the same with
  * BEETRACE_NO_TRIM=1: start-up memory kept, src/trace/footprint.ts), `before` (--before PATH).
+ * `--output otlp` streams the spans over OTLP/HTTP protobuf to a receiver in this process that
+ * reads and discards each request (instead of writing a capture file).
  *
  *   bun bench/memory.bench.ts --beetrace PATH [--before PATH] [--configs beetrace,notrim,before]
  *       [--rate 20000] [--duration 10] [--idle 5] [--conns 16] [--route /hello] [--rounds 1]
- *       [--ringbuf ""]
+ *       [--ringbuf ""] [--output file|otlp]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, realpathSync, rmSync } from "node:fs";
@@ -42,12 +44,26 @@ const o = parseOptions(process.argv.slice(2), {
   route: "/hello",
   rounds: "1",
   ringbuf: "",
+  output: "file",
   sample: join(BENCH_CACHE, "sample"),
   loadgen: join(BENCH_CACHE, "loadgen"),
 });
 const configs = o.configs.split(",").filter(Boolean) as Config[];
 for (const c of configs) if (!["beetrace", "notrim", "before"].includes(c)) throw new Error(`unknown config ${c}`);
 if (configs.includes("before") && !o.before) throw new Error("--configs before needs --before PATH");
+
+if (o.output !== "file" && o.output !== "otlp") throw new Error(`--output is file or otlp, not ${o.output}`);
+let otlpBytes = 0;
+const receiver =
+  o.output === "otlp"
+    ? Bun.serve({
+        port: 0,
+        async fetch(req) {
+          otlpBytes += (await req.arrayBuffer()).byteLength;
+          return new Response(new Uint8Array(0), { headers: { "content-type": "application/x-protobuf" } });
+        },
+      })
+    : undefined;
 
 const mib = (kb: number) => kb / 1024;
 const f1 = (x: number) => x.toFixed(1);
@@ -136,7 +152,8 @@ async function measure(config: Config, round: number): Promise<Row> {
   const addr = (await waitForLine(sample, "stdout", /listening on (\S+)/, 10_000))[1]!;
   const exe = config === "before" ? o.before : o.beetrace;
   const capture = join(tmpdir(), `beetrace-bench-memory-${process.pid}.cbor`);
-  const args = ["attach", "--pid", String(sample.pid), "--out", capture, ...(o.ringbuf ? ["--ringbuf-size", o.ringbuf] : [])];
+  const output = receiver ? ["--otlp", `http://127.0.0.1:${receiver.port}`] : ["--out", capture];
+  const args = ["attach", "--pid", String(sample.pid), ...output, ...(o.ringbuf ? ["--ringbuf-size", o.ringbuf] : [])];
   const env = { ...process.env, ...(config === "notrim" ? { BEETRACE_NO_TRIM: "1" } : {}) };
   const tracer = spawn(exe, args, { stdio: ["ignore", "ignore", "pipe"], env });
   try {
@@ -187,7 +204,7 @@ async function measure(config: Config, round: number): Promise<Row> {
 }
 
 console.log(machineLine());
-console.log(`memory: ${o.route} at ${o.rate} req/s for ${o.duration} s (+2 s warm-up), ${o.conns} connections, idle ${o.idle} s; ring ${o.ringbuf || "default"}; configs ${configs.join(",")}`);
+console.log(`memory: ${o.route} at ${o.rate} req/s for ${o.duration} s (+2 s warm-up), ${o.conns} connections, idle ${o.idle} s; ring ${o.ringbuf || "default"}; output ${o.output}; configs ${configs.join(",")}`);
 const rows: Row[] = [];
 for (let r = 1; r <= intOption(o.rounds, "rounds"); r++) {
   for (const c of configs) {
@@ -208,4 +225,8 @@ for (const c of configs) {
   console.log(
     `${c.padEnd(8)} | ${med((r) => r.startPeak)} | ${med((r) => r.idleLast)} | ${med((r) => r.idleLast - r.idle.ring)} | ${med((r) => r.loadMax)} | ${med((r) => r.loadMax - r.loaded.ring)} | ${med((r) => r.hwmEnd)}`,
   );
+}
+if (receiver) {
+  console.log(`OTLP receiver: ${(otlpBytes / 1e6).toFixed(1)} MB received`);
+  void receiver.stop(true);
 }
