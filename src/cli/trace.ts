@@ -416,7 +416,9 @@ export async function attachCommand(o: TraceCliOptions): Promise<number> {
   // One set of cross-process maps for every session of this command (live joins between the
   // traced processes); closed once they have all ended.
   using processMaps = new ProcessMaps();
-  const shared: Plan = { ...plan, opts: { ...plan.opts, processMaps } };
+  // Sites that serve only live joins cost a hit per call: placed when several processes can be
+  // traced by this command (--pid given several, or --exe, which follows every process of it).
+  const shared: Plan = { ...plan, opts: { ...plan.opts, processMaps, liveJoins: procs.length > 1 || exe !== undefined } };
   try {
     if (procs.length > 0) {
       await tracePids(procs, shared, template, stop.signal, live, status);

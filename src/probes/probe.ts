@@ -47,6 +47,13 @@ export interface EndMarkerDecl {
    */
   neededIf: "always" | "if-linked" | { linked: string[] };
   why: string;
+  /**
+   * Not an end but a site that serves live joins between traced processes only (it records a
+   * call under its connection for another process's server probe): placed only when the
+   * session is one of several of one beetrace (PlanOptions.liveJoins), else it would cost a hit
+   * per call for nothing.
+   */
+  onlyForLiveJoins?: boolean;
 }
 
 /**

@@ -61,6 +61,8 @@ export interface PlanOptions {
   snapshot: OffsetsTable;
   file?: OffsetsTable;
   allowNearest: boolean;
+  /** This session is one of several of one beetrace: place the live-join sites (EndMarkerDecl.onlyForLiveJoins). */
+  liveJoins?: boolean;
 }
 
 const NOT_LINKED = "not in the function table";
@@ -152,7 +154,7 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
           ends.push(`${u.symbol}: entry only`);
           return;
         }
-        const markers = endMarkers(a, u, resolve, (field) => typeof resolved.get(field)?.offset === "number");
+        const markers = endMarkers(a, u, resolve, (field) => typeof resolved.get(field)?.offset === "number", opts.liveJoins === true);
         if (markers.ok) {
           for (const m of markers.points) points.push(m);
           ends.push(`${u.symbol}: ends at ${markers.points.map((p) => p.symbol).join(", ")}`);
@@ -209,10 +211,12 @@ function endMarkers(
   u: UprobeDecl,
   resolve: (name: string) => SymbolReport,
   known: (field: string) => boolean,
+  liveJoins: boolean,
 ): { ok: true; points: AttachPoint[] } | { ok: false; why?: string } {
   if (!u.endMarkers || u.endMarkers.length === 0) return { ok: false };
   const points: AttachPoint[] = [];
   for (const m of u.endMarkers) {
+    if (m.onlyForLiveJoins && !liveJoins) continue;
     let placed = false;
     for (const c of m.choices) {
       if (!(c.fields ?? []).every(known)) continue;

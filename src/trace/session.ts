@@ -106,6 +106,8 @@ export interface TraceOptions {
   propagate?: boolean;
   /** Maps shared with the other sessions of this beetrace (process-maps.ts); none: this session's own. */
   processMaps?: ProcessMaps;
+  /** One of several processes traced by this beetrace: place the sites that serve only live joins (plan.ts). */
+  liveJoins?: boolean;
 }
 
 /** Where the uprobes go: the file to attach to and the process to filter on. */
@@ -186,6 +188,7 @@ export class TraceSession implements Disposable {
       snapshot: embeddedSnapshot(),
       file: opts.offsetsFile ? loadOffsetsFile(opts.offsetsFile) : undefined,
       allowNearest: opts.allowNearest,
+      liveJoins: opts.liveJoins === true,
     });
     for (const p of plans) {
       if (!p.enabled) {

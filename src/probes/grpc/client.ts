@@ -159,6 +159,7 @@ export const grpcClient: ProbeManifest = {
             { symbols: [`${T}.(*loopyWriter).headerHandler`], program: "grpc_client_headers_v1", fields: [HF_STREAM_ID, HF_WQ, ...LIVE_JOIN_FIELDS] },
           ],
           neededIf: "if-linked",
+          onlyForLiveJoins: true,
           why: "live joins: the call's span under its connection's local end and stream id (not an end; skipped when offsets are unknown)",
         },
       ],

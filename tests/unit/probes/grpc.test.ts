@@ -359,7 +359,7 @@ describe(`the plan on real binaries (stripped: offsets.json alone)${why ? ` (ski
     test.skipIf(why !== undefined)(`${v.dir}: every site emulated; the client hands over at newClientStream's RETs only before grpc 1.78`, async () => {
       const exe = await buildFixture({ dir: `tests/fixtures/go/grpc/${v.dir}`, toolchain: v.toolchain, mode: "ldflags-s-w" });
       const a = openGoBinary(new Uint8Array(readFileSync(exe)), exe);
-      const [server, client] = planProbes(a, [grpcServer, grpcClient], { snapshot: embeddedSnapshot(), allowNearest: false });
+      const [server, client] = planProbes(a, [grpcServer, grpcClient], { snapshot: embeddedSnapshot(), allowNearest: false, liveJoins: true });
       for (const p of [server!, client!]) expect({ id: p.probe.id, reason: p.reason, enabled: p.enabled }).toEqual({ id: p.probe.id, reason: undefined, enabled: true });
       const newest = v.dir === "grpc-1.85";
       // Server: entry, the status writers (grpc's HTTP/2 transport, and the ServeHTTP handler
@@ -386,6 +386,9 @@ describe(`the plan on real binaries (stripped: offsets.json alone)${why ? ` (ski
           ["entry", "grpc_client_end", true],
         ]);
         expect(rets).toEqual([]);
+        // One process traced alone: the live-join site would cost a hit per call for nothing.
+        const [, alone] = planProbes(a, [grpcServer, grpcClient], { snapshot: embeddedSnapshot(), allowNearest: false });
+        expect(alone!.points.some((p) => p.program === "grpc_client_headers_v2")).toBe(false);
       } else {
         expect(nonRet).toEqual([
           ["entry", "grpc_client_entry", true],
