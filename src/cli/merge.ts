@@ -32,7 +32,7 @@ import { hexOf } from "../probes/record.ts";
 import { type LossCounters, type Span, zeroLosses } from "../spans/model.ts";
 import { type Endpoint, type JoinResult, join } from "../merge/join.ts";
 import { RecordTypes, type TypeInfo, recordEndpoint, spanEndpoint } from "../merge/endpoints.ts";
-import { IdMap, IdTable, hexBytes, wordAt, wordsHex } from "../merge/ids.ts";
+import { IdMap, IdTable, hexBytes, putWord, wordAt, wordsHex } from "../merge/ids.ts";
 import { parseDurationNs, serviceOf } from "./filters.ts";
 import { writeStdout } from "./view.ts";
 
@@ -86,6 +86,8 @@ interface Input {
   header: CaptureHeader;
   spans: number;
   skewNs: bigint;
+  /** The record number (raw records counted in file order from 0) of each endpoint read from a record, by RecordEndpoint.eid */
+  endpointOrds: Int32Array;
 }
 
 export async function mergeCommand(files: string[], opts: MergeOptions = {}, write: (s: string) => Promise<void> = writeStdout): Promise<MergeReport> {
@@ -115,7 +117,7 @@ export async function mergeCommand(files: string[], opts: MergeOptions = {}, wri
   for (const [i, file] of files.entries()) {
     const skewNs = skews.get(i) ?? 0n;
     const got = scanEndpoints(file, i, skewNs, () => origin, (o) => (origin ??= o), clients, servers, keys);
-    inputs.push({ file, header: got.header, spans: got.spans, skewNs });
+    inputs.push({ file, header: got.header, spans: got.spans, skewNs, endpointOrds: got.endpointOrds });
   }
   const t1 = performance.now();
   const c1 = cpuMs();
@@ -124,7 +126,10 @@ export async function mergeCommand(files: string[], opts: MergeOptions = {}, wri
   const c2 = cpuMs();
 
   // Trace and parent rewrites.
-  const rw = rewrites(result, files.length);
+  const rw = rewrites(result, files.length, {
+    endpoints: inputs.map((x) => x.endpointOrds.length),
+    spans: inputs.map((x) => x.spans),
+  });
 
   // Pass 2: write.
   const corrections = result.offsets.map((o, i) => BigInt(Math.round(o.offsetNs)) + inputs[i]!.skewNs);
@@ -157,7 +162,7 @@ export async function mergeCommand(files: string[], opts: MergeOptions = {}, wri
       };
     }),
     joined: rw.joined,
-    tracesJoined: rw.traces.size,
+    tracesJoined: rw.tracesMoved,
     unjoined: {
       servers: result.unmatchedServers,
       clients: result.unmatchedClients,
@@ -221,6 +226,10 @@ export class RecordEndpoint implements Endpoint {
     /** span id words */
     readonly s0: number,
     readonly s1: number,
+    /** the record's number in its file (raw records counted from 0), -1 for a decoded span */
+    readonly ord: number = -1,
+    /** this endpoint's number among its file's record endpoints (pass 1 order) */
+    readonly eid: number = -1,
   ) {}
 
   get traceId(): string {
@@ -250,7 +259,7 @@ function scanEndpoints(
   clients: Endpoint[],
   servers: Endpoint[],
   keys: Map<number, string>,
-): { header: CaptureHeader; spans: number } {
+): { header: CaptureHeader; spans: number; endpointOrds: Int32Array } {
   const src = new FileSource(file);
   try {
     let scanner: CaptureScanner;
@@ -271,8 +280,13 @@ function scanEndpoints(
     // The type of the last record and its info (a file's records are mostly of a few types).
     let lastType = -1;
     let info: TypeInfo | undefined;
+    // Record numbers: pass 2 counts the same records in the same order.
+    let ord = 0;
+    let ords = new Int32Array(1024);
+    let eids = 0;
     /** The record at b[q, q + size). */
     const one = (b: Uint8Array, q: number, size: number, toEpoch: (b: bigint) => bigint): void => {
+      const o = ord++;
       const type = b[q]! | (b[q + 1]! << 8);
       if (type !== lastType || info === undefined) {
         info = types.get(type);
@@ -301,7 +315,15 @@ function scanEndpoints(
         wordAt(b, t + 12),
         wordAt(b, s),
         wordAt(b, s + 4),
+        o,
+        eids,
       );
+      if (eids === ords.length) {
+        const grown = new Int32Array(2 * ords.length);
+        grown.set(ords);
+        ords = grown;
+      }
+      ords[eids++] = o;
       (info.endpoint.role === "client" ? clients : servers).push(ep);
     };
     for (const it of scanner.runs()) {
@@ -341,19 +363,46 @@ function scanEndpoints(
       }
     }
     if (scanner.truncated) log.warn(`${file} is truncated (last ${scanner.trailingBytes} bytes incomplete); its complete spans are merged`);
-    return { header, spans };
+    return { header, spans, endpointOrds: ords.slice(0, eids) };
   } finally {
     src.close();
   }
 }
 
 interface Rewrites {
-  /** old trace id → new trace id (resolved to the root of its chain) */
+  /** old trace id → new trace id (resolved to the root of its chain); with a plan, empty when no record needs it */
   traces: IdMap;
-  /** per file: server span id → the client span id that becomes its parent */
+  /** per file: server span id → the client span id that becomes its parent; with a plan, empty when no record needs it */
   parents: IdMap[];
+  /** With a plan: per file, the rewrites of the records behind the matches' endpoints, by RecordEndpoint.eid */
+  byEndpoint?: EndpointRewrites[];
   joined: number;
   conflicts: number;
+  /** traces moved into another trace */
+  tracesMoved: number;
+}
+
+/**
+ * What happens to the records of one file that are endpoints of a match (RecordEndpoint.eid
+ * indexes these arrays): their new trace id and parent are known from the match, so pass 2
+ * needs no lookup for them.
+ */
+interface EndpointRewrites {
+  /** 1: the endpoint is in a match (the rest below is all there is to do for its record) */
+  covered: Uint8Array;
+  /** where its new trace id's 4 words are in `words`, or -1 (the trace stays) */
+  trace: Int32Array;
+  /** where its new parent's 2 words are in `words`, or -1 */
+  parent: Int32Array;
+  words: Int32Array;
+  /** whether other records of the file need the maps (traces, parents) */
+  others: boolean;
+}
+
+/** Pass 1's counts, for rewrites by endpoint: per file, endpoints read from records and spans in all. */
+interface RewritePlan {
+  endpoints: number[];
+  spans: number[];
 }
 
 export { IdMap } from "../merge/ids.ts";
@@ -383,11 +432,12 @@ function spanWords(e: Endpoint, out: Int32Array, at: number): void {
 }
 
 /** Trace and parent rewrites from the matches; a trace joins at most one other trace (see the module comment). */
-export function rewrites(result: JoinResult, files: number): Rewrites {
+export function rewrites(result: JoinResult, files: number, plan?: RewritePlan): Rewrites {
   const matches = result.matches;
   const m2 = 2 * matches.length;
-  // The trace ids of the matches (server's, then client's, per match), as words.
-  const tw = new Int32Array(4 * m2);
+  // The trace ids of the matches (server's, then client's, per match), as words; then their span ids.
+  const tw = new Int32Array(4 * m2 + 4 * matches.length);
+  const spanAt = 4 * m2;
   const perFile = new Array<number>(files).fill(0);
   for (let i = 0; i < matches.length; i++) {
     traceWords(matches[i]!.server, tw, 8 * i);
@@ -449,7 +499,29 @@ export function rewrites(result: JoinResult, files: number): Rewrites {
     }
     return x;
   };
-  const parents: IdMap[] = Array.from({ length: files }, (_, f) => new IdMap(8, 8, perFile[f]));
+  // Records behind the matches' endpoints, by file (a plan's endpoints: read from records).
+  const byEndpoint: EndpointRewrites[] | undefined = plan?.endpoints.map((n) => ({
+    covered: new Uint8Array(n),
+    trace: new Int32Array(n).fill(-1),
+    parent: new Int32Array(n).fill(-1),
+    words: tw,
+    others: false,
+  }));
+  const ofRecord = (e: Endpoint): number => (byEndpoint !== undefined && e instanceof RecordEndpoint && e.eid >= 0 && e.eid < byEndpoint[e.file]!.covered.length ? e.eid : -1);
+  if (byEndpoint !== undefined) {
+    const covered = new Array<number>(files).fill(0);
+    for (let i = 0; i < m2; i++) {
+      const e = i & 1 ? matches[i >> 1]!.client : matches[i >> 1]!.server;
+      const k = ofRecord(e);
+      if (k >= 0 && byEndpoint[e.file]!.covered[k] === 0) {
+        byEndpoint[e.file]!.covered[k] = 1;
+        covered[e.file]!++;
+      }
+    }
+    for (let f = 0; f < files; f++) byEndpoint[f]!.others = plan!.spans[f]! > covered[f]!;
+  }
+  const needMaps = (f: number) => byEndpoint === undefined || byEndpoint[f]!.others;
+  const parents: IdMap[] = Array.from({ length: files }, (_, f) => new IdMap(8, 8, needMaps(f) ? perFile[f] : 0));
   const moved: number[] = [];
   const sw = new Int32Array(4);
   let joined = 0;
@@ -469,13 +541,35 @@ export function rewrites(result: JoinResult, files: number): Rewrites {
       moved.push(f);
     }
     spanWords(m.server, sw, 0);
-    spanWords(m.client, sw, 2);
-    parents[m.server.file]!.setWordsWords(sw, 0, sw, 2);
+    spanWords(m.client, tw, spanAt + 4 * i);
+    if (needMaps(m.server.file)) parents[m.server.file]!.setWordsWords(sw, 0, tw, spanAt + 4 * i);
+    const k = ofRecord(m.server);
+    if (k >= 0) byEndpoint![m.server.file]!.parent[k] = spanAt + 4 * i;
     joined++;
   }
-  const traces = new IdMap(16, 16, moved.length);
-  for (const t of moved) traces.setWordsWords(tw, 4 * firstAt[t]!, tw, 4 * firstAt[root(t)]!);
-  return { traces, parents, joined, conflicts };
+  let anyOthers = byEndpoint === undefined;
+  for (let f = 0; f < files; f++) if (needMaps(f)) anyOthers = true;
+  const traces = new IdMap(16, 16, anyOthers ? moved.length : 0);
+  if (anyOthers) for (const t of moved) traces.setWordsWords(tw, 4 * firstAt[t]!, tw, 4 * firstAt[root(t)]!);
+  if (byEndpoint !== undefined) {
+    // Every endpoint of a match whose trace moved (also in a match dropped as a conflict).
+    for (let i = 0; i < matches.length; i++) {
+      for (let side = 0; side < 2; side++) {
+        const e = side === 0 ? matches[i]!.server : matches[i]!.client;
+        const k = ofRecord(e);
+        const t = idx[2 * i + side]!;
+        if (k >= 0 && next[t] !== -1) byEndpoint[e.file]!.trace[k] = 4 * firstAt[root(t)]!;
+      }
+    }
+  }
+  return { traces, parents, ...(byEndpoint !== undefined ? { byEndpoint } : {}), joined, conflicts, tracesMoved: moved.length };
+}
+
+/** REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT (bpf/shared/span.h) into the u16 flags at b[f]: the parent is in another process. */
+function setRemoteParent(b: Uint8Array, f: number): void {
+  const flags = b[f]! | (b[f + 1]! << 8) | 0x1 | 0x10;
+  b[f] = flags & 0xff;
+  b[f + 1] = flags >> 8;
 }
 
 /** The anchor shifted by a correction. */
@@ -511,11 +605,19 @@ function writeMerged(out: string, inputs: Input[], corrections: bigint[], rw: Re
         if (i > 0) w.section(shiftedHeader(scanner.header, shift));
         let types = new RecordTypes(scanner.header.records);
         let fileLosses: LossCounters | undefined;
-        const rewrite = traces.size > 0 || parents.size > 0;
+        const mine = rw.byEndpoint?.[i];
+        const rewrite = traces.size > 0 || parents.size > 0 || mine !== undefined;
         let lastType = -1;
         let info: TypeInfo | undefined;
+        // The records pass 1 numbered, and the next endpoint among them.
+        let ord = 0;
+        let next = 0;
+        const ords = input.endpointOrds;
         /** Rewrites the record at b[q, q + size) in place (see below). */
         const patch = (b: Uint8Array, q: number, size: number): void => {
+          const o = ord++;
+          let eid = -1;
+          if (next < ords.length && ords[next] === o) eid = next++;
           const type = b[q]! | (b[q + 1]! << 8);
           if (type !== lastType || info === undefined) {
             info = types.get(type);
@@ -523,17 +625,26 @@ function writeMerged(out: string, inputs: Input[], corrections: bigint[], rw: Re
           }
           const h = info.header;
           if (h.traceId + 16 > size || h.spanId + 8 > size || h.parent + 8 > size || h.flags + 2 > size) return;
+          if (mine !== undefined && eid >= 0 && mine.covered[eid] === 1) {
+            // An endpoint of a match: its rewrites are known (no lookup).
+            const t = mine.trace[eid]!;
+            const p = mine.parent[eid]!;
+            const words = mine.words;
+            if (t >= 0) for (let k = 0; k < 4; k++) putWord(b, q + h.traceId + 4 * k, words[t + k]!);
+            if (p >= 0) {
+              putWord(b, q + h.parent, words[p]!);
+              putWord(b, q + h.parent + 4, words[p + 1]!);
+              setRemoteParent(b, q + h.flags);
+            }
+            return;
+          }
           // Both looked up before either is written: untrusted layouts may overlap the fields.
           const t = traces.size > 0 ? traces.indexAt(b, q + h.traceId) : -1;
           const p = parents.size > 0 ? parents.indexAt(b, q + h.spanId) : -1;
           if (t >= 0) traces.writeValue(t, b, q + h.traceId);
           if (p >= 0) {
             parents.writeValue(p, b, q + h.parent);
-            // REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT (bpf/shared/span.h): the parent is in another process.
-            const f = q + h.flags;
-            const flags = b[f]! | (b[f + 1]! << 8) | 0x1 | 0x10;
-            b[f] = flags & 0xff;
-            b[f + 1] = flags >> 8;
+            setRemoteParent(b, q + h.flags);
           }
         };
         for (const it of scanner.runs()) {
