@@ -1195,8 +1195,10 @@ int nethttp_client_conn(struct pt_regs *ctx)
 	/* A retried request (another connection): the earlier connection's entry is not its any more. */
 	if (st->local_addr_size)
 		client_conn_forget(st);
-	if (!conn_local_end(c, st))
+	if (!conn_local_end(c, st)) {
+		st->local_addr_size = 0; /* not the earlier connection's end either */
 		return 0;
+	}
 	client_conn_publish(st);
 	return 0;
 }
