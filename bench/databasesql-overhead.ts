@@ -18,12 +18,12 @@
  * Prints numbers, asserts nothing (bench/lib.ts). Bounded: every wait has a deadline.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readCaptureFile } from "../src/capture/reader.ts";
 import { buildFixture } from "../tests/harness/go.ts";
-import { alternatingRounds, intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, summarize, until, watch } from "./lib.ts";
+import { alternatingRounds, intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, until, watch } from "./lib.ts";
 
 const opts = parseOptions(process.argv.slice(2), { queries: "20000", "per-request": "100", rounds: "3", driver: "sqlite", beetrace: join(ROOT, "dist", "beetrace") });
 const PER_REQUEST = Math.max(1, intOption(opts["per-request"], "per-request"));

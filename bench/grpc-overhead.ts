@@ -31,7 +31,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readCaptureFile } from "../src/capture/reader.ts";
 import { buildFixture } from "../tests/harness/go.ts";
-import { ROOT, intOption, machineLine, parseOptions, summarize } from "./lib.ts";
+import { alternatingRounds, intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, until, watch } from "./lib.ts";
 
 const argv = process.argv.slice(2);
 const BPF_STATS = argv.includes("--bpf-stats");
@@ -46,34 +46,6 @@ const KIND = opts.kind === "bidi" ? "bidi" : "unary";
 const TOOLCHAINS: Record<string, string> = { "grpc-1.40": "go1.21.13", "grpc-1.62": "go1.23.12", "grpc-1.72": "go1.23.12", "grpc-1.85": "go1.26.11" };
 const toolchain = TOOLCHAINS[opts.fixture];
 if (toolchain === undefined) throw new Error(`--fixture: one of ${Object.keys(TOOLCHAINS).join(", ")}`);
-/** Clock ticks per second for /proc/PID/stat (sysconf(_SC_CLK_TCK)). */
-const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
-
-/** utime + stime of the whole process (fields 14 and 15 of /proc/PID/stat, after the comm field), in ms. */
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
-}
-
-async function until<T>(cond: () => T | undefined | false, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = cond();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function watch(p: ChildProcess): { out: () => string; err: () => string } {
-  let out = "";
-  let err = "";
-  p.stdout?.setEncoding("utf8").on("data", (d: string) => (out += d));
-  p.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
-  return { out: () => out, err: () => err };
-}
-
 interface ProgStat {
   name: string;
   run_cnt?: number;
@@ -104,15 +76,7 @@ async function oneRun(bin: string, traced: boolean, round: number): Promise<{ cp
     // Warm up (connection, first-call allocations) before measuring, untraced and traced alike.
     await (await fetch(`${base}/bench?n=50&kind=${KIND}`)).text();
     if (traced) {
-      // --beetrace source: the tracer from this checkout's sources (bun src/main.ts).
-      const [cmd, pre] = opts.beetrace === "source" ? [join(ROOT, "node_modules", ".bin", "bun"), [join(ROOT, "src", "main.ts")]] : [opts.beetrace, []];
-      const tr = spawn(cmd, [...pre, "attach", "--pid", String(fx.pid), "--out", capture], { stdio: ["ignore", "pipe", "pipe"] });
-      tracer = tr;
-      const tro = watch(tr);
-      await until(() => {
-        if (tr.exitCode !== null) throw new Error(`tracer exited: ${tro.err()}`);
-        return /beetrace: tracing pid/.test(tro.err());
-      }, 60_000, "the tracer's 'tracing pid' line");
+      tracer = (await startTracer(opts.beetrace, ["attach", "--pid", String(fx.pid), "--out", capture])).proc;
     }
     const stats = traced && BPF_STATS;
     const oldStats = stats ? setBpfStats("1") : "";
@@ -135,10 +99,8 @@ async function oneRun(bin: string, traced: boolean, round: number): Promise<{ cp
       }
     }
     let spans = 0;
-    const tr = tracer;
-    if (tr) {
-      tr.kill("SIGINT");
-      await until(() => tr.exitCode !== null, 60_000, "the tracer to exit");
+    if (tracer) {
+      await stopTracer(tracer);
       spans = readCaptureFile(capture).records.filter((x) => x.type === "span").length;
     }
     return { cpuMs, spans };
@@ -152,17 +114,6 @@ async function oneRun(bin: string, traced: boolean, round: number): Promise<{ cp
 console.log(`grpc-overhead: ${machineLine()}`);
 console.log(`workload: ${CALLS} ${KIND} calls (${opts.fixture}, ${toolchain}), client and server in one process; ${ROUNDS} rounds`);
 const bin = await buildFixture({ dir: `tests/fixtures/go/grpc/${opts.fixture}`, toolchain, mode: "default" });
-const untraced: number[] = [];
-const traced: number[] = [];
-for (let round = 0; round < ROUNDS; round++) {
-  // Alternate the order so drift (load, CPU frequency) hits both sides alike.
-  for (const t of round % 2 === 0 ? [false, true] : [true, false]) {
-    const r = await oneRun(bin, t, round);
-    (t ? traced : untraced).push(r.cpuMs);
-    console.log(`round ${round + 1} ${t ? "traced  " : "untraced"}: service CPU ${r.cpuMs.toFixed(0)} ms${t ? `, ${r.spans} spans` : ""}`);
-  }
-}
-const u = summarize(untraced).median;
-const t = summarize(traced).median;
+const { untracedMs: u, tracedMs: t } = await alternatingRounds(ROUNDS, (traced, round) => oneRun(bin, traced, round));
 console.log(`service CPU per call: untraced ${((u * 1000) / CALLS).toFixed(1)} µs, traced ${((t * 1000) / CALLS).toFixed(1)} µs`);
 console.log(`added by tracing: ${(((t - u) * 1000) / CALLS).toFixed(1)} µs per call = one CLIENT + one SERVER span (median of ${ROUNDS} rounds)`);

@@ -17,13 +17,13 @@
  *
  * Prints numbers, asserts nothing (bench/lib.ts). Bounded: every wait has a deadline.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readCaptureFile } from "../src/capture/reader.ts";
 import { buildFixture, http3Fixture } from "../tests/harness/go.ts";
-import { alternatingRounds, intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, summarize, until, watch } from "./lib.ts";
+import { alternatingRounds, intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, until, watch } from "./lib.ts";
 
 const opts = parseOptions(process.argv.slice(2), { requests: "5000", rounds: "3", fixture: "quic-0.66", beetrace: join(ROOT, "dist", "beetrace") });
 const REQUESTS = intOption(opts.requests, "requests");

@@ -17,12 +17,12 @@
  * Prints numbers, asserts nothing (bench/lib.ts). Bounded: every wait has a deadline.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readCaptureFile } from "../src/capture/reader.ts";
 import { buildFixture } from "../tests/harness/go.ts";
-import { alternatingRounds, intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, summarize, until, watch } from "./lib.ts";
+import { alternatingRounds, intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, until, watch } from "./lib.ts";
 
 const opts = parseOptions(process.argv.slice(2), { requests: "200", spans: "100", rounds: "3", otel: "new", beetrace: join(ROOT, "dist", "beetrace") });
 const REQUESTS = Math.max(1, intOption(opts.requests, "requests"));

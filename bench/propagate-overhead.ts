@@ -19,7 +19,7 @@
  * Prints numbers, asserts nothing (bench/lib.ts). Bounded: every wait has a deadline.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildFixture } from "../tests/harness/go.ts";
