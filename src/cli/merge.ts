@@ -114,9 +114,10 @@ export async function mergeCommand(files: string[], opts: MergeOptions = {}, wri
   const servers: Endpoint[] = [];
   // IPv4 endpoint keys by address and port (recordEndpoint): one string per connection.
   const keys = new Map<number, string>();
+  const rows = new EndpointRows();
   for (const [i, file] of files.entries()) {
     const skewNs = skews.get(i) ?? 0n;
-    const got = scanEndpoints(file, i, skewNs, () => origin, (o) => (origin ??= o), clients, servers, keys);
+    const got = scanEndpoints(file, i, skewNs, () => origin, (o) => (origin ??= o), clients, servers, keys, rows);
     inputs.push({ file, header: got.header, spans: got.spans, skewNs, endpointOrds: got.endpointOrds });
   }
   const t1 = performance.now();
@@ -209,35 +210,51 @@ function checkOutputDir(out: string): void {
 }
 
 /**
- * An endpoint of pass 1: the ids stay little-endian 32-bit words of the record's bytes (a hex
- * string is made only if something asks for traceId/spanId; the join never does).
+ * Pass 1's endpoints' ids and record numbers, ROW words each, side by side in one typed array
+ * (a small object per endpoint, and the ids read only where needed): trace id (4 words, as
+ * little-endian 32-bit words of the record's bytes), span id (2), the record's number in its
+ * file (raw records counted from 0; -1 for a decoded span), the endpoint's number among its
+ * file's record endpoints (-1 for a decoded span).
  */
+export class EndpointRows {
+  words = new Int32Array(ROW * 1024);
+  size = 0;
+
+  /** A new row (its words to be filled in by the caller). */
+  add(): number {
+    if ((this.size + 1) * ROW > this.words.length) {
+      const grown = new Int32Array(2 * this.words.length);
+      grown.set(this.words);
+      this.words = grown;
+    }
+    return this.size++;
+  }
+}
+
+const ROW = 8;
+
+/** An endpoint of pass 1 (a hex string is made only if something asks for traceId/spanId; the join never does). */
 export class RecordEndpoint implements Endpoint {
   constructor(
     readonly file: number,
     readonly key: string,
     readonly start: number,
     readonly end: number,
-    /** trace id words */
-    readonly t0: number,
-    readonly t1: number,
-    readonly t2: number,
-    readonly t3: number,
-    /** span id words */
-    readonly s0: number,
-    readonly s1: number,
-    /** the record's number in its file (raw records counted from 0), -1 for a decoded span */
-    readonly ord: number = -1,
-    /** this endpoint's number among its file's record endpoints (pass 1 order) */
-    readonly eid: number = -1,
+    readonly rows: EndpointRows,
+    readonly row: number,
   ) {}
 
   get traceId(): string {
-    return wordsHex([this.t0, this.t1, this.t2, this.t3], 0, 4);
+    return wordsHex(this.rows.words, ROW * this.row, 4);
   }
 
   get spanId(): string {
-    return wordsHex([this.s0, this.s1], 0, 2);
+    return wordsHex(this.rows.words, ROW * this.row + 4, 2);
+  }
+
+  /** Its number among its file's record endpoints, -1 for a decoded span. */
+  get eid(): number {
+    return this.rows.words[ROW * this.row + 7]!;
   }
 }
 
@@ -259,6 +276,7 @@ function scanEndpoints(
   clients: Endpoint[],
   servers: Endpoint[],
   keys: Map<number, string>,
+  rows: EndpointRows,
 ): { header: CaptureHeader; spans: number; endpointOrds: Int32Array } {
   const src = new FileSource(file);
   try {
@@ -303,21 +321,19 @@ function scanEndpoints(
       }
       const t = q + h.traceId;
       const s = q + h.spanId;
-      const ep = new RecordEndpoint(
-        index,
-        key,
-        // Boot-time stamps as doubles: exact below 2^53 ns (104 days of uptime), within a few ns after.
-        zero + u64(b, q + h.start),
-        zero + u64(b, q + h.end),
-        wordAt(b, t),
-        wordAt(b, t + 4),
-        wordAt(b, t + 8),
-        wordAt(b, t + 12),
-        wordAt(b, s),
-        wordAt(b, s + 4),
-        o,
-        eids,
-      );
+      const row = rows.add();
+      const w = rows.words;
+      const r = ROW * row;
+      w[r] = wordAt(b, t);
+      w[r + 1] = wordAt(b, t + 4);
+      w[r + 2] = wordAt(b, t + 8);
+      w[r + 3] = wordAt(b, t + 12);
+      w[r + 4] = wordAt(b, s);
+      w[r + 5] = wordAt(b, s + 4);
+      w[r + 6] = o;
+      w[r + 7] = eids;
+      // Boot-time stamps as doubles: exact below 2^53 ns (104 days of uptime), within a few ns after.
+      const ep = new RecordEndpoint(index, key, zero + u64(b, q + h.start), zero + u64(b, q + h.end), rows, row);
       if (eids === ords.length) {
         const grown = new Int32Array(2 * ords.length);
         grown.set(ords);
@@ -342,20 +358,12 @@ function scanEndpoints(
         spans++;
         const e = spanEndpoint(it);
         if (e === undefined) continue;
-        const t = idWords(it.traceId, 4);
-        const sp = idWords(it.spanId, 2);
-        const ep = new RecordEndpoint(
-          index,
-          e.key,
-          Number(it.startTimeUnixNano + skewNs - origin),
-          Number(it.endTimeUnixNano + skewNs - origin),
-          t[0]!,
-          t[1]!,
-          t[2]!,
-          t[3]!,
-          sp[0]!,
-          sp[1]!,
-        );
+        const row = rows.add();
+        rows.words.set(idWords(it.traceId, 4), ROW * row);
+        rows.words.set(idWords(it.spanId, 2), ROW * row + 4);
+        rows.words[ROW * row + 6] = -1;
+        rows.words[ROW * row + 7] = -1;
+        const ep = new RecordEndpoint(index, e.key, Number(it.startTimeUnixNano + skewNs - origin), Number(it.endTimeUnixNano + skewNs - origin), rows, row);
         (e.role === "client" ? clients : servers).push(ep);
       } else if (it.type === "section") {
         types = new RecordTypes(it.header.records);
@@ -417,17 +425,20 @@ function u64(b: Uint8Array, at: number): number {
 /** An endpoint's trace id words into out[at, at + 4) (RecordEndpoint's own, else from its hex). */
 function traceWords(e: Endpoint, out: Int32Array, at: number): void {
   if (e instanceof RecordEndpoint) {
-    out[at] = e.t0;
-    out[at + 1] = e.t1;
-    out[at + 2] = e.t2;
-    out[at + 3] = e.t3;
+    const w = e.rows.words;
+    const r = ROW * e.row;
+    out[at] = w[r]!;
+    out[at + 1] = w[r + 1]!;
+    out[at + 2] = w[r + 2]!;
+    out[at + 3] = w[r + 3]!;
   } else out.set(idWords(e.traceId, 4), at);
 }
 
 function spanWords(e: Endpoint, out: Int32Array, at: number): void {
   if (e instanceof RecordEndpoint) {
-    out[at] = e.s0;
-    out[at + 1] = e.s1;
+    const w = e.rows.words;
+    out[at] = w[ROW * e.row + 4]!;
+    out[at + 1] = w[ROW * e.row + 5]!;
   } else out.set(idWords(e.spanId, 2), at);
 }
 
@@ -507,7 +518,11 @@ export function rewrites(result: JoinResult, files: number, plan?: RewritePlan):
     words: tw,
     others: false,
   }));
-  const ofRecord = (e: Endpoint): number => (byEndpoint !== undefined && e instanceof RecordEndpoint && e.eid >= 0 && e.eid < byEndpoint[e.file]!.covered.length ? e.eid : -1);
+  const ofRecord = (e: Endpoint): number => {
+    if (byEndpoint === undefined || !(e instanceof RecordEndpoint)) return -1;
+    const k = e.eid;
+    return k >= 0 && k < byEndpoint[e.file]!.covered.length ? k : -1;
+  };
   if (byEndpoint !== undefined) {
     const covered = new Array<number>(files).fill(0);
     for (let i = 0; i < m2; i++) {
