@@ -126,9 +126,6 @@ volatile const __u32 hf_wq_off = GRPC_DEFAULT_OPTIONAL_OFF;
 volatile const __u32 ch_stream_id_off = GRPC_DEFAULT_OPTIONAL_OFF;
 volatile const __u32 ch_wq_off = GRPC_DEFAULT_OPTIONAL_OFF;
 
-/* The inode of the traced process's network namespace (/proc/PID/ns/net), set by user space;
- * 0 unknown (include/conn_ctx.bpf.h: loopback peers are joined only within one namespace). */
-volatile const __u32 bee_netns = 0;
 /* Server RPCs given a parent by connection (not a loss: a count for -v). */
 __u64 conn_joins = 0;
 
@@ -425,18 +422,6 @@ static __always_inline __u64 stream_base(__u64 stream, __u32 wrapper_off, __u32 
 	return stream + wrapper_off;
 }
 
-/* 127.0.0.0/8 (as ::ffff:127.x.x.x) or ::1: an address every network namespace has. */
-static __always_inline int conn_key_loopback(const struct bee_conn_key *key)
-{
-	__u64 hi, lo;
-	__builtin_memcpy(&hi, key->addr, 8);
-	__builtin_memcpy(&lo, key->addr + 8, 8);
-	if (hi != 0)
-		return 0;
-	return (key->addr[8] == 0 && key->addr[9] == 0 && key->addr[10] == 0xff && key->addr[11] == 0xff && key->addr[12] == 127) ||
-	       (lo == 0x0100000000000000ULL); /* bytes 00..00 01, read little-endian */
-}
-
 /*
  * Live join (one beetrace tracing several processes): an RPC that came without a traceparent,
  * on a connection whose peer end and HTTP/2 stream id are those of a client call another traced
@@ -452,17 +437,11 @@ static __always_inline void server_conn_join(struct server_call *st, __u64 now)
 	bee_conn_key_addr(&key, st->peer_ip, st->peer_ip_size);
 	key.port = st->peer_port;
 	key.stream_id = st->stream_id;
-	struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, &key);
-	if (!c || c->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32) || c->start_ns > now)
+	const struct bee_conn_span *c = bee_conn_parent(&key, now);
+	if (!c)
 		return;
-	if (conn_key_loopback(&key) && (c->netns != bee_netns || bee_netns == 0))
-		return;
-	__builtin_memcpy(st->sc.trace_id, c->sc.trace_id, BEE_TRACE_ID_SIZE);
-	__builtin_memcpy(st->parent_span_id, c->sc.span_id, BEE_SPAN_ID_SIZE);
+	bee_conn_adopt(&st->sc, st->parent_span_id, c);
 	st->flags |= REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT | GRPC_SERVER_F_CONN_JOINED;
-	/* As a traceparent would carry it: sampled unless the client's trace was decided unsampled */
-	__u16 tf = c->sc.trace_flags;
-	st->sc.trace_flags = bee_remote_flags(st->sc.trace_id, !(tf & REC_SPAN_F_TRACE_FLAGS_KNOWN) || (tf & REC_SPAN_F_SAMPLED));
 	bee_count(&conn_joins);
 }
 
@@ -1107,15 +1086,10 @@ static __always_inline int client_headers(__u64 hdr, __u32 id_off, __u32 wq_off)
 	bee_conn_key_addr(&key, ip, size);
 	key.port = port;
 	key.stream_id = id;
-	struct bee_conn_span v = {};
-	__builtin_memcpy(v.sc.trace_id, st->sc.trace_id, BEE_TRACE_ID_SIZE);
-	__builtin_memcpy(v.sc.span_id, st->sc.span_id, BEE_SPAN_ID_SIZE);
+	struct span_ctx sc = st->sc;
 	/* a root's sampler decision, or the flags inherited from its parent (grpc_client_entry) */
-	v.sc.trace_flags = st->flags & (REC_SPAN_F_TRACE_FLAGS_KNOWN | REC_SPAN_F_SAMPLED);
-	v.start_ns = st->start_ns;
-	v.tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
-	v.netns = bee_netns;
-	if (bpf_map_update_elem(&bee_conn_spans, &key, &v, BPF_ANY) != 0)
+	sc.trace_flags = st->flags & (REC_SPAN_F_TRACE_FLAGS_KNOWN | REC_SPAN_F_SAMPLED);
+	if (bee_conn_publish(&key, &sc, st->start_ns) != 0)
 		return 0;
 	st->conn_key = key;
 	st->conn_written = 1;

@@ -339,22 +339,6 @@ static __always_inline void server_context_in(__u64 req, __u32 header_off, struc
 /* Server requests given a parent by connection (not a loss: a count for -v). */
 __u64 conn_joins = 0;
 
-/* The inode of the traced process's network namespace (/proc/PID/ns/net), set by user space;
- * 0 unknown. */
-volatile const __u32 bee_netns = 0;
-
-/* 127.0.0.0/8 (as ::ffff:127.x.x.x) or ::1: an address every network namespace has. */
-static __always_inline int conn_key_loopback(const struct bee_conn_key *key)
-{
-	__u64 hi, lo;
-	__builtin_memcpy(&hi, key->addr, 8);
-	__builtin_memcpy(&lo, key->addr + 8, 8);
-	if (hi != 0)
-		return 0;
-	return (key->addr[8] == 0 && key->addr[9] == 0 && key->addr[10] == 0xff && key->addr[11] == 0xff && key->addr[12] == 127) ||
-	       (lo == 0x0100000000000000ULL); /* bytes 00..00 01, read little-endian */
-}
-
 #define CONN_TEXT_MAX 64 /* ≥ "[" + 39 (IPv6 text) + "%" + 15 (IFNAMSIZ-1) + "]:" + 5 digits */
 
 enum conn_text_phase {
@@ -520,20 +504,11 @@ static __always_inline void server_conn_join(__u64 req, __u32 remote_off, __u64 
 	/* HTTP/2: the client's entry names its stream (nethttp_client_h2*), written before the
 	 * stream's HEADERS go out, so before this server can have read them. */
 	key.stream_id = st->h2_stream_id;
-	struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, &key);
-	/* Another process's request that began before this one arrived: a process's calls to
-	 * itself, and a stale entry of an earlier connection on the same port, are not joined. */
-	if (!c || c->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32) || c->start_ns > now)
+	const struct bee_conn_span *c = bee_conn_parent(&key, now);
+	if (!c)
 		return;
-	/* A loopback peer is a client in this network namespace, never in another one. */
-	if (conn_key_loopback(&key) && (c->netns != bee_netns || bee_netns == 0))
-		return;
-	__builtin_memcpy(st->sc.trace_id, c->sc.trace_id, BEE_TRACE_ID_SIZE);
-	__builtin_memcpy(st->parent_span_id, c->sc.span_id, BEE_SPAN_ID_SIZE);
+	bee_conn_adopt(&st->sc, st->parent_span_id, c);
 	st->flags = REC_SPAN_F_HAS_PARENT | REC_SPAN_F_REMOTE_PARENT | NETHTTP_SERVER_F_CONN_JOINED;
-	/* As a traceparent would carry it: sampled unless the client's trace was decided unsampled */
-	__u16 tf = c->sc.trace_flags;
-	st->sc.trace_flags = bee_remote_flags(st->sc.trace_id, !(tf & REC_SPAN_F_TRACE_FLAGS_KNOWN) || (tf & REC_SPAN_F_SAMPLED));
 	bee_count(&conn_joins);
 }
 
@@ -1145,16 +1120,11 @@ static __always_inline int conn_local_end(struct go_iface c, struct client_call 
 static __always_inline void client_conn_publish(const struct client_call *st)
 {
 	struct bee_conn_key key = {};
-	struct bee_conn_span v = {};
 	client_conn_key(st, &key);
-	__builtin_memcpy(v.sc.trace_id, st->sc.trace_id, BEE_TRACE_ID_SIZE);
-	__builtin_memcpy(v.sc.span_id, st->sc.span_id, BEE_SPAN_ID_SIZE);
+	struct span_ctx sc = st->sc;
 	/* a root's sampler decision, or the flags inherited from its parent (client_start) */
-	v.sc.trace_flags = st->flags & (REC_SPAN_F_TRACE_FLAGS_KNOWN | REC_SPAN_F_SAMPLED);
-	v.start_ns = st->start_ns;
-	v.tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
-	v.netns = bee_netns;
-	bpf_map_update_elem(&bee_conn_spans, &key, &v, BPF_ANY);
+	sc.trace_flags = st->flags & (REC_SPAN_F_TRACE_FLAGS_KNOWN | REC_SPAN_F_SAMPLED);
+	bee_conn_publish(&key, &sc, st->start_ns);
 }
 
 static __always_inline int local_end_known(void)

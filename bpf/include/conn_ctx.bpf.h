@@ -67,4 +67,64 @@ static __always_inline void bee_conn_key_addr(struct bee_conn_key *key, const __
 	}
 }
 
+/* The inode of the traced process's network namespace (/proc/PID/ns/net), set by user space;
+ * 0 unknown. */
+volatile const __u32 bee_netns = 0;
+
+/* 127.0.0.0/8 (as ::ffff:127.x.x.x) or ::1: an address every network namespace has. */
+static __always_inline int bee_conn_key_loopback(const struct bee_conn_key *key)
+{
+	__u64 hi, lo;
+	__builtin_memcpy(&hi, key->addr, 8);
+	__builtin_memcpy(&lo, key->addr + 8, 8);
+	if (hi != 0)
+		return 0;
+	return (key->addr[8] == 0 && key->addr[9] == 0 && key->addr[10] == 0xff && key->addr[11] == 0xff && key->addr[12] == 127) ||
+	       (lo == 0x0100000000000000ULL); /* bytes 00..00 01, read little-endian */
+}
+
+/*
+ * Records the client span `sc` (its own span id; trace_flags: the root's sampler decision or
+ * the flags inherited from its parent), begun at start_ns, under the connection end `key`.
+ * Returns bpf_map_update_elem's result.
+ */
+static __always_inline long bee_conn_publish(const struct bee_conn_key *key, const struct span_ctx *sc, __u64 start_ns)
+{
+	struct bee_conn_span v = {};
+	__builtin_memcpy(v.sc.trace_id, sc->trace_id, BEE_TRACE_ID_SIZE);
+	__builtin_memcpy(v.sc.span_id, sc->span_id, BEE_SPAN_ID_SIZE);
+	v.sc.trace_flags = sc->trace_flags;
+	v.start_ns = start_ns;
+	v.tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+	v.netns = bee_netns;
+	return bpf_map_update_elem(&bee_conn_spans, key, &v, BPF_ANY);
+}
+
+/*
+ * The client span a server request arriving at `now` on the connection whose peer end (and
+ * HTTP/2 stream) is `key` is the child of, or NULL. Joined only: another process's call (a
+ * process's calls to itself are its own business), one that began before the request arrived
+ * (not a stale entry of an earlier connection on the same port), and, for a loopback peer, a
+ * client in this network namespace (loopback ends repeat in every namespace).
+ */
+static __always_inline const struct bee_conn_span *bee_conn_parent(const struct bee_conn_key *key, __u64 now)
+{
+	const struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, key);
+	if (!c || c->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32) || c->start_ns > now)
+		return NULL;
+	if (bee_conn_key_loopback(key) && (c->netns != bee_netns || bee_netns == 0))
+		return NULL;
+	return c;
+}
+
+/* Makes a server span the child of client span c, as a traceparent from it would: c's trace id,
+ * c's span as parent, sampled unless c's trace was decided unsampled. */
+static __always_inline void bee_conn_adopt(struct span_ctx *sc, __u8 parent_span_id[BEE_SPAN_ID_SIZE], const struct bee_conn_span *c)
+{
+	__builtin_memcpy(sc->trace_id, c->sc.trace_id, BEE_TRACE_ID_SIZE);
+	__builtin_memcpy(parent_span_id, c->sc.span_id, BEE_SPAN_ID_SIZE);
+	__u16 tf = c->sc.trace_flags;
+	sc->trace_flags = bee_remote_flags(sc->trace_id, !(tf & REC_SPAN_F_TRACE_FLAGS_KNOWN) || (tf & REC_SPAN_F_SAMPLED));
+}
+
 #endif
