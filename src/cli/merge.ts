@@ -458,21 +458,23 @@ export function rewrites(result: JoinResult, files: number, plan?: RewritePlan):
   // Trace ids → indices. Only ids that may occur twice go through a hash table: a first sweep
   // marks the hashes seen twice in a bitset small enough for the caches; an id whose hash was
   // seen once occurs once and gets an index of its own (most ids of a merge are such).
-  let bits = 1024;
-  while (bits < 16 * m2) bits *= 2;
-  const shift = 32 - Math.log2(bits);
-  const seen = new Int32Array(bits >>> 5);
-  const twice = new Int32Array(bits >>> 5);
-  const hashBit = (k: number) => Math.imul(IdTable.hash(tw[4 * k]!, tw[4 * k + 1]!, tw[4 * k + 2]!, tw[4 * k + 3]!), 0x9e3779b1) >>> shift;
+  // Two bits per hash value, side by side (one memory access per id): seen, seen twice.
+  let slots = 1024;
+  while (slots < 16 * m2) slots *= 2;
+  const shift = 32 - Math.log2(slots);
+  const marks = new Int32Array(slots >>> 4);
   const bitOf = new Int32Array(m2);
   let repeats = 0;
   for (let k = 0; k < m2; k++) {
-    const b = (bitOf[k] = hashBit(k));
-    const mask = 1 << (b & 31);
-    if ((seen[b >>> 5]! & mask) !== 0) {
-      if ((twice[b >>> 5]! & mask) === 0) repeats++;
-      twice[b >>> 5] = twice[b >>> 5]! | mask;
-    } else seen[b >>> 5] = seen[b >>> 5]! | mask;
+    const b = (bitOf[k] = Math.imul(IdTable.hash(tw[4 * k]!, tw[4 * k + 1]!, tw[4 * k + 2]!, tw[4 * k + 3]!), 0x9e3779b1) >>> shift);
+    const at = b >>> 4;
+    const once = 1 << (2 * (b & 15));
+    const m = marks[at]!;
+    if ((m & once) === 0) marks[at] = m | once;
+    else if ((m & (once << 1)) === 0) {
+      marks[at] = m | (once << 1);
+      repeats++;
+    }
   }
   const table = new IdTable(16, 2 * repeats + 16);
   let tableIndex = new Int32Array(64);
@@ -482,7 +484,7 @@ export function rewrites(result: JoinResult, files: number, plan?: RewritePlan):
   let count = 0;
   for (let k = 0; k < m2; k++) {
     const b = bitOf[k]!;
-    if ((twice[b >>> 5]! & (1 << (b & 31))) === 0) {
+    if ((marks[b >>> 4]! & (2 << (2 * (b & 15)))) === 0) {
       firstAt[count] = k;
       idx[k] = count++;
       continue;
