@@ -15,8 +15,15 @@
  *   planning's memory (start-up peak 105 → ~82 MiB on the sample).
  * - "attached" (after the "tracing" line): the same once more; what planning left is garbage by
  *   then (the session keeps nothing of the analysis: trace/session.ts).
- * Each step takes ~5–20 ms on the 2-core test machine (the collection most); nothing runs per span. `BEETRACE_NO_TRIM=1` skips all of it
- * (to measure what it saves: bench/memory.sh `notrim`).
+ * Each step takes ~5–20 ms on the 2-core test machine (the collection most).
+ * - after a busy stretch: the OTLP path decodes every record into objects (strings, BigInts)
+ *   and JSC collects them late — once allocation stops, sometimes not at all: after a burst of
+ *   15k spans/s, ~28 MB of heap (376 000 cells) stayed for as long as it was watched, RSS 91 MiB
+ *   where one collection gives ~70 (bench/RESULTS.md §00m). So once a second the JS heap size
+ *   is read; when it has stopped growing (idle) while holding more than GARBAGE_WORTH_BYTES
+ *   above what the last collection left, one full collection runs. Never while spans flow (the
+ *   heap grows then), so nothing per span.
+ * `BEETRACE_NO_TRIM=1` skips all of it (to measure what it saves: bench/memory.sh `notrim`).
  */
 import { releaseIced } from "../vendor/iced/index.ts";
 import { releaseCodePages } from "../bpf/pageout.ts";
@@ -42,4 +49,33 @@ export function trimStartup(stage: StartupStage): void {
 /** After attach (cli/trace.ts). */
 export function trimAfterAttach(): void {
   trimStartup("attached");
+  collectWhenIdle();
+}
+
+/** Worth one full collection (10–30 ms) once idle; a few seconds of OTLP export leave more. */
+const GARBAGE_WORTH_BYTES = 8 * 1024 * 1024;
+/** Heap growth per check below which the tracer counts as idle (its idle drain ticks allocate far less). */
+const IDLE_GROWTH_BYTES = 1024 * 1024;
+let idleWatch: ReturnType<typeof setInterval> | undefined;
+
+/** Starts (once per process) the check described above; its timer never keeps the process alive. */
+function collectWhenIdle(): void {
+  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
+  if (idleWatch !== undefined || bun === undefined || process.env.BEETRACE_NO_TRIM === "1") return;
+  const heap = () => process.memoryUsage().heapUsed;
+  let base = heap();
+  let last = base;
+  idleWatch = setInterval(() => {
+    const now = heap();
+    const idle = now - last < IDLE_GROWTH_BYTES;
+    last = now;
+    if (now < base) base = now; // JSC collected on its own: the new floor
+    if (idle && now - base > GARBAGE_WORTH_BYTES) {
+      const t0 = performance.now();
+      bun.gc(true);
+      base = last = heap();
+      log.debug(`memory: idle after a busy stretch: ${((now - base) / 1048576).toFixed(1)} MiB of heap collected in ${(performance.now() - t0).toFixed(1)} ms`);
+    }
+  }, 1000);
+  (idleWatch as { unref?: () => void }).unref?.();
 }
