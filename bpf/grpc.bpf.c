@@ -234,16 +234,6 @@ const enum rec_grpc_server_flags *grpc_btf_server_flags __attribute__((unused));
 const enum rec_grpc_client_flags *grpc_btf_client_flags __attribute__((unused));
 const enum grpc_end *grpc_btf_end __attribute__((unused));
 
-static __always_inline void put_ids(struct rec_span *h, const struct span_ctx *sc, const __u8 *parent)
-{
-	__builtin_memcpy(h->trace_id, sc->trace_id, BEE_TRACE_ID_SIZE);
-	__builtin_memcpy(h->span_id, sc->span_id, BEE_SPAN_ID_SIZE);
-	if (parent)
-		__builtin_memcpy(h->parent_span_id, parent, BEE_SPAN_ID_SIZE);
-	else
-		__builtin_memset(h->parent_span_id, 0, BEE_SPAN_ID_SIZE);
-}
-
 /* Go runtime type descriptors (go_types.bpf.h): the kind of a struct type's first field, and
  * its field count. */
 #define GO_TYPE_SIZE_OFF 0
@@ -662,7 +652,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_stream, 
 	r->h.type = REC_GRPC_SERVER;
 	r->h.start_ns = st.start_ns;
 	r->h.end_ns = now;
-	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
+	bee_put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
 	r->code = 0;
 	r->stream_id = st.stream_id;
 	if (status && status_status_s_off != GO_OFF_UNSET && spb_status_code_off != GO_OFF_UNSET) {
@@ -823,7 +813,7 @@ static __always_inline void client_emit(const struct client_call *st, __u64 cs, 
 	r->h.type = REC_GRPC_CLIENT;
 	r->h.start_ns = st->start_ns;
 	r->h.end_ns = now;
-	put_ids(&r->h, &st->sc, (st->flags & REC_SPAN_F_HAS_PARENT) ? st->parent_span_id : 0);
+	bee_put_ids(&r->h, &st->sc, (st->flags & REC_SPAN_F_HAS_PARENT) ? st->parent_span_id : 0);
 	r->code = error_code(err_itab, err_data, &flags, &err);
 	r->stream_id = 0;
 	r->peer_port = 0;

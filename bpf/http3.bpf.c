@@ -53,8 +53,23 @@
 #include "include/go_context.bpf.h"
 #include "include/record.bpf.h"
 #include "include/go_headers.bpf.h"
+#include "include/go_http.bpf.h"
 #include "shared/span.h"
 #include "shared/http3.h"
+
+/* The client record's request strings are written by go_http.bpf.h: same caps, same flag bits,
+ * the five lengths consecutive in its order. */
+_Static_assert(BEE_HTTP_METHOD_CAP == HTTP3_METHOD_CAP && BEE_HTTP_SCHEME_CAP == HTTP3_SCHEME_CAP && BEE_HTTP_HOST_CAP == HTTP3_HOST_CAP &&
+		       BEE_HTTP_PATH_CAP == HTTP3_PATH_CAP,
+	       "go_http.bpf.h caps");
+_Static_assert(BEE_HTTP_URL_QUERY == HTTP3_CLIENT_F_QUERY && BEE_HTTP_URL_USER == HTTP3_CLIENT_F_USER &&
+		       BEE_HTTP_URL_PASSWORD == HTTP3_CLIENT_F_PASSWORD && BEE_HTTP_URL_OPAQUE == HTTP3_CLIENT_F_OPAQUE,
+	       "go_http.bpf.h flags");
+_Static_assert(__builtin_offsetof(struct rec_http3_client, scheme_len) == __builtin_offsetof(struct rec_http3_client, method_len) + 1 &&
+		       __builtin_offsetof(struct rec_http3_client, url_host_len) == __builtin_offsetof(struct rec_http3_client, method_len) + 2 &&
+		       __builtin_offsetof(struct rec_http3_client, path_len) == __builtin_offsetof(struct rec_http3_client, method_len) + 3 &&
+		       __builtin_offsetof(struct rec_http3_client, req_host_len) == __builtin_offsetof(struct rec_http3_client, method_len) + 4,
+	       "rec_http3_client: struct bee_http_request_lens order");
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -97,11 +112,8 @@ enum http3_client_level {
 
 /* ---- offsets of Go struct fields (bytes from the struct start) ---- */
 /* net/http.Request */
-volatile const __u32 req_method_off = GO_OFF_UNSET;      /* Method string */
-volatile const __u32 req_url_off = GO_OFF_UNSET;         /* URL *url.URL */
 volatile const __u32 req_proto_major_off = GO_OFF_UNSET; /* ProtoMajor int */
 volatile const __u32 req_proto_minor_off = GO_OFF_UNSET; /* ProtoMinor int */
-volatile const __u32 req_host_off = GO_OFF_UNSET;        /* Host string */
 volatile const __u32 req_remote_addr_off = GO_OFF_UNSET; /* RemoteAddr string */
 volatile const __u32 req_ctx_off = GO_OFF_UNSET;         /* ctx context.Context (optional) */
 volatile const __u32 req_pattern_off = GO_OFF_UNSET;     /* Pattern string (Go >= 1.23; optional) */
@@ -109,14 +121,7 @@ volatile const __u32 req_header_off = GO_OFF_UNSET;      /* Header Header (optio
 /* net/http.Response */
 volatile const __u32 resp_status_code_off = GO_OFF_UNSET; /* StatusCode int */
 /* net/url.URL */
-volatile const __u32 url_scheme_off = GO_OFF_UNSET;    /* Scheme string */
-volatile const __u32 url_opaque_off = GO_OFF_UNSET;    /* Opaque string */
-volatile const __u32 url_user_off = GO_OFF_UNSET;      /* User *Userinfo */
-volatile const __u32 url_host_off = GO_OFF_UNSET;      /* Host string */
-volatile const __u32 url_path_off = GO_OFF_UNSET;      /* Path string */
-volatile const __u32 url_raw_query_off = GO_OFF_UNSET; /* RawQuery string */
 /* net/url.Userinfo */
-volatile const __u32 userinfo_password_set_off = GO_OFF_UNSET; /* passwordSet bool (optional) */
 /* github.com/quic-go/quic-go/http3.responseWriter */
 volatile const __u32 rw_status_off = GO_OFF_UNSET;   /* status int (optional) */
 volatile const __u32 rw_hijacked_off = GO_OFF_UNSET; /* hijacked bool (optional) */
@@ -188,22 +193,6 @@ const enum http3_server_shape *http3_btf_server_shape __attribute__((unused));
 const enum http3_server_end *http3_btf_server_end __attribute__((unused));
 const enum bee_sampler *http3_btf_sampler __attribute__((unused));
 const enum go_map_mode *http3_btf_map_mode __attribute__((unused));
-
-static __always_inline __u16 clamp_status(__s64 v)
-{
-	/* Status codes are three digits (RFC 9110 §15); anything else is clamped and user space decides. */
-	return v < 0 ? 0 : v > 0xffff ? 0xffff : (__u16)v;
-}
-
-static __always_inline void put_ids(struct rec_span *h, const struct span_ctx *sc, const __u8 *parent)
-{
-	__builtin_memcpy(h->trace_id, sc->trace_id, BEE_TRACE_ID_SIZE);
-	__builtin_memcpy(h->span_id, sc->span_id, BEE_SPAN_ID_SIZE);
-	if (parent)
-		__builtin_memcpy(h->parent_span_id, parent, BEE_SPAN_ID_SIZE);
-	else
-		__builtin_memset(h->parent_span_id, 0, BEE_SPAN_ID_SIZE);
-}
 
 /* The groups (Swiss tables) or buckets (classic maps, overflow chains followed) of the header
  * map m that go_walk_headers looks at; small maps only (go_headers.bpf.h says why). */
@@ -417,7 +406,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 now, __u8 shape
 	r->h.type = REC_HTTP3_SERVER;
 	r->h.start_ns = st.start_ns;
 	r->h.end_ns = now;
-	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
+	bee_put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
 
 	__u64 req = st.req;
 	__s64 major = (__s64)go_read_u64(req + req_proto_major_off, &err);
@@ -426,7 +415,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 now, __u8 shape
 	r->proto_minor = minor < 0 ? 0 : minor > 0xff ? 0xff : (__u8)minor;
 	r->status = 0;
 	if (rw_status_off != GO_OFF_UNSET) {
-		r->status = clamp_status((__s64)go_read_u64(st.rw + rw_status_off, &err));
+		r->status = bee_clamp_status((__s64)go_read_u64(st.rw + rw_status_off, &err));
 		flags |= HTTP3_SERVER_F_STATUS;
 	}
 	if (panicked)
@@ -554,10 +543,10 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 level
 	r->h.type = REC_HTTP3_CLIENT;
 	r->h.start_ns = st.start_ns;
 	r->h.end_ns = now;
-	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
+	bee_put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
 	r->status = 0;
 	if (resp) {
-		r->status = clamp_status((__s64)go_read_u64(resp + resp_status_code_off, &err));
+		r->status = bee_clamp_status((__s64)go_read_u64(resp + resp_status_code_off, &err));
 		flags |= HTTP3_CLIENT_F_RESPONSE;
 	}
 	if (err_tab)
@@ -565,33 +554,7 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 level
 
 	__u64 req = st.req;
 	__u32 pos = __builtin_offsetof(struct rec_http3_client, strings);
-	r->method_len = bee_put_go_string(buf, &pos, req + req_method_off, HTTP3_METHOD_CAP, &truncated, 0, &err);
-	r->scheme_len = 0;
-	r->url_host_len = 0;
-	r->path_len = 0;
-	__u64 url = go_read_u64(req + req_url_off, &err);
-	if (url) {
-		r->scheme_len = bee_put_go_string(buf, &pos, url + url_scheme_off, HTTP3_SCHEME_CAP, &truncated, 1, &err);
-		r->url_host_len = bee_put_go_string(buf, &pos, url + url_host_off, HTTP3_HOST_CAP, &truncated, 2, &err);
-		r->path_len = bee_put_go_string(buf, &pos, url + url_path_off, HTTP3_PATH_CAP, &truncated, 3, &err);
-		/* Only whether these exist: query values and userinfo never leave the process. */
-		if (go_string_len(url + url_raw_query_off, &err) != 0)
-			flags |= HTTP3_CLIENT_F_QUERY;
-		if (go_string_len(url + url_opaque_off, &err) != 0)
-			flags |= HTTP3_CLIENT_F_OPAQUE;
-		__u64 user = go_read_u64(url + url_user_off, &err);
-		if (user) {
-			flags |= HTTP3_CLIENT_F_USER;
-			if (userinfo_password_set_off != GO_OFF_UNSET) {
-				__u8 set = 0;
-				if (bpf_probe_read_user(&set, 1, (const void *)(user + userinfo_password_set_off)) != 0)
-					err = 1;
-				else if (set)
-					flags |= HTTP3_CLIENT_F_PASSWORD;
-			}
-		}
-	}
-	r->req_host_len = bee_put_go_string(buf, &pos, req + req_host_off, HTTP3_HOST_CAP, &truncated, 4, &err);
+	flags |= bee_put_client_request(buf, &pos, req, (struct bee_http_request_lens *)&r->method_len, &truncated, &err);
 	if (err) {
 		flags |= REC_SPAN_F_READ_ERROR;
 		bee_count(&read_errors);

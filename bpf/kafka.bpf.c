@@ -146,16 +146,6 @@ const enum rec_kafka_producer_flags *kafka_btf_producer_flags __attribute__((unu
 const enum rec_kafka_consumer_flags *kafka_btf_consumer_flags __attribute__((unused));
 const enum bee_sampler *kafka_btf_sampler __attribute__((unused));
 
-static __always_inline void put_ids(struct rec_span *h, const struct span_ctx *sc, const __u8 *parent)
-{
-	__builtin_memcpy(h->trace_id, sc->trace_id, BEE_TRACE_ID_SIZE);
-	__builtin_memcpy(h->span_id, sc->span_id, BEE_SPAN_ID_SIZE);
-	if (parent)
-		__builtin_memcpy(h->parent_span_id, parent, BEE_SPAN_ID_SIZE);
-	else
-		__builtin_memset(h->parent_span_id, 0, BEE_SPAN_ID_SIZE);
-}
-
 /* Appends the []byte whose header is at hdr_addr ({ptr, len, cap}: its first two words are a
  * string header) to buf; see bee_put_go_string. */
 #define put_go_bytes bee_put_go_string
@@ -294,7 +284,7 @@ int kafka_producer_return(struct pt_regs *ctx)
 	r->h.type = REC_KAFKA_PRODUCER;
 	r->h.start_ns = st.start_ns;
 	r->h.end_ns = now;
-	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
+	bee_put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
 	r->err_itab = err_tab;
 	if (err_tab)
 		flags |= KAFKA_PRODUCER_F_ERROR;
@@ -434,7 +424,7 @@ int kafka_consumer_return(struct pt_regs *ctx)
 		}
 	}
 	bee_new_span_id(&sc);
-	put_ids(&r->h, &sc, have_parent ? parent_id : 0);
+	bee_put_ids(&r->h, &sc, have_parent ? parent_id : 0);
 
 	__u32 pos = __builtin_offsetof(struct rec_kafka_consumer, strings);
 	r->topic_len = 0;

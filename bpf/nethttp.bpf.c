@@ -48,10 +48,25 @@
 #include "include/go_context.bpf.h"
 #include "include/record.bpf.h"
 #include "include/go_headers.bpf.h"
+#include "include/go_http.bpf.h"
 #include "include/go_errors.bpf.h"
 #include "include/conn_ctx.bpf.h"
 #include "shared/span.h"
 #include "shared/nethttp.h"
+
+/* The client record's request strings are written by go_http.bpf.h: same caps, same flag bits,
+ * the five lengths consecutive in its order. */
+_Static_assert(BEE_HTTP_METHOD_CAP == NETHTTP_METHOD_CAP && BEE_HTTP_SCHEME_CAP == NETHTTP_SCHEME_CAP && BEE_HTTP_HOST_CAP == NETHTTP_HOST_CAP &&
+		       BEE_HTTP_PATH_CAP == NETHTTP_PATH_CAP,
+	       "go_http.bpf.h caps");
+_Static_assert(BEE_HTTP_URL_QUERY == NETHTTP_CLIENT_F_QUERY && BEE_HTTP_URL_USER == NETHTTP_CLIENT_F_USER &&
+		       BEE_HTTP_URL_PASSWORD == NETHTTP_CLIENT_F_PASSWORD && BEE_HTTP_URL_OPAQUE == NETHTTP_CLIENT_F_OPAQUE,
+	       "go_http.bpf.h flags");
+_Static_assert(__builtin_offsetof(struct rec_nethttp_client, scheme_len) == __builtin_offsetof(struct rec_nethttp_client, method_len) + 1 &&
+		       __builtin_offsetof(struct rec_nethttp_client, url_host_len) == __builtin_offsetof(struct rec_nethttp_client, method_len) + 2 &&
+		       __builtin_offsetof(struct rec_nethttp_client, path_len) == __builtin_offsetof(struct rec_nethttp_client, method_len) + 3 &&
+		       __builtin_offsetof(struct rec_nethttp_client, req_host_len) == __builtin_offsetof(struct rec_nethttp_client, method_len) + 4,
+	       "rec_nethttp_client: struct bee_http_request_lens order");
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -111,11 +126,8 @@ enum nethttp_end_cookie {
 
 /* ---- offsets of Go struct fields (bytes from the struct start) ---- */
 /* net/http.Request */
-volatile const __u32 req_method_off = GO_OFF_UNSET;      /* Method string */
-volatile const __u32 req_url_off = GO_OFF_UNSET;         /* URL *url.URL */
 volatile const __u32 req_proto_major_off = GO_OFF_UNSET; /* ProtoMajor int */
 volatile const __u32 req_proto_minor_off = GO_OFF_UNSET; /* ProtoMinor int */
-volatile const __u32 req_host_off = GO_OFF_UNSET;        /* Host string */
 volatile const __u32 req_remote_addr_off = GO_OFF_UNSET; /* RemoteAddr string */
 volatile const __u32 req_tls_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* TLS *tls.ConnectionState (optional) */
 volatile const __u32 req_ctx_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* ctx context.Context (optional) */
@@ -135,12 +147,6 @@ volatile const __u32 xnet_rws_status_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* stat
 /* net/http.Response */
 volatile const __u32 resp_status_code_off = GO_OFF_UNSET; /* StatusCode int */
 /* net/url.URL */
-volatile const __u32 url_scheme_off = GO_OFF_UNSET;    /* Scheme string */
-volatile const __u32 url_opaque_off = GO_OFF_UNSET;    /* Opaque string */
-volatile const __u32 url_user_off = GO_OFF_UNSET;      /* User *Userinfo */
-volatile const __u32 url_host_off = GO_OFF_UNSET;      /* Host string */
-volatile const __u32 url_path_off = GO_OFF_UNSET;      /* Path string */
-volatile const __u32 url_raw_query_off = GO_OFF_UNSET; /* RawQuery string */
 /* net/http.Request.Header, and the runtime's map layout (go_headers.bpf.h): context in */
 volatile const __u32 req_header_off = NETHTTP_DEFAULT_OPTIONAL_OFF;  /* Header Header (map) */
 volatile const __u32 map_mode = NETHTTP_DEFAULT_MAP_MODE;             /* enum go_map_mode */
@@ -155,7 +161,6 @@ volatile const __u32 hmap_buckets_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* runtime
 volatile const __u32 g_panic_off = NETHTTP_DEFAULT_OPTIONAL_OFF;   /* _panic *_panic */
 volatile const __u32 panic_arg_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* arg any */
 /* net/url.Userinfo */
-volatile const __u32 userinfo_password_set_off = NETHTTP_DEFAULT_OPTIONAL_OFF; /* passwordSet bool (optional) */
 /* The local address of a client request's connection (nethttp_client_conn; all optional: without
  * them the client span lacks network.local.address/port). */
 volatile const __u32 pconn_conn_off = NETHTTP_DEFAULT_OPTIONAL_OFF;    /* net/http.persistConn.conn net.Conn */
@@ -573,25 +578,9 @@ const enum bee_sampler *nethttp_btf_sampler __attribute__((unused));
 const enum go_err_cause *nethttp_btf_err_cause __attribute__((unused));
 const enum go_map_mode *nethttp_btf_map_mode __attribute__((unused));
 
-static __always_inline __u16 clamp_status(__s64 v)
-{
-	/* Status codes are three digits (RFC 9110 §15); anything else is clamped and user space decides. */
-	return v < 0 ? 0 : v > 0xffff ? 0xffff : (__u16)v;
-}
-
 static __always_inline __u8 clamp_u8(__s64 v)
 {
 	return v < 0 ? 0 : v > 0xff ? 0xff : (__u8)v;
-}
-
-static __always_inline void put_ids(struct rec_span *h, const struct span_ctx *sc, const __u8 *parent)
-{
-	__builtin_memcpy(h->trace_id, sc->trace_id, BEE_TRACE_ID_SIZE);
-	__builtin_memcpy(h->span_id, sc->span_id, BEE_SPAN_ID_SIZE);
-	if (parent)
-		__builtin_memcpy(h->parent_span_id, parent, BEE_SPAN_ID_SIZE);
-	else
-		__builtin_memset(h->parent_span_id, 0, BEE_SPAN_ID_SIZE);
 }
 
 /* An HTTP/2 server request's stream id: ResponseWriter → rws → stream → id (0 unknown). The
@@ -733,13 +722,13 @@ static __always_inline __u16 server_status(__u64 rw, __u32 writer, __u8 proto_ma
 		writer = proto_major == 1 ? NETHTTP_WRITER_HTTP1 : proto_major == 2 ? NETHTTP_WRITER_HTTP2 : NETHTTP_WRITER_UNKNOWN;
 	if (writer == NETHTTP_WRITER_HTTP1 && response_status_off != GO_OFF_UNSET) {
 		*flags |= NETHTTP_SERVER_F_STATUS;
-		return clamp_status((__s64)go_read_u64(rw + response_status_off, err));
+		return bee_clamp_status((__s64)go_read_u64(rw + response_status_off, err));
 	}
 	if (writer == NETHTTP_WRITER_XNET_H2 && xnet_rw_rws_off != GO_OFF_UNSET && xnet_rws_status_off != GO_OFF_UNSET) {
 		__u64 rws = go_read_u64(rw + xnet_rw_rws_off, err);
 		if (rws) {
 			*flags |= NETHTTP_SERVER_F_STATUS;
-			return clamp_status((__s64)go_read_u64(rws + xnet_rws_status_off, err));
+			return bee_clamp_status((__s64)go_read_u64(rws + xnet_rws_status_off, err));
 		}
 	}
 	/* The HTTP/2 writer's state (rws) stays valid until runHandler's deferred handlerDone. */
@@ -747,7 +736,7 @@ static __always_inline __u16 server_status(__u64 rw, __u32 writer, __u8 proto_ma
 		__u64 rws = go_read_u64(rw + h2_rw_rws_off, err);
 		if (rws) {
 			*flags |= NETHTTP_SERVER_F_STATUS;
-			return clamp_status((__s64)go_read_u64(rws + h2_rws_status_off, err));
+			return bee_clamp_status((__s64)go_read_u64(rws + h2_rws_status_off, err));
 		}
 	}
 	return 0;
@@ -810,7 +799,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	r->h.type = REC_NETHTTP_SERVER;
 	r->h.start_ns = st.start_ns;
 	r->h.end_ns = now;
-	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
+	bee_put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
 	r->h2_stream_id = st.h2_stream_id;
 
 	__u64 req = st.req;
@@ -1269,7 +1258,7 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 	r->h.type = REC_NETHTTP_CLIENT;
 	r->h.start_ns = st.start_ns;
 	r->h.end_ns = now;
-	put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
+	bee_put_ids(&r->h, &st.sc, (st.flags & REC_SPAN_F_HAS_PARENT) ? st.parent_span_id : 0);
 	r->status = 0;
 	r->err_cause = GO_ERR_NONE;
 	r->err_errno = 0;
@@ -1278,7 +1267,7 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 	r->h2_stream_id = st.h2_stream_id;
 	__builtin_memcpy(r->local_addr, st.local_addr, sizeof(r->local_addr));
 	if (resp) {
-		r->status = clamp_status((__s64)go_read_u64(resp + resp_status_code_off, &err));
+		r->status = bee_clamp_status((__s64)go_read_u64(resp + resp_status_code_off, &err));
 		flags |= NETHTTP_CLIENT_F_RESPONSE;
 	}
 	if (err_tab) {
@@ -1290,33 +1279,7 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 
 	__u64 req = st.req;
 	__u32 pos = __builtin_offsetof(struct rec_nethttp_client, strings);
-	r->method_len = bee_put_go_string(buf, &pos, req + req_method_off, NETHTTP_METHOD_CAP, &truncated, 0, &err);
-	r->scheme_len = 0;
-	r->url_host_len = 0;
-	r->path_len = 0;
-	__u64 url = go_read_u64(req + req_url_off, &err);
-	if (url) {
-		r->scheme_len = bee_put_go_string(buf, &pos, url + url_scheme_off, NETHTTP_SCHEME_CAP, &truncated, 1, &err);
-		r->url_host_len = bee_put_go_string(buf, &pos, url + url_host_off, NETHTTP_HOST_CAP, &truncated, 2, &err);
-		r->path_len = bee_put_go_string(buf, &pos, url + url_path_off, NETHTTP_PATH_CAP, &truncated, 3, &err);
-		/* Only whether these exist: query values and userinfo never leave the process. */
-		if (go_string_len(url + url_raw_query_off, &err) != 0)
-			flags |= NETHTTP_CLIENT_F_QUERY;
-		if (go_string_len(url + url_opaque_off, &err) != 0)
-			flags |= NETHTTP_CLIENT_F_OPAQUE;
-		__u64 user = go_read_u64(url + url_user_off, &err);
-		if (user) {
-			flags |= NETHTTP_CLIENT_F_USER;
-			if (userinfo_password_set_off != GO_OFF_UNSET) {
-				__u8 set = 0;
-				if (bpf_probe_read_user(&set, 1, (const void *)(user + userinfo_password_set_off)) != 0)
-					err = 1;
-				else if (set)
-					flags |= NETHTTP_CLIENT_F_PASSWORD;
-			}
-		}
-	}
-	r->req_host_len = bee_put_go_string(buf, &pos, req + req_host_off, NETHTTP_HOST_CAP, &truncated, 4, &err);
+	flags |= bee_put_client_request(buf, &pos, req, (struct bee_http_request_lens *)&r->method_len, &truncated, &err);
 	if (err) {
 		flags |= REC_SPAN_F_READ_ERROR;
 		bee_count(&read_errors);

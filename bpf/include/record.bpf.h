@@ -92,4 +92,23 @@ static __always_inline void bee_emit(__u8 *buf, __u32 size)
 		bee_count(&ringbuf_full);
 }
 
+/* The record header's ids: the span's trace and span id, and its parent's span id (zeros for a
+ * root: parent NULL). */
+static __always_inline void bee_put_ids(struct rec_span *h, const struct span_ctx *sc, const __u8 *parent)
+{
+	__builtin_memcpy(h->trace_id, sc->trace_id, BEE_TRACE_ID_SIZE);
+	__builtin_memcpy(h->span_id, sc->span_id, BEE_SPAN_ID_SIZE);
+	if (parent)
+		__builtin_memcpy(h->parent_span_id, parent, BEE_SPAN_ID_SIZE);
+	else
+		__builtin_memset(h->parent_span_id, 0, BEE_SPAN_ID_SIZE);
+}
+
+/* An HTTP status code for a u16 record field: status codes are three digits (RFC 9110 §15);
+ * anything else is clamped and user space decides. */
+static __always_inline __u16 bee_clamp_status(__s64 v)
+{
+	return v < 0 ? 0 : v > 0xffff ? 0xffff : (__u16)v;
+}
+
 #endif /* BEETRACE_RECORD_BPF_H */
