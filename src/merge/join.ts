@@ -375,7 +375,7 @@ function offsetsFrom(files: number, edges: readonly Edge[], fixed: ReadonlyMap<n
  * Step 3: each server span → the one client span whose corrected interval holds its corrected
  * start. Sets each group's `matched` flags.
  */
-function matchAll(groups: Map<string, KeyGroup>, off: readonly FileOffset[]): { matches: Match[]; ambiguous: Set<Endpoint> } {
+function matchAll(groups: Map<string, KeyGroup>, off: readonly FileOffset[], onMatch?: (c: Endpoint, s: Endpoint) => void): { matches: Match[]; ambiguous: Set<Endpoint> } {
   const matches: Match[] = [];
   const ambiguous = new Set<Endpoint>();
   let cs: Float64Array = new Float64Array(0);
@@ -438,7 +438,8 @@ function matchAll(groups: Map<string, KeyGroup>, off: readonly FileOffset[]): { 
       if (count === 1 && found >= 0 && taken[found] === 0) {
         taken[found] = 1;
         matched[j] = 1;
-        matches.push({ client: order[found]!, server: s });
+        if (onMatch !== undefined) onMatch(order[found]!, s);
+        else matches.push({ client: order[found]!, server: s });
       } else if (count > 1) ambiguous.add(s);
     }
   }
@@ -454,17 +455,30 @@ function matchAll(groups: Map<string, KeyGroup>, off: readonly FileOffset[]): { 
  * narrow bounds), which centres it on the network's real latency; a pair whose server span
  * cannot fit there is simply not consulted.
  */
-function refineEdges(matches: readonly Match[]): Edge[] {
-  const per = new Map<number, { a: number; b: number; lo: number[]; hi: number[]; narrow: number[] }>();
-  for (const m of matches) {
-    if (m.client.file === m.server.file) continue;
-    const k = m.client.file * FILE_KEY + m.server.file;
-    let v = per.get(k);
-    if (v === undefined) per.set(k, (v = { a: m.client.file, b: m.server.file, lo: [], hi: [], narrow: [] }));
-    v.lo.push(m.client.start - m.server.start);
-    v.hi.push(m.client.end - m.server.start);
-    v.narrow.push(m.client.end - m.server.end);
+class Refiner {
+  readonly per = new Map<number, { a: number; b: number; lo: number[]; hi: number[]; narrow: number[] }>();
+  #lastKey = -1;
+  #last: { a: number; b: number; lo: number[]; hi: number[]; narrow: number[] } | undefined;
+
+  /** One matched pair (matchAll's order). */
+  add(c: Endpoint, s: Endpoint): void {
+    if (c.file === s.file) return;
+    const k = c.file * FILE_KEY + s.file;
+    let v = k === this.#lastKey ? this.#last : this.per.get(k);
+    if (v === undefined) this.per.set(k, (v = { a: c.file, b: s.file, lo: [], hi: [], narrow: [] }));
+    this.#lastKey = k;
+    this.#last = v;
+    v.lo.push(c.start - s.start);
+    v.hi.push(c.end - s.start);
+    v.narrow.push(c.end - s.end);
   }
+
+  edges(): Edge[] {
+    return refineEdges(this.per);
+  }
+}
+
+function refineEdges(per: Map<number, { a: number; b: number; lo: number[]; hi: number[]; narrow: number[] }>): Edge[] {
   const edges: Edge[] = [];
   for (const v of per.values()) {
     let lo = -Infinity;
@@ -506,10 +520,12 @@ export function join(files: number, clients: readonly Endpoint[], servers: reado
   }
   let offsets = offsetsFrom(files, edges, opts.fixedOffsets);
   // 3-4: match, refine the offsets from the matched pairs, match again with them.
-  let { matches } = matchAll(groups, offsets);
-  offsets = offsetsFrom(files, refineEdges(matches), opts.fixedOffsets);
+  // (The first matches only feed the refinement: no Match objects for them.)
+  const refiner = new Refiner();
+  matchAll(groups, offsets, (c, s) => refiner.add(c, s));
+  offsets = offsetsFrom(files, refiner.edges(), opts.fixedOffsets);
   const final = matchAll(groups, offsets);
-  matches = final.matches;
+  const matches = final.matches;
 
   // Pairs the refined offsets no longer allow were not matched again: count them. Each match
   // holds its own server span and its own client span (matchAll takes each once).
