@@ -421,6 +421,8 @@ static __always_inline __u64 stream_base(__u64 stream, __u32 wrapper_off, __u32 
  */
 static __always_inline void server_conn_join(struct server_call *st, __u64 now)
 {
+	if (!bee_conn_join_on)
+		return;
 	if (!(st->flags & GRPC_SERVER_F_PEER) || !st->stream_id)
 		return;
 	struct bee_conn_key key = {};

@@ -503,6 +503,8 @@ static __always_inline int remote_addr_key(__u64 req, __u32 remote_off, struct b
 
 static __always_inline void server_conn_join(__u64 req, __u32 remote_off, __u64 now, struct server_call *st)
 {
+	if (!bee_conn_join_on)
+		return;
 	struct bee_conn_key key = {};
 	if (remote_off == GO_OFF_UNSET || !remote_addr_key(req, remote_off, &key))
 		return;
@@ -1017,6 +1019,8 @@ static __always_inline void client_conn_key(const struct client_call *st, struct
  * connection has replaced it otherwise; an entry that stays is bounded by the LRU). */
 static __always_inline void client_conn_forget(const struct client_call *st)
 {
+	if (!bee_conn_publish_on)
+		return;
 	struct bee_conn_key key = {};
 	client_conn_key(st, &key);
 	struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, &key);

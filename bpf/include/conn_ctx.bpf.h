@@ -71,6 +71,13 @@ static __always_inline void bee_conn_key_addr(struct bee_conn_key *key, const __
  * 0 unknown. */
 volatile const __u32 bee_netns = 0;
 
+/* Set by user space. bee_conn_join_on: this beetrace traces several processes, so a server
+ * request may be joined to another's client span (live joins); else the server probes skip the
+ * peer parse and the lookup. bee_conn_publish_on: something reads the entries (live joins, or
+ * --propagate's socket program); else the client probes write none. */
+volatile const __u32 bee_conn_join_on = 0;
+volatile const __u32 bee_conn_publish_on = 0;
+
 /* 127.0.0.0/8 (as ::ffff:127.x.x.x) or ::1: an address every network namespace has. */
 static __always_inline int bee_conn_key_loopback(const struct bee_conn_key *key)
 {
@@ -90,6 +97,8 @@ static __always_inline int bee_conn_key_loopback(const struct bee_conn_key *key)
  */
 static __always_inline long bee_conn_publish(const struct bee_conn_key *key, const struct span_ctx *sc, __u64 start_ns)
 {
+	if (!bee_conn_publish_on)
+		return -1;
 	struct bee_conn_span v = {};
 	__builtin_memcpy(v.sc.trace_id, sc->trace_id, BEE_TRACE_ID_SIZE);
 	__builtin_memcpy(v.sc.span_id, sc->span_id, BEE_SPAN_ID_SIZE);
@@ -109,6 +118,8 @@ static __always_inline long bee_conn_publish(const struct bee_conn_key *key, con
  */
 static __always_inline const struct bee_conn_span *bee_conn_parent(const struct bee_conn_key *key, __u64 now)
 {
+	if (!bee_conn_join_on)
+		return NULL;
 	const struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, key);
 	if (!c || c->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32) || c->start_ns > now)
 		return NULL;

@@ -285,6 +285,10 @@ export class TraceSession implements Disposable {
       if (this.opts.contextIn === false && object.hasConst(CONTEXT_IN_CONST)) object.setConst(CONTEXT_IN_CONST, 0);
       // The target's network namespace: loopback connections are joined only within one (conn_ctx.bpf.h).
       if (object.hasConst("bee_netns")) object.setConst("bee_netns", netnsInode(this.target.process.pid));
+      // Connection entries cost a map write per client call and a peer parse per server request:
+      // only when something reads them (conn_ctx.bpf.h).
+      if (this.opts.liveJoins && object.hasConst("bee_conn_join_on")) object.setConst("bee_conn_join_on", 1);
+      if ((this.opts.liveJoins || this.opts.propagate) && object.hasConst("bee_conn_publish_on")) object.setConst("bee_conn_publish_on", 1);
       if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(RING_MAP, this.opts.ringbufBytes);
       if (this.opts.inflightEntries !== undefined) {
         for (const m of spec.callMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);
