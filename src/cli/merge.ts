@@ -446,14 +446,26 @@ function spanWords(e: Endpoint, out: Int32Array, at: number): void {
 export function rewrites(result: JoinResult, files: number, plan?: RewritePlan): Rewrites {
   const matches = result.matches;
   const m2 = 2 * matches.length;
-  // The trace ids of the matches (server's, then client's, per match), as words; then their span ids.
+  // One pass over the match objects; the rest works on typed arrays. tw: the trace ids of the
+  // matches (server's, then client's, per match), as words; from spanAt, their span ids (the
+  // same order). fileOf, eidOf: each side's file and record endpoint number (-1: none).
   const tw = new Int32Array(4 * m2 + 4 * matches.length);
   const spanAt = 4 * m2;
+  const fileOf = new Int32Array(m2);
+  const eidOf = new Int32Array(m2);
   const perFile = new Array<number>(files).fill(0);
+  const byRecord = plan !== undefined;
   for (let i = 0; i < matches.length; i++) {
-    traceWords(matches[i]!.server, tw, 8 * i);
-    traceWords(matches[i]!.client, tw, 8 * i + 4);
-    perFile[matches[i]!.server.file]!++;
+    const m = matches[i]!;
+    traceWords(m.server, tw, 8 * i);
+    traceWords(m.client, tw, 8 * i + 4);
+    spanWords(m.server, tw, spanAt + 4 * i);
+    spanWords(m.client, tw, spanAt + 4 * i + 2);
+    fileOf[2 * i] = m.server.file;
+    fileOf[2 * i + 1] = m.client.file;
+    eidOf[2 * i] = byRecord && m.server instanceof RecordEndpoint ? m.server.eid : -1;
+    eidOf[2 * i + 1] = byRecord && m.client instanceof RecordEndpoint ? m.client.eid : -1;
+    perFile[m.server.file]!++;
   }
   // Trace ids → indices. Only ids that may occur twice go through a hash table: a first sweep
   // marks the hashes seen twice in a bitset small enough for the caches; an id whose hash was
@@ -520,19 +532,19 @@ export function rewrites(result: JoinResult, files: number, plan?: RewritePlan):
     words: tw,
     others: false,
   }));
-  const ofRecord = (e: Endpoint): number => {
-    if (byEndpoint === undefined || !(e instanceof RecordEndpoint)) return -1;
-    const k = e.eid;
-    return k >= 0 && k < byEndpoint[e.file]!.covered.length ? k : -1;
+  /** The record endpoint number of side j (2 * match + 0 server / 1 client), or -1. */
+  const ofRecord = (j: number): number => {
+    const k = eidOf[j]!;
+    return byEndpoint !== undefined && k >= 0 && k < byEndpoint[fileOf[j]!]!.covered.length ? k : -1;
   };
   if (byEndpoint !== undefined) {
     const covered = new Array<number>(files).fill(0);
-    for (let i = 0; i < m2; i++) {
-      const e = i & 1 ? matches[i >> 1]!.client : matches[i >> 1]!.server;
-      const k = ofRecord(e);
-      if (k >= 0 && byEndpoint[e.file]!.covered[k] === 0) {
-        byEndpoint[e.file]!.covered[k] = 1;
-        covered[e.file]!++;
+    for (let j = 0; j < m2; j++) {
+      const k = ofRecord(j);
+      const f = fileOf[j]!;
+      if (k >= 0 && byEndpoint[f]!.covered[k] === 0) {
+        byEndpoint[f]!.covered[k] = 1;
+        covered[f]!++;
       }
     }
     for (let f = 0; f < files; f++) byEndpoint[f]!.others = plan!.spans[f]! > covered[f]!;
@@ -540,12 +552,10 @@ export function rewrites(result: JoinResult, files: number, plan?: RewritePlan):
   const needMaps = (f: number) => byEndpoint === undefined || byEndpoint[f]!.others;
   const parents: IdMap[] = Array.from({ length: files }, (_, f) => new IdMap(8, 8, needMaps(f) ? perFile[f] : 0));
   const moved: number[] = [];
-  const sw = new Int32Array(4);
   let joined = 0;
   let conflicts = 0;
   // With several claims on one trace, the first match found (by connection, then time) keeps it.
   for (let i = 0; i < matches.length; i++) {
-    const m = matches[i]!;
     const f = idx[2 * i]!;
     const r = root(idx[2 * i + 1]!);
     if (root(f) !== r) {
@@ -557,11 +567,10 @@ export function rewrites(result: JoinResult, files: number, plan?: RewritePlan):
       next[f] = r;
       moved.push(f);
     }
-    spanWords(m.server, sw, 0);
-    spanWords(m.client, tw, spanAt + 4 * i);
-    if (needMaps(m.server.file)) parents[m.server.file]!.setWordsWords(sw, 0, tw, spanAt + 4 * i);
-    const k = ofRecord(m.server);
-    if (k >= 0) byEndpoint![m.server.file]!.parent[k] = spanAt + 4 * i;
+    const sf = fileOf[2 * i]!;
+    if (needMaps(sf)) parents[sf]!.setWordsWords(tw, spanAt + 4 * i, tw, spanAt + 4 * i + 2);
+    const k = ofRecord(2 * i);
+    if (k >= 0) byEndpoint![sf]!.parent[k] = spanAt + 4 * i + 2;
     joined++;
   }
   let anyOthers = byEndpoint === undefined;
@@ -570,13 +579,10 @@ export function rewrites(result: JoinResult, files: number, plan?: RewritePlan):
   if (anyOthers) for (const t of moved) traces.setWordsWords(tw, 4 * firstAt[t]!, tw, 4 * firstAt[root(t)]!);
   if (byEndpoint !== undefined) {
     // Every endpoint of a match whose trace moved (also in a match dropped as a conflict).
-    for (let i = 0; i < matches.length; i++) {
-      for (let side = 0; side < 2; side++) {
-        const e = side === 0 ? matches[i]!.server : matches[i]!.client;
-        const k = ofRecord(e);
-        const t = idx[2 * i + side]!;
-        if (k >= 0 && next[t] !== -1) byEndpoint[e.file]!.trace[k] = 4 * firstAt[root(t)]!;
-      }
+    for (let j = 0; j < m2; j++) {
+      const k = ofRecord(j);
+      const t = idx[j]!;
+      if (k >= 0 && next[t] !== -1) byEndpoint[fileOf[j]!]!.trace[k] = 4 * firstAt[root(t)]!;
     }
   }
   return { traces, parents, ...(byEndpoint !== undefined ? { byEndpoint } : {}), joined, conflicts, tracesMoved: moved.length };
