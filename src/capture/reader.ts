@@ -11,8 +11,9 @@
  *
  * Entry points: openCapture(path) → CaptureStream (header, records() generator of decoded span
  * records and stats/clock/end records, then a summary), for commands; CaptureScanner over bytes
- * or a source (raw records, not decoded); readCapture/readCaptureFile collect everything (small
- * files and tests only: memory grows with the file).
+ * or a source (raw records, not decoded; runs() gives them a window at a time, for `merge`);
+ * readCapture/readCaptureFile collect everything (small files and tests only: memory grows with
+ * the file).
  *
  * Truncation: a capture cut by SIGKILL, a full disk or a partial copy reads back every complete
  * record, and the incomplete tail is reported as `truncated` with its size, not as damage. When
