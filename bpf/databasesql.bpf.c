@@ -90,6 +90,7 @@ __u64 rollback_after_done = 0;
 /* LRU: a call that never returns (a panic in a driver) must not fill the map for good. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* goroutine */
 	__type(value, struct dbsql_call);

@@ -163,6 +163,7 @@ struct client_call {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* goroutine */
 	__type(value, struct server_call);
@@ -171,6 +172,7 @@ struct {
 /* newClientStream in progress, by goroutine */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* goroutine */
 	__type(value, struct client_call);
@@ -180,6 +182,7 @@ struct {
  * — it neither reads to the end nor cancels its context — must not hold a slot for good) */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* *clientStream */
 	__type(value, struct client_call);
@@ -189,6 +192,7 @@ struct {
  * finds the call of a HEADERS frame through its stream's context, which derives from it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, __u64);
@@ -199,6 +203,7 @@ struct {
  * six reads of type descriptors — runs once per itab instead of once per address read. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 256);
 	__type(key, __u64);
 	__type(value, __u8);
@@ -220,6 +225,7 @@ struct incoming_ctx {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, struct incoming_key);
 	__type(value, struct incoming_ctx);

@@ -168,6 +168,7 @@ struct client_call {
 /* LRU: a call that never ends (the goroutine died mid-handler) must not fill the map for good. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* goroutine */
 	__type(value, struct server_call);
@@ -175,6 +176,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* goroutine */
 	__type(value, struct client_call);

@@ -538,6 +538,7 @@ struct client_call {
  * must not fill the map for good; entry_replaced counts the ones seen again. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* goroutine */
 	__type(value, struct server_call);
@@ -545,6 +546,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* goroutine */
 	__type(value, struct client_call);
@@ -559,6 +561,7 @@ struct {
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, __u64);   /* *url.URL */
 	__type(value, __u64); /* goroutine */

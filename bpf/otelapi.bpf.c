@@ -138,6 +138,7 @@ struct otel_span {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* goroutine */
 	__type(value, struct start_call);
@@ -147,6 +148,7 @@ struct {
  * the application never ends must not hold its entry for good. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 2048);
 	__type(key, __u64);
 	__type(value, struct otel_span);
@@ -155,6 +157,7 @@ struct {
 /* The span copy inside the returned context -> the returned span's address. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 2048);
 	__type(key, __u64);
 	__type(value, __u64);

@@ -46,6 +46,7 @@ struct bee_conn_span {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BEE_LRU_FLAGS);
 	__uint(max_entries, 16384);
 	__type(key, struct bee_conn_key);
 	__type(value, struct bee_conn_span);
