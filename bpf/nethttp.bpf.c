@@ -643,13 +643,21 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	if (err)
 		bee_count(&read_errors);
 
-	if (bpf_map_update_elem(&nethttp_server_calls, &g, &st, BPF_ANY) != 0) {
-		bee_count(&inflight_full);
-		return 0;
-	}
+	/* Children find the span from here on. */
 	bpf_map_update_elem(&bee_goroutine_spans, &g, &st.sc, BPF_ANY);
 	if (st.ctx && bpf_map_update_elem(&bee_ctx_spans, &st.ctx, &st.sc, BPF_ANY) != 0)
 		bee_count(&ctx_map_full);
+	/* The span starts when the service goes on: this program's own work (ids, the header walk,
+	 * the map updates: several µs) is the tracer's time, not the request's. No child can start
+	 * before this (the handler runs after the program returns). */
+	st.start_ns = bpf_ktime_get_boot_ns();
+	if (bpf_map_update_elem(&nethttp_server_calls, &g, &st, BPF_ANY) != 0) {
+		bee_count(&inflight_full);
+		bpf_map_delete_elem(&bee_goroutine_spans, &g);
+		if (st.ctx)
+			bpf_map_delete_elem(&bee_ctx_spans, &st.ctx);
+		return 0;
+	}
 	return 0;
 }
 
@@ -971,6 +979,9 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 xne
 	st.url = go_read_u64(req + req_url_off, &err);
 	if (err)
 		bee_count(&read_errors);
+	/* As for a server span (server_start): the span starts when the service goes on, after
+	 * this program's own work (the parent walk, the ids). */
+	st.start_ns = bpf_ktime_get_boot_ns();
 	if (bpf_map_update_elem(&nethttp_client_calls, &g, &st, BPF_ANY) != 0) {
 		bee_count(&inflight_full);
 		return 0;
