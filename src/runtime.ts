@@ -16,3 +16,9 @@ export function collectGarbage(): void {
   if (typeof g.Bun?.gc === "function") g.Bun.gc(true);
   else if (typeof g.gc === "function") g.gc();
 }
+
+/** Whether collectGarbage does anything here (Bun; Deno only with --expose-gc). */
+export function canCollectGarbage(): boolean {
+  const g = globalThis as { Bun?: { gc?: unknown }; gc?: unknown };
+  return typeof g.Bun?.gc === "function" || typeof g.gc === "function";
+}

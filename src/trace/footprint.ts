@@ -28,6 +28,7 @@
 import { releaseIced } from "../vendor/iced/index.ts";
 import { releaseCodePages } from "../bpf/pageout.ts";
 import { log } from "../log.ts";
+import { canCollectGarbage, collectGarbage } from "../runtime.ts";
 
 export type StartupStage = "analysed" | "planned" | "attached";
 
@@ -36,7 +37,7 @@ export function trimStartup(stage: StartupStage): void {
   const t0 = performance.now();
   if (stage !== "analysed") {
     releaseIced();
-    (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
+    collectGarbage();
   }
   const t1 = performance.now();
   const p = releaseCodePages();
@@ -60,8 +61,7 @@ let idleWatch: ReturnType<typeof setInterval> | undefined;
 
 /** Starts (once per process) the check described above; its timer never keeps the process alive. */
 function collectWhenIdle(): void {
-  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
-  if (idleWatch !== undefined || bun === undefined || process.env.BEETRACE_NO_TRIM === "1") return;
+  if (idleWatch !== undefined || !canCollectGarbage() || process.env.BEETRACE_NO_TRIM === "1") return;
   const heap = () => process.memoryUsage().heapUsed;
   let base = heap();
   let last = base;
@@ -72,7 +72,7 @@ function collectWhenIdle(): void {
     if (now < base) base = now; // JSC collected on its own: the new floor
     if (idle && now - base > GARBAGE_WORTH_BYTES) {
       const t0 = performance.now();
-      bun.gc(true);
+      collectGarbage();
       base = last = heap();
       log.debug(`memory: idle after a busy stretch: ${((now - base) / 1048576).toFixed(1)} MiB of heap collected in ${(performance.now() - t0).toFixed(1)} ms`);
     }
