@@ -10,7 +10,12 @@
  *  - a client span's local end: `local_addr` (local_addr_size bytes, 4 or 16) and `local_port`;
  *  - on HTTP/2, both sides' `h2_stream_id` (u32, 0 = HTTP/1 or unknown): many requests share an
  *    HTTP/2 connection at once, and the stream id names the one request (streamKey). Layouts
- *    without the field (captures from before it) read as HTTP/1.
+ *    without the field (captures from before it) read as HTTP/1;
+ *  - gRPC (bpf/shared/grpc.h): a server span's peer end is `peer_ip` (peer_ip_size bytes, 4 or
+ *    16) and `peer_port`, a client span's local end `local_ip`/`local_ip_size`/`local_port`,
+ *    both with the call's HTTP/2 `stream_id`. Each is valid only under its flag
+ *    (GRPC_SERVER_F_PEER, GRPC_CLIENT_F_LOCAL, GRPC_*_F_STREAM_ID): a record without the
+ *    address joins nothing, one without the stream id keys by its connection alone.
  * Records of other types (and these without an address) join nothing; their ids are still
  * rewritten when their trace moves. Format-1 captures hold decoded spans: their attributes
  * (network.peer.* on server spans, network.local.* on client spans, beetrace.http2.stream_id)
@@ -20,6 +25,7 @@ import type { Span } from "../spans/model.ts";
 import type { RecordSchema } from "../probes/record.ts";
 import { formatIp } from "../probes/common/net.ts";
 import { endpointKey } from "./join.ts";
+import { ENUMERATORS as GRPC } from "../probes/grpc/grpc.gen.ts";
 
 export type EndpointRole = "client" | "server";
 
@@ -36,10 +42,27 @@ export function streamKey(key: string, streamId: number): string {
   return streamId === 0 ? key : `${key}#${streamId}`;
 }
 
-/** Where a record type keeps its endpoint (by C struct name: layouts are per file). */
-const BY_STRUCT: Readonly<Record<string, EndpointRole>> = {
-  rec_nethttp_server: "server",
-  rec_nethttp_client: "client",
+/**
+ * Where a record type keeps its endpoint (by C struct name: layouts are per file), by field name:
+ *  - `remote`: the packed string holding "host:port" (net/http's Request.RemoteAddr), or
+ *  - `addr`/`size`/`port`: an address of `size` bytes (4 or 16), a u16 port;
+ *  - `sid`: the u32 HTTP/2 stream id;
+ *  - `need`/`sidNeed`: rec_span.flags bits that must be set for the address / the stream id to
+ *    be valid (0: always valid, the address's size or the stream id's 0 says "unknown").
+ */
+interface EndpointSpec {
+  role: EndpointRole;
+  remote?: string;
+  addr?: readonly [addr: string, size: string, port: string];
+  sid: string;
+  need: number;
+  sidNeed: number;
+}
+const BY_STRUCT: Readonly<Record<string, EndpointSpec>> = {
+  rec_nethttp_server: { role: "server", remote: "remote", sid: "h2_stream_id", need: 0, sidNeed: 0 },
+  rec_nethttp_client: { role: "client", addr: ["local_addr", "local_addr_size", "local_port"], sid: "h2_stream_id", need: 0, sidNeed: 0 },
+  rec_grpc_server: { role: "server", addr: ["peer_ip", "peer_ip_size", "peer_port"], sid: "stream_id", need: GRPC.GRPC_SERVER_F_PEER, sidNeed: GRPC.GRPC_SERVER_F_STREAM_ID },
+  rec_grpc_client: { role: "client", addr: ["local_ip", "local_ip_size", "local_port"], sid: "stream_id", need: GRPC.GRPC_CLIENT_F_LOCAL, sidNeed: GRPC.GRPC_CLIENT_F_STREAM_ID },
 };
 
 /** The common header's fields (bpf/shared/span.h struct rec_span), as every layout names them. */
@@ -57,11 +80,13 @@ const DEFAULT_HEADER: HeaderOffsets = { flags: 4, start: 8, end: 16, traceId: 24
 /**
  * Where one record type keeps its endpoint, resolved once from its layout:
  *  - "peer": a host:port string, the `index`-th packed string (its length fields, in packing order, are `lens`);
- *  - "local": an address of `sizeAt` bytes at `addrAt` (4 or 16) and a u16 port at `portAt`.
+ *  - "local": an address of `sizeAt` bytes at `addrAt` (4 or 16) and a u16 port at `portAt`
+ *    (a client's local end, or a gRPC server's peer end: the same shape).
+ * `sidAt` is the stream id's offset (-1: none); `need`/`sidNeed` the flags bits (EndpointSpec).
  */
 export type EndpointReader =
-  | { role: EndpointRole; kind: "peer"; fixed: number; lens: (readonly [number, number])[]; index: number; sidAt: number }
-  | { role: EndpointRole; kind: "local"; addrAt: number; addrMax: number; sizeAt: number; portAt: number; sidAt: number };
+  | { role: EndpointRole; kind: "peer"; fixed: number; lens: (readonly [number, number])[]; index: number; sidAt: number; need: number; sidNeed: number }
+  | { role: EndpointRole; kind: "local"; addrAt: number; addrMax: number; sizeAt: number; portAt: number; sidAt: number; need: number; sidNeed: number };
 
 export interface TypeInfo {
   header: HeaderOffsets;
@@ -92,22 +117,25 @@ export class RecordTypes {
       parent: at("parent_span_id", 8, DEFAULT_HEADER.parent),
     };
     t = { header };
-    const role = layout !== undefined ? BY_STRUCT[layout.struct] : undefined;
-    // The HTTP/2 stream id (u32; -1: the layout lacks it).
-    const sid = f["h2_stream_id"];
-    const sidAt = sid !== undefined && sid[1] === 4 ? sid[0] : -1;
-    if (layout !== undefined && role === "server") {
-      const index = layout.strings.indexOf("remote");
-      const lens = layout.strings.slice(0, index + 1).map((s) => f[`${s}_len`]);
-      if (index >= 0 && lens.every((l) => l !== undefined && (l[1] === 1 || l[1] === 2))) {
-        t.endpoint = { role, kind: "peer", fixed: layout.fixed, lens: lens as (readonly [number, number])[], index, sidAt };
-      }
-    } else if (layout !== undefined && role === "client") {
-      const addr = f["local_addr"];
-      const size = f["local_addr_size"];
-      const port = f["local_port"];
-      if (addr !== undefined && size !== undefined && size[1] === 1 && port !== undefined && port[1] === 2) {
-        t.endpoint = { role, kind: "local", addrAt: addr[0], addrMax: addr[1], sizeAt: size[0], portAt: port[0], sidAt };
+    const spec = layout !== undefined ? BY_STRUCT[layout.struct] : undefined;
+    if (layout !== undefined && spec !== undefined) {
+      const { role, need, sidNeed } = spec;
+      // The HTTP/2 stream id (u32; -1: the layout lacks it).
+      const sid = f[spec.sid];
+      const sidAt = sid !== undefined && sid[1] === 4 ? sid[0] : -1;
+      if (spec.remote !== undefined) {
+        const index = layout.strings.indexOf(spec.remote);
+        const lens = layout.strings.slice(0, index + 1).map((s) => f[`${s}_len`]);
+        if (index >= 0 && lens.every((l) => l !== undefined && (l[1] === 1 || l[1] === 2))) {
+          t.endpoint = { role, kind: "peer", fixed: layout.fixed, lens: lens as (readonly [number, number])[], index, sidAt, need, sidNeed };
+        }
+      } else if (spec.addr !== undefined) {
+        const addr = f[spec.addr[0]];
+        const size = f[spec.addr[1]];
+        const port = f[spec.addr[2]];
+        if (addr !== undefined && size !== undefined && size[1] === 1 && port !== undefined && port[1] === 2) {
+          t.endpoint = { role, kind: "local", addrAt: addr[0], addrMax: addr[1], sizeAt: size[0], portAt: port[0], sidAt, need, sidNeed };
+        }
       }
     }
     this.#types.set(type, t);
@@ -120,11 +148,21 @@ export class RecordTypes {
  * field outside the record: the file's layouts are untrusted input).
  */
 export function recordEndpoint(info: TypeInfo, bytes: Uint8Array, base: number, size: number, keys?: Map<number, string>): string | undefined {
+  const ep = info.endpoint;
+  if (ep === undefined) return undefined;
+  const flags = ep.need | ep.sidNeed ? recordFlags(info, bytes, base, size) : 0;
+  if ((flags & ep.need) !== ep.need) return undefined;
   const key = connectionEndpoint(info, bytes, base, size, keys);
-  const at = info.endpoint?.sidAt ?? -1;
-  if (key === undefined || at < 0 || at + 4 > size) return key;
+  const at = ep.sidAt;
+  if (key === undefined || at < 0 || at + 4 > size || (flags & ep.sidNeed) !== ep.sidNeed) return key;
   const p = base + at;
   return streamKey(key, (bytes[p]! | (bytes[p + 1]! << 8) | (bytes[p + 2]! << 16)) + bytes[p + 3]! * 0x1000000);
+}
+
+/** rec_span.flags of the record (0 when the field lies outside it). */
+function recordFlags(info: TypeInfo, bytes: Uint8Array, base: number, size: number): number {
+  const at = info.header.flags;
+  return at + 2 > size ? 0 : bytes[base + at]! | (bytes[base + at + 1]! << 8);
 }
 
 /** The connection part of recordEndpoint's key ("address|port"). */
