@@ -1,0 +1,271 @@
+/**
+ * @module tests/e2e/chain3 — one request, one trace across three Go processes on three
+ * addresses, through HTTP, gRPC and a database call (tests/fixtures/go/chain3, grpc 1.85,
+ * modernc.org/sqlite):
+ *
+ *   test ──HTTP/1──▶ edge ──HTTP/1──▶ orders ──gRPC (HTTP/2)──▶ stock ──database/sql──▶ SQLite
+ *
+ * Each service runs in its own network namespace, joined by veth pairs (tests/e2e/netns.ts), so
+ * every hop has its own addresses. Nothing sends a traceparent: each cross-process parent comes
+ * from matching a client span's local end (and, over HTTP/2, its stream id) with the next
+ * server span's peer end. Per request the chain must be exactly
+ *
+ *   edge server → edge client (HTTP) → orders server → orders gRPC client → stock gRPC server
+ *     → stock database/sql client span(s)
+ *
+ * with one trace id across the three processes:
+ *  - live: ONE beetrace traces the three pids; the joins are made in BPF as spans are produced
+ *    (bpf/include/conn_ctx.bpf.h: net/http's HTTP/1 connection ends, gRPC's (end, stream id));
+ *  - offline: one beetrace per pid (no live joins), then `beetrace merge` with the orders
+ *    capture's clock skewed by SKEW_NS (--skew): the merge pairs the same spans (gRPC records by
+ *    local/peer end and stream id, src/merge/endpoints.ts) and estimates the skew back.
+ * Requests go one at a time (HTTP keep-alive, one gRPC connection) and then CONCURRENT at once
+ * (held at stock: in flight together, several HTTP connections, several streams on the one
+ * gRPC connection).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { SpanRecord } from "../../src/capture/format.ts";
+import type { MergeReport } from "../../src/cli/merge.ts";
+import { buildFixture, FIXTURES_GO } from "../harness/go.ts";
+import { e2eSkipReason, killAll, readSpans, runTracer, runTracerToEnd, waitFor, type TracerRun } from "./harness.ts";
+import { chainNetwork, hostPort, startIn, type NsService } from "./netns.ts";
+
+const reason = e2eSkipReason(["ip"]);
+const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-chain3-"));
+
+/** The grpc-1.85 fixture's toolchain (grpc ≥ 1.78 for live gRPC joins; go.mod says go 1.26). */
+const TOOLCHAIN = "go1.26.11";
+/** Requests one after the other (a prime), then CONCURRENT at once, each held HOLD_MS at stock. */
+const SEQUENTIAL = 5;
+const CONCURRENT = 4;
+const HOLD_MS = 300;
+const TOTAL = SEQUENTIAL + CONCURRENT;
+/** The orders capture pretends its clock is 2.5 s ahead (merge --skew 1=2.5s). */
+const SKEW_NS = 2_500_000_000;
+
+const SCOPE = { http: "beetrace/net/http", grpc: "beetrace/google.golang.org/grpc", sql: "beetrace/database/sql" } as const;
+const SID = "beetrace.http2.stream_id";
+const NAMES = ["edge", "orders", "stock"] as const;
+
+const net = chainNetwork("c3");
+/** Each service's address, and the address its caller connects from (hop i: link into ns[i]). */
+const SERVICE = [net.addr(0, 2), net.addr(1, 2), net.addr(2, 2)] as const;
+const CALLER = [net.addr(0, 1), net.addr(1, 1), net.addr(2, 1)] as const;
+
+const procs: ChildProcess[] = [];
+let networkUp = false;
+beforeAll(() => {
+  if (reason !== undefined) return;
+  net.setUp();
+  networkUp = true;
+});
+afterAll(() => {
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  killAll();
+  if (networkUp) net.tearDown();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** stock, orders, edge, each in its namespace on `port`; returned in chain order. */
+async function startChain(bin: string, port: number): Promise<NsService[]> {
+  const stock = await startIn(net.ns[2], "stock", [bin, "-role", "stock", "-addr", hostPort(SERVICE[2], port)], procs);
+  const orders = await startIn(net.ns[1], "orders", [bin, "-role", "orders", "-addr", hostPort(SERVICE[1], port), "-next", hostPort(SERVICE[2], port)], procs);
+  const edge = await startIn(net.ns[0], "edge", [bin, "-role", "edge", "-addr", hostPort(SERVICE[0], port), "-next", `http://${hostPort(SERVICE[1], port)}`], procs);
+  return [edge, orders, stock];
+}
+
+/** One HTTP/1.1 GET to edge from the root namespace (Connection: close). */
+function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((res, rej) => {
+    const sock = connect({ host: SERVICE[0], port, localAddress: CALLER[0] });
+    let data = "";
+    sock.setEncoding("utf8");
+    sock.setTimeout(15_000, () => sock.destroy(new Error(`GET ${path}: no answer within 15 s`)));
+    sock.on("connect", () => sock.write(`GET ${path} HTTP/1.1\r\nHost: ${hostPort(SERVICE[0], port)}\r\nConnection: close\r\n\r\n`));
+    sock.on("data", (d: string) => (data += d));
+    sock.on("error", rej);
+    sock.on("close", () => {
+      const m = /^HTTP\/1\.1 (\d{3}) /.exec(data);
+      if (!m) return rej(new Error(`GET ${path}: no HTTP response (${JSON.stringify(data.slice(0, 80))})`));
+      res({ status: Number(m[1]), body: data.slice(data.indexOf("\r\n\r\n") + 4) });
+    });
+  });
+}
+
+/** SEQUENTIAL requests, then CONCURRENT at once; every answer checked. */
+async function drive(port: number): Promise<void> {
+  for (let i = 0; i < SEQUENTIAL; i++) expect(await get(port, "/order?item=apple")).toEqual({ status: 200, body: "reserved apple 7" });
+  const together = await Promise.all(Array.from({ length: CONCURRENT }, () => get(port, `/order?item=pear&hold=${HOLD_MS}`)));
+  expect(together).toEqual(Array.from({ length: CONCURRENT }, () => ({ status: 200, body: "reserved pear 3" })));
+}
+
+/** Waits until the tracer says it traces each of `pids` ("beetrace: tracing pid N"). */
+async function tracing(t: TracerRun, pids: number[]): Promise<void> {
+  let exited = false;
+  void t.exited.then(() => (exited = true));
+  await waitFor(
+    () => {
+      const seen = new Set([...t.stderr().matchAll(/beetrace: tracing pid (\d+) /g)].map((m) => Number(m[1])));
+      if (pids.every((p) => seen.has(p))) return true;
+      return exited ? Promise.reject(new Error(`tracer exited before tracing:\n${t.stderr()}`)) : undefined;
+    },
+    60_000,
+    `tracing lines for pids ${pids.join(", ")}`,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}\ntracer stderr:\n${t.stderr()}`);
+  });
+}
+
+/** SIGINT, then a clean exit (stderr shown on a failure). */
+async function stopTracer(t: TracerRun): Promise<void> {
+  t.signal("SIGINT");
+  const exit = await t.exit();
+  expect({ code: exit.code, stderr: exit.code === 0 ? "" : t.stderr() }).toEqual({ code: 0, stderr: "" });
+}
+
+/**
+ * Checks the chain of every request in `spans` (all three processes' spans, ids as in the
+ * trace to check; `owner`: span id → process index). `live`: the cross-process parents were set
+ * in BPF (beetrace.parent_by_connection on the server spans that got them).
+ */
+function checkChains(spans: SpanRecord[], owner: Map<string, number>, live: boolean): void {
+  const byId = new Map<string, SpanRecord>(spans.map((s) => [s.spanId, s]));
+  const inFile = (i: number) => spans.filter((s) => owner.get(s.spanId) === i);
+  const of = (i: number, scope: string, kind: SpanRecord["kind"]) => inFile(i).filter((s) => s.scope.name === scope && s.kind === kind);
+  // What each process produced: one span per request and hop, no more.
+  expect([0, 1, 2].map((i) => ({ who: NAMES[i], httpServers: of(i, SCOPE.http, "server").length, httpClients: of(i, SCOPE.http, "client").length, grpcServers: of(i, SCOPE.grpc, "server").length, grpcClients: of(i, SCOPE.grpc, "client").length }))).toEqual([
+    { who: "edge", httpServers: TOTAL, httpClients: TOTAL, grpcServers: 0, grpcClients: 0 },
+    { who: "orders", httpServers: TOTAL, httpClients: 0, grpcServers: 0, grpcClients: TOTAL },
+    { who: "stock", httpServers: 0, httpClients: 0, grpcServers: TOTAL, grpcClients: 0 },
+  ]);
+  const sql = of(2, SCOPE.sql, "client");
+  expect(sql.length).toBeGreaterThanOrEqual(TOTAL);
+
+  const parentOf = (s: SpanRecord, scope: string, kind: SpanRecord["kind"], file: number): SpanRecord => {
+    const p = byId.get(s.parentSpanId ?? "");
+    expect({ span: `${NAMES[owner.get(s.spanId)!]} ${s.name}`, parentFound: p !== undefined }).toEqual({ span: `${NAMES[owner.get(s.spanId)!]} ${s.name}`, parentFound: true });
+    expect({ scope: p!.scope.name, kind: p!.kind, file: owner.get(p!.spanId), trace: p!.traceId }).toEqual({ scope, kind, file, trace: s.traceId });
+    return p!;
+  };
+  const traces = new Set<string>();
+  const grpcClients = new Set<string>();
+  const streams = new Set<number>();
+  for (const gs of of(2, SCOPE.grpc, "server")) {
+    // stock's database spans: children of its gRPC server span (the handler's context).
+    const queries = sql.filter((q) => q.parentSpanId === gs.spanId);
+    expect({ queries: queries.length > 0, traces: [...new Set(queries.map((q) => q.traceId))] }).toEqual({ queries: true, traces: [gs.traceId] });
+    expect(queries.map((q) => q.attributes["db.system.name"])).toEqual(queries.map(() => "sqlite"));
+    // stock gRPC server ← orders gRPC client: the same connection end and stream id.
+    expect(gs.attributes["network.peer.address"]).toBe(CALLER[2]);
+    expect(typeof gs.attributes[SID]).toBe("number");
+    expect(gs.attributes["beetrace.parent_by_connection"]).toBe(live ? true : undefined);
+    const gc = parentOf(gs, SCOPE.grpc, "client", 1);
+    expect({ addr: gc.attributes["network.local.address"], port: gc.attributes["network.local.port"], sid: gc.attributes[SID], name: gc.name }).toEqual({
+      addr: CALLER[2],
+      port: gs.attributes["network.peer.port"]!,
+      sid: gs.attributes[SID]!,
+      name: gs.name,
+    });
+    // ← orders HTTP server (the handler's context) ← edge HTTP client (connection end) ← edge server.
+    const os = parentOf(gc, SCOPE.http, "server", 1);
+    expect(os.attributes["network.peer.address"]).toBe(CALLER[1]);
+    expect(os.attributes["beetrace.parent_by_connection"]).toBe(live ? true : undefined);
+    const ec = parentOf(os, SCOPE.http, "client", 0);
+    expect({ addr: ec.attributes["network.local.address"], port: ec.attributes["network.local.port"] }).toEqual({ addr: CALLER[1], port: os.attributes["network.peer.port"]! });
+    const es = parentOf(ec, SCOPE.http, "server", 0);
+    expect({ parent: es.parentSpanId, peer: es.attributes["network.peer.address"] }).toEqual({ parent: undefined, peer: CALLER[0] });
+    traces.add(es.traceId);
+    grpcClients.add(gc.spanId);
+    streams.add(gs.attributes[SID] as number);
+  }
+  // One trace per request, each its own callers, each call its own stream; every span in one of them.
+  expect({ traces: traces.size, grpcClients: grpcClients.size, streams: streams.size }).toEqual({ traces: TOTAL, grpcClients: TOTAL, streams: TOTAL });
+  expect(spans.filter((s) => !traces.has(s.traceId)).map((s) => `${NAMES[owner.get(s.spanId)!]} ${s.name}`)).toEqual([]);
+}
+
+function captures(outs: string[]): { spans: SpanRecord[]; owner: Map<string, number> } {
+  const owner = new Map<string, number>();
+  const spans: SpanRecord[] = [];
+  for (const [i, o] of outs.entries()) {
+    for (const s of readSpans(o).spans) {
+      owner.set(s.spanId, i);
+      spans.push(s);
+    }
+  }
+  return { spans, owner };
+}
+
+describe.skipIf(reason !== undefined)(`edge → orders (HTTP) → stock (gRPC) → SQLite, three network namespaces${reason ? ` (skipped: ${reason})` : ""}`, () => {
+  test("live: one beetrace, attach --pid edge --pid orders --pid stock: each request is one trace across the three with every parent right", async () => {
+    const bin = await buildFixture({ dir: join(FIXTURES_GO, "chain3"), toolchain: TOOLCHAIN, mode: "default" });
+    const port = 21000 + Math.floor(Math.random() * 1000);
+    const chain = await startChain(bin, port);
+    try {
+      const pids = chain.map((s) => s.pid);
+      const out = join(work, "live-{pid}.cbor");
+      const tracer = runTracer(["attach", ...pids.flatMap((p) => ["--pid", String(p)]), "--out", out]);
+      await tracing(tracer, pids);
+      await drive(port);
+      await stopTracer(tracer);
+      const outs = pids.map((p) => out.replace("{pid}", String(p)));
+      const { spans, owner } = captures(outs);
+      checkChains(spans, owner, true);
+
+      // `merge` over the live captures finds the same pairs and leaves every id as BPF set it.
+      const merged = join(work, "live-merged.cbor");
+      const m = await runTracerToEnd(["merge", ...outs, "-o", merged, "--json"]);
+      expect({ code: m.exit.code, stderr: m.stderr }).toEqual({ code: 0, stderr: "" });
+      expect((JSON.parse(m.stdout) as MergeReport).joined).toBe(2 * TOTAL);
+      const after = new Map(readSpans(merged).spans.map((s) => [s.spanId, `${s.traceId}/${s.parentSpanId ?? ""}`]));
+      expect(after).toEqual(new Map(spans.map((s) => [s.spanId, `${s.traceId}/${s.parentSpanId ?? ""}`])));
+    } finally {
+      for (const s of chain) await s.stop();
+    }
+  }, 120_000);
+
+  test(`offline: one beetrace per process, then merge with orders' clock skewed ${SKEW_NS / 1e9} s: the same chain, the skew estimated`, async () => {
+    const bin = await buildFixture({ dir: join(FIXTURES_GO, "chain3"), toolchain: TOOLCHAIN, mode: "default" });
+    const port = 22000 + Math.floor(Math.random() * 1000);
+    const chain = await startChain(bin, port);
+    try {
+      const outs = NAMES.map((n) => join(work, `offline-${n}.cbor`));
+      const tracers = chain.map((s, i) => runTracer(["attach", "--pid", String(s.pid), "--out", outs[i]!]));
+      await Promise.all(tracers.map((t, i) => tracing(t, [chain[i]!.pid])));
+      await drive(port);
+      for (const t of tracers) await stopTracer(t);
+      const caps = captures(outs);
+      // Without live joins every process's spans are traces of their own.
+      expect(caps.spans.filter((s) => s.attributes["beetrace.parent_by_connection"] !== undefined).length).toBe(0);
+
+      const merged = join(work, "offline-merged.cbor");
+      const m = await runTracerToEnd(["merge", ...outs, "-o", merged, "--skew", `1=${SKEW_NS / 1e9}s`, "--json"]);
+      expect({ code: m.exit.code, stderr: m.stderr }).toEqual({ code: 0, stderr: "" });
+      const report = JSON.parse(m.stdout) as MergeReport;
+      // edge ← test (untraced): TOTAL servers unjoined; orders ← edge and stock ← orders: all paired.
+      expect({ joined: report.joined, unjoined: report.unjoined, pairs: report.files.map((f) => f.pairs) }).toEqual({
+        joined: 2 * TOTAL,
+        unjoined: { servers: TOTAL, clients: 0, ambiguous: 0, clockConflicts: 0, traceConflicts: 0 },
+        pairs: [0, TOTAL, TOTAL],
+      });
+      // One clock on the machine: orders' estimate is the skew, stock's (against orders) about 0,
+      // each to within a request's duration.
+      expect(Math.abs(report.files[1]!.clockOffsetNs - SKEW_NS)).toBeLessThan(50_000_000);
+      expect(Math.abs(report.files[2]!.clockOffsetNs)).toBeLessThan(50_000_000);
+
+      const spans = readSpans(merged).spans;
+      expect(spans.length).toBe(caps.spans.length);
+      checkChains(spans, caps.owner, false);
+      // After the clock correction no child starts before its parent.
+      const byId = new Map(spans.map((s) => [s.spanId, s]));
+      const early = spans.filter((s) => s.parentSpanId !== undefined && byId.has(s.parentSpanId) && s.startTimeUnixNano < byId.get(s.parentSpanId)!.startTimeUnixNano);
+      expect(early.map((s) => s.name)).toEqual([]);
+    } finally {
+      for (const s of chain) await s.stop();
+    }
+  }, 120_000);
+});
