@@ -16,7 +16,7 @@
  * A request that arrives with a traceparent keeps it (the trace id and parent it names).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -24,6 +24,7 @@ import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, FIXTURES_GO, newestToolchain } from "../harness/go.ts";
 import { e2eSkipReason, killAll, readSpans, ROOT, runTracer, runTracerToEnd, waitFor, type TracerRun } from "./harness.ts";
+import { chainNetwork, hostPort, startIn as startInNs } from "./netns.ts";
 
 const reason = e2eSkipReason(["ip"]);
 const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-live-join-"));
@@ -35,16 +36,13 @@ const CONCURRENT = 5;
 const TOTAL = REQUESTS + CONCURRENT + 1;
 const NAMES = ["edge", "orders", "stock"] as const;
 
-// Unique per run: names fit IFNAMSIZ (15), the /24s are picked at random in 10.0.0.0/8.
-const tag = Math.random().toString(16).slice(2, 7);
-const netA = 200 + Math.floor(Math.random() * 50);
-const netB = Math.floor(Math.random() * 250);
-const ns = { edge: `bt-lj-${tag}-e`, orders: `bt-lj-${tag}-o`, stock: `bt-lj-${tag}-s` };
+// Unique per run (tests/e2e/netns.ts): edge, orders and stock in the chain's three namespaces.
+const net = chainNetwork("lj");
+const ns = { edge: net.ns[0], orders: net.ns[1], stock: net.ns[2] };
 /** Each service's address (where it listens) and the address its caller connects from. */
-const addr = (hop: 0 | 1 | 2, side: 1 | 2) => `10.${netA}.${netB + hop}.${side}`;
+const addr = net.addr;
 /** The same links in IPv6 (ULA fdXX:YYYY:0:HOP::SIDE): Go writes these with a "::" gap, the case the BPF parser expands. */
-const ula = `fd${Math.floor(Math.random() * 256).toString(16).padStart(2, "0")}:1${tag.slice(0, 3)}`;
-const addr6 = (hop: 0 | 1 | 2, side: 1 | 2) => `${ula}:0:${hop + 1}::${side}`;
+const addr6 = net.addr6;
 type Family = "ipv4" | "ipv6";
 const hosts = (f: Family) => {
   const a = f === "ipv4" ? addr : addr6;
@@ -53,59 +51,15 @@ const hosts = (f: Family) => {
     CALLER: { edge: a(0, 1), orders: a(1, 1), stock: a(2, 1) },
   };
 };
-/** host:port as a URL or listen address writes it */
-const hostPort = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`);
-
-function ip(...args: string[]): void {
-  const r = spawnSync("ip", args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr}`);
-}
-
-let topology = false;
-function setUpNetwork(): void {
-  for (const n of Object.values(ns)) {
-    ip("netns", "add", n);
-    ip("-n", n, "link", "set", "lo", "up");
-  }
-  topology = true;
-  // One veth pair per hop: root ↔ edge, edge ↔ orders, orders ↔ stock (no routing needed: each
-  // caller is on the link of the service it calls).
-  const hops: [string | undefined, string, 0 | 1 | 2][] = [
-    [undefined, ns.edge, 0],
-    [ns.edge, ns.orders, 1],
-    [ns.orders, ns.stock, 2],
-  ];
-  for (const [a, b, hop] of hops) {
-    const va = `blj${tag}${hop}a`;
-    const vb = `blj${tag}${hop}b`;
-    ip("link", "add", va, "type", "veth", "peer", "name", vb);
-    if (a !== undefined) ip("link", "set", va, "netns", a);
-    ip("link", "set", vb, "netns", b);
-    const inA = a !== undefined ? ["-n", a] : [];
-    ip(...inA, "addr", "add", `${addr(hop, 1)}/30`, "dev", va);
-    ip(...inA, "-6", "addr", "add", `${addr6(hop, 1)}/64`, "dev", va, "nodad");
-    ip(...inA, "link", "set", va, "up");
-    ip("-n", b, "addr", "add", `${addr(hop, 2)}/30`, "dev", vb);
-    ip("-n", b, "-6", "addr", "add", `${addr6(hop, 2)}/64`, "dev", vb, "nodad");
-    ip("-n", b, "link", "set", vb, "up");
-  }
-}
-
-function tearDownNetwork(): void {
-  if (!topology) return;
-  // Deleting a namespace deletes its veth ends, and with them their peers (the root's too).
-  for (const n of Object.values(ns)) spawnSync("ip", ["netns", "delete", n]);
-  spawnSync("ip", ["link", "delete", `blj${tag}0a`]);
-}
 
 const services: ChildProcess[] = [];
 beforeAll(() => {
-  if (reason === undefined) setUpNetwork();
+  if (reason === undefined) net.setUp();
 });
 afterAll(() => {
   for (const s of services) if (s.exitCode === null && s.signalCode === null) s.kill("SIGKILL");
   killAll();
-  tearDownNetwork();
+  net.tearDown();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -121,16 +75,8 @@ function startService(f: Family, bin: string, name: (typeof NAMES)[number], port
 }
 
 /** Start `argv` in network namespace `netns`; resolves once it says it listens. */
-async function startIn(netns: string, name: string, argv: string[]): Promise<Service> {
-  // `ip netns exec` execs the command: the pid is the service's.
-  const proc = spawn("ip", ["netns", "exec", netns, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
-  services.push(proc);
-  let out = "";
-  let err = "";
-  proc.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
-  proc.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
-  await waitFor(() => out.includes("listening on") || (proc.exitCode !== null ? Promise.reject(new Error(`${name} exited: ${err}`)) : undefined), 15_000, `${name} listening`);
-  return { pid: proc.pid!, proc };
+function startIn(netns: string, name: string, argv: string[]): Promise<Service> {
+  return startInNs(netns, name, argv, services);
 }
 
 async function stopService(s: Service): Promise<void> {

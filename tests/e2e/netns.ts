@@ -1,7 +1,6 @@
 /**
  * @module tests/e2e/netns — a chain of three network namespaces joined by veth pairs, for e2e
- * tests of services on different addresses (tests/e2e/chain3.test.ts; the same topology as
- * tests/e2e/live-join.test.ts, which may move onto it):
+ * tests of services on different addresses (tests/e2e/live-join.test.ts, tests/e2e/chain3.test.ts):
  *
  *   test (root ns) 10.X.0.1 ── 10.X.0.2 ns[0] 10.X.1.1 ── 10.X.1.2 ns[1] 10.X.2.1 ── 10.X.2.2 ns[2]
  *
