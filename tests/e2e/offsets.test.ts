@@ -98,12 +98,14 @@ describe.skipIf(!haveGo)(`offsets snapshot vs reflect${haveGo ? "" : " — skipp
     }
   }, TIMEOUT_MS);
 
-  for (const module of TEMPLATES.map((t) => t.module).filter((m) => m !== "std")) {
+  // Modules without a reflect oracle are not compared here. github.com/quic-go/quic-go: its one
+  // tracked type (http3.responseWriter) is unexported and no exported API returns it, so reflect
+  // cannot reach it; DWARF (the tracker) is its only source, and tests/e2e/http3.test.ts's
+  // stripped runs check the offsets in use (status codes come out right from offsets.json alone).
+  for (const module of TEMPLATES.map((t) => t.module).filter((m) => m !== "std" && MODULE_ORACLES[m] !== undefined)) {
     const versions = sampleOf(covered(module));
     const toolchain = snapshot.file.generated?.builtWith?.[module]?.split(", ").pop();
-    // github.com/quic-go/quic-go: the one tracked type (http3.responseWriter) is unexported and no
-    // exported API returns it, so reflect cannot reach it; DWARF (the tracker) is its only source.
-    const skip = !MODULE_ORACLES[module] ? "no reflect oracle: its tracked types are unexported and unreachable" : versions.length === 0 ? "the snapshot covers no version yet" : !toolchain ? "the snapshot does not say which toolchain built it" : undefined;
+    const skip = versions.length === 0 ? "the snapshot covers no version yet" : !toolchain ? "the snapshot does not say which toolchain built it" : undefined;
     test.skipIf(skip !== undefined)(`${module} at ${versions.join(", ") || "-"}${skip ? ` — skipped: ${skip}` : ""}`, async () => {
       const oracle = MODULE_ORACLES[module]!;
       const fields = trackedFields(module).filter((f) => oracle.types.some((t) => f.startsWith(t.name + ".") && !f.slice(t.name.length + 1).includes(".")));

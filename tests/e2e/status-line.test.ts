@@ -8,7 +8,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildSample, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, tracerCommand, waitFor, type Exit } from "./harness.ts";
@@ -131,7 +131,7 @@ describe.skipIf(reason !== undefined)(`status line${reason ? ` — skipped: ${re
       for (let i = 0; i < 4; i++) await httpGet(sample.port, "/hello");
       // The writer flushes once a second, so by the time the spans are on disk a status line
       // (redrawn every second) would have been printed if -q did not suppress it.
-      await waitFor(() => readSpans(file).spans.length === 4 || t.gone(), 10_000, "4 spans flushed to the capture");
+      await waitFor(() => spansSoFar(file) === 4 || t.gone(), 10_000, "4 spans flushed to the capture");
       t.type(CTRL_C);
       const exit = await waitFor(() => t.exit(), 30_000, "the tracer to stop on Ctrl-C");
       expect(exit.code).toBe(0);
@@ -151,7 +151,7 @@ describe.skipIf(reason !== undefined)(`status line${reason ? ` — skipped: ${re
       await tracer.started();
       for (let i = 0; i < 3; i++) await httpGet(sample.port, "/hello");
       // As above: once the spans are flushed, at least one status interval has passed.
-      await waitFor(() => readSpans(file).spans.length === 3, 10_000, "3 spans flushed to the capture");
+      await waitFor(() => spansSoFar(file) === 3, 10_000, "3 spans flushed to the capture");
       tracer.signal("SIGINT");
       expect((await tracer.exit()).code).toBe(0);
       const err = tracer.stderr();
@@ -169,3 +169,8 @@ describe.skipIf(reason !== undefined)(`status line${reason ? ` — skipped: ${re
     }
   }, 120_000);
 });
+
+/** Spans in the capture so far; 0 while the tracer has not created the file yet (its first flush). */
+function spansSoFar(file: string): number {
+  return existsSync(file) ? readSpans(file).spans.length : 0;
+}
