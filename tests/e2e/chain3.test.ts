@@ -19,7 +19,8 @@
  *  - offline: one beetrace per pid (no live joins), then `beetrace merge` with the orders
  *    capture's clock skewed by SKEW_NS (--skew): the merge pairs the same spans (gRPC records by
  *    local/peer end and stream id, src/merge/endpoints.ts) and estimates the skew back.
- * Requests go one at a time (HTTP keep-alive, one gRPC connection) and then CONCURRENT at once
+ * Both over IPv4 and over IPv6 (ULA addresses Go writes with a "::" gap; gRPC records keep
+ * 16-byte addresses). Requests go one at a time (HTTP keep-alive, one gRPC connection) and then CONCURRENT at once
  * (held at stock: in flight together, several HTTP connections, several streams on the one
  * gRPC connection).
  */
@@ -47,7 +48,7 @@ const HOLD_MS = 300;
 const TOTAL = SEQUENTIAL + CONCURRENT;
 /** A cold build compiles modernc.org/sqlite (minutes on a loaded 2-core box); cached after. */
 const BUILD_TIMEOUT_MS = 900_000;
-/** Per test, the fixture built: two tracer starts from source, 9 requests, a merge (~8 s here). */
+/** Per test, the fixture built: tracer starts from source, 9 requests, a merge (~6-8 s here). */
 const TEST_TIMEOUT_MS = 90_000;
 /** The orders capture pretends its clock is 2.5 s ahead (merge --skew 1=2.5s). */
 const SKEW_NS = 2_500_000_000;
@@ -57,9 +58,12 @@ const SID = "beetrace.http2.stream_id";
 const NAMES = ["edge", "orders", "stock"] as const;
 
 const net = chainNetwork("c3");
+type Family = "ipv4" | "ipv6";
 /** Each service's address, and the address its caller connects from (hop i: link into ns[i]). */
-const SERVICE = [net.addr(0, 2), net.addr(1, 2), net.addr(2, 2)] as const;
-const CALLER = [net.addr(0, 1), net.addr(1, 1), net.addr(2, 1)] as const;
+function ends(f: Family): { SERVICE: readonly [string, string, string]; CALLER: readonly [string, string, string] } {
+  const a = f === "ipv4" ? net.addr : net.addr6;
+  return { SERVICE: [a(0, 2), a(1, 2), a(2, 2)], CALLER: [a(0, 1), a(1, 1), a(2, 1)] };
+}
 
 const procs: ChildProcess[] = [];
 let bin = "";
@@ -83,7 +87,8 @@ afterAll(() => {
 });
 
 /** stock, orders, edge, each in its namespace on `port`; returned in chain order. */
-async function startChain(port: number): Promise<NsService[]> {
+async function startChain(f: Family, port: number): Promise<NsService[]> {
+  const { SERVICE } = ends(f);
   const stock = await startIn(net.ns[2], "stock", [bin, "-role", "stock", "-addr", hostPort(SERVICE[2], port)], procs);
   const orders = await startIn(net.ns[1], "orders", [bin, "-role", "orders", "-addr", hostPort(SERVICE[1], port), "-next", hostPort(SERVICE[2], port)], procs);
   const edge = await startIn(net.ns[0], "edge", [bin, "-role", "edge", "-addr", hostPort(SERVICE[0], port), "-next", `http://${hostPort(SERVICE[1], port)}`], procs);
@@ -91,7 +96,8 @@ async function startChain(port: number): Promise<NsService[]> {
 }
 
 /** One HTTP/1.1 GET to edge from the root namespace (Connection: close). */
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
+function get(f: Family, port: number, path: string): Promise<{ status: number; body: string }> {
+  const { SERVICE, CALLER } = ends(f);
   return new Promise((res, rej) => {
     const sock = connect({ host: SERVICE[0], port, localAddress: CALLER[0] });
     let data = "";
@@ -109,9 +115,9 @@ function get(port: number, path: string): Promise<{ status: number; body: string
 }
 
 /** SEQUENTIAL requests, then CONCURRENT at once; every answer checked. */
-async function drive(port: number): Promise<void> {
-  for (let i = 0; i < SEQUENTIAL; i++) expect(await get(port, "/order?item=apple")).toEqual({ status: 200, body: "reserved apple 7" });
-  const together = await Promise.all(Array.from({ length: CONCURRENT }, () => get(port, `/order?item=pear&hold=${HOLD_MS}`)));
+async function drive(f: Family, port: number): Promise<void> {
+  for (let i = 0; i < SEQUENTIAL; i++) expect(await get(f, port, "/order?item=apple")).toEqual({ status: 200, body: "reserved apple 7" });
+  const together = await Promise.all(Array.from({ length: CONCURRENT }, () => get(f, port, `/order?item=pear&hold=${HOLD_MS}`)));
   expect(together).toEqual(Array.from({ length: CONCURRENT }, () => ({ status: 200, body: "reserved pear 3" })));
 }
 
@@ -144,7 +150,8 @@ async function stopTracer(t: TracerRun): Promise<void> {
  * trace to check; `owner`: span id → process index). `live`: the cross-process parents were set
  * in BPF (beetrace.parent_by_connection on the server spans that got them).
  */
-function checkChains(spans: SpanRecord[], owner: Map<string, number>, live: boolean): void {
+function checkChains(f: Family, spans: SpanRecord[], owner: Map<string, number>, live: boolean): void {
+  const { CALLER } = ends(f);
   const byId = new Map<string, SpanRecord>(spans.map((s) => [s.spanId, s]));
   const inFile = (i: number) => spans.filter((s) => owner.get(s.spanId) === i);
   const of = (i: number, scope: string, kind: SpanRecord["kind"]) => inFile(i).filter((s) => s.scope.name === scope && s.kind === kind);
@@ -217,69 +224,71 @@ function captures(outs: string[]): { spans: SpanRecord[]; owner: Map<string, num
 }
 
 describe.skipIf(reason !== undefined)(`edge → orders (HTTP) → stock (gRPC) → SQLite, three network namespaces${reason ? ` (skipped: ${reason})` : ""}`, () => {
-  test("live: one beetrace, attach --pid edge --pid orders --pid stock: each request is one trace across the three with every parent right", async () => {
-    const port = 21000 + Math.floor(Math.random() * 1000);
-    const chain = await startChain(port);
-    try {
-      const pids = chain.map((s) => s.pid);
-      const out = join(work, "live-{pid}.cbor");
-      const tracer = runTracer(["attach", ...pids.flatMap((p) => ["--pid", String(p)]), "--out", out]);
-      await tracing(tracer, pids);
-      await drive(port);
-      await stopTracer(tracer);
-      const outs = pids.map((p) => out.replace("{pid}", String(p)));
-      const { spans, owner } = captures(outs);
-      checkChains(spans, owner, true);
+  for (const f of ["ipv4", "ipv6"] as const) {
+    test(`live (${f}): one beetrace, attach --pid edge --pid orders --pid stock: each request is one trace across the three with every parent right`, async () => {
+      const port = 21000 + Math.floor(Math.random() * 1000);
+      const chain = await startChain(f, port);
+      try {
+        const pids = chain.map((s) => s.pid);
+        const out = join(work, `live-${f}-{pid}.cbor`);
+        const tracer = runTracer(["attach", ...pids.flatMap((p) => ["--pid", String(p)]), "--out", out]);
+        await tracing(tracer, pids);
+        await drive(f, port);
+        await stopTracer(tracer);
+        const outs = pids.map((p) => out.replace("{pid}", String(p)));
+        const { spans, owner } = captures(outs);
+        checkChains(f, spans, owner, true);
 
-      // `merge` over the live captures finds the same pairs and leaves every id as BPF set it.
-      const merged = join(work, "live-merged.cbor");
-      const m = await runTracerToEnd(["merge", ...outs, "-o", merged, "--json"]);
-      expect({ code: m.exit.code, stderr: m.stderr }).toEqual({ code: 0, stderr: "" });
-      expect((JSON.parse(m.stdout) as MergeReport).joined).toBe(2 * TOTAL);
-      const after = new Map(readSpans(merged).spans.map((s) => [s.spanId, `${s.traceId}/${s.parentSpanId ?? ""}`]));
-      expect(after).toEqual(new Map(spans.map((s) => [s.spanId, `${s.traceId}/${s.parentSpanId ?? ""}`])));
-    } finally {
-      for (const s of chain) await s.stop();
-    }
-  }, TEST_TIMEOUT_MS);
+        // `merge` over the live captures finds the same pairs and leaves every id as BPF set it.
+        const merged = join(work, `live-${f}-merged.cbor`);
+        const m = await runTracerToEnd(["merge", ...outs, "-o", merged, "--json"]);
+        expect({ code: m.exit.code, stderr: m.stderr }).toEqual({ code: 0, stderr: "" });
+        expect((JSON.parse(m.stdout) as MergeReport).joined).toBe(2 * TOTAL);
+        const after = new Map(readSpans(merged).spans.map((s) => [s.spanId, `${s.traceId}/${s.parentSpanId ?? ""}`]));
+        expect(after).toEqual(new Map(spans.map((s) => [s.spanId, `${s.traceId}/${s.parentSpanId ?? ""}`])));
+      } finally {
+        for (const s of chain) await s.stop();
+      }
+    }, TEST_TIMEOUT_MS);
 
-  test(`offline: one beetrace per process, then merge with orders' clock skewed ${SKEW_NS / 1e9} s: the same chain, the skew estimated`, async () => {
-    const port = 22000 + Math.floor(Math.random() * 1000);
-    const chain = await startChain(port);
-    try {
-      const outs = NAMES.map((n) => join(work, `offline-${n}.cbor`));
-      const tracers = chain.map((s, i) => runTracer(["attach", "--pid", String(s.pid), "--out", outs[i]!]));
-      await Promise.all(tracers.map((t, i) => tracing(t, [chain[i]!.pid])));
-      await drive(port);
-      for (const t of tracers) await stopTracer(t);
-      const caps = captures(outs);
-      // Without live joins every process's spans are traces of their own.
-      expect(caps.spans.filter((s) => s.attributes["beetrace.parent_by_connection"] !== undefined).length).toBe(0);
+    test(`offline (${f}): one beetrace per process, then merge with orders' clock skewed ${SKEW_NS / 1e9} s: the same chain, the skew estimated`, async () => {
+      const port = 22000 + Math.floor(Math.random() * 1000);
+      const chain = await startChain(f, port);
+      try {
+        const outs = NAMES.map((n) => join(work, `offline-${f}-${n}.cbor`));
+        const tracers = chain.map((s, i) => runTracer(["attach", "--pid", String(s.pid), "--out", outs[i]!]));
+        await Promise.all(tracers.map((t, i) => tracing(t, [chain[i]!.pid])));
+        await drive(f, port);
+        for (const t of tracers) await stopTracer(t);
+        const caps = captures(outs);
+        // Without live joins every process's spans are traces of their own.
+        expect(caps.spans.filter((s) => s.attributes["beetrace.parent_by_connection"] !== undefined).length).toBe(0);
 
-      const merged = join(work, "offline-merged.cbor");
-      const m = await runTracerToEnd(["merge", ...outs, "-o", merged, "--skew", `1=${SKEW_NS / 1e9}s`, "--json"]);
-      expect({ code: m.exit.code, stderr: m.stderr }).toEqual({ code: 0, stderr: "" });
-      const report = JSON.parse(m.stdout) as MergeReport;
-      // edge ← test (untraced): TOTAL servers unjoined; orders ← edge and stock ← orders: all paired.
-      expect({ joined: report.joined, unjoined: report.unjoined, pairs: report.files.map((f) => f.pairs) }).toEqual({
-        joined: 2 * TOTAL,
-        unjoined: { servers: TOTAL, clients: 0, ambiguous: 0, clockConflicts: 0, traceConflicts: 0 },
-        pairs: [0, TOTAL, TOTAL],
-      });
-      // One clock on the machine: orders' estimate is the skew, stock's (against orders) about 0,
-      // each to within a request's duration.
-      expect(Math.abs(report.files[1]!.clockOffsetNs - SKEW_NS)).toBeLessThan(50_000_000);
-      expect(Math.abs(report.files[2]!.clockOffsetNs)).toBeLessThan(50_000_000);
+        const merged = join(work, `offline-${f}-merged.cbor`);
+        const m = await runTracerToEnd(["merge", ...outs, "-o", merged, "--skew", `1=${SKEW_NS / 1e9}s`, "--json"]);
+        expect({ code: m.exit.code, stderr: m.stderr }).toEqual({ code: 0, stderr: "" });
+        const report = JSON.parse(m.stdout) as MergeReport;
+        // edge ← test (untraced): TOTAL servers unjoined; orders ← edge and stock ← orders: all paired.
+        expect({ joined: report.joined, unjoined: report.unjoined, pairs: report.files.map((f) => f.pairs) }).toEqual({
+          joined: 2 * TOTAL,
+          unjoined: { servers: TOTAL, clients: 0, ambiguous: 0, clockConflicts: 0, traceConflicts: 0 },
+          pairs: [0, TOTAL, TOTAL],
+        });
+        // One clock on the machine: orders' estimate is the skew, stock's (against orders) about 0,
+        // each to within a request's duration.
+        expect(Math.abs(report.files[1]!.clockOffsetNs - SKEW_NS)).toBeLessThan(50_000_000);
+        expect(Math.abs(report.files[2]!.clockOffsetNs)).toBeLessThan(50_000_000);
 
-      const spans = readSpans(merged).spans;
-      expect(spans.length).toBe(caps.spans.length);
-      checkChains(spans, caps.owner, false);
-      // After the clock correction no child starts before its parent.
-      const byId = new Map(spans.map((s) => [s.spanId, s]));
-      const early = spans.filter((s) => s.parentSpanId !== undefined && byId.has(s.parentSpanId) && s.startTimeUnixNano < byId.get(s.parentSpanId)!.startTimeUnixNano);
-      expect(early.map((s) => s.name)).toEqual([]);
-    } finally {
-      for (const s of chain) await s.stop();
-    }
-  }, TEST_TIMEOUT_MS);
+        const spans = readSpans(merged).spans;
+        expect(spans.length).toBe(caps.spans.length);
+        checkChains(f, spans, caps.owner, false);
+        // After the clock correction no child starts before its parent.
+        const byId = new Map(spans.map((s) => [s.spanId, s]));
+        const early = spans.filter((s) => s.parentSpanId !== undefined && byId.has(s.parentSpanId) && s.startTimeUnixNano < byId.get(s.parentSpanId)!.startTimeUnixNano);
+        expect(early.map((s) => s.name)).toEqual([]);
+      } finally {
+        for (const s of chain) await s.stop();
+      }
+    }, TEST_TIMEOUT_MS);
+  }
 });
