@@ -66,6 +66,11 @@ struct go_header_walk {
 	__u32 ngroups;
 	__u32 mode; /* enum go_map_mode */
 	struct go_found_headers found;
+	/* The current group's 8 control bytes (swiss) or tophash bytes (buckets), read once at its
+	 * slot 0 instead of one read per slot; ctrl_ok 0 when that read failed (its slots are
+	 * skipped). */
+	__u64 ctrl_word;
+	__u32 ctrl_ok;
 };
 
 /* Compares the key string (header at key_addr) with "Traceparent"/"Tracestate". */
@@ -104,9 +109,11 @@ static long go_header_slot(__u32 i, void *arg)
 	if (gi >= w->ngroups || gi >= GO_MAP_MAX_GROUPS)
 		return 1; /* stop */
 	__u64 group = w->groups[gi];
-	__u8 ctrl = 0;
-	if (bpf_probe_read_user(&ctrl, 1, (const void *)(group + slot)) != 0)
+	if (slot == 0)
+		w->ctrl_ok = bpf_probe_read_user(&w->ctrl_word, sizeof(w->ctrl_word), (const void *)group) == 0;
+	if (!w->ctrl_ok)
 		return 0;
+	__u8 ctrl = (__u8)(w->ctrl_word >> (slot * 8)); /* little-endian: byte i is slot i */
 	if (w->mode == GO_MAP_SWISS) {
 		if (ctrl & 0x80) /* ctrlEmpty / ctrlDeleted: the control word's byte i is slot i */
 			return 0;
