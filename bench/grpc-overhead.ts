@@ -25,13 +25,13 @@
  *
  * Prints numbers, asserts nothing (bench/lib.ts). Bounded: every wait has a deadline.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readCaptureFile } from "../src/capture/reader.ts";
 import { buildFixture } from "../tests/harness/go.ts";
-import { alternatingRounds, intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, until, watch } from "./lib.ts";
+import { alternatingRounds, bpfStats, intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, until, watch } from "./lib.ts";
 
 const argv = process.argv.slice(2);
 const BPF_STATS = argv.includes("--bpf-stats");
@@ -46,25 +46,6 @@ const KIND = opts.kind === "bidi" ? "bidi" : "unary";
 const TOOLCHAINS: Record<string, string> = { "grpc-1.40": "go1.21.13", "grpc-1.62": "go1.23.12", "grpc-1.72": "go1.23.12", "grpc-1.85": "go1.26.11" };
 const toolchain = TOOLCHAINS[opts.fixture];
 if (toolchain === undefined) throw new Error(`--fixture: one of ${Object.keys(TOOLCHAINS).join(", ")}`);
-interface ProgStat {
-  name: string;
-  run_cnt?: number;
-  run_time_ns?: number;
-}
-
-/** The BPF programs' counters (bpftool prog show), by program id. */
-function progStats(): Map<number, ProgStat> {
-  const r = spawnSync("bpftool", ["prog", "show", "-j"], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`--bpf-stats: bpftool prog show failed: ${r.stderr || r.error}`);
-  return new Map((JSON.parse(r.stdout) as (ProgStat & { id: number })[]).map((p) => [p.id, p]));
-}
-
-function setBpfStats(v: string): string {
-  const old = readFileSync("/proc/sys/kernel/bpf_stats_enabled", "utf8").trim();
-  spawnSync("sysctl", ["-q", `kernel.bpf_stats_enabled=${v}`]);
-  return old;
-}
-
 async function oneRun(bin: string, traced: boolean, round: number): Promise<{ cpuMs: number; spans: number }> {
   const fx = spawn(bin, ["-addr", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
   const fxo = watch(fx);
@@ -78,26 +59,13 @@ async function oneRun(bin: string, traced: boolean, round: number): Promise<{ cp
     if (traced) {
       tracer = (await startTracer(opts.beetrace, ["attach", "--pid", String(fx.pid), "--out", capture])).proc;
     }
-    const stats = traced && BPF_STATS;
-    const oldStats = stats ? setBpfStats("1") : "";
-    const progsBefore = stats ? progStats() : undefined;
+    const stats = traced && BPF_STATS ? bpfStats("grpc_") : undefined;
     const before = processCpuMs(fx.pid!);
     const r = await fetch(`${base}/bench?n=${CALLS}&kind=${KIND}`, { signal: AbortSignal.timeout(600_000) });
     const body = await r.text();
     if (r.status !== 200) throw new Error(`/bench: ${r.status} ${body}`);
     const cpuMs = processCpuMs(fx.pid!) - before;
-    if (stats) {
-      const progsAfter = progStats();
-      setBpfStats(oldStats);
-      // This tracer's programs: the grpc object's (other beetraces on the host count too if they
-      // run grpc programs at the same time: run the bench alone).
-      for (const [id, p] of progsAfter) {
-        if (!p.name.startsWith("grpc_")) continue;
-        const runs = (p.run_cnt ?? 0) - (progsBefore!.get(id)?.run_cnt ?? 0);
-        const ns = (p.run_time_ns ?? 0) - (progsBefore!.get(id)?.run_time_ns ?? 0);
-        if (runs > 0) console.log(`  bpf ${p.name.padEnd(24)} ${(runs / CALLS).toFixed(2)} runs/call  ${(ns / runs).toFixed(0)} ns/run`);
-      }
-    }
+    if (stats) for (const p of stats.stop()) console.log(`  bpf ${p.name.padEnd(24)} ${(p.runs / CALLS).toFixed(2)} runs/call  ${p.nsPerRun.toFixed(0)} ns/run`);
     let spans = 0;
     if (tracer) {
       await stopTracer(tracer);

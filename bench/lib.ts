@@ -169,3 +169,40 @@ export async function alternatingRounds(
   }
   return { untracedMs: summarize(untraced).median, tracedMs: summarize(traced).median };
 }
+
+/**
+ * Per-program BPF run counts and run time over a stretch of work (kernel.bpf_stats_enabled,
+ * bpftool prog show): `start()` before, `stop()` after gives runs and ns per run of the programs
+ * whose names start with `prefix`, over that stretch. Other tracers on the host running programs
+ * of the same names count too: run the bench alone.
+ */
+export function bpfStats(prefix: string): { stop: () => { name: string; runs: number; nsPerRun: number }[] } {
+  interface ProgStat {
+    id: number;
+    name: string;
+    run_cnt?: number;
+    run_time_ns?: number;
+  }
+  const show = (): Map<number, ProgStat> => {
+    const r = spawnSync("bpftool", ["prog", "show", "-j"], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`bpftool prog show failed: ${r.stderr || r.error}`);
+    return new Map((JSON.parse(r.stdout) as ProgStat[]).map((p) => [p.id, p]));
+  };
+  const old = readFileSync("/proc/sys/kernel/bpf_stats_enabled", "utf8").trim();
+  spawnSync("sysctl", ["-q", "kernel.bpf_stats_enabled=1"]);
+  const before = show();
+  return {
+    stop: () => {
+      const after = show();
+      spawnSync("sysctl", ["-q", `kernel.bpf_stats_enabled=${old}`]);
+      const out: { name: string; runs: number; nsPerRun: number }[] = [];
+      for (const [id, p] of after) {
+        if (!p.name.startsWith(prefix)) continue;
+        const runs = (p.run_cnt ?? 0) - (before.get(id)?.run_cnt ?? 0);
+        const ns = (p.run_time_ns ?? 0) - (before.get(id)?.run_time_ns ?? 0);
+        if (runs > 0) out.push({ name: p.name, runs, nsPerRun: ns / runs });
+      }
+      return out;
+    },
+  };
+}

@@ -66,38 +66,49 @@ struct go_header_walk {
 	__u32 ngroups;
 	__u32 mode; /* enum go_map_mode */
 	struct go_found_headers found;
-	/* The current group's 8 control bytes (swiss) or tophash bytes (buckets), read once at its
-	 * slot 0 instead of one read per slot; ctrl_ok 0 when that read failed (its slots are
-	 * skipped). */
-	__u64 ctrl_word;
-	__u32 ctrl_ok;
+	/* 1 while the current group (read whole into go_header_group at its slot 0) is readable */
+	__u32 group_ok;
 };
 
-/* Compares the key string (header at key_addr) with "Traceparent"/"Tracestate". */
-static __always_inline void go_check_key(__u64 key_addr, __u64 elem_addr, struct go_found_headers *f)
+/* The group (or bucket) being walked, copied in one read at its first slot: a slot's control
+ * byte and key and value headers are then BPF memory, and only the bytes of a key of the right
+ * length are read from the process (one read per group instead of two per slot: ~0.2 µs a read
+ * on the machine this was measured on). Per CPU: a walk runs within one program run. */
+#define GO_HEADER_GROUP_BYTES GO_BUCKET_SIZE /* ≥ GO_SWISS_GROUP_SIZE */
+struct go_header_group {
+	__u8 b[GO_HEADER_GROUP_BYTES];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct go_header_group);
+} go_header_group_buf SEC(".maps");
+
+/* Compares the key (its string header at key, copied from the group) with
+ * "Traceparent"/"Tracestate"; elem: the value's []string header {ptr, len, cap}, copied too. */
+static __always_inline void go_check_key(const __u8 *key, const __u8 *elem, struct go_found_headers *f)
 {
 	struct go_string k = {};
-	if (bpf_probe_read_user(&k, sizeof(k), (const void *)key_addr) != 0)
-		return;
+	__builtin_memcpy(&k, key, sizeof(k));
 	if (k.len != HDR_TRACEPARENT_LEN && k.len != HDR_TRACESTATE_LEN)
+		return;
+	__u64 v_ptr;
+	__s64 v_len;
+	__builtin_memcpy(&v_ptr, elem, 8);
+	__builtin_memcpy(&v_len, elem + 8, 8);
+	if (v_len < 1 || v_ptr == 0)
 		return;
 	char b[12] = {};
 	if (bpf_probe_read_user(b, 11, (const void *)k.ptr) != 0)
 		return;
-	/* elem is a []string {ptr, len, cap}: the header's first value is *ptr. */
-	struct {
-		__u64 ptr;
-		__s64 len;
-		__s64 cap;
-	} v = {};
-	if (bpf_probe_read_user(&v, sizeof(v), (const void *)elem_addr) != 0 || v.len < 1 || v.ptr == 0)
-		return;
+	/* The header's first value is *ptr. */
 	if (k.len == HDR_TRACEPARENT_LEN && b[0] == 'T' && b[1] == 'r' && b[2] == 'a' && b[3] == 'c' && b[4] == 'e' &&
 	    b[5] == 'p' && b[6] == 'a' && b[7] == 'r' && b[8] == 'e' && b[9] == 'n' && b[10] == 't')
-		f->traceparent = v.ptr;
+		f->traceparent = v_ptr;
 	else if (k.len == HDR_TRACESTATE_LEN && b[0] == 'T' && b[1] == 'r' && b[2] == 'a' && b[3] == 'c' && b[4] == 'e' &&
 		 b[5] == 's' && b[6] == 't' && b[7] == 'a' && b[8] == 't' && b[9] == 'e')
-		f->tracestate = v.ptr;
+		f->tracestate = v_ptr;
 }
 
 /* One slot of the walk (bpf_loop callback, verified once whatever the map's size). */
@@ -108,21 +119,25 @@ static long go_header_slot(__u32 i, void *arg)
 	__u32 slot = i % GO_MAP_SLOTS;
 	if (gi >= w->ngroups || gi >= GO_MAP_MAX_GROUPS)
 		return 1; /* stop */
-	__u64 group = w->groups[gi];
+	__u32 zero = 0;
+	struct go_header_group *g = bpf_map_lookup_elem(&go_header_group_buf, &zero);
+	if (!g)
+		return 1;
 	if (slot == 0)
-		w->ctrl_ok = bpf_probe_read_user(&w->ctrl_word, sizeof(w->ctrl_word), (const void *)group) == 0;
-	if (!w->ctrl_ok)
+		w->group_ok = bpf_probe_read_user(g->b, w->mode == GO_MAP_SWISS ? GO_SWISS_GROUP_SIZE : GO_BUCKET_SIZE, (const void *)w->groups[gi]) == 0;
+	if (!w->group_ok)
 		return 0;
-	__u8 ctrl = (__u8)(w->ctrl_word >> (slot * 8)); /* little-endian: byte i is slot i */
+	__u8 ctrl = g->b[slot & (GO_MAP_SLOTS - 1)]; /* byte i of the control word / tophash: slot i */
 	if (w->mode == GO_MAP_SWISS) {
-		if (ctrl & 0x80) /* ctrlEmpty / ctrlDeleted: the control word's byte i is slot i */
+		if (ctrl & 0x80) /* ctrlEmpty / ctrlDeleted */
 			return 0;
-		__u64 s = group + GO_SWISS_SLOTS_OFF + (__u64)slot * GO_SWISS_SLOT_SIZE;
-		go_check_key(s, s + 16, &w->found);
+		__u32 off = GO_SWISS_SLOTS_OFF + (slot & (GO_MAP_SLOTS - 1)) * GO_SWISS_SLOT_SIZE;
+		go_check_key(g->b + off, g->b + off + 16, &w->found);
 	} else {
-		if (ctrl < GO_MIN_TOPHASH) /* tophash byte i: empty or evacuated */
+		if (ctrl < GO_MIN_TOPHASH) /* empty or evacuated */
 			return 0;
-		go_check_key(group + GO_BUCKET_KEYS_OFF + (__u64)slot * 16, group + GO_BUCKET_ELEMS_OFF + (__u64)slot * 24, &w->found);
+		__u32 s = slot & (GO_MAP_SLOTS - 1);
+		go_check_key(g->b + GO_BUCKET_KEYS_OFF + s * 16, g->b + GO_BUCKET_ELEMS_OFF + s * 24, &w->found);
 	}
 	return (w->found.traceparent && w->found.tracestate) ? 1 : 0;
 }
