@@ -174,6 +174,7 @@ static __always_inline int dbsql_entry(struct pt_regs *ctx, __u8 op, __u8 kind, 
 	bee_new_span_id(&st.sc);
 	if (err)
 		bee_count(&read_errors);
+	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
 	if (bpf_map_update_elem(&databasesql_calls, &g, &st, BPF_ANY) != 0)
 		bee_count(&inflight_full);
 	return 0;

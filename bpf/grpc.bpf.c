@@ -618,6 +618,7 @@ int grpc_server_entry(struct pt_regs *ctx)
 	if (err)
 		bee_count(&read_errors);
 
+	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
 	if (bpf_map_update_elem(&grpc_server_calls, &g, &st, BPF_ANY) != 0) {
 		bee_count(&inflight_full);
 		return 0;
@@ -762,6 +763,7 @@ int grpc_client_entry(struct pt_regs *ctx)
 		st.flags = st.sc.trace_flags; /* the sampler's root decision */
 	}
 	bee_new_span_id(&st.sc);
+	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
 	if (bpf_map_update_elem(&grpc_client_starts, &g, &st, BPF_ANY) != 0)
 		bee_count(&inflight_full);
 	return 0;

@@ -336,6 +336,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u8 sha
 	if (err)
 		bee_count(&read_errors);
 
+	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
 	if (bpf_map_update_elem(&http3_server_calls, &g, &st, BPF_ANY) != 0) {
 		bee_count(&inflight_full);
 		return 0;
@@ -512,6 +513,7 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 lev
 	bee_new_span_id(&st.sc);
 	if (err)
 		bee_count(&read_errors);
+	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
 	if (bpf_map_update_elem(&http3_client_calls, &g, &st, BPF_ANY) != 0)
 		bee_count(&inflight_full);
 	return 0;

@@ -255,6 +255,7 @@ int kafka_producer_entry(struct pt_regs *ctx)
 		st.flags = st.sc.trace_flags; /* the sampler's root decision */
 	}
 	bee_new_span_id(&st.sc);
+	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
 	if (bpf_map_update_elem(&kafka_producer_calls, &g, &st, BPF_ANY) != 0)
 		bee_count(&inflight_full);
 	return 0;
@@ -365,6 +366,7 @@ int kafka_consumer_entry(struct pt_regs *ctx)
 	st.start_ns = now;
 	st.r = rd;
 	st.ctx = ctx_data;
+	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
 	if (bpf_map_update_elem(&kafka_consumer_calls, &g, &st, BPF_ANY) != 0)
 		bee_count(&inflight_full);
 	return 0;

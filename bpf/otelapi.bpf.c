@@ -548,6 +548,7 @@ int otelapi_start_entry(struct pt_regs *ctx)
 	 * which records the span itself; the RET must know, not count a missing entry. */
 	if (tracer_delegate_off != GO_OFF_UNSET && go_read_u64(t + tracer_delegate_off, &err) != 0) {
 		st.delegated = 1;
+		st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
 		bpf_map_update_elem(&otelapi_start_calls, &g, &st, BPF_ANY);
 		return 0;
 	}
@@ -566,6 +567,7 @@ int otelapi_start_entry(struct pt_regs *ctx)
 		st.flags = st.sc.trace_flags; /* the sampler's root decision */
 	}
 	bee_new_span_id(&st.sc);
+	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
 	if (bpf_map_update_elem(&otelapi_start_calls, &g, &st, BPF_ANY) != 0)
 		bee_count(&inflight_full);
 	return 0;
