@@ -33,14 +33,12 @@ import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import type { MergeReport } from "../../src/cli/merge.ts";
 import { buildFixture, FIXTURES_GO } from "../harness/go.ts";
-import { e2eSkipReason, killAll, readSpans, runTracer, runTracerToEnd, waitFor, type TracerRun } from "./harness.ts";
+import { e2eSkipReason, goVersionOf, killAll, readSpans, runTracer, runTracerToEnd, waitFor, type TracerRun } from "./harness.ts";
 import { chainNetwork, hostPort, startIn, type NsService } from "./netns.ts";
 
 const reason = e2eSkipReason(["ip"]);
 const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-chain3-"));
 
-/** The grpc-1.85 fixture's toolchain (grpc ≥ 1.78 for live gRPC joins; go.mod says go 1.26). */
-const TOOLCHAIN = "go1.26.11";
 /** Requests one after the other (a prime), then CONCURRENT at once, each held HOLD_MS at stock. */
 const SEQUENTIAL = 5;
 const CONCURRENT = 4;
@@ -74,7 +72,9 @@ beforeAll(async () => {
   const before = getPriority();
   setPriority(10);
   try {
-    bin = await buildFixture({ dir: join(FIXTURES_GO, "chain3"), toolchain: TOOLCHAIN, mode: "default" });
+    // The local toolchain, as tests/e2e/databasesql.test.ts's fixture: the same modernc.org/sqlite
+    // build then comes from Go's build cache (a cold one takes minutes on two cores).
+    bin = await buildFixture({ dir: join(FIXTURES_GO, "chain3"), toolchain: await goVersionOf(), mode: "default" });
   } finally {
     setPriority(before);
   }

@@ -8,7 +8,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildSample, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, tracerCommand, waitFor, type Exit } from "./harness.ts";
@@ -170,7 +170,15 @@ describe.skipIf(reason !== undefined)(`status line${reason ? ` — skipped: ${re
   }, 120_000);
 });
 
-/** Spans in the capture so far; 0 while the tracer has not created the file yet (its first flush). */
+/**
+ * Spans in the capture so far; 0 while the tracer has not written its header yet (the file is
+ * created, or not yet, and filled at the first flush).
+ */
 function spansSoFar(file: string): number {
-  return existsSync(file) ? readSpans(file).spans.length : 0;
+  if (!existsSync(file) || statSync(file).size === 0) return 0;
+  try {
+    return readSpans(file).spans.length;
+  } catch {
+    return 0; // a header caught mid-write; the next poll reads it whole
+  }
 }
