@@ -411,14 +411,7 @@ static __always_inline int dbsql_return(struct pt_regs *ctx, __u64 err_tab, __u6
 			r->err_field_len = put_name(buf, &pos, first_field_name(st_type, &err), DATABASESQL_FIELD_CAP, &truncated, 3, &err);
 		}
 	}
-	if (err) {
-		flags |= REC_SPAN_F_READ_ERROR;
-		bee_count(&read_errors);
-	}
-	r->h.flags = flags;
-	r->h.truncated = truncated;
-	r->h.size = (__u16)(pos & BEE_POS_MASK);
-	bee_emit(buf, pos);
+	bee_finish_record(buf, pos, flags, truncated, err);
 	return 0;
 }
 

@@ -696,14 +696,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_stream, 
 			err = 1;
 		}
 	}
-	if (err) {
-		flags |= REC_SPAN_F_READ_ERROR;
-		bee_count(&read_errors);
-	}
-	r->h.flags = flags;
-	r->h.truncated = truncated;
-	r->h.size = (__u16)(pos & BEE_POS_MASK);
-	bee_emit(buf, pos);
+	bee_finish_record(buf, pos, flags, truncated, err);
 	return 0;
 }
 
@@ -858,14 +851,7 @@ static __always_inline void client_emit(const struct client_call *st, __u64 cs, 
 	r->target_len = 0;
 	if (cc_target_off != GO_OFF_UNSET && st->cc)
 		r->target_len = bee_put_go_string(buf, &pos, st->cc + cc_target_off, GRPC_TARGET_CAP, &truncated, 1, &err);
-	if (err) {
-		flags |= REC_SPAN_F_READ_ERROR;
-		bee_count(&read_errors);
-	}
-	r->h.flags = flags;
-	r->h.truncated = truncated;
-	r->h.size = (__u16)(pos & BEE_POS_MASK);
-	bee_emit(buf, pos);
+	bee_finish_record(buf, pos, flags, truncated, err);
 }
 
 /*

@@ -444,14 +444,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 now, __u8 shape
 	r->tracestate_len = 0;
 	if (st.tracestate)
 		r->tracestate_len = bee_put_go_string(buf, &pos, st.tracestate, HTTP3_TRACESTATE_CAP, &truncated, 5, &err);
-	if (err) {
-		flags |= REC_SPAN_F_READ_ERROR;
-		bee_count(&read_errors);
-	}
-	r->h.flags = flags;
-	r->h.truncated = truncated;
-	r->h.size = (__u16)(pos & BEE_POS_MASK);
-	bee_emit(buf, pos);
+	bee_finish_record(buf, pos, flags, truncated, err);
 	return 0;
 }
 
@@ -559,14 +552,7 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 level
 	__u64 req = st.req;
 	__u32 pos = __builtin_offsetof(struct rec_http3_client, strings);
 	flags |= bee_put_client_request(buf, &pos, req, (struct bee_http_request_lens *)&r->method_len, &truncated, &err);
-	if (err) {
-		flags |= REC_SPAN_F_READ_ERROR;
-		bee_count(&read_errors);
-	}
-	r->h.flags = flags;
-	r->h.truncated = truncated;
-	r->h.size = (__u16)(pos & BEE_POS_MASK);
-	bee_emit(buf, pos);
+	bee_finish_record(buf, pos, flags, truncated, err);
 	return 0;
 }
 

@@ -333,14 +333,7 @@ int kafka_producer_return(struct pt_regs *ctx)
 			__builtin_memset(r->msg_span_id, 0, BEE_SPAN_ID_SIZE);
 		}
 	}
-	if (err) {
-		flags |= REC_SPAN_F_READ_ERROR;
-		bee_count(&read_errors);
-	}
-	r->h.flags = flags;
-	r->h.truncated = truncated;
-	r->h.size = (__u16)(pos & BEE_POS_MASK);
-	bee_emit(buf, pos);
+	bee_finish_record(buf, pos, flags, truncated, err);
 	return 0;
 }
 
@@ -454,13 +447,6 @@ int kafka_consumer_return(struct pt_regs *ctx)
 			r->group_len = bee_put_go_string(buf, &pos, group, KAFKA_GROUP_CAP, &truncated, 2, &err);
 		}
 	}
-	if (err) {
-		flags |= REC_SPAN_F_READ_ERROR;
-		bee_count(&read_errors);
-	}
-	r->h.flags = flags;
-	r->h.truncated = truncated;
-	r->h.size = (__u16)(pos & BEE_POS_MASK);
-	bee_emit(buf, pos);
+	bee_finish_record(buf, pos, flags, truncated, err);
 	return 0;
 }

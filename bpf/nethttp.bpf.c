@@ -853,14 +853,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	r->tracestate_len = 0;
 	if (st.tracestate)
 		r->tracestate_len = bee_put_go_string(buf, &pos, st.tracestate, NETHTTP_TRACESTATE_CAP, &truncated, 6, &err);
-	if (err) {
-		flags |= REC_SPAN_F_READ_ERROR;
-		bee_count(&read_errors);
-	}
-	r->h.flags = flags;
-	r->h.truncated = truncated;
-	r->h.size = (__u16)(pos & BEE_POS_MASK);
-	bee_emit(buf, pos);
+	bee_finish_record(buf, pos, flags, truncated, err);
 	return 0;
 }
 
@@ -1298,14 +1291,7 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 	__u64 req = st.req;
 	__u32 pos = __builtin_offsetof(struct rec_nethttp_client, strings);
 	flags |= bee_put_client_request(buf, &pos, req, (struct bee_http_request_lens *)&r->method_len, &truncated, &err);
-	if (err) {
-		flags |= REC_SPAN_F_READ_ERROR;
-		bee_count(&read_errors);
-	}
-	r->h.flags = flags;
-	r->h.truncated = truncated;
-	r->h.size = (__u16)(pos & BEE_POS_MASK);
-	bee_emit(buf, pos);
+	bee_finish_record(buf, pos, flags, truncated, err);
 	return 0;
 }
 

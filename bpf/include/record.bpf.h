@@ -111,4 +111,19 @@ static __always_inline __u16 bee_clamp_status(__s64 v)
 	return v < 0 ? 0 : v > 0xffff ? 0xffff : (__u16)v;
 }
 
+/* Completes the record at buf (its header's flags, truncation bits and size; a failed read marks
+ * it and is counted) and emits it. */
+static __always_inline void bee_finish_record(__u8 *buf, __u32 pos, __u16 flags, __u16 truncated, int err)
+{
+	struct rec_span *h = (struct rec_span *)buf;
+	if (err) {
+		flags |= REC_SPAN_F_READ_ERROR;
+		bee_count(&read_errors);
+	}
+	h->flags = flags;
+	h->truncated = truncated;
+	h->size = (__u16)(pos & BEE_POS_MASK);
+	bee_emit(buf, pos);
+}
+
 #endif /* BEETRACE_RECORD_BPF_H */
