@@ -22,7 +22,7 @@ import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readCaptureFile } from "../src/capture/reader.ts";
-import { buildFixture, http3Fixture } from "../tests/harness/go.ts";
+import { buildFixture, fixtureRelease } from "../tests/harness/go.ts";
 import { alternatingRounds, intOption, machineLine, parseOptions, processCpuMs, ROOT, startTracer, stopTracer, until, watch } from "./lib.ts";
 
 const opts = parseOptions(process.argv.slice(2), { requests: "5000", rounds: "3", fixture: "quic-0.66", beetrace: join(ROOT, "dist", "beetrace") });
@@ -67,7 +67,7 @@ async function measure(bin: string, traced: boolean, round: number): Promise<{ c
 
 console.log(`http3-overhead: ${machineLine()}`);
 console.log(`workload: ${REQUESTS} HTTP/3 requests (${opts.fixture}, ${toolchain}), client and server in one process; ${ROUNDS} rounds`);
-const bin = await buildFixture({ ...http3Fixture(opts.fixture), toolchain, mode: "default" });
+const bin = await buildFixture({ ...fixtureRelease("http3", opts.fixture), toolchain, mode: "default" });
 const { untracedMs: u, tracedMs: t } = await alternatingRounds(ROUNDS, (traced, round) => measure(bin, traced, round));
 console.log(`service CPU per request: untraced ${((u * 1000) / REQUESTS).toFixed(1)} µs, traced ${((t * 1000) / REQUESTS).toFixed(1)} µs`);
 console.log(`added by tracing: ${(((t - u) * 1000) / REQUESTS).toFixed(1)} µs per request = one CLIENT + one SERVER span (median of ${ROUNDS} rounds)`);

@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
-import { buildFixture, http3Fixture, type BuildMode } from "../harness/go.ts";
+import { buildFixture, fixtureRelease, type BuildMode } from "../harness/go.ts";
 import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample } from "./harness.ts";
 
 const reason = e2eSkipReason();
@@ -157,7 +157,7 @@ describe.skipIf(reason !== undefined)(`HTTP/3 (quic-go)${reason ? ` (skipped: ${
   for (const v of VARIANTS) {
     for (const mode of v.modes as readonly BuildMode[]) {
       test(`quic-go v${v.quic}, ${v.toolchain}${mode === "default" ? "" : ", stripped (offsets.json)"}: server and client spans, parents, traceparent in`, async () => {
-        const bin = await buildFixture({ ...http3Fixture(v.dir), toolchain: v.toolchain, mode });
+        const bin = await buildFixture({ ...fixtureRelease("http3", v.dir), toolchain: v.toolchain, mode });
         const { spans, body } = await drive(bin);
         expect(body).toBe(BODY);
         const control = spans.find((s) => s.kind === "server" && s.name === "GET /drive");
@@ -167,7 +167,7 @@ describe.skipIf(reason !== undefined)(`HTTP/3 (quic-go)${reason ? ` (skipped: ${
   }
 
   test("quic-go v0.65.0, stripped, runtime.g._panic unknown: the span ends at the closure's RETs (panicked read from the caller's frame)", async () => {
-    const bin = await buildFixture({ ...http3Fixture("quic-0.65"), toolchain: "go1.26.11", mode: "ldflags-s-w" });
+    const bin = await buildFixture({ ...fixtureRelease("http3", "quic-0.65"), toolchain: "go1.26.11", mode: "ldflags-s-w" });
     // An --offsets file that says this Go release has no g._panic: the deferred recover cannot
     // tell a panic, so the planner puts the end on the RETs (everything else from offsets.json).
     const offsets = join(work, "no-g-panic.json");

@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
-import { buildFixture, newestToolchain } from "../harness/go.ts";
+import { buildFixture, fixtureRelease, newestToolchain } from "../harness/go.ts";
 import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample } from "./harness.ts";
 
 const reason = e2eSkipReason();
@@ -96,7 +96,7 @@ describe.skipIf(reason !== undefined)(`x/net HTTP/2 servers${reason ? ` (skipped
   for (const stripped of [false, true]) {
     for (const mode of ["h2c", "tls"] as const) {
       test(`x/net v0.38, go1.26.11, ${mode}${stripped ? ", stripped (offsets.json)" : ""}: one server span per request with status`, async () => {
-        const bin = await buildFixture({ dir: "tests/fixtures/go/xnet-h2/xnet-0.38", toolchain: "go1.26.11", mode: stripped ? "ldflags-s-w" : "default" });
+        const bin = await buildFixture({ ...fixtureRelease("xnet-h2", "xnet-0.38"), toolchain: "go1.26.11", mode: stripped ? "ldflags-s-w" : "default" });
         const { spans, body } = await drive(bin, mode);
         expect(body).toBe("/hello=200/HTTP/2.0 /fail=500/HTTP/2.0 /panic=error");
         expect(h2Servers(spans, mode === "tls" ? "https" : "http").map(({ scheme: _s, ...r }) => r) as unknown).toEqual(WANT);
@@ -110,7 +110,7 @@ describe.skipIf(reason !== undefined)(`x/net HTTP/2 servers${reason ? ` (skipped
   }
 
   test("x/net v0.63 on Go 1.27 (TLS): net/http's own server and client carry the spans", async () => {
-    const bin = await buildFixture({ dir: "tests/fixtures/go/xnet-h2/xnet-0.63", toolchain: newestToolchain(), mode: "default" });
+    const bin = await buildFixture({ ...fixtureRelease("xnet-h2", "xnet-0.63"), toolchain: newestToolchain(), mode: "default" });
     const { spans, body } = await drive(bin, "tls");
     expect(body).toBe("/hello=200/HTTP/2.0 /fail=500/HTTP/2.0 /panic=error");
     expect(h2Servers(spans, "https").map(({ scheme: _s, ...r }) => r) as unknown).toEqual(WANT);
@@ -120,7 +120,7 @@ describe.skipIf(reason !== undefined)(`x/net HTTP/2 servers${reason ? ` (skipped
   }, 300_000);
 
   test("x/net v0.63 on Go 1.27 (h2c): net/http's http2Handler.ServeHTTP begins the server spans", async () => {
-    const bin = await buildFixture({ dir: "tests/fixtures/go/xnet-h2/xnet-0.63", toolchain: newestToolchain(), mode: "default" });
+    const bin = await buildFixture({ ...fixtureRelease("xnet-h2", "xnet-0.63"), toolchain: newestToolchain(), mode: "default" });
     const { spans, body, stderr } = await drive(bin, "h2c");
     expect(body).toBe("/hello=200/HTTP/2.0 /fail=500/HTTP/2.0 /panic=error");
     // No route (the ServeMux pattern lands on the Request http2Handler builds): named by method.

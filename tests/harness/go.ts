@@ -363,10 +363,18 @@ export async function objdumpReturns(binary: string, start: bigint, end: bigint)
 }
 
 /**
- * The HTTP/3 fixture (tests/fixtures/go/http3) for a quic-go release line: its go.mod names the
- * newest (quic-0.66), `<variant>.mod` files the others.
+ * A fixture built against one release of a module (`<prefix>-<major.minor>`, e.g. "quic-0.65"):
+ * its go.mod names the newest release, `<release>.mod` files (with their .sum) the others, all
+ * for the same sources (tests/fixtures/go/http3, tests/fixtures/go/xnet-h2).
  */
-export function http3Fixture(variant: string): { dir: string; modfile?: string } {
-  const dir = join(FIXTURES_GO, "http3");
-  return variant === "quic-0.66" ? { dir } : { dir, modfile: `${variant}.mod` };
+export function fixtureRelease(name: string, release: string): { dir: string; modfile?: string } {
+  const dir = join(FIXTURES_GO, name);
+  const modfile = `${release}.mod`;
+  if (existsSync(join(dir, modfile))) return { dir, modfile };
+  // Not another release: it must be the one go.mod names.
+  const version = /-(\d+\.\d+)$/.exec(release)?.[1];
+  if (version === undefined || !readFileSync(join(dir, "go.mod"), "utf8").includes(` v${version}.`)) {
+    throw new Error(`fixture ${name}: no ${modfile}, and go.mod does not name release ${release}`);
+  }
+  return { dir };
 }

@@ -18,7 +18,7 @@ import type { Span } from "../../../src/spans/model.ts";
 import { openGoBinary } from "../../../src/binary/analyze.ts";
 import { embeddedSnapshot } from "../../../src/offsets/snapshot.ts";
 import { planProbes } from "../../../src/trace/plan.ts";
-import { buildFixture, goMatrixUnavailable, http3Fixture } from "../../harness/go.ts";
+import { buildFixture, goMatrixUnavailable, fixtureRelease } from "../../harness/go.ts";
 import { RecordWriter, type RecordInput } from "./record-writer.ts";
 
 const SERVER = recordLayoutOf("http3", "rec_http3_server");
@@ -231,7 +231,7 @@ const why = goMatrixUnavailable();
 describe(`the plan on real binaries (stripped: offsets.json alone)${why ? ` (skipped: ${why})` : ""}`, () => {
   for (const v of VARIANTS) {
     test.skipIf(why !== undefined)(`${v.dir}: the handler closure ${v.closure} and the client's RoundTripOpt and ClientConn.RoundTrip, every entry emulated; HTTP/3 not listed as untraced`, async () => {
-      const exe = await buildFixture({ ...http3Fixture(v.dir), toolchain: v.toolchain, mode: "ldflags-s-w" });
+      const exe = await buildFixture({ ...fixtureRelease("http3", v.dir), toolchain: v.toolchain, mode: "ldflags-s-w" });
       const a = openGoBinary(new Uint8Array(readFileSync(exe)), exe);
       const [server, client] = planProbes(a, [http3Server, http3Client], { snapshot: embeddedSnapshot(), allowNearest: false });
       for (const p of [server!, client!]) expect({ id: p.probe.id, reason: p.reason, enabled: p.enabled }).toEqual({ id: p.probe.id, reason: undefined, enabled: true });

@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { openGoBinary } from "../../../src/binary/analyze.ts";
 import { untracedProtocols } from "../../../src/probes/protocols.ts";
-import { buildFixture, goMatrixUnavailable, newestToolchain } from "../../harness/go.ts";
+import { buildFixture, fixtureRelease, goMatrixUnavailable, newestToolchain } from "../../harness/go.ts";
 
 const reason = goMatrixUnavailable();
 
@@ -20,9 +20,9 @@ describe.skipIf(reason !== undefined)(`untraced protocols${reason ? ` (skipped: 
   }, 300_000);
 
   test("x/net's HTTP/2 server: traced where x/net runs its own (v0.38) and where Go 1.27 builds it on net/http's (v0.63: http2Handler.ServeHTTP)", async () => {
-    const own = await buildFixture({ dir: "tests/fixtures/go/xnet-h2/xnet-0.38", toolchain: "go1.26.11", mode: "ldflags-s-w" });
+    const own = await buildFixture({ ...fixtureRelease("xnet-h2", "xnet-0.38"), toolchain: "go1.26.11", mode: "ldflags-s-w" });
     expect(untracedProtocols(openGoBinary(new Uint8Array(readFileSync(own)), own))).toEqual([]);
-    const wrapped = await buildFixture({ dir: "tests/fixtures/go/xnet-h2/xnet-0.63", toolchain: newestToolchain(), mode: "default" });
+    const wrapped = await buildFixture({ ...fixtureRelease("xnet-h2", "xnet-0.63"), toolchain: newestToolchain(), mode: "default" });
     expect(untracedProtocols(openGoBinary(new Uint8Array(readFileSync(wrapped)), wrapped))).toEqual([]);
   }, 300_000);
 
