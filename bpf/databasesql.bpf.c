@@ -161,17 +161,7 @@ static __always_inline int dbsql_entry(struct pt_regs *ctx, __u8 op, __u8 kind, 
 	st.text_ptr = text_ptr;
 	st.text_len = text_len;
 
-	int by_ctx = 0;
-	struct span_ctx *parent = bee_find_parent(g, ctx_data, &by_ctx);
-	if (parent) {
-		__builtin_memcpy(st.sc.trace_id, parent->trace_id, BEE_TRACE_ID_SIZE);
-		__builtin_memcpy(st.parent_span_id, parent->span_id, BEE_SPAN_ID_SIZE);
-		st.flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
-	} else {
-		bee_new_trace_id(&st.sc);
-		st.flags = st.sc.trace_flags; /* the sampler's root decision */
-	}
-	bee_new_span_id(&st.sc);
+	st.flags = bee_child_span(g, ctx_data, &st.sc, st.parent_span_id);
 	if (err)
 		bee_count(&read_errors);
 	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */

@@ -745,17 +745,7 @@ int grpc_client_entry(struct pt_regs *ctx)
 	st.g = g;
 	st.method_ptr = method_ptr;
 	st.method_len = method_len;
-	int by_ctx = 0;
-	struct span_ctx *parent = bee_find_parent(g, ctx_data, &by_ctx);
-	if (parent) {
-		__builtin_memcpy(st.sc.trace_id, parent->trace_id, BEE_TRACE_ID_SIZE);
-		__builtin_memcpy(st.parent_span_id, parent->span_id, BEE_SPAN_ID_SIZE);
-		st.flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
-	} else {
-		bee_new_trace_id(&st.sc);
-		st.flags = st.sc.trace_flags; /* the sampler's root decision */
-	}
-	bee_new_span_id(&st.sc);
+	st.flags = bee_child_span(g, ctx_data, &st.sc, st.parent_span_id);
 	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
 	if (bpf_map_update_elem(&grpc_client_starts, &g, &st, BPF_ANY) != 0)
 		bee_count(&inflight_full);
@@ -902,14 +892,7 @@ static __always_inline void forget_conn(const struct client_call *st)
 	if (!st->conn_written)
 		return;
 	struct bee_conn_key key = st->conn_key;
-	struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, &key);
-	if (!c)
-		return;
-	__u64 theirs, ours; /* span ids as 8-byte words (BPF has no memcmp) */
-	__builtin_memcpy(&theirs, c->sc.span_id, sizeof(theirs));
-	__builtin_memcpy(&ours, st->sc.span_id, sizeof(ours));
-	if (theirs == ours)
-		bpf_map_delete_elem(&bee_conn_spans, &key);
+	bee_conn_forget(&key, st->sc.span_id);
 }
 
 /* func (cs *clientStream) finish(err error): cs = RAX, err = itab RBX / data RCX. grpc calls it

@@ -958,17 +958,7 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 xne
 	__u64 ctx_data = 0;
 	if (req_ctx_off != GO_OFF_UNSET)
 		ctx_data = go_read_u64(req + req_ctx_off + 8, &err);
-	int by_ctx = 0;
-	struct span_ctx *parent = bee_find_parent(g, ctx_data, &by_ctx);
-	if (parent) {
-		__builtin_memcpy(st.sc.trace_id, parent->trace_id, BEE_TRACE_ID_SIZE);
-		__builtin_memcpy(st.parent_span_id, parent->span_id, BEE_SPAN_ID_SIZE);
-		st.flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
-	} else {
-		bee_new_trace_id(&st.sc);
-		st.flags = st.sc.trace_flags; /* the sampler's root decision */
-	}
-	bee_new_span_id(&st.sc);
+	st.flags = bee_child_span(g, ctx_data, &st.sc, st.parent_span_id);
 	st.url = go_read_u64(req + req_url_off, &err);
 	if (err)
 		bee_count(&read_errors);
@@ -1030,14 +1020,7 @@ static __always_inline void client_conn_forget(const struct client_call *st)
 		return;
 	struct bee_conn_key key = {};
 	client_conn_key(st, &key);
-	struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, &key);
-	if (!c)
-		return;
-	__u64 theirs, ours; /* span ids as 8-byte words (BPF has no memcmp) */
-	__builtin_memcpy(&theirs, c->sc.span_id, sizeof(theirs));
-	__builtin_memcpy(&ours, st->sc.span_id, sizeof(ours));
-	if (theirs == ours)
-		bpf_map_delete_elem(&bee_conn_spans, &key);
+	bee_conn_forget(&key, st->sc.span_id);
 }
 
 /* The kind of the first field of the struct that the pointer type behind `itab` points to

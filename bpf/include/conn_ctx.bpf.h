@@ -139,4 +139,18 @@ static __always_inline void bee_conn_adopt(struct span_ctx *sc, __u8 parent_span
 	sc->trace_flags = bee_remote_flags(sc->trace_id, !(tf & REC_SPAN_F_TRACE_FLAGS_KNOWN) || (tf & REC_SPAN_F_SAMPLED));
 }
 
+/* Removes the entry at key if it still names the span span_id (a later request on the
+ * connection has replaced it otherwise; an entry that stays is bounded by the LRU). */
+static __always_inline void bee_conn_forget(const struct bee_conn_key *key, const __u8 span_id[BEE_SPAN_ID_SIZE])
+{
+	struct bee_conn_span *c = bpf_map_lookup_elem(&bee_conn_spans, key);
+	if (!c)
+		return;
+	__u64 theirs, ours; /* span ids as 8-byte words (BPF has no memcmp) */
+	__builtin_memcpy(&theirs, c->sc.span_id, sizeof(theirs));
+	__builtin_memcpy(&ours, span_id, sizeof(ours));
+	if (theirs == ours)
+		bpf_map_delete_elem(&bee_conn_spans, key);
+}
+
 #endif

@@ -69,4 +69,28 @@ static __always_inline struct span_ctx *bee_find_parent(__u64 g, __u64 ctx_data,
 	return bpf_map_lookup_elem(&bee_goroutine_spans, &g);
 }
 
+/*
+ * The ids of a span started as a child of whatever is in progress (bee_find_parent): its
+ * parent's trace id and trace flags, the parent's span id in parent_span_id; else a new trace
+ * (the sampler's root decision); a new span id either way. Returns the record flags it implies:
+ * REC_SPAN_F_HAS_PARENT (| REC_SPAN_F_PARENT_BY_CTX) | the parent's trace flags, or the root's.
+ */
+static __always_inline __u16 bee_child_span(__u64 g, __u64 ctx_data, struct span_ctx *sc, __u8 parent_span_id[BEE_SPAN_ID_SIZE])
+{
+	__u16 flags;
+	int by_ctx = 0;
+	struct span_ctx *parent = bee_find_parent(g, ctx_data, &by_ctx);
+	if (parent) {
+		__builtin_memcpy(sc->trace_id, parent->trace_id, BEE_TRACE_ID_SIZE);
+		__builtin_memcpy(parent_span_id, parent->span_id, BEE_SPAN_ID_SIZE);
+		sc->trace_flags = parent->trace_flags;
+		flags = REC_SPAN_F_HAS_PARENT | (by_ctx ? REC_SPAN_F_PARENT_BY_CTX : 0) | parent->trace_flags;
+	} else {
+		bee_new_trace_id(sc);
+		flags = sc->trace_flags; /* the sampler's root decision */
+	}
+	bee_new_span_id(sc);
+	return flags;
+}
+
 #endif /* BEETRACE_GO_CONTEXT_BPF_H */
