@@ -8,8 +8,7 @@ import type { Attributes, Span } from "../../spans/model.ts";
 import type { DecodeContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
 import { baseSpan, noteTruncated } from "../common/span.ts";
-import { defaultPort, setMethod, splitHostPort } from "../nethttp/semconv.ts";
-import { redactedUrl, type ClientUrl } from "../nethttp/client.ts";
+import { decodeClientRequest, type ClientUrlFlags } from "../nethttp/client.ts";
 import { ENUMERATORS as E } from "./http3.gen.ts";
 import { HTTP3_OBJECT, LIBRARY, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type Http3Field } from "./object.ts";
 
@@ -32,28 +31,13 @@ const CLIENT_FIELDS: Http3Field[] = [
   { const: "resp_status_code_off", field: "net/http.Response.StatusCode", required: true, why: "http.response.status_code" },
 ];
 
+const URL_FLAGS: ClientUrlFlags = { query: E.HTTP3_CLIENT_F_QUERY, user: E.HTTP3_CLIENT_F_USER, password: E.HTTP3_CLIENT_F_PASSWORD, opaque: E.HTTP3_CLIENT_F_OPAQUE };
+
 /** Builds the client span (semconv v1.37 "HTTP client span"). */
 export function decodeClient(r: RecordReader, ctx: DecodeContext): Span {
   const flags = r.flags;
   const attrs: Attributes = {};
-  const name = setMethod(attrs, r.str("method"));
-  const url: ClientUrl = {
-    scheme: r.str("scheme"),
-    urlHost: r.str("url_host"),
-    reqHost: r.str("req_host"),
-    path: r.str("path"),
-    hasQuery: (flags & E.HTTP3_CLIENT_F_QUERY) !== 0,
-    hasUser: (flags & E.HTTP3_CLIENT_F_USER) !== 0,
-    hasPassword: (flags & E.HTTP3_CLIENT_F_PASSWORD) !== 0,
-    opaque: (flags & E.HTTP3_CLIENT_F_OPAQUE) !== 0,
-  };
-  attrs["url.full"] = redactedUrl(url);
-  const hp = splitHostPort(url.urlHost || url.reqHost);
-  if (hp) {
-    attrs["server.address"] = hp.host;
-    const port = hp.port ?? defaultPort(url.scheme);
-    if (port !== undefined) attrs["server.port"] = port;
-  }
+  const name = decodeClientRequest(r, attrs, URL_FLAGS);
   attrs["network.transport"] = "udp";
   attrs["network.protocol.name"] = "http";
   attrs["network.protocol.version"] = "3";

@@ -9,7 +9,7 @@ import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
 import { goAtLeast } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
 import { baseSpan, noteTruncated } from "../common/span.ts";
-import { protocolVersion, routeFromPattern, setMethod, splitHostPort } from "../nethttp/semconv.ts";
+import { protocolVersion, routeFromPattern, setMethod, setServerAndPeer } from "../nethttp/semconv.ts";
 import { ENUMERATORS as E } from "./http3.gen.ts";
 import { HTTP3_OBJECT, LIBRARY, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_PROTO_MAJOR, REQ_URL, SCOPE_NAME, URL_PATH, type Http3Field } from "./object.ts";
 
@@ -79,16 +79,7 @@ export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
     attrs["http.route"] = route;
     name = `${method} ${route}`;
   }
-  const host = splitHostPort(r.str("host"));
-  if (host) {
-    attrs["server.address"] = host.host;
-    if (host.port !== undefined) attrs["server.port"] = host.port;
-  }
-  const peer = splitHostPort(r.str("remote"));
-  if (peer) {
-    attrs["network.peer.address"] = peer.host;
-    if (peer.port !== undefined) attrs["network.peer.port"] = peer.port;
-  }
+  setServerAndPeer(attrs, r.str("host"), r.str("remote"));
   attrs["network.transport"] = "udp";
   attrs["network.protocol.name"] = "http";
   attrs["network.protocol.version"] = protocolVersion(r.u8("proto_major"), r.u8("proto_minor")) ?? "3";

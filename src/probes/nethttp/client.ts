@@ -183,29 +183,48 @@ export function redactedUrl(u: ClientUrl): string {
   return `${u.scheme === "" ? "" : u.scheme + ":"}//${user}${host}${path}${query}`;
 }
 
-/** Builds the client span (semconv v1.37 "HTTP client span"). */
-export function decodeClient(r: RecordReader, ctx: DecodeContext): Span {
+/** The record flag bits of a client record's URL (bpf/include/go_http.bpf.h's BEE_HTTP_URL_*, named per record). */
+export interface ClientUrlFlags {
+  query: number;
+  user: number;
+  password: number;
+  opaque: number;
+}
+
+/**
+ * What every HTTP client record carries the same way (bpf/include/go_http.bpf.h): the method
+ * (http.request.method, returned as the span name), url.full (redacted), server.address/port.
+ */
+export function decodeClientRequest(r: RecordReader, attrs: Attributes, bits: ClientUrlFlags): string {
   const flags = r.flags;
-  const attrs: Attributes = {};
   const name = setMethod(attrs, r.str("method"));
   const url: ClientUrl = {
     scheme: r.str("scheme"),
     urlHost: r.str("url_host"),
     reqHost: r.str("req_host"),
     path: r.str("path"),
-    hasQuery: (flags & E.NETHTTP_CLIENT_F_QUERY) !== 0,
-    hasUser: (flags & E.NETHTTP_CLIENT_F_USER) !== 0,
-    hasPassword: (flags & E.NETHTTP_CLIENT_F_PASSWORD) !== 0,
-    opaque: (flags & E.NETHTTP_CLIENT_F_OPAQUE) !== 0,
+    hasQuery: (flags & bits.query) !== 0,
+    hasUser: (flags & bits.user) !== 0,
+    hasPassword: (flags & bits.password) !== 0,
+    opaque: (flags & bits.opaque) !== 0,
   };
   attrs["url.full"] = redactedUrl(url);
-
   const hp = splitHostPort(url.urlHost || url.reqHost);
   if (hp) {
     attrs["server.address"] = hp.host;
     const port = hp.port ?? defaultPort(url.scheme);
     if (port !== undefined) attrs["server.port"] = port;
   }
+  return name;
+}
+
+const URL_FLAGS: ClientUrlFlags = { query: E.NETHTTP_CLIENT_F_QUERY, user: E.NETHTTP_CLIENT_F_USER, password: E.NETHTTP_CLIENT_F_PASSWORD, opaque: E.NETHTTP_CLIENT_F_OPAQUE };
+
+/** Builds the client span (semconv v1.37 "HTTP client span"). */
+export function decodeClient(r: RecordReader, ctx: DecodeContext): Span {
+  const flags = r.flags;
+  const attrs: Attributes = {};
+  const name = decodeClientRequest(r, attrs, URL_FLAGS);
 
   const local = localAddress(r);
   if (local !== undefined) {

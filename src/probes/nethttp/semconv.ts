@@ -97,3 +97,17 @@ export function defaultPort(scheme: string): number | undefined {
   const s = scheme.toLowerCase();
   return s === "http" ? 80 : s === "https" ? 443 : undefined;
 }
+
+/** A server span's server.address/port (from the request's Host) and network.peer.address/port (from its RemoteAddr). */
+export function setServerAndPeer(attrs: Attributes, host: string, remote: string): void {
+  const h = splitHostPort(host);
+  if (h) {
+    attrs["server.address"] = h.host;
+    if (h.port !== undefined) attrs["server.port"] = h.port;
+  }
+  const peer = splitHostPort(remote);
+  if (peer) {
+    attrs["network.peer.address"] = peer.host;
+    if (peer.port !== undefined) attrs["network.peer.port"] = peer.port;
+  }
+}

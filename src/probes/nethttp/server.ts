@@ -9,7 +9,7 @@ import type { RecordReader } from "../record.ts";
 import { baseSpan, noteTruncated } from "../common/span.ts";
 import { ENUMERATORS as E } from "./nethttp.gen.ts";
 import { H2_STREAM_ID, NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
-import { protocolVersion, routeFromPattern, setMethod, splitHostPort } from "./semconv.ts";
+import { protocolVersion, routeFromPattern, setMethod, setServerAndPeer } from "./semconv.ts";
 
 export const SERVER_PROBE_ID = "nethttp.server";
 
@@ -126,16 +126,7 @@ export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
     name = `${method} ${route}`;
   }
 
-  const host = splitHostPort(r.str("host"));
-  if (host) {
-    attrs["server.address"] = host.host;
-    if (host.port !== undefined) attrs["server.port"] = host.port;
-  }
-  const peer = splitHostPort(r.str("remote"));
-  if (peer) {
-    attrs["network.peer.address"] = peer.host;
-    if (peer.port !== undefined) attrs["network.peer.port"] = peer.port;
-  }
+  setServerAndPeer(attrs, r.str("host"), r.str("remote"));
   const proto = protocolVersion(r.u8("proto_major"), r.u8("proto_minor"));
   if (proto !== undefined) attrs["network.protocol.version"] = proto;
   const sid = r.u32("h2_stream_id");
