@@ -15,7 +15,7 @@
  *   otlp     + decode, then OTLP protobuf encoding in batches of 512 (encodeTraceRequest, as
  *            the OTLP exporter does before sending; no network)
  *
- *   node_modules/.bin/bun bench/pipeline.bench.ts [--mix proxy|hello|both] [--spans 300000] [--repeat 3]
+ *   node_modules/.bin/bun bench/pipeline.bench.ts [--mix proxy|hello|both] [--spans 300000] [--repeat 3] [--paths parse,capture,decode,otlp]
  *
  * With root, bench/ringbuf.bench.ts measures the reader over a ring a BPF program filled.
  */
@@ -184,7 +184,9 @@ function runPath(path: PathName, batch: RecordBatch, targetSpans: number, outDir
 }
 
 function main(): void {
-  const o = parseOptions(Bun.argv.slice(2), { mix: "both", spans: "300000", repeat: "3" });
+  const o = parseOptions(Bun.argv.slice(2), { mix: "both", spans: "300000", repeat: "3", paths: PATHS.join(",") });
+  const paths = o.paths.split(",").filter((p) => p !== "") as PathName[];
+  for (const p of paths) if (!PATHS.includes(p)) throw new Error(`--paths: ${p} is not one of ${PATHS.join(", ")}`);
   const mixes: Mix[] = o.mix === "both" ? ["proxy", "hello"] : o.mix === "proxy" || o.mix === "hello" ? [o.mix] : [];
   if (mixes.length === 0) throw new Error(`--mix: ${o.mix} is not proxy, hello or both`);
   const targetSpans = intOption(o.spans, "spans");
@@ -202,7 +204,7 @@ function main(): void {
           `(${(batch.length / batch.records).toFixed(0)} in the ring); ${batch.groups} requests per 4 MiB pass; ≥${targetSpans} spans per run, median of ${repeat}`,
       );
       console.log(`  ${"path".padEnd(8)} ${"cpu µs/span".padStart(11)} ${"wall µs/span".padStart(12)} ${"spans/s (wall)".padStart(15)}  re-anchors  bytes/span`);
-      for (const path of PATHS) {
+      for (const path of paths) {
         const runs: PathResult[] = [];
         for (let i = 0; i < repeat; i++) runs.push(runPath(path, batch, targetSpans, outDir));
         const cpu = summarize(runs.map((r) => (r.cpuMs * 1000) / r.spans));

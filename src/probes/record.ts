@@ -10,6 +10,7 @@
  * The built-in schema comes from the layouts generated from each object's BTF at build time
  * (src/probes/<lib>/<lib>.gen.ts), never from hand-written offsets.
  */
+import { Buffer } from "node:buffer";
 
 /** One record type's layout: byte offset and size of each named field, where strings start. */
 export interface RecordLayout {
@@ -50,15 +51,33 @@ export function recordType(bytes: Uint8Array, offset: number): number {
   return bytes[offset]! | (bytes[offset + 1]! << 8);
 }
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+/** A Buffer over the last byte array read (the records of one ring or file share one). */
+let viewedBytes: Uint8Array | undefined;
+let viewedBuffer: Buffer | undefined;
 
-/** Lowercase hex of bytes[offset, offset + n) (ids straight from a record, e.g. for sampling). */
-export function hexOf(bytes: Uint8Array, offset: number, n: number): string {
-  let s = "";
-  for (let i = 0; i < n; i++) s += HEX[bytes[offset + i]!];
-  return s;
+/** A Buffer over the same memory as `bytes` (no copy; cached for the common case of one source). */
+function bufferOver(bytes: Uint8Array): Buffer {
+  if (bytes !== viewedBytes || viewedBuffer!.buffer !== bytes.buffer) {
+    viewedBytes = bytes;
+    viewedBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  return viewedBuffer!;
 }
-const utf8 = new TextDecoder("utf-8", { fatal: false });
+
+/**
+ * Lowercase hex of bytes[offset, offset + n) (ids straight from a record, e.g. for sampling).
+ * Buffer's conversions build one flat string natively. Strings built by appending per byte are
+ * ropes of n pieces (n heap cells of garbage each, flattened again by every reader): with ids
+ * and the packed strings of every record that was most of the OTLP path's garbage.
+ */
+export function hexOf(bytes: Uint8Array, offset: number, n: number): string {
+  return bufferOver(bytes).toString("hex", offset, offset + n);
+}
+
+/** bytes[offset, offset + n) as UTF-8, invalid sequences replaced by U+FFFD (as a non-fatal TextDecoder). */
+export function utf8Of(bytes: Uint8Array, offset: number, n: number): string {
+  return bufferOver(bytes).toString("utf8", offset, offset + n);
+}
 
 /** A layout with its field lookups resolved once. */
 export class CompiledLayout {
@@ -149,18 +168,7 @@ export class RecordReader {
     const n = this.#strings[2 * i + 1] ?? 0;
     if (n === 0) return "";
     const start = this.base + this.#strings[2 * i]!;
-    // Most of these strings (methods, paths, addresses) are short ASCII: building them directly
-    // is several times cheaper than a TextDecoder call per string.
-    if (n <= 64) {
-      let out = "";
-      for (let k = 0; k < n; k++) {
-        const b = this.bytes[start + k]!;
-        if (b >= 0x80) return utf8.decode(this.bytes.subarray(start, start + n));
-        out += String.fromCharCode(b);
-      }
-      return out;
-    }
-    return utf8.decode(this.bytes.subarray(start, start + n));
+    return utf8Of(this.bytes, start, n);
   }
   /** Whether string `name` was longer than its cap (bit i of h.truncated, i = packing order). */
   truncated(name: string): boolean {
