@@ -33,24 +33,35 @@ const WIRE_LEN = 2;
 const WIRE_FIXED32 = 5;
 
 class Writer {
-  buf = new Uint8Array(1 << 16);
-  view = new DataView(this.buf.buffer);
+  buf: Uint8Array;
+  view: DataView;
+  /** buf.length, as a plain field: every write checks it */
+  cap: number;
   pos = 0;
 
-  #room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
+  constructor(buf: Uint8Array) {
+    this.buf = buf;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.cap = buf.length;
+  }
+  /** Makes room for `n` more bytes (the check is inlined at each write; growing is rare). */
+  room(n: number): void {
+    if (this.pos + n > this.cap) this.grow(n);
+  }
+  grow(n: number): void {
+    let size = this.cap * 2;
     while (size < this.pos + n) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
     this.view = new DataView(next.buffer);
+    this.cap = size;
   }
   tag(field: number, wire: number): void {
     this.varint32((field << 3) | wire);
   }
   varint32(v: number): void {
-    this.#room(5);
+    this.room(5);
     v >>>= 0;
     while (v > 127) {
       this.buf[this.pos++] = (v & 127) | 128;
@@ -61,7 +72,7 @@ class Writer {
   /** A 64-bit varint of an integer Number (negative: 10 bytes, two's complement), as otlp-transformer writes it. */
   varint64(value: number): void {
     if (value >= 0 && value <= 0xffffffff) return this.varint32(value);
-    this.#room(10);
+    this.room(10);
     let low: number;
     let high: number;
     if (value >= 0) {
@@ -82,20 +93,17 @@ class Writer {
     this.buf[this.pos++] = low & 127;
   }
   fixed32(v: number): void {
-    this.#room(4);
+    this.room(4);
     this.view.setUint32(this.pos, v >>> 0, true);
     this.pos += 4;
   }
   fixed64(ns: bigint): void {
-    this.#room(8);
-    // Epoch nanoseconds are positive and below 2^64: two 32-bit halves avoid a BigInt write path.
-    const hi = Number(ns >> 32n);
-    this.view.setUint32(this.pos, Number(ns - (BigInt(hi) << 32n)), true);
-    this.view.setUint32(this.pos + 4, hi >>> 0, true);
+    this.room(8);
+    this.view.setBigUint64(this.pos, ns, true);
     this.pos += 8;
   }
   double(v: number): void {
-    this.#room(8);
+    this.room(8);
     this.view.setFloat64(this.pos, v, true);
     this.pos += 8;
   }
@@ -103,34 +111,46 @@ class Writer {
   hexBytes(hex: string): void {
     const n = hex.length >>> 1;
     this.varint32(n);
-    this.#room(n);
+    this.room(n);
     for (let i = 0; i < n; i++) this.buf[this.pos++] = (HEXVAL[hex.charCodeAt(2 * i)]! << 4) | HEXVAL[hex.charCodeAt(2 * i + 1)]!;
   }
   string(s: string): void {
-    // ASCII fast path (attribute keys, methods, paths, addresses); else UTF-8 via TextEncoder.
     const n = s.length;
-    let ascii = true;
+    // ASCII fast path (keys, methods, paths, addresses): the UTF-8 length is the string's, so the
+    // prefix goes first and the characters are copied in one pass; the first non-ASCII
+    // character sends the whole string through TextEncoder instead.
+    this.room(5 + n);
+    const start = this.pos;
+    this.varint32(n);
+    const buf = this.buf;
+    let p = this.pos;
     for (let i = 0; i < n; i++) {
-      if (s.charCodeAt(i) >= 0x80) {
-        ascii = false;
-        break;
-      }
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return this.#utf8(s, start);
+      buf[p++] = c;
     }
-    if (ascii) {
-      this.varint32(n);
-      this.#room(n);
-      for (let i = 0; i < n; i++) this.buf[this.pos++] = s.charCodeAt(i);
-      return;
-    }
+    this.pos = p;
+  }
+  #utf8(s: string, start: number): void {
+    this.pos = start;
     const bytes = UTF8.encode(s);
     this.varint32(bytes.length);
-    this.#room(bytes.length);
+    this.room(bytes.length);
     this.buf.set(bytes, this.pos);
     this.pos += bytes.length;
   }
+  /** A string whose encoding (length prefix and bytes) was made once: attribute keys. */
+  encoded(bytes: Uint8Array): void {
+    const n = bytes.length;
+    this.room(n);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) buf[p++] = bytes[i]!;
+    this.pos = p;
+  }
   /** Starts a length-delimited field's body; returns the position to pass to end(). */
   begin(): number {
-    this.#room(1);
+    this.room(1);
     return this.pos++;
   }
   /** Writes the body's length at `start` (a minimal varint, shifting the body when it needs more than a byte). */
@@ -139,7 +159,7 @@ class Writer {
     let size = 1;
     for (let v = len >>> 7; v > 0; v >>>= 7) size++;
     if (size > 1) {
-      this.#room(size - 1);
+      this.room(size - 1);
       this.buf.copyWithin(start + size, start + 1, this.pos);
       this.pos += size - 1;
     }
@@ -154,6 +174,8 @@ class Writer {
 }
 
 const UTF8 = new TextEncoder();
+/** The encoder's working buffer, reused by every request (the result is a copy of its used part). */
+let scratch: Uint8Array = new Uint8Array(1 << 16);
 /** '0'-'9', 'a'-'f', 'A'-'F' → their value (ids are validated lowercase hex before they get here). */
 const HEXVAL = new Uint8Array(128);
 for (let i = 0; i < 10; i++) HEXVAL[48 + i] = i;
@@ -187,13 +209,36 @@ function anyValue(w: Writer, value: AttrValue | readonly AttrValue[]): void {
   }
 }
 
+/**
+ * KeyValue.key (field 1) with its tag and length, encoded once per distinct key: attribute keys
+ * come from a small fixed set (semconv names), and writing them was a third of the encoder's time.
+ * Bounded: past KEY_CACHE_MAX distinct keys (OTel API attributes chosen by the application)
+ * the cache starts over.
+ */
+const KEY_CACHE = new Map<string, Uint8Array>();
+const KEY_CACHE_MAX = 4096;
+const keyWriter = new Writer(new Uint8Array(256));
+function keyBytes(key: string): Uint8Array {
+  let bytes = KEY_CACHE.get(key);
+  if (bytes === undefined) {
+    keyWriter.pos = 0;
+    keyWriter.tag(1, WIRE_LEN);
+    keyWriter.string(key);
+    bytes = keyWriter.buf.slice(0, keyWriter.pos);
+    if (KEY_CACHE.size >= KEY_CACHE_MAX) KEY_CACHE.clear();
+    KEY_CACHE.set(key, bytes);
+  }
+  return bytes;
+}
+
 function attributes(w: Writer, attrs: SpanAttributes, field: number): void {
-  for (const key in attrs) {
-    if (!Object.prototype.hasOwnProperty.call(attrs, key)) continue;
+  // Own enumerable keys in insertion order, as the SDK serializer's Object.keys walk.
+  const keys = Object.keys(attrs);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
     w.tag(field, WIRE_LEN);
     const kv = w.begin();
-    w.tag(1, WIRE_LEN);
-    w.string(key);
+    w.encoded(keyBytes(key));
     w.tag(2, WIRE_LEN);
     const v = w.begin();
     anyValue(w, attrs[key]!);
@@ -280,14 +325,21 @@ function span(w: Writer, s: Span): void {
  */
 export function encodeTraceRequestProtobuf(spans: readonly Span[], resource: SpanAttributes, schemaUrl: string): Uint8Array {
   if (spans.length === 0) return new Uint8Array(0); // the SDK serializer writes no ResourceSpans then
+  // Spans of one probe share one scope object (probes/common/span.ts), so the string key is
+  // built once per scope object, not per span.
   const scopes = new Map<string, Span[]>();
+  const byObject = new Map<Span["scope"], Span[]>();
   for (const s of spans) {
-    const key = `${s.scope.name}\0${s.scope.version}\0${s.scope.schemaUrl ?? ""}`;
-    let list = scopes.get(key);
-    if (!list) scopes.set(key, (list = []));
+    let list = byObject.get(s.scope);
+    if (list === undefined) {
+      const key = `${s.scope.name}\0${s.scope.version}\0${s.scope.schemaUrl ?? ""}`;
+      list = scopes.get(key);
+      if (list === undefined) scopes.set(key, (list = []));
+      byObject.set(s.scope, list);
+    }
     list.push(s);
   }
-  const w = new Writer();
+  const w = new Writer(scratch);
   w.tag(1, WIRE_LEN); // resource_spans
   const rs = w.begin();
   w.tag(1, WIRE_LEN); // resource
@@ -324,5 +376,8 @@ export function encodeTraceRequestProtobuf(spans: readonly Span[], resource: Spa
     w.end(ss);
   }
   w.end(rs);
+  // Keep the (possibly grown) buffer for the next request: a batch needs ~170 KB, and growing a
+  // fresh buffer to that size every request cost two copies.
+  scratch = w.buf;
   return w.buf.slice(0, w.pos);
 }

@@ -10,6 +10,14 @@ import { BEETRACE_VERSION } from "../../version.ts";
 
 const ZERO_SPAN_ID = "0000000000000000";
 
+/** One shared, frozen scope object per scope name: spans of a probe need not carry copies (and the OTLP encoder groups them by identity). */
+const SCOPES = new Map<string, Span["scope"]>();
+function scopeOf(name: string): Span["scope"] {
+  let scope = SCOPES.get(name);
+  if (scope === undefined) SCOPES.set(name, (scope = Object.freeze({ name, version: BEETRACE_VERSION })));
+  return scope;
+}
+
 /** Builds a span from the record header; status starts unset. */
 export function baseSpan(r: RecordReader, ctx: DecodeContext, scopeName: string, name: string, kind: Span["kind"], attributes: Attributes): Span {
   const span: Span = {
@@ -21,7 +29,7 @@ export function baseSpan(r: RecordReader, ctx: DecodeContext, scopeName: string,
     endTimeUnixNano: ctx.toEpoch(r.u64("end_ns")),
     attributes,
     status: { code: "unset" },
-    scope: { name: scopeName, version: BEETRACE_VERSION },
+    scope: scopeOf(scopeName),
   };
   if (r.flags & SPAN_FLAGS.HAS_PARENT) {
     const parent = r.hex("parent_span_id");

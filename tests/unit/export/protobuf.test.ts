@@ -27,7 +27,7 @@ function golden(): Span[] {
     base,
     { ...base, spanId: "00f067aa0ba902b7", parentSpanId: "b7ad6b7169203331", traceState: "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE" },
     { ...base, spanId: "1111111111111111", kind: "client", parentSpanId: "b7ad6b7169203331", name: "GET", attributes: { "url.full": "http://h:8080/p?REDACTED", "error.type": "_OTHER" }, status: { code: "error", message: "transport error" } },
-    { ...base, spanId: "2222222222222222", kind: "internal", attributes: { neg: -42, big: 2 ** 40, dbl: 1.5, nan: Number.NaN, yes: true, no: false, empty: "", "ünïcode": "日本語 ✓" } },
+    { ...base, spanId: "2222222222222222", kind: "internal", attributes: { neg: -42, big: 2 ** 40, dbl: 1.5, nan: Number.NaN, yes: true, no: false, empty: "", "ünïcode": "日本語 ✓", "mixed.value": "ascii first, then é and 日本", ["k".repeat(200)]: "long key" } },
     {
       ...base,
       spanId: "3333333333333333",
