@@ -57,7 +57,8 @@ let viewedBuffer: Buffer | undefined;
 
 /** A Buffer over the same memory as `bytes` (no copy; cached for the common case of one source). */
 function bufferOver(bytes: Uint8Array): Buffer {
-  if (bytes !== viewedBytes || viewedBuffer!.buffer !== bytes.buffer) {
+  // A typed array's buffer never changes (no resizable buffers here), so identity suffices.
+  if (bytes !== viewedBytes) {
     viewedBytes = bytes;
     viewedBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
@@ -81,18 +82,21 @@ export function utf8Of(bytes: Uint8Array, offset: number, n: number): string {
 
 /** A layout with its field lookups resolved once. */
 export class CompiledLayout {
-  readonly #fields: Map<string, readonly [number, number]>;
+  /** field → [offset, size], in a prototype-less object: a keyed load is cheaper than Map.get here */
+  readonly #fields: Record<string, readonly [number, number] | undefined>;
   /** Per string: [offset, size] of its length field (u8 or u16), or undefined when absent. */
   readonly lenFields: (readonly [number, number] | undefined)[];
   /** string name → its index in packing order */
   readonly stringIndex: ReadonlyMap<string, number>;
   constructor(readonly layout: RecordLayout) {
-    this.#fields = new Map(Object.entries(layout.fields));
-    this.lenFields = layout.strings.map((s) => this.#fields.get(`${s}_len`));
+    const fields: Record<string, readonly [number, number] | undefined> = Object.create(null);
+    for (const [name, at] of Object.entries(layout.fields)) fields[name] = at;
+    this.#fields = fields;
+    this.lenFields = layout.strings.map((s) => fields[`${s}_len`]);
     this.stringIndex = new Map(layout.strings.map((s, i) => [s, i]));
   }
   field(name: string): readonly [number, number] | undefined {
-    return this.#fields.get(name);
+    return this.#fields[name];
   }
 }
 
