@@ -142,12 +142,32 @@ static long go_header_slot(__u32 i, void *arg)
 	return (w->found.traceparent && w->found.tracestate) ? 1 : 0;
 }
 
-/* Walks the slots of the groups (or buckets) collected in w. */
+/*
+ * Start-up cost: the walk and the traceparent parse below are global (non-static, noinline)
+ * functions, which the kernel verifies once, on their own, for any arguments of their types
+ * (kernel docs, "BPF verifier": global functions; pointer arguments since 5.12, below bpf_loop's
+ * 5.17). Inlined, they were verified again for every state their caller reached them in, and
+ * the bpf_loop callback again until those states converged: nethttp_server_entry took 160-200 ms
+ * of verification (68k instructions processed), 14 ms this way (bench/RESULTS.md, start-up).
+ * Their pointer arguments may be NULL as far as the verifier knows, hence the checks.
+ */
+
+/* The walk itself. bpf_loop's context must be on this function's stack: w is copied. */
+__noinline int go_walk_headers_global(struct go_header_walk *w)
+{
+	if (!w || !bee_context_in)
+		return 0;
+	struct go_header_walk l = {};
+	__builtin_memcpy(&l, w, sizeof(l));
+	bpf_loop(GO_MAP_MAX_GROUPS * GO_MAP_SLOTS, go_header_slot, &l, 0);
+	w->found = l.found;
+	return 0;
+}
+
+/* Walks the slots of the groups (or buckets) collected in w; what it found is in w->found. */
 static __always_inline void go_walk_headers(struct go_header_walk *w)
 {
-	if (!bee_context_in)
-		return;
-	bpf_loop(GO_MAP_MAX_GROUPS * GO_MAP_SLOTS, go_header_slot, w, 0);
+	go_walk_headers_global(w);
 }
 
 /* Parses one lowercase hex digit; -1 otherwise (W3C Trace Context: lowercase only). */
@@ -180,10 +200,17 @@ static __always_inline int parse_hex(const char *s, __u8 *out, int n)
  * be exactly 55 characters; a later version may be longer if the 56th character is '-'.
  * Returns 0 and fills trace_id, parent_id, flags on success; -1 for anything invalid.
  */
-static __always_inline int go_parse_traceparent(__u64 str_hdr, __u8 trace_id[16], __u8 parent_id[8], __u8 *flags)
+struct go_traceparent {
+	__u8 trace_id[16];
+	__u8 parent_id[8];
+	__u8 flags;
+};
+
+/* The parse, global (see go_walk_headers_global); go_parse_traceparent below is its interface. */
+__noinline int go_parse_traceparent_global(__u64 str_hdr, struct go_traceparent *out)
 {
 	struct go_string s = {};
-	if (!bee_context_in)
+	if (!out || !bee_context_in)
 		return -1;
 	if (bpf_probe_read_user(&s, sizeof(s), (const void *)str_hdr) != 0 || s.len < 55)
 		return -1;
@@ -199,12 +226,23 @@ static __always_inline int go_parse_traceparent(__u64 str_hdr, __u8 trace_id[16]
 		return -1;
 	if (b[2] != '-' || b[35] != '-' || b[52] != '-')
 		return -1;
-	if (parse_hex(b + 3, trace_id, 16) != 0 || parse_hex(b + 36, parent_id, 8) != 0)
+	if (parse_hex(b + 3, out->trace_id, 16) != 0 || parse_hex(b + 36, out->parent_id, 8) != 0)
 		return -1;
 	int f1 = hexval(b[53]), f2 = hexval(b[54]);
 	if (f1 < 0 || f2 < 0)
 		return -1;
-	*flags = (__u8)(f1 << 4 | f2);
+	out->flags = (__u8)(f1 << 4 | f2);
+	return 0;
+}
+
+static __always_inline int go_parse_traceparent(__u64 str_hdr, __u8 trace_id[16], __u8 parent_id[8], __u8 *flags)
+{
+	struct go_traceparent tp = {};
+	if (go_parse_traceparent_global(str_hdr, &tp) != 0)
+		return -1;
+	__builtin_memcpy(trace_id, tp.trace_id, sizeof(tp.trace_id));
+	__builtin_memcpy(parent_id, tp.parent_id, sizeof(tp.parent_id));
+	*flags = tp.flags;
 	return 0;
 }
 
