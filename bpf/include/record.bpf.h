@@ -49,32 +49,79 @@ static __always_inline __u8 *bee_scratch_buf(void)
  * stored; a longer string sets `bit` in *truncated and counts truncated_strings. A failed read
  * stores nothing and sets *err.
  */
-static __always_inline __u16 bee_put_go_string(__u8 *buf, __u32 *pos, __u64 hdr_addr, __u32 cap, __u16 *truncated,
-					       int bit, int *err)
+/* The largest cap bee_put_go_string accepts: buf + pos + n then stays inside the scratch value. */
+#define BEE_MAX_STRING_CAP (BEE_SCRATCH_SIZE - BEE_POS_MASK - 1)
+
+/* bee_put_go_string's arguments and results, for the global function below. */
+struct bee_put_string {
+	__u64 hdr_addr;
+	__u32 pos;
+	__u32 cap;
+	__u32 bit;
+	__u16 truncated;
+	__u16 n;
+	__s32 err;
+};
+
+/*
+ * The copy itself, global (non-static, noinline): the kernel verifies it once, on its own,
+ * whatever state its caller is in. Inlined, every string of a record multiplied the states the
+ * verifier walked (truncation bits, errors, positions): start-up time (bench/RESULTS.md).
+ * The scratch buffer is this CPU's (bee_scratch_buf), the one the caller builds the record in.
+ */
+__noinline int bee_put_go_string_global(struct bee_put_string *a)
 {
+	if (!a)
+		return 0;
+	a->n = 0;
+	__u8 *buf = bee_scratch_buf();
+	if (!buf)
+		return 0;
 	struct go_string s = {};
-	if (hdr_addr == 0 || bpf_probe_read_user(&s, sizeof(s), (const void *)hdr_addr) != 0) {
-		*err = 1;
+	if (a->hdr_addr == 0 || bpf_probe_read_user(&s, sizeof(s), (const void *)a->hdr_addr) != 0) {
+		a->err = 1;
 		return 0;
 	}
 	if (s.len <= 0) /* empty, or a corrupt negative length: nothing to copy */
 		return 0;
+	__u32 cap = a->cap;
+	if (cap > BEE_MAX_STRING_CAP)
+		cap = BEE_MAX_STRING_CAP;
 	__u32 n = cap;
 	if ((__u64)s.len <= cap) {
 		n = (__u32)s.len;
 	} else {
-		*truncated |= (__u16)(1u << bit);
+		a->truncated |= (__u16)(1u << (a->bit & 15));
 		bee_count(&truncated_strings);
 	}
-	__u32 p = *pos & BEE_POS_MASK;
-	if (n > cap) /* restates the bound for the verifier */
-		n = cap;
+	__u32 p = a->pos & BEE_POS_MASK;
+	if (n > BEE_MAX_STRING_CAP) /* restates the bound for the verifier */
+		n = BEE_MAX_STRING_CAP;
 	if (bpf_probe_read_user(buf + p, n, (const void *)s.ptr) != 0) {
-		*err = 1;
+		a->err = 1;
 		return 0;
 	}
-	*pos = p + n;
-	return (__u16)n;
+	a->pos = p + n;
+	a->n = (__u16)n;
+	return 0;
+}
+
+/*
+ * Appends the Go string whose header is at hdr_addr to buf at *pos, keeping at most `cap`
+ * bytes (cap: a compile-time constant ≤ BEE_MAX_STRING_CAP). Returns the bytes stored; a longer
+ * string sets `bit` in *truncated and counts truncated_strings. A failed read stores nothing
+ * and sets *err. buf must be bee_scratch_buf() (the global function writes there).
+ */
+static __always_inline __u16 bee_put_go_string(__u8 *buf, __u32 *pos, __u64 hdr_addr, __u32 cap, __u16 *truncated,
+					       int bit, int *err)
+{
+	(void)buf;
+	struct bee_put_string a = {.hdr_addr = hdr_addr, .pos = *pos, .cap = cap, .bit = (__u32)bit, .truncated = *truncated, .err = *err};
+	bee_put_go_string_global(&a);
+	*pos = a.pos;
+	*truncated = a.truncated;
+	*err = a.err;
+	return a.n;
 }
 
 /* Sends the record of `size` bytes built in buf; a full ring counts ringbuf_full. */
