@@ -27,6 +27,13 @@
  * spill file), dropped (no spill file, or the disk failed too), or is still queued/in flight;
  * `counts()` shows all of them and `shutdown()` returns the final split. `rejected` is the part
  * of `sent` the collector reported as rejected in a partial-success response.
+ *
+ * Records instead of spans (the live session, addRecord): the queue keeps a copy of each ring
+ * record (~120 bytes) and decodes it only when its batch is encoded, with the ids written
+ * straight from the record's bytes (no hex strings). Decoded spans then live for one encode
+ * and die young: held in the queue they outlived the collector's young generation, and under
+ * 15k spans/s the heap grew by tens of MiB of old garbage (bench/RESULTS.md). A record that
+ * cannot be decoded counts as dropped (and, through the decoder, as a BUG line at exit).
  */
 import { promisify } from "node:util";
 import { gzip as gzipCb } from "node:zlib";
@@ -34,6 +41,7 @@ import { log } from "../log.ts";
 import type { CaptureHeader } from "../capture/format.ts";
 import type { Attributes, Span } from "../spans/model.ts";
 import { encodeTraceRequest } from "./otlp.ts";
+import type { RecordIds } from "./protobuf.ts";
 import { SpillFile } from "./spill.ts";
 
 const gzip = promisify(gzipCb);
@@ -143,12 +151,29 @@ const DEFAULT_RETRY: RetryPolicy = {
   maxRetryAfterMs: 60_000,
 };
 
+/**
+ * How queued records become spans (given by the session, which owns the decoder and the clock):
+ * `decode(bytes, offset, length, idsAsBytes)` as probes/decode.ts SpanDecoder does, and where the ids are in
+ * every record's header.
+ */
+export interface RecordDecoding {
+  /** The span of the record at bytes[offset, offset + length) (undefined: not decodable). */
+  decode(bytes: Uint8Array, offset: number, length: number, idsAsBytes: boolean): Span | undefined;
+  ids: Omit<RecordIds, "bytes" | "at">;
+}
+
+/** A queued span: decoded, or the copy of its record that is decoded when its batch is encoded. */
+type Queued = Span | Uint8Array;
+
 export class OtlpExporter {
   readonly #cfg: Required<Omit<OtlpExporterConfig, "spill" | "retry" | "transport">>;
   readonly #transport: ExportTransport;
   readonly #retry: RetryPolicy;
   readonly #spill: SpillFile | undefined;
-  #queue: Span[] = [];
+  #queue: Queued[] = [];
+  #records: RecordDecoding | undefined;
+  /** Working copy of a batch's records while it is encoded (grows to the largest batch) */
+  #scratch = new Uint8Array(1 << 16);
   #queueSince = 0;
   #inFlight = 0;
   #added = 0;
@@ -170,6 +195,7 @@ export class OtlpExporter {
   #delayTimer: ReturnType<typeof setTimeout> | undefined;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
   #warnedClosed = false;
+  #warnedNoDecoder = false;
   /** Aborts requests and cuts waits short when a flush deadline passes mid-flight. */
   #deadlineAbort: AbortController | undefined;
   /** Wakes a backoff wait early so it can re-check a deadline that was set after it began. */
@@ -194,8 +220,32 @@ export class OtlpExporter {
     return this.#transport.endpoint;
   }
 
+  /** Lets addRecord() queue records: how they are decoded when their batch is encoded. */
+  decodeRecordsWith(records: RecordDecoding): void {
+    this.#records = records;
+  }
+
   /** Queue one finished span. Never throws and never blocks. */
   add(span: Span): void {
+    this.#enqueue(span);
+  }
+
+  /**
+   * Queue one finished span as its record (`raw` may be ring memory: it is copied). Needs
+   * decodeRecordsWith() first. Never throws and never blocks.
+   */
+  addRecord(raw: Uint8Array): void {
+    if (this.#records === undefined) {
+      this.#added++;
+      this.#dropped++;
+      if (!this.#warnedNoDecoder) log.warn("BUG: span record given to the OTLP exporter without a decoder; counted as dropped");
+      this.#warnedNoDecoder = true;
+      return;
+    }
+    this.#enqueue(raw.slice());
+  }
+
+  #enqueue(span: Queued): void {
     this.#added++;
     if (this.#closed) {
       // Spans after shutdown have nowhere to go; count them so the totals still add up.
@@ -353,7 +403,7 @@ export class OtlpExporter {
   async #sendNext(probe: boolean): Promise<"nothing" | "ok" | "failed"> {
     const spill = this.#spill;
     let source: "spill" | "queue";
-    let batch: Span[];
+    let batch: Queued[];
     if (spill && spill.pending > 0 && !this.#resendBlocked && !spill.failed) {
       source = "spill";
       batch = spill.nextBatch(this.#cfg.maxBatchSize);
@@ -371,12 +421,14 @@ export class OtlpExporter {
       return "nothing";
     }
 
-    if (source === "queue") this.#inFlight += batch.length;
+    // #send removes records that cannot be decoded from the batch: count what went in flight.
+    const inFlight = source === "queue" ? batch.length : 0;
+    this.#inFlight += inFlight;
     let out: SendOutcome;
     try {
       out = await this.#send(batch, probe);
     } finally {
-      if (source === "queue") this.#inFlight -= batch.length;
+      this.#inFlight -= inFlight;
     }
 
     if (out.kind === "ok") {
@@ -430,14 +482,67 @@ export class OtlpExporter {
     this.#offlineReason = reason;
   }
 
-  #toSpillOrDrop(spans: Span[]): void {
-    if (spans.length === 0) return;
+  #toSpillOrDrop(items: Queued[]): void {
+    if (items.length === 0) return;
     if (this.#spill) {
+      // The spill file holds decoded spans (with hex ids), as every capture reader expects.
+      const spans: Span[] = [];
+      for (const item of items) {
+        const span = item instanceof Uint8Array ? this.#decodeRecord(item, false) : item;
+        if (span !== undefined) spans.push(span);
+      }
       // append() counts whatever it cannot write as lost (reported in `dropped`).
       this.#spill.append(spans);
       return;
     }
-    this.#dropped += spans.length;
+    this.#dropped += items.length;
+  }
+
+  /** A queued record's span; undefined (counted as dropped) when it cannot be decoded. */
+  #decodeRecord(record: Uint8Array, idsAsBytes: boolean): Span | undefined {
+    const span = this.#records?.decode(record, 0, record.length, idsAsBytes);
+    if (span === undefined) this.#dropped++;
+    return span;
+  }
+
+  /**
+   * The request body for `batch`. Records are decoded here (their ids written from their bytes
+   * in protobuf); one that cannot be decoded is removed from `batch`, so its length stays the
+   * number of spans in the body.
+   */
+  #encode(batch: Queued[]): Uint8Array {
+    const protobuf = this.#transport.format === "protobuf";
+    // The batch's records are decoded from one working copy: a view and a Buffer per record
+    // cost more than the copy (bench/pipeline.bench.ts).
+    let need = 0;
+    for (const item of batch) if (item instanceof Uint8Array) need += item.length;
+    if (need > this.#scratch.length) this.#scratch = new Uint8Array(Math.max(need, 2 * this.#scratch.length));
+    const scratch = this.#scratch;
+    const spans: Span[] = [];
+    const at: number[] = [];
+    let pos = 0;
+    let kept = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i]!;
+      let span: Span | undefined;
+      let start = -1;
+      if (item instanceof Uint8Array) {
+        scratch.set(item, pos);
+        span = this.#records?.decode(scratch, pos, item.length, protobuf);
+        if (span === undefined) {
+          this.#dropped++;
+          continue;
+        }
+        if (protobuf) start = pos;
+        pos += item.length;
+      } else span = item;
+      batch[kept++] = item;
+      spans.push(span);
+      at.push(start);
+    }
+    batch.length = kept;
+    const ids = protobuf && pos > 0 ? { ...this.#records!.ids, bytes: scratch, at } : undefined;
+    return encodeTraceRequest(spans, this.#cfg.resource, this.#transport.format, ids);
   }
 
   #trimQueue(): void {
@@ -457,10 +562,11 @@ export class OtlpExporter {
     return Math.max(0, Math.round(base * j));
   }
 
-  async #send(batch: Span[], probe: boolean): Promise<SendOutcome> {
+  async #send(batch: Queued[], probe: boolean): Promise<SendOutcome> {
     let body: Uint8Array;
     try {
-      body = encodeTraceRequest(batch, this.#cfg.resource, this.#transport.format);
+      body = this.#encode(batch);
+      if (batch.length === 0) return { kind: "ok" }; // every record was undecodable (counted)
       if (this.#cfg.compression === "gzip") body = new Uint8Array(await gzip(body));
     } catch (e) {
       // Our own encoding failed: retrying cannot help.

@@ -19,7 +19,7 @@ import type { ReadableSpan } from "@opentelemetry/sdk-trace";
 import { TracerError } from "../errors.ts";
 import type { CaptureHeader } from "../capture/format.ts";
 import type { Attributes, Span } from "../spans/model.ts";
-import { encodeTraceRequestProtobuf } from "./protobuf.ts";
+import { encodeTraceRequestProtobuf, type RecordIds } from "./protobuf.ts";
 
 /** What the resource is built from: the parts of a capture header that describe the target. */
 export type ResourceInfo = Pick<CaptureHeader, "tracer" | "host" | "target" | "resource">;
@@ -192,8 +192,9 @@ export function toOtlpProtobufReference(spans: readonly Span[], resource: Attrib
  * One ExportTraceServiceRequest for an explicit resource (the live exporter builds its resource
  * from the target's environment, not from a capture header). Same serializers as above.
  */
-export function encodeTraceRequest(spans: readonly Span[], resource: Attributes, format: "json" | "protobuf"): Uint8Array {
-  if (format === "protobuf") return encodeTraceRequestProtobuf(spans, resource, SCHEMA_URL);
+export function encodeTraceRequest(spans: readonly Span[], resource: Attributes, format: "json" | "protobuf", ids?: RecordIds): Uint8Array {
+  if (format === "protobuf") return encodeTraceRequestProtobuf(spans, resource, SCHEMA_URL, ids);
+  if (ids !== undefined) throw new TracerError("internal", "OTLP JSON needs spans decoded with their hex ids");
   const out = JsonTraceSerializer.serializeRequest(readables(spans, resource));
   if (out === undefined) throw new TracerError("internal", "OTLP JSON serializer returned nothing");
   return out;

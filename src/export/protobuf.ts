@@ -107,6 +107,15 @@ class Writer {
     this.view.setFloat64(this.pos, v, true);
     this.pos += 8;
   }
+  /** bytes[at, at + n) as a bytes field's value (ids straight from a record). */
+  rawBytes(bytes: Uint8Array, at: number, n: number): void {
+    this.room(1 + n);
+    this.buf[this.pos++] = n; // n is 8 or 16: a one-byte length
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) buf[p++] = bytes[at + i]!;
+    this.pos = p;
+  }
   /** Lowercase hex id → its bytes. */
   hexBytes(hex: string): void {
     const n = hex.length >>> 1;
@@ -247,11 +256,27 @@ function attributes(w: Writer, attrs: SpanAttributes, field: number): void {
   }
 }
 
-function span(w: Writer, s: Span): void {
+/**
+ * Where spans' ids are when they were decoded with `idsAsBytes` (probes/probe.ts DecodeContext):
+ * span i's record starts at bytes[at[i]] (at[i] < 0: span i has hex ids), and a record's header
+ * (struct rec_span) has the trace id, span id and parent span id at these offsets. The ids are
+ * copied as bytes: no hex strings either way.
+ */
+export interface RecordIds {
+  bytes: Uint8Array;
+  at: readonly number[];
+  traceAt: number;
+  spanAt: number;
+  parentAt: number;
+}
+
+function span(w: Writer, s: Span, record: number, ids: RecordIds | undefined): void {
   w.tag(1, WIRE_LEN);
-  w.hexBytes(s.traceId);
+  if (record >= 0) w.rawBytes(ids!.bytes, record + ids!.traceAt, 16);
+  else w.hexBytes(s.traceId);
   w.tag(2, WIRE_LEN);
-  w.hexBytes(s.spanId);
+  if (record >= 0) w.rawBytes(ids!.bytes, record + ids!.spanAt, 8);
+  else w.hexBytes(s.spanId);
   if (s.traceState !== undefined) {
     // Normalised as the SDK's TraceState does (invalid members dropped, at most 32).
     const ts = new TraceState(s.traceState).serialize();
@@ -262,7 +287,8 @@ function span(w: Writer, s: Span): void {
   }
   if (s.parentSpanId !== undefined) {
     w.tag(4, WIRE_LEN);
-    w.hexBytes(s.parentSpanId);
+    if (record >= 0) w.rawBytes(ids!.bytes, record + ids!.parentAt, 8);
+    else w.hexBytes(s.parentSpanId);
   }
   w.tag(5, WIRE_LEN);
   w.string(s.name);
@@ -323,13 +349,15 @@ function span(w: Writer, s: Span): void {
  * (scope name, version, schema URL) in order of first appearance, each with the scope's schema
  * URL or else `schemaUrl`.
  */
-export function encodeTraceRequestProtobuf(spans: readonly Span[], resource: SpanAttributes, schemaUrl: string): Uint8Array {
+export function encodeTraceRequestProtobuf(spans: readonly Span[], resource: SpanAttributes, schemaUrl: string, ids?: RecordIds): Uint8Array {
   if (spans.length === 0) return new Uint8Array(0); // the SDK serializer writes no ResourceSpans then
   // Spans of one probe share one scope object (probes/common/span.ts), so the string key is
   // built once per scope object, not per span.
-  const scopes = new Map<string, Span[]>();
-  const byObject = new Map<Span["scope"], Span[]>();
-  for (const s of spans) {
+  // Lists of span indices (the index also finds a span's record in `ids`).
+  const scopes = new Map<string, number[]>();
+  const byObject = new Map<Span["scope"], number[]>();
+  for (let i = 0; i < spans.length; i++) {
+    const s = spans[i]!;
     let list = byObject.get(s.scope);
     if (list === undefined) {
       const key = `${s.scope.name}\0${s.scope.version}\0${s.scope.schemaUrl ?? ""}`;
@@ -337,7 +365,7 @@ export function encodeTraceRequestProtobuf(spans: readonly Span[], resource: Spa
       if (list === undefined) scopes.set(key, (list = []));
       byObject.set(s.scope, list);
     }
-    list.push(s);
+    list.push(i);
   }
   const w = new Writer(scratch);
   w.tag(1, WIRE_LEN); // resource_spans
@@ -351,7 +379,7 @@ export function encodeTraceRequestProtobuf(spans: readonly Span[], resource: Spa
   for (const list of scopes.values()) {
     w.tag(2, WIRE_LEN); // scope_spans
     const ss = w.begin();
-    const scope = list[0]!.scope;
+    const scope = spans[list[0]!]!.scope;
     w.tag(1, WIRE_LEN); // scope
     const sc = w.begin();
     w.tag(1, WIRE_LEN);
@@ -361,10 +389,10 @@ export function encodeTraceRequestProtobuf(spans: readonly Span[], resource: Spa
       w.string(scope.version);
     }
     w.end(sc);
-    for (const s of list) {
+    for (const i of list) {
       w.tag(2, WIRE_LEN);
       const sp = w.begin();
-      span(w, s);
+      span(w, spans[i]!, ids === undefined ? -1 : ids.at[i]!, ids);
       w.end(sp);
     }
     // A span's own schema URL (the application's tracer, OTel API probe) wins over ours.

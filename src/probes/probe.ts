@@ -148,6 +148,12 @@ export type ToEpoch = (monoNs: bigint) => bigint;
 /** What a record decoder gets besides the record. */
 export interface DecodeContext {
   toEpoch: ToEpoch;
+  /**
+   * The caller takes the span's ids from the record's bytes itself (the OTLP encoder, which
+   * writes ids as bytes): no hex strings are made — traceId and spanId are "", and parentSpanId
+   * is "" when the record has a parent (undefined otherwise, as always).
+   */
+  idsAsBytes?: boolean;
 }
 
 export interface ProbeManifest {

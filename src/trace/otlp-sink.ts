@@ -7,7 +7,8 @@ import { createOtlpExporter, type OtlpExporterOptions } from "../export/create.t
 import type { OtlpExporter } from "../export/exporter.ts";
 import type { Span } from "../spans/model.ts";
 import { log } from "../log.ts";
-import type { SpanSink } from "./output.ts";
+import { SPAN_HEADER } from "../probes/common/header.ts";
+import type { DecodeRecord, SpanSink } from "./output.ts";
 
 /**
  * Streams spans to an OTLP collector (OTLP/HTTP or OTLP/gRPC). The exporter never blocks the drain loop; while the
@@ -23,7 +24,20 @@ export class OtlpSink implements SpanSink {
   ) {
     this.#exporter = createOtlpExporter(cfg);
   }
-  record(_raw: Uint8Array, span: () => Span | undefined): void {
+  #queueRecords = false;
+  /** From here on, records are queued as bytes and decoded when their batch is encoded (export/exporter.ts). */
+  decodeRecordsWith(decode: DecodeRecord): void {
+    this.#exporter.decodeRecordsWith({
+      decode,
+      ids: { traceAt: SPAN_HEADER.trace_id.offset, spanAt: SPAN_HEADER.span_id.offset, parentAt: SPAN_HEADER.parent_span_id.offset },
+    });
+    this.#queueRecords = true;
+  }
+  record(raw: Uint8Array, span: () => Span | undefined): void {
+    if (this.#queueRecords) {
+      this.#exporter.addRecord(raw);
+      return;
+    }
     const s = span();
     if (s !== undefined) this.#exporter.add(s);
   }

@@ -19,6 +19,9 @@ import { CAPTURE_FORMAT, type CaptureHeader, type ClockFields } from "../capture
 import { builtinRecordSchema } from "../probes/decode.ts";
 import { log } from "../log.ts";
 
+/** The span of the record at bytes[offset, offset + length); `idsAsBytes` as in probes/probe.ts DecodeContext. Undefined when it cannot be decoded. */
+export type DecodeRecord = (bytes: Uint8Array, offset: number, length: number, idsAsBytes: boolean) => Span | undefined;
+
 export interface SpanSink {
   /**
    * One finished span. `raw` is a view into ring-buffer memory, valid only during the call
@@ -26,6 +29,12 @@ export interface SpanSink {
    * record cannot be decoded); capture files never call it.
    */
   record(raw: Uint8Array, span: () => Span | undefined): void;
+  /**
+   * Given once, before the first record, by the session: decodes a copy of a record later, after
+   * its ring memory is gone (the OTLP sink queues records and decodes each batch as it encodes
+   * it). Sinks that decode at once, or never, need not implement it.
+   */
+  decodeRecordsWith?(decode: DecodeRecord): void;
   /** End of a drain tick: write what this tick buffered (capture files: one write). */
   flush(): void;
   /** The session re-anchored its BOOTTIME → epoch clock; records after this use `anchor`. */
@@ -194,6 +203,9 @@ export class FanOutSink implements SpanSink {
   constructor(readonly sinks: SpanSink[]) {}
   record(raw: Uint8Array, span: () => Span | undefined): void {
     for (const s of this.sinks) s.record(raw, span);
+  }
+  decodeRecordsWith(decode: DecodeRecord): void {
+    for (const s of this.sinks) s.decodeRecordsWith?.(decode);
   }
   flush(): void {
     for (const s of this.sinks) s.flush();

@@ -46,6 +46,14 @@ import { targetResource } from "../config/otel-env.ts";
 import { ProcessMaps } from "./process-maps.ts";
 import { Propagator } from "./propagate.ts";
 
+/**
+ * Start-up stages at debug level (-v), as ms since the process started (performance.now's
+ * origin): where launch → probes live goes (bench/startup.bench.ts).
+ */
+function stage(what: string): void {
+  log.debug(`start-up: ${what} at ${performance.now().toFixed(1)} ms`);
+}
+
 /** The fields each probe uses with a guessed offset, for the record schema (marks its spans). */
 function guessedOffsets(plans: ProbePlan[]): { guessedOffsets?: Record<string, string[]> } {
   const out: Record<string, string[]> = {};
@@ -182,8 +190,11 @@ export class TraceSession implements Disposable {
 
   /** Analyze, plan, load and attach. Throws nothing_attached if no probe could run. */
   static async prepare(target: AttachTarget, opts: TraceOptions): Promise<TraceSession> {
+    stage("prepare");
     const analysis = await openTarget(target.readPath, `${target.process.exePath} (pid ${target.process.pid})`);
+    stage("analysed");
     trimStartup("analysed"); // start-up's memory back as soon as it is done with (trace/footprint.ts)
+    stage("trimmed (analysed)");
     const plans = planProbes(analysis, PROBES, {
       snapshot: embeddedSnapshot(),
       file: opts.offsetsFile ? loadOffsetsFile(opts.offsetsFile) : undefined,
@@ -207,8 +218,10 @@ export class TraceSession implements Disposable {
         if (f.source === "guess") log.warn(`${f.field}: offset ${f.offset} is a guess (${f.note})`);
       }
     }
+    stage("planned");
     const session = new TraceSession(target, analysis, plans, opts);
     trimStartup("planned");
+    stage("trimmed (planned)");
     try {
       session.#loadAndAttach();
     } catch (e) {
@@ -223,6 +236,7 @@ export class TraceSession implements Disposable {
       const n = prefaultFileRange(target.process.pid, target.readPath, types.offset, types.size);
       log.verbose(`made ${n} bytes of the target's type data resident in ${(performance.now() - t0).toFixed(1)} ms`);
     }
+    stage("prepared");
     if (session.attachedProbes().length === 0) {
       const reasons = plans.map((p) => `${p.probe.id}: ${p.reason ?? "not attached"}`);
       session[Symbol.dispose]();
@@ -240,6 +254,7 @@ export class TraceSession implements Disposable {
 
   #loadAndAttach(): void {
     const multi = uprobeMultiSupport();
+    stage("kernel features probed");
     this.attachMode = multi.supported ? "uprobe_multi" : "perf";
     log.verbose(
       multi.supported
@@ -260,6 +275,7 @@ export class TraceSession implements Disposable {
       const spec = plans[0]!.probe.object;
       const bytes = new Uint8Array(readFileSync(bpfObjectPath(name)));
       const object = BpfObject.open(bytes, name);
+      stage(`${name}: opened`);
       // Registered before load so a failure anywhere below still closes it.
       this.#objects.push({ spec, object });
       const variants = spec.cookieVariants ?? {};
@@ -299,6 +315,7 @@ export class TraceSession implements Disposable {
         if (fd !== undefined) object.reuseMap(m, fd);
       }
       object.load();
+      stage(`${name}: loaded`);
       for (const m of declared) {
         if (shared.has(m)) continue;
         shared.set(m, object.map(m).fd);
@@ -306,6 +323,7 @@ export class TraceSession implements Disposable {
       }
       this.#ring ??= new RingBufferReader(object.map(RING_MAP));
       for (const p of plans) if (p.enabled) this.#attachProbe(object, p);
+      stage(`${name}: attached`);
     }
     // --propagate: the socket-layer programs read the client probe's bee_conn_spans.
     if (this.opts.propagate) this.#propagator = Propagator.start({ tgid: this.target.process.pid, connSpansFd: shared.get("bee_conn_spans") });
@@ -428,6 +446,17 @@ export class TraceSession implements Disposable {
     if (!ring) throw new TracerError("internal", "trace session has no ring buffer after attach");
     const decoder = new SpanDecoder(header.records);
     const decodeCtx = { toEpoch: (ns: bigint) => clock.toEpochNs(ns) };
+    const bytesCtx = { toEpoch: decodeCtx.toEpoch, idsAsBytes: true };
+    // One view per byte array the sink decodes from (its working copy of a batch).
+    let sinkBytes: Uint8Array | undefined;
+    let sinkView: DataView | undefined;
+    writer.decodeRecordsWith?.((bytes, offset, length, idsAsBytes) => {
+      if (bytes !== sinkBytes) {
+        sinkBytes = bytes;
+        sinkView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      }
+      return decoder.decodeAt(bytes, sinkView!, offset, length, idsAsBytes ? bytesCtx : decodeCtx);
+    });
 
     let spansOut = 0;
     let invalidRecords = 0;

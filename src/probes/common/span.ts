@@ -20,9 +20,10 @@ function scopeOf(name: string): Span["scope"] {
 
 /** Builds a span from the record header; status starts unset. */
 export function baseSpan(r: RecordReader, ctx: DecodeContext, scopeName: string, name: string, kind: Span["kind"], attributes: Attributes): Span {
+  const hexIds = ctx.idsAsBytes !== true;
   const span: Span = {
-    traceId: r.hex("trace_id"),
-    spanId: r.hex("span_id"),
+    traceId: hexIds ? r.hex("trace_id") : "",
+    spanId: hexIds ? r.hex("span_id") : "",
     name,
     kind,
     startTimeUnixNano: ctx.toEpoch(r.u64("start_ns")),
@@ -32,8 +33,10 @@ export function baseSpan(r: RecordReader, ctx: DecodeContext, scopeName: string,
     scope: scopeOf(scopeName),
   };
   if (r.flags & SPAN_FLAGS.HAS_PARENT) {
-    const parent = r.hex("parent_span_id");
-    if (parent !== ZERO_SPAN_ID) span.parentSpanId = parent;
+    if (hexIds) {
+      const parent = r.hex("parent_span_id");
+      if (parent !== ZERO_SPAN_ID) span.parentSpanId = parent;
+    } else if (r.u64("parent_span_id") !== 0n) span.parentSpanId = "";
   }
   if (r.flags & SPAN_FLAGS.READ_ERROR) attributes["beetrace.read_error"] = true;
   return span;
