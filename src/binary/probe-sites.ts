@@ -17,7 +17,7 @@
 import { TracerError } from "../errors.ts";
 import { hex } from "./bytes.ts";
 import type { Arch } from "./returns.ts";
-import { probeInstructionAmd64, walkEntryAmd64, type EmulationKind } from "./sites/amd64.ts";
+import { defineLazy, probeInstructionAmd64, walkEntryAmd64, type EmulationKind } from "./sites/amd64.ts";
 import { probeInstructionArm64, walkEntryArm64 } from "./sites/arm64.ts";
 
 export type { Arch } from "./returns.ts";
@@ -80,14 +80,18 @@ export function entryProbeSite(arch: Arch, code: Uint8Array, entry: number, opts
   const walk = arch === "x86_64" ? walkEntryAmd64(code, entry, { maxSkipped, emulatesPush: opts.emulatesPush }) : walkEntryArm64(code, entry, { maxSkipped });
   if (walk.found) {
     const s = walk.site;
-    return {
-      addr: s.addr,
-      mnemonic: s.mnemonic,
-      emulated: true,
-      ...(s.kind ? { kind: s.kind } : {}),
-      text: s.text,
-      skipped: walk.skipped.map((i) => ({ addr: i.addr, text: i.text })),
-    };
+    // text is read from the walk's instructions only when asked for (amd64: formatted then).
+    return defineLazy(
+      {
+        addr: s.addr,
+        mnemonic: s.mnemonic,
+        emulated: true as boolean,
+        ...(s.kind ? { kind: s.kind } : {}),
+        skipped: walk.skipped.map((i) => defineLazy({ addr: i.addr }, "text", () => i.text)),
+      },
+      "text",
+      () => s.text,
+    );
   }
   // The walk found no emulated instruction, so the entry one is not emulated either.
   const first = walk.first;
@@ -124,7 +128,7 @@ export function classifyProbeInstruction(arch: Arch, code: Uint8Array, codeAddr:
       hint: "the site address or the function bounds may be wrong, or the binary damaged",
     });
   }
-  return { addr: r.addr, mnemonic: r.mnemonic, text: r.text, length: r.length, emulated: r.emulated, ...(r.kind ? { kind: r.kind } : {}) };
+  return defineLazy({ addr: r.addr, mnemonic: r.mnemonic, length: r.length, emulated: r.emulated, ...(r.kind ? { kind: r.kind } : {}) }, "text", () => r.text);
 }
 
 /** Convenience: is the instruction at `addr` one the kernel emulates? (false when undecodable) */

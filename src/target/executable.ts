@@ -8,6 +8,10 @@ import { EM_X86_64 } from "../binary/elf.ts";
 import { openGoBinary, type BinaryAnalysis } from "../binary/analyze.ts";
 import { prepareIced } from "../vendor/iced/index.ts";
 import { mapRegularFile } from "./input.ts";
+import { log } from "../log.ts";
+
+/** Start-up stages at debug level (-v), as ms since the process started (see trace/session.ts). */
+const stage = (what: string) => log.debug(`start-up: ${what} at ${performance.now().toFixed(1)} ms`);
 
 /**
  * Largest executable accepted. Go binaries are tens of MB (the largest services a few hundred);
@@ -41,12 +45,25 @@ export async function readTargetBytesAsync(path: string): Promise<Uint8Array> {
  * a background thread, instead of on the first resolveSymbol. Same result and errors as
  * openGoBinary(readTargetBytes(path), label); measured in bench/RESULTS.md.
  */
-export async function openTarget(path: string, label: string): Promise<BinaryAnalysis> {
+export async function openTarget(path: string, label: string, opts: OpenTargetOptions = {}): Promise<BinaryAnalysis> {
   const bytes = readTargetBytes(path);
   const decoder = peekMachine(path) === EM_X86_64 ? prepareIced() : undefined;
+  stage("executable mapped, decoder started");
   const a = openGoBinary(bytes, label);
+  stage("executable parsed");
+  opts.meanwhile?.(a);
   if (decoder && a.arch === "x86_64") await decoder;
   return a;
+}
+
+export interface OpenTargetOptions {
+  /**
+   * Work that needs the parsed executable but not the x86 decoder (symbol lookups, say): run
+   * while the decoder's WebAssembly compiles on another thread, instead of after it (a
+   * start-up of tens of ms on a 30 MB executable: bench/startup.bench.ts). Throwing rejects
+   * openTarget.
+   */
+  meanwhile?: (a: BinaryAnalysis) => void;
 }
 
 /** e_machine of an ELF64 little-endian file (offset 18, u16), or undefined for anything else or on error; the full read reports problems. */

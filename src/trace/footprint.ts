@@ -6,12 +6,13 @@
  * compilers that ran the bundle and the wasm, libbpf's loader. Tracing needs the ring buffer,
  * the outputs and the drain loop. What is given back, and when (measured in bench/RESULTS.md,
  * memory; bench/memory.sh):
- * - "analysed" (the target is open, before planning): the code pages start-up touched — of
- *   the executable itself above all (bpf/pageout.ts): Bun's start-up, the bundle's bytecode and
- *   the wasm compiler are done with. Page tables only, ~5 ms.
+ * - "analysed" (the target is parsed, while the x86 decoder compiles on another thread:
+ *   trace/session.ts, target/executable.ts `meanwhile`): the code pages start-up touched — of
+ *   the executable itself above all (bpf/pageout.ts): Bun's start-up and the bundle's bytecode
+ *   are done with (the wasm compiler's pages, still in use, come back). Page tables only, ~5 ms.
  * - "planned" (before the BPF objects load): the decoder is dropped (vendor/iced releaseIced; a
  *   later plan loads it again), one full collection, the code pages again — so libbpf's loader
- *   (which parses the kernel's BTF) and the ring buffer's mapping do not come on top of
+ *   (objects' ELF and BTF, the verifier log buffer) and the ring buffer's mapping do not come on top of
  *   planning's memory (start-up peak 105 → ~82 MiB on the sample).
  * - "attached" (after the "tracing" line): the same once more; what planning left is garbage by
  *   then (the session keeps nothing of the analysis: trace/session.ts).

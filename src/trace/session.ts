@@ -35,6 +35,7 @@ import type { SamplerConfig } from "../config/otel-env.ts";
 import { BPF_TRACE_UPROBE_MULTI } from "../bpf/syscall.ts";
 import { RingBufferReader } from "../bpf/ringbuf.ts";
 import { bpfObjectPath } from "../bpf/embedded.ts";
+import { libbpf } from "../bpf/libbpf.ts";
 import { sampleClocks } from "../bpf/clock.ts";
 import { BootClock } from "../spans/clock.ts";
 import { zeroLosses, type LossCounters, type Span } from "../spans/model.ts";
@@ -52,6 +53,23 @@ import { Propagator } from "./propagate.ts";
  */
 function stage(what: string): void {
   log.debug(`start-up: ${what} at ${performance.now().toFixed(1)} ms`);
+}
+
+/** Every function name a probe's plan may look up: its uprobes, their markers and extra sites. */
+function probeFunctionNames(): Set<string> {
+  const names = new Set<string>();
+  for (const p of PROBES) {
+    for (const u of p.uprobes) {
+      names.add(u.symbol);
+      for (const n of u.onlyIfLinked ?? []) names.add(n);
+      for (const x of u.extraSites ?? []) for (const n of x.symbols) names.add(n);
+      for (const m of u.endMarkers ?? []) {
+        for (const c of m.choices) for (const n of c.symbols) names.add(n);
+        if (typeof m.neededIf === "object") for (const n of m.neededIf.linked) names.add(n);
+      }
+    }
+  }
+  return names;
 }
 
 /** The fields each probe uses with a guessed offset, for the record schema (marks its spans). */
@@ -191,10 +209,20 @@ export class TraceSession implements Disposable {
   /** Analyze, plan, load and attach. Throws nothing_attached if no probe could run. */
   static async prepare(target: AttachTarget, opts: TraceOptions): Promise<TraceSession> {
     stage("prepare");
-    const analysis = await openTarget(target.readPath, `${target.process.exePath} (pid ${target.process.pid})`);
+    const analysis = await openTarget(target.readPath, `${target.process.exePath} (pid ${target.process.pid})`, {
+      // While the x86 decoder compiles on another thread: start-up's memory back as soon as it
+      // is done with (trace/footprint.ts), and every function the plan may look up, looked up
+      // (the function table caches them): 20-40 ms that no longer wait for the decoder.
+      meanwhile: (a) => {
+        trimStartup("analysed");
+        stage("trimmed (analysed)");
+        for (const name of probeFunctionNames()) a.pcln.find(name);
+        stage("functions looked up");
+        libbpf(); // dlopen'ed now rather than at the first object's open (a few ms)
+        stage("libbpf loaded");
+      },
+    });
     stage("analysed");
-    trimStartup("analysed"); // start-up's memory back as soon as it is done with (trace/footprint.ts)
-    stage("trimmed (analysed)");
     const plans = planProbes(analysis, PROBES, {
       snapshot: embeddedSnapshot(),
       file: opts.offsetsFile ? loadOffsetsFile(opts.offsetsFile) : undefined,

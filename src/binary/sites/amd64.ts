@@ -34,7 +34,7 @@ export interface Amd64ProbeInstruction {
   length: number;
   /** Lower-case mnemonic ("jbe", "cmp"). */
   mnemonic: string;
-  /** The whole instruction in Intel syntax ("jbe 0x64d834"). */
+  /** The whole instruction in Intel syntax ("jbe 0x64d834"); formatted when first read (withLazyText). */
   text: string;
   emulated: boolean;
   /** When emulated: which kernel path emulates it. */
@@ -77,10 +77,33 @@ export function amd64EmulationKind(x: Iced, ins: InstanceType<Iced["Instruction"
   const { legacy, rex } = prefixesOf(bytes);
   // NOP first: the kernel checks x86_nops before the opcode switch (so 66 90 is emulated).
   if (bytes.length <= 8 && KERNEL_NOPS.some((n) => n.length === bytes.length && n.every((b, i) => bytes[i] === b))) return "nop";
+  // Told apart by mnemonic and opcode byte, not by iced's Code enum: the first use of x.Code
+  // builds its ~4,900 members (11-21 ms of start-up, bench/RESULTS.md). Same answers
+  // (tests/unit/binary/probe-sites.test.ts compares them over every instruction of a binary):
+  // - Code.Nopw/Nopd/Nopq are NOP with opcode 90 (o16/o32/o64); 0F 1F is Nop_rm*, PAUSE is F3 90;
+  // - Code.Call_rel32_64 is the only near direct call (isCallNear) of 64-bit code (a 66 prefix
+  //   is refused below either way);
+  // - Code.Push_r64 is the only PUSH of one byte, or of two starting with REX 41 (50+r).
+  const M = x.Mnemonic;
+  const opcode = bytes[legacy.length + (rex === undefined ? 0 : 1)];
+  if (ins.mnemonic === M.Nop && opcode === 0x90) return rex === undefined ? "nop" : undefined;
+  const call = ins.isCallNear;
+  if (ins.isJccShortOrNear || ins.isJmpShortOrNear || call) {
+    // 16-bit operand-size overrides (66 E8 ...) are refused by the kernel.
+    if (legacy.includes(0x66)) return undefined;
+    return call ? "call" : "branch";
+  }
+  if (emulatesPush && ins.mnemonic === M.Push && legacy.length === 0 && (bytes.length === 1 || (bytes.length === 2 && rex === 0x41))) return "push";
+  return undefined;
+}
+
+/** amd64EmulationKind as it was, by iced's Code enum: what the tests compare it with. */
+export function amd64EmulationKindByCode(x: Iced, ins: InstanceType<Iced["Instruction"]>, bytes: Uint8Array, emulatesPush = true): EmulationKind | undefined {
+  const { legacy, rex } = prefixesOf(bytes);
+  if (bytes.length <= 8 && KERNEL_NOPS.some((n) => n.length === bytes.length && n.every((b, i) => bytes[i] === b))) return "nop";
   const C = x.Code;
   if (ins.code === C.Nopd || ins.code === C.Nopw || ins.code === C.Nopq) return rex === undefined ? "nop" : undefined;
   if (ins.isJccShortOrNear || ins.isJmpShortOrNear || ins.code === C.Call_rel32_64) {
-    // 16-bit operand-size overrides (66 E8 ...) are refused by the kernel.
     if (legacy.includes(0x66)) return undefined;
     return ins.code === C.Call_rel32_64 ? "call" : "branch";
   }
@@ -130,6 +153,48 @@ function unsafeBecause(
   return undefined;
 }
 
+/**
+ * Gives `obj` a `text` property (the instruction in `bytes` at `addr`, Intel syntax) that is
+ * formatted when first read. Attaching never reads it (only `inspect` and messages do), and
+ * iced's formatter costs 6-23 ms of start-up the first time one is made (bench/RESULTS.md,
+ * start-up). The bytes are copied: `code` may be a view of the whole mapped target file.
+ */
+export function withLazyText<T extends object>(obj: T, bytes: Uint8Array, addr: number): T & { text: string } {
+  const own = bytes.slice();
+  return defineLazy(obj, "text", () => formatInstruction(own, addr));
+}
+
+/** An enumerable property computed on its first read, then kept as a plain value. */
+export function defineLazy<T extends object, K extends string, V>(obj: T, key: K, compute: () => V): T & Record<K, V> {
+  Object.defineProperty(obj, key, {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const value = compute();
+      Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+      return value;
+    },
+  });
+  return obj as T & Record<K, V>;
+}
+
+/** One instruction formatted on its own (decoded again: the caller's decoder is gone by then). */
+function formatInstruction(bytes: Uint8Array, addr: number): string {
+  const x = iced();
+  const decoder = new x.Decoder(64, bytes, x.DecoderOptions.None);
+  decoder.ip = BigInt(addr);
+  const ins = new x.Instruction();
+  const formatter = newFormatter(x);
+  try {
+    decoder.decodeOut(ins);
+    return formatter.format(ins);
+  } finally {
+    decoder.free();
+    ins.free();
+    formatter.free();
+  }
+}
+
 /** Intel syntax the way objdump -M intel prints it: "jbe 0x64d834", "cmp rsp, [r14+0x10]". */
 function newFormatter(x: Iced): InstanceType<Iced["Formatter"]> {
   const f = new x.Formatter(x.FormatterSyntax.Intel);
@@ -159,7 +224,6 @@ export function walkEntryAmd64(code: Uint8Array, entry: number, opts: { maxSkipp
   decoder.ip = BigInt(entry);
   const ins = new x.Instruction();
   const factory = new x.InstructionInfoFactory();
-  const formatter = newFormatter(x);
   const scratch = scratchRegisters(x);
   const skipped: Amd64ProbeInstruction[] = [];
   let first: Amd64ProbeInstruction | undefined;
@@ -171,14 +235,17 @@ export function walkEntryAmd64(code: Uint8Array, entry: number, opts: { maxSkipp
       if (ins.isInvalid) return { found: false, reason: `undecodable instruction at ${hex(entry + off)}`, first };
       const bytes = code.subarray(off, off + ins.length);
       const kind = amd64EmulationKind(x, ins, bytes, opts.emulatesPush ?? true);
-      const here: Amd64ProbeInstruction = {
-        addr: entry + off,
-        length: ins.length,
-        mnemonic: (x.Mnemonic[ins.mnemonic] ?? "?").toLowerCase(),
-        text: formatter.format(ins),
-        emulated: kind !== undefined,
-        ...(kind ? { kind } : {}),
-      };
+      const here: Amd64ProbeInstruction = withLazyText(
+        {
+          addr: entry + off,
+          length: ins.length,
+          mnemonic: (x.Mnemonic[ins.mnemonic] ?? "?").toLowerCase(),
+          emulated: kind !== undefined,
+          ...(kind ? { kind } : {}),
+        },
+        bytes,
+        entry + off,
+      );
       first ??= here;
       if (kind !== undefined) return { found: true, site: here, skipped };
       const info = factory.info(ins);
@@ -201,7 +268,6 @@ export function walkEntryAmd64(code: Uint8Array, entry: number, opts: { maxSkipp
     decoder.free();
     ins.free();
     factory.free();
-    formatter.free();
   }
 }
 
@@ -214,22 +280,24 @@ export function probeInstructionAmd64(code: Uint8Array, codeAddr: number, addr: 
   const decoder = new x.Decoder(64, bytesFrom, x.DecoderOptions.None);
   decoder.ip = BigInt(addr);
   const ins = new x.Instruction();
-  const formatter = newFormatter(x);
   try {
     decoder.decodeOut(ins);
     if (ins.isInvalid) return { error: `undecodable instruction at ${hex(addr)}` };
-    const kind = amd64EmulationKind(x, ins, bytesFrom.subarray(0, ins.length), emulatesPush);
-    return {
+    const bytes = bytesFrom.subarray(0, ins.length);
+    const kind = amd64EmulationKind(x, ins, bytes, emulatesPush);
+    return withLazyText(
+      {
+        addr,
+        length: ins.length,
+        mnemonic: (x.Mnemonic[ins.mnemonic] ?? "?").toLowerCase(),
+        emulated: kind !== undefined,
+        ...(kind ? { kind } : {}),
+      },
+      bytes,
       addr,
-      length: ins.length,
-      mnemonic: (x.Mnemonic[ins.mnemonic] ?? "?").toLowerCase(),
-      text: formatter.format(ins),
-      emulated: kind !== undefined,
-      ...(kind ? { kind } : {}),
-    };
+    );
   } finally {
     decoder.free();
     ins.free();
-    formatter.free();
   }
 }

@@ -10,6 +10,33 @@ import { TracerError } from "../../../src/errors.ts";
 import { openGoBinary, type BinaryAnalysis } from "../../../src/binary/analyze.ts";
 import { classifyProbeInstruction, entryProbeSite, isEmulatedAt, MAX_SKIPPED_INSTRUCTIONS } from "../../../src/binary/probe-sites.ts";
 import { buildProbeFixture } from "./probe-sites-fixture.ts";
+import { amd64EmulationKind, amd64EmulationKindByCode } from "../../../src/binary/sites/amd64.ts";
+import { iced } from "../../../src/vendor/iced/index.ts";
+
+/** amd64EmulationKind (by mnemonic and opcode) and the Code-enum version agree on every instruction of `code`; returns the count. */
+function sameEmulationKinds(code: Uint8Array): number {
+  const x = iced();
+  const d = new x.Decoder(64, code, x.DecoderOptions.None);
+  const ins = new x.Instruction();
+  let n = 0;
+  try {
+    while (d.canDecode) {
+      const off = d.position;
+      d.decodeOut(ins);
+      if (ins.isInvalid) break;
+      const bytes = code.subarray(off, off + ins.length);
+      for (const push of [true, false]) {
+        const hexBytes = Buffer.from(bytes).toString("hex");
+        expect({ hexBytes, push, kind: amd64EmulationKind(x, ins, bytes, push) }).toEqual({ hexBytes, push, kind: amd64EmulationKindByCode(x, ins, bytes, push) });
+      }
+      n++;
+    }
+  } finally {
+    d.free();
+    ins.free();
+  }
+  return n;
+}
 
 const x86 = (...b: number[]) => new Uint8Array(b);
 
@@ -128,6 +155,21 @@ describe("entryProbeSite x86_64 (hand-assembled)", () => {
     expect(() => entryProbeSite("x86_64", x86(0x90), -1)).toThrow(TracerError);
     expect(() => entryProbeSite("mips" as never, x86(0x90), 0)).toThrow(TracerError);
   });
+});
+
+test("amd64EmulationKind: by mnemonic and opcode byte, the same answers as by iced's Code enum", () => {
+  // NOPs with prefixes (cs nop, o16/o64 nop, REX.B 90 = xchg r8d,eax, F3 90 = pause, 0F 1F forms),
+  // calls (E8, 66 E8, FF /2), jumps and Jcc (EB, E9, 7x, 0F 8x, 66 EB), pushes (50+r, 41 50+r,
+  // 66 50, 48 50, 6A ib, 68 id, FF /6), then ordinary instructions.
+  const edge = [
+    [0x2e, 0x90], [0x66, 0x90], [0x48, 0x90], [0x41, 0x90], [0xf3, 0x90], [0x66, 0x2e, 0x90], [0x90],
+    [0x0f, 0x1f, 0x00], [0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00], [0x0f, 0x1f, 0x44, 0x00, 0x01], [0x48, 0x0f, 0x1f, 0x00],
+    [0xe8, 0, 0, 0, 0], [0x66, 0xe8, 0, 0, 0, 0], [0x48, 0xe8, 0, 0, 0, 0], [0xff, 0xd0], [0x41, 0xff, 0xd3],
+    [0xeb, 0x02], [0xe9, 0, 0, 0, 0], [0x76, 0x10], [0x0f, 0x86, 0, 1, 0, 0], [0x66, 0xeb, 0x02], [0xff, 0xe0],
+    [0x55], [0x41, 0x57], [0x66, 0x55], [0x48, 0x55], [0x49, 0x55], [0x6a, 0x01], [0x68, 1, 0, 0, 0], [0xff, 0x34, 0x24],
+    CMP_RSP_G, LEA_R12, MOV_RBP_RSP, SUB_RSP, MOV_RAX_RCX, RET,
+  ];
+  for (const b of edge) expect(sameEmulationKinds(new Uint8Array(b))).toBe(1);
 });
 
 describe("classifyProbeInstruction", () => {
@@ -261,6 +303,13 @@ describe.skipIf(skip !== undefined).each([false, true])("Go build (local go, amd
     const mm = siteOf(a, "runtime.memmove");
     expect(mm.site).toMatchObject({ addr: mm.fn.entry, emulated: false });
     expect(mm.site.reason).toContain("writes rdi");
+  });
+
+  test("every instruction of every function: amd64EmulationKind gives what the Code-enum version gives", () => {
+    const a = open(buildProbeFixture({ pie }));
+    let n = 0;
+    for (const fn of a.pcln.funcs()) if (fn.end > fn.entry) n += sameEmulationKinds(a.elf.readVirtual(fn.entry, fn.end - fn.entry));
+    expect(n).toBeGreaterThan(100_000);
   });
 
   test("every function of the binary: the site is emulated or the entry; moved sites sit on a JBE/JCC/JMP/CALL/PUSH/NOP", () => {
