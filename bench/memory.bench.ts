@@ -13,7 +13,8 @@
  *    shows as 8 MiB) and the rest;
  * 3. load: bench/loadgen at --rate req/s on --route for --duration s (after 2 s warm-up),
  *    VmRSS sampled every 200 ms: max and median over the run, VmHWM at the end (includes
- *    start-up), spans written (from the tracer's exit line) and achieved request rate.
+ *    start-up), spans written (from the tracer's exit line) and achieved request rate, and the
+ *    tracer's CPU per span (/proc/PID/stat from the load's start until the tracer is idle again).
  *
  * Configurations: `beetrace` (the executable under test), `notrim` (the same with
  * BEETRACE_NO_TRIM=1: start-up memory kept, src/trace/footprint.ts), `before` (--before PATH).
@@ -28,7 +29,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { BENCH_CACHE, intOption, machineLine, parseOptions, percentile } from "./lib.ts";
+import { BENCH_CACHE, intOption, machineLine, parseOptions, percentile, processCpuMs } from "./lib.ts";
 import { readSmaps } from "./smaps.ts";
 
 type Config = "beetrace" | "notrim" | "before";
@@ -145,6 +146,8 @@ interface Row {
   loaded: ReturnType<typeof breakdown>;
   spans: number;
   achieved: number;
+  /** tracer CPU (utime + stime) from the load's start until idle again, per span */
+  cpuUsPerSpan: number;
 }
 
 async function measure(config: Config, round: number): Promise<Row> {
@@ -164,6 +167,7 @@ async function measure(config: Config, round: number): Promise<Row> {
     const idleSamples = await sampleRss(tp, 250, Bun.sleep(idleMs));
     const idle = breakdown(tp, realpathSync(exe));
     const afterFirst = idleSamples.slice(4);
+    const cpu0 = processCpuMs(tp);
     const loadgen = spawn(o.loadgen, ["-url", `http://${addr}${o.route}`, "-rate", o.rate, "-duration", `${o.duration}s`, "-warmup", "2s", "-conns", o.conns], {
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -172,6 +176,15 @@ async function measure(config: Config, round: number): Promise<Row> {
     const loadSamples = await sampleRss(tp, 200, exited(loadgen));
     const loaded = breakdown(tp, realpathSync(exe));
     const hwmEnd = statusKb(tp, "VmHWM");
+    // The tracer's CPU for the load's spans: until it has gone idle again (the exporter's last
+    // batch leaves up to its batch delay after the load), at most 10 s.
+    let cpu1 = processCpuMs(tp);
+    for (let t = 0; t < 50; t++) {
+      await Bun.sleep(200);
+      const now = processCpuMs(tp);
+      if (now === cpu1) break;
+      cpu1 = now;
+    }
     const load = JSON.parse(out) as { achievedRate: number };
     const summary = waitForLine(tracer, "stderr", /wrote (\d+) spans?/, 30_000);
     tracer.kill("SIGINT");
@@ -191,6 +204,7 @@ async function measure(config: Config, round: number): Promise<Row> {
       loaded,
       spans,
       achieved: load.achievedRate,
+      cpuUsPerSpan: spans > 0 ? ((cpu1 - cpu0) * 1000) / spans : NaN,
     };
   } finally {
     if (tracer.exitCode === null && tracer.signalCode === null) {
@@ -214,16 +228,16 @@ for (let r = 1; r <= intOption(o.rounds, "rounds"); r++) {
     console.log(
       `${c.padEnd(8)} round ${r}: start-up peak ${f1(mib(row.startPeak))} MiB | idle ${f1(mib(row.idleLast))} (max ${f1(mib(row.idleMax))}) MiB = ${b(row.idle)} | ` +
         `load: max ${f1(mib(row.loadMax))}, median ${f1(mib(row.loadMedian))} MiB = ${b(row.loaded)}; VmHWM ${f1(mib(row.hwmEnd))} MiB; ` +
-        `${row.spans} spans, ${row.achieved.toFixed(0)} req/s achieved`,
+        `${row.spans} spans, ${row.achieved.toFixed(0)} req/s achieved; tracer CPU ${row.cpuUsPerSpan.toFixed(2)} µs/span`,
     );
   }
 }
-console.log("\nmedians over rounds (MiB): config | start-up peak | idle | idle excl. ring | load max | load max excl. ring | VmHWM at end");
+console.log("\nmedians over rounds (MiB; CPU µs/span): config | start-up peak | idle | idle excl. ring | load max | load max excl. ring | VmHWM at end | tracer CPU per span");
 for (const c of configs) {
   const rs = rows.filter((r) => r.config === c);
   const med = (f: (r: Row) => number) => f1(mib(percentile([...rs.map(f)].sort((a, b) => a - b), 50)));
   console.log(
-    `${c.padEnd(8)} | ${med((r) => r.startPeak)} | ${med((r) => r.idleLast)} | ${med((r) => r.idleLast - r.idle.ring)} | ${med((r) => r.loadMax)} | ${med((r) => r.loadMax - r.loaded.ring)} | ${med((r) => r.hwmEnd)}`,
+    `${c.padEnd(8)} | ${med((r) => r.startPeak)} | ${med((r) => r.idleLast)} | ${med((r) => r.idleLast - r.idle.ring)} | ${med((r) => r.loadMax)} | ${med((r) => r.loadMax - r.loaded.ring)} | ${med((r) => r.hwmEnd)} | ${percentile([...rs.map((r) => r.cpuUsPerSpan)].sort((a, b) => a - b), 50).toFixed(2)}`,
   );
 }
 if (receiver) {
