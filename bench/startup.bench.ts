@@ -5,11 +5,16 @@
  * Target (hot-path issue): ≤ 150 ms on a ~30 MB stripped binary.
  *
  *   bench/build-inputs.sh        # once: gopls, -ldflags="-s -w", ~29 MB
- *   node_modules/.bin/bun bench/startup.bench.ts [--runs 15] [--binary .cache/bench/gopls/gopls] [--beetrace dist/beetrace]
+ *   node_modules/.bin/bun bench/startup.bench.ts [--runs 15] [--stage-runs 5] [--binary .cache/bench/gopls/gopls]
+ *       [--beetrace dist/beetrace] [--before OTHER-BEETRACE]
  *
  * Root. The target runs `gopls serve -listen=127.0.0.1:0` (it idles waiting for a client); the
- * tracer is stopped with SIGINT after each run. Also prints the tracer's own "attached N uprobes
- * in M ms" (load + attach) from -v.
+ * tracer is stopped with SIGINT after each run. The timed runs are without -v, as an operator
+ * runs it: -v adds libbpf's debug messages (~1800 lines for net/http's object) to the time.
+ * Then --stage-runs runs with -v give where the time goes: the "start-up: <stage> at <ms>"
+ * debug lines (trace/session.ts; ms since the tracer's process started) and the tracer's own
+ * "attached N uprobes in M ms" (load + attach), as medians. --before: the same for a second
+ * executable, alternating with the first run by run (a before/after comparison on one machine).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { statSync, rmSync } from "node:fs";
@@ -19,13 +24,20 @@ import { BENCH_CACHE, ROOT, intOption, machineLine, parseOptions, summarize } fr
 
 const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once("exit", () => r())));
 
-async function once(beetrace: string, pid: number): Promise<{ wallMs: number; attachMs: number }> {
+interface Run {
+  wallMs: number;
+  attachMs: number;
+  /** stage → ms since the tracer started (only with -v) */
+  stages: Map<string, number>;
+}
+
+async function once(beetrace: string, pid: number, verbose: boolean): Promise<Run> {
   const out = join(tmpdir(), `beetrace-startup-${process.pid}.cbor`);
   const t0 = performance.now();
-  const tracer = spawn(beetrace, ["attach", "--pid", String(pid), "--out", out, "-v"], { stdio: ["ignore", "ignore", "pipe"] });
+  const tracer = spawn(beetrace, ["attach", "--pid", String(pid), "--out", out, ...(verbose ? ["-v"] : [])], { stdio: ["ignore", "ignore", "pipe"] });
   let buf = "";
   const wallMs = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "tracing pid" line in 30 s:\n${buf}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`no "tracing pid" line in 30 s:\n${buf.slice(-4000)}`)), 30_000);
     tracer.stderr!.on("data", (d: Buffer) => {
       buf += d.toString();
       if (/tracing pid \d+/.test(buf)) {
@@ -33,34 +45,54 @@ async function once(beetrace: string, pid: number): Promise<{ wallMs: number; at
         resolve(performance.now() - t0);
       }
     });
-    tracer.once("exit", (code) => reject(new Error(`tracer exited ${code}:\n${buf}`)));
+    tracer.once("exit", (code) => reject(new Error(`tracer exited ${code}:\n${buf.slice(-4000)}`)));
   });
   tracer.kill("SIGINT");
   await exited(tracer);
   rmSync(out, { force: true });
   const m = /attached \d+ uprobes \([^)]*\) in (\d+) ms/.exec(buf);
-  return { wallMs, attachMs: m ? Number(m[1]) : NaN };
+  const stages = new Map<string, number>();
+  for (const s of buf.matchAll(/start-up: (.+) at ([\d.]+) ms/g)) stages.set(s[1]!, Number(s[2]));
+  return { wallMs, attachMs: m ? Number(m[1]) : NaN, stages };
+}
+
+const f = (s: ReturnType<typeof summarize>) => `median ${s.median.toFixed(1)}  p95 ${s.p95.toFixed(1)}  min ${s.min.toFixed(1)}  max ${s.max.toFixed(1)} ms`;
+
+function report(name: string, walls: number[], verbose: Run[]): void {
+  console.log(`${name}: launch → probes live (wall, no -v): ${f(summarize(walls))}`);
+  if (verbose.length === 0) return;
+  console.log(`${name}: with -v (${verbose.length} runs), of which load + attach: ${f(summarize(verbose.map((r) => r.attachMs)))}`);
+  const names = [...new Set(verbose.flatMap((r) => [...r.stages.keys()]))];
+  let prev = 0;
+  for (const n of names) {
+    const at = summarize(verbose.flatMap((r) => (r.stages.has(n) ? [r.stages.get(n)!] : []))).median;
+    console.log(`  ${n.padEnd(36)} at ${at.toFixed(1).padStart(6)} ms  (+${(at - prev).toFixed(1)})`);
+    prev = at;
+  }
 }
 
 async function main(): Promise<void> {
-  const o = parseOptions(Bun.argv.slice(2), { runs: "15", binary: join(BENCH_CACHE, "gopls", "gopls"), beetrace: join(ROOT, "dist", "beetrace") });
+  const o = parseOptions(Bun.argv.slice(2), {
+    runs: "15",
+    "stage-runs": "5",
+    binary: join(BENCH_CACHE, "gopls", "gopls"),
+    beetrace: join(ROOT, "dist", "beetrace"),
+    before: "",
+  });
   const runs = intOption(o.runs, "--runs");
+  const stageRuns = intOption(o["stage-runs"], "--stage-runs");
+  const exes = [o.beetrace, ...(o.before ? [o.before] : [])];
   console.log(machineLine());
   console.log(`target ${o.binary} (${(statSync(o.binary).size / 1e6).toFixed(1)} MB)`);
   const target = spawn(o.binary, ["serve", "-listen=127.0.0.1:0"], { stdio: "ignore" });
   try {
     await new Promise((r) => setTimeout(r, 500)); // let it start (it only has to exist and be mapped)
-    const walls: number[] = [];
-    const attaches: number[] = [];
-    await once(o.beetrace, target.pid!); // warm the page cache for the tracer and the target
-    for (let i = 0; i < runs; i++) {
-      const r = await once(o.beetrace, target.pid!);
-      walls.push(r.wallMs);
-      attaches.push(r.attachMs);
-    }
-    const f = (s: ReturnType<typeof summarize>) => `median ${s.median.toFixed(1)}  p95 ${s.p95.toFixed(1)}  min ${s.min.toFixed(1)}  max ${s.max.toFixed(1)} ms`;
-    console.log(`launch → probes live (wall): ${f(summarize(walls))}`);
-    console.log(`of which load + attach:      ${f(summarize(attaches))}`);
+    const walls = exes.map(() => [] as number[]);
+    const verbose = exes.map(() => [] as Run[]);
+    for (const e of exes) await once(e, target.pid!, false); // warm the page cache for the tracers and the target
+    for (let i = 0; i < runs; i++) for (const [k, e] of exes.entries()) walls[k]!.push((await once(e, target.pid!, false)).wallMs);
+    for (let i = 0; i < stageRuns; i++) for (const [k, e] of exes.entries()) verbose[k]!.push(await once(e, target.pid!, true));
+    for (const [k, e] of exes.entries()) report(exes.length > 1 ? (k === 0 ? `after (${e})` : `before (${e})`) : e, walls[k]!, verbose[k]!);
   } finally {
     target.kill("SIGTERM");
     await exited(target);
