@@ -3,6 +3,7 @@
  * semantic conventions v1.37 (HTTP spans, URL attributes), shared by the server and client probes.
  */
 import type { Attributes } from "../../spans/model.ts";
+import { memoized } from "../common/memo.ts";
 
 const UTF8 = new TextEncoder();
 
@@ -36,7 +37,9 @@ export interface HostPort {
  * Host headers, URL.Host and Go's RemoteAddr). A bare IPv6 address without brackets ("::1")
  * is all host. Returns undefined for an empty string. An unparsable port is left out.
  */
-export function splitHostPort(s: string): HostPort | undefined {
+export const splitHostPort: (s: string) => Readonly<HostPort> | undefined = memoized(parseHostPort);
+
+function parseHostPort(s: string): HostPort | undefined {
   if (s === "") return undefined;
   if (s.startsWith("[")) {
     const close = s.indexOf("]");
@@ -69,7 +72,9 @@ export function protocolVersion(major: number, minor: number): string | undefine
  * http.route from a Go ServeMux pattern "[METHOD ][HOST]/[PATH]" (net/http doc "Patterns"):
  * "GET /items/{id}" → "/items/{id}", "example.com/x/" → "/x/". Undefined if no path part.
  */
-export function routeFromPattern(pattern: string): string | undefined {
+export const routeFromPattern: (pattern: string) => string | undefined = memoized(parseRoute);
+
+function parseRoute(pattern: string): string | undefined {
   let p = pattern.trim();
   const sp = p.search(/[ \t]/);
   if (sp >= 0) p = p.slice(sp).trimStart(); // drop the method
