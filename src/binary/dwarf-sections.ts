@@ -7,8 +7,10 @@ import { SHF_COMPRESSED, SHT_NOBITS, type ElfFile, type ElfSection } from "./elf
 type Zlib = typeof import("node:zlib");
 let zlibModule: Zlib | undefined;
 /**
- * node:zlib, loaded on first use: most targets (stripped, or with plain DWARF) never need it,
- * and loading it (with the stream modules it pulls in) cost start-up ~10 ms (bench/RESULTS.md, start-up).
+ * node:zlib, loaded on first use: most targets (stripped, or with plain DWARF) never need it.
+ * A top-level import would load it at every start-up: `bun build --compile` makes one file and
+ * hoists every built-in module import to its start, lazy command modules included (node:http2,
+ * node:zlib and node:util together cost ~12 ms there: bench/RESULTS.md, start-up).
  */
 function zlibLib(): Zlib {
   return (zlibModule ??= createRequire(import.meta.url)("node:zlib") as Zlib);
