@@ -393,6 +393,8 @@ function liveDescribe(live: Live) {
 }
 
 export async function attachCommand(o: TraceCliOptions): Promise<number> {
+  // Start-up stage (-v; bench/startup.bench.ts): the program is loaded, ms since the process started.
+  log.debug(`start-up: attach command at ${performance.now().toFixed(1)} ms`);
   // Drop-in for OTel Go auto-instrumentation: OTEL_GO_AUTO_TARGET_PID / _EXE name the target.
   if (o.pid === undefined && o.exe === undefined) {
     const env = parseOtelEnv().target;
