@@ -216,6 +216,7 @@ function parseHeader(r: ByteReader, trusted: boolean, wordAt: WordAt): Header {
   const functabBytes = (nfunc * 2 + 1) * fieldSize;
   if (nfunc === 0 || pclnOffset + functabBytes > r.length) corrupt(what, `function count ${nfunc} does not fit in the table`);
   const hdr: Header = { version: v116 ? "1.16" : magic === MAGIC_118 ? "1.18" : "1.20", fieldSize, minLC, ptrSize, nfunc, textStart, funcnameOffset, cuOffset, pclnOffset };
+  if (fieldSize === 4) return checkFunctab4(r, hdr);
   let prev = -1;
   for (let i = 0; i <= nfunc; i++) {
     const e = ftabEntry(r, hdr, wordAt, i);
@@ -225,8 +226,32 @@ function parseHeader(r: ByteReader, trusted: boolean, wordAt: WordAt): Header {
     // _func starts with its entry (src/runtime/runtime2.go `type _func`): it must match the functab entry.
     const funcoff = ftabFuncoff(r, hdr, wordAt, i);
     if (pclnOffset + funcoff + fieldSize + 4 > r.length) corrupt(what, `function ${i} record offset ${hex(funcoff)} is past the end of the table`);
-    const recEntry = fieldSize === 4 ? r.u32(pclnOffset + funcoff) : wordAt(pclnOffset + funcoff);
+    const recEntry = wordAt(pclnOffset + funcoff); // 8-byte fields here (4: checkFunctab4)
     if (recEntry !== e) corrupt(what, `function ${i} record at ${hex(pclnOffset + funcoff)} disagrees with its table entry`);
+  }
+  return hdr;
+}
+
+/**
+ * parseHeader's check of every functab entry and _func record, for the 4-byte layout (Go ≥ 1.18):
+ * the same checks and messages, reading through the DataView without a bounds check per read
+ * (tens of thousands of functions: ~5-15 ms of start-up through ByteReader, bench/RESULTS.md).
+ * In bounds by construction: the functab's (2·nfunc + 1)·4 bytes from pclnOffset were checked
+ * by the caller, and each record's 8 bytes are checked before they are read.
+ */
+function checkFunctab4(r: ByteReader, hdr: Header): Header {
+  const { what, view: v, littleEndian: le } = r;
+  const { nfunc, pclnOffset } = hdr;
+  const size = r.length;
+  let prev = -1;
+  for (let i = 0; i <= nfunc; i++) {
+    const e = v.getUint32(pclnOffset + i * 8, le);
+    if (e < prev) corrupt(what, `function ${i} entry ${hex(e)} is below the previous one ${hex(prev)}`);
+    prev = e;
+    if (i === nfunc) break;
+    const funcoff = v.getUint32(pclnOffset + i * 8 + 4, le);
+    if (pclnOffset + funcoff + 8 > size) corrupt(what, `function ${i} record offset ${hex(funcoff)} is past the end of the table`);
+    if (v.getUint32(pclnOffset + funcoff, le) !== e) corrupt(what, `function ${i} record at ${hex(pclnOffset + funcoff)} disagrees with its table entry`);
   }
   return hdr;
 }
@@ -352,6 +377,10 @@ class Table implements PclnTable {
   private byName: Map<string, GoFunc> | undefined;
   /** Results of find() made without the full index (a handful of names per process). */
   private found = new Map<string, GoFunc | undefined>();
+  /** Package prefixes ("google.golang.org/grpc.") and whether their bytes occur in the name table (findByBytes). */
+  private prefixPresent = new Map<string, boolean>();
+  /** Every function's nameOff, read once for findByBytes: the first `valid`, then the error reading the next. */
+  private nameOffs: { offs: Int32Array; valid: number; error?: unknown } | undefined;
 
   /** What entries are offsets from: textStart, or 0 for the absolute entries of the Go 1.16 layout. */
   private readonly base: number;
@@ -426,14 +455,65 @@ class Table implements PclnTable {
   private findByBytes(name: string): GoFunc | undefined {
     const { hdr } = this.t;
     const names = this.names();
+    // A name whose package prefix occurs nowhere in the table cannot occur either (it contains
+    // the prefix): one search per package instead of one per name of a library the binary does
+    // not link (most of the probes' names, on most services).
+    const prefix = packagePrefix(name);
+    if (prefix !== undefined) {
+      let present = this.prefixPresent.get(prefix);
+      if (present === undefined) {
+        present = Buffer.from(names.bytes.buffer, names.bytes.byteOffset, names.bytes.byteLength).indexOf(new TextEncoder().encode(prefix)) >= 0;
+        this.prefixPresent.set(prefix, present);
+      }
+      if (!present) return undefined;
+    }
     const starts = stringOffsets(names.bytes, new TextEncoder().encode(name));
     if (starts.size === 0) return undefined;
+    const n = this.allNameOffs(names.length);
     for (let i = 0; i < hdr.nfunc; i++) {
-      if (!starts.has(this.nameOff(i, names.length))) continue;
+      if (i >= n.valid) throw n.error;
+      if (!starts.has(n.offs[i]!)) continue;
       return { name, entry: this.entry(i), end: this.entry(i + 1) };
     }
     return undefined;
   }
+
+  /**
+   * nameOff of every function, in table order, read once (findByBytes walked them all per name).
+   * Reading stops at the first out-of-range one, kept as the error a walk that reaches it throws:
+   * a name found before the damage is still found, as before.
+   */
+  private allNameOffs(namesLength: number): { offs: Int32Array; valid: number; error?: unknown } {
+    if (this.nameOffs) return this.nameOffs;
+    const nfunc = this.t.hdr.nfunc;
+    const offs = new Int32Array(nfunc);
+    let valid = nfunc;
+    let error: unknown;
+    for (let i = 0; i < nfunc; i++) {
+      try {
+        offs[i] = this.nameOff(i, namesLength);
+      } catch (e) {
+        valid = i;
+        error = e;
+        break;
+      }
+    }
+    this.nameOffs = { offs, valid, ...(error !== undefined ? { error } : {}) };
+    return this.nameOffs;
+  }
+}
+
+/**
+ * A prefix of a Go function name that names its package: "google.golang.org/grpc." of
+ * "google.golang.org/grpc.(*Server).handleStream" (up to the first '.' after the last '/' before
+ * any '(' or '['). Any substring of the name would do for findByBytes' test; this one is shared
+ * by every name of a package. Undefined when there is no such '.'.
+ */
+function packagePrefix(name: string): string | undefined {
+  const paren = name.search(/[([]/);
+  const head = paren < 0 ? name : name.slice(0, paren);
+  const dot = head.indexOf(".", head.lastIndexOf("/") + 1);
+  return dot > 0 ? name.slice(0, dot + 1) : undefined;
 }
 
 /**
