@@ -15,17 +15,36 @@
  * debug lines (trace/session.ts; ms since the tracer's process started) and the tracer's own
  * "attached N uprobes in M ms" (load + attach), as medians. --before: the same for a second
  * executable, alternating with the first run by run (a before/after comparison on one machine).
+ * Next to the wall time, the tracer's CPU time by then (all threads, kernel included): on a
+ * machine shared with other work it moves less than the wall time.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { statSync, rmSync } from "node:fs";
+import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BENCH_CACHE, ROOT, intOption, machineLine, parseOptions, summarize } from "./lib.ts";
 
 const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once("exit", () => r())));
 
+/**
+ * CPU time the process has used so far, all its threads (kernel time included: the verifier
+ * runs in the tracer's own context), in ms: /proc/PID/task/TID/schedstat's first field (ns on
+ * CPU). Less moved by other load on the machine than wall time; NaN when unreadable.
+ */
+function cpuMsOf(pid: number): number {
+  try {
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
+    return ns / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 interface Run {
   wallMs: number;
+  /** CPU time of the tracer when its "tracing pid" line arrived */
+  cpuMs: number;
   attachMs: number;
   /** stage → ms since the tracer started (only with -v) */
   stages: Map<string, number>;
@@ -36,13 +55,16 @@ async function once(beetrace: string, pid: number, verbose: boolean): Promise<Ru
   const t0 = performance.now();
   const tracer = spawn(beetrace, ["attach", "--pid", String(pid), "--out", out, ...(verbose ? ["-v"] : [])], { stdio: ["ignore", "ignore", "pipe"] });
   let buf = "";
+  let cpuMs = Number.NaN;
   const wallMs = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no "tracing pid" line in 30 s:\n${buf.slice(-4000)}`)), 30_000);
     tracer.stderr!.on("data", (d: Buffer) => {
       buf += d.toString();
       if (/tracing pid \d+/.test(buf)) {
         clearTimeout(timer);
-        resolve(performance.now() - t0);
+        const at = performance.now() - t0;
+        cpuMs = cpuMsOf(tracer.pid!);
+        resolve(at);
       }
     });
     tracer.once("exit", (code) => reject(new Error(`tracer exited ${code}:\n${buf.slice(-4000)}`)));
@@ -53,13 +75,14 @@ async function once(beetrace: string, pid: number, verbose: boolean): Promise<Ru
   const m = /attached \d+ uprobes \([^)]*\) in (\d+) ms/.exec(buf);
   const stages = new Map<string, number>();
   for (const s of buf.matchAll(/start-up: (.+) at ([\d.]+) ms/g)) stages.set(s[1]!, Number(s[2]));
-  return { wallMs, attachMs: m ? Number(m[1]) : NaN, stages };
+  return { wallMs, cpuMs, attachMs: m ? Number(m[1]) : NaN, stages };
 }
 
 const f = (s: ReturnType<typeof summarize>) => `median ${s.median.toFixed(1)}  p95 ${s.p95.toFixed(1)}  min ${s.min.toFixed(1)}  max ${s.max.toFixed(1)} ms`;
 
-function report(name: string, walls: number[], verbose: Run[]): void {
-  console.log(`${name}: launch → probes live (wall, no -v): ${f(summarize(walls))}`);
+function report(name: string, runs: Run[], verbose: Run[]): void {
+  console.log(`${name}: launch → probes live (wall, no -v): ${f(summarize(runs.map((r) => r.wallMs)))}`);
+  console.log(`${name}: CPU time by then (all threads):     ${f(summarize(runs.map((r) => r.cpuMs)))}`);
   if (verbose.length === 0) return;
   console.log(`${name}: with -v (${verbose.length} runs), of which load + attach: ${f(summarize(verbose.map((r) => r.attachMs)))}`);
   const names = [...new Set(verbose.flatMap((r) => [...r.stages.keys()]))];
@@ -87,12 +110,12 @@ async function main(): Promise<void> {
   const target = spawn(o.binary, ["serve", "-listen=127.0.0.1:0"], { stdio: "ignore" });
   try {
     await new Promise((r) => setTimeout(r, 500)); // let it start (it only has to exist and be mapped)
-    const walls = exes.map(() => [] as number[]);
+    const timed = exes.map(() => [] as Run[]);
     const verbose = exes.map(() => [] as Run[]);
     for (const e of exes) await once(e, target.pid!, false); // warm the page cache for the tracers and the target
-    for (let i = 0; i < runs; i++) for (const [k, e] of exes.entries()) walls[k]!.push((await once(e, target.pid!, false)).wallMs);
+    for (let i = 0; i < runs; i++) for (const [k, e] of exes.entries()) timed[k]!.push(await once(e, target.pid!, false));
     for (let i = 0; i < stageRuns; i++) for (const [k, e] of exes.entries()) verbose[k]!.push(await once(e, target.pid!, true));
-    for (const [k, e] of exes.entries()) report(exes.length > 1 ? (k === 0 ? `after (${e})` : `before (${e})`) : e, walls[k]!, verbose[k]!);
+    for (const [k, e] of exes.entries()) report(exes.length > 1 ? (k === 0 ? `after (${e})` : `before (${e})`) : e, timed[k]!, verbose[k]!);
   } finally {
     target.kill("SIGTERM");
     await exited(target);
