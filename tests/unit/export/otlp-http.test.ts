@@ -1,33 +1,17 @@
 /** @module tests/unit/export/otlp-http — the streaming OTLP/HTTP exporter against a local HTTP endpoint. */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { OtlpHttpExporter, parseRetryAfter, type OtlpHttpExporterConfig } from "../../../src/export/otlp-http.ts";
 import { encodeTraceRequest } from "../../../src/export/otlp.ts";
 import { readCaptureFile } from "../../../src/capture/reader.ts";
-import { setLogSink } from "../../../src/log.ts";
 import { sampleHeader, tempDir } from "../capture/fixture.ts";
-import { type TestCollector, jsonSpanIds, makeSpans, startCollector, waitFor } from "./collector.ts";
+import { collectorsPerTest, jsonSpanIds, makeSpans, waitFor } from "./collector.ts";
 
 const resource = { "service.name": "shop", "telemetry.sdk.name": "beetrace" };
 const fastRetry = { initialBackoffMs: 10, maxBackoffMs: 40, maxAttempts: 3, jitter: 0 };
 
-let collectors: TestCollector[] = [];
-let logs: string[] = [];
-afterEach(() => {
-  for (const c of collectors) c.stop();
-  collectors = [];
-  logs = [];
-  setLogSink((l) => process.stderr.write(l + "\n"));
-});
-function collector(...args: Parameters<typeof startCollector>): TestCollector {
-  const c = startCollector(...args);
-  collectors.push(c);
-  return c;
-}
-function captureLogs(): void {
-  setLogSink((l) => logs.push(l));
-}
+const { collector, captureLogs, logs } = collectorsPerTest();
 function exporter(c: { url: string }, extra: Partial<OtlpHttpExporterConfig> = {}): OtlpHttpExporter {
   return new OtlpHttpExporter({ endpoint: c.url, resource, batchDelayMs: 20, retry: fastRetry, ...extra });
 }

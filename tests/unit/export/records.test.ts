@@ -3,7 +3,7 @@
  * only when their batch is encoded, ids written from the record bytes, and the same request
  * bytes, spill contents and accounting as when the decoded spans are added.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { OtlpHttpExporter, type OtlpHttpExporterConfig } from "../../../src/export/otlp-http.ts";
@@ -11,30 +11,17 @@ import { encodeTraceRequest } from "../../../src/export/otlp.ts";
 import { readCaptureFile } from "../../../src/capture/reader.ts";
 import { SpanDecoder } from "../../../src/probes/decode.ts";
 import { SPAN_HEADER } from "../../../src/probes/common/header.ts";
-import { setLogSink } from "../../../src/log.ts";
 import type { Span } from "../../../src/spans/model.ts";
 import { sampleHeader, tempDir } from "../capture/fixture.ts";
 import { serverRecord, typicalServer } from "../capture/records.ts";
-import { type TestCollector, jsonSpanIds, startCollector, waitFor } from "./collector.ts";
+import { collectorsPerTest, jsonSpanIds, waitFor } from "./collector.ts";
 
 const resource = { "service.name": "shop", "telemetry.sdk.name": "beetrace" };
 const fastRetry = { initialBackoffMs: 10, maxBackoffMs: 40, maxAttempts: 2, jitter: 0 };
 const EPOCH_OFFSET = 1_700_000_000_000_000_000n;
 const toEpoch = (ns: bigint) => ns + EPOCH_OFFSET;
 
-let collectors: TestCollector[] = [];
-let logs: string[] = [];
-afterEach(() => {
-  for (const c of collectors) c.stop();
-  collectors = [];
-  logs = [];
-  setLogSink((l) => process.stderr.write(l + "\n"));
-});
-function collector(...args: Parameters<typeof startCollector>): TestCollector {
-  const c = startCollector(...args);
-  collectors.push(c);
-  return c;
-}
+const { collector, captureLogs, logs } = collectorsPerTest();
 
 /** Server records: every third one has a parent (a remote caller), the others are roots. */
 function records(n: number, from = 0): Uint8Array[] {
@@ -104,7 +91,7 @@ describe("OTLP exporter fed records", () => {
   });
 
   test("collector down: queued records go to the spill file as spans with their ids, and are resent", async () => {
-    setLogSink((l) => logs.push(l));
+    captureLogs();
     const dir = tempDir();
     const spillPath = path.join(dir, "spill.cbor");
     const probe = collector();
@@ -156,7 +143,7 @@ describe("OTLP exporter fed records", () => {
   });
 
   test("addRecord without a decoder: dropped, counted, one BUG line", async () => {
-    setLogSink((l) => logs.push(l));
+    captureLogs();
     const c = collector();
     const e = new OtlpHttpExporter({ endpoint: c.url, resource, batchDelayMs: 20, retry: fastRetry });
     for (const r of records(2)) e.addRecord(r);
