@@ -32,13 +32,21 @@ const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== nul
  * CPU). Less moved by other load on the machine than wall time; NaN when unreadable.
  */
 function cpuMsOf(pid: number): number {
+  let tasks: string[];
   try {
-    let ns = 0;
-    for (const t of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-    return ns / 1e6;
+    tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return Number.NaN;
   }
+  let ns = 0;
+  for (const t of tasks) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // a thread that ended meanwhile: its time is no longer counted anywhere we can read
+    }
+  }
+  return ns / 1e6;
 }
 
 interface Run {
