@@ -27,7 +27,7 @@ import { BENCH_CACHE, ROOT, intOption, machineLine, parseOptions, summarize } fr
 const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once("exit", () => r())));
 
 /**
- * CPU time the process has used so far, all its threads (kernel time included: the verifier
+ * CPU time the process has used so far, all its live threads (kernel time included: the verifier
  * runs in the tracer's own context), in ms: /proc/PID/task/TID/schedstat's first field (ns on
  * CPU). Less moved by other load on the machine than wall time; NaN when unreadable.
  */
@@ -90,7 +90,7 @@ const f = (s: ReturnType<typeof summarize>) => `median ${s.median.toFixed(1)}  p
 
 function report(name: string, runs: Run[], verbose: Run[]): void {
   console.log(`${name}: launch → probes live (wall, no -v): ${f(summarize(runs.map((r) => r.wallMs)))}`);
-  console.log(`${name}: CPU time by then (all threads):     ${f(summarize(runs.map((r) => r.cpuMs)))}`);
+  console.log(`${name}: CPU time by then (live threads):    ${f(summarize(runs.map((r) => r.cpuMs)))}`);
   if (verbose.length === 0) return;
   console.log(`${name}: with -v (${verbose.length} runs), of which load + attach: ${f(summarize(verbose.map((r) => r.attachMs)))}`);
   const names = [...new Set(verbose.flatMap((r) => [...r.stages.keys()]))];
