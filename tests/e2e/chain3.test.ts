@@ -33,7 +33,7 @@ import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import type { MergeReport } from "../../src/cli/merge.ts";
 import { buildFixture, FIXTURES_GO } from "../harness/go.ts";
-import { e2eSkipReason, goVersionOf, killAll, readSpans, runTracer, runTracerToEnd, waitFor, type TracerRun } from "./harness.ts";
+import { e2eSkipReason, goVersionOf, killAll, readSpans, runTracer, runTracerToEnd, type TracerRun, waitTracing } from "./harness.ts";
 import { chainNetwork, hostPort, startIn, type NsService } from "./netns.ts";
 
 const reason = e2eSkipReason(["ip"]);
@@ -119,23 +119,6 @@ async function drive(f: Family, port: number): Promise<void> {
   for (let i = 0; i < SEQUENTIAL; i++) expect(await get(f, port, "/order?item=apple")).toEqual({ status: 200, body: "reserved apple 7" });
   const together = await Promise.all(Array.from({ length: CONCURRENT }, () => get(f, port, `/order?item=pear&hold=${HOLD_MS}`)));
   expect(together).toEqual(Array.from({ length: CONCURRENT }, () => ({ status: 200, body: "reserved pear 3" })));
-}
-
-/** Waits until the tracer says it traces each of `pids` ("beetrace: tracing pid N"). */
-async function tracing(t: TracerRun, pids: number[]): Promise<void> {
-  let exited = false;
-  void t.exited.then(() => (exited = true));
-  await waitFor(
-    () => {
-      const seen = new Set([...t.stderr().matchAll(/beetrace: tracing pid (\d+) /g)].map((m) => Number(m[1])));
-      if (pids.every((p) => seen.has(p))) return true;
-      return exited ? Promise.reject(new Error(`tracer exited before tracing:\n${t.stderr()}`)) : undefined;
-    },
-    60_000,
-    `tracing lines for pids ${pids.join(", ")}`,
-  ).catch((e: Error) => {
-    throw new Error(`${e.message}\ntracer stderr:\n${t.stderr()}`);
-  });
 }
 
 /** SIGINT, then a clean exit (stderr shown on a failure). */
@@ -232,7 +215,7 @@ describe.skipIf(reason !== undefined)(`edge → orders (HTTP) → stock (gRPC) �
         const pids = chain.map((s) => s.pid);
         const out = join(work, `live-${f}-{pid}.cbor`);
         const tracer = runTracer(["attach", ...pids.flatMap((p) => ["--pid", String(p)]), "--out", out]);
-        await tracing(tracer, pids);
+        await waitTracing(tracer, pids);
         await drive(f, port);
         await stopTracer(tracer);
         const outs = pids.map((p) => out.replace("{pid}", String(p)));
@@ -257,7 +240,7 @@ describe.skipIf(reason !== undefined)(`edge → orders (HTTP) → stock (gRPC) �
       try {
         const outs = NAMES.map((n) => join(work, `offline-${f}-${n}.cbor`));
         const tracers = chain.map((s, i) => runTracer(["attach", "--pid", String(s.pid), "--out", outs[i]!]));
-        await Promise.all(tracers.map((t, i) => tracing(t, [chain[i]!.pid])));
+        await Promise.all(tracers.map((t, i) => waitTracing(t, [chain[i]!.pid])));
         await drive(f, port);
         for (const t of tracers) await stopTracer(t);
         const caps = captures(outs);

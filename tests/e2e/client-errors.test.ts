@@ -4,19 +4,13 @@
  * error's dynamic types (bpf/include/go_errors.bpf.h; type name offsets from the binary's type
  * data, src/binary/go-typenames.ts), and the reason as the status description.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
 import { createServer, type Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildSample, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, type SampleMode } from "./harness.ts";
+import { buildSample, e2eSkipReason, httpGet, readSpans, runTracer, startSample, type SampleMode, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-client-errors-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("client-errors");
 
 describe.skipIf(reason !== undefined)(`transport errors${reason ? ` (skipped: ${reason})` : ""}`, () => {
   for (const mode of ["default", "pie"] as SampleMode[]) {

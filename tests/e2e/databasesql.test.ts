@@ -12,22 +12,17 @@
  * install the Debian packages on a fresh machine). The fixture links modernc.org/sqlite, a large
  * compile: it is built once per toolchain and mode (cached by tests/harness/go.ts), at nice 10.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { getPriority, setPriority, tmpdir } from "node:os";
+import { getPriority, setPriority } from "node:os";
 import { join } from "node:path";
 import { embeddedSnapshot } from "../../src/offsets/snapshot.ts";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, newestToolchain, REPO_ROOT } from "../harness/go.ts";
-import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, type Capture, type Exchange } from "./harness.ts";
+import { e2eSkipReason, httpGet, readSpans, runTracer, startSample, type Capture, type Exchange, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-databasesql-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("databasesql");
 
 const FIXTURE = "tests/fixtures/go/databasesql";
 /** Builds of the fixture: a cold one compiles modernc.org/sqlite (minutes on a loaded 2-core box). */

@@ -9,34 +9,13 @@
  * their program ids; afterwards none of those programs, no link to them and no perf attachment
  * of that pid may remain, and tracefs holds no uprobe event for the sample. Needs root and bpftool.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  attachmentsOf,
-  bpfProgFds,
-  bpfState,
-  buildSample,
-  e2eSkipReason,
-  httpGet,
-  isOurProgram,
-  killAll,
-  leftovers,
-  listeningAddress,
-  readSpans,
-  runTracer,
-  startSample,
-  waitFor,
-  type TracerRun,
-} from "./harness.ts";
+import { attachmentsOf, bpfProgFds, bpfState, buildSample, e2eSkipReason, httpGet, isOurProgram, leftovers, listeningAddress, readSpans, runTracer, startSample, waitFor, type TracerRun, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason(["bpftool"]);
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-detach-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("detach");
 const TIMEOUT_MS = 90_000;
 let n = 0;
 const outFile = () => join(work, `cap-${++n}.cbor`);

@@ -9,20 +9,14 @@
  * span in A is then the child of the client span in B with the same connection end and stream
  * id, as the spans are produced (beetrace.parent_by_connection), unary and streaming alike.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture } from "../harness/go.ts";
-import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, type RunningSample } from "./harness.ts";
+import { e2eSkipReason, httpGet, readSpans, runTracer, startSample, type RunningSample, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-grpc-live-join-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("grpc-live-join");
 
 const SID = "beetrace.http2.stream_id";
 const SCOPE = "beetrace/google.golang.org/grpc";

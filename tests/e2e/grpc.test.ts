@@ -7,22 +7,16 @@
  * inside a gRPC handler and one made inside an HTTP handler. Asserts exact span names, kinds,
  * attributes, status and parent links. Needs root; skips with the reason otherwise.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { embeddedSnapshot } from "../../src/offsets/snapshot.ts";
 import { rpcSemconvFrom, setRpcSemconv } from "../../src/probes/grpc/semconv.ts";
 import { buildFixture } from "../harness/go.ts";
-import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, waitFor, type Capture } from "./harness.ts";
+import { e2eSkipReason, httpGet, readSpans, runTracer, waitFor, type Capture, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-grpc-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("grpc");
 
 /** Fixture directory, grpc release and the toolchain it is built with (grpc 1.85 needs Go 1.26). */
 const VARIANTS = [

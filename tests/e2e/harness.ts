@@ -9,7 +9,9 @@
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from "node:fs";
+import { afterAll, expect } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { readCaptureFile, type CaptureContents } from "../../src/capture/reader.ts";
@@ -87,6 +89,36 @@ const children = new Set<ChildProcess>();
 export function killAll(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   children.clear();
+}
+
+/**
+ * A test file's scratch directory (beetrace-e2e-NAME-XXXXXX under the temp dir); after the file's
+ * tests, every child the harness started is killed and the directory removed.
+ */
+export function e2eWorkDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `beetrace-e2e-${name}-`));
+  afterAll(() => {
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+/** Waits until the tracer says it traces each of `pids` ("beetrace: tracing pid N"); fails early if it exits. */
+export async function waitTracing(t: TracerRun, pids: number[]): Promise<void> {
+  let exited = false;
+  void t.exited.then(() => (exited = true));
+  await waitFor(
+    () => {
+      const seen = new Set([...t.stderr().matchAll(/beetrace: tracing pid (\d+) /g)].map((m) => Number(m[1])));
+      if (pids.every((p) => seen.has(p))) return true;
+      return exited ? Promise.reject(new Error(`tracer exited before tracing:\n${t.stderr()}`)) : undefined;
+    },
+    60_000,
+    `tracing lines for pids ${pids.join(", ")}`,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}\ntracer stderr:\n${t.stderr()}`);
+  });
 }
 
 interface Tracked {
@@ -296,6 +328,21 @@ export function readSpans(file: string): Capture {
     else if (r.type === "end") end = r;
   }
   return { contents, spans, stats, end };
+}
+
+/**
+ * Each span's parent among `spans`; the test fails when the parent is missing, starts after its
+ * child (after any clock correction) or belongs to another trace.
+ */
+export function parentFinder(spans: SpanRecord[]): (s: SpanRecord) => SpanRecord {
+  const byId = new Map<string, SpanRecord>(spans.map((s) => [s.spanId, s]));
+  return (s) => {
+    const p = byId.get(s.parentSpanId ?? "");
+    expect(p).toBeDefined();
+    expect(s.startTimeUnixNano).toBeGreaterThanOrEqual(p!.startTimeUnixNano);
+    expect(s.traceId).toBe(p!.traceId);
+    return p!;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

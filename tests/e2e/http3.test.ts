@@ -15,20 +15,15 @@
  * req by reference), v0.65.0 and v0.66.0 (closure func1, req by value); unstripped (DWARF) and
  * stripped (-ldflags="-s -w": offsets.json alone).
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, fixtureRelease, type BuildMode } from "../harness/go.ts";
-import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample } from "./harness.ts";
+import { e2eSkipReason, httpGet, readSpans, runTracer, startSample, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-http3-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("http3");
 
 /** Fixture directory, quic-go release and the toolchain it is built with (v0.65 needs Go 1.26). */
 const VARIANTS = [

@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, FIXTURES_GO, newestToolchain } from "../harness/go.ts";
-import { e2eSkipReason, killAll, readSpans, ROOT, runTracer, runTracerToEnd, waitFor, type TracerRun } from "./harness.ts";
+import { e2eSkipReason, killAll, readSpans, ROOT, runTracer, runTracerToEnd, waitFor, type TracerRun, waitTracing } from "./harness.ts";
 import { chainNetwork, hostPort, startIn as startInNs } from "./netns.ts";
 
 const reason = e2eSkipReason(["ip"]);
@@ -104,23 +104,6 @@ function get(f: Family, port: number, path: string, headers: [string, string][] 
       if (!m) return rej(new Error(`GET ${path}: no HTTP response (${JSON.stringify(data.slice(0, 80))})`));
       res({ status: Number(m[1]), body: data.slice(data.indexOf("\r\n\r\n") + 4) });
     });
-  });
-}
-
-/** Waits until the tracer says it traces each of `pids` ("beetrace: tracing pid N"). */
-async function tracing(t: TracerRun, pids: number[]): Promise<void> {
-  let exited = false;
-  void t.exited.then(() => (exited = true));
-  await waitFor(
-    () => {
-      const seen = new Set([...t.stderr().matchAll(/beetrace: tracing pid (\d+) /g)].map((m) => Number(m[1])));
-      if (pids.every((p) => seen.has(p))) return true;
-      return exited ? Promise.reject(new Error(`tracer exited before tracing:\n${t.stderr()}`)) : undefined;
-    },
-    60_000,
-    `tracing lines for pids ${pids.join(", ")}`,
-  ).catch((e: Error) => {
-    throw new Error(`${e.message}\ntracer stderr:\n${t.stderr()}`);
   });
 }
 
@@ -213,7 +196,7 @@ describe.skipIf(reason !== undefined)(`live connection-matched joins${reason ? `
         started.push(edge);
         const pids = [edge.pid, orders.pid, stock.pid];
         const tracer = runTracer(["attach", ...pids.flatMap((p) => ["--pid", String(p)]), "--out", join(work, `pids-${f}-{pid}.cbor`)]);
-        await tracing(tracer, pids);
+        await waitTracing(tracer, pids);
         await exercise(f, port, tracer, pids.map((p) => join(work, `pids-${f}-${p}.cbor`)), pids);
       } finally {
         for (const s of started) await stopService(s);
@@ -237,7 +220,7 @@ describe.skipIf(reason !== undefined)(`live connection-matched joins${reason ? `
       started.push(sv);
       const pids = [a.pid, b.pid, sv.pid];
       const tracer = runTracer(["attach", ...pids.flatMap((p) => ["--pid", String(p)]), "--out", join(work, "lo-{pid}.cbor")]);
-      await tracing(tracer, pids);
+      await waitTracing(tracer, pids);
 
       // A's request to B is held at B; meanwhile a client in the orders namespace calls S from
       // the very local end A's request uses in the edge namespace (127.0.0.1:L).
@@ -290,7 +273,7 @@ describe.skipIf(reason !== undefined)(`live connection-matched joins${reason ? `
       started.push(edge);
       const pids = [edge.pid, orders.pid, stock.pid];
       const tracer = runTracer(["attach", "--exe", bin, "--out", join(work, "exe-{pid}.cbor")]);
-      await tracing(tracer, pids);
+      await waitTracing(tracer, pids);
       await exercise("ipv4", port, tracer, pids.map((p) => join(work, `exe-${p}.cbor`)), pids);
     } finally {
       for (const s of started) await stopService(s);

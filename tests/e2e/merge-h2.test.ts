@@ -14,21 +14,16 @@
  *
  * Go 1.26 (net/http's bundled HTTP/2, h2_bundle.go) and Go 1.27 (net/http/internal/http2).
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import type { MergeReport } from "../../src/cli/merge.ts";
 import { buildFixture, FIXTURES_GO } from "../harness/go.ts";
-import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, runTracerToEnd, startSample, type RunningSample } from "./harness.ts";
+import { e2eSkipReason, httpGet, readSpans, runTracer, runTracerToEnd, type RunningSample, e2eWorkDir, parentFinder } from "./harness.ts";
+import { startH2Chain } from "./h2chain.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-merge-h2-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("merge-h2");
 
 /** Requests the test sends to edge, one after the other. */
 const REQUESTS = 4;
@@ -47,14 +42,8 @@ describe.skipIf(reason !== undefined)(`merge over HTTP/2${reason ? ` (skipped: $
     test(`${toolchain}, ${proto}: edge → orders → stock, ${FAN} requests at a time on one connection, one capture skewed: every server span is the child of the client span with its stream id`, async () => {
       const bin = await buildFixture({ dir: join(FIXTURES_GO, "h2chain"), toolchain, mode: "default" });
       const started: RunningSample[] = [];
-      const scheme = proto === "h2" ? "https" : "http";
       try {
-        const stock = await startSample(bin, ["-proto", proto]);
-        started.push(stock);
-        const orders = await startSample(bin, ["-proto", proto, "-next", `${scheme}://127.0.0.1:${stock.port}`, "-next-proto", proto]);
-        started.push(orders);
-        const edge = await startSample(bin, ["-next", `${scheme}://127.0.0.1:${orders.port}`, "-next-proto", proto]);
-        started.push(edge);
+        const { edge, orders, stock } = await startH2Chain(bin, proto, started);
         const names = ["edge", "orders", "stock"] as const;
         const procs = [edge, orders, stock];
         const outs = names.map((n) => join(work, `${n}-${toolchain}-${proto}.cbor`));
@@ -116,14 +105,7 @@ describe.skipIf(reason !== undefined)(`merge over HTTP/2${reason ? ` (skipped: $
 
         const spans = readSpans(merged).spans;
         expect(spans.length).toBe(caps.reduce((n, c) => n + c.length, 0));
-        const byId = new Map<string, SpanRecord>(spans.map((s) => [s.spanId, s]));
-        const parentOf = (s: SpanRecord): SpanRecord => {
-          const p = byId.get(s.parentSpanId ?? "");
-          expect(p).toBeDefined();
-          expect(s.startTimeUnixNano).toBeGreaterThanOrEqual(p!.startTimeUnixNano);
-          expect(s.traceId).toBe(p!.traceId);
-          return p!;
-        };
+        const parentOf = parentFinder(spans);
         /** The client span that parents server span `s`: same connection, same stream. */
         const callerOf = (s: SpanRecord): SpanRecord => {
           const c = parentOf(s);

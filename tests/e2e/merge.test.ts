@@ -10,21 +10,15 @@
  * across the three processes with every parent right, and the offset merge reports for the
  * skewed file is the skew.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import type { MergeReport } from "../../src/cli/merge.ts";
 import { buildFixture, FIXTURES_GO, newestToolchain } from "../harness/go.ts";
-import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, runTracerToEnd, startSample, type RunningSample } from "./harness.ts";
+import { e2eSkipReason, httpGet, readSpans, runTracer, runTracerToEnd, startSample, type RunningSample, e2eWorkDir, parentFinder } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-merge-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("merge");
 
 const REQUESTS = 6;
 /** The orders capture pretends its clock is 2.5 s ahead. */
@@ -91,15 +85,8 @@ describe.skipIf(reason !== undefined)(`merge${reason ? ` (skipped: ${reason})` :
 
         const spans = readSpans(merged).spans;
         expect(spans.length).toBe(caps.reduce((n, c) => n + c.length, 0));
-        const byId = new Map<string, SpanRecord>(spans.map((s) => [s.spanId, s]));
-        const parentOf = (s: SpanRecord): SpanRecord => {
-          const p = byId.get(s.parentSpanId ?? "");
-          expect(p).toBeDefined();
-          // Never a child that starts before its parent (after the clock correction).
-          expect(s.startTimeUnixNano).toBeGreaterThanOrEqual(p!.startTimeUnixNano);
-          expect(s.traceId).toBe(p!.traceId);
-          return p!;
-        };
+        // Never a child that starts before its parent (after the clock correction).
+        const parentOf = parentFinder(spans);
         const stockSpans = new Set(caps[2]!.map((s) => s.spanId));
         const leaves = spans.filter((s) => stockSpans.has(s.spanId) && s.kind === "server");
         expect(leaves.length).toBe(REQUESTS);

@@ -10,20 +10,15 @@
  * (peer end, its stream id). Every HTTP/2 server span is then the child of the client span with
  * its own stream id, as the spans are produced (beetrace.parent_by_connection), no merge needed.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, FIXTURES_GO } from "../harness/go.ts";
-import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, type RunningSample } from "./harness.ts";
+import { e2eSkipReason, httpGet, readSpans, runTracer, type RunningSample, e2eWorkDir } from "./harness.ts";
+import { startH2Chain } from "./h2chain.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-h2-live-join-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("h2-live-join");
 
 const REQUESTS = 3;
 const FAN = 4;
@@ -37,14 +32,8 @@ describe.skipIf(reason !== undefined)(`live joins over HTTP/2${reason ? ` (skipp
     test(`${toolchain}, ${proto}: attach --pid A --pid B --pid C, ${FAN} requests at a time on one connection: each server span is the child of the client span with its stream id`, async () => {
       const bin = await buildFixture({ dir: join(FIXTURES_GO, "h2chain"), toolchain, mode: "default" });
       const started: RunningSample[] = [];
-      const scheme = proto === "h2" ? "https" : "http";
       try {
-        const stock = await startSample(bin, ["-proto", proto]);
-        started.push(stock);
-        const orders = await startSample(bin, ["-proto", proto, "-next", `${scheme}://127.0.0.1:${stock.port}`, "-next-proto", proto]);
-        started.push(orders);
-        const edge = await startSample(bin, ["-next", `${scheme}://127.0.0.1:${orders.port}`, "-next-proto", proto]);
-        started.push(edge);
+        const { edge, orders, stock } = await startH2Chain(bin, proto, started);
         // One file per process ({pid}), one beetrace: one bee_conn_spans map shared by the three sessions.
         const out = join(work, `live-${toolchain}-${proto}-{pid}.cbor`);
         const tr = runTracer(["attach", "--pid", String(edge.pid), "--pid", String(orders.pid), "--pid", String(stock.pid), "--out", out]);

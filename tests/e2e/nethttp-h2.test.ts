@@ -5,15 +5,13 @@
  * status the handler wrote (200, 500 → error). Offsets from DWARF (unstripped) and, when the
  * embedded snapshot covers the local Go, from the snapshot (stripped). Needs root.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { embeddedSnapshot } from "../../src/offsets/snapshot.ts";
 import { goAtLeast } from "../../src/probes/probe.ts";
 import type { SpanRecord } from "../../src/capture/format.ts";
-import { buildSample, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, type Exchange, type SampleMode } from "./harness.ts";
+import { buildSample, e2eSkipReason, httpGet, readSpans, runTracer, startSample, type Exchange, type SampleMode, e2eWorkDir } from "./harness.ts";
 
 const H2_FIELDS = ["net/http.http2responseWriter.rws", "net/http.http2responseWriterState.status"];
 
@@ -26,11 +24,7 @@ const snapshotGap = reason
     ? undefined
     : `offsets.json (the embedded snapshot) has no HTTP/2 writer offsets for ${goVersion}`;
 
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-nethttp-h2-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("nethttp-h2");
 
 /** Inner paths the sample calls over HTTP/2, and how often each. */
 const WORKLOAD: { to: string; n: number; status: number }[] = [

@@ -8,23 +8,17 @@
  * state may be left behind: after 20,000 panics normal requests are still traced and the capture
  * counts no incomplete call.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { goAtLeast } from "../../src/probes/probe.ts";
-import { buildSample, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample } from "./harness.ts";
+import { buildSample, e2eSkipReason, httpGet, readSpans, runTracer, startSample, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
 const goVersion = reason ? "" : spawnSync("go", ["env", "GOVERSION"], { encoding: "utf8", env: { ...process.env, GOTOOLCHAIN: "local" } }).stdout.trim();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-panic-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("panic");
 
 /** One GET whose handler panics: net/http closes the connection without a response. */
 function getUntilClosed(port: number, path: string): Promise<string> {

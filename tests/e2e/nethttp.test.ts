@@ -4,36 +4,17 @@
  * names, kinds, attributes, error status, parent/child links, ids, and times that agree with
  * the wall clock the test saw around each request. Needs root; skips with the reason otherwise.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { embeddedSnapshot } from "../../src/offsets/snapshot.ts";
 import { probeFields } from "../../src/probes/registry.ts";
 import type { SpanRecord } from "../../src/capture/format.ts";
-import {
-  buildSample,
-  e2eSkipReason,
-  httpGet,
-  killAll,
-  listeningAddress,
-  readSpans,
-  runTracer,
-  runTracerToEnd,
-  startSample,
-  waitFor,
-  type Capture,
-  type Exchange,
-  type SampleMode,
-} from "./harness.ts";
+import { buildSample, e2eSkipReason, httpGet, listeningAddress, readSpans, runTracer, runTracerToEnd, startSample, waitFor, type Capture, type Exchange, type SampleMode, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-nethttp-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("nethttp");
 
 /** The Go version `go build` uses here, and whether the embedded offsets snapshot covers it. */
 const goVersion = reason ? "" : spawnSync("go", ["env", "GOVERSION"], { encoding: "utf8", env: { ...process.env, GOTOOLCHAIN: "local" } }).stdout.trim();

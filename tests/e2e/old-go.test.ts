@@ -8,20 +8,14 @@
  * server span with its status code; /proxy's client call as a client span with its status code.
  * Needs root; skips with the reason otherwise.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, OLD_TOOLCHAINS } from "../harness/go.ts";
-import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, SAMPLE_DIR, startSample, type Exchange } from "./harness.ts";
+import { e2eSkipReason, httpGet, readSpans, runTracer, SAMPLE_DIR, startSample, type Exchange, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-old-go-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("old-go");
 
 /** One connection per request; statuses the sample answers with (tests/fixtures/go/sample/main.go). */
 const WORKLOAD: { path: string; status: number }[] = [

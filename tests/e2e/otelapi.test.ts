@@ -11,20 +11,14 @@
  * binary's type data, which a bpf_probe_read_user cannot fault in: where that page is not
  * resident in the process the attribute is left out, so it is compared where it was captured.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, FIXTURES_GO } from "../harness/go.ts";
-import { e2eSkipReason, goVersionOf, httpGet, killAll, readSpans, runTracer, startSample } from "./harness.ts";
+import { e2eSkipReason, goVersionOf, httpGet, readSpans, runTracer, startSample, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-otelapi-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("otelapi");
 
 const SCOPE = "example.com/beetrace/otelapi";
 /** Workloads per run: a prime, and each one's spans are told apart by order.id. */

@@ -27,22 +27,17 @@
  * (tests/fixtures/go/propagate/sdk: propagation.TraceContext + the SDK's TracerProvider). HTTP/2 (h2c, gRPC) and TLS requests are never rewritten (not tested here: the
  * first message of such a request is no HTTP/1 request line, which the program requires).
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, FIXTURES_GO, newestToolchain } from "../harness/go.ts";
-import { bpfState, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, tracerCommand, waitFor, type RunningSample } from "./harness.ts";
+import { bpfState, e2eSkipReason, httpGet, readSpans, runTracer, startSample, tracerCommand, waitFor, type RunningSample, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-propagate-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("propagate");
 
 /** The fixture's OWN traceparent (W3C Trace Context's example). */
 const OWN = { trace: "0af7651916cd43dd8448eb211c80319c", parent: "b7ad6b7169203331" };

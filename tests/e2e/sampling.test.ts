@@ -3,19 +3,13 @@
  * decides (TraceIdRatioBased on its low 56 bits), children inherit the decision, and spans of
  * unsampled traces never reach the ring buffer (the tracer reports how many BPF dropped).
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { traceIdRatioSampled } from "../../src/config/otel-env.ts";
-import { buildSample, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample } from "./harness.ts";
+import { buildSample, e2eSkipReason, httpGet, readSpans, runTracer, startSample, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-sampling-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("sampling");
 
 /** The status of one GET with extra header lines (harness httpGet). */
 const get = (port: number, path: string, headers: [string, string][] = []): Promise<number> => httpGet(port, path, headers).then((e) => e.status);

@@ -5,19 +5,13 @@
  * span, and keeps its sampled flag; an unsampled SDK trace leaves nothing in the capture
  * (the default sampler, parentbased_always_on, follows the caller's decision).
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { buildFixture, FIXTURES_GO, run } from "../harness/go.ts";
-import { buildSample, e2eSkipReason, goVersionOf, killAll, readSpans, runTracer, startSample } from "./harness.ts";
+import { buildSample, e2eSkipReason, goVersionOf, readSpans, runTracer, startSample, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-sdk-caller-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("sdk-caller");
 
 const REQUESTS = 5;
 

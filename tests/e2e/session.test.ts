@@ -3,18 +3,14 @@
  * limits, rotation, one tracer per target, and `attach --exe` following a restarted service.
  * Needs root; skips with the reason otherwise.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { readdirSync, rmSync, statSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
-import { buildSample, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, waitFor } from "./harness.ts";
+import { buildSample, e2eSkipReason, httpGet, readSpans, runTracer, startSample, waitFor, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-session-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("session");
 
 describe.skipIf(reason !== undefined)(`capture sessions${reason ? ` — skipped: ${reason}` : ""}`, () => {
   test("a template names the file; --max-spans stops the session with an end record", async () => {

@@ -6,19 +6,13 @@
  * nearest-rank percentiles have exact lower bounds (p50 ≥ 30 ms: at most 40 requests sleep
  * less) and upper bounds with scheduling slack. Needs root; skips with the reason otherwise.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { buildSample, e2eSkipReason, httpGet, killAll, nowNs, runTracer, runTracerToEnd, startSample } from "./harness.ts";
+import { buildSample, e2eSkipReason, httpGet, nowNs, runTracer, runTracerToEnd, startSample, e2eWorkDir } from "./harness.ts";
 import { browserSkipReason, launchBrowser, openViewer } from "./viewer-browser.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-summary-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("summary");
 
 /** Sleep of request i: ten requests each of 10, 15, … 55 ms. */
 const sleepMs = (i: number) => 10 + (i % 10) * 5;

@@ -14,20 +14,14 @@
  * made them, one per request. Client and server spans of a request carry the same HTTP/2 stream
  * id (beetrace.http2.stream_id) and connection ends.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { SpanRecord } from "../../src/capture/format.ts";
 import { buildFixture, fixtureRelease, newestToolchain } from "../harness/go.ts";
-import { e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample } from "./harness.ts";
+import { e2eSkipReason, httpGet, readSpans, runTracer, startSample, e2eWorkDir } from "./harness.ts";
 
 const reason = e2eSkipReason();
-const work = mkdtempSync(join(tmpdir(), "beetrace-e2e-xnet-h2-"));
-afterAll(() => {
-  killAll();
-  rmSync(work, { recursive: true, force: true });
-});
+const work = e2eWorkDir("xnet-h2");
 
 async function drive(bin: string, mode: "h2c" | "tls"): Promise<{ spans: SpanRecord[]; body: string; stderr: string }> {
   const sample = await startSample(bin, ["-mode", mode]);
