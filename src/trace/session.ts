@@ -220,6 +220,15 @@ export class TraceSession implements Disposable {
         stage("functions looked up");
         libbpf(); // dlopen'ed now rather than at the first object's open (a few ms)
         stage("libbpf loaded");
+        // Type descriptors and names the probes read (error causes, exception types) may sit in
+        // pages the service never touched, which BPF cannot fault in: made resident here.
+        const types = new GoTypeNames(a.elf).fileRange;
+        if (types) {
+          const t0 = performance.now();
+          const n = prefaultFileRange(target.process.pid, target.readPath, types.offset, types.size);
+          log.verbose(`made ${n} bytes of the target's type data resident in ${(performance.now() - t0).toFixed(1)} ms`);
+        }
+        stage("type data resident");
       },
     });
     stage("analysed");
@@ -255,14 +264,6 @@ export class TraceSession implements Disposable {
     } catch (e) {
       session[Symbol.dispose]();
       throw e;
-    }
-    // Type descriptors and names the probes read (error causes, exception types) may sit in
-    // pages the service never touched, which BPF cannot fault in: make them resident.
-    const types = new GoTypeNames(analysis.elf).fileRange;
-    if (types) {
-      const t0 = performance.now();
-      const n = prefaultFileRange(target.process.pid, target.readPath, types.offset, types.size);
-      log.verbose(`made ${n} bytes of the target's type data resident in ${(performance.now() - t0).toFixed(1)} ms`);
     }
     stage("prepared");
     if (session.attachedProbes().length === 0) {
