@@ -66,6 +66,8 @@ export class BootClock {
   private readonly samples: number;
   private readonly intervalNs: bigint;
   private readonly onReanchor: ((a: ClockAnchor) => void) | undefined;
+  /** Boot time at which the anchor is stale (never, when re-anchoring is off) */
+  #due = 0n;
 
   constructor(
     private readonly sample: () => ClockSample,
@@ -75,11 +77,14 @@ export class BootClock {
     this.intervalNs = options.reanchorIntervalNs ?? DEFAULT_REANCHOR_NS;
     this.onReanchor = options.onReanchor;
     this.current = { ...this.measure(), driftNs: 0n };
+    this.#due = this.#dueAfter(this.current);
   }
 
   /** Convert a BPF boot-time stamp to epoch ns, re-anchoring first if the anchor is stale. */
   toEpochNs(bootNs: bigint): bigint {
-    if (this.intervalNs > 0n && bootNs - this.current.boottimeNs >= this.intervalNs) this.reanchor();
+    // One comparison against a precomputed limit: this runs twice per span (no BigInt
+    // subtraction allocated per call).
+    if (bootNs >= this.#due) this.reanchor();
     return bootNs + this.current.offsetNs;
   }
 
@@ -87,6 +92,7 @@ export class BootClock {
   reanchor(): void {
     const next = this.measure();
     this.current = { ...next, driftNs: next.offsetNs - this.current.offsetNs };
+    this.#due = this.#dueAfter(this.current);
     this.onReanchor?.(this.anchor());
   }
 
@@ -118,5 +124,10 @@ export class BootClock {
       });
     }
     return best;
+  }
+
+  #dueAfter(a: ClockAnchor): bigint {
+    // 2^64: past any u64 boot-time stamp
+    return this.intervalNs > 0n ? a.boottimeNs + this.intervalNs : 1n << 64n;
   }
 }
