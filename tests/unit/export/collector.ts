@@ -5,10 +5,8 @@
  * whatever the test's `respond` returns (default: 200 with an empty body). Also a spans
  * generator with unique ids and a condition waiter (tests wait on conditions, not on sleeps).
  */
-import { afterEach } from "bun:test";
 import { gunzipSync } from "node:zlib";
 import type { Span } from "../../../src/spans/model.ts";
-import { setLogSink } from "../../../src/log.ts";
 
 export interface Received {
   at: number;
@@ -88,29 +86,4 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
-}
-
-/**
- * Per-test collectors and log capture for a test file: `collector()` starts one that is stopped
- * after the test; `captureLogs()` collects log lines into `logs` until the test ends (then logs
- * go to stderr again).
- */
-export function collectorsPerTest(): { collector: typeof startCollector; captureLogs: () => void; logs: string[] } {
-  let started: TestCollector[] = [];
-  const logs: string[] = [];
-  afterEach(() => {
-    for (const c of started) c.stop();
-    started = [];
-    logs.length = 0;
-    setLogSink((l) => process.stderr.write(l + "\n"));
-  });
-  return {
-    collector: (...args) => {
-      const c = startCollector(...args);
-      started.push(c);
-      return c;
-    },
-    captureLogs: () => setLogSink((l) => logs.push(l)),
-    logs,
-  };
 }

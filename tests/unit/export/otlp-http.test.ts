@@ -6,7 +6,8 @@ import { OtlpHttpExporter, parseRetryAfter, type OtlpHttpExporterConfig } from "
 import { encodeTraceRequest } from "../../../src/export/otlp.ts";
 import { readCaptureFile } from "../../../src/capture/reader.ts";
 import { sampleHeader, tempDir } from "../capture/fixture.ts";
-import { collectorsPerTest, jsonSpanIds, makeSpans, waitFor } from "./collector.ts";
+import { jsonSpanIds, makeSpans, waitFor } from "./collector.ts";
+import { collectorsPerTest } from "./per-test.ts";
 
 const resource = { "service.name": "shop", "telemetry.sdk.name": "beetrace" };
 const fastRetry = { initialBackoffMs: 10, maxBackoffMs: 40, maxAttempts: 3, jitter: 0 };

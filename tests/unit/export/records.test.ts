@@ -14,7 +14,8 @@ import { SPAN_HEADER } from "../../../src/probes/common/header.ts";
 import type { Span } from "../../../src/spans/model.ts";
 import { sampleHeader, tempDir } from "../capture/fixture.ts";
 import { serverRecord, typicalServer } from "../capture/records.ts";
-import { collectorsPerTest, jsonSpanIds, waitFor } from "./collector.ts";
+import { jsonSpanIds, waitFor } from "./collector.ts";
+import { collectorsPerTest } from "./per-test.ts";
 
 const resource = { "service.name": "shop", "telemetry.sdk.name": "beetrace" };
 const fastRetry = { initialBackoffMs: 10, maxBackoffMs: 40, maxAttempts: 2, jitter: 0 };
