@@ -7,6 +7,7 @@
 #   3. the offline pipeline per stage: capture file path and OTLP path (bench/pipeline.bench.ts)
 #   4. span duration minus the handler's own time (bench/span-overhead.ts)
 #   5. launch → probes live on a ~29 MB stripped binary (bench/startup.bench.ts)
+#   6. OTLP near saturation: the tracer's CPU per span and RSS streaming OTLP/HTTP (bench/memory.sh)
 #
 #   bench/hotpath.sh [--before PATH-TO-OTHER-BEETRACE] [--rate 2000] [--high-rate 15000]
 # Root. Builds its inputs first (bench/latency.sh, bench/build-inputs.sh).
@@ -38,4 +39,6 @@ flock "$LOCK" node_modules/.bin/bun bench/span-overhead.ts --requests 3000
 echo; echo "## 5. start-up"
 flock "$LOCK" node_modules/.bin/bun bench/startup.bench.ts --runs 15
 [ -n "$before" ] && flock "$LOCK" node_modules/.bin/bun bench/startup.bench.ts --runs 15 --beetrace "$before"
+echo; echo "## 6. OTLP near saturation ($high req/s offered, 16 connections)"
+flock "$LOCK" bash bench/memory.sh --output otlp --rate "$high" --rounds 2 --configs "beetrace${before:+,before}" "${b[@]}"
 exit 0
