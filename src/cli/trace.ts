@@ -18,6 +18,8 @@
  * A tracer never takes a service down: when `run` cannot trace (no probe attaches, an output
  * fails mid-way) it says why on stderr and keeps the program running.
  */
+// First, before the modules below load: the x86 decoder starts compiling (target/early.ts).
+import "../target/early.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, realpathSync, statSync } from "node:fs";
 import { hostname, constants as osConstants } from "node:os";
