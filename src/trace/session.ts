@@ -219,7 +219,10 @@ export class TraceSession implements Disposable {
         for (const name of probeFunctionNames()) a.pcln.find(name);
         stage("functions looked up");
         libbpf(); // dlopen'ed now rather than at the first object's open (a few ms)
-        stage("libbpf loaded");
+        // What the kernel can do (cached for #loadAndAttach): also independent of the plan.
+        uprobeMultiSupport();
+        attachCookieSupport();
+        stage("libbpf loaded, kernel features probed");
         // Type descriptors and names the probes read (error causes, exception types) may sit in
         // pages the service never touched, which BPF cannot fault in: made resident here.
         const types = new GoTypeNames(a.elf).fileRange;
