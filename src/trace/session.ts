@@ -72,26 +72,6 @@ function probeFunctionNames(): Set<string> {
   return names;
 }
 
-/**
- * The BPF objects of the probes whose functions the binary has (the plan can still disable
- * them), opened (parsed by libbpf, not loaded): done while the x86 decoder loads, ~4 ms per
- * object that no longer wait (-v: more, libbpf's debug lines). An object that fails to open is
- * left out: #loadAndAttach opens it again and reports the error where it always did.
- */
-function openObjectsAhead(a: BinaryAnalysis): Map<string, BpfObject> {
-  const out = new Map<string, BpfObject>();
-  for (const p of PROBES) {
-    const name = p.object.name;
-    if (out.has(name) || !p.uprobes.some((u) => a.pcln.find(u.symbol) !== undefined)) continue;
-    try {
-      out.set(name, BpfObject.open(new Uint8Array(readFileSync(bpfObjectPath(name))), name));
-    } catch {
-      // reported by the open in #loadAndAttach
-    }
-  }
-  return out;
-}
-
 /** The fields each probe uses with a guessed offset, for the record schema (marks its spans). */
 function guessedOffsets(plans: ProbePlan[]): { guessedOffsets?: Record<string, string[]> } {
   const out: Record<string, string[]> = {};
@@ -196,8 +176,6 @@ const CONTEXT_IN_CONST = "bee_context_in";
 export class TraceSession implements Disposable {
   readonly #links = new LinkSet();
   readonly #objects: LoadedObject[] = [];
-  /** Objects opened ahead (openObjectsAhead), until #loadAndAttach takes or closes them. */
-  #ahead = new Map<string, BpfObject>();
   #ring: RingBufferReader | undefined;
   #propagator: Propagator | undefined;
   #disposed = false;
@@ -231,11 +209,6 @@ export class TraceSession implements Disposable {
   /** Analyze, plan, load and attach. Throws nothing_attached if no probe could run. */
   static async prepare(target: AttachTarget, opts: TraceOptions): Promise<TraceSession> {
     stage("prepare");
-    let ahead = new Map<string, BpfObject>();
-    const closeAhead = () => {
-      for (const o of ahead.values()) o.close();
-      ahead.clear();
-    };
     const analysis = await openTarget(target.readPath, `${target.process.exePath} (pid ${target.process.pid})`, {
       // While the x86 decoder compiles on another thread: start-up's memory back as soon as it
       // is done with (trace/footprint.ts), and every function the plan may look up, looked up
@@ -259,44 +232,9 @@ export class TraceSession implements Disposable {
           log.verbose(`made ${n} bytes of the target's type data resident in ${(performance.now() - t0).toFixed(1)} ms`);
         }
         stage("type data resident");
-        ahead = openObjectsAhead(a);
-        stage("objects opened");
       },
-    }).catch((e: unknown) => {
-      closeAhead();
-      throw e;
     });
     stage("analysed");
-    let session: TraceSession;
-    try {
-      session = TraceSession.#plan(target, analysis, opts);
-    } catch (e) {
-      closeAhead();
-      throw e;
-    }
-    session.#ahead = ahead;
-    trimStartup("planned");
-    stage("trimmed (planned)");
-    try {
-      session.#loadAndAttach();
-    } catch (e) {
-      session[Symbol.dispose]();
-      throw e;
-    }
-    stage("prepared");
-    if (session.attachedProbes().length === 0) {
-      const reasons = session.plans.map((p) => `${p.probe.id}: ${p.reason ?? "not attached"}`);
-      session[Symbol.dispose]();
-      throw new TracerError("nothing_attached", `no probe could be attached to pid ${target.process.pid}`, {
-        hint: session.plans.find((p) => p.fix && !p.notLinked)?.fix ?? session.plans.find((p) => p.fix)?.fix ?? "run 'beetrace inspect --pid N' to see what is missing",
-        detail: reasons,
-      });
-    }
-    return session;
-  }
-
-  /** The probes' plans for the analysed target, warnings said: a session not loaded yet. */
-  static #plan(target: AttachTarget, analysis: BinaryAnalysis, opts: TraceOptions): TraceSession {
     const plans = planProbes(analysis, PROBES, {
       snapshot: embeddedSnapshot(),
       file: opts.offsetsFile ? loadOffsetsFile(opts.offsetsFile) : undefined,
@@ -321,7 +259,25 @@ export class TraceSession implements Disposable {
       }
     }
     stage("planned");
-    return new TraceSession(target, analysis, plans, opts);
+    const session = new TraceSession(target, analysis, plans, opts);
+    trimStartup("planned");
+    stage("trimmed (planned)");
+    try {
+      session.#loadAndAttach();
+    } catch (e) {
+      session[Symbol.dispose]();
+      throw e;
+    }
+    stage("prepared");
+    if (session.attachedProbes().length === 0) {
+      const reasons = plans.map((p) => `${p.probe.id}: ${p.reason ?? "not attached"}`);
+      session[Symbol.dispose]();
+      throw new TracerError("nothing_attached", `no probe could be attached to pid ${target.process.pid}`, {
+        hint: plans.find((p) => p.fix && !p.notLinked)?.fix ?? plans.find((p) => p.fix)?.fix ?? "run 'beetrace inspect --pid N' to see what is missing",
+        detail: reasons,
+      });
+    }
+    return session;
   }
 
   attachedProbes(): ProbePlan[] {
@@ -349,8 +305,8 @@ export class TraceSession implements Disposable {
     for (const [name, plans] of byObject) {
       if (!plans.some((p) => p.enabled)) continue;
       const spec = plans[0]!.probe.object;
-      const object = this.#ahead.get(name) ?? BpfObject.open(new Uint8Array(readFileSync(bpfObjectPath(name))), name);
-      this.#ahead.delete(name);
+      const bytes = new Uint8Array(readFileSync(bpfObjectPath(name)));
+      const object = BpfObject.open(bytes, name);
       stage(`${name}: opened`);
       // Registered before load so a failure anywhere below still closes it.
       this.#objects.push({ spec, object });
@@ -401,7 +357,6 @@ export class TraceSession implements Disposable {
       for (const p of plans) if (p.enabled) this.#attachProbe(object, p);
       stage(`${name}: attached`);
     }
-    this.#closeAhead(); // opened for probes the plan then disabled
     // --propagate: the socket-layer programs read the client probe's bee_conn_spans.
     if (this.opts.propagate) this.#propagator = Propagator.start({ tgid: this.target.process.pid, connSpansFd: shared.get("bee_conn_spans") });
     log.verbose(`attached ${this.uprobeCount} uprobes (${this.attachMode}) in ${(performance.now() - started).toFixed(0)} ms, including load`);
@@ -675,24 +630,14 @@ export class TraceSession implements Disposable {
     }
   }
 
-  #closeAhead(): void {
-    for (const o of this.#ahead.values()) o.close();
-    this.#ahead.clear();
-  }
-
   [Symbol.dispose](): void {
     if (this.#disposed) return;
     this.#disposed = true;
     let first: unknown;
     try {
-      this.#closeAhead();
-    } catch (e) {
-      first = e;
-    }
-    try {
       this.#propagator?.[Symbol.dispose]();
     } catch (e) {
-      first ??= e;
+      first = e;
     }
     try {
       this.#links[Symbol.dispose]();
