@@ -2,6 +2,25 @@
  * @module runtime — the runtime-specific calls that are not FFI (FFI is src/bpf/ffi.ts), behind
  * one neutral name each, so the rest of the code runs under Bun and under Deno alike.
  */
+import { createRequire } from "node:module";
+
+const requireBuiltin = createRequire(import.meta.url);
+let zlibModule: typeof import("node:zlib") | undefined;
+let http2Module: typeof import("node:http2") | undefined;
+
+/**
+ * node:zlib and node:http2, loaded on first use. A top-level import would load them at every
+ * start-up, whatever the command: `bun build --compile` makes one file and hoists every built-in
+ * module import to its start, lazily imported command modules included (node:http2, node:zlib
+ * and node:util cost ~12 ms of launch → probes live together: bench/RESULTS.md, start-up). Only
+ * compressed DWARF, gzip-compressed OTLP, the viewer's HTML and OTLP/gRPC need them.
+ */
+export function zlib(): typeof import("node:zlib") {
+  return (zlibModule ??= requireBuiltin("node:zlib") as typeof import("node:zlib"));
+}
+export function http2(): typeof import("node:http2") {
+  return (http2Module ??= requireBuiltin("node:http2") as typeof import("node:http2"));
+}
 
 /**
  * Collect garbage now, synchronously (a full collection). For a burst of allocation whose

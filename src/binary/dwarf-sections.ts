@@ -1,20 +1,8 @@
 /** @module binary/dwarf-sections — find the .debug_* sections of an ELF file and decompress them (SHF_COMPRESSED, .zdebug_*). */
-import { createRequire } from "node:module";
+import { zlib } from "../runtime.ts";
 import { TracerError } from "../errors.ts";
 import { ByteReader, corrupt } from "./bytes.ts";
 import { SHF_COMPRESSED, SHT_NOBITS, type ElfFile, type ElfSection } from "./elf.ts";
-
-type Zlib = typeof import("node:zlib");
-let zlibModule: Zlib | undefined;
-/**
- * node:zlib, loaded on first use: most targets (stripped, or with plain DWARF) never need it.
- * A top-level import would load it at every start-up: `bun build --compile` makes one file and
- * hoists every built-in module import to its start, lazy command modules included (node:http2,
- * node:zlib and node:util together cost ~12 ms there: bench/RESULTS.md, start-up).
- */
-function zlibLib(): Zlib {
-  return (zlibModule ??= createRequire(import.meta.url)("node:zlib") as Zlib);
-}
 
 /** The DWARF sections the reader uses, already decompressed. Optional ones are absent from the file or not emitted. */
 export interface DebugSections {
@@ -137,7 +125,7 @@ function inflate(body: Uint8Array, size: number, what: string): Uint8Array {
   let out: Uint8Array;
   try {
     // maxOutputLength bounds the work and memory by the header's claim; one byte more lets us see an overrun.
-    out = zlibLib().inflateSync(body, { maxOutputLength: size + 1 });
+    out = zlib().inflateSync(body, { maxOutputLength: size + 1 });
   } catch (e) {
     throw decompressError(e, what, "zlib");
   }
@@ -149,7 +137,7 @@ type ZstdDecompress = (buf: Uint8Array, opts?: { maxOutputLength?: number }) => 
 
 function unzstd(body: Uint8Array, size: number, what: string): Uint8Array {
   // node:zlib gained zstd in Node 22.15 / 23.8; Bun has it, other runtimes may not.
-  const fn = (zlibLib() as unknown as { zstdDecompressSync?: ZstdDecompress }).zstdDecompressSync;
+  const fn = (zlib() as unknown as { zstdDecompressSync?: ZstdDecompress }).zstdDecompressSync;
   if (typeof fn !== "function") {
     throw new TracerError("unrecognized_format", `${what} is zstd-compressed, which this runtime cannot decompress`, {
       hint: "rebuild the target without zstd debug sections (Go's default is zlib), or decompress it: objcopy --decompress-debug-sections",

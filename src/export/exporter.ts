@@ -35,8 +35,7 @@
  * 15k spans/s the heap grew by tens of MiB of old garbage (bench/RESULTS.md). A record that
  * cannot be decoded counts as dropped (and, through the decoder, as a BUG line at exit).
  */
-import { promisify } from "node:util";
-import { gzip as gzipCb } from "node:zlib";
+import { zlib } from "../runtime.ts";
 import { log } from "../log.ts";
 import type { CaptureHeader } from "../capture/format.ts";
 import type { Attributes, Span } from "../spans/model.ts";
@@ -44,7 +43,10 @@ import { encodeTraceRequest } from "./otlp.ts";
 import type { RecordIds } from "./protobuf.ts";
 import { SpillFile } from "./spill.ts";
 
-const gzip = promisify(gzipCb);
+/** gzip on zlib's thread pool (node:zlib loaded on first use: src/runtime.ts). */
+function gzip(data: Uint8Array): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => zlib().gzip(data, (e, out) => (e ? reject(e) : resolve(out))));
+}
 
 export interface RetryPolicy {
   /** Attempts per batch before going offline (first try included). Default 5. */

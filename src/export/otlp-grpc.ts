@@ -22,8 +22,8 @@
  * it) would otherwise swallow every later call too. One call is in flight at a time, so
  * dropping it loses nothing else.
  */
-import * as http2 from "node:http2";
-import { gunzipSync } from "node:zlib";
+import type * as http2 from "node:http2";
+import { http2 as http2Lib, zlib } from "../runtime.ts";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { log } from "../log.ts";
 import { BEETRACE_VERSION } from "../version.ts";
@@ -344,7 +344,7 @@ export function decodeExportResponse(body: Uint8Array, encoding: string | undefi
         log.debug(`OTLP/gRPC response compressed with '${encoding ?? "(none named)"}'; partial success not read`);
         return undefined;
       }
-      msg = new Uint8Array(gunzipSync(msg));
+      msg = new Uint8Array(zlib().gunzipSync(msg));
     }
     const ps = ProtobufTraceSerializer.deserializeResponse(msg)?.partialSuccess;
     if (!ps) return undefined;
@@ -407,7 +407,7 @@ export class GrpcTransport implements ExportTransport {
   #open(): http2.ClientHttp2Session {
     const cur = this.#session;
     if (cur && !cur.closed && !cur.destroyed) return cur;
-    const s = this.#tls && this.endpoint.startsWith("https:") ? http2.connect(this.endpoint, this.#tls) : http2.connect(this.endpoint);
+    const s = this.#tls && this.endpoint.startsWith("https:") ? http2Lib().connect(this.endpoint, this.#tls) : http2Lib().connect(this.endpoint);
     this.connections++;
     const forget = () => {
       if (this.#session === s) this.#session = undefined;
@@ -450,7 +450,7 @@ export class GrpcTransport implements ExportTransport {
       };
       const cancel = () => {
         try {
-          if (stream && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+          if (stream && !stream.closed) stream.close(http2Lib().constants.NGHTTP2_CANCEL);
         } catch {
           /* already gone */
         }

@@ -9,7 +9,7 @@
  * the same from a USB stick, offline, and can never call home.
  */
 import * as fs from "node:fs";
-import { gzipSync } from "node:zlib";
+import { zlib } from "../runtime.ts";
 import { TracerError, fromSystemError } from "../errors.ts";
 import { log } from "../log.ts";
 import { parseFilters, type FilterOptions } from "../cli/filters.ts";
@@ -72,7 +72,7 @@ function escapeHtml(s: string): string {
 
 /** The page for `data`. Level 6 gzip: the columns are mostly small integers and shrink ~5-10×. */
 export function renderHtml(data: ViewerData): string {
-  const packed = Buffer.from(gzipSync(data.blob, { level: 6 })).toString("base64");
+  const packed = Buffer.from(zlib().gzipSync(data.blob, { level: 6 })).toString("base64");
   return [
     "<!doctype html>",
     '<html lang="en"><head><meta charset="utf-8">',
