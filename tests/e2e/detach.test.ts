@@ -12,7 +12,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { attachmentsOf, bpfProgFds, bpfState, buildSample, e2eSkipReason, httpGet, isOurProgram, leftovers, listeningAddress, readSpans, runTracer, startSample, waitFor, type TracerRun, e2eWorkDir } from "./harness.ts";
+import { attachmentsOf, bpfProgFds, bpfState, buildSample, e2eSkipReason, httpGet, isOurProgram, leftovers, listeningAddress, readSpans, runTracer, startSample, waitFor, type TracerRun, e2eWorkDir, spansSoFar } from "./harness.ts";
 
 const reason = e2eSkipReason(["bpftool"]);
 const work = e2eWorkDir("detach");
@@ -165,7 +165,7 @@ describe.skipIf(reason !== undefined)(`clean detach${reason ? ` — skipped: ${r
       const progIds = await attachedNow(tr, uprobes);
       for (let i = 0; i < 5; i++) expect((await httpGet(s.port, "/hello")).status).toBe(200);
       // The writer flushes on a timer: wait until all five spans are in the file, then kill.
-      await waitFor(() => existsSync(out) && readSpans(out).spans.length === 5, 15_000, "five spans flushed to the capture file");
+      await waitFor(() => spansSoFar(out) === 5, 15_000, "five spans flushed to the capture file");
       tr.signal("SIGKILL");
       expect(await tr.exit()).toEqual({ code: null, signal: "SIGKILL" });
       await expectClean(progIds, tr.pid);

@@ -10,7 +10,7 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { afterAll, expect } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
@@ -328,6 +328,19 @@ export function readSpans(file: string): Capture {
     else if (r.type === "end") end = r;
   }
   return { contents, spans, stats, end };
+}
+
+/**
+ * Spans in the capture so far; 0 while the tracer has not written its header yet (the file is
+ * created, or not yet, and filled at the first flush). For conditions polled while it runs.
+ */
+export function spansSoFar(file: string): number {
+  if (!existsSync(file) || statSync(file).size === 0) return 0;
+  try {
+    return readSpans(file).spans.length;
+  } catch {
+    return 0; // a header caught mid-write; the next poll reads it whole
+  }
 }
 
 /**

@@ -8,10 +8,10 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildSample, e2eSkipReason, httpGet, killAll, readSpans, runTracer, startSample, tracerCommand, waitFor, type Exit } from "./harness.ts";
+import { buildSample, e2eSkipReason, httpGet, killAll, readSpans, runTracer, spansSoFar, startSample, tracerCommand, waitFor, type Exit } from "./harness.ts";
 
 const haveScript = spawnSync("script", ["--version"]).status === 0;
 const reason = e2eSkipReason() ?? (haveScript ? undefined : "needs script (util-linux) for a pseudo-terminal");
@@ -169,16 +169,3 @@ describe.skipIf(reason !== undefined)(`status line${reason ? ` — skipped: ${re
     }
   }, 120_000);
 });
-
-/**
- * Spans in the capture so far; 0 while the tracer has not written its header yet (the file is
- * created, or not yet, and filled at the first flush).
- */
-function spansSoFar(file: string): number {
-  if (!existsSync(file) || statSync(file).size === 0) return 0;
-  try {
-    return readSpans(file).spans.length;
-  } catch {
-    return 0; // a header caught mid-write; the next poll reads it whole
-  }
-}
