@@ -10,6 +10,7 @@ import { TracerError } from "../errors.ts";
 import { ffi } from "./ffi.ts";
 import { checkInt, checkPtr, errnoError, errnoText, libbpfMark, libbpfWarningsSince } from "./call.ts";
 import { releaseHandle, trackHandle } from "./handles.ts";
+import { missingHelper } from "./verifier-log.ts";
 import { addr, cstr, cstringAt, mmapFd, munmap, PROT_READ, systemPageSize } from "./libc.ts";
 import { libbpf, type LibbpfSymbols } from "./libbpf.ts";
 
@@ -290,6 +291,17 @@ export class BpfObject implements Disposable {
     const verifierLog = (cstringAt(addr(this.#logBuf)) ?? "").split("\n").filter((l) => l.length > 0);
     if (verifierLog.length > 0) {
       const prog = warnings.map((w) => /prog '([^']+)'/.exec(w)?.[1]).find((p) => p !== undefined);
+      const missing = missingHelper(verifierLog);
+      if (missing !== undefined) {
+        throw new TracerError(
+          "kernel_unsupported",
+          `load BPF object ${this.name}: this kernel does not offer the BPF helper ${missing.name} to ${prog ? `program ${prog}` : "its programs"}${missing.since ? ` (it came in Linux ${missing.since})` : ""}`,
+          {
+            hint: `use a kernel${missing.since ? ` >= ${missing.since}` : " with this helper"} ('beetrace doctor' checks this host)`,
+            detail: verifierLog,
+          },
+        );
+      }
       throw new TracerError(
         "verifier_rejected",
         `load BPF object ${this.name}: the kernel verifier rejected ${prog ? `program ${prog}` : "a program"}: ${errnoText(-r)}`,

@@ -150,7 +150,7 @@ function verifierCheck(): DoctorCheck {
       status: "missing",
       detail: err?.message ?? String(e),
       fix: err?.hint ?? "run 'beetrace -v doctor' for the verifier log and report it",
-      blocks: err?.code === "permission_denied" ? "permission_denied" : "verifier_rejected",
+      blocks: err?.code === "permission_denied" || err?.code === "kernel_unsupported" ? err.code : "verifier_rejected",
     };
   }
 }
