@@ -20,7 +20,7 @@ import { attachNoop } from "./noop-attach.ts";
 import { BpfObject } from "../src/bpf/object.ts";
 import { attachUprobe } from "../src/bpf/link.ts";
 import { buildTarget, fileOffsetOf } from "../tests/e2e/bpf-harness.ts";
-import { BENCH_CACHE, ROOT, intOption, machineLine, parseOptions } from "./lib.ts";
+import { BENCH_CACHE, ROOT, exited, intOption, machineLine, parseOptions, statusKb, waitForLine } from "./lib.ts";
 
 /** "before": another beetrace build (--before PATH), e.g. the last release, measured in the same run. */
 type Config = "untraced" | "noop" | "beetrace" | "before";
@@ -56,11 +56,6 @@ const CLK_TCK = (() => {
   return r.status === 0 && n > 0 ? n : 100; // proc(5): utime/stime are in clock ticks, USER_HZ (100 on Linux)
 })();
 
-/** A "Vm..." line of /proc/PID/status, in kB (proc(5)); 0 when absent. */
-function statusKb(pid: number, key: string): number {
-  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) : 0;
-}
 
 /** utime + stime of a whole process (all threads), in µs; proc(5) /proc/PID/stat fields 14 and 15. */
 function cpuUs(pid: number): number {
@@ -69,35 +64,7 @@ function cpuUs(pid: number): number {
   return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
 }
 
-/** Resolve when `stream` has produced a line matching `re`; reject after `ms`. */
-function waitForLine(child: ChildProcess, stream: "stdout" | "stderr", re: RegExp, ms: number): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    const src = child[stream];
-    if (!src) return reject(new Error(`${stream} is not piped`));
-    const timer = setTimeout(() => done(new Error(`no line matching ${re} within ${ms} ms; got:\n${buf}`)), ms);
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const m = buf.match(re);
-      if (m) done(undefined, m);
-    };
-    const onExit = (code: number | null) => done(new Error(`process exited (${code}) before printing ${re}; output:\n${buf}`));
-    function done(err?: Error, m?: RegExpMatchArray) {
-      clearTimeout(timer);
-      src!.off("data", onData);
-      child.off("exit", onExit);
-      if (err) reject(err);
-      else resolve(m!);
-    }
-    src.on("data", onData);
-    child.once("exit", onExit);
-  });
-}
 
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
-}
 
 async function startSample(bin: string): Promise<{ child: ChildProcess; addr: string }> {
   const child = spawn(bin, [], { stdio: ["ignore", "pipe", "inherit"] });
@@ -129,7 +96,7 @@ async function measure(config: Config, route: string, round: number, o: Opts): P
     if (config === "beetrace" || config === "before") {
       tracer = spawn(config === "before" ? o.before : o.beetrace, ["attach", "--pid", String(pid), "--out", capture], { stdio: ["ignore", "ignore", "pipe"] });
       await waitForLine(tracer, "stderr", /tracing pid \d+/, 30_000);
-      idleRssKb = statusKb(tracer.pid!, "VmRSS");
+      idleRssKb = statusKb(tracer.pid!, "VmRSS") ?? 0;
     }
     const requests = o.rate * (o.warmup + o.duration);
     const hits0 = noop?.hits();
@@ -143,7 +110,7 @@ async function measure(config: Config, route: string, round: number, o: Opts): P
       row.hitsPerReq = (h.entry - hits0.entry + h.ret - hits0.ret) / requests;
     }
     if (tracer) {
-      const peakKb = statusKb(tracer.pid!, "VmHWM");
+      const peakKb = statusKb(tracer.pid!, "VmHWM") ?? 0;
       const summary = waitForLine(tracer, "stderr", /wrote (\d+) spans?/, 30_000);
       tracer.kill("SIGINT");
       const m = await summary;

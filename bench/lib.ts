@@ -109,6 +109,47 @@ export function processCpuMs(pid: number): number {
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
 }
 
+/** A "Vm..." line of /proc/PID/status in kB (proc(5)); undefined when absent or the process is gone. */
+export function statusKb(pid: number, key: string): number | undefined {
+  try {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resolves with the first match of `re` in what `stream` has printed; rejects after `ms` or when the child exits first. */
+export function waitForLine(child: ChildProcess, stream: "stdout" | "stderr", re: RegExp, ms: number): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const src = child[stream];
+    if (!src) return reject(new Error(`${stream} is not piped`));
+    const timer = setTimeout(() => done(new Error(`no line matching ${re} within ${ms} ms; got:\n${buf}`)), ms);
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const m = buf.match(re);
+      if (m) done(undefined, m);
+    };
+    const onExit = (code: number | null) => done(new Error(`process exited (${code}) before printing ${re}; output:\n${buf}`));
+    function done(err?: Error, m?: RegExpMatchArray) {
+      clearTimeout(timer);
+      src!.off("data", onData);
+      child.off("exit", onExit);
+      if (err) reject(err);
+      else resolve(m!);
+    }
+    src.on("data", onData);
+    child.once("exit", onExit);
+  });
+}
+
+/** Resolves with the child's exit code once it has exited (at once if it already has). */
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
 /** Polls `cond` every 20 ms until it gives a value (not undefined/false); throws after `ms`. */
 export async function until<T>(cond: () => T | undefined | false, ms: number, what: string): Promise<T> {
   const deadline = Date.now() + ms;

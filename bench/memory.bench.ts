@@ -25,11 +25,11 @@
  *       [--rate 20000] [--duration 10] [--idle 5] [--conns 16] [--route /hello] [--rounds 1]
  *       [--ringbuf ""] [--output file|otlp]
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, realpathSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { BENCH_CACHE, intOption, machineLine, parseOptions, percentile, processCpuMs } from "./lib.ts";
+import { BENCH_CACHE, exited, intOption, machineLine, parseOptions, percentile, processCpuMs, statusKb, waitForLine } from "./lib.ts";
 import { readSmaps } from "./smaps.ts";
 
 type Config = "beetrace" | "notrim" | "before";
@@ -69,38 +69,8 @@ const receiver =
 const mib = (kb: number) => kb / 1024;
 const f1 = (x: number) => x.toFixed(1);
 
-function statusKb(pid: number, key: string): number {
-  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) : 0;
-}
 
-function waitForLine(child: ChildProcess, stream: "stdout" | "stderr", re: RegExp, ms: number): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    const src = child[stream]!;
-    const timer = setTimeout(() => done(new Error(`no line matching ${re} within ${ms} ms; got:\n${buf}`)), ms);
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const m = buf.match(re);
-      if (m) done(undefined, m);
-    };
-    const onExit = (code: number | null) => done(new Error(`process exited (${code}) before printing ${re}; output:\n${buf}`));
-    function done(err?: Error, m?: RegExpMatchArray) {
-      clearTimeout(timer);
-      src.off("data", onData);
-      child.off("exit", onExit);
-      if (err) reject(err);
-      else resolve(m!);
-    }
-    src.on("data", onData);
-    child.once("exit", onExit);
-  });
-}
 
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once("exit", () => resolve()));
-}
 
 /** VmRSS every `everyMs` until `stop` resolves. */
 async function sampleRss(pid: number, everyMs: number, stop: Promise<unknown>): Promise<number[]> {
@@ -109,7 +79,7 @@ async function sampleRss(pid: number, everyMs: number, stop: Promise<unknown>): 
   void stop.then(() => (done = true));
   while (!done) {
     try {
-      out.push(statusKb(pid, "VmRSS"));
+      out.push(statusKb(pid, "VmRSS") ?? 0);
     } catch {
       break; // exited
     }
@@ -162,7 +132,7 @@ async function measure(config: Config, round: number): Promise<Row> {
   try {
     await waitForLine(tracer, "stderr", /tracing pid \d+/, 60_000);
     const tp = tracer.pid!;
-    const startPeak = statusKb(tp, "VmHWM");
+    const startPeak = statusKb(tp, "VmHWM") ?? 0;
     const idleMs = intOption(o.idle, "idle") * 1000;
     const idleSamples = await sampleRss(tp, 250, Bun.sleep(idleMs));
     const idle = breakdown(tp, realpathSync(exe));
@@ -175,7 +145,7 @@ async function measure(config: Config, round: number): Promise<Row> {
     loadgen.stdout!.on("data", (d: Buffer) => (out += d.toString()));
     const loadSamples = await sampleRss(tp, 200, exited(loadgen));
     const loaded = breakdown(tp, realpathSync(exe));
-    const hwmEnd = statusKb(tp, "VmHWM");
+    const hwmEnd = statusKb(tp, "VmHWM") ?? 0;
     // The tracer's CPU for the load's spans: until it has gone idle again (the exporter's last
     // batch leaves up to its batch delay after the load), at most 10 s.
     let cpu1 = processCpuMs(tp);

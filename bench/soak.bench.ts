@@ -28,7 +28,7 @@ import { join } from "node:path";
 import { Collector, ensureCollector, freePort, readCollectorJson } from "../scripts/collector/collector.ts";
 import { openCapture } from "../src/capture/reader.ts";
 import { buildSample } from "../tests/e2e/harness.ts";
-import { BENCH_CACHE, ROOT, machineLine, parseOptions } from "./lib.ts";
+import { BENCH_CACHE, ROOT, exited, machineLine, parseOptions, statusKb } from "./lib.ts";
 
 interface Opts {
   minutes: number;
@@ -79,15 +79,6 @@ function options(): Opts {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A "Vm..." line of /proc/PID/status in kB (proc(5)); undefined once the process is gone. */
-function statusKb(pid: number, key: string): number | undefined {
-  try {
-    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** utime + stime of a process in seconds (proc(5) /proc/PID/stat fields 14, 15; USER_HZ = 100). */
 function cpuS(pid: number): number {
@@ -100,10 +91,6 @@ function cpuS(pid: number): number {
   }
 }
 
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((r) => child.once("exit", (code) => r(code)));
-}
 
 /** Collects a child's stream as text (bounded: keeps the first and the last 256 KiB). */
 function collect(child: ChildProcess, stream: "stdout" | "stderr"): () => string {

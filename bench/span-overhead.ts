@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readCaptureFile } from "../src/capture/reader.ts";
 import type { Span } from "../src/spans/model.ts";
-import { BENCH_CACHE, ROOT, intOption, machineLine, parseOptions, summarize } from "./lib.ts";
+import { BENCH_CACHE, ROOT, exited, intOption, machineLine, parseOptions, summarize } from "./lib.ts";
 
 function lineOf(child: ChildProcess, stream: "stdout" | "stderr", re: RegExp, ms: number): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
@@ -33,7 +33,6 @@ function lineOf(child: ChildProcess, stream: "stdout" | "stderr", re: RegExp, ms
   });
 }
 
-const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once("exit", () => r())));
 
 async function main(): Promise<void> {
   const o = parseOptions(Bun.argv.slice(2), { requests: "2000", beetrace: join(ROOT, "dist", "beetrace") });

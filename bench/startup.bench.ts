@@ -18,13 +18,12 @@
  * Next to the wall time, the tracer's CPU time by then (all threads, kernel included): on a
  * machine shared with other work it moves less than the wall time.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BENCH_CACHE, ROOT, intOption, machineLine, parseOptions, summarize } from "./lib.ts";
+import { BENCH_CACHE, ROOT, exited, intOption, machineLine, parseOptions, summarize } from "./lib.ts";
 
-const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once("exit", () => r())));
 
 /**
  * CPU time the process has used so far, all its live threads (kernel time included: the verifier
