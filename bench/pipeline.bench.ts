@@ -28,7 +28,7 @@ import { sampleClocks } from "../src/bpf/clock.ts";
 import { BootClock } from "../src/spans/clock.ts";
 import { SpanDecoder } from "../src/probes/decode.ts";
 import { recordSize } from "../src/probes/record.ts";
-import { SPAN_HEADER } from "../src/probes/common/header.ts";
+import { SPAN_ID_OFFSETS } from "../src/probes/common/header.ts";
 import { PROBES } from "../src/probes/registry.ts";
 import { CaptureSink } from "../src/trace/output.ts";
 import { readCaptureFile } from "../src/capture/reader.ts";
@@ -99,7 +99,6 @@ function runPath(path: PathName, batch: RecordBatch, targetSpans: number, outDir
   const scratch = new Uint8Array(1 << 20); // a batch of the mixes' records (~130 bytes each) fits
   const scratchView = new DataView(scratch.buffer);
   const bytesCtx = { toEpoch: decodeCtx.toEpoch, idsAsBytes: true };
-  const ids = { traceAt: SPAN_HEADER.trace_id.offset, spanAt: SPAN_HEADER.span_id.offset, parentAt: SPAN_HEADER.parent_span_id.offset };
   // As OtlpExporter's #encode: the queued records are copied into one working buffer and
   // decoded from it, ids left as bytes.
   const encodePending = (): number => {
@@ -114,7 +113,7 @@ function runPath(path: PathName, batch: RecordBatch, targetSpans: number, outDir
       at.push(pos);
       pos += rec.length;
     }
-    const n = encodeTraceRequest(spans, resource, "protobuf", { ...ids, bytes: scratch, at }).length;
+    const n = encodeTraceRequest(spans, resource, "protobuf", { ...SPAN_ID_OFFSETS, bytes: scratch, at }).length;
     pending.length = 0;
     return n;
   };

@@ -490,7 +490,7 @@ export class OtlpExporter {
       // The spill file holds decoded spans (with hex ids), as every capture reader expects.
       const spans: Span[] = [];
       for (const item of items) {
-        const span = item instanceof Uint8Array ? this.#decodeRecord(item, false) : item;
+        const span = item instanceof Uint8Array ? this.#decodeRecord(item, 0, item.length, false) : item;
         if (span !== undefined) spans.push(span);
       }
       // append() counts whatever it cannot write as lost (reported in `dropped`).
@@ -500,9 +500,9 @@ export class OtlpExporter {
     this.#dropped += items.length;
   }
 
-  /** A queued record's span; undefined (counted as dropped) when it cannot be decoded. */
-  #decodeRecord(record: Uint8Array, idsAsBytes: boolean): Span | undefined {
-    const span = this.#records?.decode(record, 0, record.length, idsAsBytes);
+  /** The span of the record at bytes[offset, offset + length); undefined (counted as dropped) when it cannot be decoded. */
+  #decodeRecord(bytes: Uint8Array, offset: number, length: number, idsAsBytes: boolean): Span | undefined {
+    const span = this.#records?.decode(bytes, offset, length, idsAsBytes);
     if (span === undefined) this.#dropped++;
     return span;
   }
@@ -530,11 +530,8 @@ export class OtlpExporter {
       let start = -1;
       if (item instanceof Uint8Array) {
         scratch.set(item, pos);
-        span = this.#records?.decode(scratch, pos, item.length, protobuf);
-        if (span === undefined) {
-          this.#dropped++;
-          continue;
-        }
+        span = this.#decodeRecord(scratch, pos, item.length, protobuf);
+        if (span === undefined) continue;
         if (protobuf) start = pos;
         pos += item.length;
       } else span = item;

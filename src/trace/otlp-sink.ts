@@ -7,7 +7,7 @@ import { createOtlpExporter, type OtlpExporterOptions } from "../export/create.t
 import type { OtlpExporter } from "../export/exporter.ts";
 import type { Span } from "../spans/model.ts";
 import { log } from "../log.ts";
-import { SPAN_HEADER } from "../probes/common/header.ts";
+import { SPAN_ID_OFFSETS } from "../probes/common/header.ts";
 import type { DecodeRecord, SpanSink } from "./output.ts";
 
 /**
@@ -29,7 +29,7 @@ export class OtlpSink implements SpanSink {
   decodeRecordsWith(decode: DecodeRecord): void {
     this.#exporter.decodeRecordsWith({
       decode,
-      ids: { traceAt: SPAN_HEADER.trace_id.offset, spanAt: SPAN_HEADER.span_id.offset, parentAt: SPAN_HEADER.parent_span_id.offset },
+      ids: SPAN_ID_OFFSETS,
     });
     this.#queueRecords = true;
   }

@@ -9,6 +9,13 @@ import { ENUMERATORS, STRUCTS } from "../nethttp/nethttp.gen.ts";
 /** struct rec_span members: offset and size in bytes. */
 export const SPAN_HEADER = STRUCTS.rec_span.members;
 
+/** Where a record's trace id, span id and parent span id are (for code that copies them as bytes: the OTLP encoder). */
+export const SPAN_ID_OFFSETS = {
+  traceAt: SPAN_HEADER.trace_id.offset,
+  spanAt: SPAN_HEADER.span_id.offset,
+  parentAt: SPAN_HEADER.parent_span_id.offset,
+} as const;
+
 /** enum rec_span_flags (bits 0-7 of rec_span.flags, common to every probe). */
 export const SPAN_FLAGS = {
   HAS_PARENT: ENUMERATORS.REC_SPAN_F_HAS_PARENT,

@@ -10,7 +10,7 @@ import { OtlpHttpExporter, type OtlpHttpExporterConfig } from "../../../src/expo
 import { encodeTraceRequest } from "../../../src/export/otlp.ts";
 import { readCaptureFile } from "../../../src/capture/reader.ts";
 import { SpanDecoder } from "../../../src/probes/decode.ts";
-import { SPAN_HEADER } from "../../../src/probes/common/header.ts";
+import { SPAN_ID_OFFSETS } from "../../../src/probes/common/header.ts";
 import type { Span } from "../../../src/spans/model.ts";
 import { sampleHeader, tempDir } from "../capture/fixture.ts";
 import { serverRecord, typicalServer } from "../capture/records.ts";
@@ -49,7 +49,7 @@ function exporter(url: string, extra: Partial<OtlpHttpExporterConfig> = {}): { e
   const decoder = new SpanDecoder();
   e.decodeRecordsWith({
     decode: (bytes, offset, length, idsAsBytes) => decoder.decodeAt(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset, length, { toEpoch, idsAsBytes }),
-    ids: { traceAt: SPAN_HEADER.trace_id.offset, spanAt: SPAN_HEADER.span_id.offset, parentAt: SPAN_HEADER.parent_span_id.offset },
+    ids: SPAN_ID_OFFSETS,
   });
   return { e, decoder };
 }
