@@ -44,6 +44,7 @@
 #include "include/go_abi.bpf.h"
 #include "include/events.bpf.h"
 #include "include/go_types.bpf.h"
+#include "include/go_view.bpf.h"
 #include "include/span.bpf.h"
 #include "include/go_context.bpf.h"
 #include "include/record.bpf.h"
@@ -238,8 +239,42 @@ static __always_inline void req_layout_of(int srq, struct req_layout *l)
 	}
 }
 
+/* The views (go_view.bpf.h) the server programs read: the request (or ServerRequest), and at
+ * entry its header map's Map struct. */
+#define REQ_VIEW 0
+#define MAP_VIEW 1
+
 /* ---- feature switches ---- */
 volatile const __u32 pattern_mode = NETHTTP_PATTERN_NONE; /* enum nethttp_pattern_mode */
+
+/* The part of the request the entry reads (one read: go_view.bpf.h): ProtoMajor, Header, ctx,
+ * and RemoteAddr when connections are joined. */
+static __always_inline __u32 req_entry_view_len(const struct req_layout *l)
+{
+	__u32 n = go_view_end(l->major, 8);
+	n = go_view_max(n, go_view_end(l->header, 8));
+	n = go_view_max(n, go_view_end(l->ctx, 16));
+	if (bee_conn_join_on)
+		n = go_view_max(n, go_view_end(l->remote, 16));
+	return n;
+}
+
+/* The part of the request the end reads: every field of the record that is in the request. */
+static __always_inline __u32 req_end_view_len(const struct req_layout *l, int srq)
+{
+	__u32 n = go_view_end(l->method, 16);
+	n = go_view_max(n, go_view_end(l->url, 8));
+	n = go_view_max(n, go_view_end(l->host, 16));
+	n = go_view_max(n, go_view_end(l->remote, 16));
+	n = go_view_max(n, go_view_end(l->major, 8));
+	n = go_view_max(n, go_view_end(l->minor, 8));
+	n = go_view_max(n, go_view_end(l->tls, 8));
+	if (!srq && pattern_mode == NETHTTP_PATTERN_FIELD)
+		n = go_view_max(n, go_view_end(req_pattern_off, 16));
+	else if (!srq && pattern_mode == NETHTTP_PATTERN_PAT_STR)
+		n = go_view_max(n, go_view_end(req_pat_off, 8));
+	return n;
+}
 
 /* ---- per-call state ---- */
 struct server_call {
@@ -261,20 +296,21 @@ struct server_call {
  * the caller's span as parent and the caller's sampled flag; an invalid one is ignored
  * (W3C Trace Context: start a new trace).
  */
-static __always_inline void server_context_in(__u64 req, __u32 header_off, struct server_call *st)
+static __always_inline void server_context_in(__u32 header_off, struct server_call *st)
 {
 	if (map_mode == GO_MAP_NONE || header_off == GO_OFF_UNSET)
 		return;
 	int err = 0;
-	__u64 m = go_read_u64(req + header_off, &err);
+	__u64 m = go_view_u64(REQ_VIEW, header_off, &err);
 	if (!m)
 		return;
 	/* Collect the groups (swiss) or buckets (classic, overflow chains followed) to walk. */
 	struct go_header_walk w = {};
 	w.mode = map_mode;
 	if (map_mode == GO_MAP_SWISS && map_dirptr_off != GO_OFF_UNSET && map_dirlen_off != GO_OFF_UNSET) {
-		__u64 dir = go_read_u64(m + map_dirptr_off, &err);
-		__s64 dirlen = (__s64)go_read_u64(m + map_dirlen_off, &err);
+		go_view_read(MAP_VIEW, m, go_view_max(go_view_end(map_dirptr_off, 8), go_view_end(map_dirlen_off, 8)));
+		__u64 dir = go_view_u64(MAP_VIEW, map_dirptr_off, &err);
+		__s64 dirlen = (__s64)go_view_u64(MAP_VIEW, map_dirlen_off, &err);
 		if (!dir)
 			return;
 		if (dirlen == 0) {
@@ -464,11 +500,12 @@ bad:
 }
 
 /* Request.RemoteAddr as a bee_conn_key (stream_id 0); 0 when it is not an IP:port text. */
-static __always_inline int remote_addr_key(__u64 req, __u32 remote_off, struct bee_conn_key *key)
+static __always_inline int remote_addr_key(__u32 remote_off, struct bee_conn_key *key)
 {
 	struct conn_text p = {};
-	struct go_string hdr = {};
-	if (bpf_probe_read_user(&hdr, sizeof(hdr), (const void *)(req + remote_off)) != 0)
+	int err = 0;
+	struct go_string hdr = go_view_string(REQ_VIEW, remote_off, &err);
+	if (err)
 		return 0;
 	if (hdr.len < 9 || hdr.len >= CONN_TEXT_MAX) /* "1.2.3.4:5" is the shortest */
 		return 0;
@@ -501,12 +538,12 @@ static __always_inline int remote_addr_key(__u64 req, __u32 remote_off, struct b
 	return 1;
 }
 
-static __always_inline void server_conn_join(__u64 req, __u32 remote_off, __u64 now, struct server_call *st)
+static __always_inline void server_conn_join(__u32 remote_off, __u64 now, struct server_call *st)
 {
 	if (!bee_conn_join_on)
 		return;
 	struct bee_conn_key key = {};
-	if (remote_off == GO_OFF_UNSET || !remote_addr_key(req, remote_off, &key))
+	if (remote_off == GO_OFF_UNSET || !remote_addr_key(remote_off, &key))
 		return;
 	/* HTTP/2: the client's entry names its stream (nethttp_client_h2*), written before the
 	 * stream's HEADERS go out, so before this server can have read them. */
@@ -633,13 +670,13 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	st.srq = (__u8)srq;
 	bee_new_trace_id(&st.sc);
 	bee_new_span_id(&st.sc);
-	server_context_in(req, l.header, &st);
+	server_context_in(l.header, &st);
 	if (!(st.flags & REC_SPAN_F_HAS_PARENT) && (http1 || sid))
-		server_conn_join(req, l.remote, now, &st);
+		server_conn_join(l.remote, now, &st);
 	/* Request.ctx is an interface {tab, data}; the data pointer identifies the context (the
 	 * ServerRequest's Context is the one http2Handler gives the Request it builds). */
 	if (l.ctx != GO_OFF_UNSET)
-		st.ctx = go_read_u64(req + l.ctx + 8, &err);
+		st.ctx = go_view_u64(REQ_VIEW, l.ctx + 8, &err);
 	if (err)
 		bee_count(&read_errors);
 
@@ -661,6 +698,14 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	return 0;
 }
 
+/* The request's fields server_start reads, in one read (srq: a ServerRequest). */
+static __always_inline void server_entry_view(__u64 req, int srq)
+{
+	struct req_layout l = {};
+	req_layout_of(srq, &l);
+	go_view_read(REQ_VIEW, req, req_entry_view_len(&l));
+}
+
 /*
  * func (sh serverHandler) ServeHTTP(rw ResponseWriter, req *Request)
  * serverHandler is a one-pointer struct (RAX); rw = itab RBX, data RCX; req = RDI.
@@ -674,7 +719,8 @@ int nethttp_server_entry(struct pt_regs *ctx)
 	 * ResponseWriter is an *http2responseWriter (Go 1.27: pointer-shaped http2ResponseWriter
 	 * around *internal/http2.responseWriter): the stream id is read from it. */
 	int err = 0;
-	__u64 major = req_proto_major_off != GO_OFF_UNSET ? go_read_u64(req + req_proto_major_off, &err) : 0;
+	server_entry_view(req, 0);
+	__u64 major = req_proto_major_off != GO_OFF_UNSET ? go_view_u64(REQ_VIEW, req_proto_major_off, &err) : 0;
 	int http1 = major == 1 && !err;
 	__u64 rw = GO_PARAM3(ctx);
 	__u32 sid = 0;
@@ -694,7 +740,9 @@ int nethttp_server_entry_xnet(struct pt_regs *ctx)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 rw = GO_PARAM2(ctx);
-	return server_start(ctx, now, rw, GO_PARAM3(ctx), 0, h2_server_stream(rw, xnet_rw_rws_off, xnet_rws_stream_off, xnet_stream_id_off), 0);
+	__u64 req = GO_PARAM3(ctx);
+	server_entry_view(req, 0);
+	return server_start(ctx, now, rw, req, 0, h2_server_stream(rw, xnet_rw_rws_off, xnet_rws_stream_off, xnet_stream_id_off), 0);
 }
 
 /*
@@ -720,7 +768,9 @@ int nethttp_server_entry_h2handler(struct pt_regs *ctx)
 	if (!tab || go_error_type_nameoff(tab) == nameoff_server_handler)
 		return 0;
 	__u64 rw = GO_PARAM3(ctx);
-	return server_start(ctx, now, rw, GO_PARAM4(ctx), 0, h2_server_stream(rw, h2_rw_rws_off, h2_rws_stream_off, h2_stream_id_off), 1);
+	__u64 req = GO_PARAM4(ctx);
+	server_entry_view(req, 1);
+	return server_start(ctx, now, rw, req, 0, h2_server_stream(rw, h2_rw_rws_off, h2_rws_stream_off, h2_stream_id_off), 1);
 }
 
 /* Status of the response being finished; *flags gets NETHTTP_SERVER_F_STATUS when read. */
@@ -818,31 +868,32 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	__u64 req = st.req;
 	struct req_layout l = {};
 	req_layout_of(st.srq, &l);
-	r->proto_major = clamp_u8((__s64)go_read_u64(req + l.major, &err));
-	r->proto_minor = clamp_u8((__s64)go_read_u64(req + l.minor, &err));
+	go_view_read(REQ_VIEW, req, req_end_view_len(&l, st.srq));
+	r->proto_major = clamp_u8((__s64)go_view_u64(REQ_VIEW, l.major, &err));
+	r->proto_minor = clamp_u8((__s64)go_view_u64(REQ_VIEW, l.minor, &err));
 	/* The status is set by WriteHeader during the handler, so it is read at the end. */
 	r->status = server_status(st.rw, writer, r->proto_major, &flags, &err);
 	if (l.tls != GO_OFF_UNSET) {
 		flags |= NETHTTP_SERVER_F_TLS_KNOWN;
-		if (go_read_u64(req + l.tls, &err) != 0)
+		if (go_view_u64(REQ_VIEW, l.tls, &err) != 0)
 			flags |= NETHTTP_SERVER_F_TLS;
 	}
 
 	__u32 pos = __builtin_offsetof(struct rec_nethttp_server, strings);
-	r->method_len = bee_put_go_string(buf, &pos, req + l.method, NETHTTP_METHOD_CAP, &truncated, 0, &err);
-	__u64 url = go_read_u64(req + l.url, &err);
+	r->method_len = bee_put_go_str(buf, &pos, go_view_string(REQ_VIEW, l.method, &err), NETHTTP_METHOD_CAP, &truncated, 0, &err);
+	__u64 url = go_view_u64(REQ_VIEW, l.url, &err);
 	r->path_len = url ? bee_put_go_string(buf, &pos, url + url_path_off, NETHTTP_PATH_CAP, &truncated, 1, &err) : 0;
-	r->host_len = bee_put_go_string(buf, &pos, req + l.host, NETHTTP_HOST_CAP, &truncated, 2, &err);
-	r->remote_len = bee_put_go_string(buf, &pos, req + l.remote, NETHTTP_REMOTE_CAP, &truncated, 3, &err);
+	r->host_len = bee_put_go_str(buf, &pos, go_view_string(REQ_VIEW, l.host, &err), NETHTTP_HOST_CAP, &truncated, 2, &err);
+	r->remote_len = bee_put_go_str(buf, &pos, go_view_string(REQ_VIEW, l.remote, &err), NETHTTP_REMOTE_CAP, &truncated, 3, &err);
 	/* ServeMux stores the matched pattern in the Request during ServeHTTP: read it now (a
 	 * ServerRequest has none). */
 	r->pattern_len = 0;
 	if (st.srq) {
 	} else if (pattern_mode == NETHTTP_PATTERN_FIELD) {
-		r->pattern_len = bee_put_go_string(buf, &pos, req + req_pattern_off, NETHTTP_PATTERN_CAP, &truncated, 4, &err);
+		r->pattern_len = bee_put_go_str(buf, &pos, go_view_string(REQ_VIEW, req_pattern_off, &err), NETHTTP_PATTERN_CAP, &truncated, 4, &err);
 		flags |= NETHTTP_SERVER_F_PATTERN;
 	} else if (pattern_mode == NETHTTP_PATTERN_PAT_STR) {
-		__u64 pat = go_read_u64(req + req_pat_off, &err);
+		__u64 pat = go_view_u64(REQ_VIEW, req_pat_off, &err);
 		if (pat)
 			r->pattern_len = bee_put_go_string(buf, &pos, pat + pattern_str_off, NETHTTP_PATTERN_CAP, &truncated, 4, &err);
 		flags |= NETHTTP_SERVER_F_PATTERN;

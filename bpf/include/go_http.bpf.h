@@ -15,6 +15,7 @@
 #include <bpf/bpf_helpers.h>
 #include "go_types.bpf.h"
 #include "record.bpf.h"
+#include "go_view.bpf.h"
 
 /* net/http.Request */
 volatile const __u32 req_method_off = GO_OFF_UNSET; /* Method string */
@@ -54,6 +55,11 @@ struct bee_http_request_lens {
 	__u8 req_host_len;
 };
 
+/* The views (go_view.bpf.h) bee_put_client_request fills: the request and its URL, each in one
+ * read instead of one per field (their earlier contents are overwritten). */
+#define BEE_HTTP_REQ_VIEW 0
+#define BEE_HTTP_URL_VIEW 1
+
 /*
  * Appends the request's Method, URL.Scheme, URL.Host, URL.Path and Host at *pos (truncation
  * bits 0-4) and returns the BEE_HTTP_URL_* flags; *err is set on a failed read.
@@ -61,21 +67,28 @@ struct bee_http_request_lens {
 static __always_inline __u16 bee_put_client_request(__u8 *buf, __u32 *pos, __u64 req, struct bee_http_request_lens *lens, __u16 *truncated, int *err)
 {
 	__u16 flags = 0;
-	lens->method_len = bee_put_go_string(buf, pos, req + req_method_off, BEE_HTTP_METHOD_CAP, truncated, 0, err);
+	__u32 n = go_view_max(go_view_end(req_method_off, 16), go_view_end(req_url_off, 8));
+	go_view_read(BEE_HTTP_REQ_VIEW, req, go_view_max(n, go_view_end(req_host_off, 16)));
+	lens->method_len = bee_put_go_str(buf, pos, go_view_string(BEE_HTTP_REQ_VIEW, req_method_off, err), BEE_HTTP_METHOD_CAP, truncated, 0, err);
 	lens->scheme_len = 0;
 	lens->url_host_len = 0;
 	lens->path_len = 0;
-	__u64 url = go_read_u64(req + req_url_off, err);
+	__u64 url = go_view_u64(BEE_HTTP_REQ_VIEW, req_url_off, err);
 	if (url) {
-		lens->scheme_len = bee_put_go_string(buf, pos, url + url_scheme_off, BEE_HTTP_SCHEME_CAP, truncated, 1, err);
-		lens->url_host_len = bee_put_go_string(buf, pos, url + url_host_off, BEE_HTTP_HOST_CAP, truncated, 2, err);
-		lens->path_len = bee_put_go_string(buf, pos, url + url_path_off, BEE_HTTP_PATH_CAP, truncated, 3, err);
+		__u32 u = go_view_max(go_view_end(url_scheme_off, 16), go_view_end(url_host_off, 16));
+		u = go_view_max(u, go_view_end(url_path_off, 16));
+		u = go_view_max(u, go_view_end(url_raw_query_off, 16));
+		u = go_view_max(u, go_view_end(url_opaque_off, 16));
+		go_view_read(BEE_HTTP_URL_VIEW, url, go_view_max(u, go_view_end(url_user_off, 8)));
+		lens->scheme_len = bee_put_go_str(buf, pos, go_view_string(BEE_HTTP_URL_VIEW, url_scheme_off, err), BEE_HTTP_SCHEME_CAP, truncated, 1, err);
+		lens->url_host_len = bee_put_go_str(buf, pos, go_view_string(BEE_HTTP_URL_VIEW, url_host_off, err), BEE_HTTP_HOST_CAP, truncated, 2, err);
+		lens->path_len = bee_put_go_str(buf, pos, go_view_string(BEE_HTTP_URL_VIEW, url_path_off, err), BEE_HTTP_PATH_CAP, truncated, 3, err);
 		/* Only whether these exist: query values and userinfo never leave the process. */
-		if (go_string_len(url + url_raw_query_off, err) != 0)
+		if (go_view_string(BEE_HTTP_URL_VIEW, url_raw_query_off, err).len > 0)
 			flags |= BEE_HTTP_URL_QUERY;
-		if (go_string_len(url + url_opaque_off, err) != 0)
+		if (go_view_string(BEE_HTTP_URL_VIEW, url_opaque_off, err).len > 0)
 			flags |= BEE_HTTP_URL_OPAQUE;
-		__u64 user = go_read_u64(url + url_user_off, err);
+		__u64 user = go_view_u64(BEE_HTTP_URL_VIEW, url_user_off, err);
 		if (user) {
 			flags |= BEE_HTTP_URL_USER;
 			if (userinfo_password_set_off != GO_OFF_UNSET) {
@@ -87,8 +100,7 @@ static __always_inline __u16 bee_put_client_request(__u8 *buf, __u32 *pos, __u64
 			}
 		}
 	}
-	lens->req_host_len = bee_put_go_string(buf, pos, req + req_host_off, BEE_HTTP_HOST_CAP, truncated, 4, err);
+	lens->req_host_len = bee_put_go_str(buf, pos, go_view_string(BEE_HTTP_REQ_VIEW, req_host_off, err), BEE_HTTP_HOST_CAP, truncated, 4, err);
 	return flags;
 }
-
 #endif

@@ -54,7 +54,9 @@ static __always_inline __u8 *bee_scratch_buf(void)
 
 /* bee_put_go_string's arguments and results, for the global function below. */
 struct bee_put_string {
-	__u64 hdr_addr;
+	__u64 hdr_addr; /* where the string header is, when have_str is 0 */
+	struct go_string str; /* the header itself, when have_str is 1 (taken from a go_view) */
+	__u32 have_str;
 	__u32 pos;
 	__u32 cap;
 	__u32 bit;
@@ -78,7 +80,9 @@ __noinline int bee_put_go_string_global(struct bee_put_string *a)
 	if (!buf)
 		return 0;
 	struct go_string s = {};
-	if (a->hdr_addr == 0 || bpf_probe_read_user(&s, sizeof(s), (const void *)a->hdr_addr) != 0) {
+	if (a->have_str) {
+		s = a->str;
+	} else if (a->hdr_addr == 0 || bpf_probe_read_user(&s, sizeof(s), (const void *)a->hdr_addr) != 0) {
 		a->err = 1;
 		return 0;
 	}
@@ -117,6 +121,18 @@ static __always_inline __u16 bee_put_go_string(__u8 *buf, __u32 *pos, __u64 hdr_
 {
 	(void)buf;
 	struct bee_put_string a = {.hdr_addr = hdr_addr, .pos = *pos, .cap = cap, .bit = (__u32)bit, .truncated = *truncated, .err = *err};
+	bee_put_go_string_global(&a);
+	*pos = a.pos;
+	*truncated = a.truncated;
+	*err = a.err;
+	return a.n;
+}
+
+/* As bee_put_go_string, for a string whose header the caller already has (go_view_string). */
+static __always_inline __u16 bee_put_go_str(__u8 *buf, __u32 *pos, struct go_string str, __u32 cap, __u16 *truncated, int bit, int *err)
+{
+	(void)buf;
+	struct bee_put_string a = {.str = str, .have_str = 1, .pos = *pos, .cap = cap, .bit = (__u32)bit, .truncated = *truncated, .err = *err};
 	bee_put_go_string_global(&a);
 	*pos = a.pos;
 	*truncated = a.truncated;
