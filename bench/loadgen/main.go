@@ -17,8 +17,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -130,12 +132,25 @@ func main() {
 		}()
 	}
 
+	// SIGINT or SIGTERM ends the load early, still with a summary of what was sent: a driver
+	// that measures in windows of its own (bench/service-overhead.ts) stops it when done.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
 	start := time.Now()
 	var measureStart time.Time
+	scheduled := total
 	for i := 0; i < total; i++ {
 		at := start.Add(time.Duration(i) * interval)
 		if d := time.Until(at); d > 0 {
 			time.Sleep(d)
+		}
+		select {
+		case <-stop:
+			scheduled = i
+		default:
+		}
+		if scheduled != total {
+			break
 		}
 		if i == warm {
 			measureStart = time.Now()
@@ -147,12 +162,19 @@ func main() {
 	}
 	close(due)
 	wg.Wait()
-	elapsed := time.Since(measureStart).Seconds()
+	elapsed := 0.0
+	if !measureStart.IsZero() {
+		elapsed = time.Since(measureStart).Seconds()
+	}
+	achieved := 0.0
+	if elapsed > 0 {
+		achieved = float64(ok+errs+non200) / elapsed
+	}
 
 	res := result{
 		URL: *url, Rate: *rate, DurationS: duration.Seconds(),
-		Sent: total - warm, OK: ok, Errors: errs, Non200: non200,
-		AchievedRate: float64(ok+errs+non200) / elapsed,
+		Sent: max(0, scheduled-warm), OK: ok, Errors: errs, Non200: non200,
+		AchievedRate: achieved,
 		Latency:      summarize(lat), Service: summarize(svc),
 	}
 	enc := json.NewEncoder(os.Stdout)
