@@ -581,6 +581,55 @@ struct {
 	__type(value, struct server_call);
 } nethttp_server_calls SEC(".maps");
 
+/*
+ * The fast path in front of nethttp_server_calls: a direct-mapped table of calls in flight,
+ * indexed by a hash of the goroutine. An LRU hash map costs several cache misses per update or
+ * delete (its bucket, lock, LRU lists and element: ~0.4-1 µs each on a busy 2-core guest,
+ * measured per step in the server entry), paid by the traced service on every request; a slot
+ * is one array element. A slot is claimed with a compare-and-swap of its owner (two goroutines
+ * hashing to one slot on two CPUs at once), and given up by clearing the owner once the end has
+ * copied the state. A goroutine whose slot is taken uses the LRU map, as before: it also keeps
+ * calls that never end (their slot stays taken until the goroutine serves again).
+ */
+#define SERVER_SLOTS 4096 /* a power of two; ~0.5 MB of state */
+/* Slot index mask: SERVER_SLOTS - 1, or smaller when user space says so (BEETRACE_SERVER_SLOTS:
+ * the e2e tests make every goroutine share one slot, so the LRU path and the claim race run). */
+volatile const __u32 server_slot_mask = SERVER_SLOTS - 1;
+struct server_slot {
+	__u64 g; /* the owner goroutine, 0 = free */
+	struct server_call st;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SERVER_SLOTS);
+	__type(key, __u32);
+	__type(value, struct server_slot);
+} nethttp_server_slots SEC(".maps");
+
+/* Where a call that gets no slot is built before it is copied into nethttp_server_calls. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct server_call);
+} nethttp_server_spare SEC(".maps");
+
+static __always_inline struct server_slot *server_slot_of(__u64 g)
+{
+	/* Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): g's top bits after multiplying by 2^64/φ. */
+	__u32 i = (__u32)((g * 0x9E3779B97F4A7C15ull) >> 52) & server_slot_mask & (SERVER_SLOTS - 1);
+	return bpf_map_lookup_elem(&nethttp_server_slots, &i);
+}
+
+/* The call goroutine g has in flight (its slot, else the LRU map), or NULL; *in_slot says where. */
+static __always_inline struct server_call *server_call_of(__u64 g, struct server_slot *slot, int *in_slot)
+{
+	*in_slot = slot && slot->g == g;
+	if (*in_slot)
+		return &slot->st;
+	return bpf_map_lookup_elem(&nethttp_server_calls, &g);
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(map_flags, BEE_LRU_FLAGS);
@@ -650,7 +699,9 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
 
-	struct server_call *old = bpf_map_lookup_elem(&nethttp_server_calls, &g);
+	struct server_slot *slot = server_slot_of(g);
+	int old_in_slot = 0;
+	struct server_call *old = server_call_of(g, slot, &old_in_slot);
 	if (old) {
 		if (old->req == req)
 			return 0; /* morestack re-ran the prologue: already recorded */
@@ -662,37 +713,56 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 			bpf_map_delete_elem(&bee_ctx_spans, &stale_ctx);
 	}
 
-	struct server_call st = {};
-	st.start_ns = now;
-	st.req = req;
-	st.rw = rw;
-	st.h2_stream_id = sid;
-	st.srq = (__u8)srq;
-	bee_new_trace_id(&st.sc);
-	bee_new_span_id(&st.sc);
-	server_context_in(l.header, &st);
-	if (!(st.flags & REC_SPAN_F_HAS_PARENT) && (http1 || sid))
-		server_conn_join(l.remote, now, &st);
+	/* Where this call's state is built: in the goroutine's slot when it can have it (no copy and
+	 * no map update), else in this CPU's spare, copied into the LRU map at the end. Either way not
+	 * on the stack, which the header walk's frames nearly fill. */
+	struct server_call *st;
+	int in_slot = slot && (old_in_slot || __sync_val_compare_and_swap(&slot->g, 0, g) == 0);
+	if (in_slot) {
+		st = &slot->st;
+		if (old && !old_in_slot) /* a stale call in the LRU map: this one lives in the slot */
+			bpf_map_delete_elem(&nethttp_server_calls, &g);
+	} else {
+		__u32 zero = 0;
+		st = bpf_map_lookup_elem(&nethttp_server_spare, &zero);
+		if (!st)
+			return 0;
+	}
+	__builtin_memset(st, 0, sizeof(*st));
+	st->start_ns = now;
+	st->req = req;
+	st->rw = rw;
+	st->h2_stream_id = sid;
+	st->srq = (__u8)srq;
+	bee_new_trace_id(&st->sc);
+	bee_new_span_id(&st->sc);
+	server_context_in(l.header, st);
+	if (!(st->flags & REC_SPAN_F_HAS_PARENT) && (http1 || sid))
+		server_conn_join(l.remote, now, st);
 	/* Request.ctx is an interface {tab, data}; the data pointer identifies the context (the
 	 * ServerRequest's Context is the one http2Handler gives the Request it builds). */
+	__u64 req_ctx = 0;
 	if (l.ctx != GO_OFF_UNSET)
-		st.ctx = go_view_u64(REQ_VIEW, l.ctx + 8, &err);
+		req_ctx = go_view_u64(REQ_VIEW, l.ctx + 8, &err);
+	st->ctx = req_ctx;
 	if (err)
 		bee_count(&read_errors);
 
 	/* Children find the span from here on. */
-	bpf_map_update_elem(&bee_goroutine_spans, &g, &st.sc, BPF_ANY);
-	if (st.ctx && bpf_map_update_elem(&bee_ctx_spans, &st.ctx, &st.sc, BPF_ANY) != 0)
+	bpf_map_update_elem(&bee_goroutine_spans, &g, &st->sc, BPF_ANY);
+	if (req_ctx && bpf_map_update_elem(&bee_ctx_spans, &req_ctx, &st->sc, BPF_ANY) != 0)
 		bee_count(&ctx_map_full);
 	/* The span starts when the service goes on: this program's own work (ids, the header walk,
 	 * the map updates: several µs) is the tracer's time, not the request's. No child can start
 	 * before this (the handler runs after the program returns). */
-	st.start_ns = bpf_ktime_get_boot_ns();
-	if (bpf_map_update_elem(&nethttp_server_calls, &g, &st, BPF_ANY) != 0) {
+	st->start_ns = bpf_ktime_get_boot_ns();
+	if (in_slot)
+		return 0;
+	if (bpf_map_update_elem(&nethttp_server_calls, &g, st, BPF_ANY) != 0) {
 		bee_count(&inflight_full);
 		bpf_map_delete_elem(&bee_goroutine_spans, &g);
-		if (st.ctx)
-			bpf_map_delete_elem(&bee_ctx_spans, &st.ctx);
+		if (req_ctx)
+			bpf_map_delete_elem(&bee_ctx_spans, &req_ctx);
 		return 0;
 	}
 	return 0;
@@ -815,7 +885,9 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
 
-	struct server_call *stp = bpf_map_lookup_elem(&nethttp_server_calls, &g);
+	struct server_slot *slot = server_slot_of(g);
+	int in_slot = 0;
+	struct server_call *stp = server_call_of(g, slot, &in_slot);
 	if (!stp) {
 		/* At a marker this is normal (a second hit after morestack, a request we did not see
 		 * start, a connection closing after its last request); at a RET it means the entry was
@@ -827,7 +899,14 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	if (marker_rw && stp->rw != marker_rw)
 		return 0;
 	struct server_call st = *stp;
-	bpf_map_delete_elem(&nethttp_server_calls, &g);
+	if (in_slot && slot) {
+		/* Free, after the copy above: the barrier keeps the compiler from moving the copy's loads
+		 * past the store, and x86 keeps stores after loads (the JIT emits plain moves). */
+		asm volatile("" ::: "memory");
+		*(volatile __u64 *)&slot->g = 0;
+	}
+	else
+		bpf_map_delete_elem(&nethttp_server_calls, &g);
 	bpf_map_delete_elem(&bee_goroutine_spans, &g);
 	if (st.ctx)
 		bpf_map_delete_elem(&bee_ctx_spans, &st.ctx);

@@ -167,6 +167,7 @@ export function parsePlan(o: TraceCliOptions): Plan {
       ringbufBytes: o.ringbufSize === undefined ? undefined : parseSize(o.ringbufSize, "--ringbuf-size"),
       dryRun: Boolean(o.dryRun),
       propagate: Boolean(o.propagate),
+      serverSlots: serverSlots(process.env.BEETRACE_SERVER_SLOTS),
     },
     template,
     limits,
@@ -174,6 +175,20 @@ export function parsePlan(o: TraceCliOptions): Plan {
     quiet: Boolean(o.quiet),
     spillDir: o.spillDir === undefined ? undefined : String(o.spillDir),
   };
+}
+
+/**
+ * BEETRACE_SERVER_SLOTS (diagnostics and tests): how many slots of the net/http server's
+ * direct-mapped call table (bpf/nethttp.bpf.c) are used, a power of two up to 4096; fewer slots
+ * send more calls to the LRU map behind it (1: all but one goroutine at a time).
+ */
+export function serverSlots(v: string | undefined): number | undefined {
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 4096 || (n & (n - 1)) !== 0) {
+    throw new TracerError("usage", `BEETRACE_SERVER_SLOTS=${v} is not a power of two from 1 to 4096`, { hint: "unset it (all 4096 slots) or give 1, 2, 4, ... 4096" });
+  }
+  return n;
 }
 
 /** What is known of the target before it is touched (validating outputs needs it). */

@@ -134,6 +134,8 @@ export interface TraceOptions {
   processMaps?: ProcessMaps;
   /** One of several processes traced by this beetrace: place the sites that serve only live joins (plan.ts). */
   liveJoins?: boolean;
+  /** Slots of the net/http server's call table to use (BEETRACE_SERVER_SLOTS; default all). */
+  serverSlots?: number;
 }
 
 /** Where the uprobes go: the file to attach to and the process to filter on. */
@@ -337,6 +339,7 @@ export class TraceSession implements Disposable {
       // only when something reads them (conn_ctx.bpf.h).
       if (this.opts.liveJoins && object.hasConst("bee_conn_join_on")) object.setConst("bee_conn_join_on", 1);
       if ((this.opts.liveJoins || this.opts.propagate) && object.hasConst("bee_conn_publish_on")) object.setConst("bee_conn_publish_on", 1);
+      if (this.opts.serverSlots !== undefined && object.hasConst("server_slot_mask")) object.setConst("server_slot_mask", this.opts.serverSlots - 1);
       if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(RING_MAP, this.opts.ringbufBytes);
       if (this.opts.inflightEntries !== undefined) {
         for (const m of spec.callMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);

@@ -66,14 +66,14 @@ interface Traced {
   stderr: string;
 }
 
-/** attach --pid to a running sample, drive the workload, stop with SIGINT. */
-async function traceAttached(bin: string, extra: string[] = []): Promise<Traced> {
+/** attach --pid to a running sample, drive the workload (default: WORKLOAD, one request at a time), stop with SIGINT. */
+async function traceAttached(bin: string, extra: string[] = [], env?: NodeJS.ProcessEnv, workload: (port: number) => Promise<Exchange[]> = drive): Promise<Traced> {
   const sample = await startSample(bin);
   try {
     const out = join(work, `attach-${sample.pid}.cbor`);
-    const tr = runTracer(["attach", "--pid", String(sample.pid), "--out", out, ...extra]);
+    const tr = runTracer(["attach", "--pid", String(sample.pid), "--out", out, ...extra], env);
     const { targetPid } = await tr.started();
-    const exchanges = await drive(sample.port);
+    const exchanges = await workload(sample.port);
     tr.signal("SIGINT");
     const exit = await tr.exit();
     expect({ exit, stderr: tr.stderr() }).toMatchObject({ exit: { code: 0, signal: null } });
@@ -285,6 +285,36 @@ describe.skipIf(reason !== undefined)(`net/http tracing end to end${reason ? ` â
 
   test("PIE sample, attach --pid: the same spans", async () => {
     checkCapture(await traceAttached(await bin("pie")));
+  }, TIMEOUT_MS);
+
+  // The server's calls in flight live in a direct-mapped slot per goroutine, else in an LRU map
+  // (bpf/nethttp.bpf.c). With one slot, /proxy's inner request and every concurrent request but
+  // one take the LRU path, and goroutines race to claim the slot.
+  test("one server call slot (BEETRACE_SERVER_SLOTS=1): the same exact spans", async () => {
+    checkCapture(await traceAttached(await bin("default"), [], { BEETRACE_SERVER_SLOTS: "1" }));
+  }, TIMEOUT_MS);
+
+  test("one server call slot, 24 requests at once: one exact span each", async () => {
+    const N = 24;
+    const t = await traceAttached(await bin("default"), [], { BEETRACE_SERVER_SLOTS: "1" }, (port) =>
+      Promise.all(Array.from({ length: N }, (_, i) => httpGet(port, i % 2 ? `/sleep?ms=${SLEEP_MS}&i=${i}` : `/items/${i}`))),
+    );
+    expect(t.cap.end?.totals.losses).toEqual({ ringbufFull: 0, inflightFull: 0, returnWithoutEntry: 0, endWithoutStart: 0, incomplete: 0, truncatedStrings: 0 });
+    expect(t.cap.spans.length).toBe(N);
+    for (const x of t.exchanges) {
+      const spans = t.cap.spans.filter((s) => s.attributes["network.peer.port"] === x.localPort);
+      expect({ path: x.path, spans: spans.length }).toEqual({ path: x.path, spans: 1 });
+      const s = spans[0]!;
+      expect({ name: s.name, path: s.attributes["url.path"], status: s.attributes["http.response.status_code"] }).toEqual({
+        name: routeOf(x.path).name,
+        path: x.path.split("?")[0],
+        status: 200,
+      });
+      expect(s.startTimeUnixNano).toBeGreaterThanOrEqual(x.t0 - CLOCK_TOLERANCE_NS);
+      expect(s.endTimeUnixNano).toBeLessThanOrEqual(x.t1 + CLOCK_TOLERANCE_NS);
+      if (x.path.startsWith("/sleep")) expect(durationNs(s)).toBeGreaterThanOrEqual(BigInt(SLEEP_MS) * 1_000_000n);
+    }
+    expect(new Set(t.cap.spans.map((s) => s.spanId)).size).toBe(N);
   }, TIMEOUT_MS);
 
   const noSnapshot = !localCovered && snapshotToolchain === undefined;
