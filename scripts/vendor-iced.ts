@@ -33,8 +33,10 @@ export const GENERATED_PATH = join(root, "src", "vendor", "iced", "iced_x86.gen.
  * Bumped whenever generate() changes what it writes, so an output made by an older revision of
  * this script counts as stale even when the package's glue has not changed. Revision 2: the
  * caller may pass a compiled WebAssembly.Module instead of bytes; enum objects are built lazily.
+ * Revision 3: `MnemonicNames`, the Mnemonic enum's names by value as one string split on first
+ * use (naming an instruction without building the ~1,900-member enum: 5-9 ms of start-up).
  */
-export const GENERATOR_REVISION = 2;
+export const GENERATOR_REVISION = 3;
 
 /** The exact lines of the wasm-bindgen glue we replace; if upstream changes them we stop. */
 const UTIL_REQUIRE = "const { TextDecoder, TextEncoder } = require(`util`);\n";
@@ -59,10 +61,19 @@ function lazyEnums(text: string): string {
       throw new Error(`vendor-iced: enum ${name} is not a plain data literal; update this script`);
     }
     count++;
-    return `{ let v; Object.defineProperty(module.exports, ${JSON.stringify(name)}, { enumerable: true, get: () => (v ??= Object.freeze(${literal})) }); }`;
+    const lazy = `{ let v; Object.defineProperty(module.exports, ${JSON.stringify(name)}, { enumerable: true, get: () => (v ??= Object.freeze(${literal})) }); }`;
+    return name === "Mnemonic" ? `${lazy}\n${namesByValue(name, code)}` : lazy;
   });
   if (count === 0) throw new Error("vendor-iced: found no enum objects in iced_x86.js; the glue changed, update this script");
   return out;
+}
+
+/** `<name>Names`: the enum's member names indexed by value (dense from 0), split from one string on first read. */
+function namesByValue(name: string, code: string): string {
+  const names: string[] = [];
+  for (const m of code.matchAll(/(?:^|[{,])\s*([A-Za-z_]\w*)\s*:\s*(\d+)/g)) names[Number(m[2])] = m[1]!;
+  for (let i = 0; i < names.length; i++) if (names[i] === undefined) throw new Error(`vendor-iced: enum ${name} has no member ${i}; update this script`);
+  return `{ let n; Object.defineProperty(module.exports, ${JSON.stringify(`${name}Names`)}, { enumerable: true, get: () => (n ??= Object.freeze(${JSON.stringify(names.join(" "))}.split(" "))) }); }`;
 }
 
 export interface GlueSource {

@@ -16,7 +16,7 @@
  */
 import { TracerError } from "../../errors.ts";
 import { hex } from "../bytes.ts";
-import { iced } from "../../vendor/iced/index.ts";
+import { iced, keyMnemonics, mnemonicName } from "../../vendor/iced/index.ts";
 
 /** Virtual addresses of every near return instruction in [entry, entry + code.length). */
 export function findReturnSitesAmd64(code: Uint8Array, entry: number): number[] {
@@ -38,13 +38,13 @@ export function findReturnSitesAmd64(code: Uint8Array, entry: number): number[] 
       }
       if (flow === Return) {
         const off = decoder.position - ins.length;
-        if (ins.mnemonic !== x.Mnemonic.Ret) {
+        if (ins.mnemonic !== keyMnemonics(x).ret) {
           // RETF, IRET, SYSRET, SYSEXIT, RSM...: never emitted by Go, invalid or privileged in a
           // 64-bit user process. Seeing one means these bytes are not plain instructions (e.g.
           // crypto/internal/boring/sig.StandardCrypto embeds a data marker in .text).
           throw new TracerError(
             "corrupt_binary",
-            `function at ${hex(entry)}: unexpected ${x.Mnemonic[ins.mnemonic] ?? "far return"} at ${hex(entry + off)} (+${hex(off)}); Go code never contains it`,
+            `function at ${hex(entry)}: unexpected ${mnemonicName(x, ins.mnemonic)} at ${hex(entry + off)} (+${hex(off)}); Go code never contains it`,
             { hint: "the function bounds may be wrong, the function may embed data, or the binary is damaged; return probes for this function are not placed" },
           );
         }

@@ -22,7 +22,7 @@
  * (R12, R13: Go's ABIInternal leaves them free at entry, see the Go internal ABI spec,
  * "amd64 architecture") or to RFLAGS; memory may be read, never written.
  */
-import { iced, type Iced } from "../../vendor/iced/index.ts";
+import { iced, keyMnemonics, mnemonicName, type Iced } from "../../vendor/iced/index.ts";
 import { hex } from "../bytes.ts";
 
 /** How the kernel runs the original instruction after a uprobe hit on it. */
@@ -84,16 +84,16 @@ export function amd64EmulationKind(x: Iced, ins: InstanceType<Iced["Instruction"
   // - Code.Call_rel32_64 is the only near direct call (isCallNear) of 64-bit code (a 66 prefix
   //   is refused below either way);
   // - Code.Push_r64 is the only PUSH of one byte, or of two starting with REX 41 (50+r).
-  const M = x.Mnemonic;
+  const M = keyMnemonics(x);
   const opcode = bytes[legacy.length + (rex === undefined ? 0 : 1)];
-  if (ins.mnemonic === M.Nop && opcode === 0x90) return rex === undefined ? "nop" : undefined;
+  if (ins.mnemonic === M.nop && opcode === 0x90) return rex === undefined ? "nop" : undefined;
   const call = ins.isCallNear;
   if (ins.isJccShortOrNear || ins.isJmpShortOrNear || call) {
     // 16-bit operand-size overrides (66 E8 ...) are refused by the kernel.
     if (legacy.includes(0x66)) return undefined;
     return call ? "call" : "branch";
   }
-  if (emulatesPush && ins.mnemonic === M.Push && legacy.length === 0 && (bytes.length === 1 || (bytes.length === 2 && rex === 0x41))) return "push";
+  if (emulatesPush && ins.mnemonic === M.push && legacy.length === 0 && (bytes.length === 1 || (bytes.length === 2 && rex === 0x41))) return "push";
   return undefined;
 }
 
@@ -239,7 +239,7 @@ export function walkEntryAmd64(code: Uint8Array, entry: number, opts: { maxSkipp
         {
           addr: entry + off,
           length: ins.length,
-          mnemonic: (x.Mnemonic[ins.mnemonic] ?? "?").toLowerCase(),
+          mnemonic: mnemonicName(x, ins.mnemonic),
           emulated: kind !== undefined,
           ...(kind ? { kind } : {}),
         },
@@ -289,7 +289,7 @@ export function probeInstructionAmd64(code: Uint8Array, codeAddr: number, addr: 
       {
         addr,
         length: ins.length,
-        mnemonic: (x.Mnemonic[ins.mnemonic] ?? "?").toLowerCase(),
+        mnemonic: mnemonicName(x, ins.mnemonic),
         emulated: kind !== undefined,
         ...(kind ? { kind } : {}),
       },

@@ -13,4 +13,9 @@ export declare const GENERATOR_REVISION: number | undefined;
  * Runs the wasm-bindgen glue against the .wasm bytes (compiled here, synchronously) or, from
  * revision 2 on, against a module compiled ahead with WebAssembly.compile.
  */
-export declare function instantiateIced(wasm: Uint8Array | WebAssembly.Module): typeof import("iced-x86");
+export declare function instantiateIced(wasm: Uint8Array | WebAssembly.Module): typeof import("iced-x86") & IcedNames;
+/** Added by scripts/vendor-iced.ts (revision 3 on). */
+export interface IcedNames {
+  /** The Mnemonic enum's member names, indexed by value ("Jbe"), without building the enum. */
+  readonly MnemonicNames?: readonly string[];
+}

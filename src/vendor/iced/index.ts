@@ -38,7 +38,7 @@ function wasmPathOf(): string {
 }
 let glueCache: Glue | undefined;
 
-export type Iced = typeof import("iced-x86");
+export type Iced = typeof import("iced-x86") & import("./iced_x86.gen.js").IcedNames;
 type Glue = typeof import("./iced_x86.gen.js");
 
 interface Loaded {
@@ -90,6 +90,30 @@ export function prepareIced(): Promise<void> {
 }
 
 /**
+ * The lowercase name of iced Mnemonic value `m` ("jbe"). Reading x.Mnemonic builds the whole
+ * ~1,900-member enum object (5-9 ms of start-up on the 2-core test machine); the names list the
+ * vendored glue adds (scripts/vendor-iced.ts, revision 3) is one string split on first use.
+ */
+export function mnemonicName(x: Iced, m: number): string {
+  const n = x.MnemonicNames ? x.MnemonicNames[m] : x.Mnemonic[m];
+  return n === undefined ? "?" : n.toLowerCase();
+}
+
+let keys: { ret: number; nop: number; push: number } | undefined;
+/** The Mnemonic values the probe planners compare decoded instructions with (see mnemonicName). */
+export function keyMnemonics(x: Iced): { ret: number; nop: number; push: number } {
+  if (keys) return keys;
+  const names = x.MnemonicNames;
+  const value = (name: "Ret" | "Nop" | "Push"): number => {
+    const v = names ? names.indexOf(name) : x.Mnemonic[name];
+    if (v < 0) throw new TracerError("internal", `iced-x86 has no mnemonic ${name}`, { hint: "the vendored decoder glue is stale: run scripts/setup.sh" });
+    return v;
+  };
+  keys = { ret: value("Ret"), nop: value("Nop"), push: value("Push") };
+  return keys;
+}
+
+/**
  * Decode one instruction, reading the enums a decode loop reads. The first decode in a process
  * pays for iced's lazily built decoder tables (inside the wasm) and for building those enum
  * objects: 4-20 ms measured, which otherwise lands on the first real decode. Done here it runs
@@ -100,7 +124,7 @@ function warmUp(x: Iced): void {
   const ins = new x.Instruction();
   try {
     decoder.decodeOut(ins);
-    void (ins.flowControl === x.FlowControl.Return && ins.mnemonic === x.Mnemonic.Ret && decoder.lastError === x.DecoderError.None);
+    void (ins.flowControl === x.FlowControl.Return && ins.mnemonic === keyMnemonics(x).ret && decoder.lastError === x.DecoderError.None);
   } finally {
     decoder.free();
     ins.free();

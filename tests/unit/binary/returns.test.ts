@@ -4,6 +4,7 @@ import { TracerError } from "../../../src/errors.ts";
 import { findReturnSites } from "../../../src/binary/returns.ts";
 import { isArm64Return } from "../../../src/binary/returns/arm64.ts";
 import { generatedSha256, readGlue } from "../../../scripts/vendor-iced.ts";
+import { iced, keyMnemonics, mnemonicName } from "../../../src/vendor/iced/index.ts";
 import { buildFixture, missingTools, objdump, type BuildMode } from "./returns-fixture.ts";
 
 function thrown(fn: () => unknown): TracerError {
@@ -56,7 +57,7 @@ describe("findReturnSites x86_64 (hand-assembled)", () => {
   test("a far return (RETF) is an error, not a return site", () => {
     const e = thrown(() => findReturnSites("x86_64", x86(0x90, 0xcb), 0x6000));
     expect(e.code).toBe("corrupt_binary");
-    expect(e.message).toContain("Retf at 0x6001");
+    expect(e.message).toContain("unexpected retf at 0x6001");
   });
 
   test("bad entry values and unknown architectures are TracerErrors", () => {
@@ -141,6 +142,13 @@ describe("findReturnSites aarch64 (hand-assembled words)", () => {
 describe("vendored iced-x86 glue", () => {
   test("src/vendor/iced/iced_x86.gen.js exists and matches the installed iced-x86 (else run scripts/setup.sh)", () => {
     expect(generatedSha256()).toBe(readGlue().sha256);
+  });
+
+  test("the mnemonic names and key values the planners use are the Mnemonic enum's, value by value", () => {
+    const x = iced();
+    expect(x.MnemonicNames?.length).toBe(Object.keys(x.Mnemonic).length / 2);
+    for (let m = 0; m < x.MnemonicNames!.length; m++) expect(mnemonicName(x, m)).toBe(x.Mnemonic[m]!.toLowerCase());
+    expect(keyMnemonics(x)).toEqual({ ret: x.Mnemonic.Ret, nop: x.Mnemonic.Nop, push: x.Mnemonic.Push });
   });
 });
 
