@@ -76,9 +76,7 @@ export const REQUIRED_EXPORTS = [
 /** Debian source packages the bundle is built from (zlib comes from zlib1g-dev's libz.a). */
 export const SOURCE_PACKAGES = ["libbpf", "elfutils"];
 /** Flags from the BPF build recipe: -g so the object carries BTF, x86 register names for PT_REGS_*. */
-// -mcpu=v3: the BPF ISA with 32-bit subregisters, JMP32 and atomics (compare-and-swap claims a
-// server call slot: bpf/nethttp.bpf.c); every kernel beetrace loads on (bpf_loop: 5.17) has it.
-export const BPF_CFLAGS = ["-O2", "-g", "-target", "bpf", "-mcpu=v3", "-D__TARGET_ARCH_x86", "-Wall", "-Werror"];
+export const BPF_CFLAGS = ["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall", "-Werror"];
 
 // ---------------------------------------------------------------------------------------------
 // apt sources: find the Debian mirror this machine already uses

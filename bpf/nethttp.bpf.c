@@ -586,17 +586,18 @@ struct {
  * indexed by a hash of the goroutine. An LRU hash map costs several cache misses per update or
  * delete (its bucket, lock, LRU lists and element: ~0.4-1 µs each on a busy 2-core guest,
  * measured per step in the server entry), paid by the traced service on every request; a slot
- * is one array element. A slot is claimed with a compare-and-swap of its owner (two goroutines
- * hashing to one slot on two CPUs at once), and given up by clearing the owner once the end has
- * copied the state. A goroutine whose slot is taken uses the LRU map, as before: it also keeps
- * calls that never end (their slot stays taken until the goroutine serves again).
+ * is one array element. A slot is claimed (server_slot_claim: two goroutines may hash to one
+ * slot on two CPUs at once) and given back once the end has copied the state. A goroutine whose
+ * slot is taken uses the LRU map, as before: it also keeps calls that never end (their slot
+ * stays taken until the goroutine serves again).
  */
 #define SERVER_SLOTS 4096 /* a power of two; ~0.5 MB of state */
 /* Slot index mask: SERVER_SLOTS - 1, or smaller when user space says so (BEETRACE_SERVER_SLOTS:
  * the e2e tests make every goroutine share one slot, so the LRU path and the claim race run). */
 volatile const __u32 server_slot_mask = SERVER_SLOTS - 1;
 struct server_slot {
-	__u64 g; /* the owner goroutine, 0 = free */
+	__u64 claims; /* claims in progress or held: 1 while owned (server_slot_claim) */
+	__u64 g;      /* the owner goroutine, 0 = none */
 	struct server_call st;
 };
 struct {
@@ -619,6 +620,36 @@ static __always_inline struct server_slot *server_slot_of(__u64 g)
 	/* Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): g's top bits after multiplying by 2^64/φ. */
 	__u32 i = (__u32)((g * 0x9E3779B97F4A7C15ull) >> 52) & server_slot_mask & (SERVER_SLOTS - 1);
 	return bpf_map_lookup_elem(&nethttp_server_slots, &i);
+}
+
+/*
+ * Claims a free slot for g with an atomic add (BPF_XADD: every BPF ISA version, so no -mcpu=v3,
+ * whose 32-bit subregisters made the verifier ~10 ms slower on this object) and a read: the
+ * claimant that reads 1 owns the slot. Claimants that read more give their add back and use the
+ * LRU map; two at once both lose. Never two owners: while one owns the slot, its add stays in
+ * the count, so any other claimant reads at least 2.
+ */
+static __always_inline int server_slot_claim(struct server_slot *slot, __u64 g)
+{
+	if (*(volatile __u64 *)&slot->claims != 0)
+		return 0;
+	__sync_fetch_and_add(&slot->claims, 1);
+	if (*(volatile __u64 *)&slot->claims != 1) {
+		__sync_fetch_and_add(&slot->claims, -1);
+		return 0;
+	}
+	slot->g = g;
+	return 1;
+}
+
+/* Gives the slot back, after the state was copied out: the owner first (lookups stop matching),
+ * then the claim. The barrier keeps the compiler from moving the copy's loads past these stores
+ * (x86 keeps stores after loads; the add is a locked instruction). */
+static __always_inline void server_slot_release(struct server_slot *slot)
+{
+	asm volatile("" ::: "memory");
+	*(volatile __u64 *)&slot->g = 0;
+	__sync_fetch_and_add(&slot->claims, -1);
 }
 
 /* The call goroutine g has in flight (its slot, else the LRU map), or NULL; *in_slot says where. */
@@ -717,7 +748,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	 * no map update), else in this CPU's spare, copied into the LRU map at the end. Either way not
 	 * on the stack, which the header walk's frames nearly fill. */
 	struct server_call *st;
-	int in_slot = slot && (old_in_slot || __sync_val_compare_and_swap(&slot->g, 0, g) == 0);
+	int in_slot = slot && (old_in_slot || server_slot_claim(slot, g));
 	if (in_slot) {
 		st = &slot->st;
 		if (old && !old_in_slot) /* a stale call in the LRU map: this one lives in the slot */
@@ -899,12 +930,8 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	if (marker_rw && stp->rw != marker_rw)
 		return 0;
 	struct server_call st = *stp;
-	if (in_slot && slot) {
-		/* Free, after the copy above: the barrier keeps the compiler from moving the copy's loads
-		 * past the store, and x86 keeps stores after loads (the JIT emits plain moves). */
-		asm volatile("" ::: "memory");
-		*(volatile __u64 *)&slot->g = 0;
-	}
+	if (in_slot && slot)
+		server_slot_release(slot);
 	else
 		bpf_map_delete_elem(&nethttp_server_calls, &g);
 	bpf_map_delete_elem(&bee_goroutine_spans, &g);
