@@ -623,7 +623,7 @@ int grpc_server_entry(struct pt_regs *ctx)
 		bee_count(&inflight_full);
 		return 0;
 	}
-	bpf_map_update_elem(&bee_goroutine_spans, &g, &st.sc, BPF_ANY);
+	bee_goroutine_span_set(g, &st.sc);
 	if (st.ctx && bpf_map_update_elem(&bee_ctx_spans, &st.ctx, &st.sc, BPF_ANY) != 0)
 		bee_count(&ctx_map_full);
 	return 0;
@@ -646,7 +646,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_stream, 
 		return 0;
 	struct server_call st = *stp;
 	bpf_map_delete_elem(&grpc_server_calls, &g);
-	bpf_map_delete_elem(&bee_goroutine_spans, &g);
+	bee_goroutine_span_clear(g);
 	if (st.ctx)
 		bpf_map_delete_elem(&bee_ctx_spans, &st.ctx);
 

@@ -341,7 +341,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u8 sha
 		bee_count(&inflight_full);
 		return 0;
 	}
-	bpf_map_update_elem(&bee_goroutine_spans, &g, &st.sc, BPF_ANY);
+	bee_goroutine_span_set(g, &st.sc);
 	if (st.ctx && bpf_map_update_elem(&bee_ctx_spans, &st.ctx, &st.sc, BPF_ANY) != 0)
 		bee_count(&ctx_map_full);
 	return 0;
@@ -396,7 +396,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 now, __u8 shape
 	}
 	struct server_call st = *stp;
 	bpf_map_delete_elem(&http3_server_calls, &g);
-	bpf_map_delete_elem(&bee_goroutine_spans, &g);
+	bee_goroutine_span_clear(g);
 	if (st.ctx)
 		bpf_map_delete_elem(&bee_ctx_spans, &st.ctx);
 

@@ -45,6 +45,7 @@
 #include "include/events.bpf.h"
 #include "include/go_types.bpf.h"
 #include "include/go_view.bpf.h"
+#include "include/slots.bpf.h"
 #include "include/span.bpf.h"
 #include "include/go_context.bpf.h"
 #include "include/record.bpf.h"
@@ -582,22 +583,17 @@ struct {
 } nethttp_server_calls SEC(".maps");
 
 /*
- * The fast path in front of nethttp_server_calls: a direct-mapped table of calls in flight,
- * indexed by a hash of the goroutine. An LRU hash map costs several cache misses per update or
- * delete (its bucket, lock, LRU lists and element: ~0.4-1 µs each on a busy 2-core guest,
- * measured per step in the server entry), paid by the traced service on every request; a slot
- * is one array element. A slot is claimed (server_slot_claim: two goroutines may hash to one
- * slot on two CPUs at once) and given back once the end has copied the state. A goroutine whose
- * slot is taken uses the LRU map, as before: it also keeps calls that never end (their slot
- * stays taken until the goroutine serves again).
+ * The fast path in front of nethttp_server_calls: a direct-mapped table of calls in flight by
+ * goroutine (bpf/include/slots.bpf.h): one array element instead of an LRU lookup, update,
+ * lookup and delete per request.
  */
-#define SERVER_SLOTS 4096 /* a power of two; ~0.5 MB of state */
+#define SERVER_SLOT_BITS 12
+#define SERVER_SLOTS (1u << SERVER_SLOT_BITS) /* ~0.5 MB of state */
 /* Slot index mask: SERVER_SLOTS - 1, or smaller when user space says so (BEETRACE_SERVER_SLOTS:
  * the e2e tests make every goroutine share one slot, so the LRU path and the claim race run). */
 volatile const __u32 server_slot_mask = SERVER_SLOTS - 1;
 struct server_slot {
-	__u64 claims; /* claims in progress or held: 1 while owned (server_slot_claim) */
-	__u64 g;      /* the owner goroutine, 0 = none */
+	struct bee_slot_head h; /* owner: the goroutine */
 	struct server_call st;
 };
 struct {
@@ -617,45 +613,14 @@ struct {
 
 static __always_inline struct server_slot *server_slot_of(__u64 g)
 {
-	/* Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): g's top bits after multiplying by 2^64/φ. */
-	__u32 i = (__u32)((g * 0x9E3779B97F4A7C15ull) >> 52) & server_slot_mask & (SERVER_SLOTS - 1);
+	__u32 i = bee_slot_index(g, SERVER_SLOT_BITS, server_slot_mask & (SERVER_SLOTS - 1));
 	return bpf_map_lookup_elem(&nethttp_server_slots, &i);
-}
-
-/*
- * Claims a free slot for g with an atomic add (BPF_XADD: every BPF ISA version, so no -mcpu=v3,
- * whose 32-bit subregisters made the verifier ~10 ms slower on this object) and a read: the
- * claimant that reads 1 owns the slot. Claimants that read more give their add back and use the
- * LRU map; two at once both lose. Never two owners: while one owns the slot, its add stays in
- * the count, so any other claimant reads at least 2.
- */
-static __always_inline int server_slot_claim(struct server_slot *slot, __u64 g)
-{
-	if (*(volatile __u64 *)&slot->claims != 0)
-		return 0;
-	__sync_fetch_and_add(&slot->claims, 1);
-	if (*(volatile __u64 *)&slot->claims != 1) {
-		__sync_fetch_and_add(&slot->claims, -1);
-		return 0;
-	}
-	slot->g = g;
-	return 1;
-}
-
-/* Gives the slot back, after the state was copied out: the owner first (lookups stop matching),
- * then the claim. The barrier keeps the compiler from moving the copy's loads past these stores
- * (x86 keeps stores after loads; the add is a locked instruction). */
-static __always_inline void server_slot_release(struct server_slot *slot)
-{
-	asm volatile("" ::: "memory");
-	*(volatile __u64 *)&slot->g = 0;
-	__sync_fetch_and_add(&slot->claims, -1);
 }
 
 /* The call goroutine g has in flight (its slot, else the LRU map), or NULL; *in_slot says where. */
 static __always_inline struct server_call *server_call_of(__u64 g, struct server_slot *slot, int *in_slot)
 {
-	*in_slot = slot && slot->g == g;
+	*in_slot = slot && slot->h.owner == g;
 	if (*in_slot)
 		return &slot->st;
 	return bpf_map_lookup_elem(&nethttp_server_calls, &g);
@@ -748,7 +713,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	 * no map update), else in this CPU's spare, copied into the LRU map at the end. Either way not
 	 * on the stack, which the header walk's frames nearly fill. */
 	struct server_call *st;
-	int in_slot = slot && (old_in_slot || server_slot_claim(slot, g));
+	int in_slot = slot && (old_in_slot || bee_slot_claim(&slot->h, g));
 	if (in_slot) {
 		st = &slot->st;
 		if (old && !old_in_slot) /* a stale call in the LRU map: this one lives in the slot */
@@ -780,7 +745,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 		bee_count(&read_errors);
 
 	/* Children find the span from here on. */
-	bpf_map_update_elem(&bee_goroutine_spans, &g, &st->sc, BPF_ANY);
+	bee_goroutine_span_set(g, &st->sc);
 	if (req_ctx && bpf_map_update_elem(&bee_ctx_spans, &req_ctx, &st->sc, BPF_ANY) != 0)
 		bee_count(&ctx_map_full);
 	/* The span starts when the service goes on: this program's own work (ids, the header walk,
@@ -791,7 +756,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 		return 0;
 	if (bpf_map_update_elem(&nethttp_server_calls, &g, st, BPF_ANY) != 0) {
 		bee_count(&inflight_full);
-		bpf_map_delete_elem(&bee_goroutine_spans, &g);
+		bee_goroutine_span_clear(g);
 		if (req_ctx)
 			bpf_map_delete_elem(&bee_ctx_spans, &req_ctx);
 		return 0;
@@ -931,10 +896,10 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 		return 0;
 	struct server_call st = *stp;
 	if (in_slot && slot)
-		server_slot_release(slot);
+		bee_slot_release(&slot->h);
 	else
 		bpf_map_delete_elem(&nethttp_server_calls, &g);
-	bpf_map_delete_elem(&bee_goroutine_spans, &g);
+	bee_goroutine_span_clear(g);
 	if (st.ctx)
 		bpf_map_delete_elem(&bee_ctx_spans, &st.ctx);
 

@@ -6,6 +6,9 @@
  *   bee_goroutine_spans: goroutine (runtime.g) -> span it is serving, set by server probes;
  *   bee_ctx_spans: context.Context data pointer -> span, for children on other goroutines
  *   whose context derives from the request's.
+ * In front of bee_goroutine_spans, bee_goroutine_slots: a goroutine's entry is in its slot
+ * (slots.bpf.h) when it could claim it, else in the map; every access goes through
+ * bee_goroutine_span / bee_goroutine_span_set / bee_goroutine_span_clear.
  * Each probe object declares them (this header); user space loads the first object and makes
  * every later object reuse the same map fds (bpf_map__reuse_fd before load), so a database
  * probe in another object sees the HTTP server's spans. Nothing is pinned in bpffs.
@@ -18,6 +21,7 @@
 #include <bpf/bpf_helpers.h>
 #include "go_types.bpf.h"
 #include "span.bpf.h"
+#include "slots.bpf.h"
 
 /* How many context.Context parents a child walks looking for a registered span; each step is
  * one map lookup and one 16-byte user read. Deep middleware stacks rarely exceed 20. */
@@ -38,6 +42,62 @@ struct {
 	__type(key, __u64); /* context.Context data pointer */
 	__type(value, struct span_ctx);
 } bee_ctx_spans SEC(".maps");
+
+#define BEE_G_SLOT_BITS 12
+#define BEE_G_SLOTS (1u << BEE_G_SLOT_BITS)
+/* Slot index mask, the same in every object (they share the table): BEE_G_SLOTS - 1, or
+ * smaller when user space says so (BEETRACE_SERVER_SLOTS, for the tests of the map path). */
+volatile const __u32 bee_goroutine_slot_mask = BEE_G_SLOTS - 1;
+struct bee_goroutine_slot {
+	struct bee_slot_head h; /* owner: the goroutine */
+	struct span_ctx sc;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BEE_G_SLOTS);
+	__type(key, __u32);
+	__type(value, struct bee_goroutine_slot);
+} bee_goroutine_slots SEC(".maps");
+
+static __always_inline struct bee_goroutine_slot *bee_goroutine_slot_of(__u64 g)
+{
+	__u32 i = bee_slot_index(g, BEE_G_SLOT_BITS, bee_goroutine_slot_mask & (BEE_G_SLOTS - 1));
+	return bpf_map_lookup_elem(&bee_goroutine_slots, &i);
+}
+
+/* The span goroutine g is serving, or NULL. Only g's own probes ask (a goroutine runs on one
+ * CPU at a time), so the slot cannot change under the reader. */
+static __always_inline struct span_ctx *bee_goroutine_span(__u64 g)
+{
+	struct bee_goroutine_slot *s = bee_goroutine_slot_of(g);
+	if (s && s->h.owner == g)
+		return &s->sc;
+	return bpf_map_lookup_elem(&bee_goroutine_spans, &g);
+}
+
+/* From now on goroutine g serves span sc (a server span's entry). */
+static __always_inline void bee_goroutine_span_set(__u64 g, const struct span_ctx *sc)
+{
+	struct bee_goroutine_slot *s = bee_goroutine_slot_of(g);
+	if (s && (s->h.owner == g || bee_slot_claim(&s->h, g))) {
+		s->sc = *sc;
+		/* An entry of g's in the map is from a call that got no slot and never ended: it must
+		 * not come back into view when this one gives the slot up. */
+		bpf_map_delete_elem(&bee_goroutine_spans, &g);
+		return;
+	}
+	bpf_map_update_elem(&bee_goroutine_spans, &g, sc, BPF_ANY);
+}
+
+/* Goroutine g serves no span any more (a server span's end). */
+static __always_inline void bee_goroutine_span_clear(__u64 g)
+{
+	struct bee_goroutine_slot *s = bee_goroutine_slot_of(g);
+	if (s && s->h.owner == g)
+		bee_slot_release(&s->h);
+	else
+		bpf_map_delete_elem(&bee_goroutine_spans, &g);
+}
 
 /*
  * The nearest context in the chain starting at ctx_data that a span registered, else the span
@@ -66,7 +126,7 @@ static __always_inline struct span_ctx *bee_find_parent(__u64 g, __u64 ctx_data,
 			break;
 		cur = parent.data;
 	}
-	return bpf_map_lookup_elem(&bee_goroutine_spans, &g);
+	return bee_goroutine_span(g);
 }
 
 /*

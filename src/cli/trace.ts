@@ -178,9 +178,10 @@ export function parsePlan(o: TraceCliOptions): Plan {
 }
 
 /**
- * BEETRACE_SERVER_SLOTS (diagnostics and tests): how many slots of the net/http server's
- * direct-mapped call table (bpf/nethttp.bpf.c) are used, a power of two up to 4096; fewer slots
- * send more calls to the LRU map behind it (1: all but one goroutine at a time).
+ * BEETRACE_SERVER_SLOTS (diagnostics and tests): how many slots of the direct-mapped tables by
+ * goroutine (bpf/include/slots.bpf.h: the net/http server's calls, the span each goroutine
+ * serves) are used, a power of two up to 4096; fewer slots send more goroutines to the LRU maps
+ * behind them (1: all but one goroutine at a time).
  */
 export function serverSlots(v: string | undefined): number | undefined {
   if (v === undefined || v === "") return undefined;

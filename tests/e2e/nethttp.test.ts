@@ -287,9 +287,10 @@ describe.skipIf(reason !== undefined)(`net/http tracing end to end${reason ? ` â
     checkCapture(await traceAttached(await bin("pie")));
   }, TIMEOUT_MS);
 
-  // The server's calls in flight live in a direct-mapped slot per goroutine, else in an LRU map
-  // (bpf/nethttp.bpf.c). With one slot, /proxy's inner request and every concurrent request but
-  // one take the LRU path, and goroutines race to claim the slot.
+  // The server's calls in flight, and the span each goroutine serves (what a child's probe finds),
+  // live in a direct-mapped slot per goroutine, else in an LRU map (bpf/include/slots.bpf.h).
+  // With one slot, /proxy's inner request and every concurrent request but one take the LRU
+  // path, goroutines race to claim the slot, and /proxy's client spans still find their parent.
   test("one server call slot (BEETRACE_SERVER_SLOTS=1): the same exact spans", async () => {
     checkCapture(await traceAttached(await bin("default"), [], { BEETRACE_SERVER_SLOTS: "1" }));
   }, TIMEOUT_MS);

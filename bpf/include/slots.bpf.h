@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * slots.bpf.h — direct-mapped tables keyed by a 64-bit id (a goroutine), in front of LRU maps.
+ *
+ * An LRU hash map costs several cache misses per update or delete (its bucket, lock, LRU lists
+ * and element): ~0.3-1 µs each on the 2-core KVM guest this was measured on, per step in the
+ * net/http server's entry, paid by the traced service on every request. A slot is one array
+ * element at a hash of the id. Two ids may hash to one slot, and two CPUs may claim it at once,
+ * so a slot is claimed (bee_slot_claim) and given back (bee_slot_release); an id whose slot is
+ * taken uses the LRU map as before, which also keeps what is never given back (a call that
+ * never ends keeps its slot until its goroutine comes back).
+ */
+#ifndef BEETRACE_SLOTS_BPF_H
+#define BEETRACE_SLOTS_BPF_H
+
+#include <linux/types.h>
+
+/* The head of every slot: claims in progress or held (1 while owned), and the owner id (0 none). */
+struct bee_slot_head {
+	__u64 claims;
+	__u64 owner;
+};
+
+/* Slot index of `id` among 2^bits slots: Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4), the top
+ * bits of id * 2^64/φ; `mask` (≤ 2^bits - 1) narrows it further. */
+static __always_inline __u32 bee_slot_index(__u64 id, __u32 bits, __u32 mask)
+{
+	return (__u32)((id * 0x9E3779B97F4A7C15ull) >> (64 - bits)) & mask;
+}
+
+/*
+ * Claims a free slot for `id` with an atomic add (BPF_XADD: every BPF ISA version; -mcpu=v3's
+ * compare-and-swap made the net/http object's verification slower) and a read: the claimant
+ * that reads 1 owns the slot. Claimants that read more give their add back and use the LRU map;
+ * two at once both lose. Never two owners: while one owns the slot its add stays in the count,
+ * so any other claimant reads at least 2.
+ */
+static __always_inline int bee_slot_claim(struct bee_slot_head *h, __u64 id)
+{
+	if (*(volatile __u64 *)&h->claims != 0)
+		return 0;
+	__sync_fetch_and_add(&h->claims, 1);
+	if (*(volatile __u64 *)&h->claims != 1) {
+		__sync_fetch_and_add(&h->claims, -1);
+		return 0;
+	}
+	h->owner = id;
+	return 1;
+}
+
+/* Gives the slot back, once its contents were read: the owner first (lookups stop matching),
+ * then the claim. The barrier keeps the compiler from moving earlier loads of the slot past
+ * these stores (x86 keeps stores after loads; the add is a locked instruction). */
+static __always_inline void bee_slot_release(struct bee_slot_head *h)
+{
+	asm volatile("" ::: "memory");
+	*(volatile __u64 *)&h->owner = 0;
+	__sync_fetch_and_add(&h->claims, -1);
+}
+
+#endif /* BEETRACE_SLOTS_BPF_H */
