@@ -578,7 +578,7 @@ int grpc_server_entry(struct pt_regs *ctx)
 		bee_count(&entry_replaced);
 		__u64 stale_ctx = old->ctx;
 		if (stale_ctx)
-			bpf_map_delete_elem(&bee_ctx_spans, &stale_ctx);
+			bee_ctx_span_clear(stale_ctx);
 	}
 
 	struct server_call st = {};
@@ -624,7 +624,7 @@ int grpc_server_entry(struct pt_regs *ctx)
 		return 0;
 	}
 	bee_goroutine_span_set(g, &st.sc);
-	if (st.ctx && bpf_map_update_elem(&bee_ctx_spans, &st.ctx, &st.sc, BPF_ANY) != 0)
+	if (st.ctx && bee_ctx_span_set(st.ctx, &st.sc) != 0)
 		bee_count(&ctx_map_full);
 	return 0;
 }
@@ -648,7 +648,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_stream, 
 	bpf_map_delete_elem(&grpc_server_calls, &g);
 	bee_goroutine_span_clear(g);
 	if (st.ctx)
-		bpf_map_delete_elem(&bee_ctx_spans, &st.ctx);
+		bee_ctx_span_clear(st.ctx);
 
 	__u8 *buf = bee_scratch_buf();
 	if (!buf)

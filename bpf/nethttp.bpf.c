@@ -706,14 +706,16 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 			bee_count(&entry_replaced);
 		__u64 stale_ctx = old->ctx;
 		if (stale_ctx)
-			bpf_map_delete_elem(&bee_ctx_spans, &stale_ctx);
+			bee_ctx_span_clear(stale_ctx);
 	}
 
 	/* Where this call's state is built: in the goroutine's slot when it can have it (no copy and
 	 * no map update), else in this CPU's spare, copied into the LRU map at the end. Either way not
 	 * on the stack, which the header walk's frames nearly fill. */
 	struct server_call *st;
-	int in_slot = slot && (old_in_slot || bee_slot_claim(&slot->h, g));
+	int in_slot = slot && (old_in_slot || bee_slot_claim(&slot->h));
+	if (in_slot && !old_in_slot)
+		bee_slot_publish(&slot->h, g); /* only g's own probes look it up */
 	if (in_slot) {
 		st = &slot->st;
 		if (old && !old_in_slot) /* a stale call in the LRU map: this one lives in the slot */
@@ -746,7 +748,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 
 	/* Children find the span from here on. */
 	bee_goroutine_span_set(g, &st->sc);
-	if (req_ctx && bpf_map_update_elem(&bee_ctx_spans, &req_ctx, &st->sc, BPF_ANY) != 0)
+	if (req_ctx && bee_ctx_span_set(req_ctx, &st->sc) != 0)
 		bee_count(&ctx_map_full);
 	/* The span starts when the service goes on: this program's own work (ids, the header walk,
 	 * the map updates: several µs) is the tracer's time, not the request's. No child can start
@@ -758,7 +760,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 		bee_count(&inflight_full);
 		bee_goroutine_span_clear(g);
 		if (req_ctx)
-			bpf_map_delete_elem(&bee_ctx_spans, &req_ctx);
+			bee_ctx_span_clear(req_ctx);
 		return 0;
 	}
 	return 0;
@@ -901,7 +903,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 		bpf_map_delete_elem(&nethttp_server_calls, &g);
 	bee_goroutine_span_clear(g);
 	if (st.ctx)
-		bpf_map_delete_elem(&bee_ctx_spans, &st.ctx);
+		bee_ctx_span_clear(st.ctx);
 
 	__u8 *buf = bee_scratch_buf();
 	if (!buf)

@@ -666,7 +666,7 @@ int otelapi_start_return(struct pt_regs *ctx)
 		return 0;
 	}
 	put_options(span, st.opts_ptr, st.opts_len, OTELAPI_OWNER_SPAN, 1);
-	if (ret_ctx && bpf_map_update_elem(&bee_ctx_spans, &ret_ctx, &st.sc, BPF_ANY) != 0)
+	if (ret_ctx && bee_ctx_span_set(ret_ctx, &st.sc) != 0)
 		bee_count(&ctx_map_full);
 	return 0;
 }
@@ -952,7 +952,7 @@ int otelapi_end(struct pt_regs *ctx)
 	else if (bpf_ringbuf_output(&events, buf, pos & OTELAPI_REC_MASK, BPF_RB_NO_WAKEUP) != 0)
 		bee_count(&ringbuf_full);
 	if (c)
-		bpf_map_delete_elem(&bee_ctx_spans, &c);
+		bee_ctx_span_clear(c);
 	if (alias)
 		bpf_map_delete_elem(&otelapi_alias, &alias);
 	bpf_map_delete_elem(&otelapi_spans, &key);

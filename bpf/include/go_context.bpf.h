@@ -6,9 +6,9 @@
  *   bee_goroutine_spans: goroutine (runtime.g) -> span it is serving, set by server probes;
  *   bee_ctx_spans: context.Context data pointer -> span, for children on other goroutines
  *   whose context derives from the request's.
- * In front of bee_goroutine_spans, bee_goroutine_slots: a goroutine's entry is in its slot
- * (slots.bpf.h) when it could claim it, else in the map; every access goes through
- * bee_goroutine_span / bee_goroutine_span_set / bee_goroutine_span_clear.
+ * In front of each, a table of slots (slots.bpf.h): bee_goroutine_slots, bee_ctx_slots. An
+ * entry is in its slot when it could claim it, else in the map; every access goes through
+ * bee_goroutine_span(_set, _clear) and bee_ctx_span(_set, _clear).
  * Each probe object declares them (this header); user space loads the first object and makes
  * every later object reuse the same map fds (bpf_map__reuse_fd before load), so a database
  * probe in another object sees the HTTP server's spans. Nothing is pinned in bpffs.
@@ -79,7 +79,8 @@ static __always_inline struct span_ctx *bee_goroutine_span(__u64 g)
 static __always_inline void bee_goroutine_span_set(__u64 g, const struct span_ctx *sc)
 {
 	struct bee_goroutine_slot *s = bee_goroutine_slot_of(g);
-	if (s && (s->h.owner == g || bee_slot_claim(&s->h, g))) {
+	if (s && (s->h.owner == g || bee_slot_claim(&s->h))) {
+		bee_slot_publish(&s->h, g); /* only g's own probes look it up */
 		s->sc = *sc;
 		/* An entry of g's in the map is from a call that got no slot and never ended: it must
 		 * not come back into view when this one gives the slot up. */
@@ -99,6 +100,87 @@ static __always_inline void bee_goroutine_span_clear(__u64 g)
 		bpf_map_delete_elem(&bee_goroutine_spans, &g);
 }
 
+#define BEE_CTX_SLOT_BITS 12
+#define BEE_CTX_SLOTS (1u << BEE_CTX_SLOT_BITS)
+/* As bee_goroutine_slot_mask, for the context table. */
+volatile const __u32 bee_ctx_slot_mask = BEE_CTX_SLOTS - 1;
+struct bee_ctx_slot {
+	struct bee_slot_head h; /* owner: the context's data pointer */
+	struct span_ctx sc;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BEE_CTX_SLOTS);
+	__type(key, __u32);
+	__type(value, struct bee_ctx_slot);
+} bee_ctx_slots SEC(".maps");
+
+/* Where a span found in bee_ctx_slots is copied for the caller (this CPU's, for this run). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct span_ctx);
+} bee_ctx_found SEC(".maps");
+
+static __always_inline struct bee_ctx_slot *bee_ctx_slot_of(__u64 ctx)
+{
+	__u32 i = bee_slot_index(ctx, BEE_CTX_SLOT_BITS, bee_ctx_slot_mask & (BEE_CTX_SLOTS - 1));
+	return bpf_map_lookup_elem(&bee_ctx_slots, &i);
+}
+
+/*
+ * The span registered for context ctx, or NULL. Unlike a goroutine's, a context's span is
+ * looked up by other goroutines, on other CPUs, while its own request may end and give the slot
+ * to another context: the span is copied (bee_ctx_found) between two reads of the owner, and
+ * counts only when both name ctx (writers publish the owner after the span: bee_ctx_span_set).
+ */
+static __always_inline struct span_ctx *bee_ctx_span(__u64 ctx)
+{
+	struct bee_ctx_slot *s = bee_ctx_slot_of(ctx);
+	if (s && *(volatile __u64 *)&s->h.owner == ctx) {
+		__u32 zero = 0;
+		struct span_ctx *copy = bpf_map_lookup_elem(&bee_ctx_found, &zero);
+		if (!copy)
+			return 0;
+		*copy = s->sc;
+		asm volatile("" ::: "memory");
+		return *(volatile __u64 *)&s->h.owner == ctx ? copy : 0; /* else: ending right now */
+	}
+	return bpf_map_lookup_elem(&bee_ctx_spans, &ctx);
+}
+
+/* Registers span sc for context ctx (children on other goroutines find it); nonzero when the
+ * map behind the slots is full. */
+static __always_inline long bee_ctx_span_set(__u64 ctx, const struct span_ctx *sc)
+{
+	struct bee_ctx_slot *s = bee_ctx_slot_of(ctx);
+	if (s) {
+		int again = *(volatile __u64 *)&s->h.owner == ctx; /* a registration that never ended */
+		if (again)
+			*(volatile __u64 *)&s->h.owner = 0; /* readers stop matching while it is rewritten */
+		if (again || bee_slot_claim(&s->h)) {
+			s->sc = *sc;
+			bee_slot_publish(&s->h, ctx);
+			/* An entry for ctx in the map is from a registration that got no slot and never
+			 * ended: it must not come back into view when this one gives the slot up. */
+			bpf_map_delete_elem(&bee_ctx_spans, &ctx);
+			return 0;
+		}
+	}
+	return bpf_map_update_elem(&bee_ctx_spans, &ctx, sc, BPF_ANY);
+}
+
+/* Context ctx's span is over. */
+static __always_inline void bee_ctx_span_clear(__u64 ctx)
+{
+	struct bee_ctx_slot *s = bee_ctx_slot_of(ctx);
+	if (s && *(volatile __u64 *)&s->h.owner == ctx)
+		bee_slot_release(&s->h);
+	else
+		bpf_map_delete_elem(&bee_ctx_spans, &ctx);
+}
+
 /*
  * The nearest context in the chain starting at ctx_data that a span registered, else the span
  * this goroutine is serving. The chain comes first: a span started under the request inside
@@ -116,7 +198,7 @@ static __always_inline struct span_ctx *bee_find_parent(__u64 g, __u64 ctx_data,
 	for (int i = 0; i < BEE_CTX_WALK_MAX; i++) {
 		if (cur == 0)
 			break;
-		sc = bpf_map_lookup_elem(&bee_ctx_spans, &cur);
+		sc = bee_ctx_span(cur);
 		if (sc) {
 			*by_ctx = 1;
 			return sc;

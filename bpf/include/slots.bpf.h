@@ -29,13 +29,13 @@ static __always_inline __u32 bee_slot_index(__u64 id, __u32 bits, __u32 mask)
 }
 
 /*
- * Claims a free slot for `id` with an atomic add (BPF_XADD: every BPF ISA version; -mcpu=v3's
+ * Claims a free slot with an atomic add (BPF_XADD: every BPF ISA version; -mcpu=v3's
  * compare-and-swap made the net/http object's verification slower) and a read: the claimant
  * that reads 1 owns the slot. Claimants that read more give their add back and use the LRU map;
  * two at once both lose. Never two owners: while one owns the slot its add stays in the count,
  * so any other claimant reads at least 2.
  */
-static __always_inline int bee_slot_claim(struct bee_slot_head *h, __u64 id)
+static __always_inline int bee_slot_claim(struct bee_slot_head *h)
 {
 	if (*(volatile __u64 *)&h->claims != 0)
 		return 0;
@@ -44,8 +44,15 @@ static __always_inline int bee_slot_claim(struct bee_slot_head *h, __u64 id)
 		__sync_fetch_and_add(&h->claims, -1);
 		return 0;
 	}
-	h->owner = id;
 	return 1;
+}
+
+/* Makes the claimed slot findable under `id`, after its contents were written (a table read by
+ * other CPUs checks the owner before and after copying: bee_ctx_span). */
+static __always_inline void bee_slot_publish(struct bee_slot_head *h, __u64 id)
+{
+	asm volatile("" ::: "memory");
+	*(volatile __u64 *)&h->owner = id;
 }
 
 /* Gives the slot back, once its contents were read: the owner first (lookups stop matching),

@@ -169,7 +169,7 @@ interface LoadedObject {
  * goroutine or context belongs to, so a probe in one object finds its parent in another's, and
  * the client spans in flight per connection (also shared across sessions: process-maps.ts).
  */
-const SHARED_MAPS = ["events", "bee_goroutine_spans", "bee_goroutine_slots", "bee_ctx_spans", "bee_conn_spans"] as const;
+const SHARED_MAPS = ["events", "bee_goroutine_spans", "bee_goroutine_slots", "bee_ctx_spans", "bee_ctx_slots", "bee_conn_spans"] as const;
 const RING_MAP = "events";
 /** bpf/include/go_headers.bpf.h: 0 turns the header walk and the traceparent parse off */
 const CONTEXT_IN_CONST = "bee_context_in";
@@ -341,7 +341,7 @@ export class TraceSession implements Disposable {
       if ((this.opts.liveJoins || this.opts.propagate) && object.hasConst("bee_conn_publish_on")) object.setConst("bee_conn_publish_on", 1);
       // Slot tables (bpf/include/slots.bpf.h) narrowed for tests; the goroutine table is shared,
       // so every object gets the same mask.
-      if (this.opts.serverSlots !== undefined) for (const c of ["server_slot_mask", "bee_goroutine_slot_mask"]) if (object.hasConst(c)) object.setConst(c, this.opts.serverSlots - 1);
+      if (this.opts.serverSlots !== undefined) for (const c of ["server_slot_mask", "bee_goroutine_slot_mask", "bee_ctx_slot_mask"]) if (object.hasConst(c)) object.setConst(c, this.opts.serverSlots - 1);
       if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(RING_MAP, this.opts.ringbufBytes);
       if (this.opts.inflightEntries !== undefined) {
         for (const m of spec.callMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);
