@@ -1188,8 +1188,29 @@ static __always_inline void client_conn_forget(const struct client_call *st)
 
 /* The kind of the first field of the struct that the pointer type behind `itab` points to
  * (0 when the dynamic type is not a pointer to a struct, or a read fails). */
+/*
+ * iface_field0_kind's answers by itab: seven reads of type descriptors per interface, twice per
+ * client request, for answers that never change (an itab and the types it names live as long as
+ * the process). One word per entry, itab << 8 | kind (user addresses are below 2^48), so a
+ * reader never sees one itab's address with another's kind; only found kinds are kept.
+ */
+#define ITAB_KIND_SLOT_BITS 8
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1u << ITAB_KIND_SLOT_BITS);
+	__type(key, __u32);
+	__type(value, __u64);
+} nethttp_itab_kinds SEC(".maps");
+
 static __always_inline __u8 iface_field0_kind(__u64 itab)
 {
+	__u32 i = bee_slot_index(itab, ITAB_KIND_SLOT_BITS, (1u << ITAB_KIND_SLOT_BITS) - 1);
+	__u64 *cached = bpf_map_lookup_elem(&nethttp_itab_kinds, &i);
+	if (cached) {
+		__u64 v = *(volatile __u64 *)cached;
+		if (v && (v >> 8) == itab)
+			return (__u8)v;
+	}
 	int err = 0;
 	__u64 type = go_read_u64(itab + GO_ITAB_TYPE_OFF, &err);
 	if (err || go_type_kind(type) != GO_KIND_POINTER)
@@ -1201,7 +1222,10 @@ static __always_inline __u8 iface_field0_kind(__u64 itab)
 	__u64 n = go_read_u64(elem + GO_STRUCTTYPE_FIELDS_OFF + 8, &err);
 	if (err || !fields || !n)
 		return 0;
-	return go_type_kind(go_read_u64(fields + GO_STRUCTFIELD_TYP_OFF, &err));
+	__u8 kind = go_type_kind(go_read_u64(fields + GO_STRUCTFIELD_TYP_OFF, &err));
+	if (cached && !err && kind && itab < (1ull << 56))
+		*(volatile __u64 *)cached = itab << 8 | kind;
+	return kind;
 }
 
 /*
