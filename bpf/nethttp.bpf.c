@@ -634,38 +634,6 @@ struct {
 	__type(value, struct client_call);
 } nethttp_client_calls SEC(".maps");
 
-/* The client's calls in flight by goroutine: slots in front of nethttp_client_calls, as the
- * server's (nethttp_server_slots); an HTTP/2 stream's goroutine also writes a call it found
- * through nethttp_client_urls, as it wrote the map's element before. */
-#define CLIENT_SLOT_BITS 12
-#define CLIENT_SLOTS (1u << CLIENT_SLOT_BITS)
-volatile const __u32 client_slot_mask = CLIENT_SLOTS - 1; /* as server_slot_mask */
-struct client_slot {
-	struct bee_slot_head h; /* owner: the goroutine */
-	struct client_call st;
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, CLIENT_SLOTS);
-	__type(key, __u32);
-	__type(value, struct client_slot);
-} nethttp_client_slots SEC(".maps");
-
-static __always_inline struct client_slot *client_slot_of(__u64 g)
-{
-	__u32 i = bee_slot_index(g, CLIENT_SLOT_BITS, client_slot_mask & (CLIENT_SLOTS - 1));
-	return bpf_map_lookup_elem(&nethttp_client_slots, &i);
-}
-
-/* The client call goroutine g has in flight (its slot, else the LRU map), or NULL. */
-static __always_inline struct client_call *client_call_of(__u64 g, struct client_slot *slot, int *in_slot)
-{
-	*in_slot = slot && slot->h.owner == g;
-	if (*in_slot)
-		return &slot->st;
-	return bpf_map_lookup_elem(&nethttp_client_calls, &g);
-}
-
 /*
  * Request.URL pointer → the goroutine of the client call that sends it. HTTP/2 writes a request
  * from a goroutine of its own (clientStream.doRequest), which knows the request, not the caller:
@@ -1100,9 +1068,7 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 xne
 	__u64 req = GO_PARAM2(ctx);
 	int err = 0;
 
-	struct client_slot *slot = client_slot_of(g);
-	int old_in_slot = 0;
-	struct client_call *old = client_call_of(g, slot, &old_in_slot);
+	struct client_call *old = bpf_map_lookup_elem(&nethttp_client_calls, &g);
 	if (old) {
 		if (old->req == req)
 			return 0; /* morestack re-ran the prologue: already recorded */
@@ -1123,12 +1089,7 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 xne
 	/* As for a server span (server_start): the span starts when the service goes on, after
 	 * this program's own work (the parent walk, the ids). */
 	st.start_ns = bpf_ktime_get_boot_ns();
-	if (slot && (old_in_slot || bee_slot_claim(&slot->h))) {
-		slot->st = st;
-		bee_slot_publish(&slot->h, g);
-		if (old && !old_in_slot) /* a stale call in the LRU map: this one is in the slot */
-			bpf_map_delete_elem(&nethttp_client_calls, &g);
-	} else if (bpf_map_update_elem(&nethttp_client_calls, &g, &st, BPF_ANY) != 0) {
+	if (bpf_map_update_elem(&nethttp_client_calls, &g, &st, BPF_ANY) != 0) {
 		bee_count(&inflight_full);
 		return 0;
 	}
@@ -1325,8 +1286,7 @@ int nethttp_client_conn(struct pt_regs *ctx)
 	if (pconn_conn_off == GO_OFF_UNSET || !local_end_known())
 		return 0;
 	__u64 g = GO_GOROUTINE(ctx);
-	int in_slot = 0;
-	struct client_call *st = client_call_of(g, client_slot_of(g), &in_slot);
+	struct client_call *st = bpf_map_lookup_elem(&nethttp_client_calls, &g);
 	if (!st)
 		return 0;
 	__u64 pc = GO_PARAM1(ctx);
@@ -1369,8 +1329,7 @@ static __always_inline int client_h2_stream(struct pt_regs *ctx, __u32 id_off, _
 	if (!gp)
 		return 0;
 	__u64 g = *gp;
-	int in_slot = 0;
-	struct client_call *st = client_call_of(g, client_slot_of(g), &in_slot);
+	struct client_call *st = bpf_map_lookup_elem(&nethttp_client_calls, &g);
 	if (!st || st->url != url)
 		return 0;
 	__u32 id = 0;
@@ -1413,9 +1372,7 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 	__u64 err_tab = GO_PARAM2(ctx);
 	int err = 0;
 
-	struct client_slot *slot = client_slot_of(g);
-	int in_slot = 0;
-	struct client_call *stp = client_call_of(g, slot, &in_slot);
+	struct client_call *stp = bpf_map_lookup_elem(&nethttp_client_calls, &g);
 	if (!stp) {
 		bee_count(&return_without_entry);
 		return 0;
@@ -1425,10 +1382,7 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 	if (xnet && stp->xnet != xnet)
 		return 0;
 	struct client_call st = *stp;
-	if (in_slot && slot)
-		bee_slot_release(&slot->h);
-	else
-		bpf_map_delete_elem(&nethttp_client_calls, &g);
+	bpf_map_delete_elem(&nethttp_client_calls, &g);
 	if (st.local_addr_size)
 		client_conn_forget(&st);
 	if (st.url) {
