@@ -709,15 +709,23 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 			bee_ctx_span_clear(stale_ctx);
 	}
 
-	/* The call's state is built in this CPU's spare, then copied into the goroutine's slot, or
-	 * into the LRU map when the slot is taken: one kind of pointer for the verifier to follow
-	 * through the header walk (building it in place doubled the paths it checks), and off the
-	 * stack, which the header walk's frames nearly fill. */
-	int stale_in_map = old && !old_in_slot;
-	__u32 zero = 0;
-	struct server_call *st = bpf_map_lookup_elem(&nethttp_server_spare, &zero);
-	if (!st)
-		return 0;
+	/* Where this call's state is built: in the goroutine's slot when it can have it (no copy and
+	 * no map update), else in this CPU's spare, copied into the LRU map at the end. Either way not
+	 * on the stack, which the header walk's frames nearly fill. */
+	struct server_call *st;
+	int in_slot = slot && (old_in_slot || bee_slot_claim(&slot->h));
+	if (in_slot && !old_in_slot)
+		bee_slot_publish(&slot->h, g); /* only g's own probes look it up */
+	if (in_slot) {
+		st = &slot->st;
+		if (old && !old_in_slot) /* a stale call in the LRU map: this one lives in the slot */
+			bpf_map_delete_elem(&nethttp_server_calls, &g);
+	} else {
+		__u32 zero = 0;
+		st = bpf_map_lookup_elem(&nethttp_server_spare, &zero);
+		if (!st)
+			return 0;
+	}
 	__builtin_memset(st, 0, sizeof(*st));
 	st->start_ns = now;
 	st->req = req;
@@ -746,13 +754,8 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	 * the map updates: several µs) is the tracer's time, not the request's. No child can start
 	 * before this (the handler runs after the program returns). */
 	st->start_ns = bpf_ktime_get_boot_ns();
-	if (slot && (old_in_slot || bee_slot_claim(&slot->h))) {
-		slot->st = *st;
-		bee_slot_publish(&slot->h, g); /* only g's own probes look it up */
-		if (stale_in_map) /* a stale call in the LRU map: this one is in the slot now */
-			bpf_map_delete_elem(&nethttp_server_calls, &g);
+	if (in_slot)
 		return 0;
-	}
 	if (bpf_map_update_elem(&nethttp_server_calls, &g, st, BPF_ANY) != 0) {
 		bee_count(&inflight_full);
 		bee_goroutine_span_clear(g);
