@@ -8,7 +8,7 @@
  *   whose context derives from the request's.
  * In front of each, a table of slots (slots.bpf.h): bee_goroutine_slots, bee_ctx_slots. An
  * entry is in its slot when it could claim it, else in the map; every access goes through
- * bee_goroutine_span(_set, _clear) and bee_ctx_span(_set, _clear).
+ * bee_goroutine_span(_set, _clear) and bee_ctx_span_copy / _set / _clear.
  * Each probe object declares them (this header); user space loads the first object and makes
  * every later object reuse the same map fds (bpf_map__reuse_fd before load), so a database
  * probe in another object sees the HTTP server's spans. Nothing is pinned in bpffs.
@@ -75,9 +75,17 @@ static __always_inline struct span_ctx *bee_goroutine_span(__u64 g)
 	return bpf_map_lookup_elem(&bee_goroutine_spans, &g);
 }
 
+/*
+ * The writers below are global functions (verified once, on their own, whatever their caller's
+ * state: go_headers.bpf.h says why): their slot-or-map branches, inlined into every server
+ * program, made what the verifier walks grow (bench/RESULTS.md, start-up).
+ */
+
 /* From now on goroutine g serves span sc (a server span's entry). */
-static __always_inline void bee_goroutine_span_set(__u64 g, const struct span_ctx *sc)
+__noinline int bee_goroutine_span_set(__u64 g, const struct span_ctx *sc)
 {
+	if (!sc)
+		return 0;
 	struct bee_goroutine_slot *s = bee_goroutine_slot_of(g);
 	if (s && (s->h.owner == g || bee_slot_claim(&s->h))) {
 		bee_slot_publish(&s->h, g); /* only g's own probes look it up */
@@ -85,19 +93,21 @@ static __always_inline void bee_goroutine_span_set(__u64 g, const struct span_ct
 		/* An entry of g's in the map is from a call that got no slot and never ended: it must
 		 * not come back into view when this one gives the slot up. */
 		bpf_map_delete_elem(&bee_goroutine_spans, &g);
-		return;
+		return 0;
 	}
 	bpf_map_update_elem(&bee_goroutine_spans, &g, sc, BPF_ANY);
+	return 0;
 }
 
 /* Goroutine g serves no span any more (a server span's end). */
-static __always_inline void bee_goroutine_span_clear(__u64 g)
+__noinline int bee_goroutine_span_clear(__u64 g)
 {
 	struct bee_goroutine_slot *s = bee_goroutine_slot_of(g);
 	if (s && s->h.owner == g)
 		bee_slot_release(&s->h);
 	else
 		bpf_map_delete_elem(&bee_goroutine_spans, &g);
+	return 0;
 }
 
 #define BEE_CTX_SLOT_BITS 12
@@ -115,7 +125,7 @@ struct {
 	__type(value, struct bee_ctx_slot);
 } bee_ctx_slots SEC(".maps");
 
-/* Where a span found in bee_ctx_slots is copied for the caller (this CPU's, for this run). */
+/* Where the parent walk copies a context's span for its caller (this CPU's, for this run). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -130,30 +140,36 @@ static __always_inline struct bee_ctx_slot *bee_ctx_slot_of(__u64 ctx)
 }
 
 /*
- * The span registered for context ctx, or NULL. Unlike a goroutine's, a context's span is
- * looked up by other goroutines, on other CPUs, while its own request may end and give the slot
- * to another context: the span is copied (bee_ctx_found) between two reads of the owner, and
- * counts only when both name ctx (writers publish the owner after the span: bee_ctx_span_set).
+ * Copies the span registered for context ctx into *out: 1 when there is one. Unlike a
+ * goroutine's, a context's span is looked up by other goroutines, on other CPUs, while its own
+ * request may end and give the slot to another context: the span is copied between two reads of
+ * the owner, and counts only when both name ctx (writers publish the owner after the span:
+ * bee_ctx_span_set). A global function: inlined in the parent walk's loop it tripled what the
+ * verifier walked for every client program (bench/RESULTS.md, start-up).
  */
-static __always_inline struct span_ctx *bee_ctx_span(__u64 ctx)
+__noinline int bee_ctx_span_copy(__u64 ctx, struct span_ctx *out)
 {
+	if (!out)
+		return 0;
 	struct bee_ctx_slot *s = bee_ctx_slot_of(ctx);
 	if (s && *(volatile __u64 *)&s->h.owner == ctx) {
-		__u32 zero = 0;
-		struct span_ctx *copy = bpf_map_lookup_elem(&bee_ctx_found, &zero);
-		if (!copy)
-			return 0;
-		*copy = s->sc;
+		*out = s->sc;
 		asm volatile("" ::: "memory");
-		return *(volatile __u64 *)&s->h.owner == ctx ? copy : 0; /* else: ending right now */
+		return *(volatile __u64 *)&s->h.owner == ctx; /* else: ending right now */
 	}
-	return bpf_map_lookup_elem(&bee_ctx_spans, &ctx);
+	struct span_ctx *m = bpf_map_lookup_elem(&bee_ctx_spans, &ctx);
+	if (!m)
+		return 0;
+	*out = *m;
+	return 1;
 }
 
 /* Registers span sc for context ctx (children on other goroutines find it); nonzero when the
- * map behind the slots is full. */
-static __always_inline long bee_ctx_span_set(__u64 ctx, const struct span_ctx *sc)
+ * map behind the slots is full. A global function (see bee_goroutine_span_set). */
+__noinline long bee_ctx_span_set(__u64 ctx, const struct span_ctx *sc)
 {
+	if (!sc)
+		return 0;
 	struct bee_ctx_slot *s = bee_ctx_slot_of(ctx);
 	if (s) {
 		int again = *(volatile __u64 *)&s->h.owner == ctx; /* a registration that never ended */
@@ -171,14 +187,15 @@ static __always_inline long bee_ctx_span_set(__u64 ctx, const struct span_ctx *s
 	return bpf_map_update_elem(&bee_ctx_spans, &ctx, sc, BPF_ANY);
 }
 
-/* Context ctx's span is over. */
-static __always_inline void bee_ctx_span_clear(__u64 ctx)
+/* Context ctx's span is over. A global function (see bee_goroutine_span_set). */
+__noinline int bee_ctx_span_clear(__u64 ctx)
 {
 	struct bee_ctx_slot *s = bee_ctx_slot_of(ctx);
 	if (s && *(volatile __u64 *)&s->h.owner == ctx)
 		bee_slot_release(&s->h);
 	else
 		bpf_map_delete_elem(&bee_ctx_spans, &ctx);
+	return 0;
 }
 
 /*
@@ -193,15 +210,15 @@ static __always_inline void bee_ctx_span_clear(__u64 ctx)
  */
 static __always_inline struct span_ctx *bee_find_parent(__u64 g, __u64 ctx_data, int *by_ctx)
 {
-	struct span_ctx *sc;
+	__u32 zero = 0;
+	struct span_ctx *found = bpf_map_lookup_elem(&bee_ctx_found, &zero);
 	__u64 cur = ctx_data;
 	for (int i = 0; i < BEE_CTX_WALK_MAX; i++) {
 		if (cur == 0)
 			break;
-		sc = bee_ctx_span(cur);
-		if (sc) {
+		if (found && bee_ctx_span_copy(cur, found)) {
 			*by_ctx = 1;
-			return sc;
+			return found;
 		}
 		struct go_iface parent = {};
 		if (bpf_probe_read_user(&parent, sizeof(parent), (const void *)cur) != 0 || parent.tab == 0)
