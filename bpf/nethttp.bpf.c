@@ -626,6 +626,85 @@ static __always_inline struct server_call *server_call_of(__u64 g, struct server
 	return bpf_map_lookup_elem(&nethttp_server_calls, &g);
 }
 
+/*
+ * The server's call table behind three global functions (verified once: their slot-or-map
+ * branches, inlined, doubled what the verifier walked through the entry's header walk and the
+ * end's record building; bench/RESULTS.md, start-up).
+ */
+
+/* What goroutine g had in flight, for an entry of request req. */
+enum server_peek_result {
+	SERVER_PEEK_NONE = 0,
+	SERVER_PEEK_SAME = 1,  /* the same request: morestack re-ran the prologue */
+	SERVER_PEEK_STALE = 2, /* another call that never ended (panic, Goexit) */
+};
+struct server_peek {
+	__u64 ctx;      /* the stale call's registered context, or 0 */
+	__u8 srq;       /* the stale call was begun at http2Handler.ServeHTTP */
+	__u8 in_map;    /* the stale call is in the LRU map (not in the slot) */
+};
+
+__noinline int server_call_peek(__u64 g, __u64 req, struct server_peek *out)
+{
+	if (!out)
+		return SERVER_PEEK_NONE;
+	int in_slot = 0;
+	struct server_call *old = server_call_of(g, server_slot_of(g), &in_slot);
+	if (!old)
+		return SERVER_PEEK_NONE;
+	if (old->req == req)
+		return SERVER_PEEK_SAME;
+	out->ctx = old->ctx;
+	out->srq = old->srq;
+	out->in_map = !in_slot;
+	return SERVER_PEEK_STALE;
+}
+
+/* Stores st as goroutine g's call: in its slot, else in the LRU map (nonzero when that is full).
+ * stale_in_map: an earlier call of g's is in the map, to drop when this one gets the slot. */
+__noinline int server_call_store(__u64 g, const struct server_call *st, int stale_in_map)
+{
+	if (!st)
+		return 0;
+	struct server_slot *slot = server_slot_of(g);
+	if (slot && (slot->h.owner == g || bee_slot_claim(&slot->h))) {
+		slot->st = *st;
+		bee_slot_publish(&slot->h, g); /* only g's own probes look it up */
+		if (stale_in_map)
+			bpf_map_delete_elem(&nethttp_server_calls, &g);
+		return 0;
+	}
+	return bpf_map_update_elem(&nethttp_server_calls, &g, st, BPF_ANY) != 0;
+}
+
+/* What server_call_take found. */
+enum server_take_result {
+	SERVER_TAKE_NONE = 0,
+	SERVER_TAKE_OK = 1,    /* *out has the call, its slot or entry is free */
+	SERVER_TAKE_OTHER = 2, /* a call for another ResponseWriter than the marker's: not its end */
+};
+
+/* Takes goroutine g's call at an end: copies it into *out and frees its slot or map entry,
+ * unless marker_rw names another writer than the call's. */
+__noinline int server_call_take(__u64 g, __u64 marker_rw, struct server_call *out)
+{
+	if (!out)
+		return SERVER_TAKE_NONE;
+	struct server_slot *slot = server_slot_of(g);
+	int in_slot = 0;
+	struct server_call *stp = server_call_of(g, slot, &in_slot);
+	if (!stp)
+		return SERVER_TAKE_NONE;
+	if (marker_rw && stp->rw != marker_rw)
+		return SERVER_TAKE_OTHER;
+	*out = *stp;
+	if (in_slot && slot)
+		bee_slot_release(&slot->h);
+	else
+		bpf_map_delete_elem(&nethttp_server_calls, &g);
+	return SERVER_TAKE_OK;
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(map_flags, BEE_LRU_FLAGS);
@@ -695,37 +774,24 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
 
-	struct server_slot *slot = server_slot_of(g);
-	int old_in_slot = 0;
-	struct server_call *old = server_call_of(g, slot, &old_in_slot);
-	if (old) {
-		if (old->req == req)
-			return 0; /* morestack re-ran the prologue: already recorded */
+	struct server_peek peek = {};
+	int seen = server_call_peek(g, req, &peek);
+	if (seen == SERVER_PEEK_SAME)
+		return 0; /* morestack re-ran the prologue: already recorded */
+	if (seen == SERVER_PEEK_STALE) {
 		/* The earlier call on this goroutine never ended (panic, Goexit). */
-		if (!old->srq)
+		if (!peek.srq)
 			bee_count(&entry_replaced);
-		__u64 stale_ctx = old->ctx;
-		if (stale_ctx)
-			bee_ctx_span_clear(stale_ctx);
+		if (peek.ctx)
+			bee_ctx_span_clear(peek.ctx);
 	}
 
-	/* Where this call's state is built: in the goroutine's slot when it can have it (no copy and
-	 * no map update), else in this CPU's spare, copied into the LRU map at the end. Either way not
-	 * on the stack, which the header walk's frames nearly fill. */
-	struct server_call *st;
-	int in_slot = slot && (old_in_slot || bee_slot_claim(&slot->h));
-	if (in_slot && !old_in_slot)
-		bee_slot_publish(&slot->h, g); /* only g's own probes look it up */
-	if (in_slot) {
-		st = &slot->st;
-		if (old && !old_in_slot) /* a stale call in the LRU map: this one lives in the slot */
-			bpf_map_delete_elem(&nethttp_server_calls, &g);
-	} else {
-		__u32 zero = 0;
-		st = bpf_map_lookup_elem(&nethttp_server_spare, &zero);
-		if (!st)
-			return 0;
-	}
+	/* Built in this CPU's spare (off the stack, which the header walk's frames nearly fill),
+	 * then stored in the goroutine's slot or the LRU map (server_call_store). */
+	__u32 zero = 0;
+	struct server_call *st = bpf_map_lookup_elem(&nethttp_server_spare, &zero);
+	if (!st)
+		return 0;
 	__builtin_memset(st, 0, sizeof(*st));
 	st->start_ns = now;
 	st->req = req;
@@ -754,9 +820,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	 * the map updates: several µs) is the tracer's time, not the request's. No child can start
 	 * before this (the handler runs after the program returns). */
 	st->start_ns = bpf_ktime_get_boot_ns();
-	if (in_slot)
-		return 0;
-	if (bpf_map_update_elem(&nethttp_server_calls, &g, st, BPF_ANY) != 0) {
+	if (server_call_store(g, st, seen == SERVER_PEEK_STALE && peek.in_map) != 0) {
 		bee_count(&inflight_full);
 		bee_goroutine_span_clear(g);
 		if (req_ctx)
@@ -883,10 +947,9 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
 
-	struct server_slot *slot = server_slot_of(g);
-	int in_slot = 0;
-	struct server_call *stp = server_call_of(g, slot, &in_slot);
-	if (!stp) {
+	struct server_call st = {};
+	int taken = server_call_take(g, marker_rw, &st);
+	if (taken == SERVER_TAKE_NONE) {
 		/* At a marker this is normal (a second hit after morestack, a request we did not see
 		 * start, a connection closing after its last request); at a RET it means the entry was
 		 * missed (attached mid-call). */
@@ -894,13 +957,8 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 			bee_count(&return_without_entry);
 		return 0;
 	}
-	if (marker_rw && stp->rw != marker_rw)
+	if (taken != SERVER_TAKE_OK)
 		return 0;
-	struct server_call st = *stp;
-	if (in_slot && slot)
-		bee_slot_release(&slot->h);
-	else
-		bpf_map_delete_elem(&nethttp_server_calls, &g);
 	bee_goroutine_span_clear(g);
 	if (st.ctx)
 		bee_ctx_span_clear(st.ctx);
@@ -1163,7 +1221,8 @@ struct {
 	__type(value, __u64);
 } nethttp_itab_kinds SEC(".maps");
 
-static __always_inline __u8 iface_field0_kind(__u64 itab)
+/* A global function: verified once, not at each of its inlined uses (start-up). */
+__noinline int iface_field0_kind(__u64 itab)
 {
 	__u32 i = bee_slot_index(itab, ITAB_KIND_SLOT_BITS, (1u << ITAB_KIND_SLOT_BITS) - 1);
 	__u64 *cached = bpf_map_lookup_elem(&nethttp_itab_kinds, &i);
