@@ -2,7 +2,8 @@
 # The hot-path benchmarks in one run, each holding the machine-wide bench lock (flock), with an
 # optional "before" build measured side by side (bench/RESULTS.md §0 has the last results):
 #   1. service CPU per request: untraced / no-op BPF at first instruction + RETs (the bare floor) /
-#      beetrace / before, on /hello and /items/17 at a fixed rate (bench/latency.sh)
+#      beetrace / before, on /hello and /items/17 at a fixed rate (bench/latency.sh; 1b: the same
+#      read on one process per route with paired windows, bench/service-overhead.ts)
 #   2. tracer CPU per span, bytes per span and RSS near the service's saturation (beetrace, before)
 #   3. the offline pipeline per stage: capture file path and OTLP path (bench/pipeline.bench.ts)
 #   4. span duration minus the handler's own time (bench/span-overhead.ts)
@@ -29,6 +30,8 @@ b=(); [ -n "$before" ] && b=(--before "$before")
 
 echo "## 1. service CPU per request at $rate req/s"
 flock "$LOCK" bash bench/latency.sh --rate "$rate" --duration 10 --warmup 2 --rounds 2 --routes /hello,/items/17 --configs "$configs" "${b[@]}"
+echo; echo "## 1b. the same, readable: one process per route, paired windows (bench/service-overhead.ts)"
+flock -o "$LOCK" node_modules/.bin/bun bench/service-overhead.ts --rate "$rate" --routes /hello,/items/17 --rounds 8 --window 2 --bpf-stats yes --configs "$configs" "${b[@]}"
 echo; echo "## 2. near saturation ($high req/s offered, 16 connections)"
 flock "$LOCK" bash bench/latency.sh --rate "$high" --conns 16 --duration 10 --warmup 2 --routes /hello --configs "untraced,beetrace${before:+,before}" "${b[@]}"
 echo; echo "## 3. pipeline"
