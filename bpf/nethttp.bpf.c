@@ -714,6 +714,131 @@ struct {
 } nethttp_client_calls SEC(".maps");
 
 /*
+ * The client's calls in flight by goroutine: slots in front of nethttp_client_calls, as the
+ * server's, behind global functions (inlined, the slot-or-map branches through every client
+ * program cost ~40 ms of verification). The programs that add to a call in flight (the
+ * connection's local end, an HTTP/2 stream's id) work on a copy (client_call_get) and put it
+ * back (client_call_put); an HTTP/2 stream's goroutine does so for the caller's goroutine, which
+ * waits in RoundTrip meanwhile.
+ */
+#define CLIENT_SLOT_BITS 12
+#define CLIENT_SLOTS (1u << CLIENT_SLOT_BITS)
+volatile const __u32 client_slot_mask = CLIENT_SLOTS - 1; /* as server_slot_mask */
+struct client_slot {
+	struct bee_slot_head h; /* owner: the goroutine */
+	struct client_call st;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CLIENT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct client_slot);
+} nethttp_client_slots SEC(".maps");
+
+/* Where client_call_get copies a call for the program that adds to it (this CPU's). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct client_call);
+} nethttp_client_spare SEC(".maps");
+
+static __always_inline struct client_slot *client_slot_of(__u64 g)
+{
+	__u32 i = bee_slot_index(g, CLIENT_SLOT_BITS, client_slot_mask & (CLIENT_SLOTS - 1));
+	return bpf_map_lookup_elem(&nethttp_client_slots, &i);
+}
+
+/* The client call goroutine g has in flight (its slot, else the LRU map), or NULL. */
+static __always_inline struct client_call *client_call_of(__u64 g, struct client_slot *slot, int *in_slot)
+{
+	*in_slot = slot && slot->h.owner == g;
+	if (*in_slot)
+		return &slot->st;
+	return bpf_map_lookup_elem(&nethttp_client_calls, &g);
+}
+
+/* As server_call_peek: NONE, SAME (morestack) or STALE (*stale_in_map: it is in the LRU map). */
+__noinline int client_call_peek(__u64 g, __u64 req, int *stale_in_map)
+{
+	if (!stale_in_map)
+		return SERVER_PEEK_NONE;
+	int in_slot = 0;
+	struct client_call *old = client_call_of(g, client_slot_of(g), &in_slot);
+	if (!old)
+		return SERVER_PEEK_NONE;
+	if (old->req == req)
+		return SERVER_PEEK_SAME;
+	*stale_in_map = !in_slot;
+	return SERVER_PEEK_STALE;
+}
+
+/* As server_call_store. */
+__noinline int client_call_store(__u64 g, const struct client_call *st, int stale_in_map)
+{
+	if (!st)
+		return 0;
+	struct client_slot *slot = client_slot_of(g);
+	if (slot && (slot->h.owner == g || bee_slot_claim(&slot->h))) {
+		slot->st = *st;
+		bee_slot_publish(&slot->h, g);
+		if (stale_in_map)
+			bpf_map_delete_elem(&nethttp_client_calls, &g);
+		return 0;
+	}
+	return bpf_map_update_elem(&nethttp_client_calls, &g, st, BPF_ANY) != 0;
+}
+
+/* Copies goroutine g's call into *out: 1 when it has one. */
+__noinline int client_call_get(__u64 g, struct client_call *out)
+{
+	if (!out)
+		return 0;
+	int in_slot = 0;
+	struct client_call *st = client_call_of(g, client_slot_of(g), &in_slot);
+	if (!st)
+		return 0;
+	*out = *st;
+	return 1;
+}
+
+/* Puts back a call client_call_get copied, where it still is (a call that ended meanwhile is
+ * not brought back). */
+__noinline int client_call_put(__u64 g, const struct client_call *in)
+{
+	if (!in)
+		return 0;
+	struct client_slot *slot = client_slot_of(g);
+	if (slot && slot->h.owner == g) {
+		slot->st = *in;
+		return 0;
+	}
+	bpf_map_update_elem(&nethttp_client_calls, &g, in, BPF_EXIST);
+	return 0;
+}
+
+/* Takes goroutine g's call at an end, as server_call_take; OTHER: an x/net call nested in
+ * another (xnet given and different from the call's): the outer call's RETs end the span. */
+__noinline int client_call_take(__u64 g, __u32 xnet, struct client_call *out)
+{
+	if (!out)
+		return SERVER_TAKE_NONE;
+	struct client_slot *slot = client_slot_of(g);
+	int in_slot = 0;
+	struct client_call *stp = client_call_of(g, slot, &in_slot);
+	if (!stp)
+		return SERVER_TAKE_NONE;
+	if (xnet && stp->xnet != xnet)
+		return SERVER_TAKE_OTHER;
+	*out = *stp;
+	if (in_slot && slot)
+		bee_slot_release(&slot->h);
+	else
+		bpf_map_delete_elem(&nethttp_client_calls, &g);
+	return SERVER_TAKE_OK;
+}
+
+/*
  * Request.URL pointer → the goroutine of the client call that sends it. HTTP/2 writes a request
  * from a goroutine of its own (clientStream.doRequest), which knows the request, not the caller:
  * the URL pointer is what every copy of the request on the way there shares (net/http's
@@ -1126,12 +1251,12 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 xne
 	__u64 req = GO_PARAM2(ctx);
 	int err = 0;
 
-	struct client_call *old = bpf_map_lookup_elem(&nethttp_client_calls, &g);
-	if (old) {
-		if (old->req == req)
-			return 0; /* morestack re-ran the prologue: already recorded */
+	int stale_in_map = 0;
+	int seen = client_call_peek(g, req, &stale_in_map);
+	if (seen == SERVER_PEEK_SAME)
+		return 0; /* morestack re-ran the prologue: already recorded */
+	if (seen == SERVER_PEEK_STALE)
 		bee_count(&entry_replaced);
-	}
 
 	struct client_call st = {};
 	st.start_ns = now;
@@ -1147,7 +1272,7 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 xne
 	/* As for a server span (server_start): the span starts when the service goes on, after
 	 * this program's own work (the parent walk, the ids). */
 	st.start_ns = bpf_ktime_get_boot_ns();
-	if (bpf_map_update_elem(&nethttp_client_calls, &g, &st, BPF_ANY) != 0) {
+	if (client_call_store(g, &st, stale_in_map) != 0) {
 		bee_count(&inflight_full);
 		return 0;
 	}
@@ -1345,8 +1470,9 @@ int nethttp_client_conn(struct pt_regs *ctx)
 	if (pconn_conn_off == GO_OFF_UNSET || !local_end_known())
 		return 0;
 	__u64 g = GO_GOROUTINE(ctx);
-	struct client_call *st = bpf_map_lookup_elem(&nethttp_client_calls, &g);
-	if (!st)
+	__u32 zero = 0;
+	struct client_call *st = bpf_map_lookup_elem(&nethttp_client_spare, &zero);
+	if (!st || !client_call_get(g, st))
 		return 0;
 	__u64 pc = GO_PARAM1(ctx);
 	struct go_iface c = {};
@@ -1357,8 +1483,10 @@ int nethttp_client_conn(struct pt_regs *ctx)
 		client_conn_forget(st);
 	if (!conn_local_end(c, st)) {
 		st->local_addr_size = 0; /* not the earlier connection's end either */
+		client_call_put(g, st);
 		return 0;
 	}
+	client_call_put(g, st);
 	client_conn_publish(st);
 	return 0;
 }
@@ -1388,8 +1516,9 @@ static __always_inline int client_h2_stream(struct pt_regs *ctx, __u32 id_off, _
 	if (!gp)
 		return 0;
 	__u64 g = *gp;
-	struct client_call *st = bpf_map_lookup_elem(&nethttp_client_calls, &g);
-	if (!st || st->url != url)
+	__u32 zero = 0;
+	struct client_call *st = bpf_map_lookup_elem(&nethttp_client_spare, &zero);
+	if (!st || !client_call_get(g, st) || st->url != url)
 		return 0;
 	__u32 id = 0;
 	if (bpf_probe_read_user(&id, sizeof(id), (const void *)(cs + id_off)) != 0 || id == 0)
@@ -1402,8 +1531,10 @@ static __always_inline int client_h2_stream(struct pt_regs *ctx, __u32 id_off, _
 	if (err || !cc || !local_end_known() || bpf_probe_read_user(&c, sizeof(c), (const void *)(cc + tconn_off)) != 0 ||
 	    !conn_local_end(c, st)) {
 		st->local_addr_size = 0;
+		client_call_put(g, st);
 		return 0;
 	}
+	client_call_put(g, st);
 	client_conn_publish(st);
 	return 0;
 }
@@ -1431,17 +1562,16 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 	__u64 err_tab = GO_PARAM2(ctx);
 	int err = 0;
 
-	struct client_call *stp = bpf_map_lookup_elem(&nethttp_client_calls, &g);
-	if (!stp) {
+	struct client_call st = {};
+	int taken = client_call_take(g, xnet, &st);
+	if (taken == SERVER_TAKE_NONE) {
 		bee_count(&return_without_entry);
 		return 0;
 	}
 	/* An x/net call nested in another (net/http's roundTrip, or RoundTrip around roundTrip):
 	 * the outer call's RETs end the span. */
-	if (xnet && stp->xnet != xnet)
+	if (taken != SERVER_TAKE_OK)
 		return 0;
-	struct client_call st = *stp;
-	bpf_map_delete_elem(&nethttp_client_calls, &g);
 	if (st.local_addr_size)
 		client_conn_forget(&st);
 	if (st.url) {
