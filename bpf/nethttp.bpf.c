@@ -592,16 +592,8 @@ struct {
 /* Slot index mask: SERVER_SLOTS - 1, or smaller when user space says so (BEETRACE_SERVER_SLOTS:
  * the e2e tests make every goroutine share one slot, so the LRU path and the claim race run). */
 volatile const __u32 server_slot_mask = SERVER_SLOTS - 1;
-struct server_slot {
-	struct bee_slot_head h; /* owner: the goroutine */
-	struct server_call st;
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SERVER_SLOTS);
-	__type(key, __u32);
-	__type(value, struct server_slot);
-} nethttp_server_slots SEC(".maps");
+/* Slots owned by a goroutine, holding its call. */
+BEE_SLOT_TABLE(server_slot, struct server_call, st, nethttp_server_slots, server_slot_of, SERVER_SLOT_BITS, server_slot_mask)
 
 /* Where a call that gets no slot is built before it is copied into nethttp_server_calls. */
 struct {
@@ -610,12 +602,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct server_call);
 } nethttp_server_spare SEC(".maps");
-
-static __always_inline struct server_slot *server_slot_of(__u64 g)
-{
-	__u32 i = bee_slot_index(g, SERVER_SLOT_BITS, server_slot_mask & (SERVER_SLOTS - 1));
-	return bpf_map_lookup_elem(&nethttp_server_slots, &i);
-}
 
 /* The call goroutine g has in flight (its slot, else the LRU map), or NULL; *in_slot says where. */
 static __always_inline struct server_call *server_call_of(__u64 g, struct server_slot *slot, int *in_slot)
@@ -724,16 +710,7 @@ struct {
 #define CLIENT_SLOT_BITS 12
 #define CLIENT_SLOTS (1u << CLIENT_SLOT_BITS)
 volatile const __u32 client_slot_mask = CLIENT_SLOTS - 1; /* as server_slot_mask */
-struct client_slot {
-	struct bee_slot_head h; /* owner: the goroutine */
-	struct client_call st;
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, CLIENT_SLOTS);
-	__type(key, __u32);
-	__type(value, struct client_slot);
-} nethttp_client_slots SEC(".maps");
+BEE_SLOT_TABLE(client_slot, struct client_call, st, nethttp_client_slots, client_slot_of, CLIENT_SLOT_BITS, client_slot_mask)
 
 /* Where client_call_get copies a call for the program that adds to it (this CPU's). */
 struct {
@@ -742,12 +719,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct client_call);
 } nethttp_client_spare SEC(".maps");
-
-static __always_inline struct client_slot *client_slot_of(__u64 g)
-{
-	__u32 i = bee_slot_index(g, CLIENT_SLOT_BITS, client_slot_mask & (CLIENT_SLOTS - 1));
-	return bpf_map_lookup_elem(&nethttp_client_slots, &i);
-}
 
 /* The client call goroutine g has in flight (its slot, else the LRU map), or NULL. */
 static __always_inline struct client_call *client_call_of(__u64 g, struct client_slot *slot, int *in_slot)

@@ -48,22 +48,8 @@ struct {
 /* Slot index mask, the same in every object (they share the table): BEE_G_SLOTS - 1, or
  * smaller when user space says so (BEETRACE_SERVER_SLOTS, for the tests of the map path). */
 volatile const __u32 bee_goroutine_slot_mask = BEE_G_SLOTS - 1;
-struct bee_goroutine_slot {
-	struct bee_slot_head h; /* owner: the goroutine */
-	struct span_ctx sc;
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, BEE_G_SLOTS);
-	__type(key, __u32);
-	__type(value, struct bee_goroutine_slot);
-} bee_goroutine_slots SEC(".maps");
-
-static __always_inline struct bee_goroutine_slot *bee_goroutine_slot_of(__u64 g)
-{
-	__u32 i = bee_slot_index(g, BEE_G_SLOT_BITS, bee_goroutine_slot_mask & (BEE_G_SLOTS - 1));
-	return bpf_map_lookup_elem(&bee_goroutine_slots, &i);
-}
+/* Slots owned by a goroutine. */
+BEE_SLOT_TABLE(bee_goroutine_slot, struct span_ctx, sc, bee_goroutine_slots, bee_goroutine_slot_of, BEE_G_SLOT_BITS, bee_goroutine_slot_mask)
 
 /* The span goroutine g is serving, or NULL. Only g's own probes ask (a goroutine runs on one
  * CPU at a time), so the slot cannot change under the reader. */
@@ -114,16 +100,8 @@ __noinline int bee_goroutine_span_clear(__u64 g)
 #define BEE_CTX_SLOTS (1u << BEE_CTX_SLOT_BITS)
 /* As bee_goroutine_slot_mask, for the context table. */
 volatile const __u32 bee_ctx_slot_mask = BEE_CTX_SLOTS - 1;
-struct bee_ctx_slot {
-	struct bee_slot_head h; /* owner: the context's data pointer */
-	struct span_ctx sc;
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, BEE_CTX_SLOTS);
-	__type(key, __u32);
-	__type(value, struct bee_ctx_slot);
-} bee_ctx_slots SEC(".maps");
+/* Slots owned by a context's data pointer. */
+BEE_SLOT_TABLE(bee_ctx_slot, struct span_ctx, sc, bee_ctx_slots, bee_ctx_slot_of, BEE_CTX_SLOT_BITS, bee_ctx_slot_mask)
 
 /* Where the parent walk copies a context's span for its caller (this CPU's, for this run). */
 struct {
@@ -133,11 +111,6 @@ struct {
 	__type(value, struct span_ctx);
 } bee_ctx_found SEC(".maps");
 
-static __always_inline struct bee_ctx_slot *bee_ctx_slot_of(__u64 ctx)
-{
-	__u32 i = bee_slot_index(ctx, BEE_CTX_SLOT_BITS, bee_ctx_slot_mask & (BEE_CTX_SLOTS - 1));
-	return bpf_map_lookup_elem(&bee_ctx_slots, &i);
-}
 
 /*
  * Copies the span registered for context ctx into *out: 1 when there is one. Unlike a

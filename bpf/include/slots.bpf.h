@@ -14,6 +14,8 @@
 #define BEETRACE_SLOTS_BPF_H
 
 #include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
 
 /* The head of every slot: claims in progress or held (1 while owned), and the owner id (0 none). */
 struct bee_slot_head {
@@ -27,6 +29,28 @@ static __always_inline __u32 bee_slot_index(__u64 id, __u32 bits, __u32 mask)
 {
 	return (__u32)((id * 0x9E3779B97F4A7C15ull) >> (64 - bits)) & mask;
 }
+
+/*
+ * Declares one table: struct slot_type {head; field_type field;}, the array map `map` of
+ * 2^bits of them, and lookup_fn(id) giving id's slot (the index also masked by `mask`, a
+ * volatile const user space may narrow: BEETRACE_SERVER_SLOTS).
+ */
+#define BEE_SLOT_TABLE(slot_type, field_type, field, map, lookup_fn, bits, mask)                        \
+	struct slot_type {                                                                              \
+		struct bee_slot_head h;                                                                 \
+		field_type field;                                                                       \
+	};                                                                                              \
+	struct {                                                                                        \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                       \
+		__uint(max_entries, 1u << (bits));                                                      \
+		__type(key, __u32);                                                                     \
+		__type(value, struct slot_type);                                                        \
+	} map SEC(".maps");                                                                             \
+	static __always_inline struct slot_type *lookup_fn(__u64 id)                                  \
+	{                                                                                               \
+		__u32 i = bee_slot_index(id, bits, (mask) & ((1u << (bits)) - 1));                      \
+		return bpf_map_lookup_elem(&map, &i);                                                   \
+	}
 
 /*
  * Claims a free slot with an atomic add (BPF_XADD: every BPF ISA version; -mcpu=v3's
