@@ -134,7 +134,7 @@ export interface TraceOptions {
   processMaps?: ProcessMaps;
   /** One of several processes traced by this beetrace: place the sites that serve only live joins (plan.ts). */
   liveJoins?: boolean;
-  /** Slots of the net/http server's call table to use (BEETRACE_SERVER_SLOTS; default all). */
+  /** Slots of each slot table to use (BEETRACE_SERVER_SLOTS, cli/trace.ts serverSlots; default all). */
   serverSlots?: number;
 }
 
@@ -341,7 +341,7 @@ export class TraceSession implements Disposable {
       if ((this.opts.liveJoins || this.opts.propagate) && object.hasConst("bee_conn_publish_on")) object.setConst("bee_conn_publish_on", 1);
       // Slot tables (bpf/include/slots.bpf.h) narrowed for tests; the goroutine table is shared,
       // so every object gets the same mask.
-      if (this.opts.serverSlots !== undefined) for (const c of ["server_slot_mask", "bee_goroutine_slot_mask", "bee_ctx_slot_mask"]) if (object.hasConst(c)) object.setConst(c, this.opts.serverSlots - 1);
+      if (this.opts.serverSlots !== undefined) for (const c of ["server_slot_mask", "client_slot_mask", "bee_goroutine_slot_mask", "bee_ctx_slot_mask"]) if (object.hasConst(c)) object.setConst(c, this.opts.serverSlots - 1);
       if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(RING_MAP, this.opts.ringbufBytes);
       if (this.opts.inflightEntries !== undefined) {
         for (const m of spec.callMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);
