@@ -6,7 +6,7 @@
  * timed tests, because these machines are shared and noisy).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 
@@ -107,6 +107,29 @@ export function processCpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
+}
+
+/**
+ * Run time of every live thread of `pid` so far, in ns: the sum of /proc/PID/task/TID/schedstat's
+ * first field (ns on CPU, kernel time included). NaN when the process is gone; a thread that ends
+ * between the listing and its read is left out (its time is no longer readable anywhere).
+ */
+export function threadsCpuNs(pid: number): number {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return Number.NaN;
+  }
+  let ns = 0;
+  for (const t of tasks) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return ns;
 }
 
 /** A "Vm..." line of /proc/PID/status in kB (proc(5)); undefined when absent or the process is gone. */

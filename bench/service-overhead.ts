@@ -25,11 +25,11 @@
  * peers' placement): the "bare entry+RET uprobe floor" the hot-path issue compares with.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { attachNoop, type NoopProbes } from "./noop-attach.ts";
-import { BENCH_CACHE, ROOT, bpfStats, exited, intOption, machineLine, parseOptions, percentile, waitForLine } from "./lib.ts";
+import { BENCH_CACHE, ROOT, bpfStats, exited, threadsCpuNs, intOption, machineLine, parseOptions, percentile, waitForLine } from "./lib.ts";
 
 const o = parseOptions(process.argv.slice(2), {
   routes: "/hello,/items/17",
@@ -60,16 +60,10 @@ const LOADGEN = join(BENCH_CACHE, "loadgen");
 const NOOP = join(BENCH_CACHE, "noop.bpf.o");
 for (const p of [SAMPLE, LOADGEN, NOOP, o.beetrace]) if (!existsSync(p)) throw new Error(`${p} is missing: run bench/latency.sh once (it builds the inputs), and node_modules/.bin/bun build.ts`);
 
-/** Run time of every thread of `pid` so far, in ns (/proc/PID/task/TID/schedstat, first field). */
+/** threadsCpuNs of the sample, which must still run (a window of a dead process means nothing). */
 function threadsNs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // the thread ended between the listing and the read: its time is lost either way
-    }
-  }
+  const ns = threadsCpuNs(pid);
+  if (Number.isNaN(ns)) throw new Error(`the sample (pid ${pid}) has exited`);
   return ns;
 }
 

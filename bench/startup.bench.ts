@@ -19,10 +19,10 @@
  * machine shared with other work it moves less than the wall time.
  */
 import { spawn } from "node:child_process";
-import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BENCH_CACHE, ROOT, exited, intOption, machineLine, parseOptions, summarize } from "./lib.ts";
+import { BENCH_CACHE, ROOT, exited, intOption, machineLine, parseOptions, summarize, threadsCpuNs } from "./lib.ts";
 
 
 /**
@@ -31,21 +31,7 @@ import { BENCH_CACHE, ROOT, exited, intOption, machineLine, parseOptions, summar
  * CPU). Less moved by other load on the machine than wall time; NaN when unreadable.
  */
 function cpuMsOf(pid: number): number {
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return Number.NaN;
-  }
-  let ns = 0;
-  for (const t of tasks) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // a thread that ended meanwhile: its time is no longer counted anywhere we can read
-    }
-  }
-  return ns / 1e6;
+  return threadsCpuNs(pid) / 1e6;
 }
 
 interface Run {
