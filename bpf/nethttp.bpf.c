@@ -595,7 +595,7 @@ volatile const __u32 server_slot_mask = SERVER_SLOTS - 1;
 /* Slots owned by a goroutine, holding its call. */
 BEE_SLOT_TABLE(server_slot, struct server_call, st, nethttp_server_slots, server_slot_of, SERVER_SLOT_BITS, server_slot_mask)
 
-/* Where a call that gets no slot is built before it is copied into nethttp_server_calls. */
+/* Where the entry builds a call before server_call_store copies it into its slot or the LRU map. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -618,11 +618,11 @@ static __always_inline struct server_call *server_call_of(__u64 g, struct server
  * end's record building; bench/RESULTS.md, start-up).
  */
 
-/* What goroutine g had in flight, for an entry of request req. */
-enum server_peek_result {
-	SERVER_PEEK_NONE = 0,
-	SERVER_PEEK_SAME = 1,  /* the same request: morestack re-ran the prologue */
-	SERVER_PEEK_STALE = 2, /* another call that never ended (panic, Goexit) */
+/* What goroutine g had in flight, for an entry of request req (server and client calls). */
+enum call_peek_result {
+	CALL_PEEK_NONE = 0,
+	CALL_PEEK_SAME = 1,  /* the same request: morestack re-ran the prologue */
+	CALL_PEEK_STALE = 2, /* another call that never ended (panic, Goexit) */
 };
 struct server_peek {
 	__u64 ctx;      /* the stale call's registered context, or 0 */
@@ -633,17 +633,17 @@ struct server_peek {
 __noinline int server_call_peek(__u64 g, __u64 req, struct server_peek *out)
 {
 	if (!out)
-		return SERVER_PEEK_NONE;
+		return CALL_PEEK_NONE;
 	int in_slot = 0;
 	struct server_call *old = server_call_of(g, server_slot_of(g), &in_slot);
 	if (!old)
-		return SERVER_PEEK_NONE;
+		return CALL_PEEK_NONE;
 	if (old->req == req)
-		return SERVER_PEEK_SAME;
+		return CALL_PEEK_SAME;
 	out->ctx = old->ctx;
 	out->srq = old->srq;
 	out->in_map = !in_slot;
-	return SERVER_PEEK_STALE;
+	return CALL_PEEK_STALE;
 }
 
 /* Stores st as goroutine g's call: in its slot, else in the LRU map (nonzero when that is full).
@@ -663,11 +663,11 @@ __noinline int server_call_store(__u64 g, const struct server_call *st, int stal
 	return bpf_map_update_elem(&nethttp_server_calls, &g, st, BPF_ANY) != 0;
 }
 
-/* What server_call_take found. */
-enum server_take_result {
-	SERVER_TAKE_NONE = 0,
-	SERVER_TAKE_OK = 1,    /* *out has the call, its slot or entry is free */
-	SERVER_TAKE_OTHER = 2, /* a call for another ResponseWriter than the marker's: not its end */
+/* What server_call_take (and client_call_take) found. */
+enum call_take_result {
+	CALL_TAKE_NONE = 0,
+	CALL_TAKE_OK = 1,    /* *out has the call, its slot or entry is free */
+	CALL_TAKE_OTHER = 2, /* not this end's call: another ResponseWriter than the marker's, or an x/net call nested in another */
 };
 
 /* Takes goroutine g's call at an end: copies it into *out and frees its slot or map entry,
@@ -675,20 +675,20 @@ enum server_take_result {
 __noinline int server_call_take(__u64 g, __u64 marker_rw, struct server_call *out)
 {
 	if (!out)
-		return SERVER_TAKE_NONE;
+		return CALL_TAKE_NONE;
 	struct server_slot *slot = server_slot_of(g);
 	int in_slot = 0;
 	struct server_call *stp = server_call_of(g, slot, &in_slot);
 	if (!stp)
-		return SERVER_TAKE_NONE;
+		return CALL_TAKE_NONE;
 	if (marker_rw && stp->rw != marker_rw)
-		return SERVER_TAKE_OTHER;
+		return CALL_TAKE_OTHER;
 	*out = *stp;
 	if (in_slot && slot)
 		bee_slot_release(&slot->h);
 	else
 		bpf_map_delete_elem(&nethttp_server_calls, &g);
-	return SERVER_TAKE_OK;
+	return CALL_TAKE_OK;
 }
 
 struct {
@@ -733,15 +733,15 @@ static __always_inline struct client_call *client_call_of(__u64 g, struct client
 __noinline int client_call_peek(__u64 g, __u64 req, int *stale_in_map)
 {
 	if (!stale_in_map)
-		return SERVER_PEEK_NONE;
+		return CALL_PEEK_NONE;
 	int in_slot = 0;
 	struct client_call *old = client_call_of(g, client_slot_of(g), &in_slot);
 	if (!old)
-		return SERVER_PEEK_NONE;
+		return CALL_PEEK_NONE;
 	if (old->req == req)
-		return SERVER_PEEK_SAME;
+		return CALL_PEEK_SAME;
 	*stale_in_map = !in_slot;
-	return SERVER_PEEK_STALE;
+	return CALL_PEEK_STALE;
 }
 
 /* As server_call_store. */
@@ -793,20 +793,20 @@ __noinline int client_call_put(__u64 g, const struct client_call *in)
 __noinline int client_call_take(__u64 g, __u32 xnet, struct client_call *out)
 {
 	if (!out)
-		return SERVER_TAKE_NONE;
+		return CALL_TAKE_NONE;
 	struct client_slot *slot = client_slot_of(g);
 	int in_slot = 0;
 	struct client_call *stp = client_call_of(g, slot, &in_slot);
 	if (!stp)
-		return SERVER_TAKE_NONE;
+		return CALL_TAKE_NONE;
 	if (xnet && stp->xnet != xnet)
-		return SERVER_TAKE_OTHER;
+		return CALL_TAKE_OTHER;
 	*out = *stp;
 	if (in_slot && slot)
 		bee_slot_release(&slot->h);
 	else
 		bpf_map_delete_elem(&nethttp_client_calls, &g);
-	return SERVER_TAKE_OK;
+	return CALL_TAKE_OK;
 }
 
 /*
@@ -872,9 +872,9 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 
 	struct server_peek peek = {};
 	int seen = server_call_peek(g, req, &peek);
-	if (seen == SERVER_PEEK_SAME)
+	if (seen == CALL_PEEK_SAME)
 		return 0; /* morestack re-ran the prologue: already recorded */
-	if (seen == SERVER_PEEK_STALE) {
+	if (seen == CALL_PEEK_STALE) {
 		/* The earlier call on this goroutine never ended (panic, Goexit). */
 		if (!peek.srq)
 			bee_count(&entry_replaced);
@@ -916,7 +916,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	 * the map updates: several µs) is the tracer's time, not the request's. No child can start
 	 * before this (the handler runs after the program returns). */
 	st->start_ns = bpf_ktime_get_boot_ns();
-	if (server_call_store(g, st, seen == SERVER_PEEK_STALE && peek.in_map) != 0) {
+	if (server_call_store(g, st, seen == CALL_PEEK_STALE && peek.in_map) != 0) {
 		bee_count(&inflight_full);
 		bee_goroutine_span_clear(g);
 		if (req_ctx)
@@ -1045,7 +1045,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 
 	struct server_call st = {};
 	int taken = server_call_take(g, marker_rw, &st);
-	if (taken == SERVER_TAKE_NONE) {
+	if (taken == CALL_TAKE_NONE) {
 		/* At a marker this is normal (a second hit after morestack, a request we did not see
 		 * start, a connection closing after its last request); at a RET it means the entry was
 		 * missed (attached mid-call). */
@@ -1053,7 +1053,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 			bee_count(&return_without_entry);
 		return 0;
 	}
-	if (taken != SERVER_TAKE_OK)
+	if (taken != CALL_TAKE_OK)
 		return 0;
 	bee_goroutine_span_clear(g);
 	if (st.ctx)
@@ -1224,9 +1224,9 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 xne
 
 	int stale_in_map = 0;
 	int seen = client_call_peek(g, req, &stale_in_map);
-	if (seen == SERVER_PEEK_SAME)
+	if (seen == CALL_PEEK_SAME)
 		return 0; /* morestack re-ran the prologue: already recorded */
-	if (seen == SERVER_PEEK_STALE)
+	if (seen == CALL_PEEK_STALE)
 		bee_count(&entry_replaced);
 
 	struct client_call st = {};
@@ -1301,8 +1301,6 @@ static __always_inline void client_conn_forget(const struct client_call *st)
 	bee_conn_forget(&key, st->sc.span_id);
 }
 
-/* The kind of the first field of the struct that the pointer type behind `itab` points to
- * (0 when the dynamic type is not a pointer to a struct, or a read fails). */
 /*
  * iface_field0_kind's answers by itab: seven reads of type descriptors per interface, twice per
  * client request, for answers that never change (an itab and the types it names live as long as
@@ -1317,7 +1315,9 @@ struct {
 	__type(value, __u64);
 } nethttp_itab_kinds SEC(".maps");
 
-/* A global function: verified once, not at each of its inlined uses (start-up). */
+/* The kind of the first field of the struct that the pointer type behind `itab` points to
+ * (0 when the dynamic type is not a pointer to a struct, or a read fails). A global function:
+ * verified once, not at each of its inlined uses (start-up). */
 __noinline int iface_field0_kind(__u64 itab)
 {
 	__u32 i = bee_slot_index(itab, ITAB_KIND_SLOT_BITS, (1u << ITAB_KIND_SLOT_BITS) - 1);
@@ -1452,13 +1452,11 @@ int nethttp_client_conn(struct pt_regs *ctx)
 	/* A retried request (another connection): the earlier connection's entry is not its any more. */
 	if (st->local_addr_size)
 		client_conn_forget(st);
-	if (!conn_local_end(c, st)) {
+	if (!conn_local_end(c, st))
 		st->local_addr_size = 0; /* not the earlier connection's end either */
-		client_call_put(g, st);
-		return 0;
-	}
 	client_call_put(g, st);
-	client_conn_publish(st);
+	if (st->local_addr_size)
+		client_conn_publish(st);
 	return 0;
 }
 
@@ -1500,13 +1498,11 @@ static __always_inline int client_h2_stream(struct pt_regs *ctx, __u32 id_off, _
 	__u64 cc = go_read_u64(cs + cc_off, &err);
 	struct go_iface c = {};
 	if (err || !cc || !local_end_known() || bpf_probe_read_user(&c, sizeof(c), (const void *)(cc + tconn_off)) != 0 ||
-	    !conn_local_end(c, st)) {
+	    !conn_local_end(c, st))
 		st->local_addr_size = 0;
-		client_call_put(g, st);
-		return 0;
-	}
 	client_call_put(g, st);
-	client_conn_publish(st);
+	if (st->local_addr_size)
+		client_conn_publish(st);
 	return 0;
 }
 
@@ -1535,13 +1531,13 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 
 	struct client_call st = {};
 	int taken = client_call_take(g, xnet, &st);
-	if (taken == SERVER_TAKE_NONE) {
+	if (taken == CALL_TAKE_NONE) {
 		bee_count(&return_without_entry);
 		return 0;
 	}
 	/* An x/net call nested in another (net/http's roundTrip, or RoundTrip around roundTrip):
 	 * the outer call's RETs end the span. */
-	if (taken != SERVER_TAKE_OK)
+	if (taken != CALL_TAKE_OK)
 		return 0;
 	if (st.local_addr_size)
 		client_conn_forget(&st);
