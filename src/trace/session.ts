@@ -169,7 +169,7 @@ interface LoadedObject {
  * goroutine or context belongs to, so a probe in one object finds its parent in another's, and
  * the client spans in flight per connection (also shared across sessions: process-maps.ts).
  */
-const SHARED_MAPS = ["events", "bee_goroutine_spans", "bee_goroutine_slots", "bee_ctx_spans", "bee_ctx_slots", "bee_conn_spans"] as const;
+const SHARED_MAPS = ["events", "bee_goroutine_spans", "bee_goroutine_slots", "bee_ctx_spans", "bee_ctx_slots", "bee_span_map_fill", "bee_conn_spans"] as const;
 const RING_MAP = "events";
 /** bpf/include/go_headers.bpf.h: 0 turns the header walk and the traceparent parse off */
 const CONTEXT_IN_CONST = "bee_context_in";
