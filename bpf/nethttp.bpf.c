@@ -595,6 +595,15 @@ volatile const __u32 server_slot_mask = SERVER_SLOTS - 1;
 /* Slots owned by a goroutine, holding its call. */
 BEE_SLOT_TABLE(server_slot, struct server_call, st, nethttp_server_slots, server_slot_of, SERVER_SLOT_BITS, server_slot_mask)
 
+/* What nethttp_server_calls and nethttp_client_calls hold (slots.bpf.h: while a map is empty,
+ * a goroutine without a slot is not looked up there). Only a call's goroutine adds or removes
+ * it (an HTTP/2 stream's goroutine only rewrites the caller's, BPF_EXIST). */
+struct nethttp_map_fill {
+	__s64 server;
+	__s64 client;
+};
+BEE_FILL_COUNTS(struct nethttp_map_fill, nethttp_map_fill, nethttp_fill)
+
 /* Where the entry builds a call before server_call_store copies it into its slot or the LRU map. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -609,7 +618,8 @@ static __always_inline struct server_call *server_call_of(__u64 g, struct server
 	*in_slot = slot && slot->h.owner == g;
 	if (*in_slot)
 		return &slot->st;
-	return bpf_map_lookup_elem(&nethttp_server_calls, &g);
+	struct nethttp_map_fill *fill = nethttp_fill();
+	return bee_fill_lookup(&nethttp_server_calls, &g, fill ? &fill->server : 0);
 }
 
 /*
@@ -653,14 +663,16 @@ __noinline int server_call_store(__u64 g, const struct server_call *st, int stal
 	if (!st)
 		return 0;
 	struct server_slot *slot = server_slot_of(g);
+	struct nethttp_map_fill *fill = nethttp_fill();
+	__s64 *count = fill ? &fill->server : 0;
 	if (slot && (slot->h.owner == g || bee_slot_claim(&slot->h))) {
 		slot->st = *st;
 		bee_slot_publish(&slot->h, g); /* only g's own probes look it up */
 		if (stale_in_map)
-			bpf_map_delete_elem(&nethttp_server_calls, &g);
+			bee_fill_delete(&nethttp_server_calls, &g, count);
 		return 0;
 	}
-	return bpf_map_update_elem(&nethttp_server_calls, &g, st, BPF_ANY) != 0;
+	return bee_fill_update(&nethttp_server_calls, &g, st, BPF_ANY, count) != 0;
 }
 
 /* What server_call_take (and client_call_take) found. */
@@ -684,10 +696,12 @@ __noinline int server_call_take(__u64 g, __u64 marker_rw, struct server_call *ou
 	if (marker_rw && stp->rw != marker_rw)
 		return CALL_TAKE_OTHER;
 	*out = *stp;
-	if (in_slot && slot)
+	if (in_slot && slot) {
 		bee_slot_release(&slot->h);
-	else
-		bpf_map_delete_elem(&nethttp_server_calls, &g);
+	} else {
+		struct nethttp_map_fill *fill = nethttp_fill();
+		bee_fill_delete(&nethttp_server_calls, &g, fill ? &fill->server : 0);
+	}
 	return CALL_TAKE_OK;
 }
 
@@ -726,7 +740,8 @@ static __always_inline struct client_call *client_call_of(__u64 g, struct client
 	*in_slot = slot && slot->h.owner == g;
 	if (*in_slot)
 		return &slot->st;
-	return bpf_map_lookup_elem(&nethttp_client_calls, &g);
+	struct nethttp_map_fill *fill = nethttp_fill();
+	return bee_fill_lookup(&nethttp_client_calls, &g, fill ? &fill->client : 0);
 }
 
 /* As server_call_peek: NONE, SAME (morestack) or STALE (*stale_in_map: it is in the LRU map). */
@@ -750,14 +765,16 @@ __noinline int client_call_store(__u64 g, const struct client_call *st, int stal
 	if (!st)
 		return 0;
 	struct client_slot *slot = client_slot_of(g);
+	struct nethttp_map_fill *fill = nethttp_fill();
+	__s64 *count = fill ? &fill->client : 0;
 	if (slot && (slot->h.owner == g || bee_slot_claim(&slot->h))) {
 		slot->st = *st;
 		bee_slot_publish(&slot->h, g);
 		if (stale_in_map)
-			bpf_map_delete_elem(&nethttp_client_calls, &g);
+			bee_fill_delete(&nethttp_client_calls, &g, count);
 		return 0;
 	}
-	return bpf_map_update_elem(&nethttp_client_calls, &g, st, BPF_ANY) != 0;
+	return bee_fill_update(&nethttp_client_calls, &g, st, BPF_ANY, count) != 0;
 }
 
 /* Copies goroutine g's call into *out: 1 when it has one. */
@@ -802,10 +819,12 @@ __noinline int client_call_take(__u64 g, __u32 xnet, struct client_call *out)
 	if (xnet && stp->xnet != xnet)
 		return CALL_TAKE_OTHER;
 	*out = *stp;
-	if (in_slot && slot)
+	if (in_slot && slot) {
 		bee_slot_release(&slot->h);
-	else
-		bpf_map_delete_elem(&nethttp_client_calls, &g);
+	} else {
+		struct nethttp_map_fill *fill = nethttp_fill();
+		bee_fill_delete(&nethttp_client_calls, &g, fill ? &fill->client : 0);
+	}
 	return CALL_TAKE_OK;
 }
 

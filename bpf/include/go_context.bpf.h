@@ -45,55 +45,14 @@ struct {
 	__type(value, struct span_ctx);
 } bee_ctx_spans SEC(".maps");
 
-/*
- * How many entries each map behind the slots may hold: added to before an insert, taken from
- * after a delete that found one. An upper bound: an insert that replaced an entry, or an entry
- * the LRU evicted, leaves it too high, which only costs the lookups and deletes it saves.
- * While it is 0 the maps are empty and are not touched: an LRU delete cost ~0.2-0.35 µs per
- * request and table on the 2-core KVM guest of bench/RESULTS.md, even for a key it did not hold.
- * Only the goroutine or request that owns a key inserts or deletes it, so no delete can miss an
- * insert the count saw.
- */
+/* What the maps behind the two slot tables hold (bee_fill_*, slots.bpf.h): shared by every
+ * object, as the maps are. Only the goroutine or request that owns a key inserts or deletes it,
+ * so no delete can miss an insert the count saw. */
 struct bee_span_map_fill {
 	__s64 goroutine; /* entries in bee_goroutine_spans */
 	__s64 ctx;       /* entries in bee_ctx_spans */
 };
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct bee_span_map_fill);
-} bee_span_map_fill SEC(".maps");
-
-static __always_inline struct bee_span_map_fill *bee_span_fill(void)
-{
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&bee_span_map_fill, &zero);
-}
-
-/* Whether a map behind the slots may hold an entry (*count > 0); true when the count is unknown. */
-static __always_inline int bee_fill_any(const __s64 *count)
-{
-	return !count || *(volatile const __s64 *)count > 0;
-}
-
-/* Inserts key → sc into map, counted in *count. */
-static __always_inline long bee_fill_insert(void *map, __u64 *key, const struct span_ctx *sc, __s64 *count)
-{
-	if (count)
-		__sync_fetch_and_add(count, 1);
-	long err = bpf_map_update_elem(map, key, sc, BPF_ANY);
-	if (err && count)
-		__sync_fetch_and_add(count, -1);
-	return err;
-}
-
-/* Deletes key from map when it may be there, and counts what it found. */
-static __always_inline void bee_fill_delete(void *map, __u64 *key, __s64 *count)
-{
-	if (bee_fill_any(count) && bpf_map_delete_elem(map, key) == 0 && count)
-		__sync_fetch_and_add(count, -1);
-}
+BEE_FILL_COUNTS(struct bee_span_map_fill, bee_span_map_fill, bee_span_fill)
 
 #define BEE_G_SLOT_BITS 12
 #define BEE_G_SLOTS (1u << BEE_G_SLOT_BITS)
@@ -111,9 +70,7 @@ static __always_inline struct span_ctx *bee_goroutine_span(__u64 g)
 	if (s && s->h.owner == g)
 		return &s->sc;
 	struct bee_span_map_fill *fill = bee_span_fill();
-	if (!bee_fill_any(fill ? &fill->goroutine : 0))
-		return 0;
-	return bpf_map_lookup_elem(&bee_goroutine_spans, &g);
+	return bee_fill_lookup(&bee_goroutine_spans, &g, fill ? &fill->goroutine : 0);
 }
 
 /*
@@ -138,7 +95,7 @@ __noinline int bee_goroutine_span_set(__u64 g, const struct span_ctx *sc)
 		bee_fill_delete(&bee_goroutine_spans, &g, count);
 		return 0;
 	}
-	bee_fill_insert(&bee_goroutine_spans, &g, sc, count);
+	bee_fill_update(&bee_goroutine_spans, &g, sc, BPF_ANY, count);
 	return 0;
 }
 
@@ -190,9 +147,7 @@ __noinline int bee_ctx_span_copy(__u64 ctx, struct span_ctx *out)
 		return *(volatile __u64 *)&s->h.owner == ctx; /* else: ending right now */
 	}
 	struct bee_span_map_fill *fill = bee_span_fill();
-	if (!bee_fill_any(fill ? &fill->ctx : 0))
-		return 0;
-	struct span_ctx *m = bpf_map_lookup_elem(&bee_ctx_spans, &ctx);
+	struct span_ctx *m = bee_fill_lookup(&bee_ctx_spans, &ctx, fill ? &fill->ctx : 0);
 	if (!m)
 		return 0;
 	*out = *m;
@@ -221,7 +176,7 @@ __noinline long bee_ctx_span_set(__u64 ctx, const struct span_ctx *sc)
 			return 0;
 		}
 	}
-	return bee_fill_insert(&bee_ctx_spans, &ctx, sc, count);
+	return bee_fill_update(&bee_ctx_spans, &ctx, sc, BPF_ANY, count);
 }
 
 /* Context ctx's span is over. A global function (see bee_goroutine_span_set). */
