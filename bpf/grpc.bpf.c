@@ -860,8 +860,10 @@ int grpc_client_bind(struct pt_regs *ctx)
 	if (!stp || stp->cs)
 		return 0;
 	stp->cs = cs;
-	/* Live joins: the call's context, for the loopy writer (client_headers). */
-	if (cs_ctx_off != GO_OFF_UNSET && stream_wq_off != GO_OFF_UNSET) {
+	/* Live joins: the call's context, for the loopy writer (client_headers), which is placed
+	 * only when this beetrace traces several processes (EndMarkerDecl.onlyForLiveJoins): else
+	 * the map update here and its delete at the end (~1 µs a call) would serve nothing. */
+	if (bee_conn_join_on && cs_ctx_off != GO_OFF_UNSET && stream_wq_off != GO_OFF_UNSET) {
 		int err = 0;
 		__u64 c = go_read_u64(cs + cs_ctx_off + 8, &err);
 		if (c && bpf_map_update_elem(&grpc_client_ctxs, &c, &cs, BPF_ANY) == 0)
