@@ -169,6 +169,88 @@ struct {
 	__type(value, struct server_call);
 } grpc_server_calls SEC(".maps");
 
+/*
+ * The server's calls in flight by goroutine in slots (bpf/include/slots.bpf.h) in front of
+ * grpc_server_calls, as net/http's: an LRU update, lookup and delete per RPC cost the handler's
+ * goroutine ~1-2 µs (bench/RESULTS.md). Behind global functions, verified once.
+ */
+#define GRPC_SERVER_SLOT_BITS 12
+volatile const __u32 grpc_server_slot_mask = (1u << GRPC_SERVER_SLOT_BITS) - 1; /* BEETRACE_SERVER_SLOTS narrows it */
+BEE_SLOT_TABLE(grpc_server_slot, struct server_call, st, grpc_server_slots, grpc_server_slot_of, GRPC_SERVER_SLOT_BITS, grpc_server_slot_mask)
+
+/* What grpc_server_calls holds (slots.bpf.h); only an RPC's goroutine adds or removes its entry. */
+struct grpc_map_fill {
+	__s64 server;
+};
+BEE_FILL_COUNTS(struct grpc_map_fill, grpc_map_fill, grpc_fill)
+
+static __always_inline struct server_call *server_call_of(__u64 g, struct grpc_server_slot *slot, int *in_slot)
+{
+	*in_slot = slot && slot->h.owner == g;
+	if (*in_slot)
+		return &slot->st;
+	struct grpc_map_fill *fill = grpc_fill();
+	return bee_fill_lookup(&grpc_server_calls, &g, fill ? &fill->server : 0);
+}
+
+/* At an entry for `stream`: what goroutine g has in flight (enum call_peek_result); a stale
+ * call's registered context in *stale_ctx, and whether it is in the map in *stale_in_map. */
+__noinline int grpc_server_call_peek(__u64 g, __u64 stream, __u64 *stale_ctx, int *stale_in_map)
+{
+	if (!stale_ctx || !stale_in_map)
+		return CALL_PEEK_NONE;
+	int in_slot = 0;
+	struct server_call *old = server_call_of(g, grpc_server_slot_of(g), &in_slot);
+	if (!old)
+		return CALL_PEEK_NONE;
+	if (old->stream == stream)
+		return CALL_PEEK_SAME;
+	*stale_ctx = old->ctx;
+	*stale_in_map = !in_slot;
+	return CALL_PEEK_STALE;
+}
+
+/* Stores st as goroutine g's call: in its slot, else in the LRU map (nonzero when that is full). */
+__noinline int grpc_server_call_store(__u64 g, const struct server_call *st, int stale_in_map)
+{
+	if (!st)
+		return 0;
+	struct grpc_server_slot *slot = grpc_server_slot_of(g);
+	struct grpc_map_fill *fill = grpc_fill();
+	__s64 *count = fill ? &fill->server : 0;
+	if (slot && (slot->h.owner == g || bee_slot_claim(&slot->h))) {
+		slot->st = *st;
+		bee_slot_publish(&slot->h, g);
+		if (stale_in_map)
+			bee_fill_delete(&grpc_server_calls, &g, count);
+		return 0;
+	}
+	return bee_fill_update(&grpc_server_calls, &g, st, BPF_ANY, count) != 0;
+}
+
+/* At an end: copies goroutine g's call into *out and frees its slot or entry, unless the end
+ * is a marker (at_marker) for another stream than the call's. */
+__noinline int grpc_server_call_take(__u64 g, int at_marker, __u64 marker_stream, struct server_call *out)
+{
+	if (!out)
+		return CALL_TAKE_NONE;
+	struct grpc_server_slot *slot = grpc_server_slot_of(g);
+	int in_slot = 0;
+	struct server_call *stp = server_call_of(g, slot, &in_slot);
+	if (!stp)
+		return CALL_TAKE_NONE;
+	if (at_marker && stp->stream != marker_stream)
+		return CALL_TAKE_OTHER;
+	*out = *stp;
+	if (in_slot && slot) {
+		bee_slot_release(&slot->h);
+	} else {
+		struct grpc_map_fill *fill = grpc_fill();
+		bee_fill_delete(&grpc_server_calls, &g, fill ? &fill->server : 0);
+	}
+	return CALL_TAKE_OK;
+}
+
 /* newClientStream in progress, by goroutine */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -570,13 +652,14 @@ int grpc_server_entry(struct pt_regs *ctx)
 	__u64 stream = GO_PARAM4(ctx);
 	int err = 0;
 
-	struct server_call *old = bpf_map_lookup_elem(&grpc_server_calls, &g);
-	if (old) {
-		if (old->stream == stream)
-			return 0; /* morestack re-ran the prologue */
+	__u64 stale_ctx = 0;
+	int stale_in_map = 0;
+	int seen = grpc_server_call_peek(g, stream, &stale_ctx, &stale_in_map);
+	if (seen == CALL_PEEK_SAME)
+		return 0; /* morestack re-ran the prologue */
+	if (seen == CALL_PEEK_STALE) {
 		/* The earlier RPC on this goroutine (a server worker) never reached WriteStatus. */
 		bee_count(&entry_replaced);
-		__u64 stale_ctx = old->ctx;
 		if (stale_ctx)
 			bee_ctx_span_clear(stale_ctx);
 	}
@@ -619,7 +702,7 @@ int grpc_server_entry(struct pt_regs *ctx)
 		bee_count(&read_errors);
 
 	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
-	if (bpf_map_update_elem(&grpc_server_calls, &g, &st, BPF_ANY) != 0) {
+	if (grpc_server_call_store(g, &st, stale_in_map) != 0) {
 		bee_count(&inflight_full);
 		return 0;
 	}
@@ -635,17 +718,16 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_stream, 
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
 
-	struct server_call *stp = bpf_map_lookup_elem(&grpc_server_calls, &g);
-	if (!stp) {
+	struct server_call st = {};
+	/* WriteStatus for another stream is not this RPC's end (CALL_TAKE_OTHER). */
+	int taken = grpc_server_call_take(g, how == GRPC_END_STATUS, marker_stream, &st);
+	if (taken == CALL_TAKE_NONE) {
 		if (how == GRPC_END_RET)
 			bee_count(&return_without_entry);
 		return 0;
 	}
-	/* WriteStatus for another stream is not this RPC's end. */
-	if (how == GRPC_END_STATUS && stp->stream != marker_stream)
+	if (taken != CALL_TAKE_OK)
 		return 0;
-	struct server_call st = *stp;
-	bpf_map_delete_elem(&grpc_server_calls, &g);
 	bee_goroutine_span_clear(g);
 	if (st.ctx)
 		bee_ctx_span_clear(st.ctx);

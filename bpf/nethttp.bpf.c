@@ -628,12 +628,7 @@ static __always_inline struct server_call *server_call_of(__u64 g, struct server
  * end's record building; bench/RESULTS.md, start-up).
  */
 
-/* What goroutine g had in flight, for an entry of request req (server and client calls). */
-enum call_peek_result {
-	CALL_PEEK_NONE = 0,
-	CALL_PEEK_SAME = 1,  /* the same request: morestack re-ran the prologue */
-	CALL_PEEK_STALE = 2, /* another call that never ended (panic, Goexit) */
-};
+/* What goroutine g had in flight, for an entry of request req (enum call_peek_result). */
 struct server_peek {
 	__u64 ctx;      /* the stale call's registered context, or 0 */
 	__u8 srq;       /* the stale call was begun at http2Handler.ServeHTTP */
@@ -674,13 +669,6 @@ __noinline int server_call_store(__u64 g, const struct server_call *st, int stal
 	}
 	return bee_fill_update(&nethttp_server_calls, &g, st, BPF_ANY, count) != 0;
 }
-
-/* What server_call_take (and client_call_take) found. */
-enum call_take_result {
-	CALL_TAKE_NONE = 0,
-	CALL_TAKE_OK = 1,    /* *out has the call, its slot or entry is free */
-	CALL_TAKE_OTHER = 2, /* not this end's call: another ResponseWriter than the marker's, or an x/net call nested in another */
-};
 
 /* Takes goroutine g's call at an end: copies it into *out and frees its slot or map entry,
  * unless marker_rw names another writer than the call's. */

@@ -90,6 +90,23 @@ static __always_inline void bee_slot_release(struct bee_slot_head *h)
 }
 
 /*
+ * Per-call tables (a probe's calls in flight by goroutine, in slots then an LRU map) are read
+ * and written by a probe's own global functions; what they answer:
+ */
+/* peek, at an entry: what the goroutine has in flight already. */
+enum call_peek_result {
+	CALL_PEEK_NONE = 0,
+	CALL_PEEK_SAME = 1,  /* the same call: morestack re-ran the prologue */
+	CALL_PEEK_STALE = 2, /* another call that never ended (panic, Goexit) */
+};
+/* take, at an end: the call, removed from its slot or map entry. */
+enum call_take_result {
+	CALL_TAKE_NONE = 0,
+	CALL_TAKE_OK = 1,    /* *out has the call, its slot or entry is free */
+	CALL_TAKE_OTHER = 2, /* not this end's call (another writer or stream than the marker's, a nested call) */
+};
+
+/*
  * Fill counts: how many entries the map behind a slot table may hold, added to before an insert
  * and taken from after a delete that found one. An upper bound: an insert that replaced an
  * entry, or an entry the LRU evicted, leaves it too high, which only costs the lookups and

@@ -352,6 +352,12 @@ describe.skipIf(reason !== undefined)(`gRPC tracing end to end${reason ? ` — s
     });
   }, TIMEOUT_MS);
 
+  test("one server call slot (BEETRACE_SERVER_SLOTS=1): the same exact spans (the server's calls that find their slot taken go through the LRU map)", async () => {
+    const v = VARIANTS[VARIANTS.length - 1]!;
+    const bin = await buildFixture({ dir: `tests/fixtures/go/grpc/${v.dir}`, toolchain: v.toolchain, mode: "default" });
+    checkCapture(await traceRun(bin, { BEETRACE_SERVER_SLOTS: "1" }), true, true);
+  }, TIMEOUT_MS);
+
   test("OTEL_SEMCONV_STABILITY_OPT_IN=rpc: the stable RPC attribute names", async () => {
     const v = VARIANTS[VARIANTS.length - 1]!;
     const bin = await buildFixture({ dir: `tests/fixtures/go/grpc/${v.dir}`, toolchain: v.toolchain, mode: "default" });
