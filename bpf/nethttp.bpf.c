@@ -601,6 +601,7 @@ BEE_SLOT_TABLE(server_slot, struct server_call, st, nethttp_server_slots, server
 struct nethttp_map_fill {
 	__s64 server;
 	__s64 client;
+	__s64 urls; /* nethttp_client_urls */
 };
 BEE_FILL_COUNTS(struct nethttp_map_fill, nethttp_map_fill, nethttp_fill)
 
@@ -830,6 +831,70 @@ struct {
 	__type(key, __u64);   /* *url.URL */
 	__type(value, __u64); /* goroutine */
 } nethttp_client_urls SEC(".maps");
+
+/*
+ * The same in slots keyed by the URL pointer (slots.bpf.h), in front of nethttp_client_urls:
+ * every client call registers its URL at entry and removes it at its end, an LRU update, lookup
+ * and delete (~1 µs a call) where most calls (HTTP/1) never look it up. The reader is another
+ * goroutine (the HTTP/2 stream's), so it takes the goroutine between two reads of the owner, as
+ * bee_ctx_span_copy does; BEETRACE_SERVER_SLOTS narrows these with client_slot_mask.
+ */
+#define CLIENT_URL_SLOT_BITS 12
+BEE_SLOT_TABLE(client_url_slot, __u64, g, nethttp_client_url_slots, client_url_slot_of, CLIENT_URL_SLOT_BITS, client_slot_mask)
+
+/* From now on the call of goroutine g sends URL url (a client call's entry). */
+__noinline int client_url_set(__u64 url, __u64 g)
+{
+	struct client_url_slot *s = client_url_slot_of(url);
+	struct nethttp_map_fill *fill = nethttp_fill();
+	__s64 *count = fill ? &fill->urls : 0;
+	if (s) {
+		/* a URL registered again (a request copied with its URL pointer, sent meanwhile on
+		 * another goroutine): the latest call gets it, as in the map */
+		int again = *(volatile __u64 *)&s->h.owner == url;
+		if (again)
+			*(volatile __u64 *)&s->h.owner = 0; /* readers stop matching while it is rewritten */
+		if (again || bee_slot_claim(&s->h)) {
+			s->g = g;
+			bee_slot_publish(&s->h, url);
+			bee_fill_delete(&nethttp_client_urls, &url, count);
+			return 0;
+		}
+	}
+	bee_fill_update(&nethttp_client_urls, &url, &g, BPF_ANY, count);
+	return 0;
+}
+
+/* The goroutine whose call sends URL url, or 0 (an HTTP/2 stream's goroutine asks). */
+__noinline __u64 client_url_goroutine(__u64 url)
+{
+	struct client_url_slot *s = client_url_slot_of(url);
+	if (s && *(volatile __u64 *)&s->h.owner == url) {
+		__u64 g = *(volatile __u64 *)&s->g;
+		asm volatile("" ::: "memory");
+		return *(volatile __u64 *)&s->h.owner == url ? g : 0; /* else: ending right now */
+	}
+	struct nethttp_map_fill *fill = nethttp_fill();
+	__u64 *gp = bee_fill_lookup(&nethttp_client_urls, &url, fill ? &fill->urls : 0);
+	return gp ? *gp : 0;
+}
+
+/* The call of goroutine g that sent URL url is over (unless the URL is another call's now). */
+__noinline int client_url_clear(__u64 url, __u64 g)
+{
+	struct client_url_slot *s = client_url_slot_of(url);
+	if (s && *(volatile __u64 *)&s->h.owner == url) {
+		if (s->g == g)
+			bee_slot_release(&s->h);
+		return 0;
+	}
+	struct nethttp_map_fill *fill = nethttp_fill();
+	__s64 *count = fill ? &fill->urls : 0;
+	__u64 *owner = bee_fill_lookup(&nethttp_client_urls, &url, count);
+	if (owner && *owner == g)
+		bee_fill_delete(&nethttp_client_urls, &url, count);
+	return 0;
+}
 
 /* Makes every record struct and enum of nethttp.h appear in the object's BTF (user space
  * generates its decoders from it): a pointer is enough for clang to emit the full types. */
@@ -1255,7 +1320,7 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 xne
 		return 0;
 	}
 	if (st.url)
-		bpf_map_update_elem(&nethttp_client_urls, &st.url, &g, BPF_ANY);
+		client_url_set(st.url, g);
 	return 0;
 }
 
@@ -1488,10 +1553,9 @@ static __always_inline int client_h2_stream(struct pt_regs *ctx, __u32 id_off, _
 	__u64 url = go_read_u64(req + url_off, &err);
 	if (err || !url)
 		return 0;
-	__u64 *gp = bpf_map_lookup_elem(&nethttp_client_urls, &url);
-	if (!gp)
+	__u64 g = client_url_goroutine(url);
+	if (!g)
 		return 0;
-	__u64 g = *gp;
 	__u32 zero = 0;
 	struct client_call *st = bpf_map_lookup_elem(&nethttp_client_spare, &zero);
 	if (!st || !client_call_get(g, st) || st->url != url)
@@ -1548,11 +1612,8 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 xnet)
 		return 0;
 	if (st.local_addr_size)
 		client_conn_forget(&st);
-	if (st.url) {
-		__u64 *owner = bpf_map_lookup_elem(&nethttp_client_urls, &st.url);
-		if (owner && *owner == g)
-			bpf_map_delete_elem(&nethttp_client_urls, &st.url);
-	}
+	if (st.url)
+		client_url_clear(st.url, g);
 
 	__u8 *buf = bee_scratch_buf();
 	if (!buf)

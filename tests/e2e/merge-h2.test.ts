@@ -34,20 +34,23 @@ const SKEW_NS = -1_500_000_000;
 const SID = "beetrace.http2.stream_id";
 
 describe.skipIf(reason !== undefined)(`merge over HTTP/2${reason ? ` (skipped: ${reason})` : ""}`, () => {
-  for (const [toolchain, proto] of [
-    ["go1.26.11", "h2"],
-    ["go1.27.4", "h2"],
-    ["go1.27.4", "h2c"],
+  // slots "1": BEETRACE_SERVER_SLOTS=1, so the concurrent calls' state (client calls, their URLs
+  // for the HTTP/2 stream's goroutine, server calls) mostly goes through the LRU maps behind the slots.
+  for (const [toolchain, proto, slots] of [
+    ["go1.26.11", "h2", undefined],
+    ["go1.26.11", "h2", "1"],
+    ["go1.27.4", "h2", undefined],
+    ["go1.27.4", "h2c", undefined],
   ] as const) {
-    test(`${toolchain}, ${proto}: edge → orders → stock, ${FAN} requests at a time on one connection, one capture skewed: every server span is the child of the client span with its stream id`, async () => {
+    test(`${toolchain}, ${proto}${slots ? `, one slot per table (BEETRACE_SERVER_SLOTS=${slots})` : ""}: edge → orders → stock, ${FAN} requests at a time on one connection, one capture skewed: every server span is the child of the client span with its stream id`, async () => {
       const bin = await buildFixture({ dir: join(FIXTURES_GO, "h2chain"), toolchain, mode: "default" });
       const started: RunningSample[] = [];
       try {
         const { edge, orders, stock } = await startH2Chain(bin, proto, started);
         const names = ["edge", "orders", "stock"] as const;
         const procs = [edge, orders, stock];
-        const outs = names.map((n) => join(work, `${n}-${toolchain}-${proto}.cbor`));
-        const tracers = procs.map((p, i) => runTracer(["attach", "--pid", String(p.pid), "--out", outs[i]!]));
+        const outs = names.map((n) => join(work, `${n}-${toolchain}-${proto}${slots ? `-slots${slots}` : ""}.cbor`));
+        const tracers = procs.map((p, i) => runTracer(["attach", "--pid", String(p.pid), "--out", outs[i]!], slots ? { BEETRACE_SERVER_SLOTS: slots } : undefined));
         await Promise.all(tracers.map((t) => t.started()));
         for (let i = 0; i < REQUESTS; i++) {
           const r = await httpGet(edge.port, `/work?fan=${FAN}`);
@@ -88,7 +91,7 @@ describe.skipIf(reason !== undefined)(`merge over HTTP/2${reason ? ` (skipped: $
         const overlaps = (l: SpanRecord[]) => l.some((c, i) => i > 0 && c.startTimeUnixNano < l[i - 1]!.endTimeUnixNano);
         expect(overlaps(edgeClients) || overlaps(ordersClients)).toBe(true);
 
-        const merged = join(work, `merged-${toolchain}-${proto}.cbor`);
+        const merged = join(work, `merged-${toolchain}-${proto}${slots ? `-slots${slots}` : ""}.cbor`);
         const m = await runTracerToEnd(["merge", ...outs, "-o", merged, "--skew", `1=${SKEW_NS / 1e9}s`, "--json"]);
         expect({ code: m.exit.code, stderr: m.stderr }).toEqual({ code: 0, stderr: "" });
         const report = JSON.parse(m.stdout) as MergeReport;
