@@ -178,9 +178,11 @@ struct {
 volatile const __u32 grpc_server_slot_mask = (1u << GRPC_SERVER_SLOT_BITS) - 1; /* BEETRACE_SERVER_SLOTS narrows it */
 BEE_SLOT_TABLE(grpc_server_slot, struct server_call, st, grpc_server_slots, grpc_server_slot_of, GRPC_SERVER_SLOT_BITS, grpc_server_slot_mask)
 
-/* What grpc_server_calls holds (slots.bpf.h); only an RPC's goroutine adds or removes its entry. */
+/* What grpc_server_calls and grpc_client_starts hold (slots.bpf.h). Only an RPC's goroutine
+ * adds an entry; a client stream finished on another goroutine may remove its maker's. */
 struct grpc_map_fill {
 	__s64 server;
+	__s64 client_starts;
 };
 BEE_FILL_COUNTS(struct grpc_map_fill, grpc_map_fill, grpc_fill)
 
@@ -259,6 +261,149 @@ struct {
 	__type(key, __u64); /* goroutine */
 	__type(value, struct client_call);
 } grpc_client_starts SEC(".maps");
+
+/*
+ * The same in slots by goroutine (slots.bpf.h), in front of grpc_client_starts, behind global
+ * functions that copy a call in and out (as net/http's client): six programs read or change a
+ * call being made, and slot-or-map branches inlined into each would multiply what the verifier
+ * walks. An LRU update, lookups and a delete per call were ~1 µs of the calling goroutine's time.
+ */
+#define GRPC_CLIENT_SLOT_BITS 12
+volatile const __u32 grpc_client_slot_mask = (1u << GRPC_CLIENT_SLOT_BITS) - 1; /* BEETRACE_SERVER_SLOTS narrows it */
+BEE_SLOT_TABLE(grpc_client_start_slot, struct client_call, st, grpc_client_start_slots, grpc_client_start_slot_of, GRPC_CLIENT_SLOT_BITS,
+	       grpc_client_slot_mask)
+
+/* Where a program copies a call being made (this CPU's, for this run). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct client_call);
+} grpc_client_spare SEC(".maps");
+
+static __always_inline struct client_call *grpc_client_spare_buf(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&grpc_client_spare, &zero);
+}
+
+static __always_inline struct client_call *client_start_of(__u64 g, struct grpc_client_start_slot *slot, int *in_slot)
+{
+	*in_slot = slot && slot->h.owner == g;
+	if (*in_slot)
+		return &slot->st;
+	struct grpc_map_fill *fill = grpc_fill();
+	return bee_fill_lookup(&grpc_client_starts, &g, fill ? &fill->client_starts : 0);
+}
+
+/* At newClientStream's entry for (cc, method): what goroutine g is making already (enum
+ * call_peek_result); for a stale one, *unended: it never got a stream (a call that never ended),
+ * *stale_in_map: it is in the map. */
+__noinline int grpc_client_start_peek(__u64 g, __u64 cc, __u64 method_ptr, int *unended, int *stale_in_map)
+{
+	if (!unended || !stale_in_map)
+		return CALL_PEEK_NONE;
+	int in_slot = 0;
+	struct client_call *old = client_start_of(g, grpc_client_start_slot_of(g), &in_slot);
+	if (!old)
+		return CALL_PEEK_NONE;
+	if (!old->cs && old->cc == cc && old->method_ptr == method_ptr)
+		return CALL_PEEK_SAME;
+	*unended = !old->cs;
+	*stale_in_map = !in_slot;
+	return CALL_PEEK_STALE;
+}
+
+/* Stores st as the call goroutine g is making: in its slot, else in the LRU map (nonzero when
+ * that is full). */
+__noinline int grpc_client_start_store(__u64 g, const struct client_call *st, int stale_in_map)
+{
+	if (!st)
+		return 0;
+	struct grpc_client_start_slot *slot = grpc_client_start_slot_of(g);
+	struct grpc_map_fill *fill = grpc_fill();
+	__s64 *count = fill ? &fill->client_starts : 0;
+	if (slot && (slot->h.owner == g || bee_slot_claim(&slot->h))) {
+		slot->st = *st;
+		bee_slot_publish(&slot->h, g);
+		if (stale_in_map)
+			bee_fill_delete(&grpc_client_starts, &g, count);
+		return 0;
+	}
+	return bee_fill_update(&grpc_client_starts, &g, st, BPF_ANY, count) != 0;
+}
+
+/* Copies the call goroutine g is making into *out: 1 when there is one. */
+__noinline int grpc_client_start_get(__u64 g, struct client_call *out)
+{
+	if (!out)
+		return 0;
+	int in_slot = 0;
+	struct client_call *st = client_start_of(g, grpc_client_start_slot_of(g), &in_slot);
+	if (!st)
+		return 0;
+	*out = *st;
+	return 1;
+}
+
+/* Writes back a call grpc_client_start_get copied, where it still is. */
+__noinline int grpc_client_start_put(__u64 g, const struct client_call *in)
+{
+	if (!in)
+		return 0;
+	struct grpc_client_start_slot *slot = grpc_client_start_slot_of(g);
+	if (slot && slot->h.owner == g) {
+		slot->st = *in;
+		return 0;
+	}
+	struct grpc_map_fill *fill = grpc_fill();
+	if (bee_fill_any(fill ? &fill->client_starts : 0))
+		bpf_map_update_elem(&grpc_client_starts, &g, in, BPF_EXIST);
+	return 0;
+}
+
+/* Which of goroutine g's calls grpc_client_start_take removes. */
+enum client_start_match {
+	START_ANY = 0,           /* whichever it is making */
+	START_STREAM = 1,        /* only the one whose stream is cs */
+	START_STREAM_OR_NONE = 2, /* the one whose stream is cs, or one with no stream yet */
+};
+
+/* Removes the call goroutine g is making, copied into *out, when it matches (enum
+ * client_start_match); CALL_TAKE_OTHER: g is making another call. Another goroutine may take it
+ * (a stream finished elsewhere): the slot is then given back from there. */
+__noinline int grpc_client_start_take(__u64 g, int match, __u64 cs, struct client_call *out)
+{
+	if (!out)
+		return CALL_TAKE_NONE;
+	struct grpc_client_start_slot *slot = grpc_client_start_slot_of(g);
+	int in_slot = 0;
+	struct client_call *stp = client_start_of(g, slot, &in_slot);
+	if (!stp)
+		return CALL_TAKE_NONE;
+	if ((match == START_STREAM && stp->cs != cs) || (match == START_STREAM_OR_NONE && stp->cs && stp->cs != cs))
+		return CALL_TAKE_OTHER;
+	*out = *stp;
+	if (in_slot && slot) {
+		bee_slot_release(&slot->h);
+	} else {
+		struct grpc_map_fill *fill = grpc_fill();
+		bee_fill_delete(&grpc_client_starts, &g, fill ? &fill->client_starts : 0);
+	}
+	return CALL_TAKE_OK;
+}
+
+/* Sets the finishing mark of the call goroutine g is making; returns the mark it had (-1: none). */
+__noinline int grpc_client_start_mark(__u64 g, int finishing)
+{
+	int in_slot = 0;
+	struct client_call *st = client_start_of(g, grpc_client_start_slot_of(g), &in_slot);
+	if (!st)
+		return -1;
+	int was = st->finishing;
+	st->finishing = (__u8)finishing;
+	return was;
+}
 
 /* streams made and not finished, by *clientStream (LRU: a stream the program never finishes
  * — it neither reads to the end nor cancels its context — must not hold a slot for good) */
@@ -811,15 +956,14 @@ int grpc_client_entry(struct pt_regs *ctx)
 	__u64 method_ptr = GO_PARAM5(ctx);
 	__s64 method_len = (__s64)GO_PARAM6(ctx);
 
-	struct client_call *old = bpf_map_lookup_elem(&grpc_client_starts, &g);
-	if (old) {
-		if (!old->cs && old->cc == cc && old->method_ptr == method_ptr)
-			return 0; /* morestack re-ran the prologue */
-		/* A stream still open keeps its state by *clientStream; a call that failed before
-		 * making a stream (resolver wait, config selector) never ended. */
-		if (!old->cs)
-			bee_count(&entry_replaced);
-	}
+	int unended = 0, stale_in_map = 0;
+	int seen = grpc_client_start_peek(g, cc, method_ptr, &unended, &stale_in_map);
+	if (seen == CALL_PEEK_SAME)
+		return 0; /* morestack re-ran the prologue */
+	/* A stream still open keeps its state by *clientStream; a call that failed before making a
+	 * stream (resolver wait, config selector) never ended. */
+	if (seen == CALL_PEEK_STALE && unended)
+		bee_count(&entry_replaced);
 
 	struct client_call st = {};
 	st.start_ns = now;
@@ -829,7 +973,7 @@ int grpc_client_entry(struct pt_regs *ctx)
 	st.method_len = method_len;
 	st.flags = bee_child_span(g, ctx_data, &st.sc, st.parent_span_id);
 	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
-	if (bpf_map_update_elem(&grpc_client_starts, &g, &st, BPF_ANY) != 0)
+	if (grpc_client_start_store(g, &st, seen == CALL_PEEK_STALE && stale_in_map) != 0)
 		bee_count(&inflight_full);
 	return 0;
 }
@@ -938,8 +1082,8 @@ int grpc_client_bind(struct pt_regs *ctx)
 {
 	__u64 g = GO_GOROUTINE(ctx);
 	__u64 cs = GO_PARAM1(ctx);
-	struct client_call *stp = bpf_map_lookup_elem(&grpc_client_starts, &g);
-	if (!stp || stp->cs)
+	struct client_call *stp = grpc_client_spare_buf();
+	if (!stp || !grpc_client_start_get(g, stp) || stp->cs)
 		return 0;
 	stp->cs = cs;
 	/* Live joins: the call's context, for the loopy writer (client_headers), which is placed
@@ -951,18 +1095,10 @@ int grpc_client_bind(struct pt_regs *ctx)
 		if (c && bpf_map_update_elem(&grpc_client_ctxs, &c, &cs, BPF_ANY) == 0)
 			stp->cs_ctx = c;
 	}
-	struct client_call st = *stp;
-	if (bpf_map_update_elem(&grpc_client_streams, &cs, &st, BPF_ANY) != 0)
+	grpc_client_start_put(g, stp);
+	if (bpf_map_update_elem(&grpc_client_streams, &cs, stp, BPF_ANY) != 0)
 		bee_count(&inflight_full);
 	return 0;
-}
-
-/* Removes the goroutine's entry when it belongs to stream `cs`. */
-static __always_inline void forget_start(__u64 g, __u64 cs)
-{
-	struct client_call *p = bpf_map_lookup_elem(&grpc_client_starts, &g);
-	if (p && p->cs == cs)
-		bpf_map_delete_elem(&grpc_client_starts, &g);
 }
 
 /* Removes what live joins keep for a call that ended: its context's entry, and its span's entry
@@ -991,11 +1127,10 @@ int grpc_client_end(struct pt_regs *ctx)
 	if (!stp) {
 		/* A stream that failed while newClientStream was still making it, on this goroutine,
 		 * before its state was handed over (grpc < 1.78 hands over at newClientStream's RET). */
-		stp = bpf_map_lookup_elem(&grpc_client_starts, &g);
-		if (!stp || (stp->cs && stp->cs != cs))
+		struct client_call *sp = grpc_client_spare_buf();
+		if (!sp || grpc_client_start_take(g, START_STREAM_OR_NONE, cs, sp) != CALL_TAKE_OK)
 			return 0;
-		struct client_call st = *stp;
-		bpf_map_delete_elem(&grpc_client_starts, &g);
+		struct client_call st = *sp;
 		client_emit(&st, cs, now, GO_PARAM2(ctx), GO_PARAM3(ctx), 0);
 		return 0;
 	}
@@ -1005,14 +1140,13 @@ int grpc_client_end(struct pt_regs *ctx)
 	/* finish calls endOfClientStream next (grpc >= 1.6x): on this goroutine, another call still
 	 * being made must not take it for its own failure. The usual case — finish on the goroutine
 	 * that made the call, whose entry is still this call's — is one lookup. */
-	struct client_call *mine = bpf_map_lookup_elem(&grpc_client_starts, &g);
-	if (mine && mine->cs == cs) {
-		bpf_map_delete_elem(&grpc_client_starts, &g);
-	} else {
-		if (mine)
-			mine->finishing = 1;
-		if (st.g != g)
-			forget_start(st.g, cs);
+	struct client_call *sp = grpc_client_spare_buf();
+	int mine = sp ? grpc_client_start_take(g, START_STREAM, cs, sp) : CALL_TAKE_NONE;
+	if (mine != CALL_TAKE_OK) {
+		if (mine == CALL_TAKE_OTHER)
+			grpc_client_start_mark(g, 1);
+		if (st.g != g && sp) /* the goroutine that made it still has it (grpc < 1.78) */
+			grpc_client_start_take(st.g, START_STREAM, cs, sp);
 	}
 	client_emit(&st, cs, now, GO_PARAM2(ctx), GO_PARAM3(ctx), 0);
 	return 0;
@@ -1028,17 +1162,15 @@ int grpc_client_failed(struct pt_regs *ctx)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 g = GO_GOROUTINE(ctx);
-	struct client_call *stp = bpf_map_lookup_elem(&grpc_client_starts, &g);
-	if (!stp)
-		return 0;
-	if (stp->finishing) {
-		stp->finishing = 0;
-		return 0;
-	}
+	int was = grpc_client_start_mark(g, 0);
+	if (was != 0)
+		return 0; /* none (-1), or finish of another stream ran on this goroutine (1) */
 	if (!GO_PARAM2(ctx))
 		return 0; /* not a failure: a finished stream's cleanup */
+	struct client_call *stp = grpc_client_spare_buf();
+	if (!stp || grpc_client_start_take(g, START_ANY, 0, stp) != CALL_TAKE_OK)
+		return 0;
 	struct client_call st = *stp;
-	bpf_map_delete_elem(&grpc_client_starts, &g);
 	if (st.cs) {
 		/* the stream's copy knows whether its HEADERS frame went out */
 		struct client_call *sp = bpf_map_lookup_elem(&grpc_client_streams, &st.cs);
@@ -1064,11 +1196,10 @@ int grpc_client_return(struct pt_regs *ctx)
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 g = GO_GOROUTINE(ctx);
 	__u64 cs = GO_PARAM2(ctx);
-	struct client_call *stp = bpf_map_lookup_elem(&grpc_client_starts, &g);
-	if (!stp)
+	struct client_call *stp = grpc_client_spare_buf();
+	if (!stp || grpc_client_start_take(g, START_ANY, 0, stp) != CALL_TAKE_OK)
 		return 0; /* finish already ended it (it failed inside), or the entry was missed */
 	struct client_call st = *stp;
-	bpf_map_delete_elem(&grpc_client_starts, &g);
 	if (cs && !GO_PARAM3(ctx)) {
 		st.cs = cs;
 		if (bpf_map_update_elem(&grpc_client_streams, &cs, &st, BPF_ANY) != 0)

@@ -352,7 +352,7 @@ describe.skipIf(reason !== undefined)(`gRPC tracing end to end${reason ? ` — s
     });
   }, TIMEOUT_MS);
 
-  test("one server call slot (BEETRACE_SERVER_SLOTS=1): the same exact spans (the server's calls that find their slot taken go through the LRU map)", async () => {
+  test("one slot per table (BEETRACE_SERVER_SLOTS=1): the same exact spans (server calls and client calls being made that find their slot taken go through the LRU maps)", async () => {
     const v = VARIANTS[VARIANTS.length - 1]!;
     const bin = await buildFixture({ dir: `tests/fixtures/go/grpc/${v.dir}`, toolchain: v.toolchain, mode: "default" });
     checkCapture(await traceRun(bin, { BEETRACE_SERVER_SLOTS: "1" }), true, true);
