@@ -186,14 +186,8 @@ struct grpc_map_fill {
 };
 BEE_FILL_COUNTS(struct grpc_map_fill, grpc_map_fill, grpc_fill)
 
-static __always_inline struct server_call *server_call_of(__u64 g, struct grpc_server_slot *slot, int *in_slot)
-{
-	*in_slot = slot && slot->h.owner == g;
-	if (*in_slot)
-		return &slot->st;
-	struct grpc_map_fill *fill = grpc_fill();
-	return bee_fill_lookup(&grpc_server_calls, &g, fill ? &fill->server : 0);
-}
+/* grpc_server_call_of/_drop/_store (_get, _put unused): slots.bpf.h. */
+BEE_CALL_TABLE(grpc_server_call, struct server_call, grpc_server_slot, grpc_server_slot_of, grpc_server_calls, BEE_FILL_FIELD(grpc_fill, server))
 
 /* At an entry for `stream`: what goroutine g has in flight (enum call_peek_result); a stale
  * call's registered context in *stale_ctx, and whether it is in the map in *stale_in_map. */
@@ -202,7 +196,7 @@ __noinline int grpc_server_call_peek(__u64 g, __u64 stream, __u64 *stale_ctx, in
 	if (!stale_ctx || !stale_in_map)
 		return CALL_PEEK_NONE;
 	int in_slot = 0;
-	struct server_call *old = server_call_of(g, grpc_server_slot_of(g), &in_slot);
+	struct server_call *old = grpc_server_call_of(g, grpc_server_slot_of(g), &in_slot);
 	if (!old)
 		return CALL_PEEK_NONE;
 	if (old->stream == stream)
@@ -210,24 +204,6 @@ __noinline int grpc_server_call_peek(__u64 g, __u64 stream, __u64 *stale_ctx, in
 	*stale_ctx = old->ctx;
 	*stale_in_map = !in_slot;
 	return CALL_PEEK_STALE;
-}
-
-/* Stores st as goroutine g's call: in its slot, else in the LRU map (nonzero when that is full). */
-__noinline int grpc_server_call_store(__u64 g, const struct server_call *st, int stale_in_map)
-{
-	if (!st)
-		return 0;
-	struct grpc_server_slot *slot = grpc_server_slot_of(g);
-	struct grpc_map_fill *fill = grpc_fill();
-	__s64 *count = fill ? &fill->server : 0;
-	if (slot && (slot->h.owner == g || bee_slot_claim(&slot->h))) {
-		slot->st = *st;
-		bee_slot_publish(&slot->h, g);
-		if (stale_in_map)
-			bee_fill_delete(&grpc_server_calls, &g, count);
-		return 0;
-	}
-	return bee_fill_update(&grpc_server_calls, &g, st, BPF_ANY, count) != 0;
 }
 
 /* At an end: copies goroutine g's call into *out and frees its slot or entry, unless the end
@@ -238,18 +214,13 @@ __noinline int grpc_server_call_take(__u64 g, int at_marker, __u64 marker_stream
 		return CALL_TAKE_NONE;
 	struct grpc_server_slot *slot = grpc_server_slot_of(g);
 	int in_slot = 0;
-	struct server_call *stp = server_call_of(g, slot, &in_slot);
+	struct server_call *stp = grpc_server_call_of(g, slot, &in_slot);
 	if (!stp)
 		return CALL_TAKE_NONE;
 	if (at_marker && stp->stream != marker_stream)
 		return CALL_TAKE_OTHER;
 	*out = *stp;
-	if (in_slot && slot) {
-		bee_slot_release(&slot->h);
-	} else {
-		struct grpc_map_fill *fill = grpc_fill();
-		bee_fill_delete(&grpc_server_calls, &g, fill ? &fill->server : 0);
-	}
+	grpc_server_call_drop(g, slot, in_slot);
 	return CALL_TAKE_OK;
 }
 
@@ -287,14 +258,9 @@ static __always_inline struct client_call *grpc_client_spare_buf(void)
 	return bpf_map_lookup_elem(&grpc_client_spare, &zero);
 }
 
-static __always_inline struct client_call *client_start_of(__u64 g, struct grpc_client_start_slot *slot, int *in_slot)
-{
-	*in_slot = slot && slot->h.owner == g;
-	if (*in_slot)
-		return &slot->st;
-	struct grpc_map_fill *fill = grpc_fill();
-	return bee_fill_lookup(&grpc_client_starts, &g, fill ? &fill->client_starts : 0);
-}
+/* grpc_client_start_of/_drop/_store/_get/_put: slots.bpf.h. */
+BEE_CALL_TABLE(grpc_client_start, struct client_call, grpc_client_start_slot, grpc_client_start_slot_of, grpc_client_starts,
+	       BEE_FILL_FIELD(grpc_fill, client_starts))
 
 /* At newClientStream's entry for (cc, method): what goroutine g is making already (enum
  * call_peek_result); for a stale one, *unended: it never got a stream (a call that never ended),
@@ -304,7 +270,7 @@ __noinline int grpc_client_start_peek(__u64 g, __u64 cc, __u64 method_ptr, int *
 	if (!unended || !stale_in_map)
 		return CALL_PEEK_NONE;
 	int in_slot = 0;
-	struct client_call *old = client_start_of(g, grpc_client_start_slot_of(g), &in_slot);
+	struct client_call *old = grpc_client_start_of(g, grpc_client_start_slot_of(g), &in_slot);
 	if (!old)
 		return CALL_PEEK_NONE;
 	if (!old->cs && old->cc == cc && old->method_ptr == method_ptr)
@@ -312,54 +278,6 @@ __noinline int grpc_client_start_peek(__u64 g, __u64 cc, __u64 method_ptr, int *
 	*unended = !old->cs;
 	*stale_in_map = !in_slot;
 	return CALL_PEEK_STALE;
-}
-
-/* Stores st as the call goroutine g is making: in its slot, else in the LRU map (nonzero when
- * that is full). */
-__noinline int grpc_client_start_store(__u64 g, const struct client_call *st, int stale_in_map)
-{
-	if (!st)
-		return 0;
-	struct grpc_client_start_slot *slot = grpc_client_start_slot_of(g);
-	struct grpc_map_fill *fill = grpc_fill();
-	__s64 *count = fill ? &fill->client_starts : 0;
-	if (slot && (slot->h.owner == g || bee_slot_claim(&slot->h))) {
-		slot->st = *st;
-		bee_slot_publish(&slot->h, g);
-		if (stale_in_map)
-			bee_fill_delete(&grpc_client_starts, &g, count);
-		return 0;
-	}
-	return bee_fill_update(&grpc_client_starts, &g, st, BPF_ANY, count) != 0;
-}
-
-/* Copies the call goroutine g is making into *out: 1 when there is one. */
-__noinline int grpc_client_start_get(__u64 g, struct client_call *out)
-{
-	if (!out)
-		return 0;
-	int in_slot = 0;
-	struct client_call *st = client_start_of(g, grpc_client_start_slot_of(g), &in_slot);
-	if (!st)
-		return 0;
-	*out = *st;
-	return 1;
-}
-
-/* Writes back a call grpc_client_start_get copied, where it still is. */
-__noinline int grpc_client_start_put(__u64 g, const struct client_call *in)
-{
-	if (!in)
-		return 0;
-	struct grpc_client_start_slot *slot = grpc_client_start_slot_of(g);
-	if (slot && slot->h.owner == g) {
-		slot->st = *in;
-		return 0;
-	}
-	struct grpc_map_fill *fill = grpc_fill();
-	if (bee_fill_any(fill ? &fill->client_starts : 0))
-		bpf_map_update_elem(&grpc_client_starts, &g, in, BPF_EXIST);
-	return 0;
 }
 
 /* Which of goroutine g's calls grpc_client_start_take removes. */
@@ -378,18 +296,13 @@ __noinline int grpc_client_start_take(__u64 g, int match, __u64 cs, struct clien
 		return CALL_TAKE_NONE;
 	struct grpc_client_start_slot *slot = grpc_client_start_slot_of(g);
 	int in_slot = 0;
-	struct client_call *stp = client_start_of(g, slot, &in_slot);
+	struct client_call *stp = grpc_client_start_of(g, slot, &in_slot);
 	if (!stp)
 		return CALL_TAKE_NONE;
 	if ((match == START_STREAM && stp->cs != cs) || (match == START_STREAM_OR_NONE && stp->cs && stp->cs != cs))
 		return CALL_TAKE_OTHER;
 	*out = *stp;
-	if (in_slot && slot) {
-		bee_slot_release(&slot->h);
-	} else {
-		struct grpc_map_fill *fill = grpc_fill();
-		bee_fill_delete(&grpc_client_starts, &g, fill ? &fill->client_starts : 0);
-	}
+	grpc_client_start_drop(g, slot, in_slot);
 	return CALL_TAKE_OK;
 }
 
@@ -397,7 +310,7 @@ __noinline int grpc_client_start_take(__u64 g, int match, __u64 cs, struct clien
 __noinline int grpc_client_start_mark(__u64 g, int finishing)
 {
 	int in_slot = 0;
-	struct client_call *st = client_start_of(g, grpc_client_start_slot_of(g), &in_slot);
+	struct client_call *st = grpc_client_start_of(g, grpc_client_start_slot_of(g), &in_slot);
 	if (!st)
 		return -1;
 	int was = st->finishing;

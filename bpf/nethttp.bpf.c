@@ -613,21 +613,10 @@ struct {
 	__type(value, struct server_call);
 } nethttp_server_spare SEC(".maps");
 
-/* The call goroutine g has in flight (its slot, else the LRU map), or NULL; *in_slot says where. */
-static __always_inline struct server_call *server_call_of(__u64 g, struct server_slot *slot, int *in_slot)
-{
-	*in_slot = slot && slot->h.owner == g;
-	if (*in_slot)
-		return &slot->st;
-	struct nethttp_map_fill *fill = nethttp_fill();
-	return bee_fill_lookup(&nethttp_server_calls, &g, fill ? &fill->server : 0);
-}
-
-/*
- * The server's call table behind three global functions (verified once: their slot-or-map
- * branches, inlined, doubled what the verifier walked through the entry's header walk and the
- * end's record building; bench/RESULTS.md, start-up).
- */
+/* server_call_of/_drop/_store (_get, _put unused): slots.bpf.h. Their slot-or-map branches,
+ * inlined, doubled what the verifier walked through the entry's header walk and the end's
+ * record building; peek and take below are global functions for the same reason. */
+BEE_CALL_TABLE(server_call, struct server_call, server_slot, server_slot_of, nethttp_server_calls, BEE_FILL_FIELD(nethttp_fill, server))
 
 /* What goroutine g had in flight, for an entry of request req (enum call_peek_result). */
 struct server_peek {
@@ -652,25 +641,6 @@ __noinline int server_call_peek(__u64 g, __u64 req, struct server_peek *out)
 	return CALL_PEEK_STALE;
 }
 
-/* Stores st as goroutine g's call: in its slot, else in the LRU map (nonzero when that is full).
- * stale_in_map: an earlier call of g's is in the map, to drop when this one gets the slot. */
-__noinline int server_call_store(__u64 g, const struct server_call *st, int stale_in_map)
-{
-	if (!st)
-		return 0;
-	struct server_slot *slot = server_slot_of(g);
-	struct nethttp_map_fill *fill = nethttp_fill();
-	__s64 *count = fill ? &fill->server : 0;
-	if (slot && (slot->h.owner == g || bee_slot_claim(&slot->h))) {
-		slot->st = *st;
-		bee_slot_publish(&slot->h, g); /* only g's own probes look it up */
-		if (stale_in_map)
-			bee_fill_delete(&nethttp_server_calls, &g, count);
-		return 0;
-	}
-	return bee_fill_update(&nethttp_server_calls, &g, st, BPF_ANY, count) != 0;
-}
-
 /* Takes goroutine g's call at an end: copies it into *out and frees its slot or map entry,
  * unless marker_rw names another writer than the call's. */
 __noinline int server_call_take(__u64 g, __u64 marker_rw, struct server_call *out)
@@ -685,12 +655,7 @@ __noinline int server_call_take(__u64 g, __u64 marker_rw, struct server_call *ou
 	if (marker_rw && stp->rw != marker_rw)
 		return CALL_TAKE_OTHER;
 	*out = *stp;
-	if (in_slot && slot) {
-		bee_slot_release(&slot->h);
-	} else {
-		struct nethttp_map_fill *fill = nethttp_fill();
-		bee_fill_delete(&nethttp_server_calls, &g, fill ? &fill->server : 0);
-	}
+	server_call_drop(g, slot, in_slot);
 	return CALL_TAKE_OK;
 }
 
@@ -723,15 +688,8 @@ struct {
 	__type(value, struct client_call);
 } nethttp_client_spare SEC(".maps");
 
-/* The client call goroutine g has in flight (its slot, else the LRU map), or NULL. */
-static __always_inline struct client_call *client_call_of(__u64 g, struct client_slot *slot, int *in_slot)
-{
-	*in_slot = slot && slot->h.owner == g;
-	if (*in_slot)
-		return &slot->st;
-	struct nethttp_map_fill *fill = nethttp_fill();
-	return bee_fill_lookup(&nethttp_client_calls, &g, fill ? &fill->client : 0);
-}
+/* client_call_of/_drop/_store/_get/_put: slots.bpf.h. */
+BEE_CALL_TABLE(client_call, struct client_call, client_slot, client_slot_of, nethttp_client_calls, BEE_FILL_FIELD(nethttp_fill, client))
 
 /* As server_call_peek: NONE, SAME (morestack) or STALE (*stale_in_map: it is in the LRU map). */
 __noinline int client_call_peek(__u64 g, __u64 req, int *stale_in_map)
@@ -748,52 +706,6 @@ __noinline int client_call_peek(__u64 g, __u64 req, int *stale_in_map)
 	return CALL_PEEK_STALE;
 }
 
-/* As server_call_store. */
-__noinline int client_call_store(__u64 g, const struct client_call *st, int stale_in_map)
-{
-	if (!st)
-		return 0;
-	struct client_slot *slot = client_slot_of(g);
-	struct nethttp_map_fill *fill = nethttp_fill();
-	__s64 *count = fill ? &fill->client : 0;
-	if (slot && (slot->h.owner == g || bee_slot_claim(&slot->h))) {
-		slot->st = *st;
-		bee_slot_publish(&slot->h, g);
-		if (stale_in_map)
-			bee_fill_delete(&nethttp_client_calls, &g, count);
-		return 0;
-	}
-	return bee_fill_update(&nethttp_client_calls, &g, st, BPF_ANY, count) != 0;
-}
-
-/* Copies goroutine g's call into *out: 1 when it has one. */
-__noinline int client_call_get(__u64 g, struct client_call *out)
-{
-	if (!out)
-		return 0;
-	int in_slot = 0;
-	struct client_call *st = client_call_of(g, client_slot_of(g), &in_slot);
-	if (!st)
-		return 0;
-	*out = *st;
-	return 1;
-}
-
-/* Puts back a call client_call_get copied, where it still is (a call that ended meanwhile is
- * not brought back). */
-__noinline int client_call_put(__u64 g, const struct client_call *in)
-{
-	if (!in)
-		return 0;
-	struct client_slot *slot = client_slot_of(g);
-	if (slot && slot->h.owner == g) {
-		slot->st = *in;
-		return 0;
-	}
-	bpf_map_update_elem(&nethttp_client_calls, &g, in, BPF_EXIST);
-	return 0;
-}
-
 /* Takes goroutine g's call at an end, as server_call_take; OTHER: an x/net call nested in
  * another (xnet given and different from the call's): the outer call's RETs end the span. */
 __noinline int client_call_take(__u64 g, __u32 xnet, struct client_call *out)
@@ -808,12 +720,7 @@ __noinline int client_call_take(__u64 g, __u32 xnet, struct client_call *out)
 	if (xnet && stp->xnet != xnet)
 		return CALL_TAKE_OTHER;
 	*out = *stp;
-	if (in_slot && slot) {
-		bee_slot_release(&slot->h);
-	} else {
-		struct nethttp_map_fill *fill = nethttp_fill();
-		bee_fill_delete(&nethttp_client_calls, &g, fill ? &fill->client : 0);
-	}
+	client_call_drop(g, slot, in_slot);
 	return CALL_TAKE_OK;
 }
 

@@ -163,4 +163,80 @@ static __always_inline void *bee_fill_lookup(void *map, const void *key, const _
 		return bpf_map_lookup_elem(&map, &zero);                                            \
 	}
 
+/* The fill count field `field` of the counts fn() gives, or NULL (as "unknown"). */
+#define BEE_FILL_FIELD(fn, field)                                                                   \
+	({                                                                                          \
+		__typeof__(fn()) f_ = fn();                                                         \
+		f_ ? &f_->field : (__s64 *)0;                                                       \
+	})
+
+/*
+ * A probe's calls in flight by goroutine: slot table `slot_type` (BEE_SLOT_TABLE, field `st`)
+ * in front of LRU map `lru_map`, counted by `count` (an expression giving its fill count:
+ * BEE_FILL_FIELD). Declares
+ *   name##_of(g, slot, &in_slot)  the call g has in flight (its slot, else the map), or NULL;
+ *   name##_drop(g, slot, in_slot) gives it up (where name##_of found it);
+ *   name##_store(g, st, stale_in_map)  stores st as g's call: in its slot, else in the map
+ *       (nonzero when that is full); stale_in_map: an earlier call of g's is in the map, to drop
+ *       when this one gets the slot;
+ *   name##_get(g, out), name##_put(g, in)  copy g's call out and back (a program that adds to a
+ *       call in flight: put writes only where the call still is).
+ * The last three are global functions, verified once: slot-or-map branches inlined into every
+ * program multiplied what the verifier walked (bench/RESULTS.md, start-up). Ends and entries
+ * compare the fields that identify a call themselves (their own peek and take functions).
+ */
+#define BEE_CALL_TABLE(name, call_type, slot_type, slot_of, lru_map, count)                          \
+	static __always_inline call_type *name##_of(__u64 g, struct slot_type *slot, int *in_slot)  \
+	{                                                                                           \
+		*in_slot = slot && slot->h.owner == g;                                              \
+		if (*in_slot)                                                                       \
+			return &slot->st;                                                           \
+		return bee_fill_lookup(&lru_map, &g, count);                                        \
+	}                                                                                           \
+	static __always_inline void name##_drop(__u64 g, struct slot_type *slot, int in_slot)       \
+	{                                                                                           \
+		if (in_slot && slot)                                                                \
+			bee_slot_release(&slot->h);                                                 \
+		else                                                                                \
+			bee_fill_delete(&lru_map, &g, count);                                       \
+	}                                                                                           \
+	__noinline int name##_store(__u64 g, const call_type *st, int stale_in_map)                 \
+	{                                                                                           \
+		if (!st)                                                                            \
+			return 0;                                                                   \
+		struct slot_type *slot = slot_of(g);                                                \
+		if (slot && (slot->h.owner == g || bee_slot_claim(&slot->h))) {                     \
+			slot->st = *st;                                                             \
+			bee_slot_publish(&slot->h, g); /* only g's own probes look it up */         \
+			if (stale_in_map)                                                           \
+				bee_fill_delete(&lru_map, &g, count);                               \
+			return 0;                                                                   \
+		}                                                                                   \
+		return bee_fill_update(&lru_map, &g, st, BPF_ANY, count) != 0;                      \
+	}                                                                                           \
+	__noinline int name##_get(__u64 g, call_type *out)                                          \
+	{                                                                                           \
+		if (!out)                                                                           \
+			return 0;                                                                   \
+		int in_slot = 0;                                                                    \
+		call_type *st = name##_of(g, slot_of(g), &in_slot);                                 \
+		if (!st)                                                                            \
+			return 0;                                                                   \
+		*out = *st;                                                                         \
+		return 1;                                                                           \
+	}                                                                                           \
+	__noinline int name##_put(__u64 g, const call_type *in)                                     \
+	{                                                                                           \
+		if (!in)                                                                            \
+			return 0;                                                                   \
+		struct slot_type *slot = slot_of(g);                                                \
+		if (slot && slot->h.owner == g) {                                                   \
+			slot->st = *in;                                                             \
+			return 0;                                                                   \
+		}                                                                                   \
+		if (bee_fill_any(count))                                                            \
+			bpf_map_update_elem(&lru_map, &g, in, BPF_EXIST);                           \
+		return 0;                                                                           \
+	}
+
 #endif /* BEETRACE_SLOTS_BPF_H */
