@@ -54,6 +54,7 @@
 #include "include/record.bpf.h"
 #include "include/go_headers.bpf.h"
 #include "include/go_http.bpf.h"
+#include "include/slots.bpf.h"
 #include "shared/span.h"
 #include "shared/http3.h"
 
@@ -182,6 +183,95 @@ struct {
 	__type(value, struct client_call);
 } http3_client_calls SEC(".maps");
 
+/*
+ * The calls in flight by goroutine in slots (bpf/include/slots.bpf.h) in front of the two maps,
+ * as net/http's: an LRU update, lookup and delete per request otherwise. The accessors are
+ * global functions, verified once.
+ */
+#define HTTP3_SLOT_BITS 12
+volatile const __u32 http3_slot_mask = (1u << HTTP3_SLOT_BITS) - 1; /* BEETRACE_SERVER_SLOTS narrows it */
+BEE_SLOT_TABLE(http3_server_slot, struct server_call, st, http3_server_slots, http3_server_slot_of, HTTP3_SLOT_BITS, http3_slot_mask)
+BEE_SLOT_TABLE(http3_client_slot, struct client_call, st, http3_client_slots, http3_client_slot_of, HTTP3_SLOT_BITS, http3_slot_mask)
+
+/* What the two maps hold (slots.bpf.h); only a call's goroutine adds or removes its entry. */
+struct http3_map_fill {
+	__s64 server;
+	__s64 client;
+};
+BEE_FILL_COUNTS(struct http3_map_fill, http3_map_fill, http3_fill)
+
+/* http3_server_call_of/_drop/_store and http3_client_call_of/_drop/_store: slots.bpf.h. */
+BEE_CALL_TABLE(http3_server_call, struct server_call, http3_server_slot, http3_server_slot_of, http3_server_calls, BEE_FILL_FIELD(http3_fill, server))
+BEE_CALL_TABLE(http3_client_call, struct client_call, http3_client_slot, http3_client_slot_of, http3_client_calls, BEE_FILL_FIELD(http3_fill, client))
+
+/* At a server entry for request req: what goroutine g has in flight (enum call_peek_result); a
+ * stale call's registered context in *stale_ctx, whether it is in the map in *stale_in_map. */
+__noinline int http3_server_call_peek(__u64 g, __u64 req, __u64 *stale_ctx, int *stale_in_map)
+{
+	if (!stale_ctx || !stale_in_map)
+		return CALL_PEEK_NONE;
+	int in_slot = 0;
+	struct server_call *old = http3_server_call_of(g, http3_server_slot_of(g), &in_slot);
+	if (!old)
+		return CALL_PEEK_NONE;
+	if (old->req == req)
+		return CALL_PEEK_SAME;
+	*stale_ctx = old->ctx;
+	*stale_in_map = !in_slot;
+	return CALL_PEEK_STALE;
+}
+
+/* At a server end: copies goroutine g's call into *out and frees its slot or entry; OTHER: a RET
+ * (at_ret) of another closure than the one the call began in (shape). */
+__noinline int http3_server_call_take(__u64 g, int at_ret, __u32 shape, struct server_call *out)
+{
+	if (!out)
+		return CALL_TAKE_NONE;
+	struct http3_server_slot *slot = http3_server_slot_of(g);
+	int in_slot = 0;
+	struct server_call *stp = http3_server_call_of(g, slot, &in_slot);
+	if (!stp)
+		return CALL_TAKE_NONE;
+	if (at_ret && stp->shape != shape)
+		return CALL_TAKE_OTHER;
+	*out = *stp;
+	http3_server_call_drop(g, slot, in_slot);
+	return CALL_TAKE_OK;
+}
+
+/* At a client entry of `level` for request req: SAME also for a call nested in an outer one (the
+ * outer call's span covers it); STALE: one that never ended (*stale_in_map: in the map). */
+__noinline int http3_client_call_peek(__u64 g, __u64 req, __u32 level, int *stale_in_map)
+{
+	if (!stale_in_map)
+		return CALL_PEEK_NONE;
+	int in_slot = 0;
+	struct client_call *old = http3_client_call_of(g, http3_client_slot_of(g), &in_slot);
+	if (!old)
+		return CALL_PEEK_NONE;
+	if (old->req == req || old->level < level)
+		return CALL_PEEK_SAME;
+	*stale_in_map = !in_slot;
+	return CALL_PEEK_STALE;
+}
+
+/* At a client end of `level`: the call, taken; OTHER: a nested call returning. */
+__noinline int http3_client_call_take(__u64 g, __u32 level, struct client_call *out)
+{
+	if (!out)
+		return CALL_TAKE_NONE;
+	struct http3_client_slot *slot = http3_client_slot_of(g);
+	int in_slot = 0;
+	struct client_call *stp = http3_client_call_of(g, slot, &in_slot);
+	if (!stp)
+		return CALL_TAKE_NONE;
+	if (stp->level != level)
+		return CALL_TAKE_OTHER;
+	*out = *stp;
+	http3_client_call_drop(g, slot, in_slot);
+	return CALL_TAKE_OK;
+}
+
 /* Makes the record structs and enums appear in the object's BTF (user space generates its
  * decoders from it). */
 const struct rec_http3_server *http3_btf_server __attribute__((unused));
@@ -302,12 +392,13 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u8 sha
 		return 0;
 	}
 
-	struct server_call *old = bpf_map_lookup_elem(&http3_server_calls, &g);
-	if (old) {
-		if (old->req == req)
-			return 0; /* morestack re-ran the prologue: already recorded */
+	__u64 stale_ctx = 0;
+	int stale_in_map = 0;
+	int seen = http3_server_call_peek(g, req, &stale_ctx, &stale_in_map);
+	if (seen == CALL_PEEK_SAME)
+		return 0; /* morestack re-ran the prologue: already recorded */
+	if (seen == CALL_PEEK_STALE) {
 		bee_count(&entry_replaced);
-		__u64 stale_ctx = old->ctx;
 		if (stale_ctx)
 			bee_ctx_span_clear(stale_ctx);
 	}
@@ -337,7 +428,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u8 sha
 		bee_count(&read_errors);
 
 	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
-	if (bpf_map_update_elem(&http3_server_calls, &g, &st, BPF_ANY) != 0) {
+	if (http3_server_call_store(g, &st, seen == CALL_PEEK_STALE && stale_in_map) != 0) {
 		bee_count(&inflight_full);
 		return 0;
 	}
@@ -375,27 +466,26 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 now, __u8 shape
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
 
-	struct server_call *stp = bpf_map_lookup_elem(&http3_server_calls, &g);
-	if (!stp) {
+	struct server_call st = {};
+	int taken = http3_server_call_take(g, how == HTTP3_END_RET, shape, &st);
+	if (taken == CALL_TAKE_NONE) {
 		/* Normal at a marker's second hit after morestack, and at the trailer callback's RETs
 		 * (v0.59 … v0.65: v0.66's handler closure's name). */
 		if (how == HTTP3_END_RET && shape == HTTP3_SERVER_REQ_BY_REF)
 			bee_count(&return_without_entry);
 		return 0;
 	}
-	if (how == HTTP3_END_RET && stp->shape != shape)
+	if (taken != CALL_TAKE_OK)
 		return 0; /* another function's RET on the handler's goroutine (the trailer callback) */
 	__u8 panicked = 0;
 	if (how == HTTP3_END_DEFERRED) {
 		if (g_panic_off != GO_OFF_UNSET && go_read_u64(g + g_panic_off, &err) != 0)
 			panicked = 1;
 	} else {
-		__u64 at = stp->panicked_abs ? (__u64)stp->panicked : HTTP3_SP(ctx) + (__u64)stp->panicked;
+		__u64 at = st.panicked_abs ? (__u64)st.panicked : HTTP3_SP(ctx) + (__u64)st.panicked;
 		if (bpf_probe_read_user(&panicked, 1, (const void *)at) != 0)
 			panicked = 0;
 	}
-	struct server_call st = *stp;
-	bpf_map_delete_elem(&http3_server_calls, &g);
 	bee_goroutine_span_clear(g);
 	if (st.ctx)
 		bee_ctx_span_clear(st.ctx);
@@ -477,14 +567,14 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 lev
 	__u64 req = GO_PARAM2(ctx);
 	int err = 0;
 
-	struct client_call *old = bpf_map_lookup_elem(&http3_client_calls, &g);
-	if (old) {
-		/* morestack re-ran the prologue, or a call nested in an outer one (the same request,
-		 * or the outer one's copy of it): the outer call's span covers it. */
-		if (old->req == req || old->level < level)
-			return 0;
+	int stale_in_map = 0;
+	int seen = http3_client_call_peek(g, req, level, &stale_in_map);
+	/* morestack re-ran the prologue, or a call nested in an outer one (the same request, or the
+	 * outer one's copy of it): the outer call's span covers it. */
+	if (seen == CALL_PEEK_SAME)
+		return 0;
+	if (seen == CALL_PEEK_STALE)
 		bee_count(&entry_replaced);
-	}
 
 	struct client_call st = {};
 	st.start_ns = now;
@@ -497,7 +587,7 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 lev
 	if (err)
 		bee_count(&read_errors);
 	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
-	if (bpf_map_update_elem(&http3_client_calls, &g, &st, BPF_ANY) != 0)
+	if (http3_client_call_store(g, &st, seen == CALL_PEEK_STALE && stale_in_map) != 0)
 		bee_count(&inflight_full);
 	return 0;
 }
@@ -511,15 +601,14 @@ static __always_inline int client_end(struct pt_regs *ctx, __u64 now, __u8 level
 	__u64 err_tab = GO_PARAM2(ctx);
 	int err = 0;
 
-	struct client_call *stp = bpf_map_lookup_elem(&http3_client_calls, &g);
-	if (!stp) {
+	struct client_call st = {};
+	int taken = http3_client_call_take(g, level, &st);
+	if (taken == CALL_TAKE_NONE) {
 		bee_count(&return_without_entry);
 		return 0;
 	}
-	if (stp->level != level)
+	if (taken != CALL_TAKE_OK)
 		return 0; /* a nested call returning: the outer one ends the span */
-	struct client_call st = *stp;
-	bpf_map_delete_elem(&http3_client_calls, &g);
 
 	__u8 *buf = bee_scratch_buf();
 	if (!buf)

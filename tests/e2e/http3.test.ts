@@ -42,11 +42,11 @@ const TRACEPARENT = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", parent: "00f0
 const byStart = (a: SpanRecord, b: SpanRecord): number => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : 0);
 const isHttp3 = (s: SpanRecord): boolean => s.scope.name === "beetrace/github.com/quic-go/quic-go/http3";
 
-async function drive(bin: string, extra: string[] = []): Promise<{ spans: SpanRecord[]; body: string }> {
+async function drive(bin: string, extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<{ spans: SpanRecord[]; body: string }> {
   const sample = await startSample(bin);
   try {
     const out = join(work, `h3-${sample.pid}.cbor`);
-    const tr = runTracer(["attach", "--pid", String(sample.pid), "--out", out, ...extra]);
+    const tr = runTracer(["attach", "--pid", String(sample.pid), "--out", out, ...extra], env);
     await tr.started();
     const ex = await httpGet(sample.port, "/drive");
     tr.signal("SIGINT");
@@ -160,6 +160,14 @@ describe.skipIf(reason !== undefined)(`HTTP/3 (quic-go)${reason ? ` (skipped: ${
       }, TIMEOUT_MS);
     }
   }
+
+  test("quic-go v0.65.0, one slot per table (BEETRACE_SERVER_SLOTS=1): the same spans (the client's nested calls and the server's calls that find the slot taken go through the LRU maps)", async () => {
+    const bin = await buildFixture({ ...fixtureRelease("http3", "quic-0.65"), toolchain: "go1.26.11", mode: "default" });
+    const { spans, body } = await drive(bin, [], { BEETRACE_SERVER_SLOTS: "1" });
+    expect(body).toBe(BODY);
+    const control = spans.find((s) => s.kind === "server" && s.name === "GET /drive");
+    check(spans, Number(control?.attributes["server.port"]));
+  }, TIMEOUT_MS);
 
   test("quic-go v0.65.0, stripped, runtime.g._panic unknown: the span ends at the closure's RETs (panicked read from the caller's frame)", async () => {
     const bin = await buildFixture({ ...fixtureRelease("http3", "quic-0.65"), toolchain: "go1.26.11", mode: "ldflags-s-w" });
