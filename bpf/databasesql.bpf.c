@@ -35,6 +35,7 @@
 #include "include/span.bpf.h"
 #include "include/go_context.bpf.h"
 #include "include/record.bpf.h"
+#include "include/slots.bpf.h"
 #include "shared/span.h"
 #include "shared/databasesql.h"
 
@@ -96,6 +97,18 @@ struct {
 	__type(value, struct dbsql_call);
 } databasesql_calls SEC(".maps");
 
+/* The calls in flight by goroutine in slots (bpf/include/slots.bpf.h) in front of the map: an
+ * LRU update, lookup and delete per query otherwise. */
+#define DBSQL_SLOT_BITS 12
+volatile const __u32 databasesql_slot_mask = (1u << DBSQL_SLOT_BITS) - 1; /* BEETRACE_SERVER_SLOTS narrows it */
+BEE_SLOT_TABLE(dbsql_slot, struct dbsql_call, st, databasesql_slots, dbsql_slot_of, DBSQL_SLOT_BITS, databasesql_slot_mask)
+struct databasesql_map_fill {
+	__s64 calls;
+};
+BEE_FILL_COUNTS(struct databasesql_map_fill, databasesql_map_fill, databasesql_fill)
+/* dbsql_call_of/_drop/_store/_get/_take_any: slots.bpf.h. */
+BEE_CALL_TABLE(dbsql_call, struct dbsql_call, dbsql_slot, dbsql_slot_of, databasesql_calls, BEE_FILL_FIELD(databasesql_fill, calls))
+
 /* Makes the record struct and enums appear in the object's BTF (user space generates its
  * decoder's layout from it). */
 const struct rec_databasesql *databasesql_btf_rec __attribute__((unused));
@@ -135,15 +148,15 @@ static __always_inline int dbsql_entry(struct pt_regs *ctx, __u8 op, __u8 kind, 
 	__u64 recv = GO_PARAM1(ctx);
 	int err = 0;
 
-	struct dbsql_call *old = bpf_map_lookup_elem(&databasesql_calls, &g);
-	if (old) {
-		if (old->recv == recv && old->op == op)
+	struct dbsql_call st = {};
+	int stale = dbsql_call_get(g, &st);
+	if (stale) {
+		if (st.recv == recv && st.op == op)
 			return 0; /* morestack re-ran the prologue: already recorded */
 		/* The earlier call on this goroutine never returned (a panic in the driver). */
 		bee_count(&entry_replaced);
+		__builtin_memset(&st, 0, sizeof(st));
 	}
-
-	struct dbsql_call st = {};
 	st.start_ns = now;
 	st.recv = recv;
 	st.op = op;
@@ -165,7 +178,7 @@ static __always_inline int dbsql_entry(struct pt_regs *ctx, __u8 op, __u8 kind, 
 	if (err)
 		bee_count(&read_errors);
 	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
-	if (bpf_map_update_elem(&databasesql_calls, &g, &st, BPF_ANY) != 0)
+	if (dbsql_call_store(g, &st, stale) != 0)
 		bee_count(&inflight_full);
 	return 0;
 }
@@ -298,13 +311,11 @@ static __always_inline int dbsql_return(struct pt_regs *ctx, __u64 err_tab, __u6
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
 
-	struct dbsql_call *stp = bpf_map_lookup_elem(&databasesql_calls, &g);
-	if (!stp) {
+	struct dbsql_call st = {};
+	if (!dbsql_call_take_any(g, &st)) {
 		bee_count(&return_without_entry);
 		return 0;
 	}
-	struct dbsql_call st = *stp;
-	bpf_map_delete_elem(&databasesql_calls, &g);
 	if (st.op == DATABASESQL_OP_ROLLBACK && err_tab && is_err_tx_done(err_tab, err_data)) {
 		bee_count(&rollback_after_done);
 		return 0;

@@ -44,6 +44,7 @@
 #include "include/go_context.bpf.h"
 #include "include/record.bpf.h"
 #include "include/go_headers.bpf.h"
+#include "include/slots.bpf.h"
 #include "shared/span.h"
 #include "shared/kafka.h"
 
@@ -139,6 +140,21 @@ struct {
 	__type(value, struct consumer_call);
 } kafka_consumer_calls SEC(".maps");
 
+/* The calls in flight by goroutine in slots (bpf/include/slots.bpf.h) in front of the two maps:
+ * an LRU update, lookup and delete per call otherwise. */
+#define KAFKA_SLOT_BITS 10
+volatile const __u32 kafka_slot_mask = (1u << KAFKA_SLOT_BITS) - 1; /* BEETRACE_SERVER_SLOTS narrows it */
+BEE_SLOT_TABLE(kafka_producer_slot, struct producer_call, st, kafka_producer_slots, kafka_producer_slot_of, KAFKA_SLOT_BITS, kafka_slot_mask)
+BEE_SLOT_TABLE(kafka_consumer_slot, struct consumer_call, st, kafka_consumer_slots, kafka_consumer_slot_of, KAFKA_SLOT_BITS, kafka_slot_mask)
+struct kafka_map_fill {
+	__s64 producer;
+	__s64 consumer;
+};
+BEE_FILL_COUNTS(struct kafka_map_fill, kafka_map_fill, kafka_fill)
+/* producer_call_of/_drop/_store/_get/_take_any and consumer_call_…: slots.bpf.h. */
+BEE_CALL_TABLE(producer_call, struct producer_call, kafka_producer_slot, kafka_producer_slot_of, kafka_producer_calls, BEE_FILL_FIELD(kafka_fill, producer))
+BEE_CALL_TABLE(consumer_call, struct consumer_call, kafka_consumer_slot, kafka_consumer_slot_of, kafka_consumer_calls, BEE_FILL_FIELD(kafka_fill, consumer))
+
 /* Makes every record struct and enum of kafka.h appear in the object's BTF. */
 const struct rec_kafka_producer *kafka_btf_producer __attribute__((unused));
 const struct rec_kafka_consumer *kafka_btf_consumer __attribute__((unused));
@@ -231,13 +247,14 @@ int kafka_producer_entry(struct pt_regs *ctx)
 	__u64 msgs = GO_PARAM4(ctx);
 	__u64 nmsgs = GO_PARAM5(ctx);
 
-	struct producer_call *old = bpf_map_lookup_elem(&kafka_producer_calls, &g);
-	if (old) {
-		if (old->w == w && old->msgs == msgs)
+	struct producer_call st = {};
+	int stale = producer_call_get(g, &st);
+	if (stale) {
+		if (st.w == w && st.msgs == msgs)
 			return 0; /* morestack re-ran the prologue: already recorded */
 		bee_count(&entry_replaced);
+		__builtin_memset(&st, 0, sizeof(st));
 	}
-	struct producer_call st = {};
 	st.start_ns = now;
 	st.w = w;
 	st.msgs = msgs;
@@ -246,7 +263,7 @@ int kafka_producer_entry(struct pt_regs *ctx)
 	 * client does). */
 	st.flags = bee_child_span(g, ctx_data, &st.sc, st.parent_span_id);
 	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
-	if (bpf_map_update_elem(&kafka_producer_calls, &g, &st, BPF_ANY) != 0)
+	if (producer_call_store(g, &st, stale) != 0)
 		bee_count(&inflight_full);
 	return 0;
 }
@@ -260,13 +277,11 @@ int kafka_producer_return(struct pt_regs *ctx)
 	__u64 err_tab = GO_PARAM1(ctx);
 	int err = 0;
 
-	struct producer_call *stp = bpf_map_lookup_elem(&kafka_producer_calls, &g);
-	if (!stp) {
+	struct producer_call st = {};
+	if (!producer_call_take_any(g, &st)) {
 		bee_count(&return_without_entry);
 		return 0;
 	}
-	struct producer_call st = *stp;
-	bpf_map_delete_elem(&kafka_producer_calls, &g);
 
 	__u8 *buf = bee_scratch_buf();
 	if (!buf)
@@ -339,18 +354,19 @@ int kafka_consumer_entry(struct pt_regs *ctx)
 	__u64 rd = GO_PARAM1(ctx);
 	__u64 ctx_data = GO_PARAM3(ctx);
 
-	struct consumer_call *old = bpf_map_lookup_elem(&kafka_consumer_calls, &g);
-	if (old) {
-		if (old->r == rd && old->ctx == ctx_data)
+	struct consumer_call st = {};
+	int stale = consumer_call_get(g, &st);
+	if (stale) {
+		if (st.r == rd && st.ctx == ctx_data)
 			return 0; /* morestack re-ran the prologue */
 		bee_count(&entry_replaced);
+		__builtin_memset(&st, 0, sizeof(st));
 	}
-	struct consumer_call st = {};
 	st.start_ns = now;
 	st.r = rd;
 	st.ctx = ctx_data;
 	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
-	if (bpf_map_update_elem(&kafka_consumer_calls, &g, &st, BPF_ANY) != 0)
+	if (consumer_call_store(g, &st, stale) != 0)
 		bee_count(&inflight_full);
 	return 0;
 }
@@ -365,13 +381,11 @@ int kafka_consumer_return(struct pt_regs *ctx)
 	__u64 msg = KAFKA_SP(ctx) + KAFKA_STACK_RESULTS_OFF;
 	int err = 0;
 
-	struct consumer_call *stp = bpf_map_lookup_elem(&kafka_consumer_calls, &g);
-	if (!stp) {
+	struct consumer_call st = {};
+	if (!consumer_call_take_any(g, &st)) {
 		bee_count(&return_without_entry);
 		return 0;
 	}
-	struct consumer_call st = *stp;
-	bpf_map_delete_elem(&kafka_consumer_calls, &g);
 
 	__u8 *buf = bee_scratch_buf();
 	if (!buf)

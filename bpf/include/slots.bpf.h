@@ -180,10 +180,12 @@ static __always_inline void *bee_fill_lookup(void *map, const void *key, const _
  *       (nonzero when that is full); stale_in_map: an earlier call of g's is in the map, to drop
  *       when this one gets the slot;
  *   name##_get(g, out), name##_put(g, in)  copy g's call out and back (a program that adds to a
- *       call in flight: put writes only where the call still is).
+ *       call in flight: put writes only where the call still is);
+ *   name##_take_any(g, out)  copies g's call out and gives it up (an end that needs no check).
  * The last three are global functions, verified once: slot-or-map branches inlined into every
- * program multiplied what the verifier walked (bench/RESULTS.md, start-up). Ends and entries
- * compare the fields that identify a call themselves (their own peek and take functions).
+ * program multiplied what the verifier walked (bench/RESULTS.md, start-up). Entries, and ends
+ * that must check whose call it is, compare the fields that identify a call themselves: with
+ * _get into the call they build, or with peek and take functions of their own (global too).
  */
 #define BEE_CALL_TABLE(name, call_type, slot_type, slot_of, lru_map, count)                          \
 	static __always_inline call_type *name##_of(__u64 g, struct slot_type *slot, int *in_slot)  \
@@ -237,6 +239,19 @@ static __always_inline void *bee_fill_lookup(void *map, const void *key, const _
 		if (bee_fill_any(count))                                                            \
 			bpf_map_update_elem(&lru_map, &g, in, BPF_EXIST);                           \
 		return 0;                                                                           \
+	}                                                                                           \
+	__noinline int name##_take_any(__u64 g, call_type *out)                                       \
+	{                                                                                           \
+		if (!out)                                                                           \
+			return 0;                                                                   \
+		struct slot_type *slot = slot_of(g);                                                \
+		int in_slot = 0;                                                                    \
+		call_type *st = name##_of(g, slot, &in_slot);                                       \
+		if (!st)                                                                            \
+			return 0;                                                                   \
+		*out = *st;                                                                         \
+		name##_drop(g, slot, in_slot);                                                      \
+		return 1;                                                                           \
 	}
 
 #endif /* BEETRACE_SLOTS_BPF_H */
