@@ -34,6 +34,7 @@
 #include "include/go_types.bpf.h"
 #include "include/span.bpf.h"
 #include "include/go_context.bpf.h"
+#include "include/slots.bpf.h"
 #include "shared/span.h"
 #include "shared/otelapi.h"
 
@@ -143,6 +144,18 @@ struct {
 	__type(key, __u64); /* goroutine */
 	__type(value, struct start_call);
 } otelapi_start_calls SEC(".maps");
+
+/* Start calls in flight by goroutine in slots (bpf/include/slots.bpf.h) in front of the map: an
+ * LRU update, lookup and delete per span otherwise. */
+#define OTELAPI_SLOT_BITS 10
+volatile const __u32 otelapi_slot_mask = (1u << OTELAPI_SLOT_BITS) - 1; /* BEETRACE_SERVER_SLOTS narrows it */
+BEE_SLOT_TABLE(otelapi_start_slot, struct start_call, st, otelapi_start_slots, otelapi_start_slot_of, OTELAPI_SLOT_BITS, otelapi_slot_mask)
+struct otelapi_map_fill {
+	__s64 start_calls;
+};
+BEE_FILL_COUNTS(struct otelapi_map_fill, otelapi_map_fill, otelapi_fill)
+/* start_call_of/_drop/_store/_get/_take_any: slots.bpf.h. */
+BEE_CALL_TABLE(start_call, struct start_call, otelapi_start_slot, otelapi_start_slot_of, otelapi_start_calls, BEE_FILL_FIELD(otelapi_fill, start_calls))
 
 /* Spans started and not ended, by the address of the span object Start returned. LRU: a span
  * the application never ends must not hold its entry for good. */
@@ -537,10 +550,13 @@ int otelapi_start_entry(struct pt_regs *ctx)
 	__u64 name_ptr = GO_PARAM4(ctx);
 	int err = 0;
 
-	struct start_call *old = bpf_map_lookup_elem(&otelapi_start_calls, &g);
-	if (old && old->tracer == t && old->name_ptr == name_ptr)
-		return 0; /* morestack re-ran the prologue */
 	struct start_call st = {};
+	int stale = start_call_get(g, &st);
+	if (stale) {
+		if (st.tracer == t && st.name_ptr == name_ptr)
+			return 0; /* morestack re-ran the prologue */
+		__builtin_memset(&st, 0, sizeof(st));
+	}
 	st.start_ns = now;
 	st.tracer = t;
 	st.name_ptr = name_ptr;
@@ -549,7 +565,7 @@ int otelapi_start_entry(struct pt_regs *ctx)
 	if (tracer_delegate_off != GO_OFF_UNSET && go_read_u64(t + tracer_delegate_off, &err) != 0) {
 		st.delegated = 1;
 		st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
-		bpf_map_update_elem(&otelapi_start_calls, &g, &st, BPF_ANY);
+		start_call_store(g, &st, stale);
 		return 0;
 	}
 	st.name_len = (__s64)GO_PARAM5(ctx);
@@ -557,7 +573,7 @@ int otelapi_start_entry(struct pt_regs *ctx)
 	st.opts_len = (__s64)GO_PARAM7(ctx);
 	st.flags = bee_child_span(g, ctx_data, &st.sc, st.parent_span_id);
 	st.start_ns = bpf_ktime_get_boot_ns(); /* after this program's own work: the tracer's time, not the call's */
-	if (bpf_map_update_elem(&otelapi_start_calls, &g, &st, BPF_ANY) != 0)
+	if (start_call_store(g, &st, stale) != 0)
 		bee_count(&inflight_full);
 	return 0;
 }
@@ -614,13 +630,11 @@ int otelapi_start_return(struct pt_regs *ctx)
 	__u64 span = GO_PARAM4(ctx);
 	int err = 0;
 
-	struct start_call *stp = bpf_map_lookup_elem(&otelapi_start_calls, &g);
-	if (!stp) {
+	struct start_call st = {};
+	if (!start_call_take_any(g, &st)) {
 		bee_count(&return_without_entry);
 		return 0;
 	}
-	struct start_call st = *stp;
-	bpf_map_delete_elem(&otelapi_start_calls, &g);
 	if (st.delegated || !span || !span_tab)
 		return 0;
 

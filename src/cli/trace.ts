@@ -181,7 +181,7 @@ export function parsePlan(o: TraceCliOptions): Plan {
  * BEETRACE_SERVER_SLOTS (diagnostics and tests): how many slots of the direct-mapped tables by
  * goroutine or context (bpf/include/slots.bpf.h: the net/http server's and client's calls and
  * the client's URLs, the gRPC server's calls and client calls being made, the HTTP/3 server's
- * and client's calls, the span each goroutine serves, each context's span) are used, a power of two up to 4096; fewer slots send more goroutines to the LRU maps
+ * and client's calls, database/sql, kafka-go and OTel API Start calls, the span each goroutine serves, each context's span) are used, a power of two up to 4096; fewer slots send more goroutines to the LRU maps
  * behind them (1: all but one goroutine at a time).
  */
 export function serverSlots(v: string | undefined): number | undefined {

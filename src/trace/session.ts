@@ -341,7 +341,7 @@ export class TraceSession implements Disposable {
       if ((this.opts.liveJoins || this.opts.propagate) && object.hasConst("bee_conn_publish_on")) object.setConst("bee_conn_publish_on", 1);
       // Slot tables (bpf/include/slots.bpf.h) narrowed for tests; the goroutine table is shared,
       // so every object gets the same mask.
-      if (this.opts.serverSlots !== undefined) for (const c of ["server_slot_mask", "client_slot_mask", "grpc_server_slot_mask", "grpc_client_slot_mask", "http3_slot_mask", "databasesql_slot_mask", "kafka_slot_mask", "bee_goroutine_slot_mask", "bee_ctx_slot_mask"]) if (object.hasConst(c)) object.setConst(c, this.opts.serverSlots - 1);
+      if (this.opts.serverSlots !== undefined) for (const c of ["server_slot_mask", "client_slot_mask", "grpc_server_slot_mask", "grpc_client_slot_mask", "http3_slot_mask", "databasesql_slot_mask", "kafka_slot_mask", "otelapi_slot_mask", "bee_goroutine_slot_mask", "bee_ctx_slot_mask"]) if (object.hasConst(c)) object.setConst(c, this.opts.serverSlots - 1);
       if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(RING_MAP, this.opts.ringbufBytes);
       if (this.opts.inflightEntries !== undefined) {
         for (const m of spec.callMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);
