@@ -73,21 +73,24 @@ async function startFixture(bin: string, topic: string, group: string): Promise<
 const byStart = (a: SpanRecord, b: SpanRecord): number => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : 0);
 const BASE = (op: "send" | "receive", topic: string) => ({ "messaging.system": "kafka", "messaging.operation.type": op, "messaging.operation.name": op, "messaging.destination.name": topic });
 
-const MODES: { mode: BuildMode; source: string }[] = [
+// slots "1": BEETRACE_SERVER_SLOTS=1, so one of the two readers' concurrent fetches goes through
+// the LRU map behind the consumer's slot table (bpf/include/slots.bpf.h).
+const MODES: { mode: BuildMode; source: string; slots?: string }[] = [
   { mode: "default", source: "dwarf" },
   { mode: "strip", source: "snapshot" },
+  { mode: "default", source: "dwarf", slots: "1" },
 ];
 
 describe.skipIf(reason !== undefined)(`kafka-go producer and consumer${reason ? ` (skipped: ${reason})` : ""}`, () => {
-  for (const { mode, source } of MODES) {
-    test(`${mode} build (offsets from ${source}): send spans under the HTTP request, receive spans per reader, linked through traceparent`, async () => {
-      const run = `${process.pid}-${Date.now()}-${mode}`;
+  for (const { mode, source, slots } of MODES) {
+    test(`${mode} build (offsets from ${source})${slots ? `, one slot per table (BEETRACE_SERVER_SLOTS=${slots})` : ""}: send spans under the HTTP request, receive spans per reader, linked through traceparent`, async () => {
+      const run = `${process.pid}-${Date.now()}-${mode}${slots ? `-slots${slots}` : ""}`;
       const topic = `beetrace-e2e-${run}`;
       const group = `beetrace-e2e-group-${run}`;
       const [bin] = await Promise.all([buildFixture({ dir: "tests/fixtures/go/kafka", toolchain: newestToolchain(), mode }), startBroker(topic)]);
       const fx = await startFixture(bin, topic, group);
-      const out = join(work, `kafka-${mode}.cbor`);
-      const tr = runTracer(["attach", "--pid", String(fx.pid), "--out", out]);
+      const out = join(work, `kafka-${mode}${slots ? `-slots${slots}` : ""}.cbor`);
+      const tr = runTracer(["attach", "--pid", String(fx.pid), "--out", out], slots ? { BEETRACE_SERVER_SLOTS: slots } : undefined);
       await tr.started(60_000);
       expect(tr.stderr()).toContain("kafka.producer");
       expect(tr.stderr()).toContain("kafka.consumer");
