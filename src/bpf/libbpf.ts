@@ -45,6 +45,7 @@ const LIBBPF_DEFS = {
   bpf_map__set_max_entries: { args: ["ptr", "u32"], returns: "i32" },
   bpf_map__reuse_fd: { args: ["ptr", "i32"], returns: "i32" },
   bpf_map_get_next_key: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   bpf_map__initial_value: { args: ["ptr", "ptr"], returns: "ptr" },
   bpf_map__set_initial_value: { args: ["ptr", "ptr", "usize"], returns: "i32" },
   bpf_map_create: { args: ["u32", "ptr", "u32", "u32", "u32", "ptr"], returns: "i32" },

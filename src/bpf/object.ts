@@ -112,6 +112,9 @@ export class BpfMap {
   }
 }
 
+/** struct bee_slot_head {__u64 claims; __u64 owner;} at the start of every slot (bpf/include/slots.bpf.h). */
+const SLOT_OWNER_OFFSET = 8;
+
 /** What #logBuf becomes once loaded (never handed to libbpf again). */
 const EMPTY_LOG = new Uint8Array(0);
 
@@ -250,6 +253,27 @@ export class BpfObject implements Disposable {
       n++;
     }
     return n;
+  }
+
+  /**
+   * Slots of a slot table (bpf/include/slots.bpf.h: an array of {claims, owner, ...}) that have
+   * an owner: calls still in flight in it (end-of-session accounting, not hot paths).
+   */
+  countOwnedSlots(mapName: string): number {
+    this.assertLoaded(`countOwnedSlots(${mapName})`);
+    const m = this.map(mapName);
+    const fd = m.fd;
+    const key = new Uint8Array(4);
+    const value = new Uint8Array(m.valueSize);
+    const k = new DataView(key.buffer);
+    const v = new DataView(value.buffer);
+    let owned = 0;
+    for (let i = 0; i < m.maxEntries; i++) {
+      k.setUint32(0, i, true);
+      if (libbpf().sym.bpf_map_lookup_elem(fd, addr(key), addr(value)) < 0) break;
+      if (v.getBigUint64(SLOT_OWNER_OFFSET, true) !== 0n) owned++;
+    }
+    return owned;
   }
 
   /** Resize a map before load (ring buffer: a power of two, a multiple of the page size). */

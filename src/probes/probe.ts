@@ -120,6 +120,9 @@ export interface BpfObjectSpec {
   /** Per-call state maps (sized with --inflight before load; what is left in them at the end
    * are calls that never ended). */
   callMaps: string[];
+  /** The slot tables in front of them (bpf/include/slots.bpf.h): the calls a goroutine still
+   * owns a slot for at the end never ended either. */
+  callSlots: string[];
   counters: CounterDecl[];
   /**
    * Programs that one program reading its attach cookie stands in for, where the kernel has

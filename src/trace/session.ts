@@ -436,10 +436,14 @@ export class TraceSession implements Disposable {
     return { losses, other };
   }
 
-  /** Calls that started and had not ended when tracing stopped (left in the per-call maps). */
+  /** Calls that started and had not ended when tracing stopped (left in the per-call maps and
+   * in the slot tables in front of them). */
   #unfinishedCalls(): number {
     let n = 0;
-    for (const o of this.#objects) for (const m of o.spec.callMaps) n += o.object.countEntries(m);
+    for (const o of this.#objects) {
+      for (const m of o.spec.callMaps) n += o.object.countEntries(m);
+      for (const m of o.spec.callSlots) n += o.object.countOwnedSlots(m);
+    }
     return n;
   }
 

@@ -17,6 +17,35 @@ const REQUESTS = 6000;
 const CONCURRENCY = 32;
 
 describe.skipIf(reason !== undefined)(`loss accounting${reason ? ` (skipped: ${reason})` : ""}`, () => {
+  // Calls still running when tracing stops are counted as incomplete wherever their state is:
+  // in its goroutine's slot, or in the LRU map behind the slots (one slot: the second call).
+  for (const slots of [undefined, "1"] as const) {
+    test(`requests still in their handlers when tracing stops are counted as incomplete${slots ? ` (BEETRACE_SERVER_SLOTS=${slots}: one of them in the LRU map)` : ""}`, async () => {
+      const sample = await startSample(await buildSample({ mode: "default" }));
+      const running = new AbortController();
+      try {
+        const out = join(work, `incomplete${slots ? `-slots${slots}` : ""}.cbor`);
+        const tr = runTracer(["attach", "--pid", String(sample.pid), "--out", out], slots ? { BEETRACE_SERVER_SLOTS: slots } : undefined);
+        await tr.started();
+        // fetch resolves at the response headers, which /sleep?flush=1 sends before it sleeps:
+        // both handlers are running when the tracer stops.
+        const inFlight = await Promise.all(
+          [0, 1].map(() => fetch(`http://127.0.0.1:${sample.port}/sleep?ms=60000&flush=1`, { signal: running.signal })),
+        );
+        expect(inFlight.map((r) => r.status)).toEqual([200, 200]);
+        tr.signal("SIGINT");
+        expect(await tr.exit()).toMatchObject({ code: 0, signal: null });
+        const cap = readSpans(out);
+        expect(cap.spans.filter((s) => s.attributes["url.path"] === "/sleep")).toEqual([]);
+        expect(cap.end!.totals.losses).toMatchObject({ incomplete: 2, inflightFull: 0, returnWithoutEntry: 0 });
+      } finally {
+        running.abort();
+        await sample.stop();
+      }
+    });
+  }
+
+
   test("a forced ring overflow: spans written + ring-full drops = requests, nothing else blamed", async () => {
     const sample = await startSample(await buildSample({ mode: "default" }));
     try {

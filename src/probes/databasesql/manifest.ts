@@ -34,6 +34,7 @@ const maps = (...names: MapName[]): string[] => names;
 export const DATABASESQL_OBJECT: BpfObjectSpec = {
   name: "databasesql",
   callMaps: maps("databasesql_calls"),
+  callSlots: maps("databasesql_slots"),
   counters: [
     counter("ringbuf_full", { loss: "ringbufFull", what: "ring buffer full: span dropped" }),
     counter("inflight_full", { loss: "inflightFull", what: "per-call map full at entry: call not traced" }),

@@ -14,6 +14,7 @@ const maps = (...names: MapName[]): string[] => names;
 export const GRPC_OBJECT: BpfObjectSpec = {
   name: "grpc",
   callMaps: maps("grpc_server_calls", "grpc_client_starts", "grpc_client_streams", "grpc_client_ctxs"),
+  callSlots: maps("grpc_server_slots", "grpc_client_start_slots"),
   counters: [
     counter("ringbuf_full", { loss: "ringbufFull", what: "ring buffer full: span dropped" }),
     counter("inflight_full", { loss: "inflightFull", what: "per-call map full at entry: call not traced" }),

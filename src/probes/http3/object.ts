@@ -14,6 +14,7 @@ const maps = (...names: MapName[]): string[] => names;
 export const HTTP3_OBJECT: BpfObjectSpec = {
   name: "http3",
   callMaps: maps("http3_server_calls", "http3_client_calls"),
+  callSlots: maps("http3_server_slots", "http3_client_slots"),
   counters: [
     counter("ringbuf_full", { loss: "ringbufFull", what: "ring buffer full: span dropped" }),
     counter("inflight_full", { loss: "inflightFull", what: "per-call map full at entry: call not traced" }),

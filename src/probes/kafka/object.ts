@@ -16,6 +16,7 @@ const maps = (...names: MapName[]): string[] => names;
 export const KAFKA_OBJECT: BpfObjectSpec = {
   name: "kafka",
   callMaps: maps("kafka_producer_calls", "kafka_consumer_calls"),
+  callSlots: maps("kafka_producer_slots", "kafka_consumer_slots"),
   counters: [
     counter("ringbuf_full", { loss: "ringbufFull", what: "ring buffer full: span dropped" }),
     counter("inflight_full", { loss: "inflightFull", what: "per-call map full at entry: call not traced" }),

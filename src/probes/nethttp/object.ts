@@ -14,6 +14,7 @@ const maps = (...names: MapName[]): string[] => names;
 export const NETHTTP_OBJECT: BpfObjectSpec = {
   name: "nethttp",
   callMaps: maps("nethttp_server_calls", "nethttp_client_calls"),
+  callSlots: maps("nethttp_server_slots", "nethttp_client_slots"),
   counters: [
     counter("ringbuf_full", { loss: "ringbufFull", what: "ring buffer full: span dropped" }),
     counter("inflight_full", { loss: "inflightFull", what: "per-call map full at entry: call not traced" }),

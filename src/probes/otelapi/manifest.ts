@@ -32,6 +32,7 @@ export const OTELAPI_OBJECT: BpfObjectSpec = {
   // Not otelapi_spans: its entries hold a span's attributes (~2.7 KB each), so --inflight must
   // not scale it; it keeps its 2048 entries (LRU: spans never ended are evicted first).
   callMaps: maps("otelapi_start_calls"),
+  callSlots: maps("otelapi_start_slots"),
   counters: [
     counter("ringbuf_full", { loss: "ringbufFull", what: "ring buffer full: span dropped" }),
     counter("inflight_full", { loss: "inflightFull", what: "per-call or per-span map full: span not traced" }),
