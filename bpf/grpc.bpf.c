@@ -178,8 +178,7 @@ struct {
 volatile const __u32 grpc_server_slot_mask = (1u << GRPC_SERVER_SLOT_BITS) - 1; /* BEETRACE_SERVER_SLOTS narrows it */
 BEE_SLOT_TABLE(grpc_server_slot, struct server_call, st, grpc_server_slots, grpc_server_slot_of, GRPC_SERVER_SLOT_BITS, grpc_server_slot_mask)
 
-/* What grpc_server_calls and grpc_client_starts hold (slots.bpf.h). Only an RPC's goroutine
- * adds an entry; a client stream finished on another goroutine may remove its maker's. */
+/* What grpc_server_calls and grpc_client_starts hold (slots.bpf.h). */
 struct grpc_map_fill {
 	__s64 server;
 	__s64 client_starts;

@@ -193,7 +193,7 @@ volatile const __u32 http3_slot_mask = (1u << HTTP3_SLOT_BITS) - 1; /* BEETRACE_
 BEE_SLOT_TABLE(http3_server_slot, struct server_call, st, http3_server_slots, http3_server_slot_of, HTTP3_SLOT_BITS, http3_slot_mask)
 BEE_SLOT_TABLE(http3_client_slot, struct client_call, st, http3_client_slots, http3_client_slot_of, HTTP3_SLOT_BITS, http3_slot_mask)
 
-/* What the two maps hold (slots.bpf.h); only a call's goroutine adds or removes its entry. */
+/* What the two maps hold (slots.bpf.h). */
 struct http3_map_fill {
 	__s64 server;
 	__s64 client;

@@ -595,9 +595,8 @@ volatile const __u32 server_slot_mask = SERVER_SLOTS - 1;
 /* Slots owned by a goroutine, holding its call. */
 BEE_SLOT_TABLE(server_slot, struct server_call, st, nethttp_server_slots, server_slot_of, SERVER_SLOT_BITS, server_slot_mask)
 
-/* What nethttp_server_calls and nethttp_client_calls hold (slots.bpf.h: while a map is empty,
- * a goroutine without a slot is not looked up there). Only a call's goroutine adds or removes
- * it (an HTTP/2 stream's goroutine only rewrites the caller's, BPF_EXIST). */
+/* What nethttp_server_calls, nethttp_client_calls and nethttp_client_urls hold (slots.bpf.h:
+ * while a map is empty, a goroutine without a slot is not looked up there). */
 struct nethttp_map_fill {
 	__s64 server;
 	__s64 client;

@@ -46,8 +46,7 @@ struct {
 } bee_ctx_spans SEC(".maps");
 
 /* What the maps behind the two slot tables hold (bee_fill_*, slots.bpf.h): shared by every
- * object, as the maps are. Only the goroutine or request that owns a key inserts or deletes it,
- * so no delete can miss an insert the count saw. */
+ * object, as the maps are. */
 struct bee_span_map_fill {
 	__s64 goroutine; /* entries in bee_goroutine_spans */
 	__s64 ctx;       /* entries in bee_ctx_spans */

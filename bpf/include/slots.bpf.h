@@ -107,13 +107,14 @@ enum call_take_result {
 };
 
 /*
- * Fill counts: how many entries the map behind a slot table may hold, added to before an insert
- * and taken from after a delete that found one. An upper bound: an insert that replaced an
- * entry, or an entry the LRU evicted, leaves it too high, which only costs the lookups and
- * deletes it saves. While it is 0 the map is not touched: an LRU lookup or delete cost
- * ~0.1-0.4 µs on the 2-core KVM guest of bench/RESULTS.md even for a key the map did not hold,
- * and the slots leave the maps empty but for collisions and calls that never end. The callers
- * must make sure no delete can miss an insert the count saw (one owner per key).
+ * Fill counts: how many entries the map behind a slot table may hold, added to (a locked add)
+ * before an insert and taken from after a delete that found one, so it is never below the
+ * entries the map holds, whoever inserts and deletes: an entry inserted before a reader looked
+ * was counted before that too. It may be above them: an insert that replaced an entry, or an
+ * entry the LRU evicted, leaves it too high, which only costs the lookups and deletes it saves.
+ * While it is 0 the map is not touched: an LRU lookup or delete cost ~0.1-0.4 µs on the 2-core
+ * KVM guest of bench/RESULTS.md even for a key the map did not hold, and the slots leave the
+ * maps empty but for collisions and calls that never end.
  */
 
 /* Whether the map may hold an entry (*count > 0); true when the count is unknown (NULL). */
@@ -150,14 +151,14 @@ static __always_inline void *bee_fill_lookup(void *map, const void *key, const _
 
 /* Declares a one-element array `map` of `counts_type`, whose fields are fill counts, and fn() giving
  * the element (NULL never in practice; every helper above takes NULL as "unknown"). */
-#define BEE_FILL_COUNTS(counts_type, map, fn)                                                              \
+#define BEE_FILL_COUNTS(counts_type, map, fn)                                                       \
 	struct {                                                                                    \
 		__uint(type, BPF_MAP_TYPE_ARRAY);                                                   \
 		__uint(max_entries, 1);                                                             \
 		__type(key, __u32);                                                                 \
-		__type(value, counts_type);                                                                \
+		__type(value, counts_type);                                                         \
 	} map SEC(".maps");                                                                         \
-	static __always_inline counts_type *fn(void)                                                      \
+	static __always_inline counts_type *fn(void)                                                \
 	{                                                                                           \
 		__u32 zero = 0;                                                                     \
 		return bpf_map_lookup_elem(&map, &zero);                                            \
@@ -182,12 +183,12 @@ static __always_inline void *bee_fill_lookup(void *map, const void *key, const _
  *   name##_get(g, out), name##_put(g, in)  copy g's call out and back (a program that adds to a
  *       call in flight: put writes only where the call still is);
  *   name##_take_any(g, out)  copies g's call out and gives it up (an end that needs no check).
- * The last three are global functions, verified once: slot-or-map branches inlined into every
- * program multiplied what the verifier walked (bench/RESULTS.md, start-up). Entries, and ends
+ * _store, _get, _put and _take_any are global functions, verified once: slot-or-map branches
+ * inlined into every program multiplied what the verifier walked (bench/RESULTS.md, start-up). Entries, and ends
  * that must check whose call it is, compare the fields that identify a call themselves: with
  * _get into the call they build, or with peek and take functions of their own (global too).
  */
-#define BEE_CALL_TABLE(name, call_type, slot_type, slot_of, lru_map, count)                          \
+#define BEE_CALL_TABLE(name, call_type, slot_type, slot_of, lru_map, count)                         \
 	static __always_inline call_type *name##_of(__u64 g, struct slot_type *slot, int *in_slot)  \
 	{                                                                                           \
 		*in_slot = slot && slot->h.owner == g;                                              \
@@ -240,7 +241,7 @@ static __always_inline void *bee_fill_lookup(void *map, const void *key, const _
 			bpf_map_update_elem(&lru_map, &g, in, BPF_EXIST);                           \
 		return 0;                                                                           \
 	}                                                                                           \
-	__noinline int name##_take_any(__u64 g, call_type *out)                                       \
+	__noinline int name##_take_any(__u64 g, call_type *out)                                     \
 	{                                                                                           \
 		if (!out)                                                                           \
 			return 0;                                                                   \
