@@ -746,56 +746,23 @@ struct {
  * bee_ctx_span_copy does; BEETRACE_SERVER_SLOTS narrows these with client_slot_mask.
  */
 #define CLIENT_URL_SLOT_BITS 12
-BEE_SLOT_TABLE(client_url_slot, __u64, g, nethttp_client_url_slots, client_url_slot_of, CLIENT_URL_SLOT_BITS, client_slot_mask)
-
-/* From now on the call of goroutine g sends URL url (a client call's entry). */
-__noinline int client_url_set(__u64 url, __u64 g)
-{
-	struct client_url_slot *s = client_url_slot_of(url);
-	struct nethttp_map_fill *fill = nethttp_fill();
-	__s64 *count = fill ? &fill->urls : 0;
-	if (s) {
-		/* a URL registered again (a request copied with its URL pointer, sent meanwhile on
-		 * another goroutine): the latest call gets it, as in the map */
-		int again = *(volatile __u64 *)&s->h.owner == url;
-		if (again)
-			*(volatile __u64 *)&s->h.owner = 0; /* readers stop matching while it is rewritten */
-		if (again || bee_slot_claim(&s->h)) {
-			s->g = g;
-			bee_slot_publish(&s->h, url);
-			bee_fill_delete(&nethttp_client_urls, &url, count);
-			return 0;
-		}
-	}
-	bee_fill_update(&nethttp_client_urls, &url, &g, BPF_ANY, count);
-	return 0;
-}
-
-/* The goroutine whose call sends URL url, or 0 (an HTTP/2 stream's goroutine asks). */
-__noinline __u64 client_url_goroutine(__u64 url)
-{
-	struct client_url_slot *s = client_url_slot_of(url);
-	if (s && *(volatile __u64 *)&s->h.owner == url) {
-		__u64 g = *(volatile __u64 *)&s->g;
-		asm volatile("" ::: "memory");
-		return *(volatile __u64 *)&s->h.owner == url ? g : 0; /* else: ending right now */
-	}
-	struct nethttp_map_fill *fill = nethttp_fill();
-	__u64 *gp = bee_fill_lookup(&nethttp_client_urls, &url, fill ? &fill->urls : 0);
-	return gp ? *gp : 0;
-}
+BEE_SLOT_TABLE(client_url_slot, __u64, st, nethttp_client_url_slots, client_url_slot_of, CLIENT_URL_SLOT_BITS, client_slot_mask)
+/* client_url_set(url, &g): from now on the call of goroutine g sends URL url (a client call's
+ * entry; a URL registered again, a request copied with its URL pointer and sent meanwhile on
+ * another goroutine, goes to the latest call, as in the map). client_url_copy(url, &g): the
+ * goroutine whose call sends it (an HTTP/2 stream's goroutine asks). slots.bpf.h. */
+BEE_SHARED_TABLE(client_url, __u64, client_url_slot, client_url_slot_of, nethttp_client_urls, BEE_FILL_FIELD(nethttp_fill, urls))
 
 /* The call of goroutine g that sent URL url is over (unless the URL is another call's now). */
 __noinline int client_url_clear(__u64 url, __u64 g)
 {
 	struct client_url_slot *s = client_url_slot_of(url);
 	if (s && *(volatile __u64 *)&s->h.owner == url) {
-		if (s->g == g)
+		if (s->st == g)
 			bee_slot_release(&s->h);
 		return 0;
 	}
-	struct nethttp_map_fill *fill = nethttp_fill();
-	__s64 *count = fill ? &fill->urls : 0;
+	__s64 *count = BEE_FILL_FIELD(nethttp_fill, urls);
 	__u64 *owner = bee_fill_lookup(&nethttp_client_urls, &url, count);
 	if (owner && *owner == g)
 		bee_fill_delete(&nethttp_client_urls, &url, count);
@@ -1226,7 +1193,7 @@ static __always_inline int client_start(struct pt_regs *ctx, __u64 now, __u8 xne
 		return 0;
 	}
 	if (st.url)
-		client_url_set(st.url, g);
+		client_url_set(st.url, &g);
 	return 0;
 }
 
@@ -1459,8 +1426,8 @@ static __always_inline int client_h2_stream(struct pt_regs *ctx, __u32 id_off, _
 	__u64 url = go_read_u64(req + url_off, &err);
 	if (err || !url)
 		return 0;
-	__u64 g = client_url_goroutine(url);
-	if (!g)
+	__u64 g = 0;
+	if (!client_url_copy(url, &g) || !g)
 		return 0;
 	__u32 zero = 0;
 	struct client_call *st = bpf_map_lookup_elem(&nethttp_client_spare, &zero);

@@ -59,55 +59,34 @@ BEE_FILL_COUNTS(struct bee_span_map_fill, bee_span_map_fill, bee_span_fill)
  * smaller when user space says so (BEETRACE_SERVER_SLOTS, for the tests of the map path). */
 volatile const __u32 bee_goroutine_slot_mask = BEE_G_SLOTS - 1;
 /* Slots owned by a goroutine. */
-BEE_SLOT_TABLE(bee_goroutine_slot, struct span_ctx, sc, bee_goroutine_slots, bee_goroutine_slot_of, BEE_G_SLOT_BITS, bee_goroutine_slot_mask)
+BEE_SLOT_TABLE(bee_goroutine_slot, struct span_ctx, st, bee_goroutine_slots, bee_goroutine_slot_of, BEE_G_SLOT_BITS, bee_goroutine_slot_mask)
+/* bee_goroutine_entry_of/_drop/_store…: slots.bpf.h. Only g's own probes look up g's entry (a
+ * goroutine runs on one CPU at a time), as for a probe's calls in flight. */
+BEE_CALL_TABLE(bee_goroutine_entry, struct span_ctx, bee_goroutine_slot, bee_goroutine_slot_of, bee_goroutine_spans,
+	       BEE_FILL_FIELD(bee_span_fill, goroutine))
 
-/* The span goroutine g is serving, or NULL. Only g's own probes ask (a goroutine runs on one
- * CPU at a time), so the slot cannot change under the reader. */
+/* The span goroutine g is serving, or NULL. */
 static __always_inline struct span_ctx *bee_goroutine_span(__u64 g)
 {
-	struct bee_goroutine_slot *s = bee_goroutine_slot_of(g);
-	if (s && s->h.owner == g)
-		return &s->sc;
-	struct bee_span_map_fill *fill = bee_span_fill();
-	return bee_fill_lookup(&bee_goroutine_spans, &g, fill ? &fill->goroutine : 0);
+	int in_slot = 0;
+	return bee_goroutine_entry_of(g, bee_goroutine_slot_of(g), &in_slot);
 }
 
-/*
- * The writers below are global functions (verified once, on their own, whatever their caller's
- * state: go_headers.bpf.h says why): their slot-or-map branches, inlined into every server
- * program, made what the verifier walks grow (bench/RESULTS.md, start-up).
- */
-
-/* From now on goroutine g serves span sc (a server span's entry). */
-__noinline int bee_goroutine_span_set(__u64 g, const struct span_ctx *sc)
+/* From now on goroutine g serves span sc (a server span's entry). An entry of g's in the map is
+ * from a call that got no slot and never ended: dropped, so that it does not come back into view
+ * when this one gives the slot up (stale_in_map). */
+static __always_inline int bee_goroutine_span_set(__u64 g, const struct span_ctx *sc)
 {
-	if (!sc)
-		return 0;
-	struct bee_goroutine_slot *s = bee_goroutine_slot_of(g);
-	struct bee_span_map_fill *fill = bee_span_fill();
-	__s64 *count = fill ? &fill->goroutine : 0;
-	if (s && (s->h.owner == g || bee_slot_claim(&s->h))) {
-		bee_slot_publish(&s->h, g); /* only g's own probes look it up */
-		s->sc = *sc;
-		/* An entry of g's in the map is from a call that got no slot and never ended: it must
-		 * not come back into view when this one gives the slot up. */
-		bee_fill_delete(&bee_goroutine_spans, &g, count);
-		return 0;
-	}
-	bee_fill_update(&bee_goroutine_spans, &g, sc, BPF_ANY, count);
-	return 0;
+	return bee_goroutine_entry_store(g, sc, 1);
 }
 
-/* Goroutine g serves no span any more (a server span's end). */
+/* Goroutine g serves no span any more (a server span's end). A global function: its slot-or-map
+ * branches, inlined into every server program, made what the verifier walks grow
+ * (bench/RESULTS.md, start-up). */
 __noinline int bee_goroutine_span_clear(__u64 g)
 {
 	struct bee_goroutine_slot *s = bee_goroutine_slot_of(g);
-	if (s && s->h.owner == g) {
-		bee_slot_release(&s->h);
-		return 0;
-	}
-	struct bee_span_map_fill *fill = bee_span_fill();
-	bee_fill_delete(&bee_goroutine_spans, &g, fill ? &fill->goroutine : 0);
+	bee_goroutine_entry_drop(g, s, s && s->h.owner == g);
 	return 0;
 }
 
@@ -116,7 +95,7 @@ __noinline int bee_goroutine_span_clear(__u64 g)
 /* As bee_goroutine_slot_mask, for the context table. */
 volatile const __u32 bee_ctx_slot_mask = BEE_CTX_SLOTS - 1;
 /* Slots owned by a context's data pointer. */
-BEE_SLOT_TABLE(bee_ctx_slot, struct span_ctx, sc, bee_ctx_slots, bee_ctx_slot_of, BEE_CTX_SLOT_BITS, bee_ctx_slot_mask)
+BEE_SLOT_TABLE(bee_ctx_slot, struct span_ctx, st, bee_ctx_slots, bee_ctx_slot_of, BEE_CTX_SLOT_BITS, bee_ctx_slot_mask)
 
 /* Where the parent walk copies a context's span for its caller (this CPU's, for this run). */
 struct {
@@ -128,57 +107,16 @@ struct {
 
 
 /*
- * Copies the span registered for context ctx into *out: 1 when there is one. Unlike a
- * goroutine's, a context's span is looked up by other goroutines, on other CPUs, while its own
- * request may end and give the slot to another context: the span is copied between two reads of
- * the owner, and counts only when both name ctx (writers publish the owner after the span:
- * bee_ctx_span_set). A global function: inlined in the parent walk's loop it tripled what the
- * verifier walked for every client program (bench/RESULTS.md, start-up).
+ * bee_ctx_span_set(ctx, sc): registers span sc for context ctx (children on other goroutines
+ * find it); nonzero when the map behind the slots is full. bee_ctx_span_copy(ctx, out): copies
+ * the span registered for ctx into *out, 1 when there is one; a global function: inlined in the
+ * parent walk's loop it tripled what the verifier walked for every client program
+ * (bench/RESULTS.md, start-up). Both: slots.bpf.h, a context's span being looked up by other
+ * goroutines, on other CPUs, while its own request may end and give the slot to another context.
  */
-__noinline int bee_ctx_span_copy(__u64 ctx, struct span_ctx *out)
-{
-	if (!out)
-		return 0;
-	struct bee_ctx_slot *s = bee_ctx_slot_of(ctx);
-	if (s && *(volatile __u64 *)&s->h.owner == ctx) {
-		*out = s->sc;
-		asm volatile("" ::: "memory");
-		return *(volatile __u64 *)&s->h.owner == ctx; /* else: ending right now */
-	}
-	struct bee_span_map_fill *fill = bee_span_fill();
-	struct span_ctx *m = bee_fill_lookup(&bee_ctx_spans, &ctx, fill ? &fill->ctx : 0);
-	if (!m)
-		return 0;
-	*out = *m;
-	return 1;
-}
+BEE_SHARED_TABLE(bee_ctx_span, struct span_ctx, bee_ctx_slot, bee_ctx_slot_of, bee_ctx_spans, BEE_FILL_FIELD(bee_span_fill, ctx))
 
-/* Registers span sc for context ctx (children on other goroutines find it); nonzero when the
- * map behind the slots is full. A global function (see bee_goroutine_span_set). */
-__noinline long bee_ctx_span_set(__u64 ctx, const struct span_ctx *sc)
-{
-	if (!sc)
-		return 0;
-	struct bee_ctx_slot *s = bee_ctx_slot_of(ctx);
-	struct bee_span_map_fill *fill = bee_span_fill();
-	__s64 *count = fill ? &fill->ctx : 0;
-	if (s) {
-		int again = *(volatile __u64 *)&s->h.owner == ctx; /* a registration that never ended */
-		if (again)
-			*(volatile __u64 *)&s->h.owner = 0; /* readers stop matching while it is rewritten */
-		if (again || bee_slot_claim(&s->h)) {
-			s->sc = *sc;
-			bee_slot_publish(&s->h, ctx);
-			/* An entry for ctx in the map is from a registration that got no slot and never
-			 * ended: it must not come back into view when this one gives the slot up. */
-			bee_fill_delete(&bee_ctx_spans, &ctx, count);
-			return 0;
-		}
-	}
-	return bee_fill_update(&bee_ctx_spans, &ctx, sc, BPF_ANY, count);
-}
-
-/* Context ctx's span is over. A global function (see bee_goroutine_span_set). */
+/* Context ctx's span is over. A global function (see bee_goroutine_span_clear). */
 __noinline int bee_ctx_span_clear(__u64 ctx)
 {
 	struct bee_ctx_slot *s = bee_ctx_slot_of(ctx);
@@ -186,8 +124,7 @@ __noinline int bee_ctx_span_clear(__u64 ctx)
 		bee_slot_release(&s->h);
 		return 0;
 	}
-	struct bee_span_map_fill *fill = bee_span_fill();
-	bee_fill_delete(&bee_ctx_spans, &ctx, fill ? &fill->ctx : 0);
+	bee_fill_delete(&bee_ctx_spans, &ctx, BEE_FILL_FIELD(bee_span_fill, ctx));
 	return 0;
 }
 

@@ -255,4 +255,54 @@ static __always_inline void *bee_fill_lookup(void *map, const void *key, const _
 		return 1;                                                                           \
 	}
 
+/*
+ * A table keyed by an address that goroutines on other CPUs look up (a context, a request's
+ * URL): slot table `slot_type` (field `st`) in front of LRU map `lru_map`, counted by `count`.
+ * Unlike a goroutine's call, an entry may be read while its owner ends and its slot goes to
+ * another key: a reader copies the value between two reads of the owner and keeps it only when
+ * both name its key; a writer publishes the owner after the value. Declares, as global functions
+ * (verified once):
+ *   name##_set(key, v)   registers *v for key (again for a key already registered: the latest
+ *       wins, as in the map); nonzero when the map behind the slots is full;
+ *   name##_copy(key, out)  copies key's value into *out: 1 when it has one.
+ * Each table gives an entry up with its own rule (bee_ctx_span_clear, client_url_clear).
+ */
+#define BEE_SHARED_TABLE(name, value_type, slot_type, slot_of, lru_map, count)                      \
+	__noinline long name##_set(__u64 key, const value_type *v)                                  \
+	{                                                                                           \
+		if (!v)                                                                             \
+			return 0;                                                                   \
+		struct slot_type *s = slot_of(key);                                                 \
+		if (s) {                                                                            \
+			int again = *(volatile __u64 *)&s->h.owner == key;                          \
+			if (again)                                                                  \
+				*(volatile __u64 *)&s->h.owner = 0; /* readers stop matching while it is rewritten */ \
+			if (again || bee_slot_claim(&s->h)) {                                       \
+				s->st = *v;                                                         \
+				bee_slot_publish(&s->h, key);                                       \
+				/* an entry for key in the map got no slot and never ended: it must not come \
+				 * back into view when this one gives the slot up */                \
+				bee_fill_delete(&lru_map, &key, count);                             \
+				return 0;                                                           \
+			}                                                                           \
+		}                                                                                   \
+		return bee_fill_update(&lru_map, &key, v, BPF_ANY, count);                          \
+	}                                                                                           \
+	__noinline int name##_copy(__u64 key, value_type *out)                                      \
+	{                                                                                           \
+		if (!out)                                                                           \
+			return 0;                                                                   \
+		struct slot_type *s = slot_of(key);                                                 \
+		if (s && *(volatile __u64 *)&s->h.owner == key) {                                   \
+			*out = s->st;                                                               \
+			asm volatile("" ::: "memory");                                              \
+			return *(volatile __u64 *)&s->h.owner == key; /* else: ending right now */  \
+		}                                                                                   \
+		value_type *m = bee_fill_lookup(&lru_map, &key, count);                             \
+		if (!m)                                                                             \
+			return 0;                                                                   \
+		*out = *m;                                                                          \
+		return 1;                                                                           \
+	}
+
 #endif /* BEETRACE_SLOTS_BPF_H */
