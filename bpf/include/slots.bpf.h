@@ -33,7 +33,8 @@ static __always_inline __u32 bee_slot_index(__u64 id, __u32 bits, __u32 mask)
 /*
  * Declares one table: struct slot_type {head; field_type field;}, the array map `map` of
  * 2^bits of them, and lookup_fn(id) giving id's slot (the index also masked by `mask`, a
- * volatile const user space may narrow: BEETRACE_SERVER_SLOTS).
+ * volatile const user space may narrow: BEETRACE_SERVER_SLOTS sets every .rodata const whose
+ * name ends in "_slot_mask", so a mask must be named so).
  */
 #define BEE_SLOT_TABLE(slot_type, field_type, field, map, lookup_fn, bits, mask)                        \
 	struct slot_type {                                                                              \

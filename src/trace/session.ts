@@ -169,6 +169,8 @@ interface LoadedObject {
  * goroutine or context belongs to, so a probe in one object finds its parent in another's, and
  * the client spans in flight per connection (also shared across sessions: process-maps.ts).
  */
+/** The name ending of every slot table's index mask (bpf/include/slots.bpf.h, BEE_SLOT_TABLE). */
+const SLOT_MASK_SUFFIX = "_slot_mask";
 const SHARED_MAPS = ["events", "bee_goroutine_spans", "bee_goroutine_slots", "bee_ctx_spans", "bee_ctx_slots", "bee_span_map_fill", "bee_conn_spans"] as const;
 const RING_MAP = "events";
 /** bpf/include/go_headers.bpf.h: 0 turns the header walk and the traceparent parse off */
@@ -339,9 +341,11 @@ export class TraceSession implements Disposable {
       // only when something reads them (conn_ctx.bpf.h).
       if (this.opts.liveJoins && object.hasConst("bee_conn_join_on")) object.setConst("bee_conn_join_on", 1);
       if ((this.opts.liveJoins || this.opts.propagate) && object.hasConst("bee_conn_publish_on")) object.setConst("bee_conn_publish_on", 1);
-      // Slot tables (bpf/include/slots.bpf.h) narrowed for tests; the goroutine table is shared,
-      // so every object gets the same mask.
-      if (this.opts.serverSlots !== undefined) for (const c of ["server_slot_mask", "client_slot_mask", "grpc_server_slot_mask", "grpc_client_slot_mask", "http3_slot_mask", "databasesql_slot_mask", "kafka_slot_mask", "otelapi_slot_mask", "bee_goroutine_slot_mask", "bee_ctx_slot_mask"]) if (object.hasConst(c)) object.setConst(c, this.opts.serverSlots - 1);
+      // Slot tables (bpf/include/slots.bpf.h) narrowed for tests: every table's mask, a const
+      // named "<table>_slot_mask" (the goroutine table is shared, so every object gets the same).
+      if (this.opts.serverSlots !== undefined) {
+        for (const c of object.sectionVars(".rodata").keys()) if (c.endsWith(SLOT_MASK_SUFFIX)) object.setConst(c, this.opts.serverSlots - 1);
+      }
       if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(RING_MAP, this.opts.ringbufBytes);
       if (this.opts.inflightEntries !== undefined) {
         for (const m of spec.callMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);
