@@ -25,6 +25,10 @@ const LIBC_DEFS = {
   // (and reads no va_list), so binding it with a fixed integer signature is safe on x86-64/arm64.
   // Used for bpf(2) commands libbpf 1.1 lacks (syscall.ts). Returns -1 and sets errno on failure.
   syscall: { args: ["isize", "isize", "ptr", "isize"], returns: "isize" },
+  // In a multi-threaded process glibc's sigprocmask changes the calling thread's mask only
+  // (it is pthread_sigmask), and it is in libc.so.6 on every glibc (pthread_sigmask was in
+  // libpthread before 2.32).
+  sigprocmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
 } as const;
 
 export type Libc = Bound<typeof LIBC_DEFS>;
@@ -104,6 +108,33 @@ export function closeFd(fd: number): void {
 /** A second fd for the same open file (a BPF map that must outlive the object that created it); -1 on failure (errno set). */
 export function dupFd(fd: number): number {
   return libcSymbols().dup(fd);
+}
+
+/** asm-generic/signal-defs.h: how for sigprocmask. */
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+/** glibc's sigset_t: 1024 bits (sysdeps/unix/sysv/linux/bits/types/__sigset_t.h). */
+const SIGSET_BYTES = 128;
+
+/**
+ * Run `fn` with every signal blocked on this thread, then restore the mask (and let what came
+ * meanwhile be delivered). The BPF verifier gives up with EAGAIN when a signal is pending for
+ * the loading thread (kernel/bpf/verifier.c, do_check), and libbpf retries a program only five
+ * times: a sampling profiler, or a burst of signals while a 10-20 ms program is verified, then
+ * fails the whole start-up. A signal sent to the process meanwhile goes to one of the runtime's
+ * other threads (SIGINT and SIGTERM included), so a stop request is not lost; SIGKILL and SIGSTOP
+ * cannot be blocked.
+ */
+export function withSignalsBlocked<T>(fn: () => T): T {
+  const c = libcSymbols();
+  const all = new Uint8Array(SIGSET_BYTES).fill(0xff);
+  const old = new Uint8Array(SIGSET_BYTES);
+  if (c.sigprocmask(SIG_BLOCK, addr(all), addr(old)) !== 0) return fn();
+  try {
+    return fn();
+  } finally {
+    c.sigprocmask(SIG_SETMASK, addr(old), null);
+  }
 }
 
 const DL_DEFS = { dlsym: { args: ["ptr", "ptr"], returns: "ptr" } } as const;

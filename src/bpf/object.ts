@@ -11,7 +11,7 @@ import { ffi } from "./ffi.ts";
 import { checkInt, checkPtr, errnoError, errnoText, libbpfMark, libbpfWarningsSince } from "./call.ts";
 import { releaseHandle, trackHandle } from "./handles.ts";
 import { missingHelper } from "./verifier-log.ts";
-import { addr, cstr, cstringAt, mmapFd, munmap, PROT_READ, systemPageSize } from "./libc.ts";
+import { addr, cstr, cstringAt, mmapFd, munmap, PROT_READ, systemPageSize, withSignalsBlocked } from "./libc.ts";
 import { libbpf, type LibbpfSymbols } from "./libbpf.ts";
 
 /** A global variable of a data section, located through the object's BTF. */
@@ -302,7 +302,7 @@ export class BpfObject implements Disposable {
     this.assertNotLoaded("load()");
     this.#logBuf[0] = 0;
     const mark = libbpfMark();
-    const r = libbpf().sym.bpf_object__load(this.#ptr);
+    const r = withSignalsBlocked(() => libbpf().sym.bpf_object__load(this.#ptr));
     if (r >= 0) {
       this.#loaded = true;
       // Loaded: libbpf reads neither the ELF image (it is done with the ELF once the object is
