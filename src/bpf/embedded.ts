@@ -15,7 +15,6 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { TracerError } from "../errors.ts";
 
 export interface EmbeddedAssets {
@@ -46,7 +45,7 @@ const compiled = null as AssetPaths | null;
 const BUILD_HINT = "run 'bun build.ts' (scripts/setup.sh does this) to build it";
 
 function fromSourceTree(): EmbeddedAssets {
-  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const root = join(import.meta.dirname, "..", "..");
   const at = (rel: string) => join(root, rel);
   const objDir = at(SOURCE_LAYOUT.bpfObjectDir);
   const bpfObjects: Record<string, string> = {};

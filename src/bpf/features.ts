@@ -11,9 +11,9 @@
  * link, with calls from the main thread and from new native threads, because some kernels'
  * filter matched only one thread (see judgeUprobeMultiTrial).
  */
-import { spawnSync } from "node:child_process";
 import { readFileSync, existsSync, statSync, mkdirSync, writeFileSync, renameSync } from "node:fs";
 import { TracerError } from "../errors.ts";
+import { childProcess } from "../runtime.ts";
 import { errnoText } from "./call.ts";
 import { addr, closeFd, cstr, libcSymbols, readErrno, runOnNewThread, symbolAddress, systemPageSize } from "./libc.ts";
 import { libbpf } from "./libbpf.ts";
@@ -887,7 +887,7 @@ function readLockdown(): string | undefined {
   const direct = readText(path);
   if (direct !== undefined || !existsSync("/sys/kernel/security")) return direct;
   try {
-    const r = spawnSync("unshare", ["--mount", "--propagation", "private", "sh", "-c", `mount -t securityfs securityfs /sys/kernel/security && cat ${path}`], {
+    const r = childProcess().spawnSync("unshare", ["--mount", "--propagation", "private", "sh", "-c", `mount -t securityfs securityfs /sys/kernel/security && cat ${path}`], {
       encoding: "utf8",
       timeout: 5000,
     });

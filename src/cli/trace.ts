@@ -20,12 +20,13 @@
  */
 // First, before the modules below load: the x86 decoder starts compiling (target/early.ts).
 import "../target/early.ts";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { accessSync, constants, realpathSync, statSync } from "node:fs";
 import { hostname, constants as osConstants } from "node:os";
 import { delimiter, dirname, extname, isAbsolute, join, resolve, sep } from "node:path";
 import { TracerError, fromSystemError, isTracerError } from "../errors.ts";
 import { log } from "../log.ts";
+import { childProcess } from "../runtime.ts";
 import { describeProcess, findProcessesByExe, parsePid, readState, type TargetProcess } from "../target/process.ts";
 import { TargetLock } from "../target/lock.ts";
 import { TraceSession, type AttachTarget, type TraceOptions, type TraceSummary } from "../trace/session.ts";
@@ -607,7 +608,7 @@ export async function runCommand(argv: string[], o: TraceCliOptions): Promise<nu
   checkOutputs(plan, { exe: real });
 
   // The shell stops itself before exec; argv[0] of the program stays what the user typed.
-  const child: ChildProcess = spawn("/bin/sh", ["-c", 'kill -STOP $$; exec "$@"', "beetrace-run", exe, ...argv.slice(1).map(String)], {
+  const child: ChildProcess = childProcess().spawn("/bin/sh", ["-c", 'kill -STOP $$; exec "$@"', "beetrace-run", exe, ...argv.slice(1).map(String)], {
     stdio: "inherit",
   });
   const pid = child.pid;
