@@ -10,7 +10,9 @@
  *    value and the maximum after the first second, with a breakdown from /proc/PID/smaps
  *    (bench/smaps.ts): the executable's own pages, anonymous memory (JS heap, malloc), the BPF
  *    ring buffer (kernel memory mapped in: its data pages are mapped twice, so a 4 MiB ring
- *    shows as 8 MiB) and the rest;
+ *    shows as 8 MiB) and the rest; and the tracer's CPU while idle, in ms per second, from the
+ *    window's second second on (the first holds the start-up trims; /proc/PID/stat counts in
+ *    10 ms ticks, so use --idle 15 or more for this number);
  * 3. load: bench/loadgen at --rate req/s on --route for --duration s (after 2 s warm-up),
  *    VmRSS sampled every 200 ms: max and median over the run, VmHWM at the end (includes
  *    start-up), spans written (from the tracer's exit line) and achieved request rate, and the
@@ -118,6 +120,8 @@ interface Row {
   achieved: number;
   /** tracer CPU (utime + stime) from the load's start until idle again, per span */
   cpuUsPerSpan: number;
+  /** tracer CPU while the service gets no request, ms per second (idle window after its first second) */
+  idleCpuMsPerS: number;
 }
 
 async function measure(config: Config, round: number): Promise<Row> {
@@ -134,7 +138,11 @@ async function measure(config: Config, round: number): Promise<Row> {
     const tp = tracer.pid!;
     const startPeak = statusKb(tp, "VmHWM") ?? 0;
     const idleMs = intOption(o.idle, "idle") * 1000;
-    const idleSamples = await sampleRss(tp, 250, Bun.sleep(idleMs));
+    // The idle window's first second holds the start-up trims (trace/footprint.ts): its CPU is not idle CPU.
+    const idleSamples = await sampleRss(tp, 250, Bun.sleep(Math.min(1000, idleMs)));
+    const idleCpu0 = processCpuMs(tp);
+    idleSamples.push(...(await sampleRss(tp, 250, Bun.sleep(Math.max(0, idleMs - 1000)))));
+    const idleCpuMsPerS = idleMs > 1000 ? (processCpuMs(tp) - idleCpu0) / ((idleMs - 1000) / 1000) : NaN;
     const idle = breakdown(tp, realpathSync(exe));
     const afterFirst = idleSamples.slice(4);
     const cpu0 = processCpuMs(tp);
@@ -175,6 +183,7 @@ async function measure(config: Config, round: number): Promise<Row> {
       spans,
       achieved: load.achievedRate,
       cpuUsPerSpan: spans > 0 ? ((cpu1 - cpu0) * 1000) / spans : NaN,
+      idleCpuMsPerS,
     };
   } finally {
     if (tracer.exitCode === null && tracer.signalCode === null) {
@@ -198,16 +207,16 @@ for (let r = 1; r <= intOption(o.rounds, "rounds"); r++) {
     console.log(
       `${c.padEnd(8)} round ${r}: start-up peak ${f1(mib(row.startPeak))} MiB | idle ${f1(mib(row.idleLast))} (max ${f1(mib(row.idleMax))}) MiB = ${b(row.idle)} | ` +
         `load: max ${f1(mib(row.loadMax))}, median ${f1(mib(row.loadMedian))} MiB = ${b(row.loaded)}; VmHWM ${f1(mib(row.hwmEnd))} MiB; ` +
-        `${row.spans} spans, ${row.achieved.toFixed(0)} req/s achieved; tracer CPU ${row.cpuUsPerSpan.toFixed(2)} µs/span`,
+        `${row.spans} spans, ${row.achieved.toFixed(0)} req/s achieved; tracer CPU ${row.cpuUsPerSpan.toFixed(2)} µs/span, idle ${row.idleCpuMsPerS.toFixed(1)} ms/s`,
     );
   }
 }
-console.log("\nmedians over rounds (MiB; CPU µs/span): config | start-up peak | idle | idle excl. ring | load max | load max excl. ring | VmHWM at end | tracer CPU per span");
+console.log("\nmedians over rounds (MiB; CPU µs/span): config | start-up peak | idle | idle excl. ring | load max | load max excl. ring | VmHWM at end | tracer CPU per span | idle CPU ms/s");
 for (const c of configs) {
   const rs = rows.filter((r) => r.config === c);
   const med = (f: (r: Row) => number) => f1(mib(percentile([...rs.map(f)].sort((a, b) => a - b), 50)));
   console.log(
-    `${c.padEnd(8)} | ${med((r) => r.startPeak)} | ${med((r) => r.idleLast)} | ${med((r) => r.idleLast - r.idle.ring)} | ${med((r) => r.loadMax)} | ${med((r) => r.loadMax - r.loaded.ring)} | ${med((r) => r.hwmEnd)} | ${percentile([...rs.map((r) => r.cpuUsPerSpan)].sort((a, b) => a - b), 50).toFixed(2)}`,
+    `${c.padEnd(8)} | ${med((r) => r.startPeak)} | ${med((r) => r.idleLast)} | ${med((r) => r.idleLast - r.idle.ring)} | ${med((r) => r.loadMax)} | ${med((r) => r.loadMax - r.loaded.ring)} | ${med((r) => r.hwmEnd)} | ${percentile([...rs.map((r) => r.cpuUsPerSpan)].sort((a, b) => a - b), 50).toFixed(2)} | ${percentile([...rs.map((r) => r.idleCpuMsPerS)].sort((a, b) => a - b), 50).toFixed(1)}`,
   );
 }
 if (receiver) {

@@ -22,6 +22,20 @@ export interface ClockSample {
   uncertaintyNs: bigint;
 }
 
+const bootBuf = new BigInt64Array(2);
+
+/**
+ * CLOCK_BOOTTIME now, in ns: one clock_gettime, the clock BPF stamps records with. For "now" on
+ * each drain tick; pairing it with wall time is sampleClocks' job (a BootClock re-anchors with
+ * it when due), which reads four clocks seven times.
+ */
+export function bootTimeNs(): bigint {
+  if (libcSymbols().clock_gettime(CLOCK_BOOTTIME, addr(bootBuf)) !== 0) {
+    throw new TracerError("kernel_unsupported", `clock_gettime(CLOCK_BOOTTIME): ${errnoText(readErrno())}`);
+  }
+  return bootBuf[0]! * 1_000_000_000n + bootBuf[1]!;
+}
+
 /**
  * Read the three clocks `samples` times, each time bracketing BOOTTIME and MONOTONIC between two
  * REALTIME readings, and keep the tightest bracket (so a preemption in one sample does not skew

@@ -36,13 +36,13 @@ import { BPF_TRACE_UPROBE_MULTI } from "../bpf/syscall.ts";
 import { RingBufferReader } from "../bpf/ringbuf.ts";
 import { bpfObjectPath } from "../bpf/embedded.ts";
 import { libbpf } from "../bpf/libbpf.ts";
-import { sampleClocks } from "../bpf/clock.ts";
+import { bootTimeNs, sampleClocks } from "../bpf/clock.ts";
 import { BootClock } from "../spans/clock.ts";
 import { zeroLosses, type LossCounters, type Span } from "../spans/model.ts";
 import type { SpanSink } from "./output.ts";
 import { CAPTURE_FORMAT, type CaptureHeader, type ProbeInfo } from "../capture/format.ts";
 import { BEETRACE_VERSION } from "../version.ts";
-import { isAlive, readEnviron, type TargetProcess } from "../target/process.ts";
+import { ProcessWatch, readEnviron, type TargetProcess } from "../target/process.ts";
 import { targetResource } from "../config/otel-env.ts";
 import { ProcessMaps } from "./process-maps.ts";
 import { Propagator } from "./propagate.ts";
@@ -177,6 +177,25 @@ const RING_MAP = "events";
 const CONTEXT_IN_CONST = "bee_context_in";
 
 /** Everything prepared but not yet running; `start` begins tracing. */
+/** The drain tick's longest delay once the ring has stayed empty (see idleDrainDelayMs). */
+export const IDLE_DRAIN_MAX_MS = 100;
+/** Empty ticks in a row before the tick slows down: half a second at the default 20 ms. */
+export const IDLE_DRAIN_AFTER_TICKS = 25;
+
+/**
+ * The delay before the next drain tick when the last one was not busy. While spans flow it is
+ * `drainMs`; once the ring has been empty for IDLE_DRAIN_AFTER_TICKS ticks it doubles per empty
+ * tick up to IDLE_DRAIN_MAX_MS, and the first tick that finds a record goes back to `drainMs`.
+ * An idle tracer then wakes ~10 times a second instead of 50 (its CPU while the service is
+ * idle: bench/RESULTS.md). A burst is still read within 100 ms of its start: the default 4 MiB
+ * ring holds ~20,000 server spans, 200,000 a second for those 100 ms.
+ */
+export function idleDrainDelayMs(drainMs: number, emptyTicks: number): number {
+  if (emptyTicks < IDLE_DRAIN_AFTER_TICKS || drainMs >= IDLE_DRAIN_MAX_MS) return drainMs;
+  const doublings = Math.min(10, emptyTicks - IDLE_DRAIN_AFTER_TICKS + 1);
+  return Math.min(IDLE_DRAIN_MAX_MS, drainMs * 2 ** doublings);
+}
+
 export class TraceSession implements Disposable {
   readonly #links = new LinkSet();
   readonly #objects: LoadedObject[] = [];
@@ -566,6 +585,8 @@ export class TraceSession implements Disposable {
           let lastStats = Date.now();
           let timer: ReturnType<typeof setTimeout> | undefined;
           let done = false;
+          /** Ticks in a row that found the ring empty. */
+          let emptyTicks = 0;
           // Adaptive: a tick that found a busy ring comes back at once instead of after drainMs,
           // so the reader keeps up with bursts without a byte cap per tick.
           const tick = () => {
@@ -575,8 +596,10 @@ export class TraceSession implements Disposable {
             try {
               // Converting "now" first re-anchors the clock when due, so every output of this
               // tick (the capture's clock item, OTLP's decoded times) uses the same anchor.
-              const now = clock.toEpochNs(sampleClocks().boottimeNs);
-              busy = drainOnce() > 0 && ring.pendingBytes() > ring.size / 8;
+              const now = clock.toEpochNs(bootTimeNs());
+              const drained = drainOnce();
+              busy = drained > 0 && ring.pendingBytes() > ring.size / 8;
+              emptyTicks = drained > 0 ? 0 : emptyTicks + 1;
               if (writeError) return finish(`output failed: ${writeError.message}`);
               const limit = writer.limitReached();
               if (limit) return finish(limit);
@@ -589,11 +612,12 @@ export class TraceSession implements Disposable {
               writeError = isTracerError(e) ? e : new TracerError("internal", `drain failed: ${String(e)}`);
               return finish(`error: ${writeError.message}`);
             }
-            timer = setTimeout(tick, busy ? 0 : drainMs);
+            timer = setTimeout(tick, busy ? 0 : idleDrainDelayMs(drainMs, emptyTicks));
           };
           timer = setTimeout(tick, drainMs);
+          const watch = new ProcessWatch(this.target.process);
           const alive = setInterval(() => {
-            if (!isAlive(this.target.process)) finish("target exited");
+            if (!watch.running()) finish("target exited");
           }, 200);
           const onAbort = () => finish(String(signal.reason ?? "stopped"));
           function finish(reason: string) {
@@ -601,6 +625,7 @@ export class TraceSession implements Disposable {
             done = true;
             if (timer !== undefined) clearTimeout(timer);
             clearInterval(alive);
+            watch[Symbol.dispose]();
             signal.removeEventListener("abort", onAbort);
             resolve(reason);
           }
