@@ -177,8 +177,10 @@ const RING_MAP = "events";
 const CONTEXT_IN_CONST = "bee_context_in";
 
 /** Everything prepared but not yet running; `start` begins tracing. */
-/** The drain tick's longest delay once the ring has stayed empty (see idleDrainDelayMs). */
+/** The drain tick's longest delay once the ring has stayed empty (see idleDrainDelayMs), for a ring of IDLE_DRAIN_RING_BYTES or more. */
 export const IDLE_DRAIN_MAX_MS = 100;
+/** The default ring size (bpf/include/events.bpf.h): a smaller ring (--ringbuf-size) slows the idle tick less, in proportion. */
+export const IDLE_DRAIN_RING_BYTES = 4 << 20;
 /** Empty ticks in a row before the tick slows down: half a second at the default 20 ms. */
 export const IDLE_DRAIN_AFTER_TICKS = 25;
 
@@ -190,10 +192,11 @@ export const IDLE_DRAIN_AFTER_TICKS = 25;
  * idle: bench/RESULTS.md). A burst is still read within 100 ms of its start: the default 4 MiB
  * ring holds ~20,000 server spans, 200,000 a second for those 100 ms.
  */
-export function idleDrainDelayMs(drainMs: number, emptyTicks: number): number {
-  if (emptyTicks < IDLE_DRAIN_AFTER_TICKS || drainMs >= IDLE_DRAIN_MAX_MS) return drainMs;
+export function idleDrainDelayMs(drainMs: number, emptyTicks: number, ringBytes = IDLE_DRAIN_RING_BYTES): number {
+  const maxMs = Math.floor(IDLE_DRAIN_MAX_MS * Math.min(1, ringBytes / IDLE_DRAIN_RING_BYTES));
+  if (emptyTicks < IDLE_DRAIN_AFTER_TICKS || drainMs >= maxMs) return drainMs;
   const doublings = Math.min(10, emptyTicks - IDLE_DRAIN_AFTER_TICKS + 1);
-  return Math.min(IDLE_DRAIN_MAX_MS, drainMs * 2 ** doublings);
+  return Math.min(maxMs, drainMs * 2 ** doublings);
 }
 
 export class TraceSession implements Disposable {
@@ -612,7 +615,7 @@ export class TraceSession implements Disposable {
               writeError = isTracerError(e) ? e : new TracerError("internal", `drain failed: ${String(e)}`);
               return finish(`error: ${writeError.message}`);
             }
-            timer = setTimeout(tick, busy ? 0 : idleDrainDelayMs(drainMs, emptyTicks));
+            timer = setTimeout(tick, busy ? 0 : idleDrainDelayMs(drainMs, emptyTicks, ring.size));
           };
           timer = setTimeout(tick, drainMs);
           const watch = new ProcessWatch(this.target.process);

@@ -1,6 +1,6 @@
 /** @module tests/unit/trace/drain-tick — how often the drain tick runs while the ring stays empty. */
 import { describe, expect, test } from "bun:test";
-import { IDLE_DRAIN_AFTER_TICKS, IDLE_DRAIN_MAX_MS, idleDrainDelayMs } from "../../../src/trace/session.ts";
+import { IDLE_DRAIN_AFTER_TICKS, IDLE_DRAIN_MAX_MS, IDLE_DRAIN_RING_BYTES, idleDrainDelayMs } from "../../../src/trace/session.ts";
 
 describe("idleDrainDelayMs", () => {
   test("the configured interval while records come, and for the first empty ticks", () => {
@@ -13,6 +13,13 @@ describe("idleDrainDelayMs", () => {
     expect(delays).toEqual([40, 80, IDLE_DRAIN_MAX_MS, IDLE_DRAIN_MAX_MS, IDLE_DRAIN_MAX_MS]);
     // emptyTicks is reset by the tick that drained something (trace/session.ts)
     expect(idleDrainDelayMs(20, 0)).toBe(20);
+  });
+
+  test("a smaller ring slows the idle tick less, in proportion; a tiny one not at all", () => {
+    const late = IDLE_DRAIN_AFTER_TICKS + 20;
+    expect(idleDrainDelayMs(20, late, IDLE_DRAIN_RING_BYTES * 4)).toBe(IDLE_DRAIN_MAX_MS);
+    expect(idleDrainDelayMs(20, late, IDLE_DRAIN_RING_BYTES / 2)).toBe(IDLE_DRAIN_MAX_MS / 2);
+    expect(idleDrainDelayMs(20, late, 64 * 1024)).toBe(20);
   });
 
   test("an interval already at or above the cap is kept as given", () => {
