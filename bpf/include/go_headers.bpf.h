@@ -170,7 +170,6 @@ static __always_inline void go_walk_headers(struct go_header_walk *w)
 	go_walk_headers_global(w);
 }
 
-/* Parses one lowercase hex digit; -1 otherwise (W3C Trace Context: lowercase only). */
 /* hex_table's entry for a byte that is not a lowercase hex digit. */
 #define HEX_BAD 0x80
 
@@ -194,6 +193,7 @@ static __always_inline __u8 hex_of(char c)
 	return hex_table[(__u8)c];
 }
 
+/* Parses one lowercase hex digit; -1 otherwise (W3C Trace Context: lowercase only). */
 static __always_inline int hexval(char c)
 {
 	__u8 v = hex_of(c);
