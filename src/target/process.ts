@@ -5,6 +5,7 @@
  * we open its executable through /proc/PID/exe, which works even if the file on disk was replaced
  * or deleted after the process started (the link still names the mapped inode).
  */
+import { Buffer } from "node:buffer";
 import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { TracerError, fromSystemError } from "../errors.ts";
 
@@ -65,13 +66,19 @@ export function describeProcess(pid: number): TargetProcess {
   return { pid, exeLink: `${base}/exe`, exePath, comm, startTicks: readStartTicks(pid) };
 }
 
+/**
+ * State (field 3) and start time (field 22, clock ticks since boot) from the text of
+ * /proc/PID/stat: the fields after the last ")" (the command name may hold spaces and parens).
+ */
+function stateAndStart(stat: string): { state: string; startTicks: number } {
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 20);
+  return { state: rest[0] ?? "", startTicks: Number(rest[19] ?? 0) };
+}
+
 /** Field 22 of /proc/PID/stat; the comm field (2) may contain spaces and parens, so parse after the last ')'. */
 export function readStartTicks(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // rest[0] is field 3 (state); field 22 is rest[19]
-    return Number(rest[19] ?? 0);
+    return stateAndStart(readFileSync(`/proc/${pid}/stat`, "utf8")).startTicks;
   } catch {
     return 0;
   }
@@ -83,8 +90,7 @@ export function readStartTicks(pid: number): number {
  */
 export function readState(pid: number): string | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] || undefined;
+    return stateAndStart(readFileSync(`/proc/${pid}/stat`, "utf8")).state || undefined;
   } catch {
     return undefined;
   }
@@ -104,12 +110,6 @@ export function isRunning(pid: number, startTicks: number): boolean {
 /** Still running (a zombie target has exited: its uprobes are gone with its memory). */
 export function isAlive(p: TargetProcess): boolean {
   return isRunning(p.pid, p.startTicks);
-}
-
-/** State (field 3) and start time (field 22) from the text of /proc/PID/stat. */
-function stateAndStart(stat: string): { state: string; startTicks: number } {
-  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 20);
-  return { state: rest[0] ?? "", startTicks: Number(rest[19] ?? 0) };
 }
 
 /**

@@ -176,7 +176,6 @@ const RING_MAP = "events";
 /** bpf/include/go_headers.bpf.h: 0 turns the header walk and the traceparent parse off */
 const CONTEXT_IN_CONST = "bee_context_in";
 
-/** Everything prepared but not yet running; `start` begins tracing. */
 /** The drain tick's longest delay once the ring has stayed empty (see idleDrainDelayMs), for a ring of IDLE_DRAIN_RING_BYTES or more. */
 export const IDLE_DRAIN_MAX_MS = 100;
 /** The default ring size (bpf/include/events.bpf.h): a smaller ring (--ringbuf-size) slows the idle tick less, in proportion. */
@@ -199,6 +198,7 @@ export function idleDrainDelayMs(drainMs: number, emptyTicks: number, ringBytes 
   return Math.min(maxMs, drainMs * 2 ** doublings);
 }
 
+/** Everything prepared but not yet running; `start` begins tracing. */
 export class TraceSession implements Disposable {
   readonly #links = new LinkSet();
   readonly #objects: LoadedObject[] = [];
