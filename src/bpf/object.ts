@@ -27,6 +27,8 @@ const BTF_KIND_DATASEC = 15;
 const BTF_TYPE_SIZE = 12;
 /** struct btf_var_secinfo {type, offset, size}: 12 bytes. */
 const BTF_VAR_SECINFO_SIZE = 12;
+/** asm-generic/errno-base.h */
+const EAGAIN = 11;
 /** include/uapi/linux/bpf.h enum bpf_map_type: BPF_MAP_TYPE_RINGBUF. */
 export const BPF_MAP_TYPE_RINGBUF = 27;
 
@@ -313,6 +315,14 @@ export class BpfObject implements Disposable {
     }
     const warnings = libbpfWarningsSince(mark);
     const verifierLog = (cstringAt(addr(this.#logBuf)) ?? "").split("\n").filter((l) => l.length > 0);
+    if (-r === EAGAIN) {
+      // The verifier stops when a signal is pending for this thread (load() blocks them, so
+      // something else interrupted it); nothing says the program is wrong.
+      throw new TracerError("bpf_error", `load BPF object ${this.name}: the kernel's verifier was interrupted (EAGAIN) and libbpf gave up retrying`, {
+        hint: "run beetrace again; if it keeps happening, run it with -v and report the output",
+        detail: verifierLog,
+      });
+    }
     if (verifierLog.length > 0) {
       const prog = warnings.map((w) => /prog '([^']+)'/.exec(w)?.[1]).find((p) => p !== undefined);
       const missing = missingHelper(verifierLog);
