@@ -132,6 +132,31 @@ export function threadsCpuNs(pid: number): number {
   return ns;
 }
 
+/**
+ * threadsCpuNs per thread name (/proc/PID/task/TID/comm: "beetrace" is the main thread, then
+ * JSC's "JITWorker", "HeapHelper", "JSCWarmUp", mimalloc's "mi-scavenger", Bun's "HTTP Client", …),
+ * threads of one name summed. Empty when the process is gone.
+ */
+export function threadsCpuNsByName(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName;
+  }
+  for (const t of tasks) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim();
+      const ns = Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
+      byName.set(name, (byName.get(name) ?? 0) + ns);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return byName;
+}
+
 /** A "Vm..." line of /proc/PID/status in kB (proc(5)); undefined when absent or the process is gone. */
 export function statusKb(pid: number, key: string): number | undefined {
   try {

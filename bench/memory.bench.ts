@@ -16,7 +16,8 @@
  * 3. load: bench/loadgen at --rate req/s on --route for --duration s (after 2 s warm-up),
  *    VmRSS sampled every 200 ms: max and median over the run, VmHWM at the end (includes
  *    start-up), spans written (from the tracer's exit line) and achieved request rate, and the
- *    tracer's CPU per span (/proc/PID/stat from the load's start until the tracer is idle again).
+ *    tracer's CPU per span (/proc/PID/stat from the load's start until the tracer is idle again),
+ *    and the same split per thread name (schedstat: main thread, JIT, GC helpers, allocator).
  *
  * Configurations: `beetrace` (the executable under test), `notrim` (the same with
  * BEETRACE_NO_TRIM=1: start-up memory kept, src/trace/footprint.ts), `before` (--before PATH).
@@ -31,7 +32,7 @@ import { spawn } from "node:child_process";
 import { existsSync, realpathSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { BENCH_CACHE, exited, intOption, machineLine, parseOptions, percentile, processCpuMs, statusKb, waitForLine } from "./lib.ts";
+import { BENCH_CACHE, exited, intOption, machineLine, parseOptions, percentile, processCpuMs, statusKb, threadsCpuNsByName, waitForLine } from "./lib.ts";
 import { readSmaps } from "./smaps.ts";
 
 type Config = "beetrace" | "notrim" | "before";
@@ -122,6 +123,8 @@ interface Row {
   cpuUsPerSpan: number;
   /** tracer CPU while the service gets no request, ms per second (idle window after its first second) */
   idleCpuMsPerS: number;
+  /** the same CPU per span as cpuUsPerSpan, per thread name (schedstat, ns resolution) */
+  threadUsPerSpan: Map<string, number>;
 }
 
 async function measure(config: Config, round: number): Promise<Row> {
@@ -146,6 +149,7 @@ async function measure(config: Config, round: number): Promise<Row> {
     const idle = breakdown(tp, realpathSync(exe));
     const afterFirst = idleSamples.slice(4);
     const cpu0 = processCpuMs(tp);
+    const threads0 = threadsCpuNsByName(tp);
     const loadgen = spawn(o.loadgen, ["-url", `http://${addr}${o.route}`, "-rate", o.rate, "-duration", `${o.duration}s`, "-warmup", "2s", "-conns", o.conns], {
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -163,6 +167,7 @@ async function measure(config: Config, round: number): Promise<Row> {
       if (now === cpu1) break;
       cpu1 = now;
     }
+    const threads1 = threadsCpuNsByName(tp);
     const load = JSON.parse(out) as { achievedRate: number };
     const summary = waitForLine(tracer, "stderr", /wrote (\d+) spans?/, 30_000);
     tracer.kill("SIGINT");
@@ -184,6 +189,7 @@ async function measure(config: Config, round: number): Promise<Row> {
       achieved: load.achievedRate,
       cpuUsPerSpan: spans > 0 ? ((cpu1 - cpu0) * 1000) / spans : NaN,
       idleCpuMsPerS,
+      threadUsPerSpan: new Map([...threads1].map(([name, ns]) => [name, spans > 0 ? (ns - (threads0.get(name) ?? 0)) / 1000 / spans : NaN])),
     };
   } finally {
     if (tracer.exitCode === null && tracer.signalCode === null) {
@@ -204,11 +210,13 @@ for (let r = 1; r <= intOption(o.rounds, "rounds"); r++) {
     const row = await measure(c, r);
     rows.push(row);
     const b = (x: ReturnType<typeof breakdown>) => `exe ${f1(mib(x.exe))} + anon ${f1(mib(x.anon))} + ring ${f1(mib(x.ring))} + other ${f1(mib(x.other))}`;
+    const threads = [...row.threadUsPerSpan].filter(([, us]) => us >= 0.005).sort((a, b) => b[1] - a[1]);
     console.log(
       `${c.padEnd(8)} round ${r}: start-up peak ${f1(mib(row.startPeak))} MiB | idle ${f1(mib(row.idleLast))} (max ${f1(mib(row.idleMax))}) MiB = ${b(row.idle)} | ` +
         `load: max ${f1(mib(row.loadMax))}, median ${f1(mib(row.loadMedian))} MiB = ${b(row.loaded)}; VmHWM ${f1(mib(row.hwmEnd))} MiB; ` +
         `${row.spans} spans, ${row.achieved.toFixed(0)} req/s achieved; tracer CPU ${row.cpuUsPerSpan.toFixed(2)} µs/span, idle ${row.idleCpuMsPerS.toFixed(1)} ms/s`,
     );
+    console.log(`${"".padEnd(8)} per thread, µs/span over the load: ${threads.map(([n, us]) => `${n} ${us.toFixed(2)}`).join(", ")}`);
   }
 }
 console.log("\nmedians over rounds (MiB; CPU µs/span): config | start-up peak | idle | idle excl. ring | load max | load max excl. ring | VmHWM at end | tracer CPU per span | idle CPU ms/s");
