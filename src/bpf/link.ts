@@ -19,7 +19,7 @@ import { isAbsolute } from "node:path";
 import { TracerError, fromSystemError } from "../errors.ts";
 import { checkPtr, errnoError, errnoText, libbpfMark } from "./call.ts";
 import { releaseHandle, trackHandle } from "./handles.ts";
-import { addr, closeFd, cstr, libcSymbols, readErrno } from "./libc.ts";
+import { addr, closeConcurrently, closeFd, cstr, libcSymbols, readErrno } from "./libc.ts";
 import { libbpf } from "./libbpf.ts";
 import type { BpfMap, BpfProgram } from "./object.ts";
 import { BPF_TRACE_UPROBE_MULTI, linkCreateUprobeMulti, MAX_UPROBE_MULTI_CNT } from "./syscall.ts";
@@ -166,14 +166,23 @@ export class UprobeMultiLink implements Disposable {
   }
 
   [Symbol.dispose](): void {
-    if (this.#fd < 0) return;
+    const fd = this.takeFd();
+    // Closing the only reference releases the link: all its uprobes are unregistered, then one
+    // uprobe_unregister_sync() waits for in-flight handlers (kernel/trace/bpf_trace.c).
+    if (fd >= 0) closeFd(fd);
+  }
+
+  /**
+   * Detaches this object from its fd and returns it (-1 when already disposed): the caller
+   * closes it, which releases the link. LinkSet closes several links' fds at once this way.
+   */
+  takeFd(): number {
+    if (this.#fd < 0) return -1;
     const fd = this.#fd;
     this.#fd = -1;
     this.program.object.disown(this);
     releaseHandle(this.#handle);
-    // Closing the only reference releases the link: all its uprobes are unregistered, then one
-    // uprobe_unregister_sync() waits for in-flight handlers (kernel/trace/bpf_trace.c).
-    closeFd(fd);
+    return fd;
   }
 }
 
@@ -262,6 +271,16 @@ export class LinkSet implements Disposable {
 
   [Symbol.dispose](): void {
     let first: unknown;
+    // uprobe_multi links first, all at once, this set's and those of the sets inside it: each
+    // release waits out a grace period in the kernel (closeConcurrently). Taken links dispose
+    // as no-ops below.
+    const fds: number[] = [];
+    try {
+      this.#takeMultiFds(fds);
+    } catch (e) {
+      first = e;
+    }
+    closeConcurrently(fds);
     for (let l = this.#links.pop(); l !== undefined; l = this.#links.pop()) {
       try {
         l[Symbol.dispose]();
@@ -270,6 +289,15 @@ export class LinkSet implements Disposable {
       }
     }
     if (first !== undefined) throw first;
+  }
+
+  #takeMultiFds(into: number[]): void {
+    for (const l of this.#links) {
+      if (l instanceof UprobeMultiLink) {
+        const fd = l.takeFd();
+        if (fd >= 0) into.push(fd);
+      } else if (l instanceof LinkSet) l.#takeMultiFds(into);
+    }
   }
 }
 
