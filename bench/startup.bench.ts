@@ -9,7 +9,8 @@
  *       [--beetrace dist/beetrace] [--before OTHER-BEETRACE]
  *
  * Root. The target runs `gopls serve -listen=127.0.0.1:0` (it idles waiting for a client); the
- * tracer is stopped with SIGINT after each run. The timed runs are without -v, as an operator
+ * tracer is stopped with SIGINT 0.3 s after its line, and the time to its exit (detach, final
+ * drain, capture file closed) is reported too. The timed runs are without -v, as an operator
  * runs it: -v adds libbpf's debug messages (~1800 lines for net/http's object) to the time.
  * Then --stage-runs runs with -v give where the time goes: the "start-up: <stage> at <ms>"
  * debug lines (trace/session.ts; ms since the tracer's process started) and the tracer's own
@@ -34,11 +35,16 @@ function cpuMsOf(pid: number): number {
   return threadsCpuNs(pid) / 1e6;
 }
 
+/** How long each run traces before SIGINT. */
+const STOP_AFTER_MS = 300;
+
 interface Run {
   wallMs: number;
   /** CPU time of the tracer when its "tracing pid" line arrived */
   cpuMs: number;
   attachMs: number;
+  /** SIGINT → exit, after STOP_AFTER_MS of tracing (detach, final drain, capture file closed) */
+  stopMs: number;
   /** stage → ms since the tracer started (only with -v) */
   stages: Map<string, number>;
 }
@@ -62,13 +68,17 @@ async function once(beetrace: string, pid: number, verbose: boolean): Promise<Ru
     });
     tracer.once("exit", (code) => reject(new Error(`tracer exited ${code}:\n${buf.slice(-4000)}`)));
   });
+  // Past the start-up trims (trace/footprint.ts), as a session that traced for a while stops.
+  await new Promise((r) => setTimeout(r, STOP_AFTER_MS));
+  const s0 = performance.now();
   tracer.kill("SIGINT");
   await exited(tracer);
+  const stopMs = performance.now() - s0;
   rmSync(out, { force: true });
   const m = /attached \d+ uprobes \([^)]*\) in (\d+) ms/.exec(buf);
   const stages = new Map<string, number>();
   for (const s of buf.matchAll(/start-up: (.+) at ([\d.]+) ms/g)) stages.set(s[1]!, Number(s[2]));
-  return { wallMs, cpuMs, attachMs: m ? Number(m[1]) : NaN, stages };
+  return { wallMs, cpuMs, attachMs: m ? Number(m[1]) : NaN, stopMs, stages };
 }
 
 const f = (s: ReturnType<typeof summarize>) => `median ${s.median.toFixed(1)}  p95 ${s.p95.toFixed(1)}  min ${s.min.toFixed(1)}  max ${s.max.toFixed(1)} ms`;
@@ -76,6 +86,7 @@ const f = (s: ReturnType<typeof summarize>) => `median ${s.median.toFixed(1)}  p
 function report(name: string, runs: Run[], verbose: Run[]): void {
   console.log(`${name}: launch → probes live (wall, no -v): ${f(summarize(runs.map((r) => r.wallMs)))}`);
   console.log(`${name}: CPU time by then (live threads):    ${f(summarize(runs.map((r) => r.cpuMs)))}`);
+  console.log(`${name}: stop, SIGINT → exit (no -v):        ${f(summarize(runs.map((r) => r.stopMs)))}`);
   if (verbose.length === 0) return;
   console.log(`${name}: with -v (${verbose.length} runs), of which load + attach: ${f(summarize(verbose.map((r) => r.attachMs)))}`);
   const names = [...new Set(verbose.flatMap((r) => [...r.stages.keys()]))];
