@@ -115,20 +115,10 @@ export function processCpuMs(pid: number): number {
  * between the listing and its read is left out (its time is no longer readable anywhere).
  */
 export function threadsCpuNs(pid: number): number {
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return Number.NaN;
-  }
+  const byName = threadsCpuNsByName(pid);
+  if (byName.size === 0) return Number.NaN; // a live process has at least its main thread
   let ns = 0;
-  for (const t of tasks) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // ended meanwhile
-    }
-  }
+  for (const v of byName.values()) ns += v;
   return ns;
 }
 

@@ -102,9 +102,17 @@ export function readState(pid: number): string | undefined {
  * supervisor may never do after a SIGKILL — so it counts as gone.
  */
 export function isRunning(pid: number, startTicks: number): boolean {
-  if (startTicks === 0 || readStartTicks(pid) !== startTicks) return false;
-  const state = readState(pid);
-  return state !== undefined && state !== "Z" && state !== "X";
+  try {
+    return runningFrom(readFileSync(`/proc/${pid}/stat`, "utf8"), startTicks);
+  } catch {
+    return false;
+  }
+}
+
+/** isRunning's answer from the text of /proc/PID/stat (ProcessWatch reads it its own way). */
+function runningFrom(stat: string, startTicks: number): boolean {
+  const s = stateAndStart(stat);
+  return startTicks !== 0 && s.startTicks === startTicks && s.state !== "" && s.state !== "Z" && s.state !== "X";
 }
 
 /** Still running (a zombie target has exited: its uprobes are gone with its memory). */
@@ -139,8 +147,7 @@ export class ProcessWatch implements Disposable {
     } catch {
       return false; // ESRCH: reaped
     }
-    const { state, startTicks } = stateAndStart(this.#buf.toString("latin1", 0, n));
-    return startTicks === this.process.startTicks && state !== "" && state !== "Z" && state !== "X";
+    return runningFrom(this.#buf.toString("latin1", 0, n), this.process.startTicks);
   }
 
   [Symbol.dispose](): void {
