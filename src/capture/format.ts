@@ -25,7 +25,14 @@
  *    integer with an 8-byte argument and decodes that form back to bigint, so times round-trip
  *    exactly (epoch ns exceed 2^53).
  */
-import { Decoder, Encoder } from "cbor-x";
+// The pure-JavaScript entry points, not the package root: under the "node" condition the root
+// (node-index.js) tries to load the optional native `cbor-extract` addon at import. In a compiled
+// executable that search runs against the build machine's node_modules path (baked in by the
+// bundler), so the same build would decode with native code where it was built and without it
+// on a customer's server; and the search itself (libc detection, prebuild directory scans) cost
+// start-up time on every command that touches capture files (bench/RESULTS.md, start-up).
+import { Encoder } from "cbor-x/encode";
+import { Decoder } from "cbor-x/decode";
 import type { LossCounters, Span } from "../spans/model.ts";
 import type { ClockAnchor } from "../spans/clock.ts";
 import type { RecordSchema } from "../probes/decode.ts";
