@@ -207,3 +207,21 @@ function installPrintCallback(sym: LibbpfSymbols): void {
   });
   sym.libbpf_set_print(printCallback.address);
 }
+
+/**
+ * Silence libbpf until the returned function is called: libbpf_set_print(NULL), then the
+ * previous callback back. For libbpf calls made on a native thread (BpfObject.startLoad): the
+ * print callback runs JS, which must only run on the JS thread. What libbpf would have said
+ * meanwhile is lost, so a caller that needs the messages (a failure's diagnostics, -v) repeats
+ * the call on this thread.
+ */
+export function suspendLibbpfPrint(): () => void {
+  const sym = libbpf().sym;
+  const previous = sym.libbpf_set_print(null);
+  let restored = false;
+  return () => {
+    if (restored) return;
+    restored = true;
+    sym.libbpf_set_print(previous);
+  };
+}

@@ -137,8 +137,15 @@ export function withSignalsBlocked<T>(fn: () => T): T {
   }
 }
 
-const DL_DEFS = { dlsym: { args: ["ptr", "ptr"], returns: "ptr" } } as const;
+const DL_DEFS = {
+  dlsym: { args: ["ptr", "ptr"], returns: "ptr" },
+  dlopen: { args: ["ptr", "i32"], returns: "ptr" },
+  dlclose: { args: ["ptr"], returns: "i32" },
+} as const;
 let dl: Bound<typeof DL_DEFS> | undefined;
+/** glibc bits/dlfcn.h: RTLD_LAZY, and RTLD_NOLOAD (only return a library already loaded). */
+const RTLD_LAZY = 0x1;
+const RTLD_NOLOAD = 0x4;
 
 /**
  * Address of a symbol as this process resolved it (dlsym(RTLD_DEFAULT, name)), or undefined.
@@ -149,6 +156,26 @@ export function symbolAddress(name: string): number | undefined {
   const n = cstr(name);
   const p = dl.dlsym(null /* RTLD_DEFAULT */, addr(n));
   return p === null || p === 0 ? undefined : p;
+}
+
+/**
+ * Address of `name` in the library already loaded from `libraryPath` (the runtime's FFI binds
+ * symbols as JS functions and does not give their addresses), or undefined. glibc matches an
+ * already-loaded library by the name it was opened with before it opens any file, so this works
+ * for a library loaded from /proc/self/fd/N after that descriptor was closed.
+ */
+export function symbolAddressIn(libraryPath: string, name: string): number | undefined {
+  dl ??= ffi().open("libdl.so.2", DL_DEFS).symbols;
+  const path = cstr(libraryPath);
+  const handle = dl.dlopen(addr(path), RTLD_LAZY | RTLD_NOLOAD);
+  if (handle === null || handle === 0) return undefined;
+  try {
+    const n = cstr(name);
+    const p = dl.dlsym(handle, addr(n));
+    return p === null || p === 0 ? undefined : p;
+  } finally {
+    dl.dlclose(handle); // drops the reference NOLOAD took; the library stays loaded
+  }
 }
 
 // ---- a native thread, for probes that must fire on a thread other than ours ---------------
@@ -203,6 +230,39 @@ export function closeConcurrently(fds: readonly number[]): void {
     else closeFd(fds[i]!);
   }
   for (const i of started) t.pthread_join(ids[i]!, null);
+}
+
+/** A native thread started by startNativeThread. */
+export interface NativeThread {
+  /** Wait for the thread to end; its start routine's return value (64 bits, as C returned it in the return register). Once only. */
+  join(): bigint;
+}
+
+/**
+ * Start the C function at `fn` on a NEW OS thread, as its start routine with argument `arg`,
+ * and return without waiting; undefined when no thread could be started. The thread starts
+ * with every signal blocked (a thread inherits its creator's mask): signals for the process
+ * stay with the runtime's threads, and the BPF verifier, which gives up with EAGAIN when a
+ * signal is pending for the thread that loads (see withSignalsBlocked), is not interrupted.
+ * No JS may run on that thread: `fn` must need nothing from us but its one argument, and must
+ * not call back into JS (libbpf's print callback, say).
+ */
+export function startNativeThread(fn: number, arg: number): NativeThread | undefined {
+  const t = threadSymbols();
+  const id = new BigUint64Array(1);
+  const rc = withSignalsBlocked(() => t.pthread_create(addr(id), null, fn, arg));
+  if (rc !== 0) return undefined;
+  let joined = false;
+  return {
+    join(): bigint {
+      if (joined) throw new TracerError("internal", "a native thread was joined twice");
+      joined = true;
+      const ret = new BigUint64Array(1);
+      const err = t.pthread_join(id[0]!, addr(ret));
+      if (err !== 0) throw new TracerError("internal", `pthread_join failed with error number ${err}`);
+      return ret[0]!;
+    },
+  };
 }
 
 /**

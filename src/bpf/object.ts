@@ -11,8 +11,9 @@ import { ffi } from "./ffi.ts";
 import { checkInt, checkPtr, errnoError, errnoText, libbpfMark, libbpfWarningsSince } from "./call.ts";
 import { releaseHandle, trackHandle } from "./handles.ts";
 import { missingHelper } from "./verifier-log.ts";
-import { addr, cstr, cstringAt, mmapFd, munmap, PROT_READ, systemPageSize, withSignalsBlocked } from "./libc.ts";
-import { libbpf, type LibbpfSymbols } from "./libbpf.ts";
+import { addr, cstr, cstringAt, mmapFd, munmap, PROT_READ, startNativeThread, symbolAddressIn, systemPageSize, withSignalsBlocked } from "./libc.ts";
+import { libbpf, suspendLibbpfPrint, type LibbpfSymbols } from "./libbpf.ts";
+import { logLevel } from "../log.ts";
 
 /** A global variable of a data section, located through the object's BTF. */
 export interface SectionVar {
@@ -123,6 +124,9 @@ const EMPTY_LOG = new Uint8Array(0);
 export class BpfObject implements Disposable {
   #ptr: number;
   #loaded = false;
+  /** Between startLoad() and its finish(): a native thread is using the object. */
+  #loading = false;
+  #pendingLoad: { finish(): boolean } | undefined;
   #closed = false;
   readonly #handle: number;
   // Buffers libbpf keeps pointers to: bpf_object__open_mem does not copy the ELF image
@@ -175,6 +179,7 @@ export class BpfObject implements Disposable {
   /** @internal */
   assertOpen(what: string): void {
     if (this.#closed) throw new TracerError("internal", `BPF object ${this.name}: ${what} after close`);
+    if (this.#loading) throw new TracerError("internal", `BPF object ${this.name}: ${what} while it loads on another thread`);
   }
   /** @internal */
   assertNotLoaded(what: string): void {
@@ -305,14 +310,68 @@ export class BpfObject implements Disposable {
     this.#logBuf[0] = 0;
     const mark = libbpfMark();
     const r = withSignalsBlocked(() => libbpf().sym.bpf_object__load(this.#ptr));
-    if (r >= 0) {
-      this.#loaded = true;
-      // Loaded: libbpf reads neither the ELF image (it is done with the ELF once the object is
-      // loaded, at the latest) nor the log buffer again; ~1.4 MiB per object not kept.
-      this.#keepAlive.length = 0;
-      this.#logBuf = EMPTY_LOG;
-      return;
+    if (r >= 0) return this.#markLoaded();
+    this.#throwLoadError(r, mark);
+  }
+
+  /**
+   * load() on a native thread, so this thread can go on with work that needs neither the object
+   * nor libbpf while the kernel verifies the programs (tens of ms on a 2-core machine: start-up,
+   * bench/RESULTS.md). Until `finish()` returns, nothing may use this object or libbpf (libbpf's
+   * messages are suspended meanwhile: its print callback is JS). `finish()` waits for the load:
+   * true when loaded; false when it failed, which leaves the object unusable: libbpf's messages
+   * about the failure were not seen, so the caller opens the object again and calls load() for
+   * them (its errors name the program and carry the verifier log). With -v, or when no thread
+   * can be started, `finish()` is load() itself (libbpf's debug messages are wanted as they come).
+   */
+  startLoad(): { finish(): boolean } {
+    this.assertNotLoaded("startLoad()");
+    const lib = libbpf();
+    const fn = logLevel() === "debug" ? undefined : symbolAddressIn(lib.path, "bpf_object__load");
+    const synchronous = {
+      finish: (): boolean => {
+        this.load();
+        return true;
+      },
+    };
+    if (fn === undefined) return synchronous;
+    this.#logBuf[0] = 0;
+    const restorePrint = suspendLibbpfPrint();
+    const thread = startNativeThread(fn, this.#ptr);
+    if (thread === undefined) {
+      restorePrint();
+      return synchronous;
     }
+    this.#loading = true;
+    let result: boolean | undefined;
+    const pending = {
+      finish: (): boolean => {
+        if (result !== undefined) return result;
+        try {
+          // bpf_object__load returns int: the low 32 bits of the return register.
+          result = BigInt.asIntN(32, thread.join()) >= 0n;
+        } finally {
+          this.#loading = false;
+          restorePrint();
+        }
+        this.#pendingLoad = undefined;
+        if (result) this.#markLoaded();
+        return result;
+      },
+    };
+    this.#pendingLoad = pending;
+    return pending;
+  }
+
+  #markLoaded(): void {
+    this.#loaded = true;
+    // Loaded: libbpf reads neither the ELF image (it is done with the ELF once the object is
+    // loaded, at the latest) nor the log buffer again; ~1.4 MiB per object not kept.
+    this.#keepAlive.length = 0;
+    this.#logBuf = EMPTY_LOG;
+  }
+
+  #throwLoadError(r: number, mark: number): never {
     const warnings = libbpfWarningsSince(mark);
     const verifierLog = (cstringAt(addr(this.#logBuf)) ?? "").split("\n").filter((l) => l.length > 0);
     if (-r === EAGAIN) {
@@ -439,6 +498,8 @@ export class BpfObject implements Disposable {
 
   [Symbol.dispose](): void {
     if (this.#closed) return;
+    // Never free the object under the thread still loading it (an error on this thread meanwhile).
+    this.#pendingLoad?.finish();
     const errors: unknown[] = [];
     for (let c = this.#children.pop(); c !== undefined; c = this.#children.pop()) {
       try {

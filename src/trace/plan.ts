@@ -55,6 +55,23 @@ export interface ProbePlan {
   ends: string[];
   /** What the probe runs without (an extra site not placed), one line each: warned once per target */
   degraded?: string[];
+  /**
+   * Functions whose calls end at their RETs, still to be decoded for them (PlanOptions.deferReturns):
+   * `placeReturns` adds their points, or disables the probe. Their programs are already known.
+   */
+  pendingReturns?: PendingReturns[];
+}
+
+/** One probed function whose RET sites are still to be found (see ProbePlan.pendingReturns). */
+export interface PendingReturns {
+  /** index into probe.uprobes (and ProbePlan.symbols) */
+  uprobe: number;
+  /** the program its RETs get */
+  program: string;
+  /** index into ProbePlan.ends of the line that describes them */
+  endsLine: number;
+  /** why its end markers were not used, if they exist */
+  why?: string;
 }
 
 export interface PlanOptions {
@@ -63,6 +80,12 @@ export interface PlanOptions {
   allowNearest: boolean;
   /** This session is one of several of one beetrace: place the live-join sites (EndMarkerDecl.onlyForLiveJoins). */
   liveJoins?: boolean;
+  /**
+   * Leave the RET sites of functions without end markers to `placeReturns` (ProbePlan.pendingReturns):
+   * finding them decodes the whole function (~15 ms for net/http's roundTrip on a cold start), which
+   * a tracer does while the kernel verifies the programs, since only their addresses wait on it.
+   */
+  deferReturns?: boolean;
 }
 
 const NOT_LINKED = "not in the function table";
@@ -77,7 +100,6 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
     if (!r) siteCache.set(name, (r = resolveSymbol(a, name, { returns: false })));
     return r;
   };
-  const withReturns = (name: string): SymbolReport => resolveSymbol(a, name);
   const allFields = [...new Set(probes.flatMap((p) => p.fields.map((f) => f.field)))];
   const resolved = new Map(resolveFields(a, allFields, opts).map((r) => [r.field, r]));
   return probes.map((probe) => {
@@ -126,6 +148,7 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
     const points: AttachPoint[] = [];
     const ends: string[] = [];
     const degraded: string[] = [];
+    const pendingReturns: PendingReturns[] = [];
     if (reason === undefined) {
       Object.assign(
         consts,
@@ -159,25 +182,12 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
           for (const m of markers.points) points.push(m);
           ends.push(`${u.symbol}: ends at ${markers.points.map((p) => p.symbol).join(", ")}`);
         } else {
-          const full = withReturns(u.symbol);
-          if (!full.resolved) {
-            reason ??= `${u.symbol}: ${full.reason}`;
-            return;
-          }
-          symbols[i] = full;
-          for (const ret of full.returns) {
-            const fileOffset = a.elf.vaddrToFileOffset(ret);
-            if (fileOffset === undefined) {
-              reason ??= `return site 0x${ret.toString(16)} of ${u.symbol} is not file-backed`;
-              continue;
-            }
-            points.push({ program: u.returnProgram, symbol: u.symbol, role: "return", vaddr: ret, fileOffset, mnemonic: "ret", emulated: false });
-          }
-          ends.push(`${u.symbol}: ends at its ${full.returns.length} RET${full.returns.length === 1 ? "" : "s"}${markers.why ? ` (${markers.why})` : ""}`);
+          pendingReturns.push({ uprobe: i, program: u.returnProgram, endsLine: ends.length, ...(markers.why ? { why: markers.why } : {}) });
+          ends.push(`${u.symbol}: ends at its RETs (not yet decoded)`);
         }
       });
     }
-    return {
+    const plan: ProbePlan = {
       probe,
       enabled: reason === undefined,
       ...(reason !== undefined ? { reason, fix } : {}),
@@ -188,8 +198,48 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
       points: reason === undefined ? points : [],
       ends,
       ...(reason === undefined && degraded.length > 0 ? { degraded } : {}),
+      ...(reason === undefined && pendingReturns.length > 0 ? { pendingReturns } : {}),
     };
+    if (!opts.deferReturns) placeReturns(a, plan);
+    return plan;
   });
+}
+
+/**
+ * Decode the functions of `plan.pendingReturns` and add a return point at each of their RETs,
+ * or disable the plan (reason set, no points) when one cannot be read safely. Idempotent.
+ */
+export function placeReturns(a: BinaryAnalysis, plan: ProbePlan): void {
+  const pending = plan.pendingReturns;
+  if (pending === undefined) return;
+  delete plan.pendingReturns;
+  let reason: string | undefined;
+  for (const p of pending) {
+    const u = plan.probe.uprobes[p.uprobe]!;
+    const full = resolveSymbol(a, u.symbol);
+    if (!full.resolved) {
+      reason ??= `${u.symbol}: ${full.reason}`;
+      plan.ends[p.endsLine] = `${u.symbol}: its RETs could not be placed (${full.reason})`;
+      continue;
+    }
+    plan.symbols[p.uprobe] = full;
+    for (const ret of full.returns) {
+      const fileOffset = a.elf.vaddrToFileOffset(ret);
+      if (fileOffset === undefined) {
+        reason ??= `return site 0x${ret.toString(16)} of ${u.symbol} is not file-backed`;
+        continue;
+      }
+      plan.points.push({ program: p.program, symbol: u.symbol, role: "return", vaddr: ret, fileOffset, mnemonic: "ret", emulated: false });
+    }
+    plan.ends[p.endsLine] = `${u.symbol}: ends at its ${full.returns.length} RET${full.returns.length === 1 ? "" : "s"}${p.why ? ` (${p.why})` : ""}`;
+  }
+  if (reason !== undefined) {
+    plan.enabled = false;
+    plan.reason = reason;
+    plan.fix = undefined;
+    plan.points = [];
+    delete plan.degraded;
+  }
 }
 
 function siteOf(program: string, s: Extract<SymbolReport, { resolved: true }>, role: AttachPoint["role"]): AttachPoint {

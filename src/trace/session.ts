@@ -24,7 +24,7 @@ import type { BpfObjectSpec } from "../probes/probe.ts";
 import { SpanDecoder, builtinRecordSchema, recordSize } from "../probes/decode.ts";
 import { hexOf } from "../probes/record.ts";
 import { SPAN_FLAGS, SPAN_HEADER } from "../probes/common/header.ts";
-import { planProbes, type AttachPoint, type ProbePlan } from "./plan.ts";
+import { placeReturns, planProbes, type AttachPoint, type ProbePlan } from "./plan.ts";
 import { BpfObject } from "../bpf/object.ts";
 import { attachUprobe, attachUprobeMulti, LinkSet } from "../bpf/link.ts";
 import { attachCookieSupport, uprobeMultiSupport } from "../bpf/features.ts";
@@ -51,6 +51,27 @@ import { Propagator } from "./propagate.ts";
  * Start-up stages at debug level (-v), as ms since the process started (performance.now's
  * origin): where launch → probes live goes (bench/startup.bench.ts).
  */
+/** What each plan does or why it does not run, as start-up messages (verbose, warnings). */
+function reportPlans(plans: readonly ProbePlan[]): void {
+  for (const p of plans) {
+    if (!p.enabled) {
+      // A library the service does not link is nothing to trace, not a problem (cron mail).
+      if (p.notLinked) {
+        log.verbose(`probe ${p.probe.id}: ${p.probe.library} is not linked into this binary`);
+        continue;
+      }
+      log.warn(`probe ${p.probe.id} (${p.probe.library}) disabled: ${p.reason}`);
+      if (p.fix) log.hint(p.fix);
+      continue;
+    }
+    for (const e of p.ends) log.verbose(`probe ${p.probe.id}: ${e}`);
+    for (const d of p.degraded ?? []) log.warn(`probe ${p.probe.id}: ${d}`);
+    for (const f of p.fields) {
+      if (f.source === "guess") log.warn(`${f.field}: offset ${f.offset} is a guess (${f.note})`);
+    }
+  }
+}
+
 function stage(what: string): void {
   log.debug(`start-up: ${what} at ${performance.now().toFixed(1)} ms`);
 }
@@ -266,30 +287,21 @@ export class TraceSession implements Disposable {
       file: opts.offsetsFile ? loadOffsetsFile(opts.offsetsFile) : undefined,
       allowNearest: opts.allowNearest,
       liveJoins: opts.liveJoins === true,
+      deferReturns: true,
     });
-    for (const p of plans) {
-      if (!p.enabled) {
-        // A library the service does not link is nothing to trace, not a problem (cron mail).
-        if (p.notLinked) {
-          log.verbose(`probe ${p.probe.id}: ${p.probe.library} is not linked into this binary`);
-          continue;
-        }
-        log.warn(`probe ${p.probe.id} (${p.probe.library}) disabled: ${p.reason}`);
-        if (p.fix) log.hint(p.fix);
-        continue;
-      }
-      for (const e of p.ends) log.verbose(`probe ${p.probe.id}: ${e}`);
-      for (const d of p.degraded ?? []) log.warn(`probe ${p.probe.id}: ${d}`);
-      for (const f of p.fields) {
-        if (f.source === "guess") log.warn(`${f.field}: offset ${f.offset} is a guess (${f.note})`);
-      }
-    }
     stage("planned");
     const session = new TraceSession(target, analysis, plans, opts);
-    trimStartup("planned");
-    stage("trimmed (planned)");
+    // While the kernel verifies the first object's programs on another thread (#loadAndAttach):
+    // the RET sites, which only the attach waits for, and start-up's memory back.
+    const whileLoading = (): void => {
+      for (const p of plans) placeReturns(analysis, p);
+      stage("returns placed");
+      reportPlans(plans);
+      trimStartup("planned");
+      stage("trimmed (planned)");
+    };
     try {
-      session.#loadAndAttach();
+      session.#loadAndAttach(whileLoading);
     } catch (e) {
       session[Symbol.dispose]();
       throw e;
@@ -310,7 +322,13 @@ export class TraceSession implements Disposable {
     return this.plans.filter((p) => p.enabled);
   }
 
-  #loadAndAttach(): void {
+  /**
+   * Open, configure, load and attach every object a plan needs. `whileLoading` runs once: while
+   * the first object's programs are verified on a native thread (BpfObject.startLoad), or first
+   * when nothing is to be loaded. It may place pending RET sites (ProbePlan.pendingReturns),
+   * whose programs are loaded already, and may disable a plan.
+   */
+  #loadAndAttach(whileLoading: () => void): void {
     const multi = uprobeMultiSupport();
     stage("kernel features probed");
     this.attachMode = multi.supported ? "uprobe_multi" : "perf";
@@ -321,6 +339,12 @@ export class TraceSession implements Disposable {
     );
     const started = performance.now();
     const cookies = attachCookieSupport();
+    let meanwhile: (() => void) | undefined = whileLoading;
+    const runMeanwhile = (): void => {
+      const w = meanwhile;
+      meanwhile = undefined;
+      w?.();
+    };
     const byObject = new Map<string, ProbePlan[]>();
     for (const p of this.plans) {
       const list = byObject.get(p.probe.object.name) ?? [];
@@ -332,53 +356,33 @@ export class TraceSession implements Disposable {
       if (!plans.some((p) => p.enabled)) continue;
       const spec = plans[0]!.probe.object;
       const bytes = new Uint8Array(readFileSync(bpfObjectPath(name)));
-      const object = BpfObject.open(bytes, name);
-      stage(`${name}: opened`);
-      // Registered before load so a failure anywhere below still closes it.
-      this.#objects.push({ spec, object });
       const variants = spec.cookieVariants ?? {};
-      const programs = new Set([
-        ...plans.flatMap((p) =>
-          p.probe.uprobes.flatMap((u) => [u.entryProgram, u.returnProgram, ...(u.endMarkers ?? []).flatMap((m) => m.choices.map((c) => c.program)), ...(u.extraSites ?? []).map((x) => x.program)]),
-        ),
-        ...Object.values(variants).map((v) => v.program),
-      ]);
-      // Where the kernel has attach cookies, one cookie-switched program replaces its variants.
-      if (cookies) for (const p of plans) if (p.enabled) p.points = p.points.map((pt) => (variants[pt.program] ? { ...pt, ...variants[pt.program] } : pt));
-      const used = new Set(plans.filter((p) => p.enabled).flatMap((p) => p.points.map((pt) => pt.program)));
-      for (const prog of programs) {
-        if (!used.has(prog)) {
-          object.program(prog).setAutoload(false);
-          continue;
-        }
-        // A program loaded this way can only be attached through uprobe_multi links.
-        if (this.attachMode === "uprobe_multi") object.program(prog).setExpectedAttachType(BPF_TRACE_UPROBE_MULTI);
+      // Where the kernel has attach cookies, one cookie-switched program replaces its variants
+      // (idempotent: a variant's program is not itself a variant).
+      const programOf = (program: string): string => (cookies ? (variants[program]?.program ?? program) : program);
+      const pointsToVariants = (): void => {
+        if (cookies) for (const p of plans) if (p.enabled) p.points = p.points.map((pt) => (variants[pt.program] ? { ...pt, ...variants[pt.program] } : pt));
+      };
+      pointsToVariants();
+      let { object, declared } = this.#openConfigured(name, bytes, spec, plans, programOf, shared);
+      stage(`${name}: opened`);
+      const loading = object.startLoad();
+      let loaded = false;
+      try {
+        runMeanwhile();
+      } finally {
+        loaded = loading.finish();
       }
-      for (const p of plans) if (p.enabled) for (const [k, v] of Object.entries(p.consts)) object.setConst(k, v);
-      if (this.opts.sampler) for (const [k, v] of Object.entries(bpfSamplerConsts(this.opts.sampler))) if (object.hasConst(k)) object.setConst(k, v);
-      if (this.opts.contextIn === false && object.hasConst(CONTEXT_IN_CONST)) object.setConst(CONTEXT_IN_CONST, 0);
-      // The target's network namespace: loopback connections are joined only within one (conn_ctx.bpf.h).
-      if (object.hasConst("bee_netns")) object.setConst("bee_netns", netnsInode(this.target.process.pid));
-      // Connection entries cost a map write per client call and a peer parse per server request:
-      // only when something reads them (conn_ctx.bpf.h).
-      if (this.opts.liveJoins && object.hasConst("bee_conn_join_on")) object.setConst("bee_conn_join_on", 1);
-      if ((this.opts.liveJoins || this.opts.propagate) && object.hasConst("bee_conn_publish_on")) object.setConst("bee_conn_publish_on", 1);
-      // Slot tables (bpf/include/slots.bpf.h) narrowed for tests: every table's mask, a const
-      // named "<table>_slot_mask" (the goroutine table is shared, so every object gets the same).
-      if (this.opts.serverSlots !== undefined) {
-        for (const c of object.sectionVars(".rodata").keys()) if (c.endsWith(SLOT_MASK_SUFFIX)) object.setConst(c, this.opts.serverSlots - 1);
+      if (!loaded) {
+        // libbpf's messages about the failure could not be shown from the loading thread: the
+        // same object again, loaded on this thread, for an error that names the program.
+        this.#objects.pop();
+        object.close();
+        ({ object, declared } = this.#openConfigured(name, bytes, spec, plans, programOf, shared));
+        object.load();
       }
-      if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(RING_MAP, this.opts.ringbufBytes);
-      if (this.opts.inflightEntries !== undefined) {
-        for (const m of spec.callMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);
-      }
-      const declared = SHARED_MAPS.filter((m) => object.hasMap(m));
-      for (const m of declared) {
-        const fd = shared.get(m) ?? (ProcessMaps.shares(m) ? this.opts.processMaps?.get(m) : undefined);
-        if (fd !== undefined) object.reuseMap(m, fd);
-      }
-      object.load();
       stage(`${name}: loaded`);
+      pointsToVariants(); // the RET sites placed meanwhile
       for (const m of declared) {
         if (shared.has(m)) continue;
         shared.set(m, object.map(m).fd);
@@ -388,9 +392,70 @@ export class TraceSession implements Disposable {
       for (const p of plans) if (p.enabled) this.#attachProbe(object, p);
       stage(`${name}: attached`);
     }
+    runMeanwhile(); // when there was nothing to load
     // --propagate: the socket-layer programs read the client probe's bee_conn_spans.
     if (this.opts.propagate) this.#propagator = Propagator.start({ tgid: this.target.process.pid, connSpansFd: shared.get("bee_conn_spans") });
     log.verbose(`attached ${this.uprobeCount} uprobes (${this.attachMode}) in ${(performance.now() - started).toFixed(0)} ms, including load`);
+  }
+
+  /**
+   * BPF object `name` opened and configured for `plans`, not loaded: registered for disposal.
+   * Its programs are those the plans' points use, and the return programs of RET sites still to
+   * be placed (`programOf` maps a program to the one loaded for it); maps already made by an
+   * earlier object (`shared`) are reused.
+   */
+  #openConfigured(
+    name: string,
+    bytes: Uint8Array,
+    spec: BpfObjectSpec,
+    plans: readonly ProbePlan[],
+    programOf: (program: string) => string,
+    shared: ReadonlyMap<string, number>,
+  ): { object: BpfObject; declared: string[] } {
+    const object = BpfObject.open(bytes, name);
+    // Registered before configuration so a failure anywhere below still closes it.
+    this.#objects.push({ spec, object });
+    const variants = spec.cookieVariants ?? {};
+    const programs = new Set([
+      ...plans.flatMap((p) =>
+        p.probe.uprobes.flatMap((u) => [u.entryProgram, u.returnProgram, ...(u.endMarkers ?? []).flatMap((m) => m.choices.map((c) => c.program)), ...(u.extraSites ?? []).map((x) => x.program)]),
+      ),
+      ...Object.values(variants).map((v) => v.program),
+    ]);
+    const enabled = plans.filter((p) => p.enabled);
+    const used = new Set([...enabled.flatMap((p) => p.points.map((pt) => programOf(pt.program))), ...enabled.flatMap((p) => (p.pendingReturns ?? []).map((r) => programOf(r.program)))]);
+    for (const prog of programs) {
+      if (!used.has(prog)) {
+        object.program(prog).setAutoload(false);
+        continue;
+      }
+      // A program loaded this way can only be attached through uprobe_multi links.
+      if (this.attachMode === "uprobe_multi") object.program(prog).setExpectedAttachType(BPF_TRACE_UPROBE_MULTI);
+    }
+    for (const p of enabled) for (const [k, v] of Object.entries(p.consts)) object.setConst(k, v);
+    if (this.opts.sampler) for (const [k, v] of Object.entries(bpfSamplerConsts(this.opts.sampler))) if (object.hasConst(k)) object.setConst(k, v);
+    if (this.opts.contextIn === false && object.hasConst(CONTEXT_IN_CONST)) object.setConst(CONTEXT_IN_CONST, 0);
+    // The target's network namespace: loopback connections are joined only within one (conn_ctx.bpf.h).
+    if (object.hasConst("bee_netns")) object.setConst("bee_netns", netnsInode(this.target.process.pid));
+    // Connection entries cost a map write per client call and a peer parse per server request:
+    // only when something reads them (conn_ctx.bpf.h).
+    if (this.opts.liveJoins && object.hasConst("bee_conn_join_on")) object.setConst("bee_conn_join_on", 1);
+    if ((this.opts.liveJoins || this.opts.propagate) && object.hasConst("bee_conn_publish_on")) object.setConst("bee_conn_publish_on", 1);
+    // Slot tables (bpf/include/slots.bpf.h) narrowed for tests: every table's mask, a const
+    // named "<table>_slot_mask" (the goroutine table is shared, so every object gets the same).
+    if (this.opts.serverSlots !== undefined) {
+      for (const c of object.sectionVars(".rodata").keys()) if (c.endsWith(SLOT_MASK_SUFFIX)) object.setConst(c, this.opts.serverSlots - 1);
+    }
+    if (this.opts.ringbufBytes !== undefined) object.setMapMaxEntries(RING_MAP, this.opts.ringbufBytes);
+    if (this.opts.inflightEntries !== undefined) {
+      for (const m of spec.callMaps) object.setMapMaxEntries(m, this.opts.inflightEntries);
+    }
+    const declared = SHARED_MAPS.filter((m) => object.hasMap(m));
+    for (const m of declared) {
+      const fd = shared.get(m) ?? (ProcessMaps.shares(m) ? this.opts.processMaps?.get(m) : undefined);
+      if (fd !== undefined) object.reuseMap(m, fd);
+    }
+    return { object, declared };
   }
 
   /**

@@ -198,6 +198,50 @@ describe.skipIf(reason !== undefined)(`src/bpf end to end${reason ? ` — skippe
     expect(obj.loaded).toBe(false);
   });
 
+  test("startLoad verifies on another thread: the object is closed to this thread until finish(), then works like load()", async () => {
+    const held = startHeld(target);
+    using obj = BpfObject.open(objBytes, "ring_test");
+    obj.setConst("tag", 7n);
+    const loading = obj.startLoad();
+    // Meanwhile the object belongs to the loading thread.
+    expect(() => obj.program("on_call")).toThrow("while it loads on another thread");
+    expect(loading.finish()).toBe(true);
+    expect(loading.finish()).toBe(true); // once joined, the answer stays
+    expect(obj.loaded).toBe(true);
+    using _link = attachUprobe(obj.program("on_call"), { binaryPath: target, fileOffset: offset, pid: held.proc.pid });
+    using rb = new RingBufferReader(obj.map("events"));
+    await held.release();
+    const tags = new Set<bigint>();
+    expect(rb.drain((v, o, l) => tags.add(decode(v, o, l).tag))).toBe(CALLS);
+    expect([...tags]).toEqual([7n]);
+  });
+
+  test("startLoad of a program the verifier rejects: finish() is false, and load() of the object opened again names the program", () => {
+    const bad = buildRingTestObject({ bad: true });
+    {
+      using obj = BpfObject.open(bad, "ring_bad");
+      expect(obj.startLoad().finish()).toBe(false);
+      expect(obj.loaded).toBe(false);
+    }
+    // libbpf's messages are back on (the error names the program from them).
+    using again = BpfObject.open(bad, "ring_bad");
+    let err: unknown;
+    try {
+      again.load();
+    } catch (e) {
+      err = e;
+    }
+    expect((err as TracerError).code).toBe("verifier_rejected");
+    expect((err as TracerError).message).toContain("program bad_deref");
+  });
+
+  test("disposing an object while it loads waits for the loading thread", () => {
+    const obj = BpfObject.open(objBytes, "ring_test");
+    obj.startLoad();
+    obj[Symbol.dispose](); // must not free what the thread uses (a crash, or a leaked fd below)
+    expect(() => obj.program("on_call")).toThrow("after close");
+  });
+
   test("bad attach targets are reported, not guessed", () => {
     using obj = BpfObject.open(objBytes, "ring_test");
     const prog = obj.program("on_call");
