@@ -270,15 +270,6 @@ export class TraceSession implements Disposable {
         uprobeMultiSupport();
         attachCookieSupport();
         stage("libbpf loaded, kernel features probed");
-        // Type descriptors and names the probes read (error causes, exception types) may sit in
-        // pages the service never touched, which BPF cannot fault in: made resident here.
-        const types = new GoTypeNames(a.elf).fileRange;
-        if (types) {
-          const t0 = performance.now();
-          const n = prefaultFileRange(target.process.pid, target.readPath, types.offset, types.size);
-          log.verbose(`made ${n} bytes of the target's type data resident in ${(performance.now() - t0).toFixed(1)} ms`);
-        }
-        stage("type data resident");
       },
     });
     stage("analysed");
@@ -296,6 +287,15 @@ export class TraceSession implements Disposable {
     const whileLoading = (): void => {
       for (const p of plans) placeReturns(analysis, p);
       stage("returns placed");
+      // Type descriptors and names the probes read (error causes, exception types) may sit in
+      // pages the service never touched, which BPF cannot fault in: made resident before attach.
+      const types = new GoTypeNames(analysis.elf).fileRange;
+      if (types) {
+        const t0 = performance.now();
+        const n = prefaultFileRange(target.process.pid, target.readPath, types.offset, types.size);
+        log.verbose(`made ${n} bytes of the target's type data resident in ${(performance.now() - t0).toFixed(1)} ms`);
+      }
+      stage("type data resident");
       reportPlans(plans);
       trimStartup("planned");
       stage("trimmed (planned)");
