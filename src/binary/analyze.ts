@@ -87,19 +87,32 @@ export function openGoBinary(bytes: Uint8Array, path: string): BinaryAnalysis {
 }
 
 /**
+ * A function found in the function table, at an executable, file-backed entry, without decoding
+ * anything: `site` is its entry instruction, `decoded: false`, until resolveSymbol decodes the
+ * prologue for the real entry site (which may still fail: the bytes may not decode). Unresolved,
+ * with the same reasons as resolveSymbol, when it is not there.
+ */
+export function locateSymbol(a: BinaryAnalysis, name: string): SymbolReport {
+  const fn = a.pcln.find(name);
+  if (!fn) return { name, resolved: false, reason: NOT_IN_TABLE };
+  const fileOffset = a.elf.vaddrToFileOffset(fn.entry);
+  if (fileOffset === undefined || !a.elf.isExecutableAddress(fn.entry)) return { name, resolved: false, reason: notExecutable(fn.entry) };
+  return { name, resolved: true, entry: fn.entry, end: fn.end, fileOffset, site: { addr: fn.entry, fileOffset, mnemonic: "", emulated: false, reason: "not decoded yet" }, returns: [] };
+}
+
+const NOT_IN_TABLE = "not in the function table (not linked into this binary, or inlined everywhere)";
+const notExecutable = (entry: number): string => `entry 0x${entry.toString(16)} is not in an executable, file-backed segment`;
+
+/**
  * Entry, end, file offset, entry probe site and every return site of a function; unresolved with
  * a reason otherwise. `returns: false` skips decoding the whole function for its RETs (an end
  * marker needs only its entry site): `returns` is then empty.
  */
 export function resolveSymbol(a: BinaryAnalysis, name: string, opts: { returns?: boolean } = {}): SymbolReport {
   const fn = a.pcln.find(name);
-  if (!fn) {
-    return { name, resolved: false, reason: "not in the function table (not linked into this binary, or inlined everywhere)" };
-  }
+  if (!fn) return { name, resolved: false, reason: NOT_IN_TABLE };
   const fileOffset = a.elf.vaddrToFileOffset(fn.entry);
-  if (fileOffset === undefined || !a.elf.isExecutableAddress(fn.entry)) {
-    return { name, resolved: false, reason: `entry 0x${fn.entry.toString(16)} is not in an executable, file-backed segment` };
-  }
+  if (fileOffset === undefined || !a.elf.isExecutableAddress(fn.entry)) return { name, resolved: false, reason: notExecutable(fn.entry) };
   try {
     const wantReturns = opts.returns ?? true;
     // The prologue is all the entry site needs; the RETs need the whole function.

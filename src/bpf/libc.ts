@@ -232,6 +232,31 @@ export function closeConcurrently(fds: readonly number[]): void {
   for (const i of started) t.pthread_join(ids[i]!, null);
 }
 
+const MASKED_ATTR_DEFS = {
+  pthread_attr_init: { args: ["ptr"], returns: "i32" },
+  pthread_attr_destroy: { args: ["ptr"], returns: "i32" },
+  pthread_attr_setsigmask_np: { args: ["ptr", "ptr"], returns: "i32" },
+} as const;
+/** sizeof(pthread_attr_t): 56 on x86-64 and 64 on arm64 glibc (sysdeps/.../bits/pthreadtypes-arch.h); 64 covers both. */
+const PTHREAD_ATTR_BYTES = 64;
+let maskedAttr: Bound<typeof MASKED_ATTR_DEFS> | null | undefined;
+
+/** pthread_attr_setsigmask_np and its companions (glibc 2.32+: libc.so.6 from 2.34, libpthread.so.0 before); null without it. */
+function maskedAttrSymbols(): Bound<typeof MASKED_ATTR_DEFS> | undefined {
+  if (maskedAttr === undefined) {
+    maskedAttr = null;
+    for (const lib of ["libc.so.6", "libpthread.so.0"]) {
+      try {
+        maskedAttr = ffi().open(lib, MASKED_ATTR_DEFS).symbols;
+        break;
+      } catch (e) {
+        if (e instanceof TracerError) throw e;
+      }
+    }
+  }
+  return maskedAttr ?? undefined;
+}
+
 /** A native thread started by startNativeThread. */
 export interface NativeThread {
   /** Wait for the thread to end; its start routine's return value (64 bits, as C returned it in the return register). Once only. */
@@ -240,17 +265,33 @@ export interface NativeThread {
 
 /**
  * Start the C function at `fn` on a NEW OS thread, as its start routine with argument `arg`,
- * and return without waiting; undefined when no thread could be started. The thread starts
- * with every signal blocked (a thread inherits its creator's mask): signals for the process
- * stay with the runtime's threads, and the BPF verifier, which gives up with EAGAIN when a
- * signal is pending for the thread that loads (see withSignalsBlocked), is not interrupted.
+ * and return without waiting; undefined when no thread could be started, or not with every
+ * signal blocked (glibc < 2.32 has no pthread_attr_setsigmask_np: callers then do the work on
+ * this thread). Blocked, signals for the process stay with the runtime's threads, and the BPF
+ * verifier, which gives up with EAGAIN when a signal is pending for the thread that loads (see
+ * withSignalsBlocked), is not interrupted.
  * No JS may run on that thread: `fn` must need nothing from us but its one argument, and must
  * not call back into JS (libbpf's print callback, say).
  */
 export function startNativeThread(fn: number, arg: number): NativeThread | undefined {
   const t = threadSymbols();
+  const m = maskedAttrSymbols();
+  if (m === undefined) return undefined;
+  // The mask goes in the thread's attributes, not on this thread around pthread_create: with
+  // this thread's signals blocked, a thread waiting for it to take a signal (JSC suspends the
+  // JS thread with one, for its sampling profiler) could wait on it while pthread_create waited
+  // on a lock that other thread held: `bun --cpu-prof` hung that way (tests/e2e/signals.test.ts).
+  const attr = new Uint8Array(PTHREAD_ATTR_BYTES);
+  if (m.pthread_attr_init(addr(attr)) !== 0) return undefined;
   const id = new BigUint64Array(1);
-  const rc = withSignalsBlocked(() => t.pthread_create(addr(id), null, fn, arg));
+  let rc: number;
+  try {
+    const all = new Uint8Array(SIGSET_BYTES).fill(0xff);
+    if (m.pthread_attr_setsigmask_np(addr(attr), addr(all)) !== 0) return undefined;
+    rc = t.pthread_create(addr(id), addr(attr), fn, arg);
+  } finally {
+    m.pthread_attr_destroy(addr(attr));
+  }
   if (rc !== 0) return undefined;
   let joined = false;
   return {

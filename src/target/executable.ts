@@ -41,8 +41,8 @@ export async function readTargetBytesAsync(path: string): Promise<Uint8Array> {
 
 /**
  * Read and open the Go executable at `path` (`label` names it in messages) with the x86 decoder
- * ready: for an x86-64 file the decoder's start-up (prepareIced) runs while the file is read on
- * a background thread, instead of on the first resolveSymbol. Same result and errors as
+ * ready (unless `waitForDecoder: false`): for an x86-64 file the decoder's start-up (prepareIced)
+ * runs while the file is read on a background thread, instead of on the first resolveSymbol. Same result and errors as
  * openGoBinary(readTargetBytes(path), label); measured in bench/RESULTS.md.
  */
 export async function openTarget(path: string, label: string, opts: OpenTargetOptions = {}): Promise<BinaryAnalysis> {
@@ -51,19 +51,17 @@ export async function openTarget(path: string, label: string, opts: OpenTargetOp
   stage("executable mapped, decoder started");
   const a = openGoBinary(bytes, label);
   stage("executable parsed");
-  opts.meanwhile?.(a);
-  if (decoder && a.arch === "x86_64") await decoder;
+  if (decoder && a.arch === "x86_64" && opts.waitForDecoder !== false) await decoder;
   return a;
 }
 
 export interface OpenTargetOptions {
   /**
-   * Work that needs the parsed executable but not the x86 decoder (symbol lookups, say): run
-   * while the decoder's WebAssembly compiles on another thread, instead of after it (a
-   * start-up of tens of ms on a 30 MB executable: bench/startup.bench.ts). Throwing rejects
-   * openTarget.
+   * false: return as soon as the executable is parsed, with the decoder still starting up
+   * (prepareIced); the caller awaits prepareIced() before it decodes. A tracer plans without
+   * decoding and decodes while its BPF objects load (trace/plan.ts deferDecoding).
    */
-  meanwhile?: (a: BinaryAnalysis) => void;
+  waitForDecoder?: boolean;
 }
 
 /** e_machine of an ELF64 little-endian file (offset 18, u16), or undefined for anything else or on error; the full read reports problems. */

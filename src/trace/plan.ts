@@ -16,7 +16,7 @@
  */
 import { GoTypeNames } from "../binary/go-typenames.ts";
 import type { BinaryAnalysis, SymbolReport } from "../binary/analyze.ts";
-import { resolveFields, resolveSymbol } from "../binary/analyze.ts";
+import { locateSymbol, resolveFields, resolveSymbol } from "../binary/analyze.ts";
 import type { FieldResolution } from "../offsets/resolve.ts";
 import type { OffsetsTable } from "../offsets/table.ts";
 import type { ExtraSiteDecl, ProbeManifest, UprobeDecl } from "../probes/probe.ts";
@@ -56,13 +56,14 @@ export interface ProbePlan {
   /** What the probe runs without (an extra site not placed), one line each: warned once per target */
   degraded?: string[];
   /**
-   * Functions whose calls end at their RETs, still to be decoded for them (PlanOptions.deferReturns):
-   * `placeReturns` adds their points, or disables the probe. Their programs are already known.
+   * Decoding left for later (PlanOptions.deferDecoding): the entry sites of the points (they sit on
+   * their functions' first instructions until then) and the functions whose calls end at their
+   * RETs. `placeDeferred` decodes them, or disables the probe. The programs are already known.
    */
-  pendingReturns?: PendingReturns[];
+  pending?: { sites: boolean; returns: PendingReturns[] };
 }
 
-/** One probed function whose RET sites are still to be found (see ProbePlan.pendingReturns). */
+/** One probed function whose RET sites are still to be found (see ProbePlan.pending). */
 export interface PendingReturns {
   /** index into probe.uprobes (and ProbePlan.symbols) */
   uprobe: number;
@@ -81,11 +82,16 @@ export interface PlanOptions {
   /** This session is one of several of one beetrace: place the live-join sites (EndMarkerDecl.onlyForLiveJoins). */
   liveJoins?: boolean;
   /**
-   * Leave the RET sites of functions without end markers to `placeReturns` (ProbePlan.pendingReturns):
-   * finding them decodes the whole function (~15 ms for net/http's roundTrip on a cold start), which
-   * a tracer does while the kernel verifies the programs, since only their addresses wait on it.
+   * Decode nothing: the probes' functions are looked up in the function table, and their entry
+   * sites and RETs are left to `placeDeferred` (ProbePlan.pending). What the BPF objects need
+   * (programs, consts) does not depend on them, only the attach does, so a tracer decodes while
+   * the kernel verifies the programs; the decoder's cold start alone (~20 ms on the 2-core test
+   * machine) is then off the path to the load. Placed, the plans are those planning with
+   * decoding gives (tests/unit/trace/plan-deferred.test.ts): the lookup already checked what
+   * makes a function unusable before its bytes are decoded (in the table, at executable,
+   * file-backed code), and a failure to decode disables a probe in both.
    */
-  deferReturns?: boolean;
+  deferDecoding?: boolean;
 }
 
 const NOT_LINKED = "not in the function table";
@@ -97,7 +103,7 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
   const siteCache = new Map<string, SymbolReport>();
   const resolve = (name: string): SymbolReport => {
     let r = siteCache.get(name);
-    if (!r) siteCache.set(name, (r = resolveSymbol(a, name, { returns: false })));
+    if (!r) siteCache.set(name, (r = opts.deferDecoding ? locateSymbol(a, name) : resolveSymbol(a, name, { returns: false })));
     return r;
   };
   const allFields = [...new Set(probes.flatMap((p) => p.fields.map((f) => f.field)))];
@@ -198,23 +204,42 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
       points: reason === undefined ? points : [],
       ends,
       ...(reason === undefined && degraded.length > 0 ? { degraded } : {}),
-      ...(reason === undefined && pendingReturns.length > 0 ? { pendingReturns } : {}),
+      ...(reason === undefined && (opts.deferDecoding || pendingReturns.length > 0) ? { pending: { sites: opts.deferDecoding === true, returns: pendingReturns } } : {}),
     };
-    if (!opts.deferReturns) placeReturns(a, plan);
+    if (!opts.deferDecoding) placeDeferred(a, plan);
     return plan;
   });
 }
 
 /**
- * Decode the functions of `plan.pendingReturns` and add a return point at each of their RETs,
- * or disable the plan (reason set, no points) when one cannot be read safely. Idempotent.
+ * What `plan.pending` left: the entry site of every point that sits on a function's entry, then a
+ * return point at each RET of the functions that end at their RETs. When one of them cannot be
+ * read safely the plan is disabled (reason set, no points). Idempotent.
  */
-export function placeReturns(a: BinaryAnalysis, plan: ProbePlan): void {
-  const pending = plan.pendingReturns;
+export function placeDeferred(a: BinaryAnalysis, plan: ProbePlan): void {
+  const pending = plan.pending;
   if (pending === undefined) return;
-  delete plan.pendingReturns;
+  delete plan.pending;
   let reason: string | undefined;
-  for (const p of pending) {
+  if (pending.sites) {
+    const reports = new Map<string, SymbolReport>();
+    const decoded = (name: string): SymbolReport => {
+      let r = reports.get(name);
+      if (!r) reports.set(name, (r = resolveSymbol(a, name, { returns: false })));
+      return r;
+    };
+    plan.points = plan.points.map((pt) => {
+      if (pt.role === "return") return pt;
+      const r = decoded(pt.symbol);
+      if (!r.resolved) {
+        reason ??= `${pt.symbol}: ${r.reason}`;
+        return pt;
+      }
+      return { ...pt, vaddr: r.site.addr, fileOffset: r.site.fileOffset, mnemonic: r.site.mnemonic, emulated: r.site.emulated };
+    });
+    plan.symbols = plan.symbols.map((s) => (s.resolved ? decoded(s.name) : s));
+  }
+  for (const p of pending.returns) {
     const u = plan.probe.uprobes[p.uprobe]!;
     const full = resolveSymbol(a, u.symbol);
     if (!full.resolved) {
@@ -236,7 +261,7 @@ export function placeReturns(a: BinaryAnalysis, plan: ProbePlan): void {
   if (reason !== undefined) {
     plan.enabled = false;
     plan.reason = reason;
-    plan.fix = undefined;
+    plan.fix = "the function could not be read safely; run 'beetrace inspect' on the binary for details";
     plan.points = [];
     delete plan.degraded;
   }

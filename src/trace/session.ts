@@ -16,6 +16,7 @@ import { TracerError, isTracerError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { BinaryAnalysis } from "../binary/analyze.ts";
 import { openTarget } from "../target/executable.ts";
+import { prepareIced } from "../vendor/iced/index.ts";
 import { trimStartup } from "./footprint.ts";
 import { embeddedSnapshot, loadOffsetsFile } from "../offsets/snapshot.ts";
 import { PROBES } from "../probes/registry.ts";
@@ -24,7 +25,7 @@ import type { BpfObjectSpec } from "../probes/probe.ts";
 import { SpanDecoder, builtinRecordSchema, recordSize } from "../probes/decode.ts";
 import { hexOf } from "../probes/record.ts";
 import { SPAN_FLAGS, SPAN_HEADER } from "../probes/common/header.ts";
-import { placeReturns, planProbes, type AttachPoint, type ProbePlan } from "./plan.ts";
+import { placeDeferred, planProbes, type AttachPoint, type ProbePlan } from "./plan.ts";
 import { BpfObject } from "../bpf/object.ts";
 import { attachUprobe, attachUprobeMulti, LinkSet } from "../bpf/link.ts";
 import { attachCookieSupport, uprobeMultiSupport } from "../bpf/features.ts";
@@ -74,23 +75,6 @@ function reportPlans(plans: readonly ProbePlan[]): void {
 
 function stage(what: string): void {
   log.debug(`start-up: ${what} at ${performance.now().toFixed(1)} ms`);
-}
-
-/** Every function name a probe's plan may look up: its uprobes, their markers and extra sites. */
-function probeFunctionNames(): Set<string> {
-  const names = new Set<string>();
-  for (const p of PROBES) {
-    for (const u of p.uprobes) {
-      names.add(u.symbol);
-      for (const n of u.onlyIfLinked ?? []) names.add(n);
-      for (const x of u.extraSites ?? []) for (const n of x.symbols) names.add(n);
-      for (const m of u.endMarkers ?? []) {
-        for (const c of m.choices) for (const n of c.symbols) names.add(n);
-        if (typeof m.neededIf === "object") for (const n of m.neededIf.linked) names.add(n);
-      }
-    }
-  }
-  return names;
 }
 
 /** The fields each probe uses with a guessed offset, for the record schema (marks its spans). */
@@ -256,37 +240,34 @@ export class TraceSession implements Disposable {
   /** Analyze, plan, load and attach. Throws nothing_attached if no probe could run. */
   static async prepare(target: AttachTarget, opts: TraceOptions): Promise<TraceSession> {
     stage("prepare");
-    const analysis = await openTarget(target.readPath, `${target.process.exePath} (pid ${target.process.pid})`, {
-      // While the x86 decoder compiles on another thread: start-up's memory back as soon as it
-      // is done with (trace/footprint.ts), and every function the plan may look up, looked up
-      // (the function table caches them): 20-40 ms that no longer wait for the decoder.
-      meanwhile: (a) => {
-        trimStartup("analysed");
-        stage("trimmed (analysed)");
-        for (const name of probeFunctionNames()) a.pcln.find(name);
-        stage("functions looked up");
-        libbpf(); // dlopen'ed now rather than at the first object's open (a few ms)
-        // What the kernel can do (cached for #loadAndAttach): also independent of the plan.
-        uprobeMultiSupport();
-        attachCookieSupport();
-        stage("libbpf loaded, kernel features probed");
-      },
-    });
-    stage("analysed");
+    // The x86 decoder keeps compiling on another thread: planning does not decode (below).
+    const analysis = await openTarget(target.readPath, `${target.process.exePath} (pid ${target.process.pid})`, { waitForDecoder: false });
+    // Start-up's memory back as soon as it is done with (trace/footprint.ts).
+    trimStartup("analysed");
+    stage("trimmed (analysed)");
+    libbpf();
+    // What the kernel can do (cached for #loadAndAttach).
+    uprobeMultiSupport();
+    attachCookieSupport();
+    stage("libbpf loaded, kernel features probed");
+    // Without decoding: what the BPF objects need (programs, consts) does not depend on the entry
+    // sites and RETs, only the attach does; they are decoded while the objects load.
     const plans = planProbes(analysis, PROBES, {
       snapshot: embeddedSnapshot(),
       file: opts.offsetsFile ? loadOffsetsFile(opts.offsetsFile) : undefined,
       allowNearest: opts.allowNearest,
       liveJoins: opts.liveJoins === true,
-      deferReturns: true,
+      deferDecoding: true,
     });
     stage("planned");
     const session = new TraceSession(target, analysis, plans, opts);
     // While the kernel verifies the first object's programs on another thread (#loadAndAttach):
-    // the RET sites, which only the attach waits for, and start-up's memory back.
-    const whileLoading = (): void => {
-      for (const p of plans) placeReturns(analysis, p);
-      stage("returns placed");
+    // the decoding planning left, and start-up's memory back.
+    const whileLoading = async (): Promise<void> => {
+      if (analysis.arch === "x86_64") await prepareIced(); // resolves once the decoder is ready; never rejects
+      stage("decoder ready");
+      for (const p of plans) placeDeferred(analysis, p);
+      stage("sites placed");
       // Type descriptors and names the probes read (error causes, exception types) may sit in
       // pages the service never touched, which BPF cannot fault in: made resident before attach.
       const types = new GoTypeNames(analysis.elf).fileRange;
@@ -301,7 +282,7 @@ export class TraceSession implements Disposable {
       stage("trimmed (planned)");
     };
     try {
-      session.#loadAndAttach(whileLoading);
+      await session.#loadAndAttach(whileLoading);
     } catch (e) {
       session[Symbol.dispose]();
       throw e;
@@ -328,7 +309,7 @@ export class TraceSession implements Disposable {
    * when nothing is to be loaded. It may place pending RET sites (ProbePlan.pendingReturns),
    * whose programs are loaded already, and may disable a plan.
    */
-  #loadAndAttach(whileLoading: () => void): void {
+  async #loadAndAttach(whileLoading: () => Promise<void>): Promise<void> {
     const multi = uprobeMultiSupport();
     stage("kernel features probed");
     this.attachMode = multi.supported ? "uprobe_multi" : "perf";
@@ -339,11 +320,11 @@ export class TraceSession implements Disposable {
     );
     const started = performance.now();
     const cookies = attachCookieSupport();
-    let meanwhile: (() => void) | undefined = whileLoading;
-    const runMeanwhile = (): void => {
+    let meanwhile: (() => Promise<void>) | undefined = whileLoading;
+    const runMeanwhile = async (): Promise<void> => {
       const w = meanwhile;
       meanwhile = undefined;
-      w?.();
+      await w?.();
     };
     const byObject = new Map<string, ProbePlan[]>();
     for (const p of this.plans) {
@@ -369,7 +350,7 @@ export class TraceSession implements Disposable {
       const loading = object.startLoad();
       let loaded = false;
       try {
-        runMeanwhile();
+        await runMeanwhile();
       } finally {
         loaded = loading.finish();
       }
@@ -392,7 +373,7 @@ export class TraceSession implements Disposable {
       for (const p of plans) if (p.enabled) this.#attachProbe(object, p);
       stage(`${name}: attached`);
     }
-    runMeanwhile(); // when there was nothing to load
+    await runMeanwhile(); // when there was nothing to load
     // --propagate: the socket-layer programs read the client probe's bee_conn_spans.
     if (this.opts.propagate) this.#propagator = Propagator.start({ tgid: this.target.process.pid, connSpansFd: shared.get("bee_conn_spans") });
     log.verbose(`attached ${this.uprobeCount} uprobes (${this.attachMode}) in ${(performance.now() - started).toFixed(0)} ms, including load`);
@@ -423,7 +404,7 @@ export class TraceSession implements Disposable {
       ...Object.values(variants).map((v) => v.program),
     ]);
     const enabled = plans.filter((p) => p.enabled);
-    const used = new Set([...enabled.flatMap((p) => p.points.map((pt) => programOf(pt.program))), ...enabled.flatMap((p) => (p.pendingReturns ?? []).map((r) => programOf(r.program)))]);
+    const used = new Set([...enabled.flatMap((p) => p.points.map((pt) => programOf(pt.program))), ...enabled.flatMap((p) => (p.pending?.returns ?? []).map((r) => programOf(r.program)))]);
     for (const prog of programs) {
       if (!used.has(prog)) {
         object.program(prog).setAutoload(false);
