@@ -14,7 +14,9 @@
  * runs it: -v adds libbpf's debug messages (~1800 lines for net/http's object) to the time.
  * Then --stage-runs runs with -v give where the time goes: the "start-up: <stage> at <ms>"
  * debug lines (trace/session.ts; ms since the tracer's process started) and the tracer's own
- * "attached N uprobes in M ms" (load + attach), as medians. --before: the same for a second
+ * "attached N uprobes in M ms" (load + attach), as medians. With -v the objects load on the JS
+ * thread (libbpf's debug lines need it), after the work that otherwise overlaps the load: the
+ * stages show each step's cost, not the overlapped timeline of a run without -v. --before: the same for a second
  * executable, alternating with the first run by run (a before/after comparison on one machine).
  * Next to the wall time, the tracer's CPU time by then (all threads, kernel included): on a
  * machine shared with other work it moves less than the wall time.

@@ -359,12 +359,70 @@ interface Live {
   outputs: string;
 }
 
+/**
+ * The processes one command or one scan names (attach --pid A --pid B, --exe) start tracing
+ * together: sessions prepare one after another (TraceSession.prepare), and each prints its
+ * "tracing" line and starts only once every one of them is prepared or has failed, so the first
+ * line means all are traced.
+ */
+interface StartTogether {
+  /** This session is prepared: wait for the others. */
+  ready(): Promise<void>;
+  /** This session will not be prepared. */
+  failed(): void;
+}
+
+function startTogether(count: number): StartTogether {
+  let left = count;
+  let release!: () => void;
+  const all = new Promise<void>((r) => (release = r));
+  const arrive = () => {
+    if (--left <= 0) release();
+  };
+  return {
+    ready: () => {
+      arrive();
+      return all;
+    },
+    failed: arrive,
+  };
+}
+
 /** Trace one process until `signal`, the target exiting, or a limit; returns its summary. */
-async function traceOne(target: AttachTarget, plan: Plan, template: string | undefined, signal: AbortSignal, live: Live, onAttached?: () => void): Promise<TraceSummary> {
+async function traceOne(
+  target: AttachTarget,
+  plan: Plan,
+  template: string | undefined,
+  signal: AbortSignal,
+  live: Live,
+  onAttached?: () => void,
+  together?: StartTogether,
+): Promise<TraceSummary> {
+  let prepared = false;
+  try {
+    return await traceOnePrepared(target, plan, template, signal, live, async () => {
+      prepared = true;
+      await together?.ready();
+    }, onAttached);
+  } finally {
+    if (!prepared) together?.failed();
+  }
+}
+
+async function traceOnePrepared(
+  target: AttachTarget,
+  plan: Plan,
+  template: string | undefined,
+  signal: AbortSignal,
+  live: Live,
+  whenPrepared: () => Promise<void>,
+  onAttached?: () => void,
+): Promise<TraceSummary> {
   using lock = TargetLock.acquire(target.process);
   void lock;
   const otlp = await loadOtlp(plan);
   using session = await TraceSession.prepare(target, plan.opts);
+  await whenPrepared();
   const probes = session.attachedProbes().map((p) => p.probe.id);
   // Provenance of the offsets in use (dwarf/file/snapshot/guess), also in the capture header.
   const offsetSources = [...new Set(session.attachedProbes().flatMap((p) => p.fields.flatMap((f) => (typeof f.offset === "number" && f.source ? [f.source] : []))))].sort();
@@ -462,9 +520,10 @@ async function tracePids(procs: TargetProcess[], plan: Plan, template: string | 
   const failed = new AbortController();
   const both = AbortSignal.any([signal, failed.signal]);
   let first: unknown;
+  const together = startTogether(procs.length);
   await Promise.all(
     procs.map((proc) =>
-      traceOne({ process: proc, binaryPath: proc.exeLink, readPath: proc.exeLink }, plan, template, both, live).then(
+      traceOne({ process: proc, binaryPath: proc.exeLink, readPath: proc.exeLink }, plan, template, both, live, undefined, together).then(
         (summary) => {
           status.stop();
           report(summary, proc.pid, plan.quiet);
@@ -523,11 +582,12 @@ async function followExe(exe: string, plan: Plan, signal: AbortSignal, live: Liv
     } catch (e) {
       if (!isTracerError(e)) throw e;
     }
-    for (const p of procs) {
+    const fresh = procs.filter((p) => !seen.has(`${p.pid}:${p.startTicks}`));
+    const together = startTogether(fresh.length);
+    for (const p of fresh) {
       const key = `${p.pid}:${p.startTicks}`;
-      if (seen.has(key)) continue;
       seen.add(key);
-      const job = traceOne({ process: p, binaryPath: p.exeLink, readPath: p.exeLink }, plan, template, signal, live, () => attached++)
+      const job = traceOne({ process: p, binaryPath: p.exeLink, readPath: p.exeLink }, plan, template, signal, live, () => attached++, together)
         .then((summary) => {
           status.stop();
           report(summary, p.pid, plan.quiet);

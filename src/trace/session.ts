@@ -237,8 +237,23 @@ export class TraceSession implements Disposable {
     this.untraced = untracedProtocols(analysis);
   }
 
+  /**
+   * Sessions of one beetrace (attach --pid A --pid B, --exe) prepare one after another. A
+   * prepare awaits while its first object loads on a native thread, and another session must
+   * not use libbpf then (its messages are suspended process-wide: BpfObject.startLoad) nor
+   * configure its objects before this one has made the maps they share (ProcessMaps).
+   */
+  static #preparing: Promise<unknown> = Promise.resolve();
+
   /** Analyze, plan, load and attach. Throws nothing_attached if no probe could run. */
   static async prepare(target: AttachTarget, opts: TraceOptions): Promise<TraceSession> {
+    const previous = TraceSession.#preparing;
+    const mine = previous.then(() => TraceSession.#prepareNow(target, opts));
+    TraceSession.#preparing = mine.catch(() => undefined);
+    return mine;
+  }
+
+  static async #prepareNow(target: AttachTarget, opts: TraceOptions): Promise<TraceSession> {
     stage("prepare");
     // The x86 decoder keeps compiling on another thread: planning does not decode (below).
     const analysis = await openTarget(target.readPath, `${target.process.exePath} (pid ${target.process.pid})`, { waitForDecoder: false });
