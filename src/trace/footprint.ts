@@ -7,13 +7,14 @@
  * the outputs and the drain loop. What is given back, and when (measured in bench/RESULTS.md,
  * memory; bench/memory.sh):
  * - "analysed" (the target is parsed, while the x86 decoder compiles on another thread:
- *   trace/session.ts, target/executable.ts `meanwhile`): the code pages start-up touched — of
+ *   trace/session.ts): the code pages start-up touched — of
  *   the executable itself above all (bpf/pageout.ts): Bun's start-up and the bundle's bytecode
  *   are done with (the wasm compiler's pages, still in use, come back). Page tables only, ~5 ms.
- * - "planned" (before the BPF objects load): the decoder is dropped (vendor/iced releaseIced; a
- *   later plan loads it again), one full collection, the code pages again — so libbpf's loader
- *   (objects' ELF and BTF, the verifier log buffer) and the ring buffer's mapping do not come on top of
- *   planning's memory (start-up peak 105 → ~82 MiB on the sample).
+ * - "planned" (while the first BPF object loads on another thread, once the plans' sites are
+ *   decoded): the decoder is dropped (vendor/iced releaseIced; a later plan loads it again), one
+ *   full collection, the code pages again — so the ring buffer's mapping and tracing do not come
+ *   on top of planning's memory (start-up peak 105 → ~82 MiB on the sample when it ran before the
+ *   load; ~80 MiB now that libbpf's loader runs alongside: bench/RESULTS.md).
  * - "attached" (after the "tracing" line): the same once more; what planning left is garbage by
  *   then (the session keeps nothing of the analysis: trace/session.ts).
  * Each step takes ~5–20 ms on the 2-core test machine (the collection most).

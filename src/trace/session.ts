@@ -320,8 +320,8 @@ export class TraceSession implements Disposable {
 
   /**
    * Open, configure, load and attach every object a plan needs. `whileLoading` runs once: while
-   * the first object's programs are verified on a native thread (BpfObject.startLoad), or first
-   * when nothing is to be loaded. It may place pending RET sites (ProbePlan.pendingReturns),
+   * the first object's programs are verified on a native thread (BpfObject.startLoad), or at
+   * the end when no object was loaded. It may place what planning left undecoded (ProbePlan.pending),
    * whose programs are loaded already, and may disable a plan.
    */
   async #loadAndAttach(whileLoading: () => Promise<void>): Promise<void> {
