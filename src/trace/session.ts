@@ -52,6 +52,10 @@ import { Propagator } from "./propagate.ts";
  * Start-up stages at debug level (-v), as ms since the process started (performance.now's
  * origin): where launch → probes live goes (bench/startup.bench.ts).
  */
+function stage(what: string): void {
+  log.debug(`start-up: ${what} at ${performance.now().toFixed(1)} ms`);
+}
+
 /** What each plan does or why it does not run, as start-up messages (verbose, warnings). */
 function reportPlans(plans: readonly ProbePlan[]): void {
   for (const p of plans) {
@@ -71,10 +75,6 @@ function reportPlans(plans: readonly ProbePlan[]): void {
       if (f.source === "guess") log.warn(`${f.field}: offset ${f.offset} is a guess (${f.note})`);
     }
   }
-}
-
-function stage(what: string): void {
-  log.debug(`start-up: ${what} at ${performance.now().toFixed(1)} ms`);
 }
 
 /** The fields each probe uses with a guessed offset, for the record schema (marks its spans). */
