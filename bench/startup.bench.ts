@@ -12,11 +12,10 @@
  * tracer is stopped with SIGINT 0.3 s after its line, and the time to its exit (detach, final
  * drain, capture file closed) is reported too. The timed runs are without -v, as an operator
  * runs it: -v adds libbpf's debug messages (~1800 lines for net/http's object) to the time.
- * Then --stage-runs runs with -v give where the time goes: the "start-up: <stage> at <ms>"
- * debug lines (trace/session.ts; ms since the tracer's process started) and the tracer's own
- * "attached N uprobes in M ms" (load + attach), as medians. With -v the objects load on the JS
- * thread (libbpf's debug lines need it), after the work that otherwise overlaps the load: the
- * stages show each step's cost, not the overlapped timeline of a run without -v. --before: the same for a second
+ * Then --stage-runs runs with BEETRACE_STARTUP_STAGES=1 give where the time goes: the
+ * "start-up: <stage> at <ms>" lines (log.ts startupStage; ms since the tracer's process
+ * started), as medians. Not -v: it also prints libbpf's debug lines and loads the objects on the
+ * JS thread, after the work that otherwise overlaps the load (trace/session.ts). --before: the same for a second
  * executable, alternating with the first run by run (a before/after comparison on one machine).
  * Next to the wall time, the tracer's CPU time by then (all threads, kernel included): on a
  * machine shared with other work it moves less than the wall time.
@@ -50,17 +49,19 @@ interface Run {
   wallMs: number;
   /** CPU time of the tracer when its "tracing pid" line arrived */
   cpuMs: number;
-  attachMs: number;
   /** SIGINT → exit, after STOP_AFTER_MS of tracing (detach, final drain, capture file closed) */
   stopMs: number;
-  /** stage → ms since the tracer started (only with -v) */
+  /** stage → ms since the tracer started (stage runs only) */
   stages: Map<string, number>;
 }
 
-async function once(beetrace: string, pid: number, verbose: boolean): Promise<Run> {
+async function once(beetrace: string, pid: number, stages: boolean): Promise<Run> {
   const out = join(tmpdir(), `beetrace-startup-${process.pid}.cbor`);
   const t0 = performance.now();
-  const tracer = spawn(beetrace, ["attach", "--pid", String(pid), "--out", out, ...(verbose ? ["-v"] : [])], { stdio: ["ignore", "ignore", "pipe"] });
+  const tracer = spawn(beetrace, ["attach", "--pid", String(pid), "--out", out], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, ...(stages ? { BEETRACE_STARTUP_STAGES: "1" } : {}) },
+  });
   let buf = "";
   let cpuMs = Number.NaN;
   const wallMs = await new Promise<number>((resolve, reject) => {
@@ -83,24 +84,23 @@ async function once(beetrace: string, pid: number, verbose: boolean): Promise<Ru
   await exited(tracer);
   const stopMs = performance.now() - s0;
   rmSync(out, { force: true });
-  const m = /attached \d+ uprobes \([^)]*\) in (\d+) ms/.exec(buf);
-  const stages = new Map<string, number>();
-  for (const s of buf.matchAll(/start-up: (.+) at ([\d.]+) ms/g)) stages.set(s[1]!, Number(s[2]));
-  return { wallMs, cpuMs, attachMs: m ? Number(m[1]) : NaN, stopMs, stages };
+  const at = new Map<string, number>();
+  for (const s of buf.matchAll(/start-up: (.+) at ([\d.]+) ms/g)) at.set(s[1]!, Number(s[2]));
+  return { wallMs, cpuMs, stopMs, stages: at };
 }
 
 const f = (s: ReturnType<typeof summarize>) => `median ${s.median.toFixed(1)}  p95 ${s.p95.toFixed(1)}  min ${s.min.toFixed(1)}  max ${s.max.toFixed(1)} ms`;
 
-function report(name: string, runs: Run[], verbose: Run[]): void {
+function report(name: string, runs: Run[], staged: Run[]): void {
   console.log(`${name}: launch → probes live (wall, no -v): ${f(summarize(runs.map((r) => r.wallMs)))}`);
   console.log(`${name}: CPU time by then (all threads):     ${f(summarize(runs.map((r) => r.cpuMs)))}`);
   console.log(`${name}: stop, SIGINT → exit (no -v):        ${f(summarize(runs.map((r) => r.stopMs)))}`);
-  if (verbose.length === 0) return;
-  console.log(`${name}: with -v (${verbose.length} runs), of which load + attach: ${f(summarize(verbose.map((r) => r.attachMs)))}`);
-  const names = [...new Set(verbose.flatMap((r) => [...r.stages.keys()]))];
+  if (staged.length === 0) return;
+  console.log(`${name}: start-up stages, median of ${staged.length} runs (BEETRACE_STARTUP_STAGES=1):`);
+  const names = [...new Set(staged.flatMap((r) => [...r.stages.keys()]))];
   let prev = 0;
   for (const n of names) {
-    const at = summarize(verbose.flatMap((r) => (r.stages.has(n) ? [r.stages.get(n)!] : []))).median;
+    const at = summarize(staged.flatMap((r) => (r.stages.has(n) ? [r.stages.get(n)!] : []))).median;
     console.log(`  ${n.padEnd(36)} at ${at.toFixed(1).padStart(6)} ms  (+${(at - prev).toFixed(1)})`);
     prev = at;
   }
@@ -123,11 +123,11 @@ async function main(): Promise<void> {
   try {
     await new Promise((r) => setTimeout(r, 500)); // let it start (it only has to exist and be mapped)
     const timed = exes.map(() => [] as Run[]);
-    const verbose = exes.map(() => [] as Run[]);
+    const staged = exes.map(() => [] as Run[]);
     for (const e of exes) await once(e, target.pid!, false); // warm the page cache for the tracers and the target
     for (let i = 0; i < runs; i++) for (const [k, e] of exes.entries()) timed[k]!.push(await once(e, target.pid!, false));
-    for (let i = 0; i < stageRuns; i++) for (const [k, e] of exes.entries()) verbose[k]!.push(await once(e, target.pid!, true));
-    for (const [k, e] of exes.entries()) report(exes.length > 1 ? (k === 0 ? `after (${e})` : `before (${e})`) : e, timed[k]!, verbose[k]!);
+    for (let i = 0; i < stageRuns; i++) for (const [k, e] of exes.entries()) staged[k]!.push(await once(e, target.pid!, true));
+    for (const [k, e] of exes.entries()) report(exes.length > 1 ? (k === 0 ? `after (${e})` : `before (${e})`) : e, timed[k]!, staged[k]!);
   } finally {
     target.kill("SIGTERM");
     await exited(target);

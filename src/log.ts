@@ -30,3 +30,15 @@ export const log = {
   error: (m: string) => emit("error", "error: ", m),
   hint: (m: string) => emit("error", "hint: ", m),
 };
+
+/**
+ * A start-up stage, "start-up: <what> at <ms> ms" (ms since the process started: performance.now's
+ * origin), where launch → probes live goes (bench/startup.bench.ts). At debug level (-v), or
+ * always with BEETRACE_STARTUP_STAGES=1: -v also makes libbpf print its debug lines and load the
+ * BPF objects on the JS thread, which changes the timeline being measured (trace/session.ts).
+ */
+export function startupStage(what: string): void {
+  const line = `start-up: ${what} at ${performance.now().toFixed(1)} ms`;
+  if (process.env.BEETRACE_STARTUP_STAGES === "1" && order[threshold] > order.debug) sink(line);
+  else log.debug(line);
+}

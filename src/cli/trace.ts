@@ -25,7 +25,7 @@ import { accessSync, constants, realpathSync, statSync } from "node:fs";
 import { hostname, constants as osConstants } from "node:os";
 import { delimiter, dirname, extname, isAbsolute, join, resolve, sep } from "node:path";
 import { TracerError, fromSystemError, isTracerError } from "../errors.ts";
-import { log } from "../log.ts";
+import { log, startupStage } from "../log.ts";
 import { childProcess } from "../runtime.ts";
 import { describeProcess, findProcessesByExe, parsePid, readState, type TargetProcess } from "../target/process.ts";
 import { TargetLock } from "../target/lock.ts";
@@ -472,7 +472,7 @@ function liveDescribe(live: Live) {
 
 export async function attachCommand(o: TraceCliOptions): Promise<number> {
   // Start-up stage (-v; bench/startup.bench.ts): the program is loaded, ms since the process started.
-  log.debug(`start-up: attach command at ${performance.now().toFixed(1)} ms`);
+  startupStage("attach command");
   // Drop-in for OTel Go auto-instrumentation: OTEL_GO_AUTO_TARGET_PID / _EXE name the target.
   if (o.pid === undefined && o.exe === undefined) {
     const env = parseOtelEnv().target;

@@ -8,10 +8,9 @@ import { EM_X86_64 } from "../binary/elf.ts";
 import { openGoBinary, type BinaryAnalysis } from "../binary/analyze.ts";
 import { prepareIced } from "../vendor/iced/index.ts";
 import { mapRegularFile } from "./input.ts";
-import { log } from "../log.ts";
+import { startupStage } from "../log.ts";
 
-/** Start-up stages at debug level (-v), as ms since the process started (see trace/session.ts). */
-const stage = (what: string) => log.debug(`start-up: ${what} at ${performance.now().toFixed(1)} ms`);
+const stage = startupStage;
 
 /**
  * Largest executable accepted. Go binaries are tens of MB (the largest services a few hundred);

@@ -13,7 +13,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { hostname, arch as osArch, release } from "node:os";
 import { TracerError, isTracerError } from "../errors.ts";
-import { log } from "../log.ts";
+import { log, startupStage } from "../log.ts";
 import type { BinaryAnalysis } from "../binary/analyze.ts";
 import { openTarget } from "../target/executable.ts";
 import { prepareIced } from "../vendor/iced/index.ts";
@@ -48,13 +48,7 @@ import { targetResource } from "../config/otel-env.ts";
 import { ProcessMaps } from "./process-maps.ts";
 import { Propagator } from "./propagate.ts";
 
-/**
- * Start-up stages at debug level (-v), as ms since the process started (performance.now's
- * origin): where launch → probes live goes (bench/startup.bench.ts).
- */
-function stage(what: string): void {
-  log.debug(`start-up: ${what} at ${performance.now().toFixed(1)} ms`);
-}
+const stage = startupStage;
 
 /** What each plan does or why it does not run, as start-up messages (verbose, warnings). */
 function reportPlans(plans: readonly ProbePlan[]): void {
