@@ -88,9 +88,10 @@ export function openGoBinary(bytes: Uint8Array, path: string): BinaryAnalysis {
 
 /**
  * A function found in the function table, at an executable, file-backed entry, without decoding
- * anything: `site` is its entry instruction, `decoded: false`, until resolveSymbol decodes the
- * prologue for the real entry site (which may still fail: the bytes may not decode). Unresolved,
- * with the same reasons as resolveSymbol, when it is not there.
+ * anything: `site` is its entry address, with no mnemonic and `reason` "not decoded yet", and
+ * `returns` is empty, until resolveSymbol decodes the prologue for the real entry site (which may
+ * still fail: the bytes may not decode). Unresolved, with the same reasons as resolveSymbol, when
+ * it is not there.
  */
 export function locateSymbol(a: BinaryAnalysis, name: string): SymbolReport {
   const fn = a.pcln.find(name);

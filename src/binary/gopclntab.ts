@@ -2,10 +2,10 @@
 import { Buffer } from "node:buffer";
 import { TracerError } from "../errors.ts";
 import { ByteReader, corrupt, hex } from "./bytes.ts";
+import { type ElfFile, PF_W, PF_X, PT_LOAD } from "./elf.ts";
 
 /** Whether typed arrays read little-endian here (x86-64 and arm64 Linux do). */
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-import { type ElfFile, PF_W, PF_X, PT_LOAD } from "./elf.ts";
 
 export interface GoFunc {
   name: string;

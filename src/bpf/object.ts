@@ -124,8 +124,7 @@ const EMPTY_LOG = new Uint8Array(0);
 export class BpfObject implements Disposable {
   #ptr: number;
   #loaded = false;
-  /** Between startLoad() and its finish(): a native thread is using the object. */
-  #loading = false;
+  /** Set between startLoad() and its finish(): a native thread is using the object. */
   #pendingLoad: { finish(): boolean } | undefined;
   #closed = false;
   readonly #handle: number;
@@ -179,7 +178,7 @@ export class BpfObject implements Disposable {
   /** @internal */
   assertOpen(what: string): void {
     if (this.#closed) throw new TracerError("internal", `BPF object ${this.name}: ${what} after close`);
-    if (this.#loading) throw new TracerError("internal", `BPF object ${this.name}: ${what} while it loads on another thread`);
+    if (this.#pendingLoad) throw new TracerError("internal", `BPF object ${this.name}: ${what} while it loads on another thread`);
   }
   /** @internal */
   assertNotLoaded(what: string): void {
@@ -342,7 +341,6 @@ export class BpfObject implements Disposable {
       restorePrint();
       return synchronous;
     }
-    this.#loading = true;
     let result: boolean | undefined;
     const pending = {
       finish: (): boolean => {
@@ -351,10 +349,9 @@ export class BpfObject implements Disposable {
           // bpf_object__load returns int: the low 32 bits of the return register.
           result = BigInt.asIntN(32, thread.join()) >= 0n;
         } finally {
-          this.#loading = false;
+          this.#pendingLoad = undefined;
           restorePrint();
         }
-        this.#pendingLoad = undefined;
         if (result) this.#markLoaded();
         return result;
       },

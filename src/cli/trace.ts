@@ -400,63 +400,49 @@ async function traceOne(
 ): Promise<TraceSummary> {
   let prepared = false;
   try {
-    return await traceOnePrepared(target, plan, template, signal, live, async () => {
-      prepared = true;
-      await together?.ready();
-    }, onAttached);
+    using lock = TargetLock.acquire(target.process);
+    void lock;
+    const otlp = await loadOtlp(plan);
+    using session = await TraceSession.prepare(target, plan.opts);
+    prepared = true;
+    await together?.ready();
+    const probes = session.attachedProbes().map((p) => p.probe.id);
+    // Provenance of the offsets in use (dwarf/file/snapshot/guess), also in the capture header.
+    const offsetSources = [...new Set(session.attachedProbes().flatMap((p) => p.fields.flatMap((f) => (typeof f.offset === "number" && f.source ? [f.source] : []))))].sort();
+    const start = new Date();
+    const values = { host: hostname(), pid: target.process.pid, exe: target.process.exePath, start };
+    const first = [template !== undefined ? expandTemplate(template, values, 0) : undefined, plan.otel.exporter === "otlp" ? plan.otel.endpoint : undefined]
+      .filter((x) => x !== undefined)
+      .join(" + ");
+    if (!plan.quiet) {
+      log.info(
+        `beetrace: tracing pid ${target.process.pid} (${target.process.exePath}, ${session.goVersion}) — ${probes.join(", ")}; ` +
+          `${session.uprobeCount} uprobes, offsets from ${offsetSources.join("+") || "nowhere"} → ${first}${plan.opts.dryRun ? " (dry run)" : plan.durationMs ? ` for ${plan.durationMs / 1000}s` : "; Ctrl-C stops"}`,
+      );
+    }
+    // Said once per attach, and kept out of -q: a cron job must not mail about a known gap every run.
+    if (!plan.quiet) for (const u of session.untraced) log.info(`beetrace: not traced: ${u.name} (${u.via}): ${u.what}`);
+    live.probes += probes.length;
+    live.uprobes += session.uprobeCount;
+    live.outputs = first;
+    onAttached?.();
+    trimAfterAttach(); // start-up's memory back before the first drain (trace/footprint.ts)
+    const base = { spans: live.spans };
+    try {
+      return await session.run(
+        signal,
+        (header) => openSinks(plan, template, values, header, otlp),
+        (t) => {
+          live.spans = base.spans + t.spans;
+          live.losses = t.losses;
+        },
+      );
+    } finally {
+      live.probes -= probes.length;
+      live.uprobes -= session.uprobeCount;
+    }
   } finally {
     if (!prepared) together?.failed();
-  }
-}
-
-async function traceOnePrepared(
-  target: AttachTarget,
-  plan: Plan,
-  template: string | undefined,
-  signal: AbortSignal,
-  live: Live,
-  whenPrepared: () => Promise<void>,
-  onAttached?: () => void,
-): Promise<TraceSummary> {
-  using lock = TargetLock.acquire(target.process);
-  void lock;
-  const otlp = await loadOtlp(plan);
-  using session = await TraceSession.prepare(target, plan.opts);
-  await whenPrepared();
-  const probes = session.attachedProbes().map((p) => p.probe.id);
-  // Provenance of the offsets in use (dwarf/file/snapshot/guess), also in the capture header.
-  const offsetSources = [...new Set(session.attachedProbes().flatMap((p) => p.fields.flatMap((f) => (typeof f.offset === "number" && f.source ? [f.source] : []))))].sort();
-  const start = new Date();
-  const values = { host: hostname(), pid: target.process.pid, exe: target.process.exePath, start };
-  const first = [template !== undefined ? expandTemplate(template, values, 0) : undefined, plan.otel.exporter === "otlp" ? plan.otel.endpoint : undefined]
-    .filter((x) => x !== undefined)
-    .join(" + ");
-  if (!plan.quiet) {
-    log.info(
-      `beetrace: tracing pid ${target.process.pid} (${target.process.exePath}, ${session.goVersion}) — ${probes.join(", ")}; ` +
-        `${session.uprobeCount} uprobes, offsets from ${offsetSources.join("+") || "nowhere"} → ${first}${plan.opts.dryRun ? " (dry run)" : plan.durationMs ? ` for ${plan.durationMs / 1000}s` : "; Ctrl-C stops"}`,
-    );
-  }
-  // Said once per attach, and kept out of -q: a cron job must not mail about a known gap every run.
-  if (!plan.quiet) for (const u of session.untraced) log.info(`beetrace: not traced: ${u.name} (${u.via}): ${u.what}`);
-  live.probes += probes.length;
-  live.uprobes += session.uprobeCount;
-  live.outputs = first;
-  onAttached?.();
-  trimAfterAttach(); // start-up's memory back before the first drain (trace/footprint.ts)
-  const base = { spans: live.spans };
-  try {
-    return await session.run(
-      signal,
-      (header) => openSinks(plan, template, values, header, otlp),
-      (t) => {
-        live.spans = base.spans + t.spans;
-        live.losses = t.losses;
-      },
-    );
-  } finally {
-    live.probes -= probes.length;
-    live.uprobes -= session.uprobeCount;
   }
 }
 

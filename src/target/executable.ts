@@ -41,8 +41,9 @@ export async function readTargetBytesAsync(path: string): Promise<Uint8Array> {
 /**
  * Read and open the Go executable at `path` (`label` names it in messages) with the x86 decoder
  * ready (unless `waitForDecoder: false`): for an x86-64 file the decoder's start-up (prepareIced)
- * runs while the file is read on a background thread, instead of on the first resolveSymbol. Same result and errors as
- * openGoBinary(readTargetBytes(path), label); measured in bench/RESULTS.md.
+ * runs while the file is read on a background thread, instead of on the first resolveSymbol.
+ * Same result and errors as openGoBinary(readTargetBytes(path), label); measured in
+ * bench/RESULTS.md.
  */
 export async function openTarget(path: string, label: string, opts: OpenTargetOptions = {}): Promise<BinaryAnalysis> {
   const bytes = readTargetBytes(path);

@@ -7,9 +7,9 @@
  * the outputs and the drain loop. What is given back, and when (measured in bench/RESULTS.md,
  * memory; bench/memory.sh):
  * - "analysed" (the target is parsed, while the x86 decoder compiles on another thread:
- *   trace/session.ts): the code pages start-up touched — of
- *   the executable itself above all (bpf/pageout.ts): Bun's start-up and the bundle's bytecode
- *   are done with (the wasm compiler's pages, still in use, come back). Page tables only, ~5 ms.
+ *   trace/session.ts): the code pages start-up touched — of the executable itself above all
+ *   (bpf/pageout.ts): Bun's start-up and the bundle's bytecode are done with (the wasm
+ *   compiler's pages, still in use, come back). Page tables only, ~5 ms.
  * - "planned" (while the first BPF object loads on another thread, once the plans' sites are
  *   decoded): the decoder is dropped (vendor/iced releaseIced; a later plan loads it again), one
  *   full collection, the code pages again — so the ring buffer's mapping and tracing do not come

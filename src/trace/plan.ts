@@ -95,6 +95,8 @@ export interface PlanOptions {
 }
 
 const NOT_LINKED = "not in the function table";
+/** The fix of a probe disabled because one of its functions could not be read safely. */
+const UNREADABLE_FIX = "the function could not be read safely; run 'beetrace inspect' on the binary for details";
 
 export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], opts: PlanOptions): ProbePlan[] {
   let typeNames: GoTypeNames | undefined; // read only when a probe asks
@@ -129,7 +131,7 @@ export function planProbes(a: BinaryAnalysis, probes: readonly ProbeManifest[], 
         notLinked = s.reason.startsWith(NOT_LINKED);
         fix = notLinked
           ? `this service does not use ${probe.library} (nothing to trace)`
-          : "the function could not be read safely; run 'beetrace inspect' on the binary for details";
+          : UNREADABLE_FIX;
       }
     }
     probe.fields.forEach((decl, i) => {
@@ -261,7 +263,7 @@ export function placeDeferred(a: BinaryAnalysis, plan: ProbePlan): void {
   if (reason !== undefined) {
     plan.enabled = false;
     plan.reason = reason;
-    plan.fix = "the function could not be read safely; run 'beetrace inspect' on the binary for details";
+    plan.fix = UNREADABLE_FIX;
     plan.points = [];
     delete plan.degraded;
   }

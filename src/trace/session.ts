@@ -346,12 +346,12 @@ export class TraceSession implements Disposable {
       if (!plans.some((p) => p.enabled)) continue;
       const spec = plans[0]!.probe.object;
       const bytes = new Uint8Array(readFileSync(bpfObjectPath(name)));
-      const variants = spec.cookieVariants ?? {};
       // Where the kernel has attach cookies, one cookie-switched program replaces its variants
       // (idempotent: a variant's program is not itself a variant).
-      const programOf = (program: string): string => (cookies ? (variants[program]?.program ?? program) : program);
+      const variantOf = (program: string) => (cookies ? spec.cookieVariants?.[program] : undefined);
+      const programOf = (program: string): string => variantOf(program)?.program ?? program;
       const pointsToVariants = (): void => {
-        if (cookies) for (const p of plans) if (p.enabled) p.points = p.points.map((pt) => (variants[pt.program] ? { ...pt, ...variants[pt.program] } : pt));
+        for (const p of plans) if (p.enabled) p.points = p.points.map((pt) => ({ ...pt, ...variantOf(pt.program) }));
       };
       pointsToVariants();
       let { object, declared } = this.#openConfigured(name, bytes, spec, plans, programOf, shared);
