@@ -33,7 +33,8 @@ import { PROBES } from "../src/probes/registry.ts";
 import { CaptureSink } from "../src/trace/output.ts";
 import { readCaptureFile } from "../src/capture/reader.ts";
 import { CAPTURE_FORMAT, type CaptureHeader } from "../src/capture/format.ts";
-import { encodeTraceRequest, resourceAttributes } from "../src/export/otlp.ts";
+import { resourceAttributes } from "../src/export/otlp.ts";
+import { encodeQueuedProtobuf, type RecordDecoding } from "../src/export/exporter.ts";
 import { zeroLosses, type Span } from "../src/spans/model.ts";
 import { BEETRACE_VERSION } from "../src/version.ts";
 import { RecordBatch, type Mix } from "./records.ts";
@@ -96,26 +97,31 @@ function runPath(path: PathName, batch: RecordBatch, targetSpans: number, outDir
   const resource = resourceAttributes(h);
   let otlpBytes = 0;
   const pending: Uint8Array[] = [];
-  const scratch = new Uint8Array(1 << 20); // a batch of the mixes' records (~130 bytes each) fits
-  const scratchView = new DataView(scratch.buffer);
-  const bytesCtx = { toEpoch: decodeCtx.toEpoch, idsAsBytes: true };
-  // As OtlpExporter's #encode: the queued records are copied into one working buffer and
-  // decoded from it, ids left as bytes.
-  const encodePending = (): number => {
-    const spans: Span[] = [];
-    const at: number[] = [];
-    let pos = 0;
-    for (const rec of pending) {
-      scratch.set(rec, pos);
-      const s = decoder.decodeAt(scratch, scratchView, pos, rec.length, bytesCtx);
-      if (s === undefined) throw new Error("otlp: a queued record did not decode");
-      spans.push(s);
-      at.push(pos);
-      pos += rec.length;
+  let scratch: Uint8Array = new Uint8Array(1 << 20); // a batch of the mixes' records (~130 bytes each) fits
+  // One view per working buffer, as the session keeps (trace/session.ts).
+  let viewed: Uint8Array | undefined;
+  let view: DataView | undefined;
+  const viewOf = (bytes: Uint8Array): DataView => {
+    if (bytes !== viewed) {
+      viewed = bytes;
+      view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     }
-    const n = encodeTraceRequest(spans, resource, "protobuf", { ...SPAN_ID_OFFSETS, bytes: scratch, at }).length;
+    return view!;
+  };
+  const bytesCtx = { toEpoch: decodeCtx.toEpoch, idsAsBytes: true };
+  // What OtlpExporter's #encode does with the queued records (the same function).
+  const records: RecordDecoding = {
+    decode: (bytes, offset, length, idsAsBytes) => decoder.decodeAt(bytes, viewOf(bytes), offset, length, idsAsBytes ? bytesCtx : decodeCtx),
+    build: (bytes, offset, length, out) => decoder.buildAt(bytes, viewOf(bytes), offset, length, decodeCtx, out),
+    ids: SPAN_ID_OFFSETS,
+  };
+  const encodePending = (): number => {
+    const queued = pending.length;
+    const body = encodeQueuedProtobuf(pending, records, resource, scratch);
+    if (pending.length !== queued) throw new Error("otlp: a queued record did not decode");
+    scratch = body.scratch;
     pending.length = 0;
-    return n;
+    return body.bytes.length;
   };
   let spans = 0;
   let invalid = 0;

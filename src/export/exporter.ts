@@ -39,8 +39,9 @@ import { zlib } from "../runtime.ts";
 import { log } from "../log.ts";
 import type { CaptureHeader } from "../capture/format.ts";
 import type { Attributes, Span } from "../spans/model.ts";
-import { encodeTraceRequest } from "./otlp.ts";
-import type { RecordIds } from "./protobuf.ts";
+import { encodeTraceRequest, SCHEMA_URL } from "./otlp.ts";
+import { TraceRequestWriter, type RecordIds } from "./protobuf.ts";
+import type { SpanBuilder } from "../probes/common/span.ts";
 import { SpillFile } from "./spill.ts";
 
 /** gzip on zlib's thread pool (node:zlib loaded on first use: src/runtime.ts). */
@@ -161,11 +162,54 @@ const DEFAULT_RETRY: RetryPolicy = {
 export interface RecordDecoding {
   /** The span of the record at bytes[offset, offset + length) (undefined: not decodable). */
   decode(bytes: Uint8Array, offset: number, length: number, idsAsBytes: boolean): Span | undefined;
+  /**
+   * The record's span written through `out` (probes/decode.ts SpanDecoder.buildAt): true when
+   * built, false when not decodable, undefined when its probe has no builder (decode it then).
+   */
+  build(bytes: Uint8Array, offset: number, length: number, out: SpanBuilder): boolean | undefined;
   ids: Omit<RecordIds, "bytes" | "at">;
 }
 
 /** A queued span: decoded, or the copy of its record that is decoded when its batch is encoded. */
-type Queued = Span | Uint8Array;
+export type Queued = Span | Uint8Array;
+
+/**
+ * The OTLP protobuf body of a batch of queued spans and records. The records are copied into one
+ * working buffer (`scratch`, grown when short and returned): a view and a Buffer per record cost
+ * more than the copy (bench/pipeline.bench.ts). A record whose probe has a builder is written
+ * straight from its bytes (no Span object); the others are decoded with their ids left as bytes.
+ * What cannot be decoded is removed from `batch` (so its length stays the number of spans in the
+ * body) and counted by the decoder.
+ */
+export function encodeQueuedProtobuf(batch: Queued[], records: RecordDecoding | undefined, resource: Attributes, scratch: Uint8Array): { bytes: Uint8Array; scratch: Uint8Array } {
+  let need = 0;
+  for (const item of batch) if (item instanceof Uint8Array) need += item.length;
+  if (need > scratch.length) scratch = new Uint8Array(Math.max(need, 2 * scratch.length));
+  const request = new TraceRequestWriter();
+  const ids: RecordIds | undefined = records === undefined ? undefined : { ...records.ids, bytes: scratch, at: [] };
+  const out = request.builder;
+  let pos = 0;
+  let kept = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const item = batch[i]!;
+    if (item instanceof Uint8Array) {
+      if (records === undefined) continue;
+      scratch.set(item, pos);
+      const built = records.build(scratch, pos, item.length, out);
+      if (built === true) request.addBuilt(out);
+      else if (built === false) continue;
+      else {
+        const span = records.decode(scratch, pos, item.length, true);
+        if (span === undefined) continue;
+        request.add(span, pos, ids);
+      }
+      pos += item.length;
+    } else request.add(item);
+    batch[kept++] = item;
+  }
+  batch.length = kept;
+  return { bytes: request.finish(resource, SCHEMA_URL), scratch };
+}
 
 export class OtlpExporter {
   readonly #cfg: Required<Omit<OtlpExporterConfig, "spill" | "retry" | "transport">>;
@@ -175,7 +219,7 @@ export class OtlpExporter {
   #queue: Queued[] = [];
   #records: RecordDecoding | undefined;
   /** Working copy of a batch's records while it is encoded (grows to the largest batch) */
-  #scratch = new Uint8Array(1 << 16);
+  #scratch: Uint8Array = new Uint8Array(1 << 16);
   #queueSince = 0;
   #inFlight = 0;
   #added = 0;
@@ -513,35 +557,23 @@ export class OtlpExporter {
    * number of spans in the body.
    */
   #encode(batch: Queued[]): Uint8Array {
-    const protobuf = this.#transport.format === "protobuf";
-    // The batch's records are decoded from one working copy: a view and a Buffer per record
-    // cost more than the copy (bench/pipeline.bench.ts).
-    let need = 0;
-    for (const item of batch) if (item instanceof Uint8Array) need += item.length;
-    if (need > this.#scratch.length) this.#scratch = new Uint8Array(Math.max(need, 2 * this.#scratch.length));
-    const scratch = this.#scratch;
+    if (this.#transport.format === "protobuf") {
+      const queued = batch.length;
+      const body = encodeQueuedProtobuf(batch, this.#records, this.#cfg.resource, this.#scratch);
+      this.#scratch = body.scratch;
+      this.#dropped += queued - batch.length;
+      return body.bytes;
+    }
     const spans: Span[] = [];
-    const at: number[] = [];
-    let pos = 0;
     let kept = 0;
-    for (let i = 0; i < batch.length; i++) {
-      const item = batch[i]!;
-      let span: Span | undefined;
-      let start = -1;
-      if (item instanceof Uint8Array) {
-        scratch.set(item, pos);
-        span = this.#decodeRecord(scratch, pos, item.length, protobuf);
-        if (span === undefined) continue;
-        if (protobuf) start = pos;
-        pos += item.length;
-      } else span = item;
+    for (const item of batch) {
+      const span = item instanceof Uint8Array ? this.#decodeRecord(item, 0, item.length, false) : item;
+      if (span === undefined) continue;
       batch[kept++] = item;
       spans.push(span);
-      at.push(start);
     }
     batch.length = kept;
-    const ids = protobuf && pos > 0 ? { ...this.#records!.ids, bytes: scratch, at } : undefined;
-    return encodeTraceRequest(spans, this.#cfg.resource, this.#transport.format, ids);
+    return encodeTraceRequest(spans, this.#cfg.resource, "json");
   }
 
   #trimQueue(): void {

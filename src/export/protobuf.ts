@@ -1,6 +1,6 @@
 /**
  * @module export/protobuf — OTLP ExportTraceServiceRequest protobuf written straight from our
- * spans, for the live exporter's hot path.
+ * spans, or from span records through the probes' builders, for the live exporter's hot path.
  *
  * Why not only @opentelemetry/otlp-transformer: it encodes SDK ReadableSpan objects, so every
  * span was first turned into one (closures, [seconds, nanos] times from BigInt division, a
@@ -13,7 +13,11 @@
  * encoder of OTLP/JSON and the reference for this one.
  */
 import { TraceState } from "@opentelemetry/core";
-import type { AttrValue, SpanAttributes, Span } from "../spans/model.ts";
+import type { Attributes, AttrValue, SpanAttributes, Span, SpanEvent, SpanKind, SpanLink } from "../spans/model.ts";
+import type { DecodeContext } from "../probes/probe.ts";
+import type { RecordReader } from "../probes/record.ts";
+import { hasParent, type SpanBuilder, type SpanScope } from "../probes/common/span.ts";
+import { SPAN_FLAGS } from "../probes/common/header.ts";
 
 /** OTLP SpanKind (trace.proto): INTERNAL 1, SERVER 2, CLIENT 3, PRODUCER 4, CONSUMER 5. */
 const KIND: Record<Span["kind"], number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
@@ -26,6 +30,8 @@ const STATUS: Record<Span["status"]["code"], number> = { unset: 0, ok: 1, error:
  */
 const FLAGS_NO_PARENT_OR_LOCAL = 0x1 | 0x100;
 const FLAGS_REMOTE_PARENT = 0x1 | 0x100 | 0x200;
+/** rec_span_flags' read-error bit (probes/common/header.ts). */
+const SPAN_READ_ERROR = SPAN_FLAGS.READ_ERROR;
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
@@ -107,6 +113,12 @@ class Writer {
     this.view.setFloat64(this.pos, v, true);
     this.pos += 8;
   }
+  /** All of `bytes` (a native copy: for whole blocks). */
+  block(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
   /** bytes[at, at + n) as they are (a loop: cheaper than a native copy for tens of bytes). */
   copy(bytes: Uint8Array, at: number, n: number): void {
     this.room(n);
@@ -115,9 +127,13 @@ class Writer {
     for (let i = 0; i < n; i++) buf[p++] = bytes[at + i]!;
     this.pos = p;
   }
-  /** bytes[at, at + n) as a bytes field's value (ids straight from a record). */
+  /** bytes[at, at + n) as a bytes field's value (ids straight from a record); at < 0 (a layout without the id): empty, as hexBytes(""). */
   rawBytes(bytes: Uint8Array, at: number, n: number): void {
     this.room(1);
+    if (at < 0) {
+      this.buf[this.pos++] = 0;
+      return;
+    }
     this.buf[this.pos++] = n; // n is 8 or 16: a one-byte length
     this.copy(bytes, at, n);
   }
@@ -236,21 +252,58 @@ function keyBytes(key: string): Uint8Array {
   return bytes;
 }
 
+/** One KeyValue as field `field` of its message. */
+function keyValue(w: Writer, field: number, key: string, value: AttrValue | readonly AttrValue[]): void {
+  w.tag(field, WIRE_LEN);
+  if (typeof value === "string" || typeof value === "number") {
+    const bytes = keyValueBytes(key, value);
+    w.copy(bytes, 0, bytes.length);
+    return;
+  }
+  writeKeyValue(w, key, value);
+}
+
+/** A KeyValue's length and body. */
+function writeKeyValue(w: Writer, key: string, value: AttrValue | readonly AttrValue[]): void {
+  const kv = w.begin();
+  const encodedKey = keyBytes(key); // its tag, length and bytes, encoded once
+  w.copy(encodedKey, 0, encodedKey.length);
+  w.tag(2, WIRE_LEN);
+  const v = w.begin();
+  anyValue(w, value);
+  w.end(v);
+  w.end(kv);
+}
+
+/**
+ * Encoded KeyValues (length and body) of string and number attributes, per key and value:
+ * most repeat span after span (methods, routes, hosts, status codes, a connection's peer), and
+ * record strings are interned, so a hit costs two lookups and one copy. Bounded per key.
+ */
+const KV_CACHE = new Map<string, Map<string | number, Uint8Array>>();
+const KV_PER_KEY_MAX = 1024;
+const kvWriter = new Writer(new Uint8Array(256));
+function keyValueBytes(key: string, value: string | number): Uint8Array {
+  let values = KV_CACHE.get(key);
+  if (values === undefined) {
+    if (KV_CACHE.size >= KEY_CACHE_MAX) KV_CACHE.clear();
+    KV_CACHE.set(key, (values = new Map()));
+  }
+  let bytes = values.get(value);
+  if (bytes === undefined) {
+    kvWriter.pos = 0;
+    writeKeyValue(kvWriter, key, value);
+    bytes = kvWriter.buf.slice(0, kvWriter.pos);
+    if (values.size >= KV_PER_KEY_MAX) values.clear();
+    values.set(value, bytes);
+  }
+  return bytes;
+}
+
 function attributes(w: Writer, attrs: SpanAttributes, field: number): void {
   // Own enumerable keys in insertion order, as the SDK serializer's Object.keys walk.
   const keys = Object.keys(attrs);
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
-    w.tag(field, WIRE_LEN);
-    const kv = w.begin();
-    const encodedKey = keyBytes(key); // its tag, length and bytes, encoded once
-    w.copy(encodedKey, 0, encodedKey.length);
-    w.tag(2, WIRE_LEN);
-    const v = w.begin();
-    anyValue(w, attrs[key]!);
-    w.end(v);
-    w.end(kv);
-  }
+  for (let i = 0; i < keys.length; i++) keyValue(w, field, keys[i]!, attrs[keys[i]!]!);
 }
 
 /**
@@ -267,142 +320,300 @@ export interface RecordIds {
   parentAt: number;
 }
 
-function span(w: Writer, s: Span, record: number, ids: RecordIds | undefined): void {
-  w.tag(1, WIRE_LEN);
-  if (record >= 0) w.rawBytes(ids!.bytes, record + ids!.traceAt, 16);
-  else w.hexBytes(s.traceId);
-  w.tag(2, WIRE_LEN);
-  if (record >= 0) w.rawBytes(ids!.bytes, record + ids!.spanAt, 8);
-  else w.hexBytes(s.spanId);
-  if (s.traceState !== undefined) {
-    // Normalised as the SDK's TraceState does (invalid members dropped, at most 32).
-    const ts = new TraceState(s.traceState).serialize();
-    if (ts) {
-      w.tag(3, WIRE_LEN);
-      w.string(ts);
+/**
+ * One span's protobuf (the Span message, trace.proto), in the order and with the defaults
+ * otlp-transformer's serializer writes. Filled either by a probe's builder straight from a
+ * record (SpanBuilder: no Span object is made) or from a Span (fromSpan); reused span after span.
+ */
+export class ProtobufSpanBuilder implements SpanBuilder {
+  scope!: SpanScope;
+  #kind: SpanKind = "internal";
+  #name = "";
+  #start = 0n;
+  #end = 0n;
+  /** Ids from a record: its bytes and where its header's ids are (absolute); parentAt -1: no parent. */
+  #idBytes: Uint8Array | undefined;
+  #traceAt = 0;
+  #spanAt = 0;
+  #parentAt = -1;
+  /** Ids as hex (fromSpan without a record) */
+  #traceId = "";
+  #spanId = "";
+  #parentSpanId: string | undefined;
+  #traceState: string | undefined;
+  /** Attributes in the order set: keys[i] → values[i] for i < #count (arrays reused) */
+  readonly #keys: string[] = [];
+  readonly #values: (AttrValue | readonly AttrValue[])[] = [];
+  #count = 0;
+  #events: readonly SpanEvent[] | undefined;
+  #links: readonly SpanLink[] | undefined;
+  #error = false;
+  #ok = false;
+  #message: string | undefined;
+
+  #reset(scope: SpanScope, kind: SpanKind): void {
+    this.scope = scope;
+    this.#kind = kind;
+    this.#name = "";
+    this.#idBytes = undefined;
+    this.#parentAt = -1;
+    this.#parentSpanId = undefined;
+    this.#traceState = undefined;
+    this.#count = 0;
+    this.#events = undefined;
+    this.#links = undefined;
+    this.#error = false;
+    this.#ok = false;
+    this.#message = undefined;
+  }
+
+  start(r: RecordReader, ctx: DecodeContext, scope: SpanScope, kind: SpanKind): void {
+    this.#reset(scope, kind);
+    this.#idBytes = r.bytes;
+    this.#traceAt = r.offsetOf("trace_id", 16);
+    this.#spanAt = r.offsetOf("span_id", 8);
+    if (hasParent(r)) this.#parentAt = r.offsetOf("parent_span_id", 8);
+    this.#start = ctx.toEpoch(r.u64("start_ns"));
+    this.#end = ctx.toEpoch(r.u64("end_ns"));
+    if (r.flags & SPAN_READ_ERROR) this.attr("beetrace.read_error", true);
+  }
+  get hasParent(): boolean {
+    return this.#parentAt >= 0 || this.#parentSpanId !== undefined;
+  }
+  name(name: string): void {
+    this.#name = name;
+  }
+  attr(key: string, value: AttrValue | readonly AttrValue[]): void {
+    const i = this.#count++;
+    this.#keys[i] = key;
+    this.#values[i] = value;
+  }
+  traceState(value: string): void {
+    this.#traceState = value;
+  }
+  error(message?: string): void {
+    this.#error = true;
+    this.#message = message;
+  }
+  event(name: string, attributes: Attributes): void {
+    this.#events = [...(this.#events ?? []), { name, timeUnixNano: this.#end, attributes }];
+  }
+
+  /** A decoded span; its ids from its record when `record` ≥ 0 (RecordIds), else from its hex. */
+  fromSpan(s: Span, record: number, ids: RecordIds | undefined): void {
+    this.#reset(s.scope, s.kind);
+    if (record >= 0) {
+      this.#idBytes = ids!.bytes;
+      this.#traceAt = record + ids!.traceAt;
+      this.#spanAt = record + ids!.spanAt;
+      if (s.parentSpanId !== undefined) this.#parentAt = record + ids!.parentAt;
+    } else {
+      this.#traceId = s.traceId;
+      this.#spanId = s.spanId;
+      this.#parentSpanId = s.parentSpanId;
     }
+    this.#traceState = s.traceState;
+    this.#name = s.name;
+    this.#start = s.startTimeUnixNano;
+    this.#end = s.endTimeUnixNano;
+    const attrs = s.attributes;
+    const keys = Object.keys(attrs);
+    for (let i = 0; i < keys.length; i++) this.attr(keys[i]!, attrs[keys[i]!]!);
+    this.#events = s.events;
+    this.#links = s.links;
+    this.#error = s.status.code === "error";
+    this.#ok = s.status.code === "ok";
+    this.#message = s.status.message;
   }
-  if (s.parentSpanId !== undefined) {
-    w.tag(4, WIRE_LEN);
-    if (record >= 0) w.rawBytes(ids!.bytes, record + ids!.parentAt, 8);
-    else w.hexBytes(s.parentSpanId);
-  }
-  w.tag(5, WIRE_LEN);
-  w.string(s.name);
-  w.tag(6, WIRE_VARINT);
-  w.varint32(KIND[s.kind]);
-  w.tag(7, WIRE_FIXED64);
-  w.fixed64(s.startTimeUnixNano);
-  w.tag(8, WIRE_FIXED64);
-  w.fixed64(s.endTimeUnixNano);
-  attributes(w, s.attributes, 9);
-  w.tag(10, WIRE_VARINT);
-  w.varint32(0);
-  for (const e of s.events ?? []) {
-    w.tag(11, WIRE_LEN);
-    const ev = w.begin();
-    w.tag(1, WIRE_FIXED64);
-    w.fixed64(e.timeUnixNano);
-    w.tag(2, WIRE_LEN);
-    w.string(e.name);
-    attributes(w, e.attributes, 3);
-    w.tag(4, WIRE_VARINT);
-    w.varint32(0);
-    w.end(ev);
-  }
-  w.tag(12, WIRE_VARINT);
-  w.varint32(0);
-  for (const l of s.links ?? []) {
-    w.tag(13, WIRE_LEN);
-    const lk = w.begin();
+
+  /** The Span message's fields (the caller writes its tag and length). */
+  writeTo(w: Writer): void {
+    const bytes = this.#idBytes;
     w.tag(1, WIRE_LEN);
-    w.hexBytes(l.traceId);
+    if (bytes !== undefined) w.rawBytes(bytes, this.#traceAt, 16);
+    else w.hexBytes(this.#traceId);
     w.tag(2, WIRE_LEN);
-    w.hexBytes(l.spanId);
-    attributes(w, l.attributes, 4);
-    w.tag(5, WIRE_VARINT);
+    if (bytes !== undefined) w.rawBytes(bytes, this.#spanAt, 8);
+    else w.hexBytes(this.#spanId);
+    if (this.#traceState !== undefined) {
+      // Normalised as the SDK's TraceState does (invalid members dropped, at most 32).
+      const ts = new TraceState(this.#traceState).serialize();
+      if (ts) {
+        w.tag(3, WIRE_LEN);
+        w.string(ts);
+      }
+    }
+    const parent = this.hasParent;
+    if (parent) {
+      w.tag(4, WIRE_LEN);
+      if (bytes !== undefined) w.rawBytes(bytes, this.#parentAt, 8);
+      else w.hexBytes(this.#parentSpanId!);
+    }
+    w.tag(5, WIRE_LEN);
+    w.string(this.#name);
+    w.tag(6, WIRE_VARINT);
+    w.varint32(KIND[this.#kind]);
+    w.tag(7, WIRE_FIXED64);
+    w.fixed64(this.#start);
+    w.tag(8, WIRE_FIXED64);
+    w.fixed64(this.#end);
+    const keys = this.#keys;
+    const values = this.#values;
+    for (let i = 0; i < this.#count; i++) keyValue(w, 9, keys[i]!, values[i]!);
+    w.tag(10, WIRE_VARINT);
     w.varint32(0);
-    w.tag(6, WIRE_FIXED32);
-    w.fixed32(FLAGS_NO_PARENT_OR_LOCAL); // sampled, "has is_remote" (not remote): as otlp.ts's readable link
-    w.end(lk);
+    for (const e of this.#events ?? []) {
+      w.tag(11, WIRE_LEN);
+      const ev = w.begin();
+      w.tag(1, WIRE_FIXED64);
+      w.fixed64(e.timeUnixNano);
+      w.tag(2, WIRE_LEN);
+      w.string(e.name);
+      attributes(w, e.attributes, 3);
+      w.tag(4, WIRE_VARINT);
+      w.varint32(0);
+      w.end(ev);
+    }
+    w.tag(12, WIRE_VARINT);
+    w.varint32(0);
+    for (const l of this.#links ?? []) {
+      w.tag(13, WIRE_LEN);
+      const lk = w.begin();
+      w.tag(1, WIRE_LEN);
+      w.hexBytes(l.traceId);
+      w.tag(2, WIRE_LEN);
+      w.hexBytes(l.spanId);
+      attributes(w, l.attributes, 4);
+      w.tag(5, WIRE_VARINT);
+      w.varint32(0);
+      w.tag(6, WIRE_FIXED32);
+      w.fixed32(FLAGS_NO_PARENT_OR_LOCAL); // sampled, "has is_remote" (not remote): as otlp.ts's readable link
+      w.end(lk);
+    }
+    w.tag(14, WIRE_VARINT);
+    w.varint32(0);
+    w.tag(15, WIRE_LEN);
+    const st = w.begin();
+    if (this.#message) {
+      w.tag(2, WIRE_LEN);
+      w.string(this.#message);
+    }
+    w.tag(3, WIRE_VARINT);
+    w.varint32(this.#error ? STATUS.error : this.#ok ? STATUS.ok : STATUS.unset);
+    w.end(st);
+    w.tag(16, WIRE_FIXED32);
+    w.fixed32(parent && (this.#kind === "server" || this.#kind === "consumer") ? FLAGS_REMOTE_PARENT : FLAGS_NO_PARENT_OR_LOCAL);
   }
-  w.tag(14, WIRE_VARINT);
-  w.varint32(0);
-  w.tag(15, WIRE_LEN);
-  const st = w.begin();
-  if (s.status.message) {
-    w.tag(2, WIRE_LEN);
-    w.string(s.status.message);
-  }
-  w.tag(3, WIRE_VARINT);
-  w.varint32(STATUS[s.status.code]);
-  w.end(st);
-  w.tag(16, WIRE_FIXED32);
-  w.fixed32(s.parentSpanId !== undefined && (s.kind === "server" || s.kind === "consumer") ? FLAGS_REMOTE_PARENT : FLAGS_NO_PARENT_OR_LOCAL);
 }
 
+/** The spans of one instrumentation scope, written as they come (ScopeSpans.spans). */
+interface ScopeGroup {
+  scope: SpanScope;
+  w: Writer;
+}
+
+/** Spare buffers of the scope groups, kept between requests (a batch's group needs ~170 KB). */
+const spareBuffers: Uint8Array[] = [];
+
 /**
- * One ExportTraceServiceRequest: one ResourceSpans for `resource`, one ScopeSpans per distinct
- * (scope name, version, schema URL) in order of first appearance, each with the scope's schema
- * URL or else `schemaUrl`.
+ * One ExportTraceServiceRequest built span by span: one ResourceSpans, one ScopeSpans per
+ * distinct (scope name, version, schema URL) in order of first appearance, each with the scope's
+ * schema URL or else the request's. Each scope's spans go to a buffer of their own as they come,
+ * so the spans of a record need not be kept until the request is complete.
  */
+export class TraceRequestWriter {
+  /** Groups by scope object (spans of a probe share one), then by the scope's value. */
+  readonly #byObject = new Map<SpanScope, ScopeGroup>();
+  readonly #byKey = new Map<string, ScopeGroup>();
+  readonly #groups: ScopeGroup[] = [];
+  #spans = 0;
+  readonly #builder = new ProtobufSpanBuilder();
+
+  /** The builder to hand a probe's decoder; add it with addBuilt() once it has built a span. */
+  get builder(): ProtobufSpanBuilder {
+    return this.#builder;
+  }
+  get spans(): number {
+    return this.#spans;
+  }
+
+  /** A decoded span (its ids from its record when `record` ≥ 0 in `ids`). */
+  add(s: Span, record = -1, ids?: RecordIds): void {
+    this.#builder.fromSpan(s, record, ids);
+    this.addBuilt(this.#builder);
+  }
+
+  /** The span `b` holds. */
+  addBuilt(b: ProtobufSpanBuilder): void {
+    const w = this.#groupOf(b.scope).w;
+    w.tag(2, WIRE_LEN);
+    const sp = w.begin();
+    b.writeTo(w);
+    w.end(sp);
+    this.#spans++;
+  }
+
+  #groupOf(scope: SpanScope): ScopeGroup {
+    let g = this.#byObject.get(scope);
+    if (g === undefined) {
+      const key = `${scope.name}\0${scope.version}\0${scope.schemaUrl ?? ""}`;
+      g = this.#byKey.get(key);
+      if (g === undefined) {
+        g = { scope, w: new Writer(spareBuffers.pop() ?? new Uint8Array(1 << 16)) };
+        this.#byKey.set(key, g);
+        this.#groups.push(g);
+      }
+      this.#byObject.set(scope, g);
+    }
+    return g;
+  }
+
+  /** The request's bytes (empty without spans, as the SDK serializer writes then); the writer is spent. */
+  finish(resource: SpanAttributes, schemaUrl: string): Uint8Array {
+    if (this.#spans === 0) return new Uint8Array(0);
+    const w = new Writer(scratch);
+    w.tag(1, WIRE_LEN); // resource_spans
+    const rs = w.begin();
+    w.tag(1, WIRE_LEN); // resource
+    const r = w.begin();
+    attributes(w, resource, 1);
+    w.tag(2, WIRE_VARINT); // dropped_attributes_count
+    w.varint32(0);
+    w.end(r);
+    for (const g of this.#groups) {
+      w.tag(2, WIRE_LEN); // scope_spans
+      const ss = w.begin();
+      w.tag(1, WIRE_LEN); // scope
+      const sc = w.begin();
+      w.tag(1, WIRE_LEN);
+      w.string(g.scope.name);
+      if (g.scope.version) {
+        w.tag(2, WIRE_LEN);
+        w.string(g.scope.version);
+      }
+      w.end(sc);
+      w.block(g.w.buf.subarray(0, g.w.pos));
+      // A span's own schema URL (the application's tracer, OTel API probe) wins over ours.
+      const url = g.scope.schemaUrl ?? schemaUrl;
+      if (url) {
+        w.tag(3, WIRE_LEN);
+        w.string(url);
+      }
+      w.end(ss);
+      spareBuffers.push(g.w.buf);
+    }
+    this.#groups.length = 0;
+    w.end(rs);
+    // Keep the (possibly grown) buffer for the next request: a batch needs ~170 KB, and growing a
+    // fresh buffer to that size every request cost two copies.
+    scratch = w.buf;
+    return w.buf.slice(0, w.pos);
+  }
+}
+
+/** One ExportTraceServiceRequest of decoded spans (see TraceRequestWriter). */
 export function encodeTraceRequestProtobuf(spans: readonly Span[], resource: SpanAttributes, schemaUrl: string, ids?: RecordIds): Uint8Array {
-  if (spans.length === 0) return new Uint8Array(0); // the SDK serializer writes no ResourceSpans then
-  // Spans of one probe share one scope object (probes/common/span.ts), so the string key is
-  // built once per scope object, not per span.
-  // Lists of span indices (the index also finds a span's record in `ids`).
-  const scopes = new Map<string, number[]>();
-  const byObject = new Map<Span["scope"], number[]>();
-  for (let i = 0; i < spans.length; i++) {
-    const s = spans[i]!;
-    let list = byObject.get(s.scope);
-    if (list === undefined) {
-      const key = `${s.scope.name}\0${s.scope.version}\0${s.scope.schemaUrl ?? ""}`;
-      list = scopes.get(key);
-      if (list === undefined) scopes.set(key, (list = []));
-      byObject.set(s.scope, list);
-    }
-    list.push(i);
-  }
-  const w = new Writer(scratch);
-  w.tag(1, WIRE_LEN); // resource_spans
-  const rs = w.begin();
-  w.tag(1, WIRE_LEN); // resource
-  const r = w.begin();
-  attributes(w, resource, 1);
-  w.tag(2, WIRE_VARINT); // dropped_attributes_count
-  w.varint32(0);
-  w.end(r);
-  for (const list of scopes.values()) {
-    w.tag(2, WIRE_LEN); // scope_spans
-    const ss = w.begin();
-    const scope = spans[list[0]!]!.scope;
-    w.tag(1, WIRE_LEN); // scope
-    const sc = w.begin();
-    w.tag(1, WIRE_LEN);
-    w.string(scope.name);
-    if (scope.version) {
-      w.tag(2, WIRE_LEN);
-      w.string(scope.version);
-    }
-    w.end(sc);
-    for (const i of list) {
-      w.tag(2, WIRE_LEN);
-      const sp = w.begin();
-      span(w, spans[i]!, ids === undefined ? -1 : ids.at[i]!, ids);
-      w.end(sp);
-    }
-    // A span's own schema URL (the application's tracer, OTel API probe) wins over ours.
-    const url = scope.schemaUrl ?? schemaUrl;
-    if (url) {
-      w.tag(3, WIRE_LEN);
-      w.string(url);
-    }
-    w.end(ss);
-  }
-  w.end(rs);
-  // Keep the (possibly grown) buffer for the next request: a batch needs ~170 KB, and growing a
-  // fresh buffer to that size every request cost two copies.
-  scratch = w.buf;
-  return w.buf.slice(0, w.pos);
+  const request = new TraceRequestWriter();
+  for (let i = 0; i < spans.length; i++) request.add(spans[i]!, ids === undefined ? -1 : ids.at[i]!, ids);
+  return request.finish(resource, schemaUrl);
 }

@@ -10,6 +10,7 @@
  */
 import type { Span } from "../spans/model.ts";
 import type { DecodeContext, ProbeManifest } from "./probe.ts";
+import type { SpanBuilder } from "./common/span.ts";
 import { CompiledLayout, RecordReader, recordSize, recordType, type RecordLayout, type RecordSchema } from "./record.ts";
 import { PROBES } from "./registry.ts";
 import { recordLayoutOf } from "./layouts.ts";
@@ -54,6 +55,41 @@ export class SpanDecoder {
 
   /** The span of the record at bytes[offset, offset + length), or undefined (counted). */
   decodeAt(bytes: Uint8Array, view: DataView, offset: number, length: number, ctx: DecodeContext): Span | undefined {
+    const at = this.#reader(bytes, view, offset, length);
+    if (at === undefined) return undefined;
+    try {
+      const span = at.probe.decode(at.r, ctx);
+      const guessed = this.#guessed.get(at.probe.id);
+      if (guessed !== undefined) span.attributes["beetrace.guessed_offsets"] = guessed;
+      return span;
+    } catch (e) {
+      // A decoder bug must not stop a reader: the record counts as invalid.
+      return this.#invalid(`${at.probe.id}: ${String(e)}`);
+    }
+  }
+
+  /**
+   * The record's span written through `out`, for probes that have a builder (ProbeManifest.build):
+   * true when built, false when the record cannot be decoded (counted; `out` may hold a partial
+   * span), undefined when its probe has no builder (nothing counted: decode it instead).
+   */
+  buildAt(bytes: Uint8Array, view: DataView, offset: number, length: number, ctx: DecodeContext, out: SpanBuilder): boolean | undefined {
+    if (offset >= 0 && offset + 2 <= bytes.length && this.#forType(recordType(bytes, offset))?.probe.build === undefined) return undefined;
+    const at = this.#reader(bytes, view, offset, length);
+    if (at === undefined) return false;
+    try {
+      at.probe.build!(at.r, ctx, out);
+      const guessed = this.#guessed.get(at.probe.id);
+      if (guessed !== undefined) out.attr("beetrace.guessed_offsets", guessed);
+      return true;
+    } catch (e) {
+      this.#invalid(`${at.probe.id}: ${String(e)}`);
+      return false;
+    }
+  }
+
+  /** The checked reader of the record at bytes[offset, offset + length) and its probe, or undefined (counted). */
+  #reader(bytes: Uint8Array, view: DataView, offset: number, length: number): { probe: ProbeManifest; r: RecordReader } | undefined {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || offset + Math.max(0, length) > bytes.length) {
       return this.#invalid(`record [${offset}, +${length}) lies outside its ${bytes.length}-byte buffer`);
     }
@@ -65,15 +101,7 @@ export class SpanDecoder {
     const r = new RecordReader(bytes, view, offset, size, c.layout);
     const bad = r.check();
     if (bad !== undefined) return this.#invalid(bad);
-    try {
-      const span = c.probe.decode(r, ctx);
-      const guessed = this.#guessed.get(c.probe.id);
-      if (guessed !== undefined) span.attributes["beetrace.guessed_offsets"] = guessed;
-      return span;
-    } catch (e) {
-      // A decoder bug must not stop a reader: the record counts as invalid.
-      return this.#invalid(`${c.probe.id}: ${String(e)}`);
-    }
+    return { probe: c.probe, r };
   }
 
   /** The span of one record (`raw` holds exactly one, or starts with one). */

@@ -11,6 +11,7 @@
  */
 import type { Span, LossCounters } from "../spans/model.ts";
 import type { RecordReader } from "./record.ts";
+import type { BuildSpan } from "./common/span.ts";
 import { compareVersions, parseGoVersion } from "../offsets/version.ts";
 
 /** A Go struct field a probe reads, and the `volatile const` that receives its offset. */
@@ -177,6 +178,12 @@ export interface ProbeManifest {
   flags(ctx: FlagContext): Record<string, number | bigint>;
   /** Builds the span from one record (already checked against its layout). Never throws. */
   decode(r: RecordReader, ctx: DecodeContext): Span;
+  /**
+   * The same decoder written against SpanBuilder (probes/common/span.ts), where the probe has one:
+   * the live OTLP exporter then writes protobuf straight from the record. `decode` is then
+   * decodeWith(build), so both outputs come from one decoder.
+   */
+  build?: BuildSpan;
 }
 
 /** true when goVersion ("go1.22.3", "1.22") is at least `min` ("1.22"); false if unparsable. */

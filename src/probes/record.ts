@@ -171,25 +171,25 @@ export class RecordReader {
     return undefined;
   }
 
-  /** Where field `name` of exactly `size` bytes is, or -1 (absent, other size, or outside the record). */
-  #at(name: string, size: number): number {
+  /** Where field `name` of exactly `size` bytes is in `bytes`, or -1 (absent, other size, or outside the record). */
+  offsetOf(name: string, size: number): number {
     const f = this.layout.field(name);
     return f !== undefined && f[1] === size && f[0] + size <= this.length ? this.base + f[0] : -1;
   }
   u8(name: string): number {
-    const at = this.#at(name, 1);
+    const at = this.offsetOf(name, 1);
     return at < 0 ? 0 : this.view.getUint8(at);
   }
   u16(name: string): number {
-    const at = this.#at(name, 2);
+    const at = this.offsetOf(name, 2);
     return at < 0 ? 0 : this.view.getUint16(at, true);
   }
   u32(name: string): number {
-    const at = this.#at(name, 4);
+    const at = this.offsetOf(name, 4);
     return at < 0 ? 0 : this.view.getUint32(at, true);
   }
   u64(name: string): bigint {
-    const at = this.#at(name, 8);
+    const at = this.offsetOf(name, 8);
     return at < 0 ? 0n : this.view.getBigUint64(at, true);
   }
   /** Lowercase hex of a byte-array field ("" when the layout lacks it). */

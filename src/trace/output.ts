@@ -18,9 +18,14 @@ import { CaptureWriter, type CaptureWriterOptions } from "../capture/writer.ts";
 import { CAPTURE_FORMAT, type CaptureHeader, type ClockFields } from "../capture/format.ts";
 import { builtinRecordSchema } from "../probes/decode.ts";
 import { log } from "../log.ts";
+import type { RecordDecoding } from "../export/exporter.ts";
 
-/** The span of the record at bytes[offset, offset + length); `idsAsBytes` as in probes/probe.ts DecodeContext. Undefined when it cannot be decoded. */
-export type DecodeRecord = (bytes: Uint8Array, offset: number, length: number, idsAsBytes: boolean) => Span | undefined;
+/**
+ * How a sink turns a copy of a record into its span later: `decode` (a Span; `idsAsBytes` as in
+ * probes/probe.ts DecodeContext) or `build` (through a SpanBuilder), as export/exporter.ts's
+ * RecordDecoding describes.
+ */
+export type RecordDecoders = Omit<RecordDecoding, "ids">;
 
 export interface SpanSink {
   /**
@@ -34,7 +39,7 @@ export interface SpanSink {
    * its ring memory is gone (the OTLP sink queues records and decodes each batch as it encodes
    * it). Sinks that decode at once, or never, need not implement it.
    */
-  decodeRecordsWith?(decode: DecodeRecord): void;
+  decodeRecordsWith?(records: RecordDecoders): void;
   /** End of a drain tick: write what this tick buffered (capture files: one write). */
   flush(): void;
   /** The session re-anchored its BOOTTIME → epoch clock; records after this use `anchor`. */
@@ -204,8 +209,8 @@ export class FanOutSink implements SpanSink {
   record(raw: Uint8Array, span: () => Span | undefined): void {
     for (const s of this.sinks) s.record(raw, span);
   }
-  decodeRecordsWith(decode: DecodeRecord): void {
-    for (const s of this.sinks) s.decodeRecordsWith?.(decode);
+  decodeRecordsWith(records: RecordDecoders): void {
+    for (const s of this.sinks) s.decodeRecordsWith?.(records);
   }
   flush(): void {
     for (const s of this.sinks) s.flush();

@@ -572,12 +572,16 @@ export class TraceSession implements Disposable {
     // One view per byte array the sink decodes from (its working copy of a batch).
     let sinkBytes: Uint8Array | undefined;
     let sinkView: DataView | undefined;
-    writer.decodeRecordsWith?.((bytes, offset, length, idsAsBytes) => {
+    const viewOf = (bytes: Uint8Array): DataView => {
       if (bytes !== sinkBytes) {
         sinkBytes = bytes;
         sinkView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       }
-      return decoder.decodeAt(bytes, sinkView!, offset, length, idsAsBytes ? bytesCtx : decodeCtx);
+      return sinkView!;
+    };
+    writer.decodeRecordsWith?.({
+      decode: (bytes, offset, length, idsAsBytes) => decoder.decodeAt(bytes, viewOf(bytes), offset, length, idsAsBytes ? bytesCtx : decodeCtx),
+      build: (bytes, offset, length, out) => decoder.buildAt(bytes, viewOf(bytes), offset, length, decodeCtx, out),
     });
 
     let spansOut = 0;

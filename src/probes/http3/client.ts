@@ -4,11 +4,10 @@
  * span ends when the RoundTrip returns: the response headers have arrived (or the request
  * failed); the body is read later by the caller.
  */
-import type { Attributes, Span } from "../../spans/model.ts";
 import type { DecodeContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { baseSpan, noteTruncated } from "../common/span.ts";
-import { decodeClientRequest, type ClientUrlFlags } from "../nethttp/client.ts";
+import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
+import { CLIENT_TRUNCATED_NAMES, decodeClientRequest, type ClientUrlFlags } from "../nethttp/client.ts";
 import { ENUMERATORS as E } from "./http3.gen.ts";
 import { HTTP3_OBJECT, LIBRARY, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type Http3Field } from "./object.ts";
 
@@ -33,31 +32,34 @@ const CLIENT_FIELDS: Http3Field[] = [
 
 const URL_FLAGS: ClientUrlFlags = { query: E.HTTP3_CLIENT_F_QUERY, user: E.HTTP3_CLIENT_F_USER, password: E.HTTP3_CLIENT_F_PASSWORD, opaque: E.HTTP3_CLIENT_F_OPAQUE };
 
-/** Builds the client span (semconv v1.37 "HTTP client span"). */
-export function decodeClient(r: RecordReader, ctx: DecodeContext): Span {
-  const flags = r.flags;
-  const attrs: Attributes = {};
-  const name = decodeClientRequest(r, attrs, URL_FLAGS);
-  attrs["network.transport"] = "udp";
-  attrs["network.protocol.name"] = "http";
-  attrs["network.protocol.version"] = "3";
+const SCOPE = scopeOf(SCOPE_NAME);
 
-  const span = baseSpan(r, ctx, SCOPE_NAME, name, "client", attrs);
+/** Builds the client span (semconv v1.37 "HTTP client span"). */
+export function buildClient(r: RecordReader, ctx: DecodeContext, out: SpanBuilder): void {
+  const flags = r.flags;
+  out.start(r, ctx, SCOPE, "client");
+  out.name(decodeClientRequest(r, out, URL_FLAGS));
+  out.attr("network.transport", "udp");
+  out.attr("network.protocol.name", "http");
+  out.attr("network.protocol.version", "3");
+
+  let errorType: string | undefined;
   if (flags & E.HTTP3_CLIENT_F_RESPONSE) {
     const status = r.u16("status");
-    attrs["http.response.status_code"] = status;
+    out.attr("http.response.status_code", status);
     // Client spans: 4xx and 5xx are errors (semconv "Status").
     if (status >= 400 && status <= 599) {
-      span.status = { code: "error" };
-      attrs["error.type"] = String(status);
+      out.error();
+      errorType = String(status);
     }
   }
   if (flags & E.HTTP3_CLIENT_F_ERROR) {
-    span.status = { code: "error", message: "request failed" };
-    attrs["error.type"] = "_OTHER";
+    out.error("request failed");
+    errorType = "_OTHER";
   }
-  noteTruncated(attrs, r, { method: "http.request.method", scheme: "url.full", url_host: "server.address", path: "url.full", req_host: "server.address" });
-  return span;
+  if (errorType !== undefined) out.attr("error.type", errorType);
+  const truncated = truncatedAttributes(r, CLIENT_TRUNCATED_NAMES);
+  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
 }
 
 export const http3Client: ProbeManifest = {
@@ -77,5 +79,6 @@ export const http3Client: ProbeManifest = {
   fields: CLIENT_FIELDS,
   record: { type: E.REC_HTTP3_CLIENT, struct: "rec_http3_client" },
   flags: () => ({}),
-  decode: decodeClient,
+  decode: decodeWith(buildClient),
+  build: buildClient,
 };

@@ -4,11 +4,10 @@
  * (bpf/http3.bpf.c; the probed function is the closure around Handler.ServeHTTP in
  * (*RawServerConn).handleRequestStream, http3/server_conn.go).
  */
-import type { Attributes, Span } from "../../spans/model.ts";
 import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
 import { goAtLeast } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { baseSpan, noteTruncated } from "../common/span.ts";
+import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
 import { protocolVersion, routeFromPattern, setMethod, setServerAndPeer } from "../nethttp/semconv.ts";
 import { ENUMERATORS as E } from "./http3.gen.ts";
 import { HTTP3_OBJECT, LIBRARY, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_PROTO_MAJOR, REQ_URL, SCOPE_NAME, URL_PATH, type Http3Field } from "./object.ts";
@@ -63,34 +62,34 @@ function serverFlags(ctx: FlagContext): Record<string, number | bigint> {
   return { map_mode: mapMode };
 }
 
+const SCOPE = scopeOf(SCOPE_NAME);
+const TRUNCATED_NAMES = { method: "http.request.method", path: "url.path", host: "server.address", remote: "network.peer.address", pattern: "http.route", tracestate: "tracestate" };
+
 /** Builds the server span (semconv v1.37 "HTTP server span"). */
-export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
+export function buildServer(r: RecordReader, ctx: DecodeContext, out: SpanBuilder): void {
   const flags = r.flags;
-  const attrs: Attributes = {};
-  const method = setMethod(attrs, r.str("method"));
+  out.start(r, ctx, SCOPE, "server");
+  const method = setMethod(out, r.str("method"));
   const path = r.str("path");
-  if (path !== "") attrs["url.path"] = path;
+  if (path !== "") out.attr("url.path", path);
   // HTTP/3 runs over QUIC, which is always TLS 1.3 (RFC 9114 §3.1).
-  attrs["url.scheme"] = "https";
+  out.attr("url.scheme", "https");
 
-  let name = method;
   const route = flags & E.HTTP3_SERVER_F_PATTERN ? routeFromPattern(r.str("pattern")) : undefined;
-  if (route !== undefined) {
-    attrs["http.route"] = route;
-    name = `${method} ${route}`;
-  }
-  setServerAndPeer(attrs, r.str("host"), r.str("remote"));
-  attrs["network.transport"] = "udp";
-  attrs["network.protocol.name"] = "http";
-  attrs["network.protocol.version"] = protocolVersion(r.u8("proto_major"), r.u8("proto_minor")) ?? "3";
+  if (route !== undefined) out.attr("http.route", route);
+  out.name(route !== undefined ? `${method} ${route}` : method);
+  setServerAndPeer(out, r.str("host"), r.str("remote"));
+  out.attr("network.transport", "udp");
+  out.attr("network.protocol.name", "http");
+  out.attr("network.protocol.version", protocolVersion(r.u8("proto_major"), r.u8("proto_minor")) ?? "3");
 
-  const span = baseSpan(r, ctx, SCOPE_NAME, name, "server", attrs);
   const traceState = r.str("tracestate");
-  if (traceState !== "" && span.parentSpanId !== undefined) span.traceState = traceState;
+  if (traceState !== "" && out.hasParent) out.traceState(traceState);
 
   const hijacked = (flags & E.HTTP3_SERVER_F_HIJACKED) !== 0;
   const panicked = (flags & E.HTTP3_SERVER_F_PANIC) !== 0;
-  if (hijacked) attrs["beetrace.hijacked"] = true;
+  if (hijacked) out.attr("beetrace.hijacked", true);
+  let errorType: string | undefined;
   if (flags & E.HTTP3_SERVER_F_STATUS && !panicked) {
     let status = r.u16("status");
     // status 0: the handler wrote no header; quic-go then sends 200 once it returns
@@ -98,21 +97,22 @@ export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
     // stream's response is whatever the handler wrote on it: unknown.
     if (status === 0 && !hijacked) status = 200;
     if (status !== 0) {
-      attrs["http.response.status_code"] = status;
+      out.attr("http.response.status_code", status);
       // Server spans: only 5xx is an error; 4xx is the client's fault (semconv "Status").
       if (status >= 500 && status <= 599) {
-        span.status = { code: "error" };
-        attrs["error.type"] = String(status);
+        out.error();
+        errorType = String(status);
       }
     }
   }
   if (panicked) {
     // quic-go recovered the panic and reset the stream (H3_INTERNAL_ERROR), whatever status had been set.
-    span.status = { code: "error", message: "panic" };
-    attrs["error.type"] = "panic";
+    out.error("panic");
+    errorType = "panic";
   }
-  noteTruncated(attrs, r, { method: "http.request.method", path: "url.path", host: "server.address", remote: "network.peer.address", pattern: "http.route", tracestate: "tracestate" });
-  return span;
+  if (errorType !== undefined) out.attr("error.type", errorType);
+  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
+  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
 }
 
 export const http3Server: ProbeManifest = {
@@ -142,5 +142,6 @@ export const http3Server: ProbeManifest = {
   fields: SERVER_FIELDS,
   record: { type: E.REC_HTTP3_SERVER, struct: "rec_http3_server" },
   flags: serverFlags,
-  decode: decodeServer,
+  decode: decodeWith(buildServer),
+  build: buildServer,
 };

@@ -4,10 +4,9 @@
  * roundTrip returns, i.e. when the response headers have arrived (or the request failed); the
  * body is read later by the caller and is not part of it.
  */
-import type { Attributes, Span } from "../../spans/model.ts";
 import type { DecodeContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { baseSpan, noteTruncated } from "../common/span.ts";
+import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./nethttp.gen.ts";
 import { H2_STREAM_ID, NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
 import { defaultPort, escapePath, setMethod, splitHostPort } from "./semconv.ts";
@@ -195,9 +194,9 @@ export interface ClientUrlFlags {
  * What every HTTP client record carries the same way (bpf/include/go_http.bpf.h): the method
  * (http.request.method, returned as the span name), url.full (redacted), server.address/port.
  */
-export function decodeClientRequest(r: RecordReader, attrs: Attributes, bits: ClientUrlFlags): string {
+export function decodeClientRequest(r: RecordReader, out: SpanBuilder, bits: ClientUrlFlags): string {
   const flags = r.flags;
-  const name = setMethod(attrs, r.str("method"));
+  const name = setMethod(out, r.str("method"));
   const url: ClientUrl = {
     scheme: r.str("scheme"),
     urlHost: r.str("url_host"),
@@ -208,51 +207,55 @@ export function decodeClientRequest(r: RecordReader, attrs: Attributes, bits: Cl
     hasPassword: (flags & bits.password) !== 0,
     opaque: (flags & bits.opaque) !== 0,
   };
-  attrs["url.full"] = redactedUrl(url);
+  out.attr("url.full", redactedUrl(url));
   const hp = splitHostPort(url.urlHost || url.reqHost);
   if (hp) {
-    attrs["server.address"] = hp.host;
+    out.attr("server.address", hp.host);
     const port = hp.port ?? defaultPort(url.scheme);
-    if (port !== undefined) attrs["server.port"] = port;
+    if (port !== undefined) out.attr("server.port", port);
   }
   return name;
 }
 
 const URL_FLAGS: ClientUrlFlags = { query: E.NETHTTP_CLIENT_F_QUERY, user: E.NETHTTP_CLIENT_F_USER, password: E.NETHTTP_CLIENT_F_PASSWORD, opaque: E.NETHTTP_CLIENT_F_OPAQUE };
 
+const SCOPE = scopeOf(SCOPE_NAME);
+/** Record string → the attribute it went into, for beetrace.truncated (shared with the HTTP/3 client). */
+export const CLIENT_TRUNCATED_NAMES = { method: "http.request.method", scheme: "url.full", url_host: "server.address", path: "url.full", req_host: "server.address" };
+
 /** Builds the client span (semconv v1.37 "HTTP client span"). */
-export function decodeClient(r: RecordReader, ctx: DecodeContext): Span {
+export function buildClient(r: RecordReader, ctx: DecodeContext, out: SpanBuilder): void {
   const flags = r.flags;
-  const attrs: Attributes = {};
-  const name = decodeClientRequest(r, attrs, URL_FLAGS);
+  out.start(r, ctx, SCOPE, "client");
+  out.name(decodeClientRequest(r, out, URL_FLAGS));
 
   const local = localAddress(r);
   if (local !== undefined) {
-    attrs["network.local.address"] = local;
-    attrs["network.local.port"] = r.u16("local_port");
+    out.attr("network.local.address", local);
+    out.attr("network.local.port", r.u16("local_port"));
   }
   const sid = r.u32("h2_stream_id");
-  if (sid !== 0) attrs[H2_STREAM_ID] = sid;
+  if (sid !== 0) out.attr(H2_STREAM_ID, sid);
 
-  const span = baseSpan(r, ctx, SCOPE_NAME, name, "client", attrs);
-
+  let errorType: string | undefined;
   if (flags & E.NETHTTP_CLIENT_F_RESPONSE) {
     const status = r.u16("status");
-    attrs["http.response.status_code"] = status;
+    out.attr("http.response.status_code", status);
     // Client spans: 4xx and 5xx are errors (semconv "Status"), error.type = the code.
     if (status >= 400 && status <= 599) {
-      span.status = { code: "error" };
-      attrs["error.type"] = String(status);
+      out.error();
+      errorType = String(status);
     }
   }
   if (flags & E.NETHTTP_CLIENT_F_ERROR) {
     // Classified in BPF (bpf/include/go_errors.bpf.h): refused, reset, timeout, DNS, TLS.
     const t = transportError(r.u8("err_cause"), r.u16("err_errno"));
-    span.status = { code: "error", message: t.message };
-    attrs["error.type"] = t.type;
+    out.error(t.message);
+    errorType = t.type;
   }
-  noteTruncated(attrs, r, { method: "http.request.method", scheme: "url.full", url_host: "server.address", path: "url.full", req_host: "server.address" });
-  return span;
+  if (errorType !== undefined) out.attr("error.type", errorType);
+  const truncated = truncatedAttributes(r, CLIENT_TRUNCATED_NAMES);
+  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
 }
 
 export const nethttpClient: ProbeManifest = {
@@ -287,5 +290,6 @@ export const nethttpClient: ProbeManifest = {
   record: { type: E.REC_NETHTTP_CLIENT, struct: "rec_nethttp_client" },
   // Name offsets of the error types the client's error walk tells apart (-1: not in this binary).
   flags: (ctx) => Object.fromEntries(Object.entries(ERROR_TYPES).map(([c, name]) => [c, ctx.typeNameOff?.(name) ?? -1])),
-  decode: decodeClient,
+  decode: decodeWith(buildClient),
+  build: buildClient,
 };

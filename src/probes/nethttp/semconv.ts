@@ -2,7 +2,7 @@
  * @module probes/nethttp/semconv — HTTP span naming and attribute helpers per the OpenTelemetry
  * semantic conventions v1.37 (HTTP spans, URL attributes), shared by the server and client probes.
  */
-import type { Attributes } from "../../spans/model.ts";
+import type { SpanBuilder } from "../common/span.ts";
 import { memoized } from "../common/memo.ts";
 
 const UTF8 = new TextEncoder();
@@ -16,14 +16,14 @@ const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT"
  * (semconv: unknown methods are "_OTHER" and the span name then uses "HTTP").
  * Go's net/http sends an empty Method as GET (net/http.Request.Method doc).
  */
-export function setMethod(attrs: Attributes, raw: string): string {
+export function setMethod(out: SpanBuilder, raw: string): string {
   const method = raw === "" ? "GET" : raw;
   if (KNOWN_METHODS.has(method)) {
-    attrs["http.request.method"] = method;
+    out.attr("http.request.method", method);
     return method;
   }
-  attrs["http.request.method"] = "_OTHER";
-  attrs["http.request.method_original"] = method;
+  out.attr("http.request.method", "_OTHER");
+  out.attr("http.request.method_original", method);
   return "HTTP";
 }
 
@@ -104,15 +104,15 @@ export function defaultPort(scheme: string): number | undefined {
 }
 
 /** A server span's server.address/port (from the request's Host) and network.peer.address/port (from its RemoteAddr). */
-export function setServerAndPeer(attrs: Attributes, host: string, remote: string): void {
+export function setServerAndPeer(out: SpanBuilder, host: string, remote: string): void {
   const h = splitHostPort(host);
   if (h) {
-    attrs["server.address"] = h.host;
-    if (h.port !== undefined) attrs["server.port"] = h.port;
+    out.attr("server.address", h.host);
+    if (h.port !== undefined) out.attr("server.port", h.port);
   }
   const peer = splitHostPort(remote);
   if (peer) {
-    attrs["network.peer.address"] = peer.host;
-    if (peer.port !== undefined) attrs["network.peer.port"] = peer.port;
+    out.attr("network.peer.address", peer.host);
+    if (peer.port !== undefined) out.attr("network.peer.port", peer.port);
   }
 }

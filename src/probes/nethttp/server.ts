@@ -2,11 +2,10 @@
  * @module probes/nethttp/server — manifest of the net/http server probe: one SERVER span per
  * request handled by net/http.serverHandler.ServeHTTP (bpf/nethttp.bpf.c).
  */
-import type { Attributes, Span } from "../../spans/model.ts";
 import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
 import { goAtLeast } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { baseSpan, noteTruncated } from "../common/span.ts";
+import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./nethttp.gen.ts";
 import { H2_STREAM_ID, NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
 import { protocolVersion, routeFromPattern, setMethod, setServerAndPeer } from "./semconv.ts";
@@ -109,44 +108,44 @@ function serverFlags(ctx: FlagContext): Record<string, number | bigint> {
   };
 }
 
+const SCOPE = scopeOf(SCOPE_NAME);
+const TRUNCATED_NAMES = { method: "http.request.method", path: "url.path", host: "server.address", remote: "network.peer.address", pattern: "http.route", panic: "exception.message", tracestate: "tracestate" };
+
 /** Builds the server span (semconv v1.37 "HTTP server span"). */
-export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
+export function buildServer(r: RecordReader, ctx: DecodeContext, out: SpanBuilder): void {
   const flags = r.flags;
-  const attrs: Attributes = {};
-  const method = setMethod(attrs, r.str("method"));
+  out.start(r, ctx, SCOPE, "server");
+  const method = setMethod(out, r.str("method"));
 
   const path = r.str("path");
-  if (path !== "") attrs["url.path"] = path;
-  if (flags & E.NETHTTP_SERVER_F_TLS_KNOWN) attrs["url.scheme"] = flags & E.NETHTTP_SERVER_F_TLS ? "https" : "http";
+  if (path !== "") out.attr("url.path", path);
+  if (flags & E.NETHTTP_SERVER_F_TLS_KNOWN) out.attr("url.scheme", flags & E.NETHTTP_SERVER_F_TLS ? "https" : "http");
 
-  let name = method;
   const route = flags & E.NETHTTP_SERVER_F_PATTERN ? routeFromPattern(r.str("pattern")) : undefined;
-  if (route !== undefined) {
-    attrs["http.route"] = route;
-    name = `${method} ${route}`;
-  }
+  if (route !== undefined) out.attr("http.route", route);
+  out.name(route !== undefined ? `${method} ${route}` : method);
 
-  setServerAndPeer(attrs, r.str("host"), r.str("remote"));
+  setServerAndPeer(out, r.str("host"), r.str("remote"));
   const proto = protocolVersion(r.u8("proto_major"), r.u8("proto_minor"));
-  if (proto !== undefined) attrs["network.protocol.version"] = proto;
+  if (proto !== undefined) out.attr("network.protocol.version", proto);
   const sid = r.u32("h2_stream_id");
-  if (sid !== 0) attrs[H2_STREAM_ID] = sid;
+  if (sid !== 0) out.attr(H2_STREAM_ID, sid);
 
-  const span = baseSpan(r, ctx, SCOPE_NAME, name, "server", attrs);
   // No traceparent came: BPF gave the span the client span that another process traced by the
   // same beetrace had in flight on this connection (bpf/include/conn_ctx.bpf.h). Said on the
   // span, since no header names that parent; a tracestate only comes with a traceparent.
   if (flags & E.NETHTTP_SERVER_F_CONN_JOINED) {
-    if (span.parentSpanId !== undefined) attrs["beetrace.parent_by_connection"] = true;
+    if (out.hasParent) out.attr("beetrace.parent_by_connection", true);
   } else {
     const traceState = r.str("tracestate");
-    if (traceState !== "" && span.parentSpanId !== undefined) span.traceState = traceState;
+    if (traceState !== "" && out.hasParent) out.traceState(traceState);
   }
 
   const hijacked = (flags & E.NETHTTP_SERVER_F_HIJACKED) !== 0;
   const panicked = (flags & E.NETHTTP_SERVER_F_PANIC) !== 0;
   const aborted = (flags & E.NETHTTP_SERVER_F_ABORTED) !== 0;
-  if (hijacked) attrs["beetrace.hijacked"] = true;
+  if (hijacked) out.attr("beetrace.hijacked", true);
+  let errorType: string | undefined;
   if (flags & E.NETHTTP_SERVER_F_STATUS) {
     let status = r.u16("status");
     // status 0: the handler wrote no header; net/http then sends 200 when the handler returns
@@ -155,29 +154,24 @@ export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
     // connection's response is whatever the handler writes on the raw connection: unknown.
     if (status === 0 && !hijacked && !panicked && !aborted) status = 200;
     if (status !== 0) {
-      attrs["http.response.status_code"] = status;
+      out.attr("http.response.status_code", status);
       // Server spans: only 5xx is an error; 4xx is the client's fault (semconv "Status").
-      if (status >= 500 && status <= 599) {
-        span.status = { code: "error" };
-        attrs["error.type"] = String(status);
-      }
+      if (status >= 500 && status <= 599) errorType = String(status);
     }
   }
   if (panicked || aborted) {
     // net/http recovered a panic (or the handler called runtime.Goexit): the client got a reset
     // connection (HTTP/1) or RST_STREAM (HTTP/2), whatever status the handler had set.
     const text = r.str("panic");
-    const message = panicked ? (text !== "" ? `panic: ${text}` : "panic") : "the handler did not return (a panic or runtime.Goexit)";
-    span.status = { code: "error", message };
-    attrs["error.type"] = panicked ? "panic" : "aborted";
-    if (panicked) {
-      const event: Attributes = { "exception.type": "panic" };
-      if (text !== "") event["exception.message"] = text;
-      span.events = [{ name: "exception", timeUnixNano: span.endTimeUnixNano, attributes: event }];
-    }
+    out.error(panicked ? (text !== "" ? `panic: ${text}` : "panic") : "the handler did not return (a panic or runtime.Goexit)");
+    out.attr("error.type", panicked ? "panic" : "aborted");
+    if (panicked) out.event("exception", text !== "" ? { "exception.type": "panic", "exception.message": text } : { "exception.type": "panic" });
+  } else if (errorType !== undefined) {
+    out.error();
+    out.attr("error.type", errorType);
   }
-  noteTruncated(attrs, r, { method: "http.request.method", path: "url.path", host: "server.address", remote: "network.peer.address", pattern: "http.route", panic: "exception.message", tracestate: "tracestate" });
-  return span;
+  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
+  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
 }
 
 export const nethttpServer: ProbeManifest = {
@@ -270,5 +264,6 @@ export const nethttpServer: ProbeManifest = {
   fields: SERVER_FIELDS,
   record: { type: E.REC_NETHTTP_SERVER, struct: "rec_nethttp_server" },
   flags: serverFlags,
-  decode: decodeServer,
+  decode: decodeWith(buildServer),
+  build: buildServer,
 };

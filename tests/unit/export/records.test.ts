@@ -49,6 +49,7 @@ function exporter(url: string, extra: Partial<OtlpHttpExporterConfig> = {}): { e
   const decoder = new SpanDecoder();
   e.decodeRecordsWith({
     decode: (bytes, offset, length, idsAsBytes) => decoder.decodeAt(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset, length, { toEpoch, idsAsBytes }),
+    build: (bytes, offset, length, out) => decoder.buildAt(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset, length, { toEpoch }, out),
     ids: SPAN_ID_OFFSETS,
   });
   return { e, decoder };

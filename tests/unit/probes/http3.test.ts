@@ -6,8 +6,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { http3Server, decodeServer } from "../../../src/probes/http3/server.ts";
-import { http3Client, decodeClient } from "../../../src/probes/http3/client.ts";
+import { http3Server } from "../../../src/probes/http3/server.ts";
+import { http3Client } from "../../../src/probes/http3/client.ts";
 import { ENUMERATORS as E } from "../../../src/probes/http3/http3.gen.ts";
 import { recordLayoutOf } from "../../../src/probes/layouts.ts";
 import { SpanDecoder } from "../../../src/probes/decode.ts";
@@ -93,8 +93,8 @@ function reader(layout: RecordLayout, input: RecordInput): RecordReader {
   return r;
 }
 
-const server = (o: ServerOpts = {}): Span => decodeServer(reader(SERVER, serverInput(o)), { toEpoch });
-const client = (o: ClientOpts = {}): Span => decodeClient(reader(CLIENT, clientInput(o)), { toEpoch });
+const server = (o: ServerOpts = {}): Span => http3Server.decode(reader(SERVER, serverInput(o)), { toEpoch });
+const client = (o: ClientOpts = {}): Span => http3Client.decode(reader(CLIENT, clientInput(o)), { toEpoch });
 
 describe("HTTP/3 server spans", () => {
   test("a routed request: name, kind, times, semconv attributes, protocol 3", () => {
