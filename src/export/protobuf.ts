@@ -568,7 +568,7 @@ export class TraceRequestWriter {
     return g;
   }
 
-  /** The request's bytes (empty without spans, as the SDK serializer writes then); the writer is spent. */
+  /** The request's bytes (empty without spans, as the SDK serializer writes then); the writer starts over empty. */
   finish(resource: SpanAttributes, schemaUrl: string): Uint8Array {
     if (this.#spans === 0) return new Uint8Array(0);
     const w = new Writer(scratch);
@@ -603,6 +603,9 @@ export class TraceRequestWriter {
       spareBuffers.push(g.w.buf);
     }
     this.#groups.length = 0;
+    this.#byObject.clear();
+    this.#byKey.clear();
+    this.#spans = 0;
     w.end(rs);
     // Keep the (possibly grown) buffer for the next request: a batch needs ~170 KB, and growing a
     // fresh buffer to that size every request cost two copies.
