@@ -329,8 +329,8 @@ export class ProtobufSpanBuilder implements SpanBuilder {
   scope!: SpanScope;
   #kind: SpanKind = "internal";
   #name = "";
-  #start = 0n;
-  #end = 0n;
+  /** Start and end, epoch ns as 32-bit halves [start low, start high, end low, end high] */
+  readonly #times = new Uint32Array(4);
   /** Ids from a record: its bytes and where its header's ids are (absolute); parentAt -1: no parent. */
   #idBytes: Uint8Array | undefined;
   #traceAt = 0;
@@ -373,8 +373,14 @@ export class ProtobufSpanBuilder implements SpanBuilder {
     this.#traceAt = r.offsetOf("trace_id", 16);
     this.#spanAt = r.offsetOf("span_id", 8);
     if (hasParent(r)) this.#parentAt = r.offsetOf("parent_span_id", 8);
-    this.#start = ctx.toEpoch(r.u64("start_ns"));
-    this.#end = ctx.toEpoch(r.u64("end_ns"));
+    const startAt = r.offsetOf("start_ns", 8);
+    const endAt = r.offsetOf("end_ns", 8);
+    const words = ctx.toEpochWords;
+    if (words !== undefined && startAt >= 0 && endAt >= 0) {
+      const v = r.view;
+      words(v.getUint32(startAt, true), v.getUint32(startAt + 4, true), this.#times, 0);
+      words(v.getUint32(endAt, true), v.getUint32(endAt + 4, true), this.#times, 2);
+    } else this.#setTimes(ctx.toEpoch(r.u64("start_ns")), ctx.toEpoch(r.u64("end_ns")));
     if (r.flags & SPAN_READ_ERROR) this.attr("beetrace.read_error", true);
   }
   get hasParent(): boolean {
@@ -396,7 +402,9 @@ export class ProtobufSpanBuilder implements SpanBuilder {
     this.#message = message;
   }
   event(name: string, attributes: Attributes): void {
-    this.#events = [...(this.#events ?? []), { name, timeUnixNano: this.#end, attributes }];
+    const t = this.#times;
+    const end = (BigInt(t[3]!) << 32n) | BigInt(t[2]!);
+    this.#events = [...(this.#events ?? []), { name, timeUnixNano: end, attributes }];
   }
 
   /** A decoded span; its ids from its record when `record` ≥ 0 (RecordIds), else from its hex. */
@@ -414,8 +422,7 @@ export class ProtobufSpanBuilder implements SpanBuilder {
     }
     this.#traceState = s.traceState;
     this.#name = s.name;
-    this.#start = s.startTimeUnixNano;
-    this.#end = s.endTimeUnixNano;
+    this.#setTimes(s.startTimeUnixNano, s.endTimeUnixNano);
     const attrs = s.attributes;
     const keys = Object.keys(attrs);
     for (let i = 0; i < keys.length; i++) this.attr(keys[i]!, attrs[keys[i]!]!);
@@ -424,6 +431,14 @@ export class ProtobufSpanBuilder implements SpanBuilder {
     this.#error = s.status.code === "error";
     this.#ok = s.status.code === "ok";
     this.#message = s.status.message;
+  }
+
+  #setTimes(start: bigint, end: bigint): void {
+    const t = this.#times;
+    t[0] = Number(BigInt.asUintN(32, start));
+    t[1] = Number(BigInt.asUintN(32, start >> 32n));
+    t[2] = Number(BigInt.asUintN(32, end));
+    t[3] = Number(BigInt.asUintN(32, end >> 32n));
   }
 
   /** The Span message's fields (the caller writes its tag and length). */
@@ -453,16 +468,20 @@ export class ProtobufSpanBuilder implements SpanBuilder {
     w.string(this.#name);
     w.tag(6, WIRE_VARINT);
     w.varint32(KIND[this.#kind]);
+    const t = this.#times;
     w.tag(7, WIRE_FIXED64);
-    w.fixed64(this.#start);
+    w.fixed32(t[0]!);
+    w.fixed32(t[1]!);
     w.tag(8, WIRE_FIXED64);
-    w.fixed64(this.#end);
+    w.fixed32(t[2]!);
+    w.fixed32(t[3]!);
     const keys = this.#keys;
     const values = this.#values;
     for (let i = 0; i < this.#count; i++) keyValue(w, 9, keys[i]!, values[i]!);
     w.tag(10, WIRE_VARINT);
     w.varint32(0);
-    for (const e of this.#events ?? []) {
+    const events = this.#events;
+    if (events !== undefined) for (const e of events) {
       w.tag(11, WIRE_LEN);
       const ev = w.begin();
       w.tag(1, WIRE_FIXED64);
@@ -476,7 +495,8 @@ export class ProtobufSpanBuilder implements SpanBuilder {
     }
     w.tag(12, WIRE_VARINT);
     w.varint32(0);
-    for (const l of this.#links ?? []) {
+    const links = this.#links;
+    if (links !== undefined) for (const l of links) {
       w.tag(13, WIRE_LEN);
       const lk = w.begin();
       w.tag(1, WIRE_LEN);

@@ -24,6 +24,13 @@ export function builtinRecordSchema(): RecordSchema {
   return { version: 1, types };
 }
 
+/** A record type's probe and layout, and the reader its records are read through (one at a time). */
+interface Compiled {
+  probe: ProbeManifest;
+  layout: CompiledLayout;
+  reader: RecordReader;
+}
+
 const PROBE_BY_TYPE: ReadonlyMap<number, ProbeManifest> = new Map(PROBES.map((p) => [p.record.type, p]));
 
 /** Decodes records with a file's layouts (default: this build's); counts what it cannot decode. */
@@ -33,7 +40,7 @@ export class SpanDecoder {
   invalid = 0;
   /** Why the first undecodable record was refused (for a message) */
   firstInvalid: string | undefined;
-  readonly #compiled = new Map<number, { probe: ProbeManifest; layout: CompiledLayout } | null>();
+  readonly #compiled = new Map<number, Compiled | null>();
   readonly #guessed: ReadonlyMap<string, string>;
 
   constructor(fileSchema?: RecordSchema) {
@@ -42,12 +49,16 @@ export class SpanDecoder {
     this.#guessed = new Map(Object.entries(g).filter(([, fields]) => Array.isArray(fields) && fields.length > 0).map(([id, fields]) => [id, fields.join(",")]));
   }
 
-  #forType(type: number): { probe: ProbeManifest; layout: CompiledLayout } | null {
+  #forType(type: number): Compiled | null {
     let c = this.#compiled.get(type);
     if (c === undefined) {
       const probe = PROBE_BY_TYPE.get(type);
       const layout = this.schema.types[String(type)];
-      c = probe !== undefined && layout !== undefined ? { probe, layout: new CompiledLayout(layout) } : null;
+      if (probe !== undefined && layout !== undefined) {
+        const compiled = new CompiledLayout(layout);
+        const empty = new Uint8Array(0);
+        c = { probe, layout: compiled, reader: new RecordReader(empty, new DataView(empty.buffer), 0, 0, compiled) };
+      } else c = null;
       this.#compiled.set(type, c);
     }
     return c;
@@ -58,7 +69,7 @@ export class SpanDecoder {
     const at = this.#reader(bytes, view, offset, length);
     if (at === undefined) return undefined;
     try {
-      const span = at.probe.decode(at.r, ctx);
+      const span = at.probe.decode(at.reader, ctx);
       const guessed = this.#guessed.get(at.probe.id);
       if (guessed !== undefined) span.attributes["beetrace.guessed_offsets"] = guessed;
       return span;
@@ -78,7 +89,7 @@ export class SpanDecoder {
     const at = this.#reader(bytes, view, offset, length);
     if (at === undefined) return false;
     try {
-      at.probe.build!(at.r, ctx, out);
+      at.probe.build!(at.reader, ctx, out);
       const guessed = this.#guessed.get(at.probe.id);
       if (guessed !== undefined) out.attr("beetrace.guessed_offsets", guessed);
       return true;
@@ -88,8 +99,8 @@ export class SpanDecoder {
     }
   }
 
-  /** The checked reader of the record at bytes[offset, offset + length) and its probe, or undefined (counted). */
-  #reader(bytes: Uint8Array, view: DataView, offset: number, length: number): { probe: ProbeManifest; r: RecordReader } | undefined {
+  /** The record's probe, with its layout's reader pointed at the record and checked; undefined (counted) when it cannot be decoded. */
+  #reader(bytes: Uint8Array, view: DataView, offset: number, length: number): Compiled | undefined {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || offset + Math.max(0, length) > bytes.length) {
       return this.#invalid(`record [${offset}, +${length}) lies outside its ${bytes.length}-byte buffer`);
     }
@@ -98,10 +109,10 @@ export class SpanDecoder {
     const type = recordType(bytes, offset);
     const c = this.#forType(type);
     if (c === null) return this.#invalid(`unknown record type 0x${type.toString(16)}`);
-    const r = new RecordReader(bytes, view, offset, size, c.layout);
-    const bad = r.check();
+    c.reader.reset(bytes, view, offset, size);
+    const bad = c.reader.check();
     if (bad !== undefined) return this.#invalid(bad);
-    return { probe: c.probe, r };
+    return c;
   }
 
   /** The span of one record (`raw` holds exactly one, or starts with one). */

@@ -158,6 +158,11 @@ export interface DecodeContext {
    * is "" when the record has a parent (undefined otherwise, as always).
    */
   idsAsBytes?: boolean;
+  /**
+   * toEpoch on 32-bit halves, with no BigInt made (spans/clock.ts BootClock.toEpochWords): the
+   * live OTLP path's builders use it when given.
+   */
+  toEpochWords?: (lo: number, hi: number, out: Uint32Array, at: number) => void;
 }
 
 export interface ProbeManifest {

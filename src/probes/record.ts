@@ -134,8 +134,10 @@ export class CompiledLayout {
 }
 
 /**
- * One record, read through its layout. Created per record by the decoder after the bounds
- * checks (`check`), so accessors never read outside [base, base + length).
+ * One record, read through its layout, after the bounds checks (`check`), so accessors never read
+ * outside [base, base + length). The decoder keeps one per layout and points it at each record
+ * in turn (`reset`): a decoder uses it only while it decodes, and the live path makes no object
+ * per record this way.
  */
 export class RecordReader {
   /** per string (packing order): offset inside the record, then length */
@@ -144,15 +146,26 @@ export class RecordReader {
   #flags = 0;
 
   constructor(
-    readonly bytes: Uint8Array,
-    readonly view: DataView,
-    readonly base: number,
-    readonly length: number,
+    public bytes: Uint8Array,
+    public view: DataView,
+    public base: number,
+    public length: number,
     readonly layout: CompiledLayout,
   ) {}
 
+  /** The record at bytes[base, base + length) instead (check() it before reading). */
+  reset(bytes: Uint8Array, view: DataView, base: number, length: number): void {
+    this.bytes = bytes;
+    this.view = view;
+    this.base = base;
+    this.length = length;
+  }
+
   /** Checks the string lengths against the record size; returns why it is damaged, or undefined. */
   check(): string | undefined {
+    this.#strings.length = 0;
+    this.#truncatedBits = 0;
+    this.#flags = 0;
     const l = this.layout.layout;
     if (this.length < l.fixed) return `${l.struct}: ${this.length} bytes, its fixed part needs ${l.fixed}`;
     let pos = l.fixed;
@@ -175,6 +188,13 @@ export class RecordReader {
   offsetOf(name: string, size: number): number {
     const f = this.layout.field(name);
     return f !== undefined && f[1] === size && f[0] + size <= this.length ? this.base + f[0] : -1;
+  }
+  /** Whether field `name` (of `size` bytes, a multiple of 4) is absent or all zero, with no BigInt made. */
+  isZero(name: string, size: number): boolean {
+    const at = this.offsetOf(name, size);
+    if (at < 0) return true;
+    for (let i = 0; i < size; i += 4) if (this.view.getUint32(at + i, true) !== 0) return false;
+    return true;
   }
   u8(name: string): number {
     const at = this.offsetOf(name, 1);

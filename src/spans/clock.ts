@@ -68,6 +68,10 @@ export class BootClock {
   private readonly onReanchor: ((a: ClockAnchor) => void) | undefined;
   /** Boot time at which the anchor is stale (never, when re-anchoring is off) */
   #due = 0n;
+  /** #due as a double, and offsetNs mod 2^64 as two 32-bit halves: for toEpochWords. */
+  #dueApprox = 0;
+  #offsetLo = 0;
+  #offsetHi = 0;
 
   constructor(
     private readonly sample: () => ClockSample,
@@ -77,7 +81,7 @@ export class BootClock {
     this.intervalNs = options.reanchorIntervalNs ?? DEFAULT_REANCHOR_NS;
     this.onReanchor = options.onReanchor;
     this.current = { ...this.measure(), driftNs: 0n };
-    this.#due = this.#dueAfter(this.current);
+    this.#anchored();
   }
 
   /** Convert a BPF boot-time stamp to epoch ns, re-anchoring first if the anchor is stale. */
@@ -88,11 +92,26 @@ export class BootClock {
     return bootNs + this.current.offsetNs;
   }
 
+  /**
+   * toEpochNs without BigInts, for the live OTLP encoder (a BigInt is a heap object; two per
+   * time was most of what a streamed span still allocated): the boot stamp's 32-bit halves in,
+   * the epoch time's halves out (out[at] low, out[at + 1] high). Exact: the halves are added
+   * with carry, modulo 2^64 as the u64 on the wire.
+   */
+  toEpochWords(lo: number, hi: number, out: Uint32Array, at: number): void {
+    // A double is exact to the ns below 2^53 ns of uptime (104 days) and within 2 µs past it:
+    // enough to tell when the anchor is due.
+    if (hi * 4294967296 + lo >= this.#dueApprox) this.toEpochNs((BigInt(hi) << 32n) | BigInt(lo));
+    const low = lo + this.#offsetLo;
+    out[at] = low;
+    out[at + 1] = hi + this.#offsetHi + (low > 0xffffffff ? 1 : 0);
+  }
+
   /** Take a fresh anchor now; drift (new offset - old offset) is kept in anchor().driftNs. */
   reanchor(): void {
     const next = this.measure();
     this.current = { ...next, driftNs: next.offsetNs - this.current.offsetNs };
-    this.#due = this.#dueAfter(this.current);
+    this.#anchored();
     this.onReanchor?.(this.anchor());
   }
 
@@ -124,6 +143,15 @@ export class BootClock {
       });
     }
     return best;
+  }
+
+  /** After every anchor: when it is due, and its offset's halves. */
+  #anchored(): void {
+    this.#due = this.#dueAfter(this.current);
+    this.#dueApprox = Number(this.#due);
+    const offset = BigInt.asUintN(64, this.current.offsetNs);
+    this.#offsetLo = Number(offset & 0xffffffffn);
+    this.#offsetHi = Number(offset >> 32n);
   }
 
   #dueAfter(a: ClockAnchor): bigint {

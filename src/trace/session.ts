@@ -569,6 +569,7 @@ export class TraceSession implements Disposable {
     const decoder = new SpanDecoder(header.records);
     const decodeCtx = { toEpoch: (ns: bigint) => clock.toEpochNs(ns) };
     const bytesCtx = { toEpoch: decodeCtx.toEpoch, idsAsBytes: true };
+    const buildCtx = { toEpoch: decodeCtx.toEpoch, toEpochWords: (lo: number, hi: number, out: Uint32Array, at: number) => clock.toEpochWords(lo, hi, out, at) };
     // One view per byte array the sink decodes from (its working copy of a batch).
     let sinkBytes: Uint8Array | undefined;
     let sinkView: DataView | undefined;
@@ -581,7 +582,7 @@ export class TraceSession implements Disposable {
     };
     writer.decodeRecordsWith?.({
       decode: (bytes, offset, length, idsAsBytes) => decoder.decodeAt(bytes, viewOf(bytes), offset, length, idsAsBytes ? bytesCtx : decodeCtx),
-      build: (bytes, offset, length, out) => decoder.buildAt(bytes, viewOf(bytes), offset, length, decodeCtx, out),
+      build: (bytes, offset, length, out) => decoder.buildAt(bytes, viewOf(bytes), offset, length, buildCtx, out),
     });
 
     let spansOut = 0;

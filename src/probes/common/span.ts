@@ -47,7 +47,7 @@ function spanOfHeader(r: RecordReader, ctx: DecodeContext, scope: SpanScope, nam
 
 /** Whether the record names a parent span (the flag, and an id that is not all zeros). */
 export function hasParent(r: RecordReader): boolean {
-  return (r.flags & SPAN_FLAGS.HAS_PARENT) !== 0 && r.u64("parent_span_id") !== 0n;
+  return (r.flags & SPAN_FLAGS.HAS_PARENT) !== 0 && !r.isZero("parent_span_id", 8);
 }
 
 /** beetrace.truncated: which attributes hold a truncated value (string longer than its cap). */

@@ -8,7 +8,7 @@ import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
 import { goAtLeast } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
 import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
-import { protocolVersion, routeFromPattern, setMethod, setServerAndPeer } from "../nethttp/semconv.ts";
+import { protocolVersion, routeFromPattern, setMethod, setServerAndPeer, spanName } from "../nethttp/semconv.ts";
 import { ENUMERATORS as E } from "./http3.gen.ts";
 import { HTTP3_OBJECT, LIBRARY, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_PROTO_MAJOR, REQ_URL, SCOPE_NAME, URL_PATH, type Http3Field } from "./object.ts";
 
@@ -77,7 +77,7 @@ export function buildServer(r: RecordReader, ctx: DecodeContext, out: SpanBuilde
 
   const route = flags & E.HTTP3_SERVER_F_PATTERN ? routeFromPattern(r.str("pattern")) : undefined;
   if (route !== undefined) out.attr("http.route", route);
-  out.name(route !== undefined ? `${method} ${route}` : method);
+  out.name(route !== undefined ? spanName(method, route) : method);
   setServerAndPeer(out, r.str("host"), r.str("remote"));
   out.attr("network.transport", "udp");
   out.attr("network.protocol.name", "http");

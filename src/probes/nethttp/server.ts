@@ -8,7 +8,7 @@ import type { RecordReader } from "../record.ts";
 import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./nethttp.gen.ts";
 import { H2_STREAM_ID, NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
-import { protocolVersion, routeFromPattern, setMethod, setServerAndPeer } from "./semconv.ts";
+import { protocolVersion, routeFromPattern, setMethod, setServerAndPeer, spanName } from "./semconv.ts";
 
 export const SERVER_PROBE_ID = "nethttp.server";
 
@@ -123,7 +123,7 @@ export function buildServer(r: RecordReader, ctx: DecodeContext, out: SpanBuilde
 
   const route = flags & E.NETHTTP_SERVER_F_PATTERN ? routeFromPattern(r.str("pattern")) : undefined;
   if (route !== undefined) out.attr("http.route", route);
-  out.name(route !== undefined ? `${method} ${route}` : method);
+  out.name(route !== undefined ? spanName(method, route) : method);
 
   setServerAndPeer(out, r.str("host"), r.str("remote"));
   const proto = protocolVersion(r.u8("proto_major"), r.u8("proto_minor"));

@@ -52,11 +52,18 @@ function randomRecord(probe: ProbeManifest, next: () => number): Uint8Array {
   return new RecordWriter(layout).bytes({ fields, hex: ids, strings });
 }
 
-function decoders(decoder: SpanDecoder): RecordDecoding {
+/** toEpoch on 32-bit halves, as the session's clock gives it (spans/clock.ts toEpochWords). */
+function toEpochWords(lo: number, hi: number, out: Uint32Array, at: number): void {
+  const t = toEpoch((BigInt(hi) << 32n) | BigInt(lo));
+  out[at] = Number(t & 0xffffffffn);
+  out[at + 1] = Number(t >> 32n);
+}
+
+function decoders(decoder: SpanDecoder, words: boolean): RecordDecoding {
   const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
   return {
     decode: (bytes, offset, length, idsAsBytes) => decoder.decodeAt(bytes, view(bytes), offset, length, { toEpoch, idsAsBytes }),
-    build: (bytes, offset, length, out) => decoder.buildAt(bytes, view(bytes), offset, length, { toEpoch }, out),
+    build: (bytes, offset, length, out) => decoder.buildAt(bytes, view(bytes), offset, length, words ? { toEpoch, toEpochWords } : { toEpoch }, out),
     ids: SPAN_ID_OFFSETS,
   };
 }
@@ -64,7 +71,10 @@ function decoders(decoder: SpanDecoder): RecordDecoding {
 /** The request the live path writes for `records`, and the reference: the decoded spans through otlp-transformer. */
 function bothWays(records: Uint8Array[], schema?: RecordSchema): { ours: Uint8Array; reference: Uint8Array; kept: number; spans: Span[] } {
   const batch: Queued[] = [...records];
-  const ours = encodeQueuedProtobuf(batch, decoders(new SpanDecoder(schema)), resource, new Uint8Array(64)).bytes;
+  const ours = encodeQueuedProtobuf(batch, decoders(new SpanDecoder(schema), true), resource, new Uint8Array(64)).bytes;
+  // The times through toEpoch (BigInt) instead of toEpochWords: the same bytes.
+  const viaBigInt = encodeQueuedProtobuf([...records], decoders(new SpanDecoder(schema), false), resource, new Uint8Array(64)).bytes;
+  expect(Buffer.from(viaBigInt).equals(Buffer.from(ours))).toBe(true);
   const reference = new SpanDecoder(schema);
   const spans = records.flatMap((r) => reference.decode(r, toEpoch) ?? []);
   return { ours, reference: toOtlpProtobufReference(spans, resource), kept: batch.length, spans };

@@ -108,4 +108,30 @@ describe("BootClock", () => {
     let r = 10_000_000_000n;
     expect(() => new BootClock(() => ({ realtimeNs: (r -= 1_000n), boottimeNs: 1n }))).toThrow(/realtime went backwards/);
   });
+
+  test("toEpochWords gives toEpochNs's value in 32-bit halves, carries included, and re-anchors alike", () => {
+    const words = (c: BootClock, boot: bigint): bigint => {
+      const out = new Uint32Array(2);
+      c.toEpochWords(Number(boot & 0xffffffffn), Number(boot >> 32n), out, 0);
+      return (BigInt(out[1]!) << 32n) | BigInt(out[0]!);
+    };
+    const m = new FakeMachine();
+    m.step = 0n;
+    // An offset whose low half carries into the high half for most boot stamps.
+    m.offset = 1_700_000_000_000_000_000n + 0xfffffff0n - (1_700_000_000_000_000_000n & 0xffffffffn);
+    const a = new BootClock(m.sample, { reanchorIntervalNs: 10_000_000_000n });
+    const b = new BootClock(m.sample, { reanchorIntervalNs: 10_000_000_000n });
+    let seed = 7;
+    for (let i = 0; i < 2000; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      m.boot += BigInt(seed % 50_000_000); // up to 50 ms apart: re-anchors every ~400 stamps
+      if (i % 500 === 0) m.offset += 1_000_000n; // and the wall clock is slewed meanwhile
+      const boot = m.boot + BigInt(seed & 0xffff);
+      expect(words(a, boot)).toBe(b.toEpochNs(boot));
+    }
+    expect(a.anchor().offsetNs).toBe(b.anchor().offsetNs);
+    // Past 2^53 ns of uptime (104 days): still exact.
+    const late = (1n << 60n) + 12_345n;
+    expect(words(a, late)).toBe(b.toEpochNs(late));
+  });
 });
