@@ -22,3 +22,35 @@ export function memoized<T>(fn: (s: string) => T, max = 4096): (s: string) => T 
     return v;
   };
 }
+
+/**
+ * Values kept per (a, b, c, k): three strings and a small integer k in [0, 16), in nested maps
+ * bounded per level like `memoized`. No key is built per lookup (concatenating the parts would
+ * make a string per span): get() finds or misses, set() keeps what the caller made on a miss.
+ */
+export class Memo3<T> {
+  readonly #top = new Map<string, Map<string, Map<string, (T | undefined)[]>>>();
+  constructor(readonly max = 1024) {}
+
+  get(a: string, b: string, c: string, k: number): T | undefined {
+    return this.#top.get(a)?.get(b)?.get(c)?.[k];
+  }
+  set(a: string, b: string, c: string, k: number, value: T): void {
+    let byB = this.#top.get(a);
+    if (byB === undefined) {
+      if (this.#top.size >= this.max) this.#top.clear();
+      this.#top.set(a, (byB = new Map()));
+    }
+    let byC = byB.get(b);
+    if (byC === undefined) {
+      if (byB.size >= this.max) byB.clear();
+      byB.set(b, (byC = new Map()));
+    }
+    let slots = byC.get(c);
+    if (slots === undefined) {
+      if (byC.size >= this.max) byC.clear();
+      byC.set(c, (slots = new Array<T | undefined>(16).fill(undefined)));
+    }
+    slots[k] = value;
+  }
+}

@@ -27,3 +27,31 @@ export function formatIp(b: Uint8Array): string | undefined {
   if (best < 0) return hex(words);
   return `${hex(words.slice(0, best))}::${hex(words.slice(best + bestLen))}`;
 }
+
+/** Dotted IPv4 text per address (as a u32, first octet highest), made once. */
+const IPV4_TEXT = new Map<number, string>();
+const IPV4_TEXT_MAX = 4096;
+
+/**
+ * The address in bytes[at, at + n) as text, n = 4 or 16 (formatIp's text); undefined for another
+ * size. IPv4 and IPv4-mapped IPv6 addresses (a client's local address, span after span) are made
+ * once each.
+ */
+export function ipTextAt(bytes: Uint8Array, at: number, n: number): string | undefined {
+  let v4 = -1;
+  if (n === 4) v4 = at;
+  else if (n === 16) {
+    let mapped = bytes[at + 10] === 0xff && bytes[at + 11] === 0xff;
+    for (let i = 0; i < 10 && mapped; i++) mapped = bytes[at + i] === 0;
+    if (mapped) v4 = at + 12;
+  } else return undefined;
+  if (v4 < 0) return formatIp(bytes.slice(at, at + n));
+  const key = ((bytes[v4]! << 24) | (bytes[v4 + 1]! << 16) | (bytes[v4 + 2]! << 8) | bytes[v4 + 3]!) >>> 0;
+  let text = IPV4_TEXT.get(key);
+  if (text === undefined) {
+    text = `${bytes[v4]}.${bytes[v4 + 1]}.${bytes[v4 + 2]}.${bytes[v4 + 3]}`;
+    if (IPV4_TEXT.size >= IPV4_TEXT_MAX) IPV4_TEXT.clear();
+    IPV4_TEXT.set(key, text);
+  }
+  return text;
+}

@@ -10,7 +10,8 @@ import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../c
 import { ENUMERATORS as E } from "./nethttp.gen.ts";
 import { H2_STREAM_ID, NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
 import { defaultPort, escapePath, setMethod, splitHostPort } from "./semconv.ts";
-import { formatIp } from "../common/net.ts";
+import { ipTextAt } from "../common/net.ts";
+import { Memo3 } from "../common/memo.ts";
 
 export const CLIENT_PROBE_ID = "nethttp.client";
 
@@ -81,11 +82,9 @@ const H2_FIELDS: NethttpField[] = [
 /** The client record's local address (local_addr_size bytes of local_addr), as Go prints an IP. */
 function localAddress(r: RecordReader): string | undefined {
   const n = r.u8("local_addr_size");
-  const hex = r.hex("local_addr");
-  if ((n !== 4 && n !== 16) || hex.length < 2 * n) return undefined;
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return formatIp(b);
+  if (n !== 4 && n !== 16) return undefined;
+  const at = r.offsetOf("local_addr", 16);
+  return at < 0 ? undefined : ipTextAt(r.bytes, at, n);
 }
 
 const CLIENT_FIELDS: NethttpField[] = [
@@ -197,25 +196,27 @@ export interface ClientUrlFlags {
 export function decodeClientRequest(r: RecordReader, out: SpanBuilder, bits: ClientUrlFlags): string {
   const flags = r.flags;
   const name = setMethod(out, r.str("method"));
-  const url: ClientUrl = {
-    scheme: r.str("scheme"),
-    urlHost: r.str("url_host"),
-    reqHost: r.str("req_host"),
-    path: r.str("path"),
-    hasQuery: (flags & bits.query) !== 0,
-    hasUser: (flags & bits.user) !== 0,
-    hasPassword: (flags & bits.password) !== 0,
-    opaque: (flags & bits.opaque) !== 0,
-  };
-  out.attr("url.full", redactedUrl(url));
-  const hp = splitHostPort(url.urlHost || url.reqHost);
+  const scheme = r.str("scheme");
+  const host = r.str("url_host") || r.str("req_host");
+  const path = r.str("path");
+  const urlBits = (flags & bits.query ? 1 : 0) | (flags & bits.user ? 2 : 0) | (flags & bits.password ? 4 : 0) | (flags & bits.opaque ? 8 : 0);
+  let full = URL_FULL.get(path, host, scheme, urlBits);
+  if (full === undefined) {
+    full = redactedUrl({ scheme, urlHost: host, reqHost: "", path, hasQuery: (urlBits & 1) !== 0, hasUser: (urlBits & 2) !== 0, hasPassword: (urlBits & 4) !== 0, opaque: (urlBits & 8) !== 0 });
+    URL_FULL.set(path, host, scheme, urlBits, full);
+  }
+  out.attr("url.full", full);
+  const hp = splitHostPort(host);
   if (hp) {
     out.attr("server.address", hp.host);
-    const port = hp.port ?? defaultPort(url.scheme);
+    const port = hp.port ?? defaultPort(scheme);
     if (port !== undefined) out.attr("server.port", port);
   }
   return name;
 }
+
+/** url.full per (path, host, scheme, URL flag bits), made once: a client calls the same few URLs span after span. */
+const URL_FULL = new Memo3<string>();
 
 const URL_FLAGS: ClientUrlFlags = { query: E.NETHTTP_CLIENT_F_QUERY, user: E.NETHTTP_CLIENT_F_USER, password: E.NETHTTP_CLIENT_F_PASSWORD, opaque: E.NETHTTP_CLIENT_F_OPAQUE };
 
