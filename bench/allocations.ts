@@ -4,9 +4,9 @@
  * Why: on the live path the tracer's CPU per span follows its allocations more than its
  * instructions (JSC's heap threads pre-fault blocks for the garbage, the collector sweeps it;
  * bench/RESULTS.md). A batch of ring-framed records (bench/records.ts) is copied out of the ring
- * and encoded exactly as the session and OtlpExporter do (encodeQueuedProtobuf with the
- * session's contexts, BootClock.toEpochWords included); JSC's live-object counts by type are
- * taken after a full collection and again after one more batch, with no collection in between.
+ * and encoded exactly as the session and OtlpExporter do (RecordCopies, then encodeQueuedProtobuf
+ * with the session's contexts, BootClock.toEpochWords included); JSC's live-object counts by type
+ * are taken after a full collection and again after one more batch, with no collection between.
  * Counts that do not grow with the batch (structures and objects made by heapStats itself) are
  * noise: compare two batch sizes.
  *
@@ -16,7 +16,7 @@ import { gcAndSweep, heapStats } from "bun:jsc";
 import { parseArgs } from "node:util";
 import { RecordBatch, type Mix } from "./records.ts";
 import { SpanDecoder } from "../src/probes/decode.ts";
-import { encodeQueuedProtobuf, type RecordDecoding } from "../src/export/exporter.ts";
+import { encodeQueuedProtobuf, RecordCopies, type RecordDecoding } from "../src/export/exporter.ts";
 import { SPAN_ID_OFFSETS } from "../src/probes/common/header.ts";
 import { BootClock } from "../src/spans/clock.ts";
 import { RINGBUF_HEADER } from "../src/bpf/ringbuf.ts";
@@ -50,14 +50,15 @@ const records: RecordDecoding = {
 };
 let scratch: Uint8Array = new Uint8Array(1 << 16);
 const queue: Uint8Array[] = [];
+const copies = new RecordCopies();
 
 function oneBatch(): void {
   let pos = 0;
   for (let i = 0; i < batch.records; i++) {
     const len = batch.view.getUint32(pos, true) & 0x0fffffff;
     const at = pos + RINGBUF_HEADER.SIZE;
-    // The session hands the sink a view of the ring record; the exporter keeps a copy.
-    queue.push(batch.bytes.subarray(at, at + len).slice());
+    // The session hands the sink the ring and the record's place; the exporter keeps a copy.
+    queue.push(copies.copy(batch.bytes, at, len)!);
     pos = (at + len + 7) & ~7;
   }
   const body = encodeQueuedProtobuf(queue, records, { "service.name": "bench" }, scratch);

@@ -34,7 +34,7 @@ import { CaptureSink } from "../src/trace/output.ts";
 import { readCaptureFile } from "../src/capture/reader.ts";
 import { CAPTURE_FORMAT, type CaptureHeader } from "../src/capture/format.ts";
 import { resourceAttributes } from "../src/export/otlp.ts";
-import { encodeQueuedProtobuf, type RecordDecoding } from "../src/export/exporter.ts";
+import { encodeQueuedProtobuf, RecordCopies, type RecordDecoding } from "../src/export/exporter.ts";
 import { zeroLosses, type Span } from "../src/spans/model.ts";
 import { BEETRACE_VERSION } from "../src/version.ts";
 import { RecordBatch, type Mix } from "./records.ts";
@@ -97,6 +97,7 @@ function runPath(path: PathName, batch: RecordBatch, targetSpans: number, outDir
   const resource = resourceAttributes(h);
   let otlpBytes = 0;
   const pending: Uint8Array[] = [];
+  const copies = new RecordCopies(); // as OtlpExporter.addRecord copies them
   let scratch: Uint8Array = new Uint8Array(1 << 20); // a batch of the mixes' records (~130 bytes each) fits
   // One view per working buffer, as the session keeps (trace/session.ts).
   let viewed: Uint8Array | undefined;
@@ -149,12 +150,12 @@ function runPath(path: PathName, batch: RecordBatch, targetSpans: number, outDir
     curOff = off;
     curLen = size;
     if (sink) {
-      sink.record(ringBytes.subarray(off, off + size), spanOfCurrent);
+      sink.record(ringBytes, spanOfCurrent, off, size);
       spans++;
       return;
     }
     if (path === "otlp") {
-      pending.push(ringBytes.slice(off, off + size));
+      pending.push(copies.copy(ringBytes, off, size)!);
       spans++;
       if (pending.length >= OTLP_BATCH) otlpBytes += encodePending();
       return;

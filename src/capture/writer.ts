@@ -21,6 +21,7 @@ import * as fs from "node:fs";
 import { TracerError, fromSystemError } from "../errors.ts";
 import type { LossCounters, Span } from "../spans/model.ts";
 import { recordSize } from "../probes/decode.ts";
+import { copyRecordBytes } from "./copy.ts";
 import { type CaptureHeader, type ClockFields, type ClockRecord, type EndRecord, type SectionRecord, type StatsRecord, captureEncoder, spanRecord } from "./format.ts";
 
 export interface CaptureWriterOptions {
@@ -140,15 +141,16 @@ export class CaptureWriter {
   }
 
   /**
-   * One raw span record (bpf/shared/span.h), copied into the open chunk. Only its own `size`
-   * bytes are kept (a ring-buffer sample may be longer). Returns false, keeping nothing, for a
-   * record whose size field does not fit `raw`: storing it would break the chunk's framing.
+   * One raw span record (bpf/shared/span.h) at raw[offset, offset + length) (default: all of
+   * `raw`), copied into the open chunk. Only its own `size` bytes are kept (a ring-buffer sample
+   * may be longer). Returns false, keeping nothing, for a record whose size field does not fit:
+   * storing it would break the chunk's framing.
    */
-  record(raw: Uint8Array): boolean {
+  record(raw: Uint8Array, offset = 0, length = raw.byteLength - offset): boolean {
     this.checkOpen();
     if (!this.raw) throw new TracerError("internal", `capture file ${this.path}: raw records need a format-2 header with record layouts`);
-    const size = recordSize(raw, 0);
-    if (size === 0 || size > raw.byteLength) return false;
+    const size = recordSize(raw, offset);
+    if (size === 0 || size > length || offset + length > raw.byteLength) return false;
     if (this.chunkData >= 0 && this.len + size - this.chunkData > CHUNK_MAX) this.closeChunk();
     if (this.chunkData < 0) {
       this.reserve(CHUNK_HEAD_SIZE + size);
@@ -159,7 +161,7 @@ export class CaptureWriter {
     } else {
       this.reserve(size);
     }
-    this.buf.set(raw.byteLength === size ? raw : raw.subarray(0, size), this.len);
+    copyRecordBytes(raw, offset, this.buf, this.len, size);
     this.len += size;
     this.chunkSpans++;
     this.spansQueued++;

@@ -43,6 +43,7 @@ import { encodeTraceRequest, SCHEMA_URL } from "./otlp.ts";
 import { TraceRequestWriter, type RecordIds } from "./protobuf.ts";
 import type { SpanBuilder } from "../probes/common/span.ts";
 import { SpillFile } from "./spill.ts";
+import { copyRecordBytes } from "../capture/copy.ts";
 
 /** gzip on zlib's thread pool (node:zlib loaded on first use: src/runtime.ts). */
 function gzip(data: Uint8Array): Promise<Uint8Array> {
@@ -170,6 +171,32 @@ export interface RecordDecoding {
   ids: Omit<RecordIds, "bytes" | "at">;
 }
 
+/** Bytes of the blocks queued records are copied into: ~500 records of a server span. */
+const RECORD_BLOCK_BYTES = 64 * 1024;
+
+/**
+ * Copies of records for the queue: each copied into a shared block, the queue keeping a view of
+ * it (one small object per record instead of an array with storage of its own; a block lives
+ * until no view of it is left).
+ */
+export class RecordCopies {
+  #block = new Uint8Array(0);
+  #end = 0;
+
+  /** A copy of raw[offset, offset + length); undefined when that range is empty or outside `raw`. */
+  copy(raw: Uint8Array, offset: number, length: number): Uint8Array | undefined {
+    if (!(length > 0) || !(offset >= 0) || offset + length > raw.byteLength) return undefined;
+    if (this.#end + length > this.#block.length) {
+      this.#block = new Uint8Array(Math.max(RECORD_BLOCK_BYTES, length));
+      this.#end = 0;
+    }
+    const at = this.#end;
+    copyRecordBytes(raw, offset, this.#block, at, length);
+    this.#end = at + length;
+    return this.#block.subarray(at, at + length);
+  }
+}
+
 /** A queued span: decoded, or the copy of its record that is decoded when its batch is encoded. */
 export type Queued = Span | Uint8Array;
 
@@ -220,6 +247,7 @@ export class OtlpExporter {
   #records: RecordDecoding | undefined;
   /** Working copy of a batch's records while it is encoded (grows to the largest batch) */
   #scratch: Uint8Array = new Uint8Array(1 << 16);
+  readonly #copies = new RecordCopies();
   #queueSince = 0;
   #inFlight = 0;
   #added = 0;
@@ -277,10 +305,11 @@ export class OtlpExporter {
   }
 
   /**
-   * Queue one finished span as its record (`raw` may be ring memory: it is copied). Needs
-   * decodeRecordsWith() first. Never throws and never blocks.
+   * Queue one finished span as its record, raw[offset, offset + length) (default: all of `raw`;
+   * it may be ring memory: it is copied). Needs decodeRecordsWith() first. Never throws and
+   * never blocks.
    */
-  addRecord(raw: Uint8Array): void {
+  addRecord(raw: Uint8Array, offset = 0, length = raw.byteLength - offset): void {
     if (this.#records === undefined) {
       this.#added++;
       this.#dropped++;
@@ -288,7 +317,13 @@ export class OtlpExporter {
       this.#warnedNoDecoder = true;
       return;
     }
-    this.#enqueue(raw.slice());
+    const copy = this.#copies.copy(raw, offset, length);
+    if (copy === undefined) {
+      this.#added++;
+      this.#dropped++;
+      return;
+    }
+    this.#enqueue(copy);
   }
 
   #enqueue(span: Queued): void {

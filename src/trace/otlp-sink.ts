@@ -30,9 +30,9 @@ export class OtlpSink implements SpanSink {
     this.#exporter.decodeRecordsWith({ ...records, ids: SPAN_ID_OFFSETS });
     this.#queueRecords = true;
   }
-  record(raw: Uint8Array, span: () => Span | undefined): void {
+  record(bytes: Uint8Array, span: () => Span | undefined, offset = 0, size = bytes.byteLength - offset): void {
     if (this.#queueRecords) {
-      this.#exporter.addRecord(raw);
+      this.#exporter.addRecord(bytes, offset, size);
       return;
     }
     const s = span();

@@ -29,11 +29,12 @@ export type RecordDecoders = Omit<RecordDecoding, "ids">;
 
 export interface SpanSink {
   /**
-   * One finished span. `raw` is a view into ring-buffer memory, valid only during the call
-   * (copy what you keep). `span()` decodes it (memoized by the caller; undefined when the
-   * record cannot be decoded); capture files never call it.
+   * One finished span: its record at bytes[offset, offset + size) (default: all of `bytes`).
+   * `bytes` may be ring-buffer memory, valid only during the call (copy what you keep; no
+   * subarray is made per record for this). `span()` decodes it (memoized by the caller;
+   * undefined when the record cannot be decoded); capture files never call it.
    */
-  record(raw: Uint8Array, span: () => Span | undefined): void;
+  record(bytes: Uint8Array, span: () => Span | undefined, offset?: number, size?: number): void;
   /**
    * Given once, before the first record, by the session: decodes a copy of a record later, after
    * its ring memory is gone (the OTLP sink queues records and decodes each batch as it encodes
@@ -150,9 +151,9 @@ export class CaptureSink implements SpanSink {
   }
 
   /** Stores the record as it is; never decodes (`_span` is for sinks that need a Span). */
-  record(raw: Uint8Array, _span?: () => Span | undefined): void {
+  record(bytes: Uint8Array, _span?: () => Span | undefined, offset = 0, size = bytes.byteLength - offset): void {
     if (this.#limit) return;
-    if (!this.#writer.record(raw)) {
+    if (!this.#writer.record(bytes, offset, size)) {
       this.#invalid++;
       return;
     }
@@ -206,8 +207,8 @@ export class CaptureSink implements SpanSink {
 /** Several sinks at once (--out and --otlp together); the first failure propagates. */
 export class FanOutSink implements SpanSink {
   constructor(readonly sinks: SpanSink[]) {}
-  record(raw: Uint8Array, span: () => Span | undefined): void {
-    for (const s of this.sinks) s.record(raw, span);
+  record(bytes: Uint8Array, span: () => Span | undefined, offset = 0, size = bytes.byteLength - offset): void {
+    for (const s of this.sinks) s.record(bytes, span, offset, size);
   }
   decodeRecordsWith(records: RecordDecoders): void {
     for (const s of this.sinks) s.decodeRecordsWith?.(records);

@@ -622,7 +622,7 @@ export class TraceSession implements Disposable {
       curLen = size;
       curSpan = null;
       try {
-        writer.record(ringBytes.subarray(off, off + size), spanOfCurrent);
+        writer.record(ringBytes, spanOfCurrent, off, size);
         spansOut++;
       } catch (e) {
         writeError = isTracerError(e) ? e : new TracerError("output_failed", String(e));
