@@ -592,6 +592,8 @@ export class TraceSession implements Disposable {
     const sample = this.opts.sample;
     const sampleRoots = this.opts.sampleRoots ?? true;
     let ringBytes: Uint8Array | undefined;
+    /** The ring's DataView ringBytes was made for (compared by identity: `.buffer` is a native getter, per record it showed in profiles). */
+    let ringView: DataView | undefined;
     // The record being handed to the sinks, and its span once a sink asked for it.
     let curView: DataView | undefined;
     let curOff = 0;
@@ -603,7 +605,10 @@ export class TraceSession implements Disposable {
     };
     const onRecord = (view: DataView, off: number, len: number) => {
       if (writeError) return;
-      if (ringBytes === undefined || ringBytes.buffer !== view.buffer) ringBytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+      if (view !== ringView || ringBytes === undefined) {
+        ringView = view;
+        ringBytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+      }
       const size = recordSize(ringBytes, off);
       // bpf_ringbuf_output rounds nothing: the record's own size must match what BPF submitted.
       if (size === 0 || size > len) {
