@@ -17,7 +17,13 @@
  *    VmRSS sampled every 200 ms: max and median over the run, VmHWM at the end (includes
  *    start-up), spans written (from the tracer's exit line) and achieved request rate, and the
  *    tracer's CPU per span (/proc/PID/stat from the load's start until the tracer is idle again),
- *    and the same split per thread name (schedstat: main thread, JIT, GC helpers, allocator).
+ *    and the same split per thread name (schedstat: main thread, JIT, GC helpers, allocator;
+ *    JSC ends some JIT worker threads during the run, and an ended thread's CPU is missing
+ *    from its name's share, never from the process total);
+ * 4. with --steady-after S: the load runs S seconds longer, and the tracer's CPU per span is
+ *    also taken over the last --duration seconds alone (process CPU over that window, spans =
+ *    achieved rate x window): the hot path once JSC has compiled it, which a 10 s run's total
+ *    (compilation ~0.3-0.45 s of CPU) does not show.
  *
  * Configurations: `beetrace` (the executable under test), `notrim` (the same with
  * BEETRACE_NO_TRIM=1: start-up memory kept, src/trace/footprint.ts), `before` (--before PATH).
@@ -26,7 +32,7 @@
  *
  *   bun bench/memory.bench.ts --beetrace PATH [--before PATH] [--configs beetrace,notrim,before]
  *       [--rate 20000] [--duration 10] [--idle 5] [--conns 16] [--route /hello] [--rounds 1]
- *       [--ringbuf ""] [--output file|otlp]
+ *       [--ringbuf ""] [--output file|otlp] [--steady-after 0]
  */
 import { spawn } from "node:child_process";
 import { existsSync, realpathSync, rmSync } from "node:fs";
@@ -49,6 +55,7 @@ const o = parseOptions(process.argv.slice(2), {
   rounds: "1",
   ringbuf: "",
   output: "file",
+  "steady-after": "0",
   sample: join(BENCH_CACHE, "sample"),
   loadgen: join(BENCH_CACHE, "loadgen"),
 });
@@ -123,6 +130,8 @@ interface Row {
   cpuUsPerSpan: number;
   /** tracer CPU while the service gets no request, ms per second (idle window after its first second) */
   idleCpuMsPerS: number;
+  /** tracer CPU per span over the load's last --duration seconds (--steady-after), NaN without */
+  steadyUsPerSpan: number;
   /** the same CPU per span as cpuUsPerSpan, per thread name (schedstat, ns resolution) */
   threadUsPerSpan: Map<string, number>;
 }
@@ -150,12 +159,26 @@ async function measure(config: Config, round: number): Promise<Row> {
     const afterFirst = idleSamples.slice(4);
     const cpu0 = processCpuMs(tp);
     const threads0 = threadsCpuNsByName(tp);
-    const loadgen = spawn(o.loadgen, ["-url", `http://${addr}${o.route}`, "-rate", o.rate, "-duration", `${o.duration}s`, "-warmup", "2s", "-conns", o.conns], {
+    const steadyAfter = intOption(o["steady-after"], "steady-after");
+    const duration = intOption(o.duration, "duration");
+    const loadgen = spawn(o.loadgen, ["-url", `http://${addr}${o.route}`, "-rate", o.rate, "-duration", `${steadyAfter + duration}s`, "-warmup", "2s", "-conns", o.conns], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let out = "";
     loadgen.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-    const loadSamples = await sampleRss(tp, 200, exited(loadgen));
+    const loadDone = exited(loadgen);
+    // The steady window: from the warm-up's end plus --steady-after to the load's end.
+    let steadyCpu0 = NaN;
+    let steadyT0 = NaN;
+    if (steadyAfter > 0) {
+      void Bun.sleep((2 + steadyAfter) * 1000).then(() => {
+        steadyCpu0 = processCpuMs(tp);
+        steadyT0 = performance.now();
+      });
+    }
+    const loadSamples = await sampleRss(tp, 200, loadDone);
+    const steadyCpu1 = processCpuMs(tp);
+    const steadyS = (performance.now() - steadyT0) / 1000;
     const loaded = breakdown(tp, realpathSync(exe));
     const hwmEnd = statusKb(tp, "VmHWM") ?? 0;
     // The tracer's CPU for the load's spans: until it has gone idle again (the exporter's last
@@ -188,6 +211,7 @@ async function measure(config: Config, round: number): Promise<Row> {
       spans,
       achieved: load.achievedRate,
       cpuUsPerSpan: spans > 0 ? ((cpu1 - cpu0) * 1000) / spans : NaN,
+      steadyUsPerSpan: ((steadyCpu1 - steadyCpu0) * 1000) / (load.achievedRate * steadyS),
       idleCpuMsPerS,
       threadUsPerSpan: new Map([...threads1].map(([name, ns]) => [name, spans > 0 ? (ns - (threads0.get(name) ?? 0)) / 1000 / spans : NaN])),
     };
@@ -203,7 +227,8 @@ async function measure(config: Config, round: number): Promise<Row> {
 }
 
 console.log(machineLine());
-console.log(`memory: ${o.route} at ${o.rate} req/s for ${o.duration} s (+2 s warm-up), ${o.conns} connections, idle ${o.idle} s; ring ${o.ringbuf || "default"}; output ${o.output}; configs ${configs.join(",")}`);
+const steady = intOption(o["steady-after"], "steady-after");
+console.log(`memory: ${o.route} at ${o.rate} req/s for ${o.duration} s (+2 s warm-up${steady > 0 ? `, +${steady} s before the steady window` : ""}), ${o.conns} connections, idle ${o.idle} s; ring ${o.ringbuf || "default"}; output ${o.output}; configs ${configs.join(",")}`);
 const rows: Row[] = [];
 for (let r = 1; r <= intOption(o.rounds, "rounds"); r++) {
   for (const c of configs) {
@@ -214,17 +239,17 @@ for (let r = 1; r <= intOption(o.rounds, "rounds"); r++) {
     console.log(
       `${c.padEnd(8)} round ${r}: start-up peak ${f1(mib(row.startPeak))} MiB | idle ${f1(mib(row.idleLast))} (max ${f1(mib(row.idleMax))}) MiB = ${b(row.idle)} | ` +
         `load: max ${f1(mib(row.loadMax))}, median ${f1(mib(row.loadMedian))} MiB = ${b(row.loaded)}; VmHWM ${f1(mib(row.hwmEnd))} MiB; ` +
-        `${row.spans} spans, ${row.achieved.toFixed(0)} req/s achieved; tracer CPU ${row.cpuUsPerSpan.toFixed(2)} µs/span, idle ${row.idleCpuMsPerS.toFixed(1)} ms/s`,
+        `${row.spans} spans, ${row.achieved.toFixed(0)} req/s achieved; tracer CPU ${row.cpuUsPerSpan.toFixed(2)} µs/span${steady > 0 ? ` (steady window ${row.steadyUsPerSpan.toFixed(2)})` : ""}, idle ${row.idleCpuMsPerS.toFixed(1)} ms/s`,
     );
     console.log(`${"".padEnd(8)} per thread, µs/span over the load: ${threads.map(([n, us]) => `${n} ${us.toFixed(2)}`).join(", ")}`);
   }
 }
-console.log("\nmedians over rounds (MiB; CPU µs/span): config | start-up peak | idle | idle excl. ring | load max | load max excl. ring | VmHWM at end | tracer CPU per span | idle CPU ms/s");
+console.log(`\nmedians over rounds (MiB; CPU µs/span): config | start-up peak | idle | idle excl. ring | load max | load max excl. ring | VmHWM at end | tracer CPU per span | idle CPU ms/s${steady > 0 ? " | steady window CPU per span" : ""}`);
 for (const c of configs) {
   const rs = rows.filter((r) => r.config === c);
   const med = (f: (r: Row) => number) => f1(mib(percentile([...rs.map(f)].sort((a, b) => a - b), 50)));
   console.log(
-    `${c.padEnd(8)} | ${med((r) => r.startPeak)} | ${med((r) => r.idleLast)} | ${med((r) => r.idleLast - r.idle.ring)} | ${med((r) => r.loadMax)} | ${med((r) => r.loadMax - r.loaded.ring)} | ${med((r) => r.hwmEnd)} | ${percentile([...rs.map((r) => r.cpuUsPerSpan)].sort((a, b) => a - b), 50).toFixed(2)} | ${percentile([...rs.map((r) => r.idleCpuMsPerS)].sort((a, b) => a - b), 50).toFixed(1)}`,
+    `${c.padEnd(8)} | ${med((r) => r.startPeak)} | ${med((r) => r.idleLast)} | ${med((r) => r.idleLast - r.idle.ring)} | ${med((r) => r.loadMax)} | ${med((r) => r.loadMax - r.loaded.ring)} | ${med((r) => r.hwmEnd)} | ${percentile([...rs.map((r) => r.cpuUsPerSpan)].sort((a, b) => a - b), 50).toFixed(2)} | ${percentile([...rs.map((r) => r.idleCpuMsPerS)].sort((a, b) => a - b), 50).toFixed(1)}${steady > 0 ? ` | ${percentile([...rs.map((r) => r.steadyUsPerSpan)].sort((a, b) => a - b), 50).toFixed(2)}` : ""}`,
   );
 }
 if (receiver) {

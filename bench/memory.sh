@@ -5,6 +5,7 @@
 #
 #   bench/memory.sh [--before PATH] [--configs beetrace,notrim[,before]] [--rate 20000]
 #                   [--duration 10] [--idle 5] [--conns 16] [--rounds 1] [--ringbuf SIZE] [--output file|otlp]
+#                   [--steady-after SECONDS]
 # `notrim` is the same executable with BEETRACE_NO_TRIM=1 (no start-up trim: src/trace/footprint.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
