@@ -19,7 +19,7 @@ export function scopeOf(name: string): SpanScope {
   return scope;
 }
 
-/** Builds a span from the record header; status starts unset. */
+/** Builds a span from the record header; status starts unset (the OTel API probe's decoder, whose spans carry the application's own scope). */
 export function baseSpan(r: RecordReader, ctx: DecodeContext, scopeName: string, name: string, kind: Span["kind"], attributes: Attributes): Span {
   return spanOfHeader(r, ctx, scopeOf(scopeName), name, kind, attributes);
 }
@@ -48,12 +48,6 @@ function spanOfHeader(r: RecordReader, ctx: DecodeContext, scope: SpanScope, nam
 /** Whether the record names a parent span (the flag, and an id that is not all zeros). */
 export function hasParent(r: RecordReader): boolean {
   return (r.flags & SPAN_FLAGS.HAS_PARENT) !== 0 && !r.isZero("parent_span_id", 8);
-}
-
-/** beetrace.truncated: which attributes hold a truncated value (string longer than its cap). */
-export function noteTruncated(attrs: Attributes, r: RecordReader, names: Record<string, string>): void {
-  const list = truncatedAttributes(r, names);
-  if (list !== undefined) attrs["beetrace.truncated"] = list;
 }
 
 /** The value of beetrace.truncated (record string → attribute names), or undefined when nothing was truncated. */

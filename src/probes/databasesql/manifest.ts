@@ -14,10 +14,10 @@
  * Which functions (docs/probe-placement.md "database/sql"): the Context variants every other
  * method funnels into. Each is optional: the linker drops the methods a program never calls.
  */
-import type { Attributes, Span } from "../../spans/model.ts";
 import type { BpfObjectSpec, DecodeContext, FieldDecl, FlagContext, ProbeManifest, UprobeDecl } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { baseSpan, noteTruncated } from "../common/span.ts";
+import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
+import { spanName } from "../nethttp/semconv.ts";
 import { ENUMERATORS as E, type CounterName, type MapName, type ProgramName, type RodataName } from "./databasesql.gen.ts";
 import { driverPackage, errorTypeOf, systemOf } from "./driver.ts";
 import { statementMode } from "./options.ts";
@@ -105,14 +105,18 @@ const FIXED_OPERATION: Partial<Record<number, string>> = {
 };
 
 /** Builds the span (semconv v1.37 "Database client spans", SQL). */
-export function decodeDatabaseSql(r: RecordReader, ctx: DecodeContext): Span {
+const SCOPE = scopeOf(SCOPE_NAME);
+const TRUNCATED_NAMES = { query: "db.query.text" };
+
+export function buildDatabaseSql(r: RecordReader, ctx: DecodeContext, out: SpanBuilder): void {
   const flags = r.flags;
+  out.start(r, ctx, SCOPE, "client");
   const op = r.u8("op");
-  const attrs: Attributes = {};
-  const byCode = BY_CODE.find((d) => d.id === r.u8("driver_id"));
+  const driverId = r.u8("driver_id");
+  const byCode = BY_CODE.find((d) => d.id === driverId);
   const pkg = byCode?.pkg ?? driverPackage(r.str("driver"), (flags & E.DATABASESQL_F_DRIVER_FIELD) !== 0);
   const system = systemOf(pkg);
-  attrs["db.system.name"] = system;
+  out.attr("db.system.name", system);
   const dialect = { mysql: system === "mysql" };
 
   const text = r.str("query");
@@ -126,20 +130,18 @@ export function decodeDatabaseSql(r: RecordReader, ctx: DecodeContext): Span {
   } else if (operation === undefined && op === E.DATABASESQL_OP_PREPARE) {
     operation = "PREPARE";
   }
-  if (operation !== undefined) attrs["db.operation.name"] = operation;
-  if (collection !== undefined) attrs["db.collection.name"] = collection;
+  if (operation !== undefined) out.attr("db.operation.name", operation);
+  if (collection !== undefined) out.attr("db.collection.name", collection);
   if (text !== "" && !(flags & E.DATABASESQL_F_TEXT_OFF)) {
-    attrs["db.query.text"] = flags & E.DATABASESQL_F_SANITIZE ? sanitize(text, dialect) : text;
+    out.attr("db.query.text", flags & E.DATABASESQL_F_SANITIZE ? sanitize(text, dialect) : text);
   }
-  const name = operation === undefined ? "DB" : collection === undefined ? operation : `${operation} ${collection}`;
-
-  const span = baseSpan(r, ctx, SCOPE_NAME, name, "client", attrs);
+  out.name(operation === undefined ? "DB" : collection === undefined ? operation : spanName(operation, collection));
   if (flags & E.DATABASESQL_F_ERROR) {
-    attrs["error.type"] = errorTypeOf(r.str("err_pkg"), r.str("err_field"), pkg);
-    span.status = { code: "error" };
+    out.attr("error.type", errorTypeOf(r.str("err_pkg"), r.str("err_field"), pkg));
+    out.error();
   }
-  noteTruncated(attrs, r, { query: "db.query.text" });
-  return span;
+  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
+  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
 }
 
 /**
@@ -173,5 +175,6 @@ export const databaseSql: ProbeManifest = {
   fields: FIELDS,
   record: { type: E.REC_DATABASESQL, struct: "rec_databasesql" },
   flags: databaseSqlFlags,
-  decode: decodeDatabaseSql,
+  decode: decodeWith(buildDatabaseSql),
+  build: buildDatabaseSql,
 };

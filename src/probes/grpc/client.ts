@@ -6,16 +6,14 @@
  * or the context cancelled — or, for a call whose stream could not be made, to
  * endOfClientStream (grpc >= 1.78) or newClientStream's return (bpf/grpc.bpf.c).
  */
-import type { Attributes, Span } from "../../spans/model.ts";
 import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { baseSpan, noteTruncated } from "../common/span.ts";
+import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./grpc.gen.ts";
 import { GRPC_OBJECT, LIBRARY, SCOPE_NAME, SPB_CODE, STATUS_STATUS_S, STREAM_ID_FIELD, STREAM_CTX, STREAM_CTX_FIELD, STREAM_READ_REQUESTER, STREAM_READ_REQUESTER_FIELD, TCPADDR_IP, TCPADDR_PORT, streamEmbedsPointer, type GrpcField } from "./object.ts";
-import { formatIp } from "../common/net.ts";
 import { H2_STREAM_ID } from "../nethttp/object.ts";
 import { CODE_UNKNOWN, isError, rpcAttributes, rpcSemconv, targetAddress, type RpcSemconv } from "./semconv.ts";
-import { spbCodeFlags } from "./server.ts";
+import { ipField, spbCodeFlags } from "./server.ts";
 
 export const CLIENT_PROBE_ID = "grpc.client";
 
@@ -70,54 +68,47 @@ export function clientFlags(ctx: FlagContext): Record<string, number> {
   return { ...spbCodeFlags(ctx), client_stream_embed: streamEmbedsPointer(ctx, CLIENT_STREAM_STREAM) ?? 2 };
 }
 
-function ipOf(r: RecordReader, size: string, bytes: string): string | undefined {
-  const n = r.u8(size);
-  const hex = r.hex(bytes);
-  if ((n !== 4 && n !== 16) || hex.length < 2 * n) return undefined;
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return formatIp(b);
-}
+const SCOPE = scopeOf(SCOPE_NAME);
+const TRUNCATED_NAMES = { method: "rpc.method", target: "server.address" };
 
-/** Builds the client span (semconv "RPC client span", gRPC). */
-export function decodeClientWith(r: RecordReader, ctx: DecodeContext, mode: RpcSemconv): Span {
+/** Builds the client span (semconv "RPC client span", gRPC) with the RPC conventions `mode`. */
+export function buildClientWith(r: RecordReader, ctx: DecodeContext, out: SpanBuilder, mode: RpcSemconv): void {
   const flags = r.flags;
-  const attrs: Attributes = {};
+  out.start(r, ctx, SCOPE, "client");
   let code: number | undefined;
   if (flags & E.GRPC_CLIENT_F_STATUS) code = r.u32("code");
   else if (flags & E.GRPC_CLIENT_F_OTHER_ERROR) code = CODE_UNKNOWN; // status.Code(err) of a non-status error
   const error = code !== undefined && isError("client", code);
-  const name = rpcAttributes(attrs, r.str("method"), code, error, mode);
+  out.name(rpcAttributes(out, r.str("method"), code, error, mode));
   // server.*: the name the call was made to (the target), else the connection's remote end.
   const addr = targetAddress(r.str("target"));
-  const peer = flags & E.GRPC_CLIENT_F_PEER ? ipOf(r, "peer_ip_size", "peer_ip") : undefined;
+  const peer = flags & E.GRPC_CLIENT_F_PEER ? ipField(r, "peer_ip_size", "peer_ip") : undefined;
   if (addr) {
-    attrs["server.address"] = addr.host;
-    if (addr.port !== undefined) attrs["server.port"] = addr.port;
+    out.attr("server.address", addr.host);
+    if (addr.port !== undefined) out.attr("server.port", addr.port);
   } else if (peer !== undefined) {
-    attrs["server.address"] = peer;
-    attrs["server.port"] = r.u16("peer_port");
+    out.attr("server.address", peer);
+    out.attr("server.port", r.u16("peer_port"));
   }
   if (peer !== undefined) {
-    attrs["network.peer.address"] = peer;
-    attrs["network.peer.port"] = r.u16("peer_port");
+    out.attr("network.peer.address", peer);
+    out.attr("network.peer.port", r.u16("peer_port"));
   }
   // The connection's local end and the HTTP/2 stream: what the server's peer end and stream id
   // match (beetrace merge, live joins).
-  const local = flags & E.GRPC_CLIENT_F_LOCAL ? ipOf(r, "local_ip_size", "local_ip") : undefined;
+  const local = flags & E.GRPC_CLIENT_F_LOCAL ? ipField(r, "local_ip_size", "local_ip") : undefined;
   if (local !== undefined) {
-    attrs["network.local.address"] = local;
-    attrs["network.local.port"] = r.u16("local_port");
+    out.attr("network.local.address", local);
+    out.attr("network.local.port", r.u16("local_port"));
   }
-  if (flags & E.GRPC_CLIENT_F_STREAM_ID) attrs[H2_STREAM_ID] = r.u32("stream_id");
-  const span = baseSpan(r, ctx, SCOPE_NAME, name, "client", attrs);
-  if (error) span.status = { code: "error" };
-  noteTruncated(attrs, r, { method: "rpc.method", target: "server.address" });
-  return span;
+  if (flags & E.GRPC_CLIENT_F_STREAM_ID) out.attr(H2_STREAM_ID, r.u32("stream_id"));
+  if (error) out.error();
+  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
+  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
 }
 
-export function decodeClient(r: RecordReader, ctx: DecodeContext): Span {
-  return decodeClientWith(r, ctx, rpcSemconv());
+export function buildClient(r: RecordReader, ctx: DecodeContext, out: SpanBuilder): void {
+  buildClientWith(r, ctx, out, rpcSemconv());
 }
 
 export const grpcClient: ProbeManifest = {
@@ -176,5 +167,6 @@ export const grpcClient: ProbeManifest = {
   fields: CLIENT_FIELDS,
   record: { type: E.REC_GRPC_CLIENT, struct: "rec_grpc_client" },
   flags: clientFlags,
-  decode: decodeClient,
+  decode: decodeWith(buildClient),
+  build: buildClient,
 };

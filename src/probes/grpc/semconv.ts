@@ -11,7 +11,8 @@
  * `rpc/dup` emits both sets (`rpc.method` then holds the fully qualified name: the two sets share
  * that key, and the stable meaning wins).
  */
-import type { Attributes } from "../../spans/model.ts";
+import type { SpanBuilder } from "../common/span.ts";
+import { memoized } from "../common/memo.ts";
 
 /** gRPC status code names by number (google.golang.org/grpc/codes, grpc doc/statuscodes.md). */
 export const GRPC_CODE_NAMES: readonly string[] = [
@@ -82,20 +83,24 @@ export function splitFullMethod(full: string): { service: string; method: string
   return { service: name.slice(0, slash), method: name.slice(slash + 1), name };
 }
 
-/** The RPC attributes of a span; `code` undefined = not known. */
-export function rpcAttributes(attrs: Attributes, fullMethod: string, code: number | undefined, error: boolean, mode: RpcSemconv): string {
-  const m = splitFullMethod(fullMethod);
+/** splitFullMethod, made once per method name (a service's few methods come back span after span). */
+const splitMethod = memoized(splitFullMethod);
+
+/** The RPC attributes of a span; `code` undefined = not known. Returns the span name. */
+export function rpcAttributes(out: SpanBuilder, fullMethod: string, code: number | undefined, error: boolean, mode: RpcSemconv): string {
+  const m = splitMethod(fullMethod);
   if (mode !== "stable") {
-    attrs["rpc.system"] = "grpc";
-    if (m.service !== "") attrs["rpc.service"] = m.service;
-    if (m.method !== "") attrs["rpc.method"] = m.method;
-    if (code !== undefined) attrs["rpc.grpc.status_code"] = code;
+    out.attr("rpc.system", "grpc");
+    if (m.service !== "") out.attr("rpc.service", m.service);
+    // "dup": both sets have rpc.method; it holds the stable (fully qualified) name, set once.
+    if (mode === "dup" ? m.name !== "" : m.method !== "") out.attr("rpc.method", mode === "dup" ? m.name : m.method);
+    if (code !== undefined) out.attr("rpc.grpc.status_code", code);
   }
   if (mode !== "default") {
-    attrs["rpc.system.name"] = "grpc";
-    if (m.name !== "") attrs["rpc.method"] = m.name;
-    if (code !== undefined) attrs["rpc.response.status_code"] = codeName(code);
-    if (error && code !== undefined) attrs["error.type"] = codeName(code);
+    out.attr("rpc.system.name", "grpc");
+    if (mode === "stable" && m.name !== "") out.attr("rpc.method", m.name);
+    if (code !== undefined) out.attr("rpc.response.status_code", codeName(code));
+    if (error && code !== undefined) out.attr("error.type", codeName(code));
   }
   return m.name === "" ? "grpc" : m.name;
 }
@@ -105,7 +110,9 @@ export function rpcAttributes(attrs: Attributes, fullMethod: string, code: numbe
  * Resolution" doc): "host:port", "scheme:///host:port", "scheme://authority/host:port",
  * "unix:path" / "unix:///path" (address = the path, no port).
  */
-export function targetAddress(target: string): { host: string; port?: number } | undefined {
+export const targetAddress: (target: string) => Readonly<{ host: string; port?: number }> | undefined = memoized(parseTarget);
+
+function parseTarget(target: string): { host: string; port?: number } | undefined {
   let t = target.trim();
   if (t === "") return undefined;
   const unix = /^unix(-abstract)?:(\/\/)?/.exec(t);

@@ -3,10 +3,9 @@
  * by google.golang.org/grpc.(*Server).handleStream (unary and streaming alike), ending when the
  * server writes the RPC's status (bpf/grpc.bpf.c).
  */
-import type { Attributes, Span } from "../../spans/model.ts";
 import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { baseSpan, noteTruncated } from "../common/span.ts";
+import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./grpc.gen.ts";
 import {
   GRPC_OBJECT,
@@ -26,7 +25,7 @@ import {
   type GrpcField,
 } from "./object.ts";
 import { isError, rpcAttributes, rpcSemconv, type RpcSemconv } from "./semconv.ts";
-import { formatIp } from "../common/net.ts";
+import { ipTextAt } from "../common/net.ts";
 
 export const SERVER_PROBE_ID = "grpc.server";
 
@@ -70,44 +69,43 @@ export function serverFlags(ctx: FlagContext): Record<string, number> {
   return { ...spbCodeFlags(ctx), server_stream_embed: streamEmbedsPointer(ctx, SERVER_STREAM_STREAM) ?? 2 };
 }
 
-function peerAddress(r: RecordReader): string | undefined {
-  const n = r.u8("peer_ip_size");
-  const hex = r.hex("peer_ip");
-  if ((n !== 4 && n !== 16) || hex.length < 2 * n) return undefined;
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return formatIp(b);
+/** The text of an address field (`bytes`, 16 bytes) of `size` bytes, 4 or 16; undefined for another size. */
+export function ipField(r: RecordReader, size: string, bytes: string): string | undefined {
+  const n = r.u8(size);
+  const at = r.offsetOf(bytes, 16);
+  return at < 0 ? undefined : ipTextAt(r.bytes, at, n);
 }
 
-/** Builds the server span (semconv "RPC server span", gRPC). */
-export function decodeServerWith(r: RecordReader, ctx: DecodeContext, mode: RpcSemconv): Span {
+const SCOPE = scopeOf(SCOPE_NAME);
+const TRUNCATED_NAMES = { method: "rpc.method", tracestate: "tracestate" };
+
+/** Builds the server span (semconv "RPC server span", gRPC) with the RPC conventions `mode`. */
+export function buildServerWith(r: RecordReader, ctx: DecodeContext, out: SpanBuilder, mode: RpcSemconv): void {
   const flags = r.flags;
-  const attrs: Attributes = {};
+  out.start(r, ctx, SCOPE, "server");
   const code = flags & E.GRPC_SERVER_F_STATUS ? r.u32("code") : undefined;
   const error = code !== undefined && isError("server", code);
-  const name = rpcAttributes(attrs, r.str("method"), code, error, mode);
+  out.name(rpcAttributes(out, r.str("method"), code, error, mode));
   if (flags & E.GRPC_SERVER_F_PEER) {
-    const addr = peerAddress(r);
+    const addr = ipField(r, "peer_ip_size", "peer_ip");
     if (addr !== undefined) {
-      attrs["network.peer.address"] = addr;
-      attrs["network.peer.port"] = r.u16("peer_port");
+      out.attr("network.peer.address", addr);
+      out.attr("network.peer.port", r.u16("peer_port"));
     }
   }
   // The HTTP/2 stream: with the peer end, what names the client span that sent the RPC (merge).
-  if (flags & E.GRPC_SERVER_F_STREAM_ID) attrs["beetrace.http2.stream_id"] = r.u32("stream_id");
-
-  const span = baseSpan(r, ctx, SCOPE_NAME, name, "server", attrs);
+  if (flags & E.GRPC_SERVER_F_STREAM_ID) out.attr("beetrace.http2.stream_id", r.u32("stream_id"));
   // Parent found by the connection (a traced client's span in flight on the peer end and stream).
-  if (flags & E.GRPC_SERVER_F_CONN_JOINED && span.parentSpanId !== undefined) span.attributes["beetrace.parent_by_connection"] = true;
+  if (flags & E.GRPC_SERVER_F_CONN_JOINED && out.hasParent) out.attr("beetrace.parent_by_connection", true);
   const traceState = r.str("tracestate");
-  if (traceState !== "" && span.parentSpanId !== undefined) span.traceState = traceState;
-  if (error) span.status = { code: "error" };
-  noteTruncated(attrs, r, { method: "rpc.method", tracestate: "tracestate" });
-  return span;
+  if (traceState !== "" && out.hasParent) out.traceState(traceState);
+  if (error) out.error();
+  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
+  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
 }
 
-export function decodeServer(r: RecordReader, ctx: DecodeContext): Span {
-  return decodeServerWith(r, ctx, rpcSemconv());
+export function buildServer(r: RecordReader, ctx: DecodeContext, out: SpanBuilder): void {
+  buildServerWith(r, ctx, out, rpcSemconv());
 }
 
 export const grpcServer: ProbeManifest = {
@@ -167,5 +165,6 @@ export const grpcServer: ProbeManifest = {
   fields: SERVER_FIELDS,
   record: { type: E.REC_GRPC_SERVER, struct: "rec_grpc_server" },
   flags: serverFlags,
-  decode: decodeServer,
+  decode: decodeWith(buildServer),
+  build: buildServer,
 };

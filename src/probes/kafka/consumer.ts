@@ -13,12 +13,11 @@
  * application may process it on another goroutine, later, or in batches), so its duration is not
  * observable from the library.
  */
-import type { Attributes, Span } from "../../spans/model.ts";
 import type { DecodeContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { baseSpan, noteTruncated } from "../common/span.ts";
+import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./kafka.gen.ts";
-import { HEADER_KEY, HEADER_VALUE, KAFKA_OBJECT, LIBRARY, MSG_HEADERS, MSG_KEY, MSG_TOPIC, SCOPE_NAME, messagingAttrs, setError, spanName, type KafkaField } from "./object.ts";
+import { HEADER_KEY, HEADER_VALUE, KAFKA_OBJECT, LIBRARY, MSG_HEADERS, MSG_KEY, MSG_TOPIC, SCOPE_NAME, messagingSpanName, setError, setMessaging, type KafkaField } from "./object.ts";
 
 export const CONSUMER_PROBE_ID = "kafka.consumer";
 
@@ -35,24 +34,28 @@ const CONSUMER_FIELDS: KafkaField[] = [
 ];
 
 /** Builds the receive span (semconv v1.37 messaging "Consumer spans", Kafka). */
-export function decodeConsumer(r: RecordReader, ctx: DecodeContext): Span {
+const SCOPE = scopeOf(SCOPE_NAME);
+const TRUNCATED_NAMES = { topic: "messaging.destination.name", key: "messaging.kafka.message.key", group: "messaging.consumer.group.name" };
+
+export function buildConsumer(r: RecordReader, ctx: DecodeContext, out: SpanBuilder): void {
   const flags = r.flags;
-  const attrs: Attributes = messagingAttrs("receive");
+  out.start(r, ctx, SCOPE, "consumer");
+  setMessaging(out, "receive");
   let topic = "";
   if (flags & E.KAFKA_CONSUMER_F_MESSAGE) {
     topic = r.str("topic");
-    if (topic !== "") attrs["messaging.destination.name"] = topic;
-    attrs["messaging.destination.partition.id"] = String(r.u32("partition"));
+    if (topic !== "") out.attr("messaging.destination.name", topic);
+    out.attr("messaging.destination.partition.id", String(r.u32("partition")));
     // Offsets are int64 in Kafka; beyond 2^53 a number loses precision, so those become strings.
     const off = r.u64("offset");
-    attrs["messaging.kafka.offset"] = off <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(off) : off.toString();
-    if (flags & E.KAFKA_CONSUMER_F_KEY) attrs["messaging.kafka.message.key"] = r.str("key");
+    out.attr("messaging.kafka.offset", off <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(off) : off.toString());
+    if (flags & E.KAFKA_CONSUMER_F_KEY) out.attr("messaging.kafka.message.key", r.str("key"));
   }
-  if (flags & E.KAFKA_CONSUMER_F_GROUP) attrs["messaging.consumer.group.name"] = r.str("group");
-  const span = baseSpan(r, ctx, SCOPE_NAME, spanName("receive", topic), "consumer", attrs);
-  if (flags & E.KAFKA_CONSUMER_F_ERROR) setError(span, "FetchMessage failed");
-  noteTruncated(attrs, r, { topic: "messaging.destination.name", key: "messaging.kafka.message.key", group: "messaging.consumer.group.name" });
-  return span;
+  if (flags & E.KAFKA_CONSUMER_F_GROUP) out.attr("messaging.consumer.group.name", r.str("group"));
+  out.name(messagingSpanName("receive", topic));
+  if (flags & E.KAFKA_CONSUMER_F_ERROR) setError(out, "FetchMessage failed");
+  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
+  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
 }
 
 export const kafkaConsumer: ProbeManifest = {
@@ -63,5 +66,6 @@ export const kafkaConsumer: ProbeManifest = {
   fields: CONSUMER_FIELDS,
   record: { type: E.REC_KAFKA_CONSUMER, struct: "rec_kafka_consumer" },
   flags: () => ({}),
-  decode: decodeConsumer,
+  decode: decodeWith(buildConsumer),
+  build: buildConsumer,
 };

@@ -3,7 +3,8 @@
  * probes, the github.com/segmentio/kafka-go struct fields both read, and the attributes both set
  * (OpenTelemetry semantic conventions v1.37, messaging spans and their Kafka section).
  */
-import type { Attributes, Span } from "../../spans/model.ts";
+import type { SpanBuilder } from "../common/span.ts";
+import { spanName } from "../nethttp/semconv.ts";
 import type { BpfObjectSpec, FieldDecl } from "../probe.ts";
 import type { CounterName, MapName, RodataName } from "./kafka.gen.ts";
 
@@ -55,20 +56,22 @@ export const HEADER_VALUE: KafkaField = {
 };
 
 /** Attributes every Kafka span carries (semconv v1.37: messaging.system, operation type/name). */
-export function messagingAttrs(operation: "send" | "receive"): Attributes {
-  return { "messaging.system": "kafka", "messaging.operation.type": operation, "messaging.operation.name": operation };
+export function setMessaging(out: SpanBuilder, operation: "send" | "receive"): void {
+  out.attr("messaging.system", "kafka");
+  out.attr("messaging.operation.type", operation);
+  out.attr("messaging.operation.name", operation);
 }
 
 /** Span name: "{messaging.operation.name} {destination}", or the operation alone without one. */
-export function spanName(operation: string, destination: string | undefined): string {
-  return destination ? `${operation} ${destination}` : operation;
+export function messagingSpanName(operation: string, destination: string | undefined): string {
+  return destination ? spanName(operation, destination) : operation;
 }
 
 /**
  * An error returned by the probed call. Its Go type is known only by its itab address: without a
  * symbol for it the semconv fallback "_OTHER" applies.
  */
-export function setError(span: Span, what: string): void {
-  span.status = { code: "error", message: what };
-  span.attributes["error.type"] = "_OTHER";
+export function setError(out: SpanBuilder, what: string): void {
+  out.error(what);
+  out.attr("error.type", "_OTHER");
 }

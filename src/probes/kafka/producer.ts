@@ -12,12 +12,11 @@
  * `beetrace.messaging.creation_context` (the W3C traceparent form), which is what the consumer's
  * `receive` span continues: the two spans join through it.
  */
-import type { Attributes, Span } from "../../spans/model.ts";
 import type { DecodeContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { baseSpan, noteTruncated } from "../common/span.ts";
+import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./kafka.gen.ts";
-import { HEADER_KEY, HEADER_VALUE, KAFKA_OBJECT, LIBRARY, MSG_HEADERS, MSG_KEY, MSG_TOPIC, SCOPE_NAME, messagingAttrs, setError, spanName, type KafkaField } from "./object.ts";
+import { HEADER_KEY, HEADER_VALUE, KAFKA_OBJECT, LIBRARY, MSG_HEADERS, MSG_KEY, MSG_TOPIC, SCOPE_NAME, messagingSpanName, setError, setMessaging, type KafkaField } from "./object.ts";
 
 export const PRODUCER_PROBE_ID = "kafka.producer";
 
@@ -33,23 +32,27 @@ const PRODUCER_FIELDS: KafkaField[] = [
 ];
 
 /** Builds the send span (semconv v1.37 messaging "Producer spans", Kafka). */
-export function decodeProducer(r: RecordReader, ctx: DecodeContext): Span {
+const SCOPE = scopeOf(SCOPE_NAME);
+const TRUNCATED_NAMES = { topic: "messaging.destination.name", key: "messaging.kafka.message.key" };
+
+export function buildProducer(r: RecordReader, ctx: DecodeContext, out: SpanBuilder): void {
   const flags = r.flags;
-  const attrs: Attributes = messagingAttrs("send");
+  out.start(r, ctx, SCOPE, "producer");
+  setMessaging(out, "send");
   const count = r.u32("msg_count");
   const mixed = (flags & E.KAFKA_PRODUCER_F_MIXED_TOPICS) !== 0;
   // A batch for several topics has no single destination (semconv: the destination attributes
   // are set only when every message of the batch shares them).
   const topic = mixed ? "" : r.str("topic");
-  if (topic !== "") attrs["messaging.destination.name"] = topic;
+  if (topic !== "") out.attr("messaging.destination.name", topic);
   // "messaging.batch.message_count: ... SHOULD NOT be set on spans that operate with a single message."
-  if (count !== 1) attrs["messaging.batch.message_count"] = count;
-  if (flags & E.KAFKA_PRODUCER_F_KEY) attrs["messaging.kafka.message.key"] = r.str("key");
-  if (flags & E.KAFKA_PRODUCER_F_MSG_CONTEXT) attrs["beetrace.messaging.creation_context"] = `00-${r.hex("msg_trace_id")}-${r.hex("msg_span_id")}-01`;
-  const span = baseSpan(r, ctx, SCOPE_NAME, spanName("send", topic), "producer", attrs);
-  if (flags & E.KAFKA_PRODUCER_F_ERROR) setError(span, "WriteMessages failed");
-  noteTruncated(attrs, r, { topic: "messaging.destination.name", key: "messaging.kafka.message.key" });
-  return span;
+  if (count !== 1) out.attr("messaging.batch.message_count", count);
+  if (flags & E.KAFKA_PRODUCER_F_KEY) out.attr("messaging.kafka.message.key", r.str("key"));
+  if (flags & E.KAFKA_PRODUCER_F_MSG_CONTEXT) out.attr("beetrace.messaging.creation_context", `00-${r.hex("msg_trace_id")}-${r.hex("msg_span_id")}-01`);
+  out.name(messagingSpanName("send", topic));
+  if (flags & E.KAFKA_PRODUCER_F_ERROR) setError(out, "WriteMessages failed");
+  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
+  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
 }
 
 export const kafkaProducer: ProbeManifest = {
@@ -60,5 +63,6 @@ export const kafkaProducer: ProbeManifest = {
   fields: PRODUCER_FIELDS,
   record: { type: E.REC_KAFKA_PRODUCER, struct: "rec_kafka_producer" },
   flags: () => ({}),
-  decode: decodeProducer,
+  decode: decodeWith(buildProducer),
+  build: buildProducer,
 };

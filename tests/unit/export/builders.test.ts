@@ -15,6 +15,7 @@ import type { ProbeManifest } from "../../../src/probes/probe.ts";
 import type { RecordSchema } from "../../../src/probes/record.ts";
 import type { Span } from "../../../src/spans/model.ts";
 import { RecordWriter } from "../probes/record-writer.ts";
+import { setRpcSemconv } from "../../../src/probes/grpc/semconv.ts";
 
 const resource = { "service.name": "shop", "process.pid": 4242 };
 const toEpoch = (ns: bigint): bigint => ns + 1_700_000_000_000_000_000n;
@@ -40,7 +41,7 @@ function randomRecord(probe: ProbeManifest, next: () => number): Uint8Array {
     if (name === "type" || name === "size" || name.endsWith("_len") || name === "trace_id" || name === "span_id" || name === "parent_span_id") continue;
     if (width === 1) fields[name] = next() & 0xff;
     else if (width === 2) fields[name] = name === "status" ? [0, 200, 404, 500, 503, 99][next() % 6]! : next() & 0xffff;
-    else if (width === 4) fields[name] = next() % 4 === 0 ? 0 : next() >>> 0;
+    else if (width === 4) fields[name] = name === "code" ? next() % 20 : next() % 4 === 0 ? 0 : next() >>> 0;
     else if (width === 8) fields[name] = BigInt(next()) * 1_000_003n;
   }
   fields.start_ns = 1_000_000_000n + BigInt(next());
@@ -83,9 +84,27 @@ function bothWays(records: Uint8Array[], schema?: RecordSchema): { ours: Uint8Ar
 const BUILT = PROBES.filter((p) => p.build !== undefined);
 
 describe("OTLP protobuf written from records through the probes' builders", () => {
-  test("the HTTP probes have builders", () => {
-    expect(BUILT.map((p) => p.id).sort()).toEqual(["http3.client", "http3.server", "nethttp.client", "nethttp.server"]);
+  test("every probe has a builder but the OTel API's (its spans carry the application's own scopes, links and arrays)", () => {
+    expect(PROBES.filter((p) => p.build === undefined).map((p) => p.id)).toEqual(["otelapi"]);
   });
+
+  for (const mode of ["stable", "dup"] as const) {
+    test(`gRPC with OTEL_SEMCONV_STABILITY_OPT_IN's ${mode} RPC names: byte-identical too (rpc.method set once in dup)`, () => {
+      setRpcSemconv(mode);
+      try {
+        const grpc = BUILT.filter((p) => p.id.startsWith("grpc."));
+        expect(grpc).toHaveLength(2);
+        for (const probe of grpc) {
+          const next = rng(probe.record.type * 31);
+          const { ours, reference, spans } = bothWays(Array.from({ length: 200 }, () => randomRecord(probe, next)));
+          expect(spans.some((s) => s.attributes["rpc.system.name"] === "grpc")).toBe(true);
+          expect(Buffer.from(ours).equals(Buffer.from(reference))).toBe(true);
+        }
+      } finally {
+        setRpcSemconv(undefined);
+      }
+    });
+  }
 
   for (const probe of BUILT) {
     test(`${probe.id}: 400 random records, byte-identical to otlp-transformer's request of the decoded spans`, () => {

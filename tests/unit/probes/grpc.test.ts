@@ -3,8 +3,8 @@
  * the layouts generated from BTF (record-writer.ts), and the RPC semantic-convention helpers.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { grpcServer, decodeServerWith, spbCodeFlags } from "../../../src/probes/grpc/server.ts";
-import { grpcClient, decodeClientWith } from "../../../src/probes/grpc/client.ts";
+import { grpcServer, buildServerWith, spbCodeFlags } from "../../../src/probes/grpc/server.ts";
+import { grpcClient, buildClientWith } from "../../../src/probes/grpc/client.ts";
 import { ENUMERATORS as E } from "../../../src/probes/grpc/grpc.gen.ts";
 import { SPB_STATUS_CODE, SPB_STATUS_CODE_DEFAULT, streamEmbedsPointer } from "../../../src/probes/grpc/object.ts";
 import { recordLayoutOf } from "../../../src/probes/layouts.ts";
@@ -20,6 +20,14 @@ import { openGoBinary } from "../../../src/binary/analyze.ts";
 import { embeddedSnapshot } from "../../../src/offsets/snapshot.ts";
 import { planProbes } from "../../../src/trace/plan.ts";
 import { buildFixture, goMatrixUnavailable } from "../../harness/go.ts";
+import { SpanObjectBuilder, type BuildSpan } from "../../../src/probes/common/span.ts";
+
+/** A builder taking the RPC conventions, as a decode to a Span object. */
+function spanOf(build: (...a: [...Parameters<BuildSpan>, RpcSemconv]) => void, r: RecordReader, mode: RpcSemconv): Span {
+  const out = new SpanObjectBuilder();
+  build(r, { toEpoch }, out, mode);
+  return out.finish();
+}
 
 const SERVER = recordLayoutOf("grpc", "rec_grpc_server");
 const CLIENT = recordLayoutOf("grpc", "rec_grpc_client");
@@ -104,8 +112,8 @@ function reader(layout: RecordLayout, input: RecordInput): RecordReader {
   return r;
 }
 
-const server = (o: ServerOpts = {}, mode: RpcSemconv = "default"): Span => decodeServerWith(reader(SERVER, serverInput(o)), { toEpoch }, mode);
-const client = (o: ClientOpts = {}, mode: RpcSemconv = "default"): Span => decodeClientWith(reader(CLIENT, clientInput(o)), { toEpoch }, mode);
+const server = (o: ServerOpts = {}, mode: RpcSemconv = "default"): Span => spanOf(buildServerWith, reader(SERVER, serverInput(o)), mode);
+const client = (o: ClientOpts = {}, mode: RpcSemconv = "default"): Span => spanOf(buildClientWith, reader(CLIENT, clientInput(o)), mode);
 
 describe("grpc server spans", () => {
   test("the HTTP/2 stream id, and a parent found by the connection", () => {
