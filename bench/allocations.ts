@@ -15,7 +15,7 @@
 import { gcAndSweep, heapStats } from "bun:jsc";
 import { parseArgs } from "node:util";
 import { RecordBatch, type Mix } from "./records.ts";
-import { SpanDecoder } from "../src/probes/decode.ts";
+import { SpanDecoder, laterDecoders } from "../src/probes/decode.ts";
 import { encodeQueuedProtobuf, RecordCopies, type RecordDecoding } from "../src/export/exporter.ts";
 import { SPAN_ID_OFFSETS } from "../src/probes/common/header.ts";
 import { BootClock } from "../src/spans/clock.ts";
@@ -30,24 +30,8 @@ batch.stamp(1, 5_000_000_000n, 1_000_000_000n);
 // A fixed anchor: the conversion's arithmetic is what is measured, not the clock reads.
 const clock = new BootClock(() => ({ realtimeNs: 1_700_000_000_000_000_000n, boottimeNs: 1n, uncertaintyNs: 0n }), { reanchorIntervalNs: 0n });
 const decoder = new SpanDecoder();
-const decodeCtx = { toEpoch: (ns: bigint) => clock.toEpochNs(ns) };
-const bytesCtx = { toEpoch: decodeCtx.toEpoch, idsAsBytes: true };
-const buildCtx = { toEpoch: decodeCtx.toEpoch, toEpochWords: (lo: number, hi: number, out: Uint32Array, at: number) => clock.toEpochWords(lo, hi, out, at) };
-let viewed: Uint8Array | undefined;
-let view: DataView | undefined;
-const viewOf = (bytes: Uint8Array): DataView => {
-  if (bytes !== viewed) {
-    viewed = bytes;
-    view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  return view!;
-};
 // As trace/session.ts gives them to the OTLP sink.
-const records: RecordDecoding = {
-  decode: (bytes, offset, length, idsAsBytes) => decoder.decodeAt(bytes, viewOf(bytes), offset, length, idsAsBytes ? bytesCtx : decodeCtx),
-  build: (bytes, offset, length, out) => decoder.buildAt(bytes, viewOf(bytes), offset, length, buildCtx, out),
-  ids: SPAN_ID_OFFSETS,
-};
+const records: RecordDecoding = { ...laterDecoders(decoder, clock), ids: SPAN_ID_OFFSETS };
 let scratch: Uint8Array = new Uint8Array(1 << 16);
 const queue: Uint8Array[] = [];
 const copies = new RecordCopies();

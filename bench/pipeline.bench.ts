@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { parseRecords } from "../src/bpf/ringbuf.ts";
 import { sampleClocks } from "../src/bpf/clock.ts";
 import { BootClock } from "../src/spans/clock.ts";
-import { SpanDecoder } from "../src/probes/decode.ts";
+import { SpanDecoder, laterDecoders } from "../src/probes/decode.ts";
 import { recordSize } from "../src/probes/record.ts";
 import { SPAN_ID_OFFSETS } from "../src/probes/common/header.ts";
 import { PROBES } from "../src/probes/registry.ts";
@@ -99,23 +99,8 @@ function runPath(path: PathName, batch: RecordBatch, targetSpans: number, outDir
   const pending: Uint8Array[] = [];
   const copies = new RecordCopies(); // as OtlpExporter.addRecord copies them
   let scratch: Uint8Array = new Uint8Array(1 << 20); // a batch of the mixes' records (~130 bytes each) fits
-  // One view per working buffer, as the session keeps (trace/session.ts).
-  let viewed: Uint8Array | undefined;
-  let view: DataView | undefined;
-  const viewOf = (bytes: Uint8Array): DataView => {
-    if (bytes !== viewed) {
-      viewed = bytes;
-      view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    }
-    return view!;
-  };
-  const bytesCtx = { toEpoch: decodeCtx.toEpoch, idsAsBytes: true };
-  // What OtlpExporter's #encode does with the queued records (the same function).
-  const records: RecordDecoding = {
-    decode: (bytes, offset, length, idsAsBytes) => decoder.decodeAt(bytes, viewOf(bytes), offset, length, idsAsBytes ? bytesCtx : decodeCtx),
-    build: (bytes, offset, length, out) => decoder.buildAt(bytes, viewOf(bytes), offset, length, decodeCtx, out),
-    ids: SPAN_ID_OFFSETS,
-  };
+  // What the session hands the OTLP sink, and OtlpExporter's #encode (the same functions).
+  const records: RecordDecoding = { ...laterDecoders(decoder, clock), ids: SPAN_ID_OFFSETS };
   const encodePending = (): number => {
     const queued = pending.length;
     const body = encodeQueuedProtobuf(pending, records, resource, scratch);

@@ -41,7 +41,7 @@ import type { CaptureHeader } from "../capture/format.ts";
 import type { Attributes, Span } from "../spans/model.ts";
 import { encodeTraceRequest, SCHEMA_URL } from "./otlp.ts";
 import { TraceRequestWriter, type RecordIds } from "./protobuf.ts";
-import type { SpanBuilder } from "../probes/common/span.ts";
+import type { LaterDecoders } from "../probes/decode.ts";
 import { SpillFile } from "./spill.ts";
 import { copyRecordBytes } from "../capture/copy.ts";
 
@@ -156,18 +156,12 @@ const DEFAULT_RETRY: RetryPolicy = {
 };
 
 /**
- * How queued records become spans (given by the session, which owns the decoder and the clock):
- * `decode(bytes, offset, length, idsAsBytes)` as probes/decode.ts SpanDecoder does, and where the ids are in
- * every record's header.
+ * How queued records become spans (given by the session, which owns the decoder and the clock;
+ * probes/decode.ts laterDecoders): `build` writes a record's span through a SpanBuilder (true;
+ * false when it cannot be decoded; undefined when its probe has no builder), `decode` makes a
+ * Span (undefined when it cannot be decoded); `ids`: where the ids are in every record's header.
  */
-export interface RecordDecoding {
-  /** The span of the record at bytes[offset, offset + length) (undefined: not decodable). */
-  decode(bytes: Uint8Array, offset: number, length: number, idsAsBytes: boolean): Span | undefined;
-  /**
-   * The record's span written through `out` (probes/decode.ts SpanDecoder.buildAt): true when
-   * built, false when not decodable, undefined when its probe has no builder (decode it then).
-   */
-  build(bytes: Uint8Array, offset: number, length: number, out: SpanBuilder): boolean | undefined;
+export interface RecordDecoding extends LaterDecoders {
   ids: Omit<RecordIds, "bytes" | "at">;
 }
 

@@ -126,3 +126,39 @@ export class SpanDecoder {
     return undefined;
   }
 }
+
+/** The clock a live session's times go through (spans/clock.ts BootClock). */
+export interface EpochClock {
+  toEpochNs(bootNs: bigint): bigint;
+  toEpochWords(lo: number, hi: number, out: Uint32Array, at: number): void;
+}
+
+/** Decoding records later, from copies (trace/output.ts RecordDecoders, export/exporter.ts RecordDecoding). */
+export interface LaterDecoders {
+  decode(bytes: Uint8Array, offset: number, length: number, idsAsBytes: boolean): Span | undefined;
+  build(bytes: Uint8Array, offset: number, length: number, out: SpanBuilder): boolean | undefined;
+}
+
+/**
+ * `decoder` over any byte array holding records (the OTLP exporter's working copies), with times
+ * through `clock`: what a live session hands its sinks, and what the benches measure. One
+ * DataView per byte array, made when the array changes.
+ */
+export function laterDecoders(decoder: SpanDecoder, clock: EpochClock): LaterDecoders {
+  const decodeCtx: DecodeContext = { toEpoch: (ns) => clock.toEpochNs(ns) };
+  const bytesCtx: DecodeContext = { ...decodeCtx, idsAsBytes: true };
+  const buildCtx: DecodeContext = { ...decodeCtx, toEpochWords: (lo, hi, out, at) => clock.toEpochWords(lo, hi, out, at) };
+  let viewed: Uint8Array | undefined;
+  let view: DataView | undefined;
+  const viewOf = (bytes: Uint8Array): DataView => {
+    if (bytes !== viewed) {
+      viewed = bytes;
+      view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    }
+    return view!;
+  };
+  return {
+    decode: (bytes, offset, length, idsAsBytes) => decoder.decodeAt(bytes, viewOf(bytes), offset, length, idsAsBytes ? bytesCtx : decodeCtx),
+    build: (bytes, offset, length, out) => decoder.buildAt(bytes, viewOf(bytes), offset, length, buildCtx, out),
+  };
+}

@@ -18,14 +18,14 @@ import { CaptureWriter, type CaptureWriterOptions } from "../capture/writer.ts";
 import { CAPTURE_FORMAT, type CaptureHeader, type ClockFields } from "../capture/format.ts";
 import { builtinRecordSchema } from "../probes/decode.ts";
 import { log } from "../log.ts";
-import type { RecordDecoding } from "../export/exporter.ts";
+import type { LaterDecoders } from "../probes/decode.ts";
 
 /**
  * How a sink turns a copy of a record into its span later: `decode` (a Span; `idsAsBytes` as in
  * probes/probe.ts DecodeContext) or `build` (through a SpanBuilder), as export/exporter.ts's
- * RecordDecoding describes.
+ * RecordDecoding describes (probes/decode.ts laterDecoders makes them).
  */
-export type RecordDecoders = Omit<RecordDecoding, "ids">;
+export type RecordDecoders = LaterDecoders;
 
 export interface SpanSink {
   /**

@@ -22,7 +22,7 @@ import { embeddedSnapshot, loadOffsetsFile } from "../offsets/snapshot.ts";
 import { PROBES } from "../probes/registry.ts";
 import { untracedProtocols, type UntracedProtocol } from "../probes/protocols.ts";
 import type { BpfObjectSpec } from "../probes/probe.ts";
-import { SpanDecoder, builtinRecordSchema, recordSize } from "../probes/decode.ts";
+import { SpanDecoder, builtinRecordSchema, laterDecoders, recordSize } from "../probes/decode.ts";
 import { hexOf } from "../probes/record.ts";
 import { SPAN_FLAGS, SPAN_HEADER } from "../probes/common/header.ts";
 import { placeDeferred, planProbes, type AttachPoint, type ProbePlan } from "./plan.ts";
@@ -568,22 +568,7 @@ export class TraceSession implements Disposable {
     if (!ring) throw new TracerError("internal", "trace session has no ring buffer after attach");
     const decoder = new SpanDecoder(header.records);
     const decodeCtx = { toEpoch: (ns: bigint) => clock.toEpochNs(ns) };
-    const bytesCtx = { toEpoch: decodeCtx.toEpoch, idsAsBytes: true };
-    const buildCtx = { toEpoch: decodeCtx.toEpoch, toEpochWords: (lo: number, hi: number, out: Uint32Array, at: number) => clock.toEpochWords(lo, hi, out, at) };
-    // One view per byte array the sink decodes from (its working copy of a batch).
-    let sinkBytes: Uint8Array | undefined;
-    let sinkView: DataView | undefined;
-    const viewOf = (bytes: Uint8Array): DataView => {
-      if (bytes !== sinkBytes) {
-        sinkBytes = bytes;
-        sinkView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      }
-      return sinkView!;
-    };
-    writer.decodeRecordsWith?.({
-      decode: (bytes, offset, length, idsAsBytes) => decoder.decodeAt(bytes, viewOf(bytes), offset, length, idsAsBytes ? bytesCtx : decodeCtx),
-      build: (bytes, offset, length, out) => decoder.buildAt(bytes, viewOf(bytes), offset, length, buildCtx, out),
-    });
+    writer.decodeRecordsWith?.(laterDecoders(decoder, clock));
 
     let spansOut = 0;
     let invalidRecords = 0;
