@@ -10,6 +10,10 @@
  *   trace/session.ts): the code pages start-up touched — of the executable itself above all
  *   (bpf/pageout.ts): Bun's start-up and the bundle's bytecode are done with (the wasm
  *   compiler's pages, still in use, come back). Page tables only, ~5 ms.
+ * - "plans made" (right after planning, before the first BPF object is opened): one full
+ *   collection, ~5 ms. Planning leaves its garbage (DWARF above all: +21 MB on the sample); freed
+ *   now, its pages are reused by the decoder and libbpf's loader instead of adding to them:
+ *   start-up peak 80.1–82.4 → 75.6–76.5 MiB on the sample (bench/RESULTS.md).
  * - "planned" (while the first BPF object loads on another thread, once the plans' sites are
  *   decoded): the decoder is dropped (vendor/iced releaseIced; a later plan loads it again), one
  *   full collection, the code pages again — so the ring buffer's mapping and tracing do not come
@@ -32,11 +36,16 @@ import { releaseCodePages } from "../bpf/pageout.ts";
 import { log } from "../log.ts";
 import { canCollectGarbage, collectGarbage } from "../runtime.ts";
 
-export type StartupStage = "analysed" | "planned" | "attached";
+export type StartupStage = "analysed" | "plans made" | "planned" | "attached";
 
 export function trimStartup(stage: StartupStage): void {
   if (process.env.BEETRACE_NO_TRIM === "1") return;
   const t0 = performance.now();
+  if (stage === "plans made") {
+    collectGarbage();
+    log.verbose(`memory (${stage}): planning's garbage collected in ${(performance.now() - t0).toFixed(1)} ms`);
+    return;
+  }
   if (stage !== "analysed") {
     releaseIced();
     collectGarbage();

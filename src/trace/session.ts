@@ -269,6 +269,8 @@ export class TraceSession implements Disposable {
       deferDecoding: true,
     });
     stage("planned");
+    trimStartup("plans made");
+    stage("trimmed (plans made)");
     const session = new TraceSession(target, analysis, plans, opts);
     // While the kernel verifies the first object's programs on another thread (#loadAndAttach):
     // the decoding planning left, and start-up's memory back.
