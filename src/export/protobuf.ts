@@ -18,6 +18,7 @@ import type { DecodeContext } from "../probes/probe.ts";
 import type { RecordReader } from "../probes/record.ts";
 import { hasParent, type SpanBuilder, type SpanScope } from "../probes/common/span.ts";
 import { SPAN_FLAGS } from "../probes/common/header.ts";
+import { Memo2 } from "../probes/common/memo.ts";
 
 /** OTLP SpanKind (trace.proto): INTERNAL 1, SERVER 2, CLIENT 3, PRODUCER 4, CONSUMER 5. */
 const KIND: Record<Span["kind"], number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
@@ -280,22 +281,15 @@ function writeKeyValue(w: Writer, key: string, value: AttrValue | readonly AttrV
  * most repeat span after span (methods, routes, hosts, status codes, a connection's peer), and
  * record strings are interned, so a hit costs two lookups and one copy. Bounded per key.
  */
-const KV_CACHE = new Map<string, Map<string | number, Uint8Array>>();
-const KV_PER_KEY_MAX = 1024;
+const KV_CACHE = new Memo2<string, string | number, Uint8Array>(KEY_CACHE_MAX, 1024);
 const kvWriter = new Writer(new Uint8Array(256));
 function keyValueBytes(key: string, value: string | number): Uint8Array {
-  let values = KV_CACHE.get(key);
-  if (values === undefined) {
-    if (KV_CACHE.size >= KEY_CACHE_MAX) KV_CACHE.clear();
-    KV_CACHE.set(key, (values = new Map()));
-  }
-  let bytes = values.get(value);
+  let bytes = KV_CACHE.get(key, value);
   if (bytes === undefined) {
     kvWriter.pos = 0;
     writeKeyValue(kvWriter, key, value);
     bytes = kvWriter.buf.slice(0, kvWriter.pos);
-    if (values.size >= KV_PER_KEY_MAX) values.clear();
-    values.set(value, bytes);
+    KV_CACHE.set(key, value, bytes);
   }
   return bytes;
 }

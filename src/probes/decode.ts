@@ -24,10 +24,9 @@ export function builtinRecordSchema(): RecordSchema {
   return { version: 1, types };
 }
 
-/** A record type's probe and layout, and the reader its records are read through (one at a time). */
+/** A record type's probe, and the reader (with its layout) its records are read through, one at a time. */
 interface Compiled {
   probe: ProbeManifest;
-  layout: CompiledLayout;
   reader: RecordReader;
 }
 
@@ -55,9 +54,8 @@ export class SpanDecoder {
       const probe = PROBE_BY_TYPE.get(type);
       const layout = this.schema.types[String(type)];
       if (probe !== undefined && layout !== undefined) {
-        const compiled = new CompiledLayout(layout);
         const empty = new Uint8Array(0);
-        c = { probe, layout: compiled, reader: new RecordReader(empty, new DataView(empty.buffer), 0, 0, compiled) };
+        c = { probe, reader: new RecordReader(empty, new DataView(empty.buffer), 0, 0, new CompiledLayout(layout)) };
       } else c = null;
       this.#compiled.set(type, c);
     }
@@ -82,12 +80,13 @@ export class SpanDecoder {
   /**
    * The record's span written through `out`, for probes that have a builder (ProbeManifest.build):
    * true when built, false when the record cannot be decoded (counted; `out` may hold a partial
-   * span), undefined when its probe has no builder (nothing counted: decode it instead).
+   * span), undefined when its probe has no builder (nothing counted: decode it instead, which
+   * checks it again).
    */
   buildAt(bytes: Uint8Array, view: DataView, offset: number, length: number, ctx: DecodeContext, out: SpanBuilder): boolean | undefined {
-    if (offset >= 0 && offset + 2 <= bytes.length && this.#forType(recordType(bytes, offset))?.probe.build === undefined) return undefined;
     const at = this.#reader(bytes, view, offset, length);
     if (at === undefined) return false;
+    if (at.probe.build === undefined) return undefined;
     try {
       at.probe.build!(at.reader, ctx, out);
       const guessed = this.#guessed.get(at.probe.id);

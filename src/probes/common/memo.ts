@@ -24,6 +24,32 @@ export function memoized<T>(fn: (s: string) => T, max = 4096): (s: string) => T 
 }
 
 /**
+ * Values kept per pair (a, b), in nested maps bounded per level like `memoized` (the outer one
+ * at `maxA` keys, each inner one at `maxB`). No key is built per lookup: get() finds or misses,
+ * set() keeps what the caller made on a miss.
+ */
+export class Memo2<A, B, T> {
+  readonly #top = new Map<A, Map<B, T>>();
+  constructor(
+    readonly maxA = 1024,
+    readonly maxB = 1024,
+  ) {}
+
+  get(a: A, b: B): T | undefined {
+    return this.#top.get(a)?.get(b);
+  }
+  set(a: A, b: B, value: T): void {
+    let byB = this.#top.get(a);
+    if (byB === undefined) {
+      if (this.#top.size >= this.maxA) this.#top.clear();
+      this.#top.set(a, (byB = new Map()));
+    }
+    if (byB.size >= this.maxB) byB.clear();
+    byB.set(b, value);
+  }
+}
+
+/**
  * Values kept per (a, b, c, k): three strings and a small integer k in [0, 16), in nested maps
  * bounded per level like `memoized`. No key is built per lookup (concatenating the parts would
  * make a string per span): get() finds or misses, set() keeps what the caller made on a miss.

@@ -1,4 +1,5 @@
 /** @module probes/common/net — network values as Go prints them, for every probe's attributes (and merge's endpoints). */
+import type { RecordReader } from "../record.ts";
 
 /** net.IP as Go's IP.String prints it: IPv4 (also IPv4-mapped IPv6) dotted, IPv6 per RFC 5952. */
 export function formatIp(b: Uint8Array): string | undefined {
@@ -26,6 +27,13 @@ export function formatIp(b: Uint8Array): string | undefined {
   const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(":");
   if (best < 0) return hex(words);
   return `${hex(words.slice(0, best))}::${hex(words.slice(best + bestLen))}`;
+}
+
+/** The text of a record's address field `bytes` (16 bytes) holding `size` (4 or 16) bytes of address; undefined for another size. */
+export function ipField(r: RecordReader, size: string, bytes: string): string | undefined {
+  const n = r.u8(size);
+  const at = r.offsetOf(bytes, 16);
+  return at < 0 ? undefined : ipTextAt(r.bytes, at, n);
 }
 
 /** Dotted IPv4 text per address (as a u32, first octet highest), made once. */

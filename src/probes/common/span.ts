@@ -8,6 +8,7 @@ import type { DecodeContext } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
 import { SPAN_FLAGS } from "./header.ts";
 import { BEETRACE_VERSION } from "../../version.ts";
+import { Memo2 } from "./memo.ts";
 
 export type SpanScope = Span["scope"];
 
@@ -18,6 +19,17 @@ export function scopeOf(name: string): SpanScope {
   if (scope === undefined) SCOPES.set(name, (scope = Object.freeze({ name, version: BEETRACE_VERSION })));
   return scope;
 }
+
+/**
+ * A span name "{first} {second}" ("GET /items/{id}", "send orders", "SELECT users": the semantic
+ * conventions' names), made once per pair: the same few come back span after span.
+ */
+export function spanName(first: string, second: string): string {
+  let name = SPAN_NAMES.get(first, second);
+  if (name === undefined) SPAN_NAMES.set(first, second, (name = `${first} ${second}`));
+  return name;
+}
+const SPAN_NAMES = new Memo2<string, string, string>();
 
 /** Builds a span from the record header; status starts unset (the OTel API probe's decoder, whose spans carry the application's own scope). */
 export function baseSpan(r: RecordReader, ctx: DecodeContext, scopeName: string, name: string, kind: Span["kind"], attributes: Attributes): Span {
@@ -50,12 +62,12 @@ export function hasParent(r: RecordReader): boolean {
   return (r.flags & SPAN_FLAGS.HAS_PARENT) !== 0 && !r.isZero("parent_span_id", 8);
 }
 
-/** The value of beetrace.truncated (record string → attribute names), or undefined when nothing was truncated. */
-export function truncatedAttributes(r: RecordReader, names: Record<string, string>): string | undefined {
-  if (!r.anyTruncated) return undefined;
-  const out: string[] = [];
-  for (const [s, attr] of Object.entries(names)) if (r.truncated(s)) out.push(attr);
-  return out.length > 0 ? out.join(",") : undefined;
+/** beetrace.truncated: which attributes hold a truncated value (record string → attribute names). */
+export function noteTruncated(out: SpanBuilder, r: RecordReader, names: Record<string, string>): void {
+  if (!r.anyTruncated) return;
+  const list: string[] = [];
+  for (const [s, attr] of Object.entries(names)) if (r.truncated(s)) list.push(attr);
+  if (list.length > 0) out.attr("beetrace.truncated", list.join(","));
 }
 
 /**

@@ -16,8 +16,7 @@
  */
 import type { BpfObjectSpec, DecodeContext, FieldDecl, FlagContext, ProbeManifest, UprobeDecl } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
-import { spanName } from "../nethttp/semconv.ts";
+import { decodeWith, scopeOf, noteTruncated, spanName, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E, type CounterName, type MapName, type ProgramName, type RodataName } from "./databasesql.gen.ts";
 import { driverPackage, errorTypeOf, systemOf } from "./driver.ts";
 import { statementMode } from "./options.ts";
@@ -140,8 +139,7 @@ export function buildDatabaseSql(r: RecordReader, ctx: DecodeContext, out: SpanB
     out.attr("error.type", errorTypeOf(r.str("err_pkg"), r.str("err_field"), pkg));
     out.error();
   }
-  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
-  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
+  noteTruncated(out, r, TRUNCATED_NAMES);
 }
 
 /**

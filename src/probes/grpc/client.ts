@@ -8,12 +8,13 @@
  */
 import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
+import { decodeWith, scopeOf, noteTruncated, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./grpc.gen.ts";
 import { GRPC_OBJECT, LIBRARY, SCOPE_NAME, SPB_CODE, STATUS_STATUS_S, STREAM_ID_FIELD, STREAM_CTX, STREAM_CTX_FIELD, STREAM_READ_REQUESTER, STREAM_READ_REQUESTER_FIELD, TCPADDR_IP, TCPADDR_PORT, streamEmbedsPointer, type GrpcField } from "./object.ts";
 import { H2_STREAM_ID } from "../nethttp/object.ts";
 import { CODE_UNKNOWN, isError, rpcAttributes, rpcSemconv, targetAddress, type RpcSemconv } from "./semconv.ts";
-import { ipField, spbCodeFlags } from "./server.ts";
+import { spbCodeFlags } from "./server.ts";
+import { ipField } from "../common/net.ts";
 
 export const CLIENT_PROBE_ID = "grpc.client";
 
@@ -103,8 +104,7 @@ export function buildClientWith(r: RecordReader, ctx: DecodeContext, out: SpanBu
   }
   if (flags & E.GRPC_CLIENT_F_STREAM_ID) out.attr(H2_STREAM_ID, r.u32("stream_id"));
   if (error) out.error();
-  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
-  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
+  noteTruncated(out, r, TRUNCATED_NAMES);
 }
 
 export function buildClient(r: RecordReader, ctx: DecodeContext, out: SpanBuilder): void {

@@ -5,7 +5,7 @@
  */
 import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
+import { decodeWith, scopeOf, noteTruncated, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./grpc.gen.ts";
 import {
   GRPC_OBJECT,
@@ -25,7 +25,7 @@ import {
   type GrpcField,
 } from "./object.ts";
 import { isError, rpcAttributes, rpcSemconv, type RpcSemconv } from "./semconv.ts";
-import { ipTextAt } from "../common/net.ts";
+import { ipField } from "../common/net.ts";
 
 export const SERVER_PROBE_ID = "grpc.server";
 
@@ -69,13 +69,6 @@ export function serverFlags(ctx: FlagContext): Record<string, number> {
   return { ...spbCodeFlags(ctx), server_stream_embed: streamEmbedsPointer(ctx, SERVER_STREAM_STREAM) ?? 2 };
 }
 
-/** The text of an address field (`bytes`, 16 bytes) of `size` bytes, 4 or 16; undefined for another size. */
-export function ipField(r: RecordReader, size: string, bytes: string): string | undefined {
-  const n = r.u8(size);
-  const at = r.offsetOf(bytes, 16);
-  return at < 0 ? undefined : ipTextAt(r.bytes, at, n);
-}
-
 const SCOPE = scopeOf(SCOPE_NAME);
 const TRUNCATED_NAMES = { method: "rpc.method", tracestate: "tracestate" };
 
@@ -100,8 +93,7 @@ export function buildServerWith(r: RecordReader, ctx: DecodeContext, out: SpanBu
   const traceState = r.str("tracestate");
   if (traceState !== "" && out.hasParent) out.traceState(traceState);
   if (error) out.error();
-  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
-  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
+  noteTruncated(out, r, TRUNCATED_NAMES);
 }
 
 export function buildServer(r: RecordReader, ctx: DecodeContext, out: SpanBuilder): void {

@@ -6,7 +6,7 @@
  */
 import type { DecodeContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
+import { decodeWith, scopeOf, noteTruncated, type SpanBuilder } from "../common/span.ts";
 import { CLIENT_TRUNCATED_NAMES, decodeClientRequest, type ClientUrlFlags } from "../nethttp/client.ts";
 import { ENUMERATORS as E } from "./http3.gen.ts";
 import { HTTP3_OBJECT, LIBRARY, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type Http3Field } from "./object.ts";
@@ -58,8 +58,7 @@ export function buildClient(r: RecordReader, ctx: DecodeContext, out: SpanBuilde
     errorType = "_OTHER";
   }
   if (errorType !== undefined) out.attr("error.type", errorType);
-  const truncated = truncatedAttributes(r, CLIENT_TRUNCATED_NAMES);
-  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
+  noteTruncated(out, r, CLIENT_TRUNCATED_NAMES);
 }
 
 export const http3Client: ProbeManifest = {

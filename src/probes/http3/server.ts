@@ -7,8 +7,8 @@
 import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
 import { goAtLeast } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
-import { protocolVersion, routeFromPattern, setMethod, setServerAndPeer, spanName } from "../nethttp/semconv.ts";
+import { decodeWith, scopeOf, noteTruncated, spanName, type SpanBuilder } from "../common/span.ts";
+import { protocolVersion, routeFromPattern, setMethod, setServerAndPeer } from "../nethttp/semconv.ts";
 import { ENUMERATORS as E } from "./http3.gen.ts";
 import { HTTP3_OBJECT, LIBRARY, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_PROTO_MAJOR, REQ_URL, SCOPE_NAME, URL_PATH, type Http3Field } from "./object.ts";
 
@@ -111,8 +111,7 @@ export function buildServer(r: RecordReader, ctx: DecodeContext, out: SpanBuilde
     errorType = "panic";
   }
   if (errorType !== undefined) out.attr("error.type", errorType);
-  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
-  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
+  noteTruncated(out, r, TRUNCATED_NAMES);
 }
 
 export const http3Server: ProbeManifest = {

@@ -15,7 +15,7 @@
  */
 import type { DecodeContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
+import { decodeWith, scopeOf, noteTruncated, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./kafka.gen.ts";
 import { HEADER_KEY, HEADER_VALUE, KAFKA_OBJECT, LIBRARY, MSG_HEADERS, MSG_KEY, MSG_TOPIC, SCOPE_NAME, messagingSpanName, setError, setMessaging, type KafkaField } from "./object.ts";
 
@@ -54,8 +54,7 @@ export function buildConsumer(r: RecordReader, ctx: DecodeContext, out: SpanBuil
   if (flags & E.KAFKA_CONSUMER_F_GROUP) out.attr("messaging.consumer.group.name", r.str("group"));
   out.name(messagingSpanName("receive", topic));
   if (flags & E.KAFKA_CONSUMER_F_ERROR) setError(out, "FetchMessage failed");
-  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
-  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
+  noteTruncated(out, r, TRUNCATED_NAMES);
 }
 
 export const kafkaConsumer: ProbeManifest = {

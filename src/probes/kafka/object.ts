@@ -3,8 +3,7 @@
  * probes, the github.com/segmentio/kafka-go struct fields both read, and the attributes both set
  * (OpenTelemetry semantic conventions v1.37, messaging spans and their Kafka section).
  */
-import type { SpanBuilder } from "../common/span.ts";
-import { spanName } from "../nethttp/semconv.ts";
+import { spanName, type SpanBuilder } from "../common/span.ts";
 import type { BpfObjectSpec, FieldDecl } from "../probe.ts";
 import type { CounterName, MapName, RodataName } from "./kafka.gen.ts";
 

@@ -14,7 +14,7 @@
  */
 import type { DecodeContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
+import { decodeWith, scopeOf, noteTruncated, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./kafka.gen.ts";
 import { HEADER_KEY, HEADER_VALUE, KAFKA_OBJECT, LIBRARY, MSG_HEADERS, MSG_KEY, MSG_TOPIC, SCOPE_NAME, messagingSpanName, setError, setMessaging, type KafkaField } from "./object.ts";
 
@@ -51,8 +51,7 @@ export function buildProducer(r: RecordReader, ctx: DecodeContext, out: SpanBuil
   if (flags & E.KAFKA_PRODUCER_F_MSG_CONTEXT) out.attr("beetrace.messaging.creation_context", `00-${r.hex("msg_trace_id")}-${r.hex("msg_span_id")}-01`);
   out.name(messagingSpanName("send", topic));
   if (flags & E.KAFKA_PRODUCER_F_ERROR) setError(out, "WriteMessages failed");
-  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
-  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
+  noteTruncated(out, r, TRUNCATED_NAMES);
 }
 
 export const kafkaProducer: ProbeManifest = {

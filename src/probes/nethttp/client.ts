@@ -6,11 +6,11 @@
  */
 import type { DecodeContext, ProbeManifest } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
+import { decodeWith, scopeOf, noteTruncated, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./nethttp.gen.ts";
 import { H2_STREAM_ID, NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
 import { defaultPort, escapePath, setMethod, splitHostPort } from "./semconv.ts";
-import { ipTextAt } from "../common/net.ts";
+import { ipField } from "../common/net.ts";
 import { Memo3 } from "../common/memo.ts";
 
 export const CLIENT_PROBE_ID = "nethttp.client";
@@ -80,12 +80,6 @@ const H2_FIELDS: NethttpField[] = [
 ];
 
 /** The client record's local address (local_addr_size bytes of local_addr), as Go prints an IP. */
-function localAddress(r: RecordReader): string | undefined {
-  const n = r.u8("local_addr_size");
-  if (n !== 4 && n !== 16) return undefined;
-  const at = r.offsetOf("local_addr", 16);
-  return at < 0 ? undefined : ipTextAt(r.bytes, at, n);
-}
 
 const CLIENT_FIELDS: NethttpField[] = [
   REQ_METHOD,
@@ -230,7 +224,7 @@ export function buildClient(r: RecordReader, ctx: DecodeContext, out: SpanBuilde
   out.start(r, ctx, SCOPE, "client");
   out.name(decodeClientRequest(r, out, URL_FLAGS));
 
-  const local = localAddress(r);
+  const local = ipField(r, "local_addr_size", "local_addr");
   if (local !== undefined) {
     out.attr("network.local.address", local);
     out.attr("network.local.port", r.u16("local_port"));
@@ -255,8 +249,7 @@ export function buildClient(r: RecordReader, ctx: DecodeContext, out: SpanBuilde
     errorType = t.type;
   }
   if (errorType !== undefined) out.attr("error.type", errorType);
-  const truncated = truncatedAttributes(r, CLIENT_TRUNCATED_NAMES);
-  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
+  noteTruncated(out, r, CLIENT_TRUNCATED_NAMES);
 }
 
 export const nethttpClient: ProbeManifest = {

@@ -71,26 +71,6 @@ export function protocolVersion(major: number, minor: number): string | undefine
   return `${major}.${minor}`;
 }
 
-/**
- * A span name "{method} {target}" (semconv HTTP span names), made once per pair: the same few
- * routes come back span after span.
- */
-export function spanName(method: string, target: string): string {
-  let byTarget = SPAN_NAMES.get(method);
-  if (byTarget === undefined) {
-    if (SPAN_NAMES.size >= SPAN_NAMES_MAX) SPAN_NAMES.clear();
-    SPAN_NAMES.set(method, (byTarget = new Map()));
-  }
-  let name = byTarget.get(target);
-  if (name === undefined) {
-    if (byTarget.size >= SPAN_NAMES_MAX) byTarget.clear();
-    byTarget.set(target, (name = `${method} ${target}`));
-  }
-  return name;
-}
-const SPAN_NAMES = new Map<string, Map<string, string>>();
-/** Bound per level: methods are few; routes are the application's patterns, not raw paths. */
-const SPAN_NAMES_MAX = 1024;
 
 /**
  * http.route from a Go ServeMux pattern "[METHOD ][HOST]/[PATH]" (net/http doc "Patterns"):

@@ -5,10 +5,10 @@
 import type { DecodeContext, FlagContext, ProbeManifest } from "../probe.ts";
 import { goAtLeast } from "../probe.ts";
 import type { RecordReader } from "../record.ts";
-import { decodeWith, scopeOf, truncatedAttributes, type SpanBuilder } from "../common/span.ts";
+import { decodeWith, scopeOf, noteTruncated, spanName, type SpanBuilder } from "../common/span.ts";
 import { ENUMERATORS as E } from "./nethttp.gen.ts";
 import { H2_STREAM_ID, NETHTTP_OBJECT, REQ_CTX, REQ_HOST, REQ_METHOD, REQ_URL, SCOPE_NAME, URL_PATH, type NethttpField } from "./object.ts";
-import { protocolVersion, routeFromPattern, setMethod, setServerAndPeer, spanName } from "./semconv.ts";
+import { protocolVersion, routeFromPattern, setMethod, setServerAndPeer } from "./semconv.ts";
 
 export const SERVER_PROBE_ID = "nethttp.server";
 
@@ -170,8 +170,7 @@ export function buildServer(r: RecordReader, ctx: DecodeContext, out: SpanBuilde
     out.error();
     out.attr("error.type", errorType);
   }
-  const truncated = truncatedAttributes(r, TRUNCATED_NAMES);
-  if (truncated !== undefined) out.attr("beetrace.truncated", truncated);
+  noteTruncated(out, r, TRUNCATED_NAMES);
 }
 
 export const nethttpServer: ProbeManifest = {
