@@ -539,10 +539,11 @@ static __always_inline int remote_addr_key(__u32 remote_off, struct bee_conn_key
 	return 1;
 }
 
-static __always_inline void server_conn_join(__u32 remote_off, __u64 now, struct server_call *st)
+static __always_inline void server_conn_join(__u32 remote_off, struct server_call *st)
 {
 	if (!bee_conn_join_on)
 		return;
+	__u64 now = bpf_ktime_get_boot_ns();
 	struct bee_conn_key key = {};
 	if (remote_off == GO_OFF_UNSET || !remote_addr_key(remote_off, &key))
 		return;
@@ -808,12 +809,19 @@ static __always_inline __u32 h2_server_stream(__u64 rw, __u32 rws_off, __u32 str
 /* A server span starts: rw is the ResponseWriter's data pointer, req the *http.Request; http1:
  * an HTTP/1 request; sid: an HTTP/2 request's stream id (0 unknown). Both can be joined by
  * connection (one request at a time on HTTP/1; the stream names the request on HTTP/2). */
-static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw, __u64 req, int http1, __u32 sid, int srq)
+static __always_inline int server_start(struct pt_regs *ctx, __u64 rw, __u64 req, int http1, __u32 sid, int srq)
 {
 	struct req_layout l = {};
 	req_layout_of(srq, &l);
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
+	/* Request.ctx is an interface {tab, data}; the data pointer identifies the context (the
+	 * ServerRequest's Context is the one http2Handler gives the Request it builds). */
+	__u64 req_ctx = 0;
+	if (l.ctx != GO_OFF_UNSET)
+		req_ctx = go_view_u64(REQ_VIEW, l.ctx + 8, &err);
+	BEE_SLOT_TOUCH(server_slot_of, g);
+	bee_span_slots_touch(g, req_ctx);
 
 	struct server_peek peek = {};
 	int seen = server_call_peek(g, req, &peek);
@@ -834,7 +842,6 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	if (!st)
 		return 0;
 	__builtin_memset(st, 0, sizeof(*st));
-	st->start_ns = now;
 	st->req = req;
 	st->rw = rw;
 	st->h2_stream_id = sid;
@@ -843,12 +850,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 	bee_new_span_id(&st->sc);
 	server_context_in(l.header, st);
 	if (!(st->flags & REC_SPAN_F_HAS_PARENT) && (http1 || sid))
-		server_conn_join(l.remote, now, st);
-	/* Request.ctx is an interface {tab, data}; the data pointer identifies the context (the
-	 * ServerRequest's Context is the one http2Handler gives the Request it builds). */
-	__u64 req_ctx = 0;
-	if (l.ctx != GO_OFF_UNSET)
-		req_ctx = go_view_u64(REQ_VIEW, l.ctx + 8, &err);
+		server_conn_join(l.remote, st);
 	st->ctx = req_ctx;
 	if (err)
 		bee_count(&read_errors);
@@ -859,7 +861,7 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u64 rw
 		bee_count(&ctx_map_full);
 	/* The span starts when the service goes on: this program's own work (ids, the header walk,
 	 * the map updates: several µs) is the tracer's time, not the request's. No child can start
-	 * before this (the handler runs after the program returns). */
+	 * before this (the handler runs after the program returns). The entry reads no other clock. */
 	st->start_ns = bpf_ktime_get_boot_ns();
 	if (server_call_store(g, st, seen == CALL_PEEK_STALE && peek.in_map) != 0) {
 		bee_count(&inflight_full);
@@ -886,7 +888,6 @@ static __always_inline void server_entry_view(__u64 req, int srq)
 SEC("uprobe")
 int nethttp_server_entry(struct pt_regs *ctx)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 req = GO_PARAM4(ctx);
 	/* serverHandler.ServeHTTP also serves net/http's own HTTP/2 requests (ProtoMajor 2), whose
 	 * ResponseWriter is an *http2responseWriter (Go 1.27: pointer-shaped http2ResponseWriter
@@ -899,7 +900,7 @@ int nethttp_server_entry(struct pt_regs *ctx)
 	__u32 sid = 0;
 	if (major == 2 && !err && (nameoff_http1_response < 0 || go_error_type_nameoff(GO_PARAM2(ctx)) != nameoff_http1_response))
 		sid = h2_server_stream(rw, h2_rw_rws_off, h2_rws_stream_off, h2_stream_id_off);
-	return server_start(ctx, now, rw, req, http1, sid, 0);
+	return server_start(ctx, rw, req, http1, sid, 0);
 }
 
 /*
@@ -911,11 +912,10 @@ int nethttp_server_entry(struct pt_regs *ctx)
 SEC("uprobe")
 int nethttp_server_entry_xnet(struct pt_regs *ctx)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 rw = GO_PARAM2(ctx);
 	__u64 req = GO_PARAM3(ctx);
 	server_entry_view(req, 0);
-	return server_start(ctx, now, rw, req, 0, h2_server_stream(rw, xnet_rw_rws_off, xnet_rws_stream_off, xnet_stream_id_off), 0);
+	return server_start(ctx, rw, req, 0, h2_server_stream(rw, xnet_rw_rws_off, xnet_rws_stream_off, xnet_stream_id_off), 0);
 }
 
 /*
@@ -933,7 +933,6 @@ int nethttp_server_entry_xnet(struct pt_regs *ctx)
 SEC("uprobe")
 int nethttp_server_entry_h2handler(struct pt_regs *ctx)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
 	if (nameoff_server_handler < 0 || srq_method_off == GO_OFF_UNSET || srq_url_off == GO_OFF_UNSET || srq_host_off == GO_OFF_UNSET ||
 	    srq_remote_addr_off == GO_OFF_UNSET || srq_proto_major_off == GO_OFF_UNSET || srq_proto_minor_off == GO_OFF_UNSET)
 		return 0;
@@ -943,7 +942,7 @@ int nethttp_server_entry_h2handler(struct pt_regs *ctx)
 	__u64 rw = GO_PARAM3(ctx);
 	__u64 req = GO_PARAM4(ctx);
 	server_entry_view(req, 1);
-	return server_start(ctx, now, rw, req, 0, h2_server_stream(rw, h2_rw_rws_off, h2_rws_stream_off, h2_stream_id_off), 1);
+	return server_start(ctx, rw, req, 0, h2_server_stream(rw, h2_rw_rws_off, h2_rws_stream_off, h2_stream_id_off), 1);
 }
 
 /* Status of the response being finished; *flags gets NETHTTP_SERVER_F_STATUS when read. */
@@ -987,6 +986,9 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
+	/* After a long handler the slots the entry claimed are cold again (bee_slot_touch). */
+	BEE_SLOT_TOUCH(server_slot_of, g);
+	bee_span_slots_touch(g, 0);
 
 	struct server_call st = {};
 	int taken = server_call_take(g, marker_rw, &st);

@@ -128,6 +128,15 @@ __noinline int bee_ctx_span_clear(__u64 ctx)
 	return 0;
 }
 
+/* Starts loading the slots a server entry is about to claim for goroutine g and context ctx
+ * (bee_slot_touch). */
+static __always_inline void bee_span_slots_touch(__u64 g, __u64 ctx)
+{
+	BEE_SLOT_TOUCH(bee_goroutine_slot_of, g);
+	if (ctx)
+		BEE_SLOT_TOUCH(bee_ctx_slot_of, ctx);
+}
+
 /*
  * The nearest context in the chain starting at ctx_data that a span registered, else the span
  * this goroutine is serving. The chain comes first: a span started under the request inside

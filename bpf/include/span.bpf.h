@@ -62,24 +62,66 @@ static __always_inline __u16 bee_remote_flags(const __u8 *trace_id, int sampled)
 }
 
 /*
- * Random ids from bpf_get_prandom_u32. An all-zero id is invalid (W3C Trace Context,
- * "trace-id" and "parent-id": all zeroes is not allowed), so a zero draw is drawn again;
- * should the second draw be zero too (probability 2^-64 or less) one bit is forced on
- * rather than loop.
+ * Random ids: SplitMix64 (Steele, Lea, Flood, "Fast splittable pseudorandom number generators",
+ * OOPSLA 2014) over a per-CPU state, seeded from bpf_get_prandom_u32 at its first use on each
+ * CPU. Six bpf_get_prandom_u32 calls per server span cost ~0.15 µs of the traced service's time
+ * on the 2-core KVM guest of bench/RESULTS.md (perf, bpf_user_rnd_u32); three steps of this are
+ * a few ns. The helper is a per-CPU Tausworthe generator (prandom_u32_state) of no better
+ * quality, run without a lock like this one (a program preempted mid-step by another on its CPU
+ * may draw what that one draws, for both). Each step's output is a bijection of a state no
+ * earlier step on that CPU had: a CPU's draws do not repeat within 2^64 steps.
  */
+struct bee_id_rng {
+	__u64 state; /* 0 until seeded */
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bee_id_rng);
+} bee_id_rng_state SEC(".maps");
+
+/* SplitMix64's increment, the 64-bit golden ratio: 2^64/φ. */
+#define BEE_SPLITMIX_GAMMA 0x9E3779B97F4A7C15ull
+
+static __always_inline __u64 bee_splitmix_next(struct bee_id_rng *r)
+{
+	__u64 z = r->state + BEE_SPLITMIX_GAMMA;
+	r->state = z;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+/* This CPU's generator, seeded on first use (NULL never in practice: a one-element array). */
+static __always_inline struct bee_id_rng *bee_id_rng(void)
+{
+	__u32 zero = 0;
+	struct bee_id_rng *r = bpf_map_lookup_elem(&bee_id_rng_state, &zero);
+	if (r && r->state == 0)
+		r->state = ((__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32()) ^ bpf_ktime_get_boot_ns();
+	return r;
+}
+
+/* A random non-zero 64-bit word. An all-zero id is invalid (W3C Trace Context, "trace-id" and
+ * "parent-id"); a zero draw is drawn again, and should that be zero too one bit is forced on
+ * rather than loop. */
+static __always_inline __u64 bee_random_u64(struct bee_id_rng *r)
+{
+	if (!r)
+		return ((__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32()) | 1;
+	__u64 v = bee_splitmix_next(r);
+	if (v == 0)
+		v = bee_splitmix_next(r) | 1;
+	return v;
+}
+
 static __always_inline void bee_new_trace_id(struct span_ctx *sc)
 {
-	__u32 w[4];
-	w[0] = bpf_get_prandom_u32();
-	w[1] = bpf_get_prandom_u32();
-	w[2] = bpf_get_prandom_u32();
-	w[3] = bpf_get_prandom_u32();
-	if ((w[0] | w[1] | w[2] | w[3]) == 0) {
-		w[0] = bpf_get_prandom_u32();
-		w[1] = bpf_get_prandom_u32();
-		if ((w[0] | w[1]) == 0)
-			w[0] = 1;
-	}
+	struct bee_id_rng *r = bee_id_rng();
+	__u64 w[2];
+	w[0] = bee_random_u64(r);
+	w[1] = bee_random_u64(r);
 	__builtin_memcpy(sc->trace_id, w, sizeof(w));
 	/* A new trace is a root: the sampler decides it here, its spans inherit the flags. */
 	sc->trace_flags = bee_root_flags(sc->trace_id);
@@ -87,16 +129,8 @@ static __always_inline void bee_new_trace_id(struct span_ctx *sc)
 
 static __always_inline void bee_new_span_id(struct span_ctx *sc)
 {
-	__u32 w[2];
-	w[0] = bpf_get_prandom_u32();
-	w[1] = bpf_get_prandom_u32();
-	if ((w[0] | w[1]) == 0) {
-		w[0] = bpf_get_prandom_u32();
-		w[1] = bpf_get_prandom_u32();
-		if ((w[0] | w[1]) == 0)
-			w[0] = 1;
-	}
-	__builtin_memcpy(sc->span_id, w, sizeof(w));
+	__u64 w = bee_random_u64(bee_id_rng());
+	__builtin_memcpy(sc->span_id, &w, sizeof(w));
 }
 
 #endif /* BEETRACE_SPAN_BPF_H */
