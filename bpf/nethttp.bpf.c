@@ -786,6 +786,15 @@ const enum bee_sampler *nethttp_btf_sampler __attribute__((unused));
 const enum go_err_cause *nethttp_btf_err_cause __attribute__((unused));
 const enum go_map_mode *nethttp_btf_map_mode __attribute__((unused));
 
+/* Starts loading goroutine g's slots (its call, its span) and context ctx's (bee_slot_touch):
+ * global, verified once. */
+__noinline int server_slots_touch(__u64 g, __u64 ctx)
+{
+	BEE_SLOT_TOUCH(server_slot_of, g);
+	bee_span_slots_touch(g, ctx);
+	return 0;
+}
+
 static __always_inline __u8 clamp_u8(__s64 v)
 {
 	return v < 0 ? 0 : v > 0xff ? 0xff : (__u8)v;
@@ -815,13 +824,12 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 rw, __u64 req
 	req_layout_of(srq, &l);
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
-	/* Request.ctx is an interface {tab, data}; the data pointer identifies the context (the
-	 * ServerRequest's Context is the one http2Handler gives the Request it builds). */
-	__u64 req_ctx = 0;
-	if (l.ctx != GO_OFF_UNSET)
-		req_ctx = go_view_u64(REQ_VIEW, l.ctx + 8, &err);
-	BEE_SLOT_TOUCH(server_slot_of, g);
-	bee_span_slots_touch(g, req_ctx);
+	{
+		/* The context is read again below, where a failed read counts: an error flag set
+		 * this early would double the states the verifier walks through the rest. */
+		int touch_err = 0;
+		server_slots_touch(g, l.ctx != GO_OFF_UNSET ? go_view_u64(REQ_VIEW, l.ctx + 8, &touch_err) : 0);
+	}
 
 	struct server_peek peek = {};
 	int seen = server_call_peek(g, req, &peek);
@@ -851,6 +859,11 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 rw, __u64 req
 	server_context_in(l.header, st);
 	if (!(st->flags & REC_SPAN_F_HAS_PARENT) && (http1 || sid))
 		server_conn_join(l.remote, st);
+	/* Request.ctx is an interface {tab, data}; the data pointer identifies the context (the
+	 * ServerRequest's Context is the one http2Handler gives the Request it builds). */
+	__u64 req_ctx = 0;
+	if (l.ctx != GO_OFF_UNSET)
+		req_ctx = go_view_u64(REQ_VIEW, l.ctx + 8, &err);
 	st->ctx = req_ctx;
 	if (err)
 		bee_count(&read_errors);
@@ -987,8 +1000,7 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_rw, __u3
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
 	/* After a long handler the slots the entry claimed are cold again (bee_slot_touch). */
-	BEE_SLOT_TOUCH(server_slot_of, g);
-	bee_span_slots_touch(g, 0);
+	server_slots_touch(g, 0);
 
 	struct server_call st = {};
 	int taken = server_call_take(g, marker_rw, &st);
