@@ -708,8 +708,6 @@ int grpc_server_entry(struct pt_regs *ctx)
 	__u64 t = GO_PARAM3(ctx);
 	__u64 stream = GO_PARAM4(ctx);
 	int err = 0;
-	BEE_SLOT_TOUCH(grpc_server_slot_of, g); /* cold since this goroutine's last RPC (bee_slot_touch) */
-	bee_span_slots_touch(g, 0);
 
 	__u64 stale_ctx = 0;
 	int stale_in_map = 0;
@@ -776,8 +774,6 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 marker_stream, 
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
-	BEE_SLOT_TOUCH(grpc_server_slot_of, g);
-	bee_span_slots_touch(g, 0);
 
 	struct server_call st = {};
 	/* WriteStatus for another stream is not this RPC's end (CALL_TAKE_OTHER). */

@@ -392,8 +392,6 @@ static __always_inline int server_start(struct pt_regs *ctx, __u64 now, __u8 sha
 		return 0;
 	}
 
-	BEE_SLOT_TOUCH(http3_server_slot_of, g); /* cold since this goroutine's last request (bee_slot_touch) */
-	bee_span_slots_touch(g, 0);
 	__u64 stale_ctx = 0;
 	int stale_in_map = 0;
 	int seen = http3_server_call_peek(g, req, &stale_ctx, &stale_in_map);
@@ -467,8 +465,6 @@ static __always_inline int server_end(struct pt_regs *ctx, __u64 now, __u8 shape
 {
 	__u64 g = GO_GOROUTINE(ctx);
 	int err = 0;
-	BEE_SLOT_TOUCH(http3_server_slot_of, g);
-	bee_span_slots_touch(g, 0);
 
 	struct server_call st = {};
 	int taken = http3_server_call_take(g, how == HTTP3_END_RET, shape, &st);

@@ -129,13 +129,13 @@ __noinline int bee_ctx_span_clear(__u64 ctx)
 }
 
 /* Starts loading the slots a server entry is about to claim for goroutine g and context ctx
- * (bee_slot_touch). A global function: inlined, its branches grew what the verifier walked. */
-__noinline int bee_span_slots_touch(__u64 g, __u64 ctx)
+ * (bee_slot_touch). Call it from a global function: inlined into a program, its branches grew
+ * what the verifier walked. */
+static __always_inline void bee_span_slots_touch(__u64 g, __u64 ctx)
 {
 	BEE_SLOT_TOUCH(bee_goroutine_slot_of, g);
 	if (ctx)
 		BEE_SLOT_TOUCH(bee_ctx_slot_of, ctx);
-	return 0;
 }
 
 /*
