@@ -64,9 +64,9 @@ static __always_inline __u16 bee_remote_flags(const __u8 *trace_id, int sampled)
 /*
  * Random ids: SplitMix64 (Steele, Lea, Flood, "Fast splittable pseudorandom number generators",
  * OOPSLA 2014) over a per-CPU state, seeded from bpf_get_prandom_u32 at its first use on each
- * CPU. Six bpf_get_prandom_u32 calls per server span cost ~0.15 µs of the traced service's time
- * on the 2-core KVM guest of bench/RESULTS.md (perf, bpf_user_rnd_u32); three steps of this are
- * a few ns. The helper is a per-CPU Tausworthe generator (prandom_u32_state) of no better
+ * CPU. The six bpf_get_prandom_u32 calls a server span's ids took cost ~0.15 µs of the traced
+ * service's time on the 2-core KVM guest of bench/RESULTS.md (perf, bpf_user_rnd_u32); a draw of
+ * two words here is one call of a few ns. The helper is a per-CPU Tausworthe generator (prandom_u32_state) of no better
  * quality, run without a lock like this one (a program preempted mid-step by another on its CPU
  * may draw what that one draws, for both). Each step's output is a bijection of a state no
  * earlier step on that CPU had: a CPU's draws do not repeat within 2^64 steps.
