@@ -37,6 +37,8 @@ function golden(): Span[] {
     },
     { ...base, spanId: "4444444444444444", kind: "producer", scope: { name: "beetrace/kafka", version: "" } },
     { ...base, spanId: "5555555555555555", kind: "consumer", parentSpanId: "6666666666666666", status: { code: "ok" }, scope: { name: "beetrace/kafka", version: "" } },
+    // Short enough for a one-byte length (the span's length is kept two bytes wide while it is written).
+    { ...base, spanId: "8888888888888888", name: "", attributes: {} },
     // Long enough to need multi-byte length prefixes at every level.
     { ...base, spanId: "7777777777777777", name: "x".repeat(300), attributes: { "url.path": "/" + "p".repeat(20_000) } },
   ];
