@@ -132,7 +132,11 @@ export interface EpochClock {
   toEpochWords(lo: number, hi: number, out: Uint32Array, at: number): void;
 }
 
-/** Decoding records later, from copies (trace/output.ts RecordDecoders, export/exporter.ts RecordDecoding). */
+/**
+ * Decoding records later, from copies (trace/output.ts SpanSink.decodeRecordsWith, export/exporter.ts
+ * RecordDecoding): `decode` makes a Span (`idsAsBytes` as in probes/probe.ts DecodeContext), `build`
+ * writes it through a SpanBuilder. laterDecoders below makes them.
+ */
 export interface LaterDecoders {
   decode(bytes: Uint8Array, offset: number, length: number, idsAsBytes: boolean): Span | undefined;
   build(bytes: Uint8Array, offset: number, length: number, out: SpanBuilder): boolean | undefined;

@@ -8,7 +8,8 @@ import type { OtlpExporter } from "../export/exporter.ts";
 import type { Span } from "../spans/model.ts";
 import { log } from "../log.ts";
 import { SPAN_ID_OFFSETS } from "../probes/common/header.ts";
-import type { RecordDecoders, SpanSink } from "./output.ts";
+import type { SpanSink } from "./output.ts";
+import type { LaterDecoders } from "../probes/decode.ts";
 
 /**
  * Streams spans to an OTLP collector (OTLP/HTTP or OTLP/gRPC). The exporter never blocks the drain loop; while the
@@ -26,7 +27,7 @@ export class OtlpSink implements SpanSink {
   }
   #queueRecords = false;
   /** From here on, records are queued as bytes and decoded when their batch is encoded (export/exporter.ts). */
-  decodeRecordsWith(records: RecordDecoders): void {
+  decodeRecordsWith(records: LaterDecoders): void {
     this.#exporter.decodeRecordsWith({ ...records, ids: SPAN_ID_OFFSETS });
     this.#queueRecords = true;
   }

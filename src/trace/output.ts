@@ -16,16 +16,8 @@ import { TracerError } from "../errors.ts";
 import { zeroLosses, type LossCounters, type Span } from "../spans/model.ts";
 import { CaptureWriter, type CaptureWriterOptions } from "../capture/writer.ts";
 import { CAPTURE_FORMAT, type CaptureHeader, type ClockFields } from "../capture/format.ts";
-import { builtinRecordSchema } from "../probes/decode.ts";
+import { builtinRecordSchema, type LaterDecoders } from "../probes/decode.ts";
 import { log } from "../log.ts";
-import type { LaterDecoders } from "../probes/decode.ts";
-
-/**
- * How a sink turns a copy of a record into its span later: `decode` (a Span; `idsAsBytes` as in
- * probes/probe.ts DecodeContext) or `build` (through a SpanBuilder), as export/exporter.ts's
- * RecordDecoding describes (probes/decode.ts laterDecoders makes them).
- */
-export type RecordDecoders = LaterDecoders;
 
 export interface SpanSink {
   /**
@@ -40,7 +32,7 @@ export interface SpanSink {
    * its ring memory is gone (the OTLP sink queues records and decodes each batch as it encodes
    * it). Sinks that decode at once, or never, need not implement it.
    */
-  decodeRecordsWith?(records: RecordDecoders): void;
+  decodeRecordsWith?(records: LaterDecoders): void;
   /** End of a drain tick: write what this tick buffered (capture files: one write). */
   flush(): void;
   /** The session re-anchored its BOOTTIME → epoch clock; records after this use `anchor`. */
@@ -210,7 +202,7 @@ export class FanOutSink implements SpanSink {
   record(bytes: Uint8Array, span: () => Span | undefined, offset = 0, size = bytes.byteLength - offset): void {
     for (const s of this.sinks) s.record(bytes, span, offset, size);
   }
-  decodeRecordsWith(records: RecordDecoders): void {
+  decodeRecordsWith(records: LaterDecoders): void {
     for (const s of this.sinks) s.decodeRecordsWith?.(records);
   }
   flush(): void {
