@@ -93,6 +93,12 @@ static __always_inline __u64 bee_splitmix_next(struct bee_id_rng *r)
 	return z ^ (z >> 31);
 }
 
+/* 64 bits from the kernel's per-CPU generator (two bpf_get_prandom_u32 calls). */
+static __always_inline __u64 bee_prandom_u64(void)
+{
+	return (__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32();
+}
+
 /* Two random non-zero 64-bit words. */
 struct bee_draw {
 	__u64 w[2];
@@ -111,12 +117,12 @@ __noinline int bee_draw_words(struct bee_draw *d)
 	__u32 zero = 0;
 	struct bee_id_rng *r = bpf_map_lookup_elem(&bee_id_rng_state, &zero);
 	if (!r) { /* never: a one-element array */
-		d->w[0] = ((__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32()) | 1;
-		d->w[1] = ((__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32()) | 1;
+		d->w[0] = bee_prandom_u64() | 1;
+		d->w[1] = bee_prandom_u64() | 1;
 		return 0;
 	}
 	if (r->state == 0)
-		r->state = ((__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32()) ^ bpf_ktime_get_boot_ns();
+		r->state = bee_prandom_u64() ^ bpf_ktime_get_boot_ns();
 	__u64 a = bee_splitmix_next(r);
 	__u64 b = bee_splitmix_next(r);
 	d->w[0] = a | (a == 0);
