@@ -36,6 +36,7 @@ import type { AttrValue, LossCounters, SpanAttributes, SpanKind } from "../spans
 import { type RecordLayout, type RecordSchema, SpanDecoder, builtinRecordSchema, recordSize } from "../probes/decode.ts";
 import { SPAN_HEADER_SIZE } from "../probes/record.ts";
 import { closeQuietly, openRegularFile, readFully } from "../target/input.ts";
+import { inflateRaw } from "../runtime.ts";
 import {
   CAPTURE_FORMAT,
   CAPTURE_FORMAT_MIN,
@@ -45,6 +46,7 @@ import {
   type EndRecord,
   type ProbeInfo,
   type SpanRecord,
+  DEFLATED_CHUNK_MAX,
   type StatsRecord,
   captureDecoder,
 } from "./format.ts";
@@ -137,7 +139,7 @@ const CHUNK_HEAD_PEEK = 256;
 /** Largest candidate item checked while resynchronising: items the writer writes are far smaller. */
 const RESYNC_ITEM_MAX = 1024 * 1024;
 /** Item types the writer produces, which resynchronisation may land on. */
-const KNOWN_ITEM_TYPES = new Set(["span", "stats", "end", "clock", "records", "section"]);
+const KNOWN_ITEM_TYPES = new Set(["span", "stats", "end", "clock", "records", "records-deflate", "section"]);
 /** `"type"` as a CBOR text string: every item starts with it, right after its map head. */
 const TYPE_KEY = Buffer.from([0x64, 0x74, 0x79, 0x70, 0x65]);
 
@@ -445,6 +447,8 @@ export class CaptureScanner {
   damaged: Damage[] = [];
   damagedBytes = 0;
   readonly #src: CaptureSource;
+  /** The file as a source of records (WalkSource) */
+  readonly #fileWalk: WalkSource;
   readonly #decoder = captureDecoder();
   readonly #headerEnd: number;
   /** Record types the file's layouts describe (undefined: format 1, any type) */
@@ -457,6 +461,7 @@ export class CaptureScanner {
   constructor(input: Uint8Array | CaptureSource) {
     const src = input instanceof Uint8Array ? new MemorySource(input) : input;
     this.#src = src;
+    this.#fileWalk = { src };
     if (src.size === 0) {
       throw new TracerError("corrupt_capture", "capture file is empty", { hint: "the tracer may have failed before writing its header; check its output" });
     }
@@ -558,6 +563,12 @@ export class CaptureScanner {
       // A records chunk whose byte string is its last entry: streamed, never held whole.
       const head = src.view(pos, CHUNK_HEAD_PEEK);
       const chunk = chunkData(head, 0, head.byteLength);
+      if (chunk !== undefined && chunk.last && chunk.deflated) {
+        const next = yield* this.#deflatedChunk(pos, chunk, where, toEpoch, runs);
+        if (next === undefined) return; // the file ends inside it
+        pos = next;
+        continue;
+      }
       if (chunk !== undefined && chunk.last) {
         const dataStart = pos + chunk.start;
         const dataEnd = pos + chunk.declaredEnd;
@@ -632,6 +643,22 @@ export class CaptureScanner {
     }
   }
 
+  /** The records of a chunk held in memory (one whose shape is not our writer's). */
+  #splitRecords(data: Uint8Array, where: string, pos: number, end: number, toEpoch: (b: bigint) => bigint): CaptureItem[] {
+    const out: CaptureItem[] = [];
+    let p = 0;
+    while (p < data.byteLength) {
+      const size = recordSize(data, p);
+      if (size === 0 || p + size > data.byteLength) {
+        this.noteDamage(pos, end, `${where}: damaged record framing in a records item`);
+        break;
+      }
+      out.push({ type: "raw", bytes: data.subarray(p, p + size), toEpoch, offset: pos });
+      p += size;
+    }
+    return out;
+  }
+
   /** Items of one decoded value: a record, or the records of a chunk cbor-x copied out. */
   #parseItem(value: unknown, where: string, pos: number, end: number, toEpoch: (b: bigint) => bigint): CaptureItem[] | "skip" {
     const r = obj(value, where);
@@ -648,19 +675,19 @@ export class CaptureScanner {
         // A chunk in a shape our writer does not produce (e.g. "data" before "type"): its
         // bytes are small (at most MAX_ITEM), so copy them and walk them in memory.
         if (!(r.data instanceof Uint8Array)) throw bad(`${where}: 'data' is not a byte string`);
-        const data = Uint8Array.from(r.data);
-        const out: CaptureItem[] = [];
-        let p = 0;
-        while (p < data.byteLength) {
-          const size = recordSize(data, p);
-          if (size === 0 || p + size > data.byteLength) {
-            this.noteDamage(pos, end, `${where}: damaged record framing in a records item`);
-            break;
-          }
-          out.push({ type: "raw", bytes: data.subarray(p, p + size), toEpoch, offset: pos });
-          p += size;
+        return this.#splitRecords(Uint8Array.from(r.data), where, pos, end, toEpoch);
+      }
+      case "records-deflate": {
+        // The same, compressed (not in our writer's shape, so not streamed by #deflatedChunk).
+        if (!(r.data instanceof Uint8Array)) throw bad(`${where}: 'data' is not a byte string`);
+        if (typeof r.size !== "number" || !Number.isInteger(r.size) || r.size < 0 || r.size > DEFLATED_CHUNK_MAX) throw bad(`${where}: 'size' is not a record size up to ${DEFLATED_CHUNK_MAX}`);
+        let data: Uint8Array;
+        try {
+          data = inflateRaw(r.data, r.size, false);
+        } catch (e) {
+          throw bad(`${where}: compressed records do not inflate (${e instanceof Error ? e.message : String(e)})`);
         }
-        return out;
+        return this.#splitRecords(data, where, pos, end, toEpoch);
       }
       case "header":
         throw bad(`${where} is a second header`);
@@ -682,6 +709,48 @@ export class CaptureScanner {
   }
 
   /**
+   * The records of the records-deflate chunk at `pos` (format.ts), inflated into memory and
+   * walked like a raw chunk's. Returns where the next item starts, or undefined when the file ends
+   * inside this one (then it is the truncated tail, and the records before the cut were read).
+   * Damaged data costs the chunk's records after the damage: what inflates before it is read.
+   */
+  *#deflatedChunk(pos: number, chunk: ChunkData, where: string, toEpoch: (b: bigint) => bigint, runs: boolean): Generator<RawRecord | RawRun, number | undefined> {
+    const src = this.#src;
+    const zlen = chunk.declaredEnd - chunk.start;
+    if (zlen > DEFLATED_CHUNK_MAX || chunk.size > DEFLATED_CHUNK_MAX) {
+      return yield* this.#damagedItem(pos, `compressed records chunk of ${zlen} bytes inflating to ${chunk.size}: a writer makes none over ${DEFLATED_CHUNK_MAX}`, toEpoch);
+    }
+    const dataStart = pos + chunk.start;
+    const dataEnd = pos + chunk.declaredEnd;
+    const cut = dataEnd > src.size;
+    const z = src.view(dataStart, Math.min(dataEnd, src.size) - dataStart);
+    let records: Uint8Array;
+    let damage: string | undefined;
+    try {
+      records = inflateRaw(z, chunk.size, cut);
+      if (!cut && records.byteLength !== chunk.size) damage = `it inflates to ${records.byteLength} bytes where its head says ${chunk.size}`;
+    } catch (e) {
+      damage = `it does not inflate (${e instanceof Error ? e.message : String(e)})`;
+      records = inflatedPrefix(z, chunk.size);
+    }
+    const itemEnd = Math.min(dataEnd, src.size);
+    const ws: WalkSource = { src: new MemorySource(records), item: { pos, end: itemEnd } };
+    // A damaged stream ends like a cut one: its last partial record is part of the damage.
+    const w = this.#walk(0, records.byteLength, toEpoch, cut || damage !== undefined, runs, ws);
+    let r = w.next();
+    while (!r.done) {
+      yield r.value;
+      r = w.next();
+    }
+    if (damage !== undefined) this.noteDamage(pos, itemEnd, `${where}: compressed records chunk is damaged: ${damage}; ${r.value.next} bytes of records before the damage were read`);
+    if (!cut) return dataEnd;
+    this.truncated = true;
+    // Nothing read back: the whole item is the incomplete tail; else the cut record's bytes.
+    this.trailingBytes = r.value.next === 0 ? src.size - pos : records.byteLength - r.value.next;
+    return undefined;
+  }
+
+  /**
    * Damage starting at item `pos`: up to the next item start, records that chain up (a records
    * chunk whose head was damaged, or records after a chunk whose length was damaged short) are
    * still read; the rest is noted as damage. Returns where the next item starts.
@@ -689,7 +758,7 @@ export class CaptureScanner {
   *#damagedItem(pos: number, why: string, toEpoch: (b: bigint) => bigint): Generator<RawRecord, number> {
     const next = this.#resyncItem(pos + 1, this.#src.size);
     // Records may start right at `pos` (a chunk whose length was damaged short ends early).
-    const run = this.#types === undefined ? next : this.#resyncRecordFrom(pos, next, next).at;
+    const run = this.#types === undefined ? next : this.#resyncRecordFrom(this.#fileWalk, pos, next, next).at;
     this.noteDamage(pos, run, why);
     if (run < next) {
       const w = this.#walk(run, next, toEpoch, false);
@@ -708,8 +777,8 @@ export class CaptureScanner {
    * chunk's end (or, for a cut chunk, the end of the last complete record); `atItem` when
    * damage inside the chunk was followed by an item (the chunk's length was itself damaged).
    */
-  *#walk(start: number, end: number, toEpoch: (b: bigint) => bigint, cut: boolean, runs = false): Generator<RawRecord | RawRun, { next: number; atItem: boolean }> {
-    const src = this.#src;
+  *#walk(start: number, end: number, toEpoch: (b: bigint) => bigint, cut: boolean, runs = false, ws = this.#fileWalk): Generator<RawRecord | RawRun, { next: number; atItem: boolean }> {
+    const src = ws.src;
     let p = start;
     while (p < end) {
       if (runs) {
@@ -731,7 +800,7 @@ export class CaptureScanner {
           q += size;
         }
         if (count > 0) {
-          yield { type: "raws", bytes: w, at, count, end: q, toEpoch, offset: p };
+          yield { type: "raws", bytes: w, at, count, end: q, toEpoch, offset: ws.item?.pos ?? p };
           p += q;
           continue;
         }
@@ -740,39 +809,45 @@ export class CaptureScanner {
       if (h.byteLength < 4) {
         if (cut) return { next: p, atItem: false };
         // A chunk of whole records cannot end 1–3 bytes after a record.
-        this.noteDamage(p, end, "records chunk ends inside a record's size field");
+        this.#walkDamage(ws, p, end, "records chunk ends inside a record's size field");
         return { next: end, atItem: false };
       }
       const size = recordSize(h, 0);
       if (size > 0 && p + size > end && cut && end >= src.size) return { next: p, atItem: false };
-      if (size === 0 || p + size > end || !this.#plausibleNext(p, size, end)) {
-        const r = this.#resyncRecord(p + 1, end);
-        this.noteDamage(p, r.at, size === 0 ? "damaged record (size field below the record header)" : p + size > end ? "damaged record (size runs past its chunk)" : "damaged record (unknown type and no record after it)");
+      if (size === 0 || p + size > end || !this.#plausibleNext(ws, p, size, end)) {
+        const r = this.#resyncRecord(ws, p + 1, end);
+        this.#walkDamage(ws, p, r.at, size === 0 ? "damaged record (size field below the record header)" : p + size > end ? "damaged record (size runs past its chunk)" : "damaged record (unknown type and no record after it)");
         if (r.atItem) return { next: r.at, atItem: true };
         p = r.at;
         continue;
       }
-      yield { type: "raw", bytes: src.view(p, size), toEpoch, offset: p };
+      yield { type: "raw", bytes: src.view(p, size), toEpoch, offset: ws.item?.pos ?? p };
       p += size;
     }
     return { next: end, atItem: false };
   }
 
-  /** Whether the record at p (of `size`) is framed right: its type is known, or a record (or the chunk end) follows it. */
-  #plausibleNext(p: number, size: number, end: number): boolean {
-    if (this.#knownType(p)) return true;
-    return p + size === end || this.#plausibleRecord(p + size, end);
+  /** Damage found by a walk: in a compressed chunk's records it is reported at the chunk's place in the file. */
+  #walkDamage(ws: WalkSource, start: number, end: number, why: string): void {
+    if (ws.item === undefined) this.noteDamage(start, end, why);
+    else this.noteDamage(ws.item.pos, ws.item.end, `${why}, at byte ${start} of a compressed chunk's records`);
   }
 
-  #knownType(p: number): boolean {
+  /** Whether the record at p (of `size`) is framed right: its type is known, or a record (or the chunk end) follows it. */
+  #plausibleNext(ws: WalkSource, p: number, size: number, end: number): boolean {
+    if (this.#knownType(ws, p)) return true;
+    return p + size === end || this.#plausibleRecord(ws, p + size, end);
+  }
+
+  #knownType(ws: WalkSource, p: number): boolean {
     if (this.#types === undefined) return true;
-    const h = this.#src.view(p, 2);
+    const h = ws.src.view(p, 2);
     return h.byteLength === 2 && this.#types.has(h[0]! | (h[1]! << 8));
   }
 
   /** A record of a known type whose size fits before `end`. */
-  #plausibleRecord(p: number, end: number): boolean {
-    const h = this.#src.view(p, 4);
+  #plausibleRecord(ws: WalkSource, p: number, end: number): boolean {
+    const h = ws.src.view(p, 4);
     if (h.byteLength < 4) return false;
     const size = recordSize(h, 0);
     if (size === 0 || p + size > end) return false;
@@ -782,11 +857,12 @@ export class CaptureScanner {
   /**
    * Next place to read after damage at from-1 inside a chunk ending at `end`: the first offset
    * where two plausible records start back to back (or one that ends the chunk), unless an
-   * item start comes first (then the chunk's own length was damaged).
+   * item start comes first (then the chunk's own length was damaged; a compressed chunk's records
+   * hold no items).
    */
-  #resyncRecord(from: number, end: number): { at: number; atItem: boolean } {
-    const item = this.#resyncItem(from, end);
-    const src = this.#src;
+  #resyncRecord(ws: WalkSource, from: number, end: number): { at: number; atItem: boolean } {
+    const item = ws.item === undefined ? this.#resyncItem(from, end) : end;
+    const src = ws.src;
     const types = this.#types;
     let q = from;
     while (q + 4 <= item) {
@@ -799,25 +875,25 @@ export class CaptureScanner {
         const at = q + k;
         const size = w[k + 2]! | (w[k + 3]! << 8);
         if (size < 56 || at + size > end) continue;
-        if (at + size === end || this.#plausibleRecord(at + size, end)) return { at, atItem: false };
+        if (at + size === end || this.#plausibleRecord(ws, at + size, end)) return { at, atItem: false };
         // #plausibleRecord moved the window: re-read from here.
-        return this.#resyncRecordFrom(at + 1, end, item);
+        return this.#resyncRecordFrom(ws, at + 1, end, item);
       }
       q += n;
     }
     return item < end ? { at: item, atItem: true } : { at: end, atItem: false };
   }
 
-  #resyncRecordFrom(from: number, end: number, item: number): { at: number; atItem: boolean } {
+  #resyncRecordFrom(ws: WalkSource, from: number, end: number, item: number): { at: number; atItem: boolean } {
     // Same scan, reusing the item bound already found (tail-recursion unrolled as a loop).
     let q = from;
     const types = this.#types;
     while (q + 4 <= item) {
-      const h = this.#src.view(q, 4);
+      const h = ws.src.view(q, 4);
       const tag = h[0]! | (h[1]! << 8);
       if (types === undefined || types.has(tag)) {
         const size = h[2]! | (h[3]! << 8);
-        if (size >= 56 && q + size <= end && (q + size === end || this.#plausibleRecord(q + size, end))) return { at: q, atItem: false };
+        if (size >= 56 && q + size <= end && (q + size === end || this.#plausibleRecord(ws, q + size, end))) return { at: q, atItem: false };
       }
       q++;
     }
@@ -860,7 +936,8 @@ export class CaptureScanner {
       if (!chunk.last) return false;
       const start = c + chunk.start;
       const end = c + chunk.declaredEnd;
-      return start === end || this.#plausibleRecord(start, Math.min(end, this.#src.size));
+      if (chunk.deflated) return chunk.size <= DEFLATED_CHUNK_MAX && chunk.declaredEnd - chunk.start <= DEFLATED_CHUNK_MAX;
+      return start === end || this.#plausibleRecord(this.#fileWalk, start, Math.min(end, this.#src.size));
     }
     try {
       const got = this.#complete(c, RESYNC_ITEM_MAX);
@@ -877,6 +954,37 @@ export class CaptureScanner {
 
 type Complete = { kind: "item"; end: number; bytes: Uint8Array } | { kind: "cut" } | { kind: "too-large" };
 
+/**
+ * What a damaged DEFLATE stream gives before its damage: the output of its longest prefix that
+ * inflates (as a cut stream). Bisection: a prefix that inflates has only shorter prefixes that do
+ * too. ~log2(length) inflations, paid only for a damaged chunk.
+ */
+function inflatedPrefix(z: Uint8Array, maxOutput: number): Uint8Array {
+  let good: Uint8Array = new Uint8Array(0);
+  let lo = 0;
+  let hi = z.byteLength - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    try {
+      good = inflateRaw(z.subarray(0, mid), maxOutput, true);
+      lo = mid + 1;
+    } catch {
+      hi = mid - 1;
+    }
+  }
+  return good;
+}
+
+/**
+ * Where a walk reads records: the file itself, or a compressed chunk's records inflated into
+ * memory; `item` is then that chunk's place in the file, which the records' offsets and any
+ * damage found among them point at.
+ */
+interface WalkSource {
+  src: CaptureSource;
+  item?: { pos: number; end: number };
+}
+
 /** BOOTTIME → epoch with a fixed offset (each clock item gets its own function). */
 function epochFrom(offsetNs: bigint): (bootNs: bigint) => bigint {
   return (bootNs) => bootNs + offsetNs;
@@ -889,6 +997,8 @@ const TE = new TextEncoder();
 const KEY_TYPE = TE.encode("type");
 const KEY_DATA = TE.encode("data");
 const VAL_RECORDS = TE.encode("records");
+const VAL_RECORDS_DEFLATE = TE.encode("records-deflate");
+const KEY_SIZE = TE.encode("size");
 
 interface Head {
   major: number;
@@ -918,33 +1028,55 @@ function textAt(bytes: Uint8Array, h: Head, end: number, want: Uint8Array): bool
   return true;
 }
 
+/** Where a chunk's byte string is (ChunkData.start, declaredEnd: relative to the item's bytes). */
+interface ChunkData {
+  start: number;
+  declaredEnd: number;
+  /** No map entry follows the byte string: the item ends where its data does */
+  last: boolean;
+  /** A records-deflate chunk: its data inflates to `size` bytes of records (format.ts) */
+  deflated: boolean;
+  size: number;
+}
+
 /**
  * Where the records of the chunk item at `pos` are, if it is one: a definite map whose "type"
- * is "records" and, after it, "data" is a definite byte string. `end` is where the bytes
- * available end; the entries before "data" must lie within them.
+ * is "records" or "records-deflate" and, after it, "data" is a definite byte string (and, for
+ * records-deflate, "size" an unsigned integer before it). `end` is where the bytes available
+ * end; the entries before "data" must lie within them.
  */
-function chunkData(bytes: Uint8Array, pos: number, end: number): { start: number; declaredEnd: number; last: boolean } | undefined {
+function chunkData(bytes: Uint8Array, pos: number, end: number): ChunkData | undefined {
   const m = readHead(bytes, pos, end);
   if (m === undefined || m.major !== 5 || m.arg > 16) return undefined;
   let p = m.next;
   let isChunk = false;
+  let deflated = false;
+  let size = -1;
   for (let i = 0; i < m.arg; i++) {
     const k = readHead(bytes, p, end);
     if (k === undefined || k.major !== 3 || k.next + k.arg > end) return undefined;
     const isType = textAt(bytes, k, end, KEY_TYPE);
     const isData = textAt(bytes, k, end, KEY_DATA);
+    const isSize = textAt(bytes, k, end, KEY_SIZE);
     p = k.next + k.arg;
     if (isType) {
       const v = readHead(bytes, p, end);
-      if (v === undefined || !textAt(bytes, v, end, VAL_RECORDS)) return undefined;
+      if (v === undefined) return undefined;
+      deflated = textAt(bytes, v, end, VAL_RECORDS_DEFLATE);
+      if (!deflated && !textAt(bytes, v, end, VAL_RECORDS)) return undefined;
       isChunk = true;
       p = v.next + v.arg;
+    } else if (isSize && isChunk && deflated) {
+      const v = readHead(bytes, p, end);
+      if (v === undefined || v.major !== 0) return undefined;
+      size = v.arg;
+      p = v.next;
     } else if (isData && isChunk) {
       const v = readHead(bytes, p, end);
       if (v === undefined || v.major !== 2) return undefined;
-      // declaredEnd may lie past `end` (a cut or damaged chunk); `last`: no map entry follows
-      // the byte string, so the item ends where its data does.
-      return { start: v.next, declaredEnd: v.next + v.arg, last: i === m.arg - 1 };
+      if (deflated && size < 0) return undefined;
+      // declaredEnd may lie past `end` (a cut or damaged chunk).
+      return { start: v.next, declaredEnd: v.next + v.arg, last: i === m.arg - 1, deflated, size };
     } else {
       let e: number;
       try {

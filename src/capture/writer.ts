@@ -12,7 +12,10 @@
  *
  * A chunk's byte string always has a 4-byte length head (0x5a, RFC 8949 §3.1: well-formed,
  * though not the shortest form), so its length can be patched in when the chunk closes without
- * moving the records: the chunk's framing is 24 bytes whatever its size.
+ * moving the records: the chunk's framing is 24 bytes whatever its size. With `compress` (format
+ * 3), a chunk is compressed when it closes and replaced in place by a `records-deflate` item when
+ * that is smaller (format.ts); the records are still copied once, and the file written once per
+ * flush.
  *
  * On a write error the writer stops, keeps what is on disk, and throws `output_failed`
  * saying how many spans and bytes were written before the failure.
@@ -22,7 +25,20 @@ import { TracerError, fromSystemError } from "../errors.ts";
 import type { LossCounters, Span } from "../spans/model.ts";
 import { recordSize } from "../probes/decode.ts";
 import { copyRecordBytes } from "./copy.ts";
-import { type CaptureHeader, type ClockFields, type ClockRecord, type EndRecord, type SectionRecord, type StatsRecord, captureEncoder, spanRecord } from "./format.ts";
+import { deflateRaw } from "../runtime.ts";
+import {
+  CAPTURE_FORMAT_DEFLATE,
+  type CaptureHeader,
+  type ClockFields,
+  type ClockRecord,
+  DEFLATED_CHUNK_MAX,
+  DEFLATE_LEVEL,
+  type EndRecord,
+  type SectionRecord,
+  type StatsRecord,
+  captureEncoder,
+  spanRecord,
+} from "./format.ts";
 
 export interface CaptureWriterOptions {
   /** Flush at least this often. Default 1000 ms. 0 = only by size, by flush() and at close. */
@@ -31,6 +47,11 @@ export interface CaptureWriterOptions {
   flushBytes?: number;
   /** Called when a timer flush fails (the next call will also throw the error). */
   onError?: (e: TracerError) => void;
+  /**
+   * Compress each records chunk (raw DEFLATE) and keep it compressed when that is smaller. Needs
+   * a header of format 3 or later: older readers would skip compressed chunks unread.
+   */
+  compress?: boolean;
   /** For tests: replaces fs.writeSync (to count or fail writes). */
   writeSync?: (fd: number, bytes: Uint8Array, offset: number, length: number) => number;
 }
@@ -52,6 +73,22 @@ const CHUNK_HEAD = Uint8Array.from([
   0x5a, 0, 0, 0, 0, // bytes(uint32 length), patched when the chunk closes
 ]);
 const CHUNK_HEAD_SIZE = CHUNK_HEAD.byteLength; // 24
+/**
+ * `{"type": "records-deflate", "size": <uint32: bytes inflated>, "data": <bstr, uint32 length>}`:
+ * fixed-width heads, so the item is written in place of the raw chunk it replaces.
+ */
+const DEFLATED_HEAD = Uint8Array.from([
+  0xa3, // map(3)
+  0x64, ...new TextEncoder().encode("type"),
+  0x6f, ...new TextEncoder().encode("records-deflate"),
+  0x64, ...new TextEncoder().encode("size"),
+  0x1a, 0, 0, 0, 0, // uint32, set when written
+  0x64, ...new TextEncoder().encode("data"),
+  0x5a, 0, 0, 0, 0, // bytes(uint32 length), set when written
+]);
+const DEFLATED_HEAD_SIZE = DEFLATED_HEAD.byteLength; // 42
+/** Where the "size" value's 4 bytes are in DEFLATED_HEAD (after map, "type", "records-deflate", "size", 0x1a). */
+const DEFLATED_SIZE_AT = 1 + 5 + 16 + 5 + 1;
 /** Largest byte string the 4-byte length head can describe. */
 const CHUNK_MAX = 0xffff_ffff;
 const INITIAL_BUFFER = 64 * 1024;
@@ -80,6 +117,7 @@ export class CaptureWriter {
   private readonly write: (fd: number, bytes: Uint8Array, offset: number, length: number) => number;
   /** Raw records are accepted only under a format-2 header (it carries their layouts). */
   private readonly raw: boolean;
+  private readonly compress: boolean;
 
   private constructor(
     readonly path: string,
@@ -89,6 +127,7 @@ export class CaptureWriter {
   ) {
     this.fd = fd;
     this.raw = raw;
+    this.compress = opts.compress === true;
     this.flushBytes = opts.flushBytes ?? 1024 * 1024;
     this.write = opts.writeSync ?? ((f, b, o, l) => fs.writeSync(f, b, o, l));
     const every = opts.flushIntervalMs ?? 1000;
@@ -122,6 +161,10 @@ export class CaptureWriter {
     } catch (e) {
       fs.closeSync(fd);
       throw asOutputError(fromSystemError(e, `chmod 0600 capture file ${path}`));
+    }
+    if (opts.compress === true && header.format < CAPTURE_FORMAT_DEFLATE) {
+      fs.closeSync(fd);
+      throw new TracerError("internal", `capture file ${path}: compressed chunks need a format-${CAPTURE_FORMAT_DEFLATE} header (this one is format ${header.format})`);
     }
     const w = new CaptureWriter(path, fd, opts, header.format >= 2 && header.records !== undefined);
     try {
@@ -332,14 +375,34 @@ export class CaptureWriter {
     if (this.len >= this.flushBytes) this.flush();
   }
 
-  /** Patch the open chunk's length and make it an item. */
+  /** Patch the open chunk's length (or compress it) and make it an item. */
   private closeChunk(): void {
     if (this.chunkData < 0) return;
     const n = this.len - this.chunkData;
-    new DataView(this.buf.buffer, this.buf.byteOffset).setUint32(this.chunkData - 4, n, false);
-    this.items.push({ end: this.len, spans: this.chunkSpans, dataStart: this.chunkData });
+    const view = new DataView(this.buf.buffer, this.buf.byteOffset);
+    if (this.compress && n <= DEFLATED_CHUNK_MAX && this.deflateChunk(view, n)) {
+      // A compressed chunk cut by a failed write is not counted record by record (dataStart -1):
+      // the totals stay a lower bound of what a reader gets back.
+      this.items.push({ end: this.len, spans: this.chunkSpans, dataStart: -1 });
+    } else {
+      view.setUint32(this.chunkData - 4, n, false);
+      this.items.push({ end: this.len, spans: this.chunkSpans, dataStart: this.chunkData });
+    }
     this.chunkData = -1;
     this.chunkSpans = 0;
+  }
+
+  /** Replace the open chunk (n bytes of records) by its records-deflate item if that is smaller. */
+  private deflateChunk(view: DataView, n: number): boolean {
+    const z = deflateRaw(this.buf.subarray(this.chunkData, this.len), DEFLATE_LEVEL);
+    const at = this.chunkData - CHUNK_HEAD_SIZE;
+    if (DEFLATED_HEAD_SIZE + z.byteLength >= CHUNK_HEAD_SIZE + n) return false;
+    this.buf.set(DEFLATED_HEAD, at);
+    view.setUint32(at + DEFLATED_SIZE_AT, n, false);
+    view.setUint32(at + DEFLATED_HEAD_SIZE - 4, z.byteLength, false);
+    this.buf.set(z, at + DEFLATED_HEAD_SIZE);
+    this.len = at + DEFLATED_HEAD_SIZE + z.byteLength;
+    return true;
   }
 
   private reserve(n: number): void {

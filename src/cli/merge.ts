@@ -31,7 +31,7 @@ import { TracerError, fromSystemError } from "../errors.ts";
 import { log } from "../log.ts";
 import { CaptureScanner, FileSource, type RawRecord, damageError } from "../capture/reader.ts";
 import { CaptureWriter } from "../capture/writer.ts";
-import type { CaptureHeader, ClockFields } from "../capture/format.ts";
+import { CAPTURE_FORMAT, type CaptureHeader, type ClockFields } from "../capture/format.ts";
 import { builtinRecordSchema } from "../probes/decode.ts";
 import { hexOf } from "../probes/record.ts";
 import { type LossCounters, type Span, zeroLosses } from "../spans/model.ts";
@@ -617,9 +617,10 @@ function addLosses(a: LossCounters, b: LossCounters): void {
 function writeMerged(out: string, inputs: Input[], corrections: bigint[], rw: Rewrites): TracerError | undefined {
   const first = inputs[0]!;
   const h0 = shiftedHeader(first.header, corrections[0]!);
-  // Raw records of later sections need a format-2 file (the section headers carry their layouts).
-  const header: CaptureHeader = h0.records !== undefined ? h0 : { ...h0, format: 2, records: builtinRecordSchema() };
-  const w = CaptureWriter.open(out, header, { flushIntervalMs: 0, flushBytes: 4 * 1024 * 1024 });
+  // Raw records of later sections need a format-2 file (the section headers carry their layouts);
+  // compressed chunks, as the tracer writes them, a format-3 one.
+  const header: CaptureHeader = { ...h0, format: CAPTURE_FORMAT, records: h0.records ?? builtinRecordSchema() };
+  const w = CaptureWriter.open(out, header, { flushIntervalMs: 0, flushBytes: 4 * 1024 * 1024, compress: true });
   const losses = zeroLosses();
   let damaged: TracerError | undefined;
   try {

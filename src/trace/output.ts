@@ -92,7 +92,7 @@ export function rawCaptureHeader(header: CaptureHeader): CaptureHeader {
 }
 
 /**
- * Capture files (format 2: raw span records): one at a time, rotated by size, stopping at
+ * Capture files (format 3: raw span records, each flush's chunk compressed): one at a time, rotated by size, stopping at
  * span/byte limits. Span counts are records; byte counts are file bytes.
  */
 export class CaptureSink implements SpanSink {
@@ -122,7 +122,7 @@ export class CaptureSink implements SpanSink {
 
   #open(): CaptureWriter {
     const path = expandTemplate(this.template, this.values, this.#seq);
-    const w = CaptureWriter.open(path, this.header, this.writerOptions);
+    const w = CaptureWriter.open(path, this.header, { compress: true, ...this.writerOptions });
     this.files.push(path);
     if (this.#anchor !== undefined) w.clock(this.#anchor);
     return w;

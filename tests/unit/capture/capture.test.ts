@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { captureEncoder } from "../../../src/capture/format.ts";
+import { CAPTURE_FORMAT, captureEncoder } from "../../../src/capture/format.ts";
 import { itemEnd, readCapture, readCaptureFile } from "../../../src/capture/reader.ts";
 import { CaptureWriter } from "../../../src/capture/writer.ts";
 import { TracerError } from "../../../src/errors.ts";
@@ -225,7 +225,7 @@ describe("bad input", () => {
 
   test("unsupported format version", () => {
     const enc = captureEncoder();
-    expectCorrupt(enc.encode({ ...sampleHeader(), format: 3 }), /capture format 3 is not supported \(this beetrace reads formats 1 to 2\)/);
+    expectCorrupt(enc.encode({ ...sampleHeader(), format: CAPTURE_FORMAT + 1 }), new RegExp(`capture format ${CAPTURE_FORMAT + 1} is not supported \\(this beetrace reads formats 1 to ${CAPTURE_FORMAT}\\)`));
     expectCorrupt(enc.encode({ ...sampleHeader(), format: 0 }), /invalid format version/);
   });
 

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type CaptureHeader, type ClockFields } from "../../../src/capture/format.ts";
+import { CAPTURE_FORMAT, type CaptureHeader, type ClockFields } from "../../../src/capture/format.ts";
 import { CaptureScanner, type CaptureItem, decodeRecords, itemEnd, readCapture, readCaptureFile } from "../../../src/capture/reader.ts";
 import { CaptureWriter } from "../../../src/capture/writer.ts";
 import { TracerError } from "../../../src/errors.ts";
@@ -53,7 +53,7 @@ describe("format 2 round trip", () => {
   test("header carries the record layouts; raw records come back byte for byte, in order, with their clock", () => {
     const { path: p, recs } = writeSample("rt.cbor");
     const s = new CaptureScanner(fs.readFileSync(p));
-    expect(s.header.format).toBe(2);
+    expect(s.header.format).toBe(CAPTURE_FORMAT);
     expect(s.header.records).toEqual(builtinRecordSchema());
     const { records: _r, format: _f, ...rest } = s.header;
     const { format: _f1, ...expected } = sampleHeader();
@@ -380,11 +380,12 @@ describe("capture sink", () => {
   test("rotation by size: every file reads back, records are counted, the clock carries over", () => {
     const rec = serverRecord(typicalServer(0));
     // The header (record layouts of every registered probe) and end record of an empty file come on top of the records.
-    const empty = new CaptureSink(path.join(dir, "rot-empty.cbor"), values, sampleHeader(), {}, { flushIntervalMs: 0 });
+    // Raw chunks (not compressed), so the files' sizes follow the records' and rotation is exercised.
+    const empty = new CaptureSink(path.join(dir, "rot-empty.cbor"), values, sampleHeader(), {}, { flushIntervalMs: 0, compress: false });
     empty.clock(ANCHOR2);
     const base = fs.statSync(empty.close("done", T0, zeroLosses())[0]!).size;
     const rotateBytes = base + 2000;
-    const sink = new CaptureSink(path.join(dir, "rot-{pid}.cbor"), values, sampleHeader(), { rotateBytes }, { flushIntervalMs: 0 });
+    const sink = new CaptureSink(path.join(dir, "rot-{pid}.cbor"), values, sampleHeader(), { rotateBytes }, { flushIntervalMs: 0, compress: false });
     sink.clock(ANCHOR2);
     for (let i = 0; i < 60; i++) {
       sink.record(serverRecord(typicalServer(i)), () => {

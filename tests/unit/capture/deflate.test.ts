@@ -1,0 +1,262 @@
+/**
+ * Capture format 3: records chunks compressed with raw DEFLATE (`records-deflate`). Round trip,
+ * what a cut and damage cost, the bounds a crafted chunk meets, and bytes per span with
+ * realistic (random) ids.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { CAPTURE_FORMAT, DEFLATED_CHUNK_MAX, captureEncoder } from "../../../src/capture/format.ts";
+import { CaptureScanner, type CaptureItem, itemEnd, readCapture } from "../../../src/capture/reader.ts";
+import { CaptureWriter } from "../../../src/capture/writer.ts";
+import { TracerError } from "../../../src/errors.ts";
+import { deflateRaw } from "../../../src/runtime.ts";
+import { zeroLosses } from "../../../src/spans/model.ts";
+import { CaptureSink, rawCaptureHeader } from "../../../src/trace/output.ts";
+import { T0, sampleHeader, tempDir } from "./fixture.ts";
+import { type ServerRecord, serverRecord, typicalServer } from "./records.ts";
+
+const dir = tempDir();
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** A deterministic stream of random-looking hex digits (xorshift32), so ids do not compress. */
+function hexStream(seed: number): (len: number) => string {
+  let x = seed | 0 || 1;
+  return (len) => {
+    let s = "";
+    for (let i = 0; i < len; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      s += ((x >>> 0) & 15).toString(16);
+    }
+    return s;
+  };
+}
+
+/** The sample's /items/17 server span with random ids and a client port that changes per connection. */
+function itemsSpan(i: number, hex: (len: number) => string): ServerRecord {
+  return {
+    ...typicalServer(i),
+    traceId: hex(32),
+    spanId: hex(16),
+    path: "/items/17",
+    pattern: "GET /items/{id}",
+    host: "127.0.0.1:18080",
+    remote: `127.0.0.1:${40000 + (i % 16)}`,
+  };
+}
+
+function raws(items: CaptureItem[]): Uint8Array[] {
+  return items.filter((i) => i.type === "raw").map((i) => Uint8Array.from((i as { bytes: Uint8Array }).bytes));
+}
+
+/** Ticks of `perTick` records through a compressing writer; returns the records in order. */
+function writeTicks(p: string, ticks: number, perTick: number, seed = 7): Uint8Array[] {
+  const hex = hexStream(seed);
+  const w = CaptureWriter.open(p, rawCaptureHeader(sampleHeader()), { flushIntervalMs: 0, compress: true });
+  const recs: Uint8Array[] = [];
+  for (let t = 0; t < ticks; t++) {
+    for (let i = 0; i < perTick; i++) {
+      const r = serverRecord(itemsSpan(t * perTick + i, hex));
+      recs.push(r);
+      w.record(r);
+    }
+    w.flush();
+  }
+  w.close("done", T0, zeroLosses());
+  return recs;
+}
+
+describe("records-deflate chunks", () => {
+  test("a compressing writer's records come back byte for byte, in order; the file says format 3", () => {
+    const p = path.join(dir, "rt.cbor");
+    const recs = writeTicks(p, 4, 50);
+    const bytes = fs.readFileSync(p);
+    expect(Buffer.from(bytes).indexOf("records-deflate")).toBeGreaterThan(0);
+    const s = new CaptureScanner(bytes);
+    expect(s.header.format).toBe(CAPTURE_FORMAT);
+    expect(raws([...s.items()])).toEqual(recs);
+    expect(s.truncated).toBe(false);
+    expect(s.invalid).toBe(0);
+    // The same through runs() (the merge path) and the whole-file decoder.
+    let viaRuns = 0;
+    for (const it of new CaptureScanner(bytes).runs()) if (it.type === "raws") viaRuns += it.count;
+    expect(viaRuns).toBe(recs.length);
+    expect(readCapture(bytes).records.filter((r) => r.type === "span")).toHaveLength(recs.length);
+  });
+
+  test("raw and compressed chunks read in one file, in order", () => {
+    const hex = hexStream(3);
+    const recs = Array.from({ length: 30 }, (_, i) => serverRecord(itemsSpan(i, hex)));
+    const enc = captureEncoder();
+    const data = (from: number, to: number) => Buffer.concat(recs.slice(from, to));
+    const file = Buffer.concat([
+      enc.encode(rawCaptureHeader(sampleHeader())),
+      enc.encode({ type: "records", data: data(0, 10) }),
+      enc.encode({ type: "records-deflate", size: data(10, 20).byteLength, data: deflateRaw(data(10, 20), 1) }),
+      enc.encode({ type: "records", data: data(20, 30) }),
+    ]);
+    const s = new CaptureScanner(file);
+    expect(raws([...s.items()])).toEqual(recs);
+    expect(s.invalid).toBe(0);
+  });
+
+  test("compressed chunks need a format-3 header", () => {
+    const h = { ...rawCaptureHeader(sampleHeader()), format: 2 };
+    expect(() => CaptureWriter.open(path.join(dir, "f2.cbor"), h, { compress: true })).toThrow(/format-3 header/);
+  });
+
+  test("a cut at any byte reads back a prefix of the records: every chunk before the cut, and what inflates of the cut one", () => {
+    const p = path.join(dir, "cut.cbor");
+    const recs = writeTicks(p, 3, 30);
+    const bytes = new Uint8Array(fs.readFileSync(p));
+    const headerEnd = itemEnd(bytes, 0);
+    expect(headerEnd).toBeGreaterThan(0);
+    let last = 0;
+    let partial = 0;
+    const ends: number[] = [];
+    for (let pos = 0; pos < bytes.byteLength; ) ends.push((pos = itemEnd(bytes, pos)));
+    for (let cut = headerEnd; cut <= bytes.byteLength; cut++) {
+      const s = new CaptureScanner(bytes.subarray(0, cut));
+      const got = raws([...s.items()]);
+      // A prefix, in order, byte for byte, never shrinking as the cut moves on.
+      expect(got).toEqual(recs.slice(0, got.length));
+      expect(got.length).toBeGreaterThanOrEqual(last);
+      if (got.length % 30 !== 0) partial++;
+      last = got.length;
+      expect(s.invalid).toBe(0);
+      expect(s.truncated).toBe(!ends.includes(cut));
+    }
+    expect(last).toBe(recs.length);
+    // Most cuts inside a chunk still give some of its records (DEFLATE decodes as it goes).
+    expect(partial).toBeGreaterThan(0);
+  });
+
+  test("damage inside a compressed chunk costs that chunk's records after it, never the other chunks", () => {
+    const p = path.join(dir, "dmg.cbor");
+    const recs = writeTicks(p, 3, 30);
+    const bytes = new Uint8Array(fs.readFileSync(p));
+    const buf = Buffer.from(bytes);
+    const second = buf.indexOf("records-deflate", buf.indexOf("records-deflate") + 1);
+    expect(second).toBeGreaterThan(0);
+    let runs = 0;
+    for (let k = 40; k < 400; k += 7) {
+      const d = Uint8Array.from(bytes);
+      d[second + 30 + k] ^= 0x5a;
+      const s = new CaptureScanner(d);
+      const got = raws([...s.items()]);
+      // The first chunk is whole; the third chunk's records all come back.
+      expect(got.slice(0, 30)).toEqual(recs.slice(0, 30));
+      expect(got.slice(-30)).toEqual(recs.slice(60));
+      runs++;
+    }
+    expect(runs).toBeGreaterThan(40);
+  });
+
+  test("random damage never escapes as anything but corrupt_capture", () => {
+    const p = path.join(dir, "fuzz.cbor");
+    writeTicks(p, 3, 20);
+    const bytes = new Uint8Array(fs.readFileSync(p));
+    const hex = hexStream(11);
+    for (let round = 0; round < 300; round++) {
+      const d = Uint8Array.from(bytes);
+      const hits = 1 + (parseInt(hex(1), 16) % 4);
+      for (let h = 0; h < hits; h++) d[parseInt(hex(6), 16) % d.byteLength] = parseInt(hex(2), 16);
+      try {
+        const c = readCapture(d);
+        expect(Array.isArray(c.records)).toBe(true);
+      } catch (e) {
+        expect(e).toBeInstanceOf(TracerError);
+        expect((e as TracerError).code).toBe("corrupt_capture");
+      }
+    }
+  });
+
+  test("a chunk whose head understates its size, or claims more than the reader holds, is damage", () => {
+    const recs = Array.from({ length: 20 }, (_, i) => serverRecord(itemsSpan(i, hexStream(5))));
+    const data = Buffer.concat(recs);
+    const z = deflateRaw(data, 1);
+    const enc = captureEncoder();
+    const head = enc.encode(rawCaptureHeader(sampleHeader()));
+    const item = (size: number) => enc.encode({ type: "records-deflate", size, data: z });
+    const end = enc.encode({ type: "end", reason: "done", at: T0, totals: { spans: 20, losses: zeroLosses() } });
+    for (const size of [data.byteLength - 1, 10, DEFLATED_CHUNK_MAX + 1]) {
+      const s = new CaptureScanner(Buffer.concat([head, item(size), end]));
+      const items = [...s.items()];
+      expect(s.invalid).toBeGreaterThan(0);
+      expect(items.filter((i) => i.type === "end")).toHaveLength(1);
+    }
+    const ok = new CaptureScanner(Buffer.concat([head, item(data.byteLength), end]));
+    expect(raws([...ok.items()])).toEqual(recs);
+    expect(ok.invalid).toBe(0);
+  });
+
+  test("a SIGKILLed tracer loses only what it had not flushed (at most one drain tick)", async () => {
+    const p = path.join(dir, "killed3.cbor");
+    const script = path.join(dir, "kill-me-3.ts");
+    const root = path.resolve(import.meta.dir, "../../..");
+    const imp = (f: string) => JSON.stringify(path.join(root, f));
+    fs.writeFileSync(
+      script,
+      `import { CaptureSink } from ${imp("src/trace/output.ts")};
+import { sampleHeader } from ${imp("tests/unit/capture/fixture.ts")};
+import { serverRecord, typicalServer } from ${imp("tests/unit/capture/records.ts")};
+const sink = new CaptureSink(${JSON.stringify(p)}, { host: "h", pid: 1, exe: "x", start: new Date(0) }, sampleHeader(), {}, { flushIntervalMs: 0 });
+for (let tick = 0; tick < 3; tick++) {
+  for (let i = 0; i < 40; i++) sink.record(serverRecord(typicalServer(tick * 40 + i)), () => undefined);
+  sink.flush();
+}
+sink.record(serverRecord(typicalServer(999)), () => undefined); // this tick is never flushed
+process.stdout.write("flushed\\n");
+setInterval(() => {}, 1000);
+`,
+    );
+    const child = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "inherit" });
+    const reader = child.stdout.getReader();
+    let seen = "";
+    while (!seen.includes("flushed\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    expect(seen).toBe("flushed\n");
+    child.kill("SIGKILL");
+    expect(await child.exited).not.toBe(0);
+    const bytes = fs.readFileSync(p);
+    expect(Buffer.from(bytes).indexOf("records-deflate")).toBeGreaterThan(0);
+    const s = new CaptureScanner(bytes);
+    expect(raws([...s.items()])).toHaveLength(120);
+    expect(s.truncated).toBe(false);
+  });
+});
+
+describe("bytes per span, compressed", () => {
+  test("the sample's /items/17 server spans with random ids: ≤ 120 bytes each on disk at 15 spans per tick and up", () => {
+    const values = { host: "h", pid: 7, exe: "/bin/srv", start: new Date(0) };
+    const measure = (perTick: number, total: number, compress: boolean) => {
+      const hex = hexStream(perTick);
+      const p = path.join(dir, `bps-${perTick}-${compress}.cbor`);
+      const sink = new CaptureSink(p, values, sampleHeader(), {}, { flushIntervalMs: 0, compress });
+      for (let i = 0; i < total; i++) {
+        sink.record(serverRecord(itemsSpan(i, hex)), () => undefined);
+        if ((i + 1) % perTick === 0) sink.flush();
+      }
+      const empty = path.join(dir, `bps-empty-${perTick}-${compress}.cbor`);
+      const e = new CaptureSink(empty, values, sampleHeader(), {}, { flushIntervalMs: 0, compress });
+      sink.close("done", T0, zeroLosses());
+      e.close("done", T0, zeroLosses());
+      return (fs.statSync(p).size - fs.statSync(empty).size) / total;
+    };
+    const raw = measure(300, 6000, false);
+    const busy = measure(300, 6000, true);
+    const light = measure(15, 1500, true);
+    const single = measure(1, 200, true);
+    const rawSingle = measure(1, 200, false);
+    console.log(`bytes per /items/17 server span on disk: raw ${raw.toFixed(1)}; compressed ${busy.toFixed(1)} at 300 spans/tick, ${light.toFixed(1)} at 15, ${single.toFixed(1)} at 1 (raw ${rawSingle.toFixed(1)})`);
+    expect(busy).toBeLessThanOrEqual(60);
+    expect(light).toBeLessThanOrEqual(120);
+    // A chunk is kept compressed only when that is smaller: never worse than raw, even at one span per tick.
+    expect(single).toBeLessThanOrEqual(rawSingle);
+  });
+});
