@@ -54,6 +54,7 @@ export const PATHS = {
   bpfStamp: at(SOURCE_LAYOUT.bpfObjectDir, "stamp.json"),
   offsetsJson: at(SOURCE_LAYOUT.offsetsJson),
   embeddedTs: at("src/bpf/embedded.ts"),
+  icedGlue: at("src/vendor/iced/iced_x86.gen.js"),
   mainTs: at("src/main.ts"),
   executable: at("dist/beetrace"),
   lock: at(".cache/build.lock"),
@@ -687,6 +688,13 @@ export function builtAssets(objects: string[]): AssetFiles {
  */
 export async function compileExecutable(assets: AssetFiles, entry = PATHS.mainTs, outfile = PATHS.executable): Promise<void> {
   const t0 = performance.now();
+  // The decoder's glue is required at run time, so the bundler does not fail without it: the
+  // executable would then place no probe. It is generated, not committed (scripts/vendor-iced.ts).
+  if (!existsSync(PATHS.icedGlue)) {
+    throw new TracerError("internal", `${relative(ROOT, PATHS.icedGlue)} is missing, so the executable would have no x86 decoder`, {
+      hint: "run bash scripts/setup.sh (or bun scripts/vendor-iced.ts) first",
+    });
+  }
   const generated = renderEmbeddedModule(readFileSync(PATHS.embeddedTs, "utf8"), assets, dirname(PATHS.embeddedTs));
   mkdirSync(dirname(outfile), { recursive: true });
   const tmp = `${outfile}.tmp-${process.pid}`;

@@ -5,7 +5,7 @@
  */
 import { PROBES } from "../../src/probes/registry.ts";
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,6 +56,11 @@ describe.skipIf(reason !== undefined)(`beetrace under Deno${reason ? ` — skipp
     const parent = cap.spans.find((s) => s.spanId === client[0]!.parentSpanId);
     expect(parent?.name).toBe("GET /proxy");
     expect(cap.end?.reason).toBe("interrupted (SIGINT)");
+    // Deno compressed the chunks with node:zlib (Bun uses its own DEFLATE); Deno reads them back too.
+    expect(readFileSync(out).indexOf("records-deflate")).toBeGreaterThan(0);
+    const viewed = spawnSync(deno, ["run", "-A", join(ROOT, "src", "main.ts"), "view", out], { encoding: "utf8" });
+    expect(viewed.status).toBe(0);
+    expect(viewed.stdout).toContain("GET /proxy");
     await sample.stop();
   }, 120_000);
 });
