@@ -25,7 +25,7 @@ import { TracerError, fromSystemError } from "../errors.ts";
 import type { LossCounters, Span } from "../spans/model.ts";
 import { recordSize } from "../probes/decode.ts";
 import { copyRecordBytes } from "./copy.ts";
-import { deflateRaw } from "../runtime.ts";
+import { deflateRaw, inflateRaw } from "../runtime.ts";
 import {
   CAPTURE_FORMAT_DEFLATE,
   type CaptureHeader,
@@ -98,6 +98,8 @@ interface PendingItem {
   end: number;
   spans: number;
   dataStart: number;
+  /** The chunk's data is compressed (records-deflate), of `size` bytes inflated */
+  deflated?: { size: number };
 }
 
 export class CaptureWriter {
@@ -381,9 +383,7 @@ export class CaptureWriter {
     const n = this.len - this.chunkData;
     const view = new DataView(this.buf.buffer, this.buf.byteOffset);
     if (this.compress && n <= DEFLATED_CHUNK_MAX && this.deflateChunk(view, n)) {
-      // A compressed chunk cut by a failed write is not counted record by record (dataStart -1):
-      // the totals stay a lower bound of what a reader gets back.
-      this.items.push({ end: this.len, spans: this.chunkSpans, dataStart: -1 });
+      this.items.push({ end: this.len, spans: this.chunkSpans, dataStart: this.chunkData - CHUNK_HEAD_SIZE + DEFLATED_HEAD_SIZE, deflated: { size: n } });
     } else {
       view.setUint32(this.chunkData - 4, n, false);
       this.items.push({ end: this.len, spans: this.chunkSpans, dataStart: this.chunkData });
@@ -422,9 +422,22 @@ export class CaptureWriter {
         this.written.spans += it.spans;
       } else {
         if (it.dataStart >= 0 && upTo > it.dataStart) {
-          for (let p = it.dataStart; ; ) {
-            const size = recordSize(this.buf, p);
-            if (size === 0 || p + size > upTo) break;
+          // The complete records of the cut chunk, as a reader gets them back.
+          let data: Uint8Array = this.buf;
+          let from = it.dataStart;
+          let to = upTo;
+          if (it.deflated !== undefined) {
+            try {
+              data = inflateRaw(this.buf.subarray(it.dataStart, upTo), it.deflated.size, true);
+            } catch {
+              data = new Uint8Array(0);
+            }
+            from = 0;
+            to = data.byteLength;
+          }
+          for (let p = from; ; ) {
+            const size = recordSize(data, p);
+            if (size === 0 || p + size > to) break;
             this.written.spans++;
             p += size;
           }

@@ -192,6 +192,37 @@ describe("records-deflate chunks", () => {
     expect(ok.invalid).toBe(0);
   });
 
+  test("a write cut short (a full disk) counts as written exactly the records a reader gets back from the cut chunk", () => {
+    const hex = hexStream(9);
+    const recs = Array.from({ length: 60 }, (_, i) => serverRecord(itemsSpan(i, hex)));
+    for (const keep of [0.2, 0.5, 0.9]) {
+      const p = path.join(dir, `partial-${keep}.cbor`);
+      let fail = false;
+      let flushed = 0;
+      const w = CaptureWriter.open(p, rawCaptureHeader(sampleHeader()), {
+        flushIntervalMs: 0,
+        compress: true,
+        writeSync: (fd, b, o, l) => {
+          if (!fail) return fs.writeSync(fd, b, o, l);
+          if (o > 0) throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
+          flushed = Math.floor(keep * l);
+          return fs.writeSync(fd, b, o, flushed);
+        },
+      });
+      for (const r of recs) w.record(r);
+      fail = true;
+      expect(() => w.flush()).toThrow(expect.objectContaining({ code: "output_failed" }));
+      const said = w.totals().spans;
+      w.abandon();
+      const s = new CaptureScanner(fs.readFileSync(p));
+      const got = raws([...s.items()]);
+      expect(got).toEqual(recs.slice(0, got.length));
+      expect(said).toBe(got.length);
+      expect(s.truncated).toBe(true);
+      expect(flushed).toBeGreaterThan(0);
+    }
+  });
+
   test("a SIGKILLed tracer loses only what it had not flushed (at most one drain tick)", async () => {
     const p = path.join(dir, "killed3.cbor");
     const script = path.join(dir, "kill-me-3.ts");
