@@ -6,7 +6,7 @@ import { itemEnd, readCapture, readCaptureFile } from "../../../src/capture/read
 import { CaptureWriter } from "../../../src/capture/writer.ts";
 import { TracerError } from "../../../src/errors.ts";
 import { zeroLosses } from "../../../src/spans/model.ts";
-import { T0, sampleHeader, sampleSpans, tempDir, writeSampleCapture } from "./fixture.ts";
+import { T0, runAndKill, sampleHeader, sampleSpans, tempDir, writeSampleCapture } from "./fixture.ts";
 
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -152,31 +152,14 @@ describe("truncation", () => {
 
   test("a SIGKILLed writer leaves every flushed record readable", async () => {
     const p = path.join(dir, "killed.cbor");
-    const script = path.join(dir, "kill-me.ts");
-    const root = path.resolve(import.meta.dir, "../../..");
-    fs.writeFileSync(
-      script,
-      `import { CaptureWriter } from ${JSON.stringify(path.join(root, "src/capture/writer.ts"))};
-import { sampleHeader, sampleSpans } from ${JSON.stringify(path.join(root, "tests/unit/capture/fixture.ts"))};
-const w = CaptureWriter.open(${JSON.stringify(p)}, sampleHeader(), { flushIntervalMs: 0 });
+    await runAndKill(
+      "writer",
+      { CaptureWriter: "src/capture/writer.ts", sampleHeader: "tests/unit/capture/fixture.ts", sampleSpans: "tests/unit/capture/fixture.ts" },
+      `const w = CaptureWriter.open(${JSON.stringify(p)}, sampleHeader(), { flushIntervalMs: 0 });
 for (const s of sampleSpans()) w.span(s);
 w.flush();
-w.span(sampleSpans()[0]!); // buffered, never flushed
-process.stdout.write("flushed\\n");
-setInterval(() => {}, 1000);
-`,
+w.span(sampleSpans()[0]!); // buffered, never flushed`,
     );
-    const child = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "inherit" });
-    const reader = child.stdout.getReader();
-    let seen = "";
-    while (!seen.includes("flushed\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += new TextDecoder().decode(value);
-    }
-    expect(seen).toBe("flushed\n");
-    child.kill("SIGKILL");
-    expect(await child.exited).not.toBe(0);
     const c = readCaptureFile(p);
     expect(c.records).toHaveLength(4);
     expect(c.records.every((r) => r.type === "span")).toBe(true);

@@ -13,7 +13,7 @@ import { TracerError } from "../../../src/errors.ts";
 import { deflateRaw } from "../../../src/runtime.ts";
 import { zeroLosses } from "../../../src/spans/model.ts";
 import { CaptureSink, rawCaptureHeader } from "../../../src/trace/output.ts";
-import { T0, sampleHeader, tempDir } from "./fixture.ts";
+import { KILL_IMPORTS, T0, killedSinkBody, runAndKill, sampleHeader, tempDir } from "./fixture.ts";
 import { type ServerRecord, serverRecord, typicalServer } from "./records.ts";
 
 const dir = tempDir();
@@ -225,35 +225,7 @@ describe("records-deflate chunks", () => {
 
   test("a SIGKILLed tracer loses only what it had not flushed (at most one drain tick)", async () => {
     const p = path.join(dir, "killed3.cbor");
-    const script = path.join(dir, "kill-me-3.ts");
-    const root = path.resolve(import.meta.dir, "../../..");
-    const imp = (f: string) => JSON.stringify(path.join(root, f));
-    fs.writeFileSync(
-      script,
-      `import { CaptureSink } from ${imp("src/trace/output.ts")};
-import { sampleHeader } from ${imp("tests/unit/capture/fixture.ts")};
-import { serverRecord, typicalServer } from ${imp("tests/unit/capture/records.ts")};
-const sink = new CaptureSink(${JSON.stringify(p)}, { host: "h", pid: 1, exe: "x", start: new Date(0) }, sampleHeader(), {}, { flushIntervalMs: 0 });
-for (let tick = 0; tick < 3; tick++) {
-  for (let i = 0; i < 40; i++) sink.record(serverRecord(typicalServer(tick * 40 + i)), () => undefined);
-  sink.flush();
-}
-sink.record(serverRecord(typicalServer(999)), () => undefined); // this tick is never flushed
-process.stdout.write("flushed\\n");
-setInterval(() => {}, 1000);
-`,
-    );
-    const child = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "inherit" });
-    const reader = child.stdout.getReader();
-    let seen = "";
-    while (!seen.includes("flushed\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += new TextDecoder().decode(value);
-    }
-    expect(seen).toBe("flushed\n");
-    child.kill("SIGKILL");
-    expect(await child.exited).not.toBe(0);
+    await runAndKill("sink3", KILL_IMPORTS, killedSinkBody(p, 40, true));
     const bytes = fs.readFileSync(p);
     expect(Buffer.from(bytes).indexOf("records-deflate")).toBeGreaterThan(0);
     const s = new CaptureScanner(bytes);

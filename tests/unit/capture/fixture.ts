@@ -79,3 +79,50 @@ export function writeSampleCapture(dir: string, name = "cap.cbor"): string {
   w.close("duration", T0 + 4_000_000_000n, { ...zeroLosses(), ringbufFull: 2, incomplete: 1 });
   return p;
 }
+
+/**
+ * Runs `body` (TypeScript, after `imports`) in a child process, waits until it prints "flushed",
+ * then SIGKILLs it: what a killed tracer leaves on disk. `imports` maps names to repository
+ * files (e.g. { CaptureSink: "src/trace/output.ts" }).
+ */
+export async function runAndKill(name: string, imports: Record<string, string>, body: string): Promise<void> {
+  const root = path.resolve(import.meta.dir, "../../..");
+  const byFile = new Map<string, string[]>();
+  for (const [what, file] of Object.entries(imports)) byFile.set(file, [...(byFile.get(file) ?? []), what]);
+  const head = [...byFile].map(([file, names]) => `import { ${names.join(", ")} } from ${JSON.stringify(path.join(root, file))};`).join("\n");
+  const script = path.join(os.tmpdir(), `beetrace-kill-${name}-${process.pid}.ts`);
+  fs.writeFileSync(script, `${head}\n${body}\nprocess.stdout.write("flushed\\n");\nsetInterval(() => {}, 1000);\n`);
+  try {
+    const child = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "inherit" });
+    const reader = child.stdout.getReader();
+    let seen = "";
+    while (!seen.includes("flushed\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    if (seen !== "flushed\n") throw new Error(`the child did not get to "flushed" (printed ${JSON.stringify(seen)})`);
+    child.kill("SIGKILL");
+    if ((await child.exited) === 0) throw new Error("the child exited 0 instead of being killed");
+  } finally {
+    fs.rmSync(script, { force: true });
+  }
+}
+
+/** What killedSinkBody's script imports (runAndKill). */
+export const KILL_IMPORTS = {
+  CaptureSink: "src/trace/output.ts",
+  sampleHeader: "tests/unit/capture/fixture.ts",
+  serverRecord: "tests/unit/capture/records.ts",
+  typicalServer: "tests/unit/capture/records.ts",
+};
+
+/** A tracer's capture sink at `file`: three flushed ticks of `perTick` records, then one record never flushed. */
+export function killedSinkBody(file: string, perTick: number, compress: boolean): string {
+  return `const sink = new CaptureSink(${JSON.stringify(file)}, { host: "h", pid: 1, exe: "x", start: new Date(0) }, sampleHeader(), {}, { flushIntervalMs: 0, compress: ${compress} });
+for (let tick = 0; tick < 3; tick++) {
+  for (let i = 0; i < ${perTick}; i++) sink.record(serverRecord(typicalServer(tick * ${perTick} + i)), () => undefined);
+  sink.flush();
+}
+sink.record(serverRecord(typicalServer(9999)), () => undefined); // this tick is never flushed`;
+}

@@ -15,7 +15,7 @@ import { CaptureSink, FanOutSink, rawCaptureHeader, type SpanSink } from "../../
 import { renderCapture } from "../../../src/cli/view.ts";
 import { convertCommand } from "../../../src/cli/convert.ts";
 import { setLogSink } from "../../../src/log.ts";
-import { T0, sampleHeader, tempDir } from "./fixture.ts";
+import { KILL_IMPORTS, T0, killedSinkBody, runAndKill, sampleHeader, tempDir } from "./fixture.ts";
 import { TestDecoder, serverRecord, typicalServer } from "./records.ts";
 
 const dir = tempDir();
@@ -209,35 +209,7 @@ describe("format 2 truncation", () => {
 
   test("a SIGKILLed tracer loses only what it had not flushed (at most one drain tick)", async () => {
     const p = path.join(dir, "killed2.cbor");
-    const script = path.join(dir, "kill-me-2.ts");
-    const root = path.resolve(import.meta.dir, "../../..");
-    const imp = (f: string) => JSON.stringify(path.join(root, f));
-    fs.writeFileSync(
-      script,
-      `import { CaptureSink } from ${imp("src/trace/output.ts")};
-import { sampleHeader } from ${imp("tests/unit/capture/fixture.ts")};
-import { serverRecord, typicalServer } from ${imp("tests/unit/capture/records.ts")};
-const sink = new CaptureSink(${JSON.stringify(p)}, { host: "h", pid: 1, exe: "x", start: new Date(0) }, sampleHeader(), {}, { flushIntervalMs: 0 });
-for (let tick = 0; tick < 3; tick++) {
-  for (let i = 0; i < 4; i++) sink.record(serverRecord(typicalServer(tick * 4 + i)), () => undefined);
-  sink.flush();
-}
-sink.record(serverRecord(typicalServer(99)), () => undefined); // this tick is never flushed
-process.stdout.write("flushed\\n");
-setInterval(() => {}, 1000);
-`,
-    );
-    const child = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "inherit" });
-    const reader = child.stdout.getReader();
-    let seen = "";
-    while (!seen.includes("flushed\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += new TextDecoder().decode(value);
-    }
-    expect(seen).toBe("flushed\n");
-    child.kill("SIGKILL");
-    expect(await child.exited).not.toBe(0);
+    await runAndKill("sink2", KILL_IMPORTS, killedSinkBody(p, 4, false));
     const s = new CaptureScanner(fs.readFileSync(p));
     expect([...s.items()].filter((i) => i.type === "raw")).toHaveLength(12);
     expect(s.truncated).toBe(false);
