@@ -4,9 +4,13 @@
  * Parsing the mapping directly is ~10x cheaper per record than a libbpf callback per record and
  * lets us bound each batch so the event loop never starves (research: bun-libbpf-spike §4, §7.4).
  * Layout (kernel/bpf/ringbuf.c): page 0 holds consumer_pos (mapped read-write); page 1 holds
- * producer_pos, followed by the data area mapped twice in a row (read-only), so a record that
- * wraps around the end is still contiguous in our view. Each record has an 8-byte header
- * { u32 len (bit 31 BUSY, bit 30 DISCARD), u32 pg_off } and is padded to 8 bytes.
+ * producer_pos, followed by the data area, which the kernel lets us map twice in a row so that a
+ * record wrapping around the end is contiguous (libbpf does). We map it once: every mapped page
+ * counts in the tracer's RSS, and the second copy was 4 MiB of it with the default ring
+ * (bench/RESULTS.md, memory). The rare record that wraps (one per trip around the ring) is
+ * copied into a scratch buffer instead. Each record has an 8-byte header
+ * { u32 len (bit 31 BUSY, bit 30 DISCARD), u32 pg_off } and is padded to 8 bytes; headers are
+ * 8-byte aligned and the data area a multiple of pages, so a header never wraps.
  * BPF programs should submit with BPF_RB_NO_WAKEUP and the reader drain on a timer: a wake-up per
  * record slows the traced process 3-5x (spike §4B-C).
  */
@@ -40,6 +44,7 @@ export class RingBufferReader implements Disposable {
   readonly #words: Uint32Array; // producer mapping as u32 (headers)
   readonly #view: DataView; // producer mapping for the handler
   readonly #dataStart: number; // byte offset of the data area inside the producer mapping
+  readonly #wrap = new WrapScratch();
   readonly #handle: number;
   readonly #owner: BpfMap["object"];
   #closed = false;
@@ -56,7 +61,7 @@ export class RingBufferReader implements Disposable {
     this.size = map.maxEntries;
     const cons = mmapFd(page, PROT_READ | PROT_WRITE, fd, 0);
     if (cons < 0) throw errnoError(`ring buffer ${map.name}: map consumer page`, -cons);
-    const prodLen = page + 2 * this.size;
+    const prodLen = page + this.size;
     const prod = mmapFd(prodLen, PROT_READ, fd, page);
     if (prod < 0) {
       munmap(cons, page);
@@ -96,7 +101,7 @@ export class RingBufferReader implements Disposable {
     const prod = Number(this.#prodPos[0]!);
     const cursor = { pos: start, records: 0 };
     try {
-      parseRecords(this.#words, this.#view, this.#dataStart, this.size, cursor, Math.min(prod, start + maxBytes), onRecord);
+      parseRecords(this.#words, this.#view, this.#dataStart, this.size, cursor, Math.min(prod, start + maxBytes), onRecord, this.#wrap);
     } finally {
       // Release the space in one store (the kernel reads consumer_pos with smp_load_acquire).
       if (cursor.pos !== start) Atomics.store(this.#consPos, 0, BigInt(cursor.pos));
@@ -146,11 +151,32 @@ export class RingBufferReader implements Disposable {
   }
 }
 
+/** Where a record that wraps around the end of a once-mapped data area is put together. */
+export class WrapScratch {
+  #bytes = new Uint8Array(0);
+  #view = new DataView(this.#bytes.buffer);
+
+  /** The record's `len` bytes from `at` in `src`, continuing at `dataStart` past `dataEnd`, in one view (from offset 0). */
+  join(src: DataView, at: number, len: number, dataStart: number, dataEnd: number): DataView {
+    if (this.#bytes.byteLength < len) {
+      this.#bytes = new Uint8Array(Math.max(len, 2 * this.#bytes.byteLength, 4096));
+      this.#view = new DataView(this.#bytes.buffer);
+    }
+    const head = dataEnd - at;
+    const whole = new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+    this.#bytes.set(whole.subarray(at, dataEnd), 0);
+    this.#bytes.set(whole.subarray(dataStart, dataStart + len - head), head);
+    return this.#view;
+  }
+}
+
 /**
  * The ring's record walk, separate from the mapping so unit tests can run it over hand-built
- * memory. `words`/`view` cover the producer mapping (data area at `dataStart`, mapped twice);
- * advances `cursor.pos` from its value up to `limit` (a producer position), stopping at a BUSY
- * record. A record whose handler throws still counts as consumed (it is not replayed forever).
+ * memory. `words`/`view` cover the producer mapping (data area at `dataStart`): mapped twice in a
+ * row when `wrap` is undefined, else once, a wrapping record then being handed over from `wrap`
+ * (offset 0). Advances `cursor.pos` from its value up to `limit` (a producer position), stopping
+ * at a BUSY record. A record whose handler throws still counts as consumed (it is not replayed
+ * forever).
  */
 export function parseRecords(
   words: Uint32Array,
@@ -160,7 +186,9 @@ export function parseRecords(
   cursor: { pos: number; records: number },
   limit: number,
   onRecord: RecordHandler,
+  wrap?: WrapScratch,
 ): void {
+  const dataEnd = dataStart + size;
   while (cursor.pos < limit) {
     const off = dataStart + (cursor.pos % size);
     const hdr = words[off >>> 2]!;
@@ -169,7 +197,9 @@ export function parseRecords(
     cursor.pos += (len + HDR + 7) & ~7;
     if ((hdr & DISCARD) === 0) {
       cursor.records++;
-      onRecord(view, off + HDR, len);
+      const at = off + HDR;
+      if (wrap !== undefined && at + len > dataEnd) onRecord(wrap.join(view, at, len, dataStart, dataEnd), 0, len);
+      else onRecord(view, at, len);
     }
   }
 }
