@@ -130,6 +130,7 @@ export function registerCommands(cli: CAC): void {
       .option("--max-bytes <size>", "Stop once the capture files reach this size (e.g. 100M)")
       .option("--rotate-size <size>", "Start a new capture file when the current one reaches this size")
       .option("--ringbuf-size <bytes>", "Ring buffer size, a power of two (default 4M)")
+      .option("--capture-format <n>", "3 (default): each tick's records compressed; 2: uncompressed, for beetrace versions before 3 (~3x larger)")
       .option("--db-statement <mode>", "db.query.text of database/sql spans: sanitized (default: literals replaced by ?), raw or off")
       .option("--propagate", "Insert a W3C traceparent into the plain HTTP/1 requests the target sends (socket layer: sock_ops+sk_msg, cgroup v2; exit 22 where unsupported); the application's own is kept, HTTP/2 and TLS are not rewritten")
       .option("--dry-run", "Load and attach every probe, then detach and exit")

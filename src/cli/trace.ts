@@ -53,6 +53,7 @@ export interface TraceCliOptions {
   maxSpans?: string | number;
   maxBytes?: string | number;
   rotateSize?: string | number;
+  captureFormat?: string | number;
   dryRun?: boolean;
   quiet?: boolean;
   otlp?: string;
@@ -141,6 +142,7 @@ export function parsePlan(o: TraceCliOptions): Plan {
   if (o.maxSpans !== undefined) limits.maxSpans = parseCount(o.maxSpans, "--max-spans");
   if (o.maxBytes !== undefined) limits.maxBytes = parseSize(o.maxBytes, "--max-bytes");
   if (o.rotateSize !== undefined) limits.rotateBytes = parseSize(o.rotateSize, "--rotate-size");
+  limits.format = captureFormat(o.captureFormat);
   const template = o.out !== undefined && o.out !== "" ? String(o.out) : streaming ? undefined : DEFAULT_OUT;
   // Expand once now so a bad placeholder is a usage error before anything is attached.
   if (template !== undefined) expandTemplate(template, { host: "h", pid: 1, exe: "x", start: new Date(0) }, 0);
@@ -261,6 +263,16 @@ export function checkOutputs(plan: Plan, known: KnownTarget): void {
 }
 
 type OtlpModule = typeof import("../trace/otlp-sink.ts");
+
+/** --capture-format: 3 (default, compressed chunks) or 2 (raw chunks, for beetrace versions that predate 3). */
+function captureFormat(v: string | number | undefined): 2 | 3 | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v).trim();
+  if (s === "2" || s === "3") return s === "2" ? 2 : 3;
+  throw new TracerError("usage", `--capture-format must be 2 or 3, not ${JSON.stringify(s)}`, {
+    hint: "3 (the default) compresses each tick's records; 2 writes them raw, readable by beetrace versions older than format 3, ~3x larger",
+  });
+}
 
 /** The OTLP sink's module, loaded only when the plan streams OTLP. */
 async function loadOtlp(plan: Plan): Promise<OtlpModule | undefined> {

@@ -84,6 +84,8 @@ export interface CaptureLimits {
   maxSpans?: number;
   maxBytes?: number;
   rotateBytes?: number;
+  /** Capture format to write: 3 (default: compressed chunks) or 2 (raw chunks, for older readers) */
+  format?: 2 | 3;
 }
 
 /** The header a format-2 capture file gets: the given one, with this build's record layouts unless it has some. */
@@ -103,6 +105,7 @@ export class CaptureSink implements SpanSink {
   #limit: string | undefined;
   /** Records dropped because their size field did not fit the sample (a BPF bug) */
   #invalid = 0;
+  readonly #compress: boolean;
   /** Latest clock anchor after the header's: repeated at the start of each rotated file */
   #anchor: ClockFields | undefined;
   readonly header: CaptureHeader;
@@ -116,13 +119,16 @@ export class CaptureSink implements SpanSink {
     /** For tests: writer options (flush timer, write function) */
     readonly writerOptions: CaptureWriterOptions = {},
   ) {
-    this.header = rawCaptureHeader(header);
+    this.#compress = writerOptions.compress ?? limits.format !== 2;
+    // Compressed chunks need format 3; raw ones are written as format 2, which older beetrace
+    // versions read (they refuse format 3).
+    this.header = { ...rawCaptureHeader(header), ...(this.#compress ? {} : { format: 2 }) };
     this.#writer = this.#open();
   }
 
   #open(): CaptureWriter {
     const path = expandTemplate(this.template, this.values, this.#seq);
-    const w = CaptureWriter.open(path, this.header, { compress: true, ...this.writerOptions });
+    const w = CaptureWriter.open(path, this.header, { ...this.writerOptions, compress: this.#compress });
     this.files.push(path);
     if (this.#anchor !== undefined) w.clock(this.#anchor);
     return w;

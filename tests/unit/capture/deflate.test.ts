@@ -234,6 +234,28 @@ describe("records-deflate chunks", () => {
   });
 });
 
+describe("capture sink formats", () => {
+  test("format 2 on request: raw chunks under a format-2 header, which a format-2 reader accepts", () => {
+    const values = { host: "h", pid: 7, exe: "/bin/srv", start: new Date(0) };
+    const hex = hexStream(21);
+    const recs = Array.from({ length: 500 }, (_, i) => serverRecord(itemsSpan(i, hex)));
+    const files: Record<string, Buffer> = {};
+    for (const format of [2, 3] as const) {
+      const p = path.join(dir, `sink-f${format}.cbor`);
+      const sink = new CaptureSink(p, values, sampleHeader(), { format }, { flushIntervalMs: 0 });
+      for (const r of recs) sink.record(r, () => undefined);
+      sink.close("done", T0, zeroLosses());
+      files[format] = fs.readFileSync(p);
+      const s = new CaptureScanner(files[format]!);
+      expect(s.header.format).toBe(format);
+      expect(raws([...s.items()])).toEqual(recs);
+    }
+    expect(files[2]!.indexOf("records-deflate")).toBe(-1);
+    expect(files[3]!.indexOf("records-deflate")).toBeGreaterThan(0);
+    expect(files[3]!.byteLength).toBeLessThan(files[2]!.byteLength / 2);
+  });
+});
+
 describe("bytes per span, compressed", () => {
   test("the sample's /items/17 server spans with random ids: ≤ 120 bytes each on disk at 15 spans per tick and up", () => {
     const values = { host: "h", pid: 7, exe: "/bin/srv", start: new Date(0) };

@@ -139,3 +139,20 @@ describe("run passes its program's exit status through, even when nothing can be
     expect(exitStatus(null, "SIGKILL")).toBe(137);
   });
 });
+
+describe("--capture-format", () => {
+  test("3 by default, 2 on request; anything else is a usage error naming the choices", () => {
+    expect(parsePlan({ out: join(dir, "f.cbor") }).limits.format).toBeUndefined();
+    expect(parsePlan({ out: join(dir, "f.cbor"), captureFormat: "2" }).limits.format).toBe(2);
+    expect(parsePlan({ out: join(dir, "f.cbor"), captureFormat: 3 }).limits.format).toBe(3);
+    let err: unknown;
+    try {
+      parsePlan({ out: join(dir, "f.cbor"), captureFormat: "zstd" });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TracerError);
+    expect((err as TracerError).code).toBe("usage");
+    expect((err as TracerError).message).toContain("--capture-format must be 2 or 3");
+  });
+});
