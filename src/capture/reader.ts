@@ -93,7 +93,7 @@ export interface RawRecord {
   bytes: Uint8Array;
   /** BOOTTIME ns → epoch ns with the clock item in force for this record's chunk */
   toEpoch: (bootNs: bigint) => bigint;
-  /** Byte offset of the record in the file */
+  /** Byte offset of the record in the file (of its records-deflate chunk, for a compressed one) */
   offset: number;
 }
 
@@ -114,7 +114,7 @@ export interface RawRun {
   end: number;
   /** BOOTTIME ns → epoch ns with the clock item in force for these records */
   toEpoch: (bootNs: bigint) => bigint;
-  /** Byte offset of bytes[0] in the file */
+  /** Byte offset of bytes[0] in the file (of the records-deflate chunk, for a compressed one) */
   offset: number;
 }
 
@@ -743,7 +743,15 @@ export class CaptureScanner {
       r = w.next();
     }
     if (damage !== undefined) this.noteDamage(pos, itemEnd, `${where}: compressed records chunk is damaged: ${damage}; ${r.value.next} bytes of records before the damage were read`);
-    if (!cut) return dataEnd;
+    if (!cut) {
+      // A DEFLATE stream ends by itself and bytes after it are ignored, so a length damaged long
+      // would still inflate, and the items it swallowed would be lost: an item must start right
+      // after the chunk (or the file end there), else the reader resynchronises inside it.
+      if (dataEnd === src.size || this.#itemAt(dataEnd) || this.#cutAt(dataEnd)) return dataEnd;
+      const next = this.#resyncItem(dataStart, src.size);
+      this.noteDamage(next, dataEnd, `${where}: the compressed records chunk's length runs past the next item`);
+      return next;
+    }
     this.truncated = true;
     // Nothing read back: the whole item is the incomplete tail; else the cut record's bytes.
     this.trailingBytes = r.value.next === 0 ? src.size - pos : records.byteLength - r.value.next;
@@ -923,6 +931,26 @@ export class CaptureScanner {
       q = at + 1;
     }
     return limit;
+  }
+
+  /** Whether the bytes from `p` to the end are the start of an item cut by the file's end (the truncated tail). */
+  #cutAt(p: number): boolean {
+    try {
+      return this.#complete(p, MAX_ITEM).kind === "cut";
+    } catch {
+      return false;
+    }
+  }
+
+  /** Whether a complete item of a known type starts at `p`: its map head, then the "type" key. */
+  #itemAt(p: number): boolean {
+    for (const headLen of [1, 3, 2, 5]) {
+      // Viewed again each time: #itemStartsAt moves the source's window.
+      const h = this.#src.view(p, headLen + TYPE_KEY.byteLength);
+      if (h.byteLength < headLen + TYPE_KEY.byteLength) continue;
+      if (TYPE_KEY.every((b, k) => h[headLen + k] === b) && this.#itemStartsAt(p, headLen)) return true;
+    }
+    return false;
   }
 
   /** Whether a complete item of a known type starts at `c` (for resynchronisation). */

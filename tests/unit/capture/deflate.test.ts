@@ -192,6 +192,38 @@ describe("records-deflate chunks", () => {
     expect(ok.invalid).toBe(0);
   });
 
+  test("a compressed chunk whose length was damaged long does not swallow the items after it", () => {
+    const hex = hexStream(13);
+    const recs = Array.from({ length: 30 }, (_, i) => serverRecord(itemsSpan(i, hex)));
+    const enc = captureEncoder();
+    const chunk = (from: number, to: number) => {
+      const data = Buffer.concat(recs.slice(from, to));
+      return Buffer.from(enc.encode({ type: "records-deflate", size: data.byteLength, data: deflateRaw(data, 1) }));
+    };
+    const first = chunk(0, 10);
+    const file = Buffer.concat([
+      Buffer.from(enc.encode(rawCaptureHeader(sampleHeader()))),
+      first,
+      Buffer.from(enc.encode({ type: "stats", at: T0, losses: zeroLosses(), spans: 10 })),
+      chunk(10, 20),
+      chunk(20, 30),
+    ]);
+    // The first chunk's byte-string length (the last head before its data) grows by 300 bytes.
+    const at = file.indexOf(first) + first.indexOf(Buffer.from("data")) + 4;
+    expect(file[at]! >> 5).toBe(2);
+    const d = Uint8Array.from(file);
+    const len = d[at]! & 0x1f;
+    expect(len).toBe(25); // a 2-byte length follows
+    const was = (d[at + 1]! << 8) | d[at + 2]!;
+    d[at + 1] = ((was + 300) >> 8) & 0xff;
+    d[at + 2] = (was + 300) & 0xff;
+    const s = new CaptureScanner(d);
+    const items = [...s.items()];
+    expect(raws(items)).toEqual(recs);
+    expect(items.filter((i) => i.type === "stats")).toHaveLength(1);
+    expect(s.invalid).toBeGreaterThan(0);
+  });
+
   test("a write cut short (a full disk) counts as written exactly the records a reader gets back from the cut chunk", () => {
     const hex = hexStream(9);
     const recs = Array.from({ length: 60 }, (_, i) => serverRecord(itemsSpan(i, hex)));
