@@ -285,3 +285,28 @@ export function bpfStats(prefix: string): { stop: () => { name: string; runs: nu
     },
   };
 }
+
+/**
+ * A percentile bootstrap interval (Efron & Tibshirani, "An Introduction to the Bootstrap", ch. 13)
+ * of `stat` over `rows`, resampled with replacement `resamples` times: [lo, hi] at the two-sided
+ * `level`. Rows stay whole, so paired measurements (one round's windows) are resampled together.
+ * Seeded (xorshift32), so a run prints the same interval for the same data.
+ */
+export function bootstrapInterval<T>(rows: readonly T[], stat: (sample: T[]) => number, resamples = 2000, level = 0.95, seed = 1): [number, number] {
+  if (rows.length === 0) return [Number.NaN, Number.NaN];
+  let x = seed | 0 || 1;
+  const next = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+  const stats: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    const sample = Array.from({ length: rows.length }, () => rows[Math.floor(next() * rows.length)]!);
+    const v = stat(sample);
+    if (Number.isFinite(v)) stats.push(v);
+  }
+  stats.sort((a, b) => a - b);
+  return [percentile(stats, (100 * (1 - level)) / 2), percentile(stats, 100 - (100 * (1 - level)) / 2)];
+}

@@ -29,7 +29,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { attachNoop, type NoopProbes } from "./noop-attach.ts";
-import { BENCH_CACHE, ROOT, bpfStats, exited, threadsCpuNs, intOption, machineLine, parseOptions, percentile, waitForLine } from "./lib.ts";
+import { BENCH_CACHE, ROOT, bootstrapInterval, bpfStats, exited, threadsCpuNs, intOption, machineLine, parseOptions, percentile, waitForLine } from "./lib.ts";
 
 const o = parseOptions(process.argv.slice(2), {
   routes: "/hello,/items/17",
@@ -182,7 +182,16 @@ for (const path of o.routes.split(",")) {
   if (floor !== undefined && floor > 0) {
     for (const c of ["beetrace", "before"] as const) {
       const m = medians.get(c);
-      if (m !== undefined) console.log(`${path}: ${c} / floor = ${(m / floor).toFixed(2)}× (target ≤ 0.25×)`);
+      if (m === undefined) continue;
+      // How far the ratio can be trusted: rounds resampled whole (a round's windows share its minutes).
+      const rounds = [...new Set(ws.map((w) => w.round))].map((r) => ({
+        added: ws.find((w) => w.round === r && w.config === c)?.added,
+        floor: ws.find((w) => w.round === r && w.config === "noop")?.added,
+      }));
+      const paired = rounds.filter((r): r is { added: number; floor: number } => r.added !== undefined && r.floor !== undefined);
+      const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+      const [lo, hi] = bootstrapInterval(paired, (s) => median(s.map((r) => r.added)) / median(s.map((r) => r.floor)));
+      console.log(`${path}: ${c} / floor = ${(m / floor).toFixed(2)}× (95 % bootstrap interval over rounds ${lo.toFixed(2)}–${hi.toFixed(2)}×; target ≤ 0.25×)`);
     }
   }
 }
