@@ -50,6 +50,8 @@ export const CAPTURE_FORMAT = 3;
 export const CAPTURE_FORMAT_MIN = 1;
 /** First format whose files may hold `records-deflate` chunks (format 2 readers would skip them unread). */
 export const CAPTURE_FORMAT_DEFLATE = 3;
+/** The format of files with raw chunks only (`--capture-format 2`): what beetrace versions before format 3 read. */
+export const CAPTURE_FORMAT_RAW = 2;
 /**
  * Largest `records-deflate` chunk, compressed and inflated: the reader holds one whole, so this
  * bounds its memory (and a crafted chunk that inflates without end). The writer's chunks are one

@@ -140,6 +140,11 @@ const CHUNK_HEAD_PEEK = 256;
 const RESYNC_ITEM_MAX = 1024 * 1024;
 /** Item types the writer produces, which resynchronisation may land on. */
 const KNOWN_ITEM_TYPES = new Set(["span", "stats", "end", "clock", "records", "records-deflate", "section"]);
+/**
+ * Lengths of the map head right before an item's "type" key (its first key): 1 byte for < 24
+ * entries, or 2, 3 or 5 (0xb8, 0xb9, 0xba + length; cbor-x writes object maps as 0xb9 + u16).
+ */
+const MAP_HEAD_LENGTHS = [1, 2, 3, 5] as const;
 /** `"type"` as a CBOR text string: every item starts with it, right after its map head. */
 const TYPE_KEY = Buffer.from([0x64, 0x74, 0x79, 0x70, 0x65]);
 
@@ -923,10 +928,9 @@ export class CaptureScanner {
         continue;
       }
       const at = q + k;
-      // The map head is right before "type" (its first key): 1 byte for < 24 entries, or 2, 3
-      // or 5 (0xb8, 0xb9, 0xba + length; cbor-x writes object maps as 0xb9 + u16).
-      for (const c of [at - 1, at - 2, at - 3, at - 5]) {
-        if (c >= from && c < limit && this.#itemStartsAt(c, at - c)) return c;
+      for (const headLen of MAP_HEAD_LENGTHS) {
+        const c = at - headLen;
+        if (c >= from && c < limit && this.#itemStartsAt(c, headLen)) return c;
       }
       q = at + 1;
     }
@@ -944,7 +948,7 @@ export class CaptureScanner {
 
   /** Whether a complete item of a known type starts at `p`: its map head, then the "type" key. */
   #itemAt(p: number): boolean {
-    for (const headLen of [1, 3, 2, 5]) {
+    for (const headLen of MAP_HEAD_LENGTHS) {
       // Viewed again each time: #itemStartsAt moves the source's window.
       const h = this.#src.view(p, headLen + TYPE_KEY.byteLength);
       if (h.byteLength < headLen + TYPE_KEY.byteLength) continue;

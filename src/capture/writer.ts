@@ -382,8 +382,9 @@ export class CaptureWriter {
     if (this.chunkData < 0) return;
     const n = this.len - this.chunkData;
     const view = new DataView(this.buf.buffer, this.buf.byteOffset);
-    if (this.compress && n <= DEFLATED_CHUNK_MAX && this.deflateChunk(view, n)) {
-      this.items.push({ end: this.len, spans: this.chunkSpans, dataStart: this.chunkData - CHUNK_HEAD_SIZE + DEFLATED_HEAD_SIZE, deflated: { size: n } });
+    const deflatedAt = this.compress && n <= DEFLATED_CHUNK_MAX ? this.deflateChunk(view, n) : -1;
+    if (deflatedAt >= 0) {
+      this.items.push({ end: this.len, spans: this.chunkSpans, dataStart: deflatedAt, deflated: { size: n } });
     } else {
       view.setUint32(this.chunkData - 4, n, false);
       this.items.push({ end: this.len, spans: this.chunkSpans, dataStart: this.chunkData });
@@ -392,17 +393,21 @@ export class CaptureWriter {
     this.chunkSpans = 0;
   }
 
-  /** Replace the open chunk (n bytes of records) by its records-deflate item if that is smaller. */
-  private deflateChunk(view: DataView, n: number): boolean {
+  /**
+   * Replace the open chunk (n bytes of records) by its records-deflate item if that is smaller.
+   * Returns where the compressed data starts in the buffer, or -1 (the chunk stays raw).
+   */
+  private deflateChunk(view: DataView, n: number): number {
     const z = deflateRaw(this.buf.subarray(this.chunkData, this.len), DEFLATE_LEVEL);
     const at = this.chunkData - CHUNK_HEAD_SIZE;
-    if (DEFLATED_HEAD_SIZE + z.byteLength >= CHUNK_HEAD_SIZE + n) return false;
+    if (DEFLATED_HEAD_SIZE + z.byteLength >= CHUNK_HEAD_SIZE + n) return -1;
+    const data = at + DEFLATED_HEAD_SIZE;
     this.buf.set(DEFLATED_HEAD, at);
     view.setUint32(at + DEFLATED_SIZE_AT, n, false);
-    view.setUint32(at + DEFLATED_HEAD_SIZE - 4, z.byteLength, false);
-    this.buf.set(z, at + DEFLATED_HEAD_SIZE);
-    this.len = at + DEFLATED_HEAD_SIZE + z.byteLength;
-    return true;
+    view.setUint32(data - 4, z.byteLength, false);
+    this.buf.set(z, data);
+    this.len = data + z.byteLength;
+    return data;
   }
 
   private reserve(n: number): void {

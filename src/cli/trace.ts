@@ -34,7 +34,7 @@ import { trimAfterAttach } from "../trace/footprint.ts";
 import { ProcessMaps } from "../trace/process-maps.ts";
 import { CaptureSink, FanOutSink, expandTemplate, formatStart, type CaptureLimits, type SpanSink, type TemplateValues } from "../trace/output.ts";
 import { makeSampler, mergeFlags, parseOtelEnv, type OtelConfig } from "../config/otel-env.ts";
-import type { CaptureHeader } from "../capture/format.ts";
+import { CAPTURE_FORMAT_RAW, type CaptureHeader } from "../capture/format.ts";
 import type { LossCounters } from "../spans/model.ts";
 import { unknownVersionsPolicy } from "./inspect.ts";
 import { parseStatementMode, setStatementMode } from "../probes/databasesql/options.ts";
@@ -124,6 +124,8 @@ export interface Plan {
   template: string | undefined;
   otel: OtelConfig;
   limits: CaptureLimits;
+  /** --capture-format: 2 writes raw chunks (format 2); undefined or 3, compressed ones */
+  captureFormat: 2 | 3 | undefined;
   durationMs: number | undefined;
   quiet: boolean;
   spillDir: string | undefined;
@@ -142,7 +144,6 @@ export function parsePlan(o: TraceCliOptions): Plan {
   if (o.maxSpans !== undefined) limits.maxSpans = parseCount(o.maxSpans, "--max-spans");
   if (o.maxBytes !== undefined) limits.maxBytes = parseSize(o.maxBytes, "--max-bytes");
   if (o.rotateSize !== undefined) limits.rotateBytes = parseSize(o.rotateSize, "--rotate-size");
-  limits.format = captureFormat(o.captureFormat);
   const template = o.out !== undefined && o.out !== "" ? String(o.out) : streaming ? undefined : DEFAULT_OUT;
   // Expand once now so a bad placeholder is a usage error before anything is attached.
   if (template !== undefined) expandTemplate(template, { host: "h", pid: 1, exe: "x", start: new Date(0) }, 0);
@@ -174,6 +175,7 @@ export function parsePlan(o: TraceCliOptions): Plan {
     },
     template,
     limits,
+    captureFormat: captureFormat(o.captureFormat),
     durationMs: o.duration === undefined ? undefined : parseDuration(o.duration),
     quiet: Boolean(o.quiet),
     spillDir: o.spillDir === undefined ? undefined : String(o.spillDir),
@@ -282,7 +284,7 @@ async function loadOtlp(plan: Plan): Promise<OtlpModule | undefined> {
 /** The sinks of one traced process: capture files (--out), the OTLP exporter (--otlp / env), or both. */
 function openSinks(plan: Plan, template: string | undefined, values: TemplateValues, header: CaptureHeader, otlp: OtlpModule | undefined): SpanSink {
   const sinks: SpanSink[] = [];
-  if (template !== undefined) sinks.push(new CaptureSink(template, values, header, plan.limits));
+  if (template !== undefined) sinks.push(new CaptureSink(template, values, header, plan.limits, { compress: plan.captureFormat !== CAPTURE_FORMAT_RAW }));
   const o = plan.otel;
   if (o.exporter === "otlp" && o.endpoint !== undefined) {
     if (otlp === undefined) throw new TracerError("internal", "OTLP output requested but its module was not loaded");

@@ -15,7 +15,7 @@ import { basename, extname } from "node:path";
 import { TracerError } from "../errors.ts";
 import { zeroLosses, type LossCounters, type Span } from "../spans/model.ts";
 import { CaptureWriter, type CaptureWriterOptions } from "../capture/writer.ts";
-import { CAPTURE_FORMAT, type CaptureHeader, type ClockFields } from "../capture/format.ts";
+import { CAPTURE_FORMAT, CAPTURE_FORMAT_RAW, type CaptureHeader, type ClockFields } from "../capture/format.ts";
 import { builtinRecordSchema, type LaterDecoders } from "../probes/decode.ts";
 import { log } from "../log.ts";
 
@@ -84,18 +84,17 @@ export interface CaptureLimits {
   maxSpans?: number;
   maxBytes?: number;
   rotateBytes?: number;
-  /** Capture format to write: 3 (default: compressed chunks) or 2 (raw chunks, for older readers) */
-  format?: 2 | 3;
 }
 
-/** The header a format-2 capture file gets: the given one, with this build's record layouts unless it has some. */
+/** The header a capture file of raw records gets: the given one, at this build's format (CAPTURE_FORMAT), with this build's record layouts unless it has some. */
 export function rawCaptureHeader(header: CaptureHeader): CaptureHeader {
   return { ...header, format: CAPTURE_FORMAT, records: header.records ?? builtinRecordSchema() };
 }
 
 /**
- * Capture files (format 3: raw span records, each flush's chunk compressed): one at a time, rotated by size, stopping at
- * span/byte limits. Span counts are records; byte counts are file bytes.
+ * Capture files (format 3: raw span records, each flush's chunk compressed; format 2 with
+ * `compress: false`): one at a time, rotated by size, stopping at span/byte limits. Span counts
+ * are records; byte counts are file bytes.
  */
 export class CaptureSink implements SpanSink {
   #writer: CaptureWriter;
@@ -116,13 +115,13 @@ export class CaptureSink implements SpanSink {
     readonly values: TemplateValues,
     header: CaptureHeader,
     readonly limits: CaptureLimits = {},
-    /** For tests: writer options (flush timer, write function) */
+    /** Writer options: `compress` (default true); tests also set the flush timer and write function */
     readonly writerOptions: CaptureWriterOptions = {},
   ) {
-    this.#compress = writerOptions.compress ?? limits.format !== 2;
+    this.#compress = writerOptions.compress ?? true;
     // Compressed chunks need format 3; raw ones are written as format 2, which older beetrace
     // versions read (they refuse format 3).
-    this.header = { ...rawCaptureHeader(header), ...(this.#compress ? {} : { format: 2 }) };
+    this.header = { ...rawCaptureHeader(header), ...(this.#compress ? {} : { format: CAPTURE_FORMAT_RAW }) };
     this.#writer = this.#open();
   }
 

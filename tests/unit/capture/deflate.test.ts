@@ -13,23 +13,19 @@ import { TracerError } from "../../../src/errors.ts";
 import { deflateRaw } from "../../../src/runtime.ts";
 import { zeroLosses } from "../../../src/spans/model.ts";
 import { CaptureSink, rawCaptureHeader } from "../../../src/trace/output.ts";
+import { rng } from "../binary/fuzz-harness.ts";
 import { KILL_IMPORTS, T0, killedSinkBody, runAndKill, sampleHeader, tempDir } from "./fixture.ts";
 import { type ServerRecord, serverRecord, typicalServer } from "./records.ts";
 
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** A deterministic stream of random-looking hex digits (xorshift32), so ids do not compress. */
+/** A deterministic stream of random-looking hex digits (fuzz-harness rng: xorshift32), so ids do not compress. */
 function hexStream(seed: number): (len: number) => string {
-  let x = seed | 0 || 1;
+  const next = rng(seed);
   return (len) => {
     let s = "";
-    for (let i = 0; i < len; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      s += ((x >>> 0) & 15).toString(16);
-    }
+    for (let i = 0; i < len; i++) s += Math.floor(next() * 16).toString(16);
     return s;
   };
 }
@@ -267,14 +263,14 @@ describe("records-deflate chunks", () => {
 });
 
 describe("capture sink formats", () => {
-  test("format 2 on request: raw chunks under a format-2 header, which a format-2 reader accepts", () => {
+  test("format 2 on request (compress: false, as --capture-format 2 asks): raw chunks under a format-2 header, which a format-2 reader accepts", () => {
     const values = { host: "h", pid: 7, exe: "/bin/srv", start: new Date(0) };
     const hex = hexStream(21);
     const recs = Array.from({ length: 500 }, (_, i) => serverRecord(itemsSpan(i, hex)));
     const files: Record<string, Buffer> = {};
     for (const format of [2, 3] as const) {
       const p = path.join(dir, `sink-f${format}.cbor`);
-      const sink = new CaptureSink(p, values, sampleHeader(), { format }, { flushIntervalMs: 0 });
+      const sink = new CaptureSink(p, values, sampleHeader(), {}, { flushIntervalMs: 0, compress: format === 3 });
       for (const r of recs) sink.record(r, () => undefined);
       sink.close("done", T0, zeroLosses());
       files[format] = fs.readFileSync(p);

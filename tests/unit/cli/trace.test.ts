@@ -142,9 +142,9 @@ describe("run passes its program's exit status through, even when nothing can be
 
 describe("--capture-format", () => {
   test("3 by default, 2 on request; anything else is a usage error naming the choices", () => {
-    expect(parsePlan({ out: join(dir, "f.cbor") }).limits.format).toBeUndefined();
-    expect(parsePlan({ out: join(dir, "f.cbor"), captureFormat: "2" }).limits.format).toBe(2);
-    expect(parsePlan({ out: join(dir, "f.cbor"), captureFormat: 3 }).limits.format).toBe(3);
+    expect(parsePlan({ out: join(dir, "f.cbor") }).captureFormat).toBeUndefined();
+    expect(parsePlan({ out: join(dir, "f.cbor"), captureFormat: "2" }).captureFormat).toBe(2);
+    expect(parsePlan({ out: join(dir, "f.cbor"), captureFormat: 3 }).captureFormat).toBe(3);
     let err: unknown;
     try {
       parsePlan({ out: join(dir, "f.cbor"), captureFormat: "zstd" });
